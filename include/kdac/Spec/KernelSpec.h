@@ -1,0 +1,90 @@
+//===- KernelSpec.h - The KDA problem description shared by every layer ---===//
+//
+// One plain struct describes a KDA problem: shapes, dtypes, family and fused
+// prologue flags. The CLI builds it from flags, the IR frontend turns it into
+// kda.recurrence, the reference oracle and the JIT consume it. It carries no
+// MLIR types so that the runtime and the oracle can use it too.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_SPEC_KERNELSPEC_H
+#define KDAC_SPEC_KERNELSPEC_H
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace kdac {
+
+enum class DType { F32, F16, BF16 };
+enum class GateGranularity { None, Scalar, Channel };
+enum class GateActivation { None, Softplus, LowerBound };
+enum class UpdateRule { Delta, Additive };
+enum class StateLayout { KV, VK };
+
+/// Sentinel for a dimension only known at run time (T, B or N).
+constexpr int64_t kDynamic = -1;
+
+struct KernelSpec {
+  // Shapes. B and T may be kDynamic; with varlen, B must be 1 and the number
+  // of sequences N is a run-time value (cu_seqlens has N + 1 entries).
+  int64_t B = 1;
+  int64_t T = kDynamic;
+  int64_t H = 1;
+  int64_t HV = 1;
+  int64_t K = 128;
+  int64_t V = 128;
+  bool varlen = false;
+
+  // Element types: q, k, v, o share `dtype`; g and beta have their own.
+  DType dtype = DType::BF16;
+  DType gateDType = DType::F32;
+  DType betaDType = DType::BF16;
+
+  // The family.
+  GateGranularity gate = GateGranularity::Channel;
+  UpdateRule update = UpdateRule::Delta;
+
+  // The fused prologue.
+  GateActivation activation = GateActivation::None;
+  std::optional<double> lowerBound;  // only with GateActivation::LowerBound
+  bool hasALog = false;              // A_log [HV]
+  bool hasDtBias = false;            // dt_bias [HV*K] (channel) or [HV] (scalar)
+  bool qkL2Norm = false;
+  bool betaSigmoid = false;
+
+  // State.
+  bool hasInitialState = false;
+  bool hasFinalState = false;
+  StateLayout stateLayout = StateLayout::KV;
+  DType stateDType = DType::F32;
+
+  /// Output scale; unset means K^-1/2.
+  std::optional<double> scale;
+
+  /// Target architecture for code generation ("sm_90a", "sm_80").
+  std::string arch = "sm_90a";
+
+  double effectiveScale() const;
+  /// Number of state slots: B, or the number of sequences with varlen.
+  int64_t numStates(int64_t numSeqs) const { return varlen ? numSeqs : B; }
+};
+
+const char *toString(DType t);
+const char *toString(GateGranularity g);
+const char *toString(GateActivation a);
+const char *toString(UpdateRule u);
+const char *toString(StateLayout l);
+std::optional<DType> parseDType(const std::string &s);
+std::optional<GateGranularity> parseGateGranularity(const std::string &s);
+std::optional<GateActivation> parseGateActivation(const std::string &s);
+std::optional<UpdateRule> parseUpdateRule(const std::string &s);
+std::optional<StateLayout> parseStateLayout(const std::string &s);
+
+/// Checks the spec for internal consistency, as the kda.recurrence verifier
+/// does for IR. Returns an empty string when valid, else one line saying what
+/// is wrong.
+std::string validate(const KernelSpec &spec);
+
+} // namespace kdac
+
+#endif // KDAC_SPEC_KERNELSPEC_H

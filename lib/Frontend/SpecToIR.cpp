@@ -1,0 +1,162 @@
+//===- SpecToIR.cpp - Between KernelSpec and kda.recurrence ---------------===//
+//
+// Builds the entry function for a spec, and reads a spec back from IR.
+//
+//===----------------------------------------------------------------------===//
+#include "kdac/Frontend/SpecToIR.h"
+
+#include "KDA/KDAOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Verifier.h"
+
+using namespace mlir;
+
+namespace kdac {
+
+static Type elementType(MLIRContext &ctx, DType dtype) {
+  switch (dtype) {
+  case DType::F32: return Float32Type::get(&ctx);
+  case DType::F16: return Float16Type::get(&ctx);
+  case DType::BF16: return BFloat16Type::get(&ctx);
+  }
+  llvm_unreachable("unknown dtype");
+}
+
+static DType dtypeOf(Type type) {
+  if (type.isBF16()) return DType::BF16;
+  if (type.isF16()) return DType::F16;
+  return DType::F32;
+}
+
+static int64_t irDim(int64_t dim) {
+  return dim == kDynamic ? ShapedType::kDynamic : dim;
+}
+
+static int64_t specDim(int64_t dim) {
+  return ShapedType::isDynamic(dim) ? kDynamic : dim;
+}
+
+void registerKdacDialects(DialectRegistry &registry) {
+  registry.insert<kda::KDADialect, func::FuncDialect, arith::ArithDialect,
+                  scf::SCFDialect, tensor::TensorDialect>();
+}
+
+OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
+                                            const KernelSpec &spec) {
+  ctx.loadDialect<kda::KDADialect, func::FuncDialect>();
+  OpBuilder builder(&ctx);
+  Location loc = builder.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+
+  int64_t b = irDim(spec.B), t = irDim(spec.T);
+  auto tensor = [&](ArrayRef<int64_t> shape, DType dtype) -> Type {
+    return RankedTensorType::get(shape, elementType(ctx, dtype));
+  };
+  Type qkType = tensor({b, t, spec.H, spec.K}, spec.dtype);
+  Type vType = tensor({b, t, spec.HV, spec.V}, spec.dtype);
+  Type betaType = tensor({b, t, spec.HV}, spec.betaDType);
+  int64_t numStates = spec.varlen ? ShapedType::kDynamic : b;
+  bool kv = spec.stateLayout == StateLayout::KV;
+  Type stateType = tensor({numStates, spec.HV, kv ? spec.K : spec.V,
+                           kv ? spec.V : spec.K},
+                          spec.stateDType);
+  Type f32 = Float32Type::get(&ctx);
+
+  // Argument order follows FLA's chunk_kda signature.
+  SmallVector<Type> argTypes = {qkType, qkType, vType};
+  if (spec.gate == GateGranularity::Channel)
+    argTypes.push_back(tensor({b, t, spec.HV, spec.K}, spec.gateDType));
+  else if (spec.gate == GateGranularity::Scalar)
+    argTypes.push_back(tensor({b, t, spec.HV}, spec.gateDType));
+  argTypes.push_back(betaType);
+  if (spec.hasALog)
+    argTypes.push_back(RankedTensorType::get({spec.HV}, f32));
+  if (spec.hasDtBias) {
+    int64_t width = spec.gate == GateGranularity::Channel ? spec.HV * spec.K
+                                                          : spec.HV;
+    argTypes.push_back(RankedTensorType::get({width}, f32));
+  }
+  if (spec.hasInitialState)
+    argTypes.push_back(stateType);
+  if (spec.varlen)
+    argTypes.push_back(RankedTensorType::get({ShapedType::kDynamic},
+                                             builder.getI64Type()));
+  SmallVector<Type> resultTypes = {vType};
+  if (spec.hasFinalState)
+    resultTypes.push_back(stateType);
+
+  builder.setInsertionPointToEnd(module->getBody());
+  auto func = func::FuncOp::create(builder, loc, kEntryFunctionName,
+                                   builder.getFunctionType(argTypes, resultTypes));
+  Block *entry = func.addEntryBlock();
+  builder.setInsertionPointToStart(entry);
+
+  unsigned next = 0;
+  auto arg = [&]() -> Value { return entry->getArgument(next++); };
+  auto optionalArg = [&](bool present) -> Value {
+    return present ? arg() : Value();
+  };
+  Value q = arg(), k = arg(), v = arg();
+  Value g = optionalArg(spec.gate != GateGranularity::None);
+  Value beta = arg();
+  Value aLog = optionalArg(spec.hasALog);
+  Value dtBias = optionalArg(spec.hasDtBias);
+  Value initial = optionalArg(spec.hasInitialState);
+  Value cuSeqlens = optionalArg(spec.varlen);
+
+  auto op = kda::RecurrenceOp::create(
+      builder, loc, vType, spec.hasFinalState ? stateType : Type(), q, k, v, g,
+      beta, aLog, dtBias, initial, cuSeqlens,
+      static_cast<kda::GateGranularity>(spec.gate),
+      static_cast<kda::UpdateRule>(spec.update),
+      static_cast<kda::GateActivation>(spec.activation),
+      spec.lowerBound ? builder.getF64FloatAttr(*spec.lowerBound) : FloatAttr(),
+      spec.qkL2Norm, spec.betaSigmoid,
+      static_cast<kda::StateLayout>(spec.stateLayout),
+      spec.scale ? builder.getF64FloatAttr(*spec.scale) : FloatAttr());
+  func::ReturnOp::create(builder, loc, op->getResults());
+
+  if (failed(verify(*module)))
+    return nullptr;
+  return module;
+}
+
+KernelSpec specFromRecurrence(kda::RecurrenceOp op) {
+  KernelSpec spec;
+  auto qType = op.getQ().getType();
+  spec.B = specDim(qType.getDimSize(0));
+  spec.T = specDim(qType.getDimSize(1));
+  spec.H = op.getNumQKHeads();
+  spec.HV = op.getNumValueHeads();
+  spec.K = op.getKeyDim();
+  spec.V = op.getValueDim();
+  spec.varlen = static_cast<bool>(op.getCuSeqlens());
+  spec.dtype = dtypeOf(qType.getElementType());
+  if (Value g = op.getG())
+    spec.gateDType = dtypeOf(cast<RankedTensorType>(g.getType()).getElementType());
+  spec.betaDType = dtypeOf(op.getBeta().getType().getElementType());
+  spec.gate = static_cast<GateGranularity>(op.getGate());
+  spec.update = static_cast<UpdateRule>(op.getUpdate());
+  spec.activation = static_cast<GateActivation>(op.getActivation());
+  spec.lowerBound = op.getLowerBoundValue();
+  spec.hasALog = static_cast<bool>(op.getALog());
+  spec.hasDtBias = static_cast<bool>(op.getDtBias());
+  spec.qkL2Norm = op.getQkL2norm();
+  spec.betaSigmoid = op.getBetaSigmoid();
+  spec.hasInitialState = static_cast<bool>(op.getInitialState());
+  spec.hasFinalState = static_cast<bool>(op.getFinalState());
+  spec.stateLayout = static_cast<StateLayout>(op.getLayout());
+  if (Value state = op.getInitialState() ? op.getInitialState()
+                                         : op.getFinalState())
+    spec.stateDType =
+        dtypeOf(cast<RankedTensorType>(state.getType()).getElementType());
+  spec.scale = op.getScaleValue();
+  return spec;
+}
+
+} // namespace kdac

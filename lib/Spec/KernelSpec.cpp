@@ -1,0 +1,122 @@
+//===- KernelSpec.cpp - Names and consistency rules of KernelSpec ---------===//
+//
+// String forms shared by the CLI, case files and diagnostics, and the same
+// consistency rules the kda.recurrence verifier applies, for callers that
+// hold a spec but no IR (the JIT, the oracle).
+//
+//===----------------------------------------------------------------------===//
+#include "kdac/Spec/KernelSpec.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace kdac {
+
+double KernelSpec::effectiveScale() const {
+  return scale ? *scale : 1.0 / std::sqrt(static_cast<double>(K));
+}
+
+const char *toString(DType t) {
+  switch (t) {
+  case DType::F32: return "f32";
+  case DType::F16: return "f16";
+  case DType::BF16: return "bf16";
+  }
+  return "?";
+}
+const char *toString(GateGranularity g) {
+  switch (g) {
+  case GateGranularity::None: return "none";
+  case GateGranularity::Scalar: return "scalar";
+  case GateGranularity::Channel: return "channel";
+  }
+  return "?";
+}
+const char *toString(GateActivation a) {
+  switch (a) {
+  case GateActivation::None: return "none";
+  case GateActivation::Softplus: return "softplus";
+  case GateActivation::LowerBound: return "lowerbound";
+  }
+  return "?";
+}
+const char *toString(UpdateRule u) {
+  return u == UpdateRule::Delta ? "delta" : "additive";
+}
+const char *toString(StateLayout l) {
+  return l == StateLayout::KV ? "kv" : "vk";
+}
+
+template <typename Enum, size_t N>
+static std::optional<Enum> parseEnum(const std::string &s,
+                                     const Enum (&values)[N]) {
+  for (Enum value : values)
+    if (s == toString(value))
+      return value;
+  return std::nullopt;
+}
+
+std::optional<DType> parseDType(const std::string &s) {
+  static const DType all[] = {DType::F32, DType::F16, DType::BF16};
+  if (s == "fp32" || s == "float32") return DType::F32;
+  if (s == "fp16" || s == "float16") return DType::F16;
+  if (s == "bfloat16") return DType::BF16;
+  return parseEnum(s, all);
+}
+std::optional<GateGranularity> parseGateGranularity(const std::string &s) {
+  static const GateGranularity all[] = {
+      GateGranularity::None, GateGranularity::Scalar, GateGranularity::Channel};
+  return parseEnum(s, all);
+}
+std::optional<GateActivation> parseGateActivation(const std::string &s) {
+  static const GateActivation all[] = {GateActivation::None,
+                                       GateActivation::Softplus,
+                                       GateActivation::LowerBound};
+  return parseEnum(s, all);
+}
+std::optional<UpdateRule> parseUpdateRule(const std::string &s) {
+  static const UpdateRule all[] = {UpdateRule::Delta, UpdateRule::Additive};
+  return parseEnum(s, all);
+}
+std::optional<StateLayout> parseStateLayout(const std::string &s) {
+  static const StateLayout all[] = {StateLayout::KV, StateLayout::VK};
+  return parseEnum(s, all);
+}
+
+std::string validate(const KernelSpec &spec) {
+  std::ostringstream err;
+  if (spec.H <= 0 || spec.HV <= 0 || spec.K <= 0 || spec.V <= 0)
+    err << "H, HV, K and V must be positive";
+  else if (spec.HV % spec.H != 0)
+    err << "HV (" << spec.HV << ") must be a multiple of H (" << spec.H << ")";
+  else if (spec.K > 256 || spec.V > 256)
+    err << "K and V must be at most 256 (got K=" << spec.K << ", V=" << spec.V
+        << ")";
+  else if (spec.B != kDynamic && spec.B <= 0)
+    err << "B must be positive";
+  else if (spec.T != kDynamic && spec.T < 0)
+    err << "T must be non-negative";
+  else if (spec.varlen && spec.B != 1)
+    err << "varlen (cu_seqlens) requires B == 1";
+  else if (spec.activation != GateActivation::None &&
+           spec.gate == GateGranularity::None)
+    err << "a gate activation needs a gate (scalar or channel)";
+  else if (spec.activation == GateActivation::None &&
+           (spec.hasALog || spec.hasDtBias))
+    err << "A_log and dt_bias need a fused gate activation";
+  else if (spec.activation == GateActivation::Softplus && !spec.hasALog)
+    err << "activation softplus needs A_log";
+  else if (spec.activation == GateActivation::LowerBound &&
+           (!spec.lowerBound || !(*spec.lowerBound >= -5.0 &&
+                                  *spec.lowerBound < 0.0)))
+    err << "activation lowerbound needs a lower bound in [-5, 0)";
+  else if (spec.activation != GateActivation::LowerBound && spec.lowerBound)
+    err << "a lower bound needs activation lowerbound";
+  else if (spec.scale && !(*spec.scale > 0.0 && std::isfinite(*spec.scale)))
+    err << "scale must be positive and finite";
+  else if (spec.stateDType == DType::F16)
+    err << "state dtype must be f32 or bf16";
+  return err.str();
+}
+
+} // namespace kdac

@@ -1,0 +1,26 @@
+# -*- Python -*-
+# lit configuration of the kdac suite: FileCheck tests over kdac and kda-opt.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "KDAC"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.kdac_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Unit", "Inputs"]
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%golden", config.kdac_golden_dir))
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.kdac_tools_dir, append_path=False)
+# A cubin cache left by a developer must not make tests pass or fail.
+config.environment["KDAC_CACHE_DIR"] = os.path.join(config.test_exec_root, "kdac-cache")
+
+tool_dirs = [config.kdac_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["kdac", "kda-opt"], tool_dirs)
+llvm_config.add_tool_substitutions(["not", "count", "split-file"], [config.llvm_tools_dir])

@@ -1,0 +1,39 @@
+//===- Commands.h - kdac's subcommands and their entry points ---*- C++ -*-===//
+//
+// kdac is one binary with subcommands: the default one compiles a spec or a
+// .mlir file to a chosen stage; others check backends and write cases. Each
+// lives in its own file and reports errors as one line on stderr.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_TOOLS_KDAC_COMMANDS_H
+#define KDAC_TOOLS_KDAC_COMMANDS_H
+
+#include "kdac/Spec/KernelSpec.h"
+
+#include "llvm/ADT/Twine.h"
+#include "llvm/Support/CommandLine.h"
+
+#include <optional>
+
+namespace kdac::cli {
+
+/// Subcommands; the top level (no subcommand) is `compile`.
+extern llvm::cl::SubCommand checkCommand;
+extern llvm::cl::SubCommand genCaseCommand;
+
+/// Prints "kdac: error: <message>" and returns the exit code to use.
+int reportError(const llvm::Twine &message);
+
+/// True when any spec flag was given on the command line.
+bool anySpecFlagGiven();
+/// Builds and validates the spec from the flags; on error reports one line
+/// and returns nothing.
+std::optional<KernelSpec> specFromFlags();
+
+int runCompile();
+int runCheck();
+int runGenCase();
+
+} // namespace kdac::cli
+
+#endif // KDAC_TOOLS_KDAC_COMMANDS_H

@@ -1,0 +1,179 @@
+//===- SpecFlags.cpp - Command-line flags that describe a KDA problem -----===//
+//
+// The flags that build a KernelSpec without writing MLIR by hand. They are
+// shared by the top-level compile command and `kdac gen-case`.
+//
+//===----------------------------------------------------------------------===//
+#include "Commands.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+namespace cl = llvm::cl;
+
+namespace kdac::cli {
+
+static cl::OptionCategory specCategory(
+    "Problem spec (used when no .mlir file is given)");
+
+/// Spec flags apply to the top level and to gen-case.
+#define KDAC_SPEC_FLAG                                                         \
+  cl::cat(specCategory), cl::sub(cl::SubCommand::getTopLevel()),              \
+      cl::sub(genCaseCommand)
+
+static cl::opt<std::string> opFlag("op", cl::desc("Operation: forward"),
+                                   cl::init("forward"), KDAC_SPEC_FLAG);
+static cl::opt<int64_t> batchFlag("B", cl::desc("Batch size (-1: dynamic)"),
+                                  cl::init(1), KDAC_SPEC_FLAG);
+static cl::opt<int64_t> seqFlag("T",
+                                cl::desc("Sequence length (-1: dynamic)"),
+                                cl::init(-1), KDAC_SPEC_FLAG);
+static cl::opt<bool> varlenFlag(
+    "varlen", cl::desc("Packed variable-length sequences (cu_seqlens, B = 1)"),
+    KDAC_SPEC_FLAG);
+static cl::opt<int64_t> headsFlag("H", cl::desc("Query/key heads"),
+                                  cl::init(32), KDAC_SPEC_FLAG);
+static cl::opt<int64_t> valueHeadsFlag(
+    "HV", cl::desc("Value heads, a multiple of H (0: same as H)"), cl::init(0),
+    KDAC_SPEC_FLAG);
+static cl::opt<int64_t> keyDimFlag("K", cl::desc("Key head dim"),
+                                   cl::init(128), KDAC_SPEC_FLAG);
+static cl::opt<int64_t> valueDimFlag("V", cl::desc("Value head dim"),
+                                     cl::init(128), KDAC_SPEC_FLAG);
+static cl::opt<std::string> dtypeFlag(
+    "dtype", cl::desc("Element type of q, k, v, o: bf16 | f16 | f32"),
+    cl::init("bf16"), KDAC_SPEC_FLAG);
+static cl::opt<std::string> gateDtypeFlag(
+    "gate-dtype", cl::desc("Element type of g: bf16 | f16 | f32"),
+    cl::init("f32"), KDAC_SPEC_FLAG);
+static cl::opt<std::string> betaDtypeFlag(
+    "beta-dtype", cl::desc("Element type of beta (default: --dtype)"),
+    cl::init(""), KDAC_SPEC_FLAG);
+static cl::opt<std::string> gateFlag(
+    "gate", cl::desc("Gate granularity: none | scalar | channel"),
+    cl::init("channel"), KDAC_SPEC_FLAG);
+static cl::opt<std::string> updateFlag(
+    "update", cl::desc("State update: delta | additive (GLA-style)"),
+    cl::init("delta"), KDAC_SPEC_FLAG);
+static cl::opt<std::string> activationFlag(
+    "gate-activation",
+    cl::desc("Fused gate activation: none | softplus | lowerbound"),
+    cl::init("none"), KDAC_SPEC_FLAG);
+static cl::opt<double> lowerBoundFlag(
+    "lower-bound",
+    cl::desc("Lower bound of the lowerbound gate, in [-5, 0) (default -5)"),
+    KDAC_SPEC_FLAG);
+static cl::opt<bool> aLogFlag(
+    "a-log",
+    cl::desc("Pass A_log [HV] to the fused gate (implied by softplus)"),
+    KDAC_SPEC_FLAG);
+static cl::opt<bool> dtBiasFlag(
+    "dt-bias", cl::desc("Pass dt_bias to the fused gate"), KDAC_SPEC_FLAG);
+static cl::opt<bool> l2normFlag("qk-l2norm",
+                                cl::desc("Fuse the L2 norm of q and k"),
+                                KDAC_SPEC_FLAG);
+static cl::opt<bool> betaSigmoidFlag(
+    "beta-sigmoid", cl::desc("Fuse sigmoid(beta)"), KDAC_SPEC_FLAG);
+static cl::opt<bool> initialStateFlag(
+    "initial-state", cl::desc("Read an initial state"), KDAC_SPEC_FLAG);
+static cl::opt<bool> finalStateFlag(
+    "final-state", cl::desc("Write the final state"), KDAC_SPEC_FLAG);
+static cl::opt<std::string> stateLayoutFlag(
+    "state-layout", cl::desc("State layout: kv ([N,HV,K,V]) | vk ([N,HV,V,K])"),
+    cl::init("kv"), KDAC_SPEC_FLAG);
+static cl::opt<std::string> stateDtypeFlag(
+    "state-dtype", cl::desc("State element type: f32 | bf16"),
+    cl::init("f32"), KDAC_SPEC_FLAG);
+static cl::opt<double> scaleFlag(
+    "scale", cl::desc("Output scale (default K^-1/2)"), KDAC_SPEC_FLAG);
+static cl::opt<std::string> archFlag(
+    "arch", cl::desc("Target architecture: sm_90a | sm_80"),
+    cl::init("sm_90a"), KDAC_SPEC_FLAG);
+
+#undef KDAC_SPEC_FLAG
+
+bool anySpecFlagGiven() {
+  for (const auto &entry : cl::getRegisteredOptions(cl::SubCommand::getTopLevel()))
+    if (llvm::is_contained(entry.second->Categories, &specCategory) &&
+        entry.second->getNumOccurrences() > 0)
+      return true;
+  return false;
+}
+
+/// Parses an enumerated flag value or reports the allowed values.
+template <typename Enum>
+static std::optional<Enum>
+parseFlag(const cl::opt<std::string> &flag,
+          std::optional<Enum> (*parse)(const std::string &),
+          const char *allowed) {
+  std::optional<Enum> value = parse(flag.getValue());
+  if (!value)
+    reportError("invalid value '" + flag.getValue() + "' for --" +
+                flag.ArgStr + " (expected " + allowed + ")");
+  return value;
+}
+
+std::optional<KernelSpec> specFromFlags() {
+  if (opFlag != "forward") {
+    reportError("invalid value '" + opFlag + "' for --op (expected forward)");
+    return std::nullopt;
+  }
+  if (archFlag != "sm_90a" && archFlag != "sm_80") {
+    reportError("invalid value '" + archFlag +
+                "' for --arch (expected sm_90a or sm_80)");
+    return std::nullopt;
+  }
+  auto dtype = parseFlag(dtypeFlag, parseDType, "bf16, f16 or f32");
+  auto gateDtype = parseFlag(gateDtypeFlag, parseDType, "bf16, f16 or f32");
+  auto betaDtype = betaDtypeFlag.empty()
+                       ? dtype
+                       : parseFlag(betaDtypeFlag, parseDType, "bf16, f16 or f32");
+  auto gate = parseFlag(gateFlag, parseGateGranularity, "none, scalar or channel");
+  auto update = parseFlag(updateFlag, parseUpdateRule, "delta or additive");
+  auto activation = parseFlag(activationFlag, parseGateActivation,
+                              "none, softplus or lowerbound");
+  auto layout = parseFlag(stateLayoutFlag, parseStateLayout, "kv or vk");
+  auto stateDtype = parseFlag(stateDtypeFlag, parseDType, "f32 or bf16");
+  if (!dtype || !gateDtype || !betaDtype || !gate || !update || !activation ||
+      !layout || !stateDtype)
+    return std::nullopt;
+
+  KernelSpec spec;
+  spec.B = batchFlag < 0 ? kDynamic : batchFlag;
+  spec.T = seqFlag < 0 ? kDynamic : seqFlag;
+  spec.varlen = varlenFlag;
+  spec.H = headsFlag;
+  spec.HV = valueHeadsFlag == 0 ? headsFlag : valueHeadsFlag;
+  spec.K = keyDimFlag;
+  spec.V = valueDimFlag;
+  spec.dtype = *dtype;
+  spec.gateDType = *gateDtype;
+  spec.betaDType = *betaDtype;
+  spec.gate = *gate;
+  spec.update = *update;
+  spec.activation = *activation;
+  if (spec.activation == GateActivation::LowerBound)
+    spec.lowerBound =
+        lowerBoundFlag.getNumOccurrences() ? lowerBoundFlag.getValue() : -5.0;
+  else if (lowerBoundFlag.getNumOccurrences())
+    spec.lowerBound = lowerBoundFlag.getValue();
+  spec.hasALog = aLogFlag || spec.activation == GateActivation::Softplus;
+  spec.hasDtBias = dtBiasFlag;
+  spec.qkL2Norm = l2normFlag;
+  spec.betaSigmoid = betaSigmoidFlag;
+  spec.hasInitialState = initialStateFlag;
+  spec.hasFinalState = finalStateFlag;
+  spec.stateLayout = *layout;
+  spec.stateDType = *stateDtype;
+  if (scaleFlag.getNumOccurrences())
+    spec.scale = scaleFlag.getValue();
+  spec.arch = archFlag;
+
+  std::string problem = validate(spec);
+  if (!problem.empty()) {
+    reportError("inconsistent spec: " + problem);
+    return std::nullopt;
+  }
+  return spec;
+}
+
+} // namespace kdac::cli
