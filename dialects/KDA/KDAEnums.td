@@ -39,4 +39,11 @@ def KDA_StateLayout : I32EnumAttr<"StateLayout",
   let cppNamespace = "::mlir::kda";
 }
 
+def KDA_CausalMask : I32EnumAttr<"CausalMask",
+    "which (i, j) entries of a chunk's gram matrix are kept", [
+      I32EnumAttrCase<"strict", 0>,
+      I32EnumAttrCase<"inclusive", 1>]> {
+  let cppNamespace = "::mlir::kda";
+}
+
 #endif // KDA_ENUMS_TD

@@ -103,4 +103,6 @@ def KDA_RecurrenceOp : KDA_Op<"recurrence",
   }];
 }
 
+include "KDAChunkOps.td"
+
 #endif // KDA_OPS_TD

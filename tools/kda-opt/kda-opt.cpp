@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Frontend/SpecToIR.h"
+#include "kdac/Pipelines/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
@@ -13,6 +14,7 @@
 int main(int argc, char **argv) {
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
+  kdac::registerKdacPassesAndPipelines();
   mlir::DialectRegistry registry;
   kdac::registerKdacDialects(registry);
   return mlir::asMainReturnCode(

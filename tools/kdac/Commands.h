@@ -8,6 +8,7 @@
 #ifndef KDAC_TOOLS_KDAC_COMMANDS_H
 #define KDAC_TOOLS_KDAC_COMMANDS_H
 
+#include "kdac/Pipelines/Pipelines.h"
 #include "kdac/Spec/KernelSpec.h"
 
 #include "llvm/ADT/Twine.h"
@@ -29,6 +30,10 @@ bool anySpecFlagGiven();
 /// Builds and validates the spec from the flags; on error reports one line
 /// and returns nothing.
 std::optional<KernelSpec> specFromFlags();
+
+/// The compiler's own choices (chunk size, UT method, anchors) from flags,
+/// shared by compile and check; on error reports one line.
+std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags();
 
 int runCompile();
 int runCheck();

@@ -7,11 +7,13 @@
 #include "Commands.h"
 
 #include "kdac/Frontend/SpecToIR.h"
+#include "kdac/Pipelines/Pipelines.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -28,17 +30,26 @@ static cl::opt<std::string> inputFile(cl::Positional,
                                       cl::init(""));
 static cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdout)"),
                                        cl::value_desc("file"), cl::init("-"));
-static cl::opt<std::string>
-    emitStage("emit", cl::desc("Stage to stop after: kda (the verified "
-                               "kda.recurrence module)"),
-              cl::init("kda"));
+static cl::opt<std::string> emitStage(
+    "emit",
+    cl::desc("Stage to stop after: kda (the verified kda.recurrence), chunked "
+             "(kda-chunk), expanded (UT inverse expanded, decay anchored)"),
+    cl::init("kda"));
 
-static const llvm::SmallVector<llvm::StringRef> kStages = {"kda"};
+static const std::pair<llvm::StringRef, Stage> kStages[] = {
+    {"kda", Stage::KDA}, {"chunked", Stage::Chunked}, {"expanded", Stage::Expanded}};
 
 int runCompile() {
-  if (!llvm::is_contained(kStages, emitStage.getValue()))
-    return reportError("invalid value '" + emitStage + "' for --emit (expected " +
-                       llvm::join(kStages, ", ") + ")");
+  std::optional<Stage> stage;
+  for (auto [name, value] : kStages)
+    if (name == emitStage.getValue())
+      stage = value;
+  if (!stage)
+    return reportError("invalid value '" + emitStage +
+                       "' for --emit (expected kda, chunked or expanded)");
+  std::optional<ChunkedPipelineOptions> pipelineOptions = pipelineOptionsFromFlags();
+  if (!pipelineOptions)
+    return 1;
 
   DialectRegistry registry;
   registerKdacDialects(registry);
@@ -67,6 +78,11 @@ int runCompile() {
       return reportError("internal error: the module built from the spec does "
                          "not verify");
   }
+
+  PassManager pm(&context);
+  buildPipeline(pm, *stage, *pipelineOptions);
+  if (failed(pm.run(*module)))
+    return 1; // The failing pass printed a located diagnostic.
 
   std::string message;
   auto output = openOutputFile(outputFile, &message);

@@ -1,0 +1,39 @@
+//===- Pipelines.h - The pass pipelines every kdac tool shares --*- C++ -*-===//
+//
+// One definition of each compilation stage, used by kdac (--emit), kda-opt
+// (as a registered pipeline) and the tests, so they cannot drift apart.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_PIPELINES_PIPELINES_H
+#define KDAC_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+
+#include <string>
+
+namespace kdac {
+
+/// The stages kdac can stop after, in pipeline order.
+enum class Stage { KDA, Chunked, Expanded };
+
+/// Choices the compiler owns and the autotuner sweeps.
+struct ChunkedPipelineOptions {
+  int64_t chunkSize = 64;
+  /// forward-substitution | neumann | blocked
+  std::string utMethod = "blocked";
+  /// How `blocked` inverts its 16 x 16 diagonal blocks.
+  std::string diagMethod = "forward-substitution";
+  /// Sub-chunk length of the anchored decay; 0 keeps the direct form.
+  int64_t anchorBlock = 16;
+};
+
+/// Adds the passes that take a module of kda.recurrence to `stage`.
+void buildPipeline(mlir::OpPassManager &pm, Stage stage,
+                   const ChunkedPipelineOptions &options);
+
+/// Registers kdac's passes and the `kda-chunked-pipeline` pipeline.
+void registerKdacPassesAndPipelines();
+
+} // namespace kdac
+
+#endif // KDAC_PIPELINES_PIPELINES_H

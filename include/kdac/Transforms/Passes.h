@@ -1,0 +1,25 @@
+//===- Passes.h - kdac's passes on the kda dialect --------------*- C++ -*-===//
+//
+// Generated declarations (create functions, options structs, registration)
+// of the passes in Passes.td.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_TRANSFORMS_PASSES_H
+#define KDAC_TRANSFORMS_PASSES_H
+
+#include "KDA/KDADialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace kdac {
+
+#define GEN_PASS_DECL
+#include "kdac/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "kdac/Transforms/Passes.h.inc"
+
+} // namespace kdac
+
+#endif // KDAC_TRANSFORMS_PASSES_H

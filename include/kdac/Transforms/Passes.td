@@ -1,0 +1,116 @@
+//===- Passes.td - kdac's passes on the kda dialect --------*- tablegen -*-===//
+//
+// Declares the passes that derive the chunkwise algorithm from
+// kda.recurrence (DESIGN.md section 2). One pass per file under
+// lib/Transforms; pipelines that chain them live in lib/Pipelines.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_TRANSFORMS_PASSES_TD
+#define KDAC_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def KDAChunk : Pass<"kda-chunk", "::mlir::func::FuncOp"> {
+  let summary = "Rewrite kda.recurrence into its chunkwise form";
+  let description = [{
+    Splits the fused prologue off as element-wise ops and replaces the
+    token-by-token recurrence by a kda.chunk_loop whose body is the chunkwise
+    algebra: gate cumsum, the decayed gram matrices Akk and Aqk, the UT
+    inverse M = (I + Akk)^-1, the WY factors, v' = u - w S, the output and
+    the state update. The additive (GLA-style) rule skips the UT/WY steps.
+
+    Before:
+    ```mlir
+    %o = kda.recurrence q(%q) k(%k) v(%v) g(%g) beta(%b) gate = channel
+        update = delta qk_l2norm : (...) -> tensor<1x?x2x64xbf16>
+    ```
+    After (chunk-size=64):
+    ```mlir
+    %qn = kda.l2norm %q : tensor<1x?x2x64xbf16> -> tensor<1x?x2x64xf32>
+    %kn = kda.l2norm %k : tensor<1x?x2x64xbf16> -> tensor<1x?x2x64xf32>
+    %o = kda.chunk_loop q(%qn) k(%kn) v(%v) g(%g) beta(%b) chunk_size = 64
+        gate = channel : (...) -> tensor<1x?x2x64xbf16> {
+    ^bb0(%qc: tensor<64x64xf32>, %kc: ..., %vc: ..., %gch: ..., %bc: ..., %s: ...):
+      %gc = kda.cumsum %gch : tensor<64x64xf32>
+      %akk = kda.decayed_gram %kc, %kc, %gc row_scale(%bc : tensor<64xf32>) mask = strict ...
+      %m = kda.ut_inverse %akk : tensor<64x64xf32>
+      %w, %u = kda.wy %m, %kc, %vc, %gc, %bc : ...
+      %vn = kda.state_apply %u, %w, %s : ...
+      %aqk = kda.decayed_gram %qc, %kc, %gc mask = inclusive scale = 0.125 ...
+      %oc = kda.output %qc, %gc, %s, %aqk, %vn scale = 0.125 : ...
+      %s2 = kda.state_update %s, %kc, %gc, %vn : ...
+      kda.yield %oc, %s2 : tensor<64x64xf32>, tensor<64x64xf32>
+    }
+    ```
+  }];
+  let options = [
+    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
+           "Tokens per chunk (16, 32, 64 or 128)">
+  ];
+  let dependentDialects = ["::mlir::kda::KDADialect"];
+}
+
+def KDAUTExpand : Pass<"kda-ut-expand", "::mlir::func::FuncOp"> {
+  let summary = "Expand the UT inverse (I + A)^-1 by a chosen method";
+  let description = [{
+    Replaces kda.ut_inverse by one of three constructions of the inverse of
+    a unit lower-triangular matrix:
+    - `forward-substitution`: one kda.forward_substitution (C sequential row
+      updates);
+    - `neumann` (C <= 16): the finite series sum_n (-A)^n as the product
+      (I - A)(I + A^2)(I + A^4)..., log2(C) squarings; exact because A is
+      nilpotent;
+    - `blocked`: 16 x 16 diagonal blocks inverted by `diag-method`, then the
+      off-diagonal blocks M_ij = -M_ii sum_{k=j}^{i-1} A_ik M_kj as small
+      matrix products (tensor-core friendly).
+
+    Before:
+    ```mlir
+    %m = kda.ut_inverse %a : tensor<16x16xf32>
+    ```
+    After (method=neumann):
+    ```mlir
+    %p0 = kda.add_identity %a negate : tensor<16x16xf32>
+    %a2 = kda.matmul %a, %a : ... -> tensor<16x16xf32>
+    %f1 = kda.add_identity %a2 : tensor<16x16xf32>
+    %p1 = kda.matmul %p0, %f1 : ... -> tensor<16x16xf32>
+    ...
+    ```
+  }];
+  let options = [
+    Option<"method", "method", "std::string", /*default=*/"\"blocked\"",
+           "forward-substitution | neumann | blocked">,
+    Option<"diagMethod", "diag-method", "std::string",
+           /*default=*/"\"forward-substitution\"",
+           "How blocked inverts its diagonal blocks: forward-substitution | neumann">,
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"16",
+           "Diagonal block size of the blocked method">
+  ];
+}
+
+def KDADecayAnchors : Pass<"kda-decay-anchors", "::mlir::func::FuncOp"> {
+  let summary = "Evaluate decayed gram matrices with sub-chunk anchors";
+  let description = [{
+    The gram matrices need exp(gc_i - gc_j); a matrix-product evaluation
+    would factor it as exp(gc_i) * exp(-gc_j), which overflows fp32 once a
+    chunk's cumulative log-decay passes about -88. This pass marks every
+    kda.decayed_gram to split the factor at the cumsum just before each
+    `block`-token sub-chunk instead: off-diagonal blocks become products of
+    factors bounded by 1, diagonal blocks stay element-wise.
+
+    Before:
+    ```mlir
+    %a = kda.decayed_gram %k, %k, %gc mask = strict : tensor<64x128xf32> -> tensor<64x64xf32>
+    ```
+    After (block=16):
+    ```mlir
+    %a = kda.decayed_gram %k, %k, %gc mask = strict anchor_block = 16 : tensor<64x128xf32> -> tensor<64x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"block", "block", "int64_t", /*default=*/"16",
+           "Sub-chunk length between anchors">
+  ];
+}
+
+#endif // KDAC_TRANSFORMS_PASSES_TD

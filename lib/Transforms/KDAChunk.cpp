@@ -1,0 +1,125 @@
+//===- KDAChunk.cpp - kda.recurrence -> chunkwise form --------------------===//
+//
+// Derives the chunkwise algorithm of DESIGN.md section 2 from the
+// token-by-token recurrence. The prologue becomes element-wise ops so later
+// stages can fuse or hoist them; the per-chunk algebra becomes the body of a
+// kda.chunk_loop on static f32 tiles.
+//
+//===----------------------------------------------------------------------===//
+#include "kdac/Transforms/Passes.h"
+
+#include "KDA/KDAOps.h"
+
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+using namespace mlir::kda;
+
+namespace kdac {
+#define GEN_PASS_DEF_KDACHUNK
+#include "kdac/Transforms/Passes.h.inc"
+} // namespace kdac
+
+namespace {
+
+/// The same shape with f32 elements: what the prologue ops produce.
+Type asF32(Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  return type.clone(Float32Type::get(value.getContext()));
+}
+
+/// Emits the fused prologue and returns the operands the loop reads.
+struct PreparedInputs {
+  Value q, k, g, beta;
+};
+
+PreparedInputs emitPrologue(OpBuilder &b, RecurrenceOp op) {
+  Location loc = op.getLoc();
+  PreparedInputs in{op.getQ(), op.getK(), op.getG(), op.getBeta()};
+  if (op.getQkL2norm()) {
+    in.q = L2NormOp::create(b, loc, asF32(in.q), in.q);
+    in.k = L2NormOp::create(b, loc, asF32(in.k), in.k);
+  }
+  if (op.getActivation() != GateActivation::none)
+    in.g = GateActivationOp::create(b, loc, asF32(in.g), in.g, op.getALog(),
+                                    op.getDtBias(), op.getActivation(),
+                                    op.getLowerBoundAttr());
+  if (op.getBetaSigmoid())
+    in.beta = SigmoidOp::create(b, loc, asF32(in.beta), in.beta);
+  return in;
+}
+
+/// Builds the per-chunk algebra into the loop body.
+void buildChunkBody(OpBuilder &b, Location loc, Block &body, RecurrenceOp op,
+                    int64_t chunk) {
+  Value qc = body.getArgument(ChunkLoopOp::kQ);
+  Value kc = body.getArgument(ChunkLoopOp::kK);
+  Value vc = body.getArgument(ChunkLoopOp::kV);
+  Value gch = body.getArgument(ChunkLoopOp::kG);
+  Value bc = body.getArgument(ChunkLoopOp::kBeta);
+  Value state = body.getArgument(ChunkLoopOp::kState);
+  auto f32 = b.getF32Type();
+  auto square = RankedTensorType::get({chunk, chunk}, f32);
+  FloatAttr scale = b.getF64FloatAttr(op.getEffectiveScale());
+
+  Value gc = CumsumOp::create(b, loc, gch);
+  Value values; // v' = the chunk's values after the state's correction
+  if (op.getUpdate() == UpdateRule::delta) {
+    Value akk = DecayedGramOp::create(b, loc, square, kc, kc, gc, bc,
+                                      CausalMask::strict, FloatAttr(), 0);
+    Value m = UTInverseOp::create(b, loc, akk);
+    auto wy = WYOp::create(b, loc, kc.getType(), vc.getType(), m, kc, vc, gc, bc);
+    values = StateApplyOp::create(b, loc, wy.getU(), wy.getW(), state);
+  } else {
+    values = ScaleRowsOp::create(b, loc, vc, bc);
+  }
+  Value aqk = DecayedGramOp::create(b, loc, square, qc, kc, gc, Value(),
+                                    CausalMask::inclusive, scale, 0);
+  Value out = OutputOp::create(b, loc, vc.getType(), qc, gc, state, aqk, values,
+                               scale);
+  Value next = StateUpdateOp::create(b, loc, state, kc, gc, values);
+  YieldOp::create(b, loc, out, next);
+}
+
+struct KDAChunkPass : kdac::impl::KDAChunkBase<KDAChunkPass> {
+  using KDAChunkBase::KDAChunkBase;
+
+  void runOnOperation() override {
+    if (chunkSize <= 0 || (chunkSize & (chunkSize - 1)) != 0) {
+      getOperation().emitError() << "kda-chunk: chunk-size must be a positive "
+                                    "power of two, got "
+                                 << chunkSize.getValue();
+      return signalPassFailure();
+    }
+    getOperation().walk([&](RecurrenceOp op) { rewrite(op); });
+  }
+
+  void rewrite(RecurrenceOp op) {
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    PreparedInputs in = emitPrologue(b, op);
+
+    Type stateType = op.getFinalState() ? op.getFinalState().getType() : Type();
+    auto loop = ChunkLoopOp::create(
+        b, loc, op.getO().getType(), stateType, in.q, in.k, op.getV(), in.g,
+        in.beta, op.getInitialState(), op.getCuSeqlens(), chunkSize,
+        op.getGate(), op.getLayout());
+
+    int64_t kDim = op.getKeyDim(), vDim = op.getValueDim();
+    auto f32 = b.getF32Type();
+    Type tileK = RankedTensorType::get({chunkSize, kDim}, f32);
+    Type tileV = RankedTensorType::get({chunkSize, vDim}, f32);
+    Type argTypes[] = {tileK, tileK, tileV, tileK,
+                       RankedTensorType::get({chunkSize}, f32),
+                       RankedTensorType::get({kDim, vDim}, f32)};
+    SmallVector<Location> argLocs(std::size(argTypes), loc);
+    Block *body = b.createBlock(&loop.getBody(), {}, argTypes, argLocs);
+    b.setInsertionPointToStart(body);
+    buildChunkBody(b, loc, *body, op, chunkSize);
+
+    op.replaceAllUsesWith(loop.getResults());
+    op.erase();
+  }
+};
+
+} // namespace

@@ -1,0 +1,75 @@
+//===- PipelineFlags.cpp - Flags for the compiler's own choices -----------===//
+//
+// Chunk size, UT inverse method and decay anchors: choices the compiler owns
+// (and the autotuner sweeps), shared by the compile and check commands.
+//
+//===----------------------------------------------------------------------===//
+#include "Commands.h"
+
+namespace cl = llvm::cl;
+
+namespace kdac::cli {
+
+static cl::OptionCategory pipelineCategory("Compilation choices");
+
+#define KDAC_PIPELINE_FLAG                                                     \
+  cl::cat(pipelineCategory), cl::sub(cl::SubCommand::getTopLevel()),          \
+      cl::sub(checkCommand)
+
+static cl::opt<int64_t> chunkSizeFlag(
+    "chunk-size", cl::desc("Tokens per chunk: 16, 32, 64 or 128"),
+    cl::init(64), KDAC_PIPELINE_FLAG);
+static cl::opt<std::string> utMethodFlag(
+    "ut-method",
+    cl::desc("UT inverse: forward-substitution | neumann (chunk <= 16) | "
+             "blocked"),
+    cl::init("blocked"), KDAC_PIPELINE_FLAG);
+static cl::opt<std::string> diagMethodFlag(
+    "diag-method",
+    cl::desc("Diagonal blocks of the blocked inverse: forward-substitution | "
+             "neumann"),
+    cl::init("forward-substitution"), KDAC_PIPELINE_FLAG);
+static cl::opt<int64_t> anchorBlockFlag(
+    "anchor-block",
+    cl::desc("Sub-chunk length of the anchored decay (0: direct)"),
+    cl::init(16), KDAC_PIPELINE_FLAG);
+
+#undef KDAC_PIPELINE_FLAG
+
+std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags() {
+  static const int64_t chunkSizes[] = {16, 32, 64, 128};
+  if (!llvm::is_contained(chunkSizes, chunkSizeFlag.getValue())) {
+    reportError("invalid value '" + llvm::Twine(chunkSizeFlag.getValue()) +
+                "' for --chunk-size (expected 16, 32, 64 or 128)");
+    return std::nullopt;
+  }
+  static const llvm::StringRef methods[] = {"forward-substitution", "neumann",
+                                            "blocked"};
+  if (!llvm::is_contained(methods, utMethodFlag.getValue())) {
+    reportError("invalid value '" + utMethodFlag + "' for --ut-method " +
+                "(expected forward-substitution, neumann or blocked)");
+    return std::nullopt;
+  }
+  if (diagMethodFlag != "forward-substitution" && diagMethodFlag != "neumann") {
+    reportError("invalid value '" + diagMethodFlag + "' for --diag-method " +
+                "(expected forward-substitution or neumann)");
+    return std::nullopt;
+  }
+  if (utMethodFlag == "neumann" && chunkSizeFlag > 16) {
+    reportError("--ut-method=neumann needs --chunk-size=16 (use "
+                "--ut-method=blocked --diag-method=neumann for larger chunks)");
+    return std::nullopt;
+  }
+  if (anchorBlockFlag < 0) {
+    reportError("--anchor-block must be 0 (direct) or positive");
+    return std::nullopt;
+  }
+  ChunkedPipelineOptions options;
+  options.chunkSize = chunkSizeFlag;
+  options.utMethod = utMethodFlag;
+  options.diagMethod = diagMethodFlag;
+  options.anchorBlock = anchorBlockFlag;
+  return options;
+}
+
+} // namespace kdac::cli
