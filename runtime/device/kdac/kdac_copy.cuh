@@ -1,0 +1,75 @@
+//===- kdac_copy.cuh - Asynchronous global-to-shared copies and barriers --===//
+//
+// cp.async (sm_80+) lets a block issue the next tile's loads before computing
+// on the current one; the emitter's pipelining pass places commit/wait so
+// that stage s is waited for only when it is consumed. Wrappers are volatile
+// with a memory clobber so the compiler never moves shared-memory accesses
+// across them.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_DEVICE_KDAC_COPY_CUH
+#define KDAC_DEVICE_KDAC_COPY_CUH
+
+#include "kdac/kdac_types.cuh"
+
+namespace kdac {
+
+// Copies 16 bytes global -> shared without waiting; both addresses must be
+// 16-byte aligned. .cg bypasses L1: tiles are read once per block.
+__device__ __forceinline__ void cpAsync16(void *sharedDestination,
+                                          const void *globalSource) {
+  u32 destination =
+      static_cast<u32>(__cvta_generic_to_shared(sharedDestination));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(destination),
+               "l"(globalSource)
+               : "memory");
+}
+
+// As cpAsync16, but writes 16 zero bytes when `valid` is false (reading
+// nothing), so ragged tile edges need no branch around the copy.
+__device__ __forceinline__ void cpAsync16ZeroFill(void *sharedDestination,
+                                                  const void *globalSource,
+                                                  bool valid) {
+  u32 destination =
+      static_cast<u32>(__cvta_generic_to_shared(sharedDestination));
+  int sourceBytes = valid ? 16 : 0;
+  asm volatile(
+      "cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(destination),
+      "l"(globalSource), "r"(sourceBytes)
+      : "memory");
+}
+
+// Closes the group of cp.async issued since the previous commit.
+__device__ __forceinline__ void cpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+// Waits until at most `Pending` committed groups are still in flight. Only
+// the calling thread's copies are covered: follow with a barrier before other
+// threads read the tile.
+template <int Pending> __device__ __forceinline__ void cpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending) : "memory");
+}
+
+__device__ __forceinline__ void cpAsyncWaitAll() {
+  asm volatile("cp.async.wait_all;\n" ::: "memory");
+}
+
+// Synchronous 16-byte copy, for data that must be in registers anyway.
+__device__ __forceinline__ void copy16(void *destination, const void *source) {
+  store16Bytes(destination, load16Bytes(source));
+}
+
+// Whole-block barrier (also orders shared-memory accesses).
+__device__ __forceinline__ void blockBarrier() { __syncthreads(); }
+
+// Barrier over `threadCount` threads (a multiple of 32) on hardware barrier
+// `id` (1-15; 0 is __syncthreads), so warp groups can synchronise without
+// stalling the whole block.
+__device__ __forceinline__ void namedBarrierSync(int id, int threadCount) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threadCount) : "memory");
+}
+
+} // namespace kdac
+
+#endif // KDAC_DEVICE_KDAC_COPY_CUH
