@@ -1,6 +1,7 @@
 # -*- Python -*-
 # lit configuration of the kdac suite: FileCheck tests over kdac and kda-opt.
 import os
+import sys
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -14,13 +15,15 @@ config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Unit", "I
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%golden", config.kdac_golden_dir))
+config.substitutions.append(("%python", sys.executable))
 
+llvm_config.with_system_environment(["HOME", "TMPDIR", "PATH"])
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
-llvm_config.with_environment("PATH", config.kdac_tools_dir, append_path=False)
+llvm_config.with_environment("PATH", config.kdac_tools_dir, append_path=True)
 # A cubin cache left by a developer must not make tests pass or fail.
 config.environment["KDAC_CACHE_DIR"] = os.path.join(config.test_exec_root, "kdac-cache")
 
 tool_dirs = [config.kdac_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["kdac", "kda-opt"], tool_dirs)
+llvm_config.add_tool_substitutions(["kdac", "kda-opt", "kdac-emit-cuda"], tool_dirs)
 llvm_config.add_tool_substitutions(["not", "count", "split-file"], [config.llvm_tools_dir])

@@ -1,0 +1,34 @@
+//===- KDKOps.h - Operations of the kdk dialect -----------------*- C++ -*-===//
+//
+// Thin header: the generated op classes of `kdk`, and the names of the
+// attributes that mark kernels and bind their parameters.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDK_KDKOPS_H
+#define KDK_KDKOPS_H
+
+#include "KDA/KDAOps.h"
+#include "KDK/KDKDialect.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#define GET_OP_CLASSES
+#include "KDK/KDKOps.h.inc"
+
+namespace mlir::kdk {
+/// Discardable attributes on kernel functions and their arguments.
+inline constexpr llvm::StringLiteral kKernelAttr = "kdk.kernel";
+inline constexpr llvm::StringLiteral kBlockThreadsAttr = "kdk.block_threads";
+inline constexpr llvm::StringLiteral kGridAttr = "kdk.grid";
+inline constexpr llvm::StringLiteral kParamAttr = "kdk.param";
+inline constexpr llvm::StringLiteral kWorkspaceAttr = "kdk.workspace";
+inline constexpr llvm::StringLiteral kBytesPerSlotAttr = "kdk.bytes_per_slot";
+inline constexpr llvm::StringLiteral kSizeAttr = "kdk.size";
+inline constexpr llvm::StringLiteral kChunkSizeAttr = "kdk.chunk_size";
+/// Shared memory is memory space 3, as in the GPU dialect.
+inline constexpr unsigned kSharedMemorySpace = 3;
+} // namespace mlir::kdk
+
+#endif // KDK_KDKOPS_H

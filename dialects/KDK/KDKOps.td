@@ -1,0 +1,257 @@
+//===- KDKOps.td - Operations of the kdk dialect -----------*- tablegen -*-===//
+//
+// Thread-block-level ops of KDA kernels. Tiles are 1-D or 2-D memrefs in
+// shared memory (memory space 3), possibly strided subviews; global buffers
+// are flat memref<?xT> addressed by element offsets computed in arith.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDK_OPS_TD
+#define KDK_OPS_TD
+
+include "KDKDialect.td"
+include "KDA/KDAEnums.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def KDK_Tile : MemRefRankOf<[F32, BF16, F16], [1, 2]>;
+def KDK_Tile2D : MemRefRankOf<[F32, BF16, F16], [2]>;
+def KDK_F32Tile : MemRefRankOf<[F32], [1, 2]>;
+def KDK_F32Tile2D : MemRefRankOf<[F32], [2]>;
+def KDK_F32Tile1D : MemRefRankOf<[F32], [1]>;
+def KDK_Global : MemRefRankOf<[F32, BF16, F16, I64, I32], [1]>;
+
+//===----------------------------------------------------------------------===//
+// Launch geometry and work decomposition.
+//===----------------------------------------------------------------------===//
+
+def KDK_BlockIdOp : KDK_Op<"block_id", [Pure]> {
+  let summary = "the thread block's index along grid axis 0, 1 or 2";
+  let arguments = (ins ConfinedAttr<I64Attr, [IntMinValue<0>, IntMaxValue<2>]>:$axis);
+  let results = (outs Index:$result);
+  let assemblyFormat = "$axis attr-dict";
+}
+
+def KDK_LocateChunkOp : KDK_Op<"locate_chunk", [Pure]> {
+  let summary = "maps a chunk slot to its sequence, token range and validity";
+  let description = [{
+    Chunk slots number the chunks of all sequences in order. Without
+    `cu_seqlens` there are ceil(T / C) slots per batch row; with it, the
+    chunks of each segment follow each other and slots past the last chunk
+    are invalid (the grid over-covers by at most N). Results: whether the
+    slot holds a chunk, the sequence index, the batch row the tokens live in
+    (the sequence without varlen, 0 with), the first token of the chunk
+    within that row, and the number of real rows (<= C).
+  }];
+  let arguments = (ins Index:$slot, Index:$seq_len,
+                       Optional<KDK_Global>:$cu_seqlens, I64Attr:$chunk_size);
+  let results = (outs I1:$valid, Index:$sequence, Index:$batch, Index:$start,
+                      Index:$rows);
+  let assemblyFormat = [{
+    $slot `T` `(` $seq_len `)` (`cu_seqlens` `(` $cu_seqlens^ `:` type($cu_seqlens) `)`)?
+    `chunk_size` `=` $chunk_size attr-dict
+  }];
+}
+
+def KDK_SequenceRangeOp : KDK_Op<"sequence_range", [Pure]> {
+  let summary = "a sequence's batch row, first token, length, chunks and first slot";
+  let arguments = (ins Index:$sequence, Index:$seq_len,
+                       Optional<KDK_Global>:$cu_seqlens, I64Attr:$chunk_size);
+  let results = (outs Index:$batch, Index:$start, Index:$length,
+                      Index:$num_chunks, Index:$first_slot);
+  let assemblyFormat = [{
+    $sequence `T` `(` $seq_len `)` (`cu_seqlens` `(` $cu_seqlens^ `:` type($cu_seqlens) `)`)?
+    `chunk_size` `=` $chunk_size attr-dict
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Shared memory and data movement.
+//===----------------------------------------------------------------------===//
+
+def KDK_AllocTileOp : KDK_Op<"alloc_tile"> {
+  let summary = "a shared-memory tile, live for the whole kernel";
+  let results = (outs KDK_Tile:$tile);
+  let assemblyFormat = "attr-dict `:` type($tile)";
+  let hasVerifier = 1;
+}
+
+def KDK_BarrierOp : KDK_Op<"barrier"> {
+  let summary = "__syncthreads(): orders the tile ops before and after";
+  let assemblyFormat = "attr-dict";
+}
+
+def KDK_LoadTileOp : KDK_Op<"load_tile"> {
+  let summary = "global -> shared tile, zero-filling rows past `rows`";
+  let description = [{
+    dst[r, c] = src[offset + r * row_stride + c * col_stride] for r < rows,
+    0 for r >= rows, converted to the tile's element type. A 1-D tile reads
+    dst[r] = src[offset + r * row_stride]. col_stride = 0 broadcasts one
+    value per row across the tile (a per-head gate over K).
+  }];
+  let arguments = (ins KDK_Global:$src, Index:$offset, Index:$rows,
+                       Index:$row_stride, I64Attr:$col_stride, KDK_Tile:$dst);
+  let assemblyFormat = [{
+    $src `[` $offset `]` `rows` `(` $rows `)` `row_stride` `(` $row_stride `)`
+    `col_stride` `=` $col_stride `into` $dst attr-dict `:` type($src) `,` type($dst)
+  }];
+}
+
+def KDK_StoreTileOp : KDK_Op<"store_tile"> {
+  let summary = "shared tile -> global, rows below `rows` only";
+  let description = [{
+    dst[offset + r * row_stride + c * col_stride] = src[r, c] for r < rows,
+    converted to the buffer's element type.
+  }];
+  let arguments = (ins KDK_Tile:$src, KDK_Global:$dst, Index:$offset,
+                       Index:$rows, Index:$row_stride, I64Attr:$col_stride);
+  let assemblyFormat = [{
+    $src `into` $dst `[` $offset `]` `rows` `(` $rows `)` `row_stride` `(`
+    $row_stride `)` `col_stride` `=` $col_stride attr-dict `:` type($src) `,` type($dst)
+  }];
+}
+
+def KDK_ConvertOp : KDK_Op<"convert"> {
+  let summary = "copies a tile into another of the same shape, converting elements";
+  let arguments = (ins KDK_Tile:$src, KDK_Tile:$dst);
+  let assemblyFormat = "$src `into` $dst attr-dict `:` type($src) `,` type($dst)";
+}
+
+def KDK_FillOp : KDK_Op<"fill"> {
+  let summary = "sets every element of a tile";
+  let arguments = (ins KDK_Tile:$tile, F64Attr:$value);
+  let assemblyFormat = "$tile `,` $value attr-dict `:` type($tile)";
+}
+
+//===----------------------------------------------------------------------===//
+// Prologue math, in place on f32 tiles.
+//===----------------------------------------------------------------------===//
+
+def KDK_L2NormRowsOp : KDK_Op<"l2norm_rows"> {
+  let summary = "x[r, :] /= sqrt(sum(x[r, :]^2) + 1e-6)";
+  let arguments = (ins KDK_F32Tile2D:$tile);
+  let assemblyFormat = "$tile attr-dict `:` type($tile)";
+}
+
+def KDK_SigmoidOp : KDK_Op<"sigmoid"> {
+  let summary = "x = 1 / (1 + exp(-x)) element-wise";
+  let arguments = (ins KDK_F32Tile:$tile);
+  let assemblyFormat = "$tile attr-dict `:` type($tile)";
+}
+
+def KDK_GateActivationOp : KDK_Op<"gate_activation", [AttrSizedOperandSegments]> {
+  let summary = "raw gate -> log-decay, in place, for value head `head`";
+  let description = [{
+    With b = dt_bias[head * width + c] (width = the tile's columns; a per-head
+    gate uses dt_bias[head]) and a = exp(A_log[head]):
+    softplus: x = -a * softplus(x + b) (softplus(y) = y for y > 20);
+    lowerbound: x = lower_bound * sigmoid(a * (x + b)) (a = 1 without A_log).
+  }];
+  let arguments = (ins KDK_F32Tile2D:$tile, Index:$head,
+                       Optional<KDK_Global>:$A_log, Optional<KDK_Global>:$dt_bias,
+                       KDA_GateActivation:$activation,
+                       OptionalAttr<F64Attr>:$lower_bound, UnitAttr:$per_head);
+  let assemblyFormat = [{
+    $activation $tile `head` `(` $head `)`
+    (`A_log` `(` $A_log^ `:` type($A_log) `)`)?
+    (`dt_bias` `(` $dt_bias^ `:` type($dt_bias) `)`)?
+    (`lower_bound` `=` $lower_bound^)? (`per_head` $per_head^)? attr-dict `:` type($tile)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Chunk math on shared tiles.
+//===----------------------------------------------------------------------===//
+
+def KDK_CumsumRowsOp : KDK_Op<"cumsum_rows"> {
+  let summary = "inclusive prefix sum down the rows, in place";
+  let arguments = (ins KDK_F32Tile2D:$tile);
+  let assemblyFormat = "$tile attr-dict `:` type($tile)";
+}
+
+def KDK_DecayedGramOp : KDK_Op<"decayed_gram"> {
+  let summary = "out[i,j] = s r_i sum_d a[i,d] b[j,d] exp(gc[i,d] - gc[j,d]), causal";
+  let description = [{
+    As kda.decayed_gram: `mask = strict` keeps j < i, `inclusive` j <= i;
+    `anchor_block` > 0 evaluates off-diagonal blocks as products of factors
+    split at the cumsum just before each row block.
+  }];
+  let arguments = (ins KDK_Tile2D:$lhs, KDK_Tile2D:$rhs, KDK_F32Tile2D:$gc,
+                       Optional<KDK_F32Tile1D>:$row_scale, KDK_F32Tile2D:$out,
+                       KDA_CausalMask:$mask, F64Attr:$scale,
+                       DefaultValuedAttr<I64Attr, "0">:$anchor_block);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `,` $gc (`row_scale` `(` $row_scale^ `:` type($row_scale) `)`)?
+    `into` $out `mask` `=` $mask `scale` `=` $scale
+    (`anchor_block` `=` $anchor_block^)? attr-dict `:` type($lhs) `,` type($rhs)
+    `,` type($gc) `,` type($out)
+  }];
+}
+
+def KDK_TriInverseOp : KDK_Op<"tri_inverse"> {
+  let summary = "out = (I + A)^-1 for strictly lower A, by forward substitution";
+  let arguments = (ins KDK_F32Tile2D:$input, KDK_F32Tile2D:$out);
+  let assemblyFormat = "$input `into` $out attr-dict `:` type($input) `,` type($out)";
+}
+
+def KDK_MmaOp : KDK_Op<"mma"> {
+  let summary = "out = [out +] alpha * op(A) B, f32 accumulation";
+  let description = [{
+    op(A) is A or, with `transpose_lhs`, A^T. bf16/f16 operands use tensor
+    cores (mma.sync m16n8k16); f32 operands use f32 FMAs, so f32 specs keep
+    f32 accuracy. With `accumulate` the product is added to `out`.
+  }];
+  let arguments = (ins KDK_Tile2D:$lhs, KDK_Tile2D:$rhs, KDK_F32Tile2D:$out,
+                       UnitAttr:$transpose_lhs, UnitAttr:$accumulate,
+                       DefaultValuedAttr<F64Attr, "1.0">:$alpha);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `into` $out (`transpose_lhs` $transpose_lhs^)?
+    (`accumulate` $accumulate^)? (`alpha` `=` $alpha^)? attr-dict `:`
+    type($lhs) `,` type($rhs) `,` type($out)
+  }];
+  let hasVerifier = 1;
+}
+
+def KDK_SubOp : KDK_Op<"sub"> {
+  let summary = "out = a - b element-wise";
+  let arguments = (ins KDK_F32Tile2D:$lhs, KDK_F32Tile2D:$rhs, KDK_F32Tile2D:$out);
+  let assemblyFormat = "$lhs `,` $rhs `into` $out attr-dict `:` type($lhs) `,` type($rhs) `,` type($out)";
+}
+
+def KDK_AddIdentityOp : KDK_Op<"add_identity"> {
+  let summary = "out = I + A (I - A with `negate`) for a square tile";
+  let arguments = (ins KDK_F32Tile2D:$input, KDK_F32Tile2D:$out, UnitAttr:$negate);
+  let assemblyFormat = [{
+    $input `into` $out (`negate` $negate^)? attr-dict `:` type($input) `,` type($out)
+  }];
+}
+
+def KDK_DecayRowsOp : KDK_Op<"decay_rows"> {
+  let summary = "out = scale * r_i * x * exp(gc) or x * exp(gc_last - gc)";
+  let description = [{
+    `to_last` false: out[i, d] = scale * r[i] * x[i, d] * exp(gc[i, d]);
+    `to_last`: out[i, d] = scale * r[i] * x[i, d] * exp(gc[C-1, d] - gc[i, d]).
+    r is the optional row_scale (1 when absent). Every factor is <= 1 for a
+    log-decay cumsum, so nothing overflows.
+  }];
+  let arguments = (ins KDK_F32Tile2D:$input, KDK_F32Tile2D:$gc,
+                       Optional<KDK_F32Tile1D>:$row_scale, KDK_Tile2D:$out,
+                       UnitAttr:$to_last, DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let assemblyFormat = [{
+    $input `,` $gc (`row_scale` `(` $row_scale^ `:` type($row_scale) `)`)?
+    `into` $out (`to_last` $to_last^)? (`scale` `=` $scale^)? attr-dict `:`
+    type($input) `,` type($gc) `,` type($out)
+  }];
+}
+
+def KDK_LastRowExpOp : KDK_Op<"last_row_exp"> {
+  let summary = "out[d] = exp(gc[C-1, d]): the chunk's total decay per channel";
+  let arguments = (ins KDK_F32Tile2D:$gc, KDK_F32Tile1D:$out);
+  let assemblyFormat = "$gc `into` $out attr-dict `:` type($gc) `,` type($out)";
+}
+
+def KDK_ScaleRowsOp : KDK_Op<"scale_rows"> {
+  let summary = "x[i, :] *= r[i], in place (the state's per-channel decay)";
+  let arguments = (ins KDK_F32Tile2D:$tile, KDK_F32Tile1D:$row_scale);
+  let assemblyFormat = "$tile `,` $row_scale attr-dict `:` type($tile) `,` type($row_scale)";
+}
+
+#endif // KDK_OPS_TD

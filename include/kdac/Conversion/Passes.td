@@ -1,0 +1,63 @@
+//===- Passes.td - kdac's dialect conversions --------------*- tablegen -*-===//
+//
+// Conversions between kdac's dialects, named convert-<src>-to-<dst>.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_CONVERSION_PASSES_TD
+#define KDAC_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
+  let summary = "Lower the chunkwise kda form to thread-block kernels (kdk)";
+  let description = [{
+    Splits the body of each kda.chunk_loop by its dependence on the carried
+    state. Ops that do not read the state (prologue, cumsum, gram matrices,
+    UT inverse, WY factors) become a chunk-parallel kernel over
+    (chunk slots, value heads) that writes what the state-dependent ops need
+    to workspace buffers; the state-dependent ops (state_apply, output,
+    state_update) become a recurrence kernel over (V tiles, value heads,
+    sequences) that walks the chunks of its sequence with the state on chip.
+    Tiles live in shared memory; products of bf16/f16 data run on tensor
+    cores, f32 data keeps f32 FMAs.
+
+    Before:
+    ```mlir
+    func.func @kda_forward(...) {
+      %o = kda.chunk_loop q(%q) ... chunk_size = 64 gate = channel : ... {
+        ...
+        %vn = kda.state_apply %u, %w, %s : ...
+        ...
+      }
+    }
+    ```
+    After:
+    ```mlir
+    func.func @kda_chunk_prep(%q: memref<?xbf16> {kdk.param = "q"}, ...,
+        %w: memref<?xbf16> {kdk.workspace = "w", kdk.bytes_per_slot = ...})
+        attributes {kdk.kernel, kdk.block_threads = 256, kdk.grid = ["chunk_slots", "2", "1"]} {
+      %slot = kdk.block_id 0
+      ...
+      kdk.mma %m, %kb into %wt : ...
+      kdk.store_tile %wt into %w[%off] rows(%c64) row_stride(%c128) col_stride = 1 : ...
+    }
+    func.func @kda_chunk_recurrence(...) attributes {kdk.kernel, ...,
+        kdk.grid = ["2", "2", "sequences"]} {
+      scf.for %c = %c0 to %chunks step %c1 { ... }
+    }
+    ```
+  }];
+  let options = [
+    Option<"blockThreads", "block-threads", "int64_t", /*default=*/"256",
+           "Threads per block of every kernel">,
+    Option<"valueTile", "v-tile", "int64_t", /*default=*/"64",
+           "Columns of V one recurrence block owns (0: all of V)">,
+    Option<"sharedMemoryLimit", "smem-limit", "int64_t", /*default=*/"232448",
+           "Largest dynamic shared memory per block, bytes (227 KiB on sm_90)">
+  ];
+  let dependentDialects = ["::mlir::kdk::KDKDialect", "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+#endif // KDAC_CONVERSION_PASSES_TD

@@ -1,0 +1,116 @@
+//===- Evaluator.h - Per-op evaluation of kda IR ----------------*- C++ -*-===//
+//
+// One evaluate function per op, templated on the scalar type (double for the
+// exact mode, float for the faithful fp32 mode) and instantiated for both in
+// the file that defines it: Interpreter.cpp (dispatch), RecurrenceEval.cpp
+// (kda.recurrence and the prologue), ChunkLoopEval.cpp (kda.chunk_loop) and
+// ChunkOpsEval.cpp (the per-chunk algebra).
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_LIB_INTERPRETER_EVALUATOR_H
+#define KDAC_LIB_INTERPRETER_EVALUATOR_H
+
+#include "Tensor.h"
+
+#include "KDA/KDAOps.h"
+
+#include "mlir/IR/Operation.h"
+#include "llvm/ADT/Twine.h"
+#include "llvm/Support/Error.h"
+
+#include <cmath>
+#include <optional>
+#include <string>
+
+namespace kdac::interp {
+
+/// An error that names \p op and prints its location, so a failure deep in a
+/// pipeline's output can be traced to the IR line.
+llvm::Error opError(mlir::Operation *op, const llvm::Twine &msg);
+
+/// "16x64" (or "scalar" for rank 0).
+std::string shapeString(llvm::ArrayRef<int64_t> shape);
+
+/// Fails unless \p got equals \p want; \p what names the operand.
+llvm::Error expectShape(mlir::Operation *op, llvm::StringRef what,
+                        llvm::ArrayRef<int64_t> got,
+                        llvm::ArrayRef<int64_t> want);
+
+/// The static shape of a result type, for ops whose result size is not
+/// implied by their operands (kda.zero, kda.extract_block).
+llvm::Expected<llvm::SmallVector<int64_t>> staticShape(mlir::Operation *op,
+                                                       mlir::Type type);
+
+/// The shapes of the operands kda.recurrence and kda.chunk_loop share.
+struct SequenceOperands {
+  llvm::ArrayRef<int64_t> q, k, v, beta;
+  std::optional<llvm::ArrayRef<int64_t>> g, state;
+  /// Null without varlen packing.
+  const std::vector<int64_t> *cuSeqlens = nullptr;
+  mlir::kda::GateGranularity gate = mlir::kda::GateGranularity::channel;
+  bool vkLayout = false;
+};
+
+/// Sizes and token ranges of a batch, after every shape has been checked.
+struct SequenceGeometry {
+  int64_t B = 0, T = 0, H = 0, HV = 0, K = 0, V = 0, N = 0;
+  /// Sequence n covers rows [bos[n], eos[n]) of the flattened [B*T] axis.
+  std::vector<int64_t> bos, eos;
+  llvm::SmallVector<int64_t, 4> stateShape() const;
+  bool vkLayout = false;
+  /// Offset of state element (i over K, j over V) within one state slot.
+  int64_t stateIndex(int64_t i, int64_t j) const {
+    return vkLayout ? j * K + i : i * V + j;
+  }
+};
+
+llvm::Expected<SequenceGeometry> computeGeometry(mlir::Operation *op,
+                                                 const SequenceOperands &s);
+
+/// PyTorch's F.softplus (beta 1, threshold 20), as the oracle computes it.
+template <typename T> T softplus(T x) {
+  return x > T(20) ? x : std::log1p(std::exp(x));
+}
+
+/// Sigmoid that never evaluates exp of a large positive argument.
+template <typename T> T sigmoid(T x) {
+  if (x >= T(0))
+    return T(1) / (T(1) + std::exp(-x));
+  T e = std::exp(x);
+  return e / (T(1) + e);
+}
+
+template <typename T> struct Evaluator {
+  /// Checks that every operand is bound and dispatches on the op.
+  static llvm::Error evaluateOp(mlir::Operation *op, Env<T> &env);
+
+  // RecurrenceEval.cpp
+  static llvm::Error evaluate(mlir::kda::RecurrenceOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::L2NormOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::SigmoidOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::GateActivationOp op, Env<T> &env);
+
+  // ChunkLoopEval.cpp
+  static llvm::Error evaluate(mlir::kda::ChunkLoopOp op, Env<T> &env);
+
+  // ChunkOpsEval.cpp
+  static llvm::Error evaluate(mlir::kda::CumsumOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::DecayedGramOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::UTInverseOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::ForwardSubstitutionOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::MatmulOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::AddIdentityOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::SubOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::ExtractBlockOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::InsertBlockOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::ZeroOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::WYOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::ScaleRowsOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::StateApplyOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::OutputOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::StateUpdateOp op, Env<T> &env);
+};
+
+} // namespace kdac::interp
+
+#endif // KDAC_LIB_INTERPRETER_EVALUATOR_H

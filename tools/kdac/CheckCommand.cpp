@@ -1,0 +1,150 @@
+//===- CheckCommand.cpp - kdac check: run a backend on a case -------------===//
+//
+// Loads a case file (FLA's golden format), runs the chosen backend on its
+// inputs and prints the relative error of o and final_state against the
+// file's expected outputs. A backend is a function from (spec, inputs) to
+// outputs; new backends (GPU) plug into the table below.
+//
+//===----------------------------------------------------------------------===//
+#include "Commands.h"
+
+#include "kdac/Frontend/SpecToIR.h"
+#include "kdac/Interpreter/Interpreter.h"
+#include "kdac/Reference/Case.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+
+namespace cl = llvm::cl;
+
+namespace kdac::cli {
+
+static cl::opt<std::string> caseFile(cl::Positional, cl::Required,
+                                     cl::desc("<case.safetensors>"),
+                                     cl::sub(checkCommand));
+static cl::opt<std::string> backendFlag(
+    "backend",
+    cl::desc("Backend to check: reference (fp64 oracle) | interp (the CPU "
+             "interpreter on the IR after --stage)"),
+    cl::init("reference"), cl::sub(checkCommand));
+static cl::opt<std::string> stageFlag(
+    "stage", cl::desc("IR stage the interpreter runs: kda | chunked | expanded"),
+    cl::init("expanded"), cl::sub(checkCommand));
+static cl::opt<std::string> precisionFlag(
+    "precision", cl::desc("Interpreter arithmetic: f64 | f32"),
+    cl::init("f64"), cl::sub(checkCommand));
+static cl::opt<double> tolFlag(
+    "tol", cl::desc("Largest relative error that passes (default 1e-5)"),
+    cl::init(1e-5), cl::sub(checkCommand));
+
+namespace {
+using Backend = llvm::Expected<KdaOutputs> (*)(const KdaCase &);
+
+llvm::Expected<KdaOutputs> runReferenceBackend(const KdaCase &c) {
+  return runReference(c.spec, c.inputs);
+}
+
+llvm::Expected<KdaOutputs> runInterpreterBackend(const KdaCase &c) {
+  std::optional<Stage> stage;
+  if (stageFlag == "kda") stage = Stage::KDA;
+  if (stageFlag == "chunked") stage = Stage::Chunked;
+  if (stageFlag == "expanded") stage = Stage::Expanded;
+  if (!stage)
+    return llvm::createStringError("invalid value '" + stageFlag +
+                                   "' for --stage (expected kda, chunked or "
+                                   "expanded)");
+  InterpreterOptions options;
+  if (precisionFlag == "f32")
+    options.precision = InterpreterOptions::Precision::F32;
+  else if (precisionFlag != "f64")
+    return llvm::createStringError("invalid value '" + precisionFlag +
+                                   "' for --precision (expected f64 or f32)");
+  std::optional<ChunkedPipelineOptions> pipelineOptions =
+      pipelineOptionsFromFlags();
+  if (!pipelineOptions)
+    return llvm::createStringError("bad compilation flags");
+
+  mlir::DialectRegistry registry;
+  registerKdacDialects(registry);
+  mlir::MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  KernelSpec spec = c.spec;
+  spec.hasFinalState = true;
+  mlir::OwningOpRef<mlir::ModuleOp> module = buildRecurrenceModule(context, spec);
+  if (!module)
+    return llvm::createStringError("the case's spec does not build valid IR");
+  mlir::PassManager pm(&context);
+  buildPipeline(pm, *stage, *pipelineOptions);
+  if (failed(pm.run(*module)))
+    return llvm::createStringError("the pass pipeline failed (see above)");
+  return interpret(*module, spec, c.inputs, options);
+}
+
+struct BackendEntry {
+  llvm::StringRef name;
+  Backend run;
+};
+const BackendEntry kBackends[] = {{"reference", runReferenceBackend},
+                                  {"interp", runInterpreterBackend}};
+
+/// Prints one comparison line; returns whether it passed. NaN never passes.
+bool report(llvm::StringRef name, const std::vector<double> &got,
+            const std::vector<double> &want, double tol) {
+  bool finite = true;
+  for (double x : got)
+    finite &= std::isfinite(x);
+  double err = relativeError(got, want);
+  bool pass = finite && err <= tol;
+  llvm::outs() << llvm::format("  %-12s rel err %.3e  %s%s\n",
+                               name.str().c_str(), err, pass ? "ok" : "FAIL",
+                               finite ? "" : " (non-finite values)");
+  return pass;
+}
+} // namespace
+
+int runCheck() {
+  const BackendEntry *backend = nullptr;
+  for (const BackendEntry &entry : kBackends)
+    if (entry.name == backendFlag.getValue())
+      backend = &entry;
+  if (!backend)
+    return reportError("invalid value '" + backendFlag +
+                       "' for --backend (expected reference or interp)");
+  if (!(tolFlag >= 0.0))
+    return reportError("--tol must be non-negative");
+
+  llvm::Expected<KdaCase> loaded = loadCase(caseFile);
+  if (!loaded)
+    return reportError(llvm::toString(loaded.takeError()));
+  const KdaCase &c = *loaded;
+  if (!c.expected)
+    return reportError(caseFile + ": the case holds no expected outputs");
+
+  llvm::Expected<KdaOutputs> got = backend->run(c);
+  if (!got)
+    return reportError(caseFile + ": backend " + backend->name + ": " +
+                       llvm::toString(got.takeError()));
+
+  const KernelSpec &s = c.spec;
+  llvm::outs() << "case " << caseFile << ": B=" << s.B << " T=" << s.T
+               << " H=" << s.H << " HV=" << s.HV << " K=" << s.K << " V=" << s.V
+               << " dtype=" << toString(s.dtype) << " gate=" << toString(s.gate)
+               << "/" << toString(s.activation) << (s.varlen ? " varlen" : "")
+               << "\nbackend " << backend->name << ", tolerance "
+               << llvm::format("%g", tolFlag.getValue()) << "\n";
+  bool pass = report("o", got->o, c.expected->o, tolFlag);
+  if (!c.expected->finalState.empty())
+    pass &= report("final_state", got->finalState, c.expected->finalState,
+                   tolFlag);
+  llvm::outs() << (pass ? "PASS" : "FAIL") << "\n";
+  return pass ? 0 : 1;
+}
+
+} // namespace kdac::cli
