@@ -6,6 +6,7 @@
 #include "kdac/Frontend/SpecToIR.h"
 
 #include "KDA/KDAOps.h"
+#include "KDK/KDKOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -42,8 +43,9 @@ static int64_t specDim(int64_t dim) {
 }
 
 void registerKdacDialects(DialectRegistry &registry) {
-  registry.insert<kda::KDADialect, func::FuncDialect, arith::ArithDialect,
-                  scf::SCFDialect, tensor::TensorDialect>();
+  registry.insert<kda::KDADialect, kdk::KDKDialect, func::FuncDialect,
+                  arith::ArithDialect, memref::MemRefDialect, scf::SCFDialect,
+                  tensor::TensorDialect>();
 }
 
 OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Pipelines/Pipelines.h"
 
+#include "kdac/Conversion/Passes.h"
 #include "kdac/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -31,6 +32,14 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   if (options.anchorBlock > 0)
     funcPm.addPass(createKDADecayAnchors({options.anchorBlock}));
   funcPm.addPass(createCSEPass());
+  if (stage == Stage::Expanded)
+    return;
+  ConvertKDAToKDKOptions kernel;
+  kernel.blockThreads = options.blockThreads;
+  kernel.valueTile = options.valueTile;
+  pm.addPass(createConvertKDAToKDK(kernel));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
 }
 
 namespace {
@@ -57,6 +66,7 @@ struct ChunkedPipelineCLOptions
 
 void registerKdacPassesAndPipelines() {
   registerKDACTransformsPasses();
+  registerKDACConversionPasses();
   PassPipelineRegistration<ChunkedPipelineCLOptions>(
       "kda-chunked-pipeline",
       "kda.recurrence -> chunked form with the UT inverse expanded and the "

@@ -33,11 +33,15 @@ static cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdo
 static cl::opt<std::string> emitStage(
     "emit",
     cl::desc("Stage to stop after: kda (the verified kda.recurrence), chunked "
-             "(kda-chunk), expanded (UT inverse expanded, decay anchored)"),
+             "(kda-chunk), expanded (UT inverse expanded, decay anchored), "
+             "kernel (kdk thread-block kernels)"),
     cl::init("kda"));
 
 static const std::pair<llvm::StringRef, Stage> kStages[] = {
-    {"kda", Stage::KDA}, {"chunked", Stage::Chunked}, {"expanded", Stage::Expanded}};
+    {"kda", Stage::KDA},
+    {"chunked", Stage::Chunked},
+    {"expanded", Stage::Expanded},
+    {"kernel", Stage::Kernel}};
 
 int runCompile() {
   std::optional<Stage> stage;
@@ -46,7 +50,7 @@ int runCompile() {
       stage = value;
   if (!stage)
     return reportError("invalid value '" + emitStage +
-                       "' for --emit (expected kda, chunked or expanded)");
+                       "' for --emit (expected kda, chunked, expanded or kernel)");
   std::optional<ChunkedPipelineOptions> pipelineOptions = pipelineOptionsFromFlags();
   if (!pipelineOptions)
     return 1;

@@ -34,6 +34,14 @@ static cl::opt<int64_t> anchorBlockFlag(
     cl::desc("Sub-chunk length of the anchored decay (0: direct)"),
     cl::init(16), KDAC_PIPELINE_FLAG);
 
+static cl::opt<int64_t> blockThreadsFlag(
+    "block-threads", cl::desc("Threads per block of the emitted kernels"),
+    cl::init(256), KDAC_PIPELINE_FLAG);
+static cl::opt<int64_t> valueTileFlag(
+    "v-tile",
+    cl::desc("Columns of V one recurrence block owns (0: all of V)"),
+    cl::init(64), KDAC_PIPELINE_FLAG);
+
 #undef KDAC_PIPELINE_FLAG
 
 std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags() {
@@ -64,7 +72,18 @@ std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags() {
     reportError("--anchor-block must be 0 (direct) or positive");
     return std::nullopt;
   }
+  if (blockThreadsFlag < 32 || blockThreadsFlag > 1024 ||
+      blockThreadsFlag % 32 != 0) {
+    reportError("--block-threads must be a multiple of 32 in [32, 1024]");
+    return std::nullopt;
+  }
+  if (valueTileFlag < 0) {
+    reportError("--v-tile must be 0 (all of V) or positive");
+    return std::nullopt;
+  }
   ChunkedPipelineOptions options;
+  options.blockThreads = blockThreadsFlag;
+  options.valueTile = valueTileFlag;
   options.chunkSize = chunkSizeFlag;
   options.utMethod = utMethodFlag;
   options.diagMethod = diagMethodFlag;

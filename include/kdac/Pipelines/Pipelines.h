@@ -14,7 +14,7 @@
 namespace kdac {
 
 /// The stages kdac can stop after, in pipeline order.
-enum class Stage { KDA, Chunked, Expanded };
+enum class Stage { KDA, Chunked, Expanded, Kernel };
 
 /// Choices the compiler owns and the autotuner sweeps.
 struct ChunkedPipelineOptions {
@@ -25,6 +25,10 @@ struct ChunkedPipelineOptions {
   std::string diagMethod = "forward-substitution";
   /// Sub-chunk length of the anchored decay; 0 keeps the direct form.
   int64_t anchorBlock = 16;
+  /// Kernel level: threads per block and the V columns one recurrence
+  /// block owns (0: all of V).
+  int64_t blockThreads = 256;
+  int64_t valueTile = 64;
 };
 
 /// Adds the passes that take a module of kda.recurrence to `stage`.

@@ -1,0 +1,412 @@
+//===- ChunkKernel.cpp - The chunk-parallel kernel of kda -> kdk ----------===//
+//
+// Lowers the state-independent part of a kda.chunk_loop body to a kernel
+// with one thread block per (chunk slot, value head). Each kda value gets a
+// shared-memory tile; ops that rewrite their operand in place (cumsum, the
+// prologue) reuse the operand's tile when they are its only reader. Values
+// the state-dependent ops need are stored to workspace buffers as soon as
+// they exist, and every tile returns to the pool after its last reader.
+//
+//===----------------------------------------------------------------------===//
+#include "Lowering.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+
+namespace kdac::lowering {
+
+namespace {
+
+/// A kda value's tile and the tile that owns its storage (a subview's root).
+struct TileRef {
+  Value tile;
+  Value root;
+};
+
+class ChunkKernelBuilder {
+public:
+  ChunkKernelBuilder(KernelFunction &k, TilePool &pool, const LoopGeometry &g,
+                     const SplitPlan &plan)
+      : k(k), b(k.b), loc(k.loc), pool(pool), g(g), plan(plan) {}
+
+  LogicalResult build(kda::ChunkLoopOp loop, const GlobalArgs &args);
+
+private:
+  // Tiles and their lifetimes.
+  Value newTile(ArrayRef<int64_t> shape, Type type = {}) {
+    return pool.get(shape, type ? type : b.getF32Type());
+  }
+  void bind(Value v, Value tile, Value root = {}) {
+    tiles[v] = {tile, root ? root : tile};
+    ++rootUsers[root ? root : tile];
+  }
+  Value tileOf(Value v) { return tiles.lookup(v).tile; }
+  /// A tile an op may overwrite in place: the operand's own if this is its
+  /// last reader and nothing else shares the storage, else a fresh copy.
+  Value writableCopyOf(Value v, Operation *reader);
+  void noteUse(Value v);
+  void retire(Value v);
+
+  LogicalResult lowerOp(Operation *op);
+  void loadInputs(kda::ChunkLoopOp loop, const GlobalArgs &args);
+  void storeWorkspace(StringRef name, Value tile);
+  void materializeReady();
+  Value asOperand(Value f32Tile);
+
+  KernelFunction &k;
+  OpBuilder &b;
+  Location loc;
+  TilePool &pool;
+  const LoopGeometry &g;
+  const SplitPlan &plan;
+
+  llvm::DenseMap<Value, TileRef> tiles;
+  llvm::DenseMap<Value, int> rootUsers;
+  llvm::DenseMap<Value, int> pendingUses;
+  llvm::DenseSet<StringRef> stored;
+  llvm::StringMap<Value> workspaceArgs;
+  Value slot, head, rows, batch, start;
+};
+
+Value ChunkKernelBuilder::writableCopyOf(Value v, Operation *reader) {
+  TileRef ref = tiles.lookup(v);
+  if (pendingUses.lookup(v) == 1 && rootUsers.lookup(ref.root) == 1 &&
+      ref.tile == ref.root)
+    return ref.tile;
+  auto type = cast<MemRefType>(ref.tile.getType());
+  Value copy = newTile(type.getShape(), type.getElementType());
+  kdk::ConvertOp::create(b, loc, ref.tile, copy);
+  k.barrier();
+  return copy;
+}
+
+void ChunkKernelBuilder::retire(Value v) {
+  auto it = tiles.find(v);
+  if (it == tiles.end())
+    return;
+  Value root = it->second.root;
+  tiles.erase(it);
+  if (--rootUsers[root] == 0)
+    pool.release(root);
+}
+
+void ChunkKernelBuilder::noteUse(Value v) {
+  if (--pendingUses[v] == 0)
+    retire(v);
+}
+
+/// Converts an f32 tile to the tensor-core operand type (a no-op for f32).
+Value ChunkKernelBuilder::asOperand(Value f32Tile) {
+  if (g.operandType.isF32())
+    return f32Tile;
+  auto type = cast<MemRefType>(f32Tile.getType());
+  Value out = newTile(type.getShape(), g.operandType);
+  kdk::ConvertOp::create(b, loc, f32Tile, out);
+  k.barrier();
+  return out;
+}
+
+void ChunkKernelBuilder::storeWorkspace(StringRef name, Value tile) {
+  auto type = cast<MemRefType>(tile.getType());
+  int64_t elements = type.getNumElements();
+  int64_t rowWidth = type.getRank() == 2 ? type.getDimSize(1) : 1;
+  Value offset = k.mul(k.add(k.mul(slot, g.hv), head), elements);
+  int64_t tileRows = type.getDimSize(0);
+  kdk::StoreTileOp::create(b, loc, tile, workspaceArgs.lookup(name), offset,
+                           k.index(tileRows), k.index(rowWidth),
+                           type.getRank() == 2 ? 1 : 0);
+}
+
+/// Emits the stores of every workspace value whose inputs now all exist.
+void ChunkKernelBuilder::materializeReady() {
+  for (const Crossing &c : plan.crossings) {
+    if (stored.contains(c.workspace.name))
+      continue;
+    if (!llvm::all_of(c.inputs, [&](Value v) { return tiles.count(v); }))
+      continue;
+    stored.insert(c.workspace.name);
+    MemRefType wsType = c.workspace.tileType;
+    Value out = newTile(wsType.getShape(), wsType.getElementType());
+    switch (c.kind) {
+    case Crossing::Copy:
+      kdk::ConvertOp::create(b, loc, tileOf(c.inputs[0]), out);
+      break;
+    case Crossing::DecayToStart: // scale * q * exp(gc)
+      kdk::DecayRowsOp::create(b, loc, tileOf(c.inputs[0]), tileOf(c.inputs[1]),
+                               Value(), out, false, llvm::APFloat(c.scale));
+      break;
+    case Crossing::DecayToLast: // k * exp(gc_last - gc)
+      kdk::DecayRowsOp::create(b, loc, tileOf(c.inputs[0]), tileOf(c.inputs[1]),
+                               Value(), out, true, llvm::APFloat(1.0));
+      break;
+    case Crossing::LastRowExp: // exp(gc_last)
+      kdk::LastRowExpOp::create(b, loc, tileOf(c.inputs[0]), out);
+      break;
+    }
+    k.barrier();
+    storeWorkspace(c.workspace.name, out);
+    // The next writer of this tile must wait for the store's reads.
+    k.barrier();
+    pool.release(out);
+    for (Value v : c.inputs)
+      noteUse(v);
+  }
+}
+
+void ChunkKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
+                                    const GlobalArgs &args) {
+  Block &body = loop.getBody().front();
+  Value tokens = args.seqLen;
+  Value qkHead = k.div(head, g.hv / g.h);
+  auto load = [&](Value src, Value offset, int64_t rowStride, int64_t colStride,
+                  Value dst) {
+    kdk::LoadTileOp::create(b, loc, src, offset, rows, k.index(rowStride),
+                            colStride, dst);
+  };
+  int64_t c = g.chunk;
+  Value q = newTile({c, g.kDim}), kt = newTile({c, g.kDim});
+  Value v = newTile({c, g.vDim}), gate = newTile({c, g.kDim});
+  Value beta = newTile({c});
+  load(args.q, tokenOffset(k, batch, start, tokens, g.h, qkHead, g.kDim),
+       g.h * g.kDim, 1, q);
+  load(args.k, tokenOffset(k, batch, start, tokens, g.h, qkHead, g.kDim),
+       g.h * g.kDim, 1, kt);
+  load(args.v, tokenOffset(k, batch, start, tokens, g.hv, head, g.vDim),
+       g.hv * g.vDim, 1, v);
+  if (g.gate == kda::GateGranularity::channel)
+    load(args.g, tokenOffset(k, batch, start, tokens, g.hv, head, g.kDim),
+         g.hv * g.kDim, 1, gate);
+  else if (g.gate == kda::GateGranularity::scalar)
+    load(args.g, tokenOffset(k, batch, start, tokens, g.hv, head, 1), g.hv, 0,
+         gate);
+  else
+    kdk::FillOp::create(b, loc, gate, b.getF64FloatAttr(0.0));
+  load(args.beta, tokenOffset(k, batch, start, tokens, g.hv, head, 1), g.hv, 0,
+       beta);
+  k.barrier();
+
+  // The prologue, fused into the load: element-wise on the fresh tiles.
+  if (args.qkL2Norm) {
+    kdk::L2NormRowsOp::create(b, loc, q);
+    kdk::L2NormRowsOp::create(b, loc, kt);
+  }
+  if (args.activation != kda::GateActivation::none)
+    kdk::GateActivationOp::create(
+        b, loc, gate, head, args.aLog, args.dtBias, args.activation,
+        args.lowerBound, g.gate == kda::GateGranularity::scalar);
+  if (args.betaSigmoid)
+    kdk::SigmoidOp::create(b, loc, beta);
+  k.barrier();
+
+  bind(body.getArgument(kda::ChunkLoopOp::kQ), q);
+  bind(body.getArgument(kda::ChunkLoopOp::kK), kt);
+  bind(body.getArgument(kda::ChunkLoopOp::kV), v);
+  bind(body.getArgument(kda::ChunkLoopOp::kG), gate);
+  bind(body.getArgument(kda::ChunkLoopOp::kBeta), beta);
+}
+
+LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
+  auto square = [&](Value v) {
+    return cast<RankedTensorType>(v.getType()).getShape();
+  };
+  LogicalResult result =
+      llvm::TypeSwitch<Operation *, LogicalResult>(op)
+          .Case([&](kda::CumsumOp op) {
+            Value t = writableCopyOf(op.getInput(), op);
+            kdk::CumsumRowsOp::create(b, loc, t);
+            bind(op.getResult(), t);
+            return success();
+          })
+          .Case([&](kda::DecayedGramOp op) {
+            Value out = newTile(square(op.getResult()));
+            kdk::DecayedGramOp::create(
+                b, loc, tileOf(op.getLhs()), tileOf(op.getRhs()),
+                tileOf(op.getGc()),
+                op.getRowScale() ? tileOf(op.getRowScale()) : Value(), out,
+                op.getMask(),
+                llvm::APFloat(op.getScaleAttr() ? op.getScaleAttr().getValueAsDouble() : 1.0),
+                op.getAnchorBlock());
+            bind(op.getResult(), out);
+            return success();
+          })
+          .Case<kda::UTInverseOp, kda::ForwardSubstitutionOp>([&](Operation *op) {
+            Value out = newTile(square(op->getResult(0)));
+            kdk::TriInverseOp::create(b, loc, tileOf(op->getOperand(0)), out);
+            bind(op->getResult(0), out);
+            return success();
+          })
+          .Case([&](kda::ExtractBlockOp op) {
+            TileRef src = tiles.lookup(op.getInput());
+            ArrayRef<int64_t> shape = square(op.getResult());
+            SmallVector<OpFoldResult> offsets = {b.getIndexAttr(op.getRow()),
+                                                 b.getIndexAttr(op.getCol())};
+            SmallVector<OpFoldResult> sizes = {b.getIndexAttr(shape[0]),
+                                               b.getIndexAttr(shape[1])};
+            SmallVector<OpFoldResult> strides = {b.getIndexAttr(1),
+                                                 b.getIndexAttr(1)};
+            Value view = memref::SubViewOp::create(b, loc, src.tile, offsets,
+                                                   sizes, strides);
+            bind(op.getResult(), view, src.root);
+            return success();
+          })
+          .Case([&](kda::InsertBlockOp op) {
+            Value dest = writableCopyOf(op.getDest(), op);
+            ArrayRef<int64_t> shape = square(op.getBlock());
+            SmallVector<OpFoldResult> offsets = {b.getIndexAttr(op.getRow()),
+                                                 b.getIndexAttr(op.getCol())};
+            SmallVector<OpFoldResult> sizes = {b.getIndexAttr(shape[0]),
+                                               b.getIndexAttr(shape[1])};
+            SmallVector<OpFoldResult> strides = {b.getIndexAttr(1),
+                                                 b.getIndexAttr(1)};
+            Value view =
+                memref::SubViewOp::create(b, loc, dest, offsets, sizes, strides);
+            kdk::ConvertOp::create(b, loc, tileOf(op.getBlock()), view);
+            bind(op.getResult(), dest);
+            return success();
+          })
+          .Case([&](kda::ZeroOp op) {
+            Value out = newTile(square(op.getResult()));
+            kdk::FillOp::create(b, loc, out, b.getF64FloatAttr(0.0));
+            bind(op.getResult(), out);
+            return success();
+          })
+          .Case([&](kda::MatmulOp op) {
+            Value out = newTile(square(op.getResult()));
+            kdk::MmaOp::create(b, loc, tileOf(op.getLhs()), tileOf(op.getRhs()),
+                               out, op.getTransposeLhs(), false,
+                               llvm::APFloat(1.0));
+            bind(op.getResult(), out);
+            return success();
+          })
+          .Case([&](kda::AddIdentityOp op) {
+            Value out = newTile(square(op.getResult()));
+            kdk::AddIdentityOp::create(b, loc, tileOf(op.getInput()), out,
+                                       op.getNegate());
+            bind(op.getResult(), out);
+            return success();
+          })
+          .Case([&](kda::SubOp op) {
+            Value out = newTile(square(op.getResult()));
+            kdk::SubOp::create(b, loc, tileOf(op.getLhs()), tileOf(op.getRhs()),
+                               out);
+            bind(op.getResult(), out);
+            return success();
+          })
+          .Case([&](kda::WYOp op) {
+            // w = M (beta k exp(gc)), u = M (beta v), on tensor cores.
+            Value m = asOperand(tileOf(op.getM()));
+            Value kb = newTile(square(op.getK()), g.operandType);
+            kdk::DecayRowsOp::create(b, loc, tileOf(op.getK()), tileOf(op.getGc()),
+                                     tileOf(op.getBeta()), kb, false,
+                                     llvm::APFloat(1.0));
+            Value vScaled = writableCopyOf(op.getV(), op);
+            kdk::ScaleRowsOp::create(b, loc, vScaled, tileOf(op.getBeta()));
+            k.barrier();
+            Value vb = asOperand(vScaled);
+            Value w = newTile(square(op.getW())), u = newTile(square(op.getU()));
+            kdk::MmaOp::create(b, loc, m, kb, w, false, false,
+                               llvm::APFloat(1.0));
+            kdk::MmaOp::create(b, loc, m, vb, u, false, false,
+                               llvm::APFloat(1.0));
+            for (Value t : {kb, vb, m})
+              if (t != tileOf(op.getM()) && t != vScaled)
+                pool.release(t);
+            if (vScaled != tileOf(op.getV()))
+              pool.release(vScaled);
+            bind(op.getW(), w);
+            bind(op.getU(), u);
+            return success();
+          })
+          .Case([&](kda::ScaleRowsOp op) {
+            Value t = writableCopyOf(op.getInput(), op);
+            kdk::ScaleRowsOp::create(b, loc, t, tileOf(op.getRowScale()));
+            bind(op.getResult(), t);
+            return success();
+          })
+          .Default([&](Operation *op) {
+            return op->emitError()
+                   << "convert-kda-to-kdk: no kernel lowering for '"
+                   << op->getName() << "' in the chunk-parallel kernel";
+          });
+  if (failed(result))
+    return failure();
+  // A view is only an address: nothing to wait for.
+  if (!isa<kda::ExtractBlockOp>(op))
+    k.barrier();
+  return success();
+}
+
+LogicalResult ChunkKernelBuilder::build(kda::ChunkLoopOp loop,
+                                        const GlobalArgs &args) {
+  for (const Crossing &c : plan.crossings)
+    workspaceArgs[c.workspace.name] = args.workspaces.lookup(c.workspace.name);
+
+  slot = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 0);
+  head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
+  Type indexType = b.getIndexType();
+  auto located = kdk::LocateChunkOp::create(b, loc, b.getI1Type(), indexType, indexType, indexType, indexType, slot, args.seqLen,
+                                            args.cuSeqlens, g.chunk);
+  auto ifOp = scf::IfOp::create(b, loc, located.getValid(), false);
+  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+  batch = located.getBatch();
+  start = located.getStart();
+  rows = located.getRows();
+
+  // Every reader of a value counts, including the workspace stores planned
+  // for it; a tile is released when the count drops to zero.
+  for (Operation *op : plan.independentOps)
+    for (Value operand : op->getOperands())
+      ++pendingUses[operand];
+  for (const Crossing &c : plan.crossings)
+    for (Value v : c.inputs)
+      ++pendingUses[v];
+
+  loadInputs(loop, args);
+  for (BlockArgument arg : loop.getBody().front().getArguments())
+    if (pendingUses.lookup(arg) == 0)
+      retire(arg);
+  materializeReady();
+  for (Operation *op : plan.independentOps) {
+    if (failed(lowerOp(op)))
+      return failure();
+    for (Value operand : op->getOperands())
+      noteUse(operand);
+    for (Value result : op->getResults())
+      if (pendingUses.lookup(result) == 0)
+        retire(result);
+    materializeReady();
+  }
+  if (stored.size() != plan.crossings.size())
+    return loop.emitError() << "convert-kda-to-kdk: internal error: not every "
+                               "workspace value was produced";
+  return success();
+}
+
+} // namespace
+
+LogicalResult buildChunkKernel(OpBuilder &builder, ModuleOp module,
+                               kda::ChunkLoopOp loop, const LoopGeometry &g,
+                               const SplitPlan &plan, const KernelOptions &opts,
+                               const InputBindings &inputs) {
+  KernelFunction k(builder, module, "kda_chunk_prep", opts.blockThreads,
+                   {"chunk_slots", std::to_string(g.hv), "1"});
+  GlobalArgs args = inputs.declareChunkKernelArgs(k, g, plan);
+  k.beginBody();
+  TilePool pool(k, opts.sharedMemoryLimit);
+  ChunkKernelBuilder kernel(k, pool, g, plan);
+  if (failed(kernel.build(loop, args)))
+    return failure();
+  builder.setInsertionPointToEnd(&k.getFunction().getBody().front());
+  func::ReturnOp::create(builder, k.loc);
+  if (pool.overLimit())
+    return loop.emitError()
+           << "convert-kda-to-kdk: the chunk-parallel kernel needs "
+           << pool.bytesAllocated() << " bytes of shared memory, over the "
+           << opts.sharedMemoryLimit << "-byte limit; use a smaller chunk size";
+  return success();
+}
+
+} // namespace kdac::lowering

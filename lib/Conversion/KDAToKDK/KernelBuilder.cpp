@@ -1,0 +1,123 @@
+//===- KernelBuilder.cpp - Shared machinery of the kda -> kdk lowering ----===//
+//
+// Kernel function construction, index arithmetic and the tile pool.
+//
+//===----------------------------------------------------------------------===//
+#include "KernelBuilder.h"
+
+using namespace mlir;
+
+namespace kdac::lowering {
+
+MemRefType tileType(ArrayRef<int64_t> shape, Type elementType) {
+  auto space = IntegerAttr::get(IntegerType::get(elementType.getContext(), 64),
+                                kdk::kSharedMemorySpace);
+  return MemRefType::get(shape, elementType, MemRefLayoutAttrInterface(), space);
+}
+
+int64_t WorkspaceSpec::bytesPerSlot(const LoopGeometry &g) const {
+  int64_t elements = tileType.getNumElements();
+  return g.hv * elements * tileType.getElementTypeBitWidth() / 8;
+}
+
+KernelFunction::KernelFunction(OpBuilder &builder, ModuleOp module,
+                               StringRef name, int64_t blockThreads,
+                               ArrayRef<StringRef> grid)
+    : b(builder), loc(module.getLoc()) {
+  b.setInsertionPointToEnd(module.getBody());
+  func = func::FuncOp::create(b, loc, name, b.getFunctionType({}, {}));
+  func->setAttr(kdk::kKernelAttr, b.getUnitAttr());
+  func->setAttr(kdk::kBlockThreadsAttr, b.getI64IntegerAttr(blockThreads));
+  func->setAttr(kdk::kGridAttr, b.getStrArrayAttr(grid));
+  // Arguments go on a detached block; beginBody() attaches it once the
+  // signature is complete.
+  entry = new Block();
+}
+
+static Type flatBuffer(Type elementType) {
+  return MemRefType::get({ShapedType::kDynamic}, elementType);
+}
+
+Value KernelFunction::addArgument(Type type, ArrayRef<NamedAttribute> attrs) {
+  argAttrs.push_back(b.getDictionaryAttr(attrs));
+  return entry->addArgument(type, loc);
+}
+
+Value KernelFunction::addTensor(StringRef name, Type elementType) {
+  return addArgument(flatBuffer(elementType),
+                     {b.getNamedAttr(kdk::kParamAttr, b.getStringAttr(name))});
+}
+
+Value KernelFunction::addWorkspace(const WorkspaceSpec &ws,
+                                   const LoopGeometry &g) {
+  return addArgument(
+      flatBuffer(ws.tileType.getElementType()),
+      {b.getNamedAttr(kdk::kWorkspaceAttr, b.getStringAttr(ws.name)),
+       b.getNamedAttr(kdk::kBytesPerSlotAttr,
+                      b.getI64IntegerAttr(ws.bytesPerSlot(g)))});
+}
+
+Value KernelFunction::addSize(StringRef name) {
+  return addArgument(b.getIndexType(),
+                     {b.getNamedAttr(kdk::kSizeAttr, b.getStringAttr(name))});
+}
+
+void KernelFunction::beginBody() {
+  func.setFunctionType(b.getFunctionType(entry->getArgumentTypes(), {}));
+  func.setAllArgAttrs(argAttrs);
+  func.getBody().push_back(entry);
+  b.setInsertionPointToEnd(entry);
+}
+
+Value KernelFunction::index(int64_t value) {
+  return arith::ConstantIndexOp::create(b, loc, value);
+}
+Value KernelFunction::add(Value a, Value c) {
+  return arith::AddIOp::create(b, loc, a, c);
+}
+Value KernelFunction::sub(Value a, Value c) {
+  return arith::SubIOp::create(b, loc, a, c);
+}
+Value KernelFunction::mul(Value a, Value c) {
+  return arith::MulIOp::create(b, loc, a, c);
+}
+Value KernelFunction::div(Value a, int64_t c) {
+  return arith::DivUIOp::create(b, loc, a, index(c));
+}
+Value KernelFunction::min(Value a, Value c) {
+  return arith::MinUIOp::create(b, loc, a, c);
+}
+void KernelFunction::barrier() { kdk::BarrierOp::create(b, loc); }
+
+Value TilePool::get(ArrayRef<int64_t> shape, Type elementType) {
+  auto key = std::make_pair(std::vector<int64_t>(shape.begin(), shape.end()),
+                            const_cast<void *>(elementType.getAsOpaquePointer()));
+  auto &list = free[key];
+  if (!list.empty())
+    return list.pop_back_val();
+  MemRefType type = tileType(shape, elementType);
+  allocated += (type.getNumElements() * type.getElementTypeBitWidth() / 8 + 127) /
+               128 * 128;
+  // Tiles live for the whole kernel: allocate them in the entry block so
+  // that a tile first needed inside a loop is not re-made per iteration.
+  OpBuilder::InsertionGuard guard(kernel.b);
+  Block *entry = &kernel.getFunction().getBody().front();
+  kernel.b.setInsertionPointToStart(entry);
+  return kdk::AllocTileOp::create(kernel.b, kernel.loc, type);
+}
+
+void TilePool::release(Value tile) {
+  auto type = cast<MemRefType>(tile.getType());
+  auto key = std::make_pair(std::vector<int64_t>(type.getShape().begin(),
+                                                 type.getShape().end()),
+                            const_cast<void *>(type.getElementType().getAsOpaquePointer()));
+  free[key].push_back(tile);
+}
+
+Value tokenOffset(KernelFunction &k, Value batch, Value token, Value seqLen,
+                  int64_t heads, Value head, int64_t width) {
+  Value row = k.add(k.mul(batch, seqLen), token);
+  return k.mul(k.add(k.mul(row, heads), head), width);
+}
+
+} // namespace kdac::lowering

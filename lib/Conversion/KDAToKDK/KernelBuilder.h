@@ -1,0 +1,115 @@
+//===- KernelBuilder.h - Shared machinery of the kda -> kdk lowering -*- C++ -*-===//
+//
+// What both kernels of the lowering need: the problem's geometry read off the
+// chunk loop, a builder for kernel functions whose arguments bind to tensors,
+// workspaces and sizes, index arithmetic, and a shared-memory tile pool that
+// recycles tiles once their last reader has run, so a chunk's working set
+// fits in one block's shared memory.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_LIB_CONVERSION_KDATOKDK_KERNELBUILDER_H
+#define KDAC_LIB_CONVERSION_KDATOKDK_KERNELBUILDER_H
+
+#include "KDA/KDAOps.h"
+#include "KDK/KDKOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Builders.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/MapVector.h"
+
+#include <map>
+
+namespace kdac::lowering {
+
+/// Sizes and element types of one kda.chunk_loop.
+struct LoopGeometry {
+  int64_t chunk = 64;
+  int64_t h = 1, hv = 1, kDim = 1, vDim = 1;
+  int64_t valueTile = 1; ///< columns of V per recurrence block
+  mlir::Type qkType, vType, gType, betaType; ///< element types in HBM
+  mlir::Type operandType; ///< element type of tensor-core operands
+  mlir::Type stateType;   ///< element type of initial/final state in HBM
+  mlir::kda::GateGranularity gate = mlir::kda::GateGranularity::channel;
+  mlir::kda::StateLayout layout = mlir::kda::StateLayout::kv;
+  bool varlen = false;
+};
+
+/// A workspace buffer between the kernels: one tile per chunk slot and head.
+struct WorkspaceSpec {
+  std::string name;
+  mlir::MemRefType tileType; ///< the tile as stored (element type, shape)
+  int64_t bytesPerSlot(const LoopGeometry &g) const;
+};
+
+/// Builds one kernel function and the index arithmetic inside it.
+class KernelFunction {
+public:
+  KernelFunction(mlir::OpBuilder &builder, mlir::ModuleOp module,
+                 llvm::StringRef name, int64_t blockThreads,
+                 llvm::ArrayRef<llvm::StringRef> grid);
+
+  /// Adds a flat global buffer bound to a user tensor.
+  mlir::Value addTensor(llvm::StringRef name, mlir::Type elementType);
+  /// Adds a workspace buffer (shared by name across kernels).
+  mlir::Value addWorkspace(const WorkspaceSpec &ws, const LoopGeometry &g);
+  /// Adds an index argument bound to "T", "N" or "B".
+  mlir::Value addSize(llvm::StringRef name);
+  /// Ends argument declaration and positions the builder in the body.
+  void beginBody();
+  mlir::func::FuncOp getFunction() { return func; }
+
+  mlir::Value index(int64_t value);
+  mlir::Value add(mlir::Value a, mlir::Value b);
+  mlir::Value mul(mlir::Value a, mlir::Value b);
+  mlir::Value mul(mlir::Value a, int64_t b) { return mul(a, index(b)); }
+  mlir::Value div(mlir::Value a, int64_t b);
+  mlir::Value min(mlir::Value a, mlir::Value b);
+  mlir::Value sub(mlir::Value a, mlir::Value b);
+  void barrier();
+
+  mlir::OpBuilder &b;
+  mlir::Location loc;
+
+private:
+  mlir::Value addArgument(mlir::Type type,
+                          llvm::ArrayRef<mlir::NamedAttribute> attrs);
+
+  mlir::func::FuncOp func;
+  mlir::Block *entry;
+  llvm::SmallVector<mlir::DictionaryAttr> argAttrs;
+};
+
+/// Shared-memory tiles with reuse: a released tile goes back to a free list
+/// keyed by its type and is handed out again before anything new is made.
+class TilePool {
+public:
+  TilePool(KernelFunction &kernel, int64_t limitBytes)
+      : kernel(kernel), limitBytes(limitBytes) {}
+
+  mlir::Value get(llvm::ArrayRef<int64_t> shape, mlir::Type elementType);
+  void release(mlir::Value tile);
+  int64_t bytesAllocated() const { return allocated; }
+  bool overLimit() const { return allocated > limitBytes; }
+
+private:
+  KernelFunction &kernel;
+  int64_t limitBytes;
+  int64_t allocated = 0;
+  std::map<std::pair<std::vector<int64_t>, void *>, llvm::SmallVector<mlir::Value>>
+      free;
+};
+
+mlir::MemRefType tileType(llvm::ArrayRef<int64_t> shape, mlir::Type elementType);
+
+/// Element offset of row `row` of a [B, T, heads, width] tensor at (b, head).
+mlir::Value tokenOffset(KernelFunction &k, mlir::Value batch, mlir::Value token,
+                        mlir::Value seqLen, int64_t heads, mlir::Value head,
+                        int64_t width);
+
+} // namespace kdac::lowering
+
+#endif // KDAC_LIB_CONVERSION_KDATOKDK_KERNELBUILDER_H

@@ -1,0 +1,101 @@
+//===- Lowering.h - The plan and kernels of kda -> kdk ----------*- C++ -*-===//
+//
+// The lowering splits a chunk loop's body by dependence on the carried state
+// (SplitPlan), then builds the chunk-parallel kernel from the independent
+// ops and the recurrence kernel from the dependent ones; the values that
+// cross between them go through workspace buffers (Crossing).
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_LIB_CONVERSION_KDATOKDK_LOWERING_H
+#define KDAC_LIB_CONVERSION_KDATOKDK_LOWERING_H
+
+#include "KernelBuilder.h"
+
+#include "llvm/ADT/StringMap.h"
+
+namespace kdac::lowering {
+
+/// A value the recurrence kernel reads from a workspace, and how the
+/// chunk-parallel kernel derives it from body values.
+struct Crossing {
+  enum Kind {
+    Copy,         ///< inputs[0] as is
+    DecayToStart, ///< scale * inputs[0] * exp(inputs[1])   (q, gc)
+    DecayToLast,  ///< inputs[0] * exp(gc_last - inputs[1]) (k, gc)
+    LastRowExp,   ///< exp(last row of inputs[0])           (gc)
+  };
+  Kind kind = Copy;
+  WorkspaceSpec workspace;
+  llvm::SmallVector<mlir::Value, 2> inputs;
+  double scale = 1.0;
+};
+
+struct SplitPlan {
+  /// Body ops that do not depend on the state, in program order.
+  llvm::SmallVector<mlir::Operation *> independentOps;
+  /// Ops that read the state (state_apply, output, state_update), in order.
+  llvm::SmallVector<mlir::Operation *> dependentOps;
+  llvm::SmallVector<Crossing> crossings;
+  const Crossing *find(llvm::StringRef name) const {
+    for (const Crossing &c : crossings)
+      if (c.workspace.name == name)
+        return &c;
+    return nullptr;
+  }
+};
+
+struct KernelOptions {
+  int64_t blockThreads = 256;
+  int64_t valueTile = 64;
+  int64_t sharedMemoryLimit = 232448;
+};
+
+/// Kernel arguments, by role; absent ones are null.
+struct GlobalArgs {
+  mlir::Value q, k, v, g, beta, aLog, dtBias, cuSeqlens, initialState, o,
+      finalState, seqLen;
+  llvm::StringMap<mlir::Value> workspaces;
+  bool qkL2Norm = false, betaSigmoid = false;
+  mlir::kda::GateActivation activation = mlir::kda::GateActivation::none;
+  mlir::FloatAttr lowerBound;
+};
+
+/// What the loop's operands are bound to: the entry function's arguments
+/// (by tensor name) and the fused prologue ops in front of the loop.
+struct InputBindings {
+  llvm::StringMap<mlir::Type> tensorTypes; ///< element type per tensor name
+  bool qkL2Norm = false, betaSigmoid = false;
+  mlir::kda::GateActivation activation = mlir::kda::GateActivation::none;
+  mlir::FloatAttr lowerBound;
+  bool hasFinalState = false;
+
+  GlobalArgs declareChunkKernelArgs(KernelFunction &k, const LoopGeometry &g,
+                                    const SplitPlan &plan) const;
+  GlobalArgs declareRecurrenceKernelArgs(KernelFunction &k,
+                                         const LoopGeometry &g,
+                                         const SplitPlan &plan) const;
+};
+
+/// Builds the split plan; fails (with a diagnostic) on a body it cannot split.
+mlir::FailureOr<SplitPlan> planSplit(mlir::kda::ChunkLoopOp loop,
+                                     const LoopGeometry &g, double scale);
+
+mlir::LogicalResult buildChunkKernel(mlir::OpBuilder &builder,
+                                     mlir::ModuleOp module,
+                                     mlir::kda::ChunkLoopOp loop,
+                                     const LoopGeometry &g,
+                                     const SplitPlan &plan,
+                                     const KernelOptions &opts,
+                                     const InputBindings &inputs);
+
+mlir::LogicalResult buildRecurrenceKernel(mlir::OpBuilder &builder,
+                                          mlir::ModuleOp module,
+                                          mlir::kda::ChunkLoopOp loop,
+                                          const LoopGeometry &g,
+                                          const SplitPlan &plan,
+                                          const KernelOptions &opts,
+                                          const InputBindings &inputs);
+
+} // namespace kdac::lowering
+
+#endif // KDAC_LIB_CONVERSION_KDATOKDK_LOWERING_H

@@ -1,0 +1,248 @@
+//===- RecurrenceKernel.cpp - The state-carrying kernel of kda -> kdk -----===//
+//
+// One thread block per (V tile, value head, sequence) walks its sequence's
+// chunks in order with a K x Vt slice of the state in shared memory. Per
+// chunk it reads the chunk-parallel kernel's workspace tiles and applies the
+// state-dependent ops: v' = u - w S, o = qg S + Aqk v', S = exp(gc_last) S +
+// kg^T v'. The recurrence is independent per column block of V, which is
+// where the extra parallelism comes from.
+//
+//===----------------------------------------------------------------------===//
+#include "Lowering.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+
+namespace kdac::lowering {
+
+namespace {
+
+class RecurrenceKernelBuilder {
+public:
+  RecurrenceKernelBuilder(KernelFunction &k, TilePool &pool,
+                          const LoopGeometry &g, const SplitPlan &plan,
+                          const GlobalArgs &args)
+      : k(k), b(k.b), loc(k.loc), pool(pool), g(g), plan(plan), args(args) {}
+
+  LogicalResult build(kda::ChunkLoopOp loop);
+
+private:
+  /// Offset of the state slice [K, Vt] of (sequence, head, V tile) and its
+  /// row/column strides, for either state layout.
+  struct StateAccess {
+    Value offset;
+    int64_t rowStride, colStride;
+  };
+  StateAccess stateAccess(Value sequence, Value head, Value vTile);
+  /// Loads a workspace tile of this chunk; `columns` selects a V slice.
+  Value loadWorkspace(StringRef name, Value slot, Value head, Value vTile,
+                      bool sliceColumns);
+  LogicalResult lowerChunkOp(Operation *op, Value slot, Value head,
+                             Value vTile, Value token, Value rows, Value batch);
+
+  KernelFunction &k;
+  OpBuilder &b;
+  Location loc;
+  TilePool &pool;
+  const LoopGeometry &g;
+  const SplitPlan &plan;
+  const GlobalArgs &args;
+
+  Value state;        ///< f32 [K, Vt]
+  Value stateOperand; ///< the state at chunk entry, as tensor-core operand
+  llvm::DenseMap<Value, Value> f32Tiles, operandTiles;
+};
+
+RecurrenceKernelBuilder::StateAccess
+RecurrenceKernelBuilder::stateAccess(Value sequence, Value head, Value vTile) {
+  Value base = k.mul(k.add(k.mul(sequence, g.hv), head), g.kDim * g.vDim);
+  Value column = k.mul(vTile, g.valueTile);
+  if (g.layout == kda::StateLayout::kv) // [N, HV, K, V]
+    return {k.add(base, column), g.vDim, 1};
+  return {k.add(base, k.mul(column, g.kDim)), 1, g.kDim}; // [N, HV, V, K]
+}
+
+Value RecurrenceKernelBuilder::loadWorkspace(StringRef name, Value slot,
+                                             Value head, Value vTile,
+                                             bool sliceColumns) {
+  const Crossing *c = plan.find(name);
+  MemRefType stored = c->workspace.tileType;
+  int64_t rowsInTile = stored.getDimSize(0);
+  int64_t width = stored.getRank() == 2 ? stored.getDimSize(1) : 1;
+  int64_t cols = sliceColumns ? g.valueTile : width;
+  SmallVector<int64_t> shape = {rowsInTile};
+  if (stored.getRank() == 2)
+    shape.push_back(cols);
+  Value tile = pool.get(shape, stored.getElementType());
+  Value offset = k.mul(k.add(k.mul(slot, g.hv), head), stored.getNumElements());
+  if (sliceColumns)
+    offset = k.add(offset, k.mul(vTile, g.valueTile));
+  kdk::LoadTileOp::create(b, loc, args.workspaces.lookup(name), offset,
+                          k.index(rowsInTile), k.index(width),
+                          stored.getRank() == 2 ? 1 : 0, tile);
+  return tile;
+}
+
+LogicalResult RecurrenceKernelBuilder::lowerChunkOp(Operation *op, Value slot,
+                                                    Value head, Value vTile,
+                                                    Value token, Value rows,
+                                                    Value batch) {
+  int64_t c = g.chunk, vt = g.valueTile;
+  /// The operand-type copy of a state-dependent f32 tile.
+  auto operandOf = [&](Value v) -> Value {
+    if (Value t = operandTiles.lookup(v))
+      return t;
+    Value f32 = f32Tiles.lookup(v);
+    if (g.operandType.isF32())
+      return operandTiles[v] = f32;
+    Value t = pool.get({c, vt}, g.operandType);
+    kdk::ConvertOp::create(b, loc, f32, t);
+    k.barrier();
+    return operandTiles[v] = t;
+  };
+  /// v' as an mma operand: state-dependent (delta) or from the workspace.
+  auto valuesOperand = [&](Value v) -> Value {
+    if (f32Tiles.count(v))
+      return operandOf(v);
+    Value t = loadWorkspace("vnew", slot, head, vTile, true);
+    k.barrier();
+    return operandTiles[v] = t;
+  };
+
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](kda::StateApplyOp op) {
+        Value vn = loadWorkspace("u", slot, head, vTile, true);
+        Value w = loadWorkspace("w", slot, head, vTile, false);
+        k.barrier();
+        kdk::MmaOp::create(b, loc, w, stateOperand, vn, false, true,
+                           llvm::APFloat(-1.0));
+        k.barrier();
+        pool.release(w);
+        f32Tiles[op.getResult()] = vn;
+        return success();
+      })
+      .Case([&](kda::OutputOp op) {
+        Value qg = loadWorkspace("qg", slot, head, vTile, false);
+        Value aqk = loadWorkspace("aqk", slot, head, vTile, false);
+        k.barrier();
+        Value values = valuesOperand(op.getValues());
+        Value out = pool.get({c, vt}, b.getF32Type());
+        kdk::MmaOp::create(b, loc, qg, stateOperand, out, false, false, llvm::APFloat(1.0));
+        k.barrier();
+        kdk::MmaOp::create(b, loc, aqk, values, out, false, true, llvm::APFloat(1.0));
+        k.barrier();
+        Value offset = k.add(
+            tokenOffset(k, batch, token, args.seqLen, g.hv, head, g.vDim),
+            k.mul(vTile, vt));
+        kdk::StoreTileOp::create(b, loc, out, args.o, offset, rows,
+                                 k.index(g.hv * g.vDim), 1);
+        k.barrier();
+        for (Value t : {qg, aqk, out})
+          pool.release(t);
+        return success();
+      })
+      .Case([&](kda::StateUpdateOp op) {
+        Value kg = loadWorkspace("kg", slot, head, vTile, false);
+        Value decay = loadWorkspace("glast", slot, head, vTile, false);
+        k.barrier();
+        Value values = valuesOperand(op.getValues());
+        kdk::ScaleRowsOp::create(b, loc, state, decay);
+        k.barrier();
+        kdk::MmaOp::create(b, loc, kg, values, state, true, true, llvm::APFloat(1.0));
+        k.barrier();
+        pool.release(kg);
+        pool.release(decay);
+        return success();
+      })
+      .Default([&](Operation *op) {
+        return op->emitError() << "convert-kda-to-kdk: no kernel lowering for "
+                                  "state-dependent op '"
+                               << op->getName() << "'";
+      });
+}
+
+LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
+  Value vTile = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 0);
+  Value head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
+  Value sequence = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 2);
+  Type indexType = b.getIndexType();
+  auto range = kdk::SequenceRangeOp::create(b, loc, indexType, indexType, indexType, indexType, indexType, sequence, args.seqLen,
+                                            args.cuSeqlens, g.chunk);
+
+  state = pool.get({g.kDim, g.valueTile}, b.getF32Type());
+  StateAccess access = stateAccess(sequence, head, vTile);
+  if (args.initialState)
+    kdk::LoadTileOp::create(b, loc, args.initialState, access.offset,
+                            k.index(g.kDim), k.index(access.rowStride),
+                            access.colStride, state);
+  else
+    kdk::FillOp::create(b, loc, state, b.getF64FloatAttr(0.0));
+  k.barrier();
+  stateOperand = g.operandType.isF32()
+                     ? state
+                     : pool.get({g.kDim, g.valueTile}, g.operandType);
+
+  auto forOp = scf::ForOp::create(b, loc, k.index(0), range.getNumChunks(),
+                                  k.index(1));
+  b.setInsertionPointToStart(forOp.getBody());
+  Value chunkIndex = forOp.getInductionVar();
+  Value slot = k.add(range.getFirstSlot(), chunkIndex);
+  Value offsetInSequence = k.mul(chunkIndex, g.chunk);
+  Value token = k.add(range.getStart(), offsetInSequence);
+  Value rows = k.min(k.index(g.chunk),
+                     k.sub(range.getLength(), offsetInSequence));
+  if (stateOperand != state) {
+    kdk::ConvertOp::create(b, loc, state, stateOperand);
+    k.barrier();
+  }
+  f32Tiles.clear();
+  operandTiles.clear();
+  for (Operation *op : plan.dependentOps)
+    if (failed(lowerChunkOp(op, slot, head, vTile, token, rows,
+                            range.getBatch())))
+      return failure();
+  // Tiles of this iteration's v' go back to the pool for the next chunk.
+  llvm::SmallPtrSet<void *, 4> released;
+  for (auto *map : {&f32Tiles, &operandTiles})
+    for (auto &entry : *map)
+      if (released.insert(entry.second.getAsOpaquePointer()).second)
+        pool.release(entry.second);
+
+  b.setInsertionPointAfter(forOp);
+  if (args.finalState)
+    kdk::StoreTileOp::create(b, loc, state, args.finalState, access.offset,
+                             k.index(g.kDim), k.index(access.rowStride),
+                             access.colStride);
+  return success();
+}
+
+} // namespace
+
+LogicalResult buildRecurrenceKernel(OpBuilder &builder, ModuleOp module,
+                                    kda::ChunkLoopOp loop, const LoopGeometry &g,
+                                    const SplitPlan &plan,
+                                    const KernelOptions &opts,
+                                    const InputBindings &inputs) {
+  KernelFunction k(builder, module, "kda_chunk_recurrence", opts.blockThreads,
+                   {std::to_string(g.vDim / g.valueTile), std::to_string(g.hv),
+                    "sequences"});
+  GlobalArgs args = inputs.declareRecurrenceKernelArgs(k, g, plan);
+  k.beginBody();
+  TilePool pool(k, opts.sharedMemoryLimit);
+  RecurrenceKernelBuilder kernel(k, pool, g, plan, args);
+  if (failed(kernel.build(loop)))
+    return failure();
+  builder.setInsertionPointToEnd(&k.getFunction().getBody().front());
+  func::ReturnOp::create(builder, k.loc);
+  if (pool.overLimit())
+    return loop.emitError()
+           << "convert-kda-to-kdk: the recurrence kernel needs "
+           << pool.bytesAllocated() << " bytes of shared memory, over the "
+           << opts.sharedMemoryLimit << "-byte limit; use a smaller v-tile";
+  return success();
+}
+
+} // namespace kdac::lowering

@@ -1,0 +1,50 @@
+// convert-kda-to-kdk splits the chunk loop by dependence on the state: a
+// chunk-parallel kernel writes workspaces, a recurrence kernel walks chunks.
+// RUN: kda-opt %s --kda-chunked-pipeline="chunk-size=32 ut-method=blocked" \
+// RUN:   --convert-kda-to-kdk="block-threads=128 v-tile=32" --canonicalize | FileCheck %s
+// RUN: not kda-opt %s --kda-chunk=chunk-size=32 --convert-kda-to-kdk="v-tile=48" 2>&1 | FileCheck %s --check-prefix=BADTILE
+// BADTILE: convert-kda-to-kdk: v-tile 48 does not divide V = 64
+
+// CHECK-LABEL: func.func @kda_chunk_prep(
+// CHECK-SAME: memref<?xbf16> {kdk.param = "q"}
+// CHECK-SAME: {kdk.bytes_per_slot = 16384 : i64, kdk.workspace = "u"}
+// CHECK-SAME: {kdk.bytes_per_slot = 8192 : i64, kdk.workspace = "w"}
+// CHECK-SAME: index {kdk.size = "T"})
+// CHECK-SAME: attributes {kdk.block_threads = 128 : i64, kdk.grid = ["chunk_slots", "2", "1"], kdk.kernel}
+// CHECK: %[[SLOT:.*]] = kdk.block_id 0
+// CHECK: %[[VALID:.*]], %{{.*}}, %{{.*}}, %{{.*}}, %[[ROWS:.*]] = kdk.locate_chunk %[[SLOT]] T(%{{.*}}) chunk_size = 32
+// CHECK: scf.if %[[VALID]]
+// CHECK: kdk.load_tile %arg0[%{{.*}}] rows(%[[ROWS]]) row_stride(%{{.*}}) col_stride = 1 into %{{.*}} : memref<?xbf16>, memref<32x64xf32, 3>
+// CHECK: kdk.l2norm_rows
+// CHECK: kdk.cumsum_rows
+// CHECK: kdk.decayed_gram {{.*}} mask = strict scale = 1.000000e+00 anchor_block = 16
+// CHECK: kdk.tri_inverse
+// CHECK: kdk.mma {{.*}} : memref<16x16xf32, {{.*}}>, memref<16x16xf32, 3>, memref<16x16xf32, 3>
+// CHECK: kdk.mma {{.*}} : memref<32x32xbf16, 3>, memref<32x64xbf16, 3>, memref<32x64xf32, 3>
+// CHECK: kdk.store_tile
+// CHECK: kdk.decayed_gram {{.*}} mask = inclusive scale = 1.250000e-01
+
+// CHECK-LABEL: func.func @kda_chunk_recurrence(
+// CHECK-SAME: {kdk.param = "initial_state"}
+// CHECK-SAME: {kdk.param = "o"}
+// CHECK-SAME: {kdk.param = "final_state"}
+// CHECK-SAME: kdk.grid = ["2", "2", "sequences"]
+// CHECK: %[[STATE:.*]] = kdk.alloc_tile : memref<64x32xf32, 3>
+// CHECK: kdk.sequence_range
+// CHECK: scf.for
+// CHECK: kdk.mma %{{.*}}, %{{.*}} into %{{.*}} accumulate alpha = -1.000000e+00
+// CHECK: kdk.store_tile %{{.*}} into %arg{{[0-9]+}}[%{{.*}}] rows(%{{.*}}) row_stride(%c128)
+// CHECK: kdk.scale_rows %[[STATE]]
+// CHECK: kdk.mma %{{.*}}, %{{.*}} into %[[STATE]] transpose_lhs accumulate
+// CHECK: }
+// CHECK: kdk.store_tile %[[STATE]] into
+func.func @kda_forward(%q: tensor<1x?x2x64xbf16>, %k: tensor<1x?x2x64xbf16>,
+    %v: tensor<1x?x2x64xbf16>, %g: tensor<1x?x2x64xf32>, %beta: tensor<1x?x2xbf16>,
+    %s0: tensor<1x2x64x64xf32>) -> (tensor<1x?x2x64xbf16>, tensor<1x2x64x64xf32>) {
+  %o, %s = kda.recurrence q(%q) k(%k) v(%v) g(%g) beta(%beta) initial_state(%s0)
+      gate = channel update = delta qk_l2norm
+      : (tensor<1x?x2x64xbf16>, tensor<1x?x2x64xbf16>, tensor<1x?x2x64xbf16>,
+         tensor<1x?x2x64xf32>, tensor<1x?x2xbf16>, tensor<1x2x64x64xf32>)
+        -> (tensor<1x?x2x64xbf16>, tensor<1x2x64x64xf32>)
+  return %o, %s : tensor<1x?x2x64xbf16>, tensor<1x2x64x64xf32>
+}
