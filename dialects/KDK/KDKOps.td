@@ -132,25 +132,33 @@ def KDK_L2NormRowsOp : KDK_Op<"l2norm_rows"> {
 }
 
 def KDK_SigmoidOp : KDK_Op<"sigmoid"> {
-  let summary = "x = 1 / (1 + exp(-x)) element-wise";
-  let arguments = (ins KDK_F32Tile:$tile);
-  let assemblyFormat = "$tile attr-dict `:` type($tile)";
+  let summary = "x = 1 / (1 + exp(-x)) on rows below `rows`, in place";
+  let description = [{
+    Rows at and past `rows` are padding and stay as they are (zero), so a
+    padded row never gets sigmoid(0) = 1/2.
+  }];
+  let arguments = (ins KDK_F32Tile:$tile, Index:$rows);
+  let assemblyFormat = "$tile `rows` `(` $rows `)` attr-dict `:` type($tile)";
 }
 
 def KDK_GateActivationOp : KDK_Op<"gate_activation", [AttrSizedOperandSegments]> {
   let summary = "raw gate -> log-decay, in place, for value head `head`";
   let description = [{
+    Only rows below `rows` are activated: padding rows must keep a zero
+    log-decay, or the chunk's total decay (its last row's cumsum) would
+    count tokens that do not exist.
+
     With b = dt_bias[head * width + c] (width = the tile's columns; a per-head
     gate uses dt_bias[head]) and a = exp(A_log[head]):
     softplus: x = -a * softplus(x + b) (softplus(y) = y for y > 20);
     lowerbound: x = lower_bound * sigmoid(a * (x + b)) (a = 1 without A_log).
   }];
-  let arguments = (ins KDK_F32Tile2D:$tile, Index:$head,
+  let arguments = (ins KDK_F32Tile2D:$tile, Index:$head, Index:$rows,
                        Optional<KDK_Global>:$A_log, Optional<KDK_Global>:$dt_bias,
                        KDA_GateActivation:$activation,
                        OptionalAttr<F64Attr>:$lower_bound, UnitAttr:$per_head);
   let assemblyFormat = [{
-    $activation $tile `head` `(` $head `)`
+    $activation $tile `head` `(` $head `)` `rows` `(` $rows `)`
     (`A_log` `(` $A_log^ `:` type($A_log) `)`)?
     (`dt_bias` `(` $dt_bias^ `:` type($dt_bias) `)`)?
     (`lower_bound` `=` $lower_bound^)? (`per_head` $per_head^)? attr-dict `:` type($tile)

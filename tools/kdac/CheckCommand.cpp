@@ -10,6 +10,7 @@
 
 #include "kdac/Frontend/SpecToIR.h"
 #include "kdac/Interpreter/Interpreter.h"
+#include "kdac/Jit/GpuCase.h"
 #include "kdac/Reference/Case.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -31,7 +32,8 @@ static cl::opt<std::string> caseFile(cl::Positional, cl::Required,
 static cl::opt<std::string> backendFlag(
     "backend",
     cl::desc("Backend to check: reference (fp64 oracle) | interp (the CPU "
-             "interpreter on the IR after --stage)"),
+             "interpreter on the IR after --stage) | gpu (the JIT-compiled "
+             "kernels on CUDA device 0)"),
     cl::init("reference"), cl::sub(checkCommand));
 static cl::opt<std::string> stageFlag(
     "stage", cl::desc("IR stage the interpreter runs: kda | chunked | expanded"),
@@ -69,6 +71,8 @@ llvm::Expected<KdaOutputs> runInterpreterBackend(const KdaCase &c) {
       pipelineOptionsFromFlags();
   if (!pipelineOptions)
     return llvm::createStringError("bad compilation flags");
+  if (pipelineOptions->chunkSize == 0)
+    pipelineOptions->chunkSize = 64;
 
   mlir::DialectRegistry registry;
   registerKdacDialects(registry);
@@ -87,12 +91,26 @@ llvm::Expected<KdaOutputs> runInterpreterBackend(const KdaCase &c) {
   return interpret(*module, spec, c.inputs, options);
 }
 
+llvm::Expected<KdaOutputs> runGpuBackend(const KdaCase &c) {
+  std::optional<ChunkedPipelineOptions> pipelineOptions =
+      pipelineOptionsFromFlags();
+  if (!pipelineOptions)
+    return llvm::createStringError("bad compilation flags");
+  JitOptions options;
+  options.pipeline = *pipelineOptions;
+  Jit jit(options);
+  KdaCase onDevice = c;
+  onDevice.spec.arch = archFromFlags();
+  return runCaseOnGpu(jit, onDevice);
+}
+
 struct BackendEntry {
   llvm::StringRef name;
   Backend run;
 };
 const BackendEntry kBackends[] = {{"reference", runReferenceBackend},
-                                  {"interp", runInterpreterBackend}};
+                                  {"interp", runInterpreterBackend},
+                                  {"gpu", runGpuBackend}};
 
 /// Prints one comparison line; returns whether it passed. NaN never passes.
 bool report(llvm::StringRef name, const std::vector<double> &got,
@@ -116,7 +134,7 @@ int runCheck() {
       backend = &entry;
   if (!backend)
     return reportError("invalid value '" + backendFlag +
-                       "' for --backend (expected reference or interp)");
+                       "' for --backend (expected reference, interp or gpu)");
   if (!(tolFlag >= 0.0))
     return reportError("--tol must be non-negative");
 

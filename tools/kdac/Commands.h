@@ -21,6 +21,7 @@ namespace kdac::cli {
 /// Subcommands; the top level (no subcommand) is `compile`.
 extern llvm::cl::SubCommand checkCommand;
 extern llvm::cl::SubCommand genCaseCommand;
+extern llvm::cl::SubCommand benchCommand;
 
 /// Prints "kdac: error: <message>" and returns the exit code to use.
 int reportError(const llvm::Twine &message);
@@ -34,10 +35,14 @@ std::optional<KernelSpec> specFromFlags();
 /// The compiler's own choices (chunk size, UT method, anchors) from flags,
 /// shared by compile and check; on error reports one line.
 std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags();
+/// The --arch value after checking it; empty (with an error reported) when
+/// it is not a supported target.
+std::string archFromFlags();
 
 int runCompile();
 int runCheck();
 int runGenCase();
+int runBench();
 
 } // namespace kdac::cli
 

@@ -7,7 +7,9 @@
 #include "Commands.h"
 
 #include "kdac/Frontend/SpecToIR.h"
+#include "kdac/Jit/Codegen.h"
 #include "kdac/Pipelines/Pipelines.h"
+#include "kdac/runtime/Nvrtc.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -34,65 +36,126 @@ static cl::opt<std::string> emitStage(
     "emit",
     cl::desc("Stage to stop after: kda (the verified kda.recurrence), chunked "
              "(kda-chunk), expanded (UT inverse expanded, decay anchored), "
-             "kernel (kdk thread-block kernels)"),
+             "kernel (kdk thread-block kernels), cuda (CUDA C++ with its "
+             "launch descriptor), ptx, cubin (NVRTC, for --arch)"),
     cl::init("kda"));
 
-static const std::pair<llvm::StringRef, Stage> kStages[] = {
-    {"kda", Stage::KDA},
-    {"chunked", Stage::Chunked},
-    {"expanded", Stage::Expanded},
-    {"kernel", Stage::Kernel}};
+namespace {
+/// Where --emit stops: after a pass pipeline stage, or after code generation.
+enum class Output { IR, Cuda, Ptx, Cubin };
+struct EmitStage {
+  llvm::StringRef name;
+  Stage stage;
+  Output output;
+};
+const EmitStage kEmitStages[] = {
+    {"kda", Stage::KDA, Output::IR},
+    {"chunked", Stage::Chunked, Output::IR},
+    {"expanded", Stage::Expanded, Output::IR},
+    {"kernel", Stage::Kernel, Output::IR},
+    {"cuda", Stage::Kernel, Output::Cuda},
+    {"ptx", Stage::Kernel, Output::Ptx},
+    {"cubin", Stage::Kernel, Output::Cubin}};
+
+OwningOpRef<ModuleOp> readOrBuildModule(MLIRContext &context,
+                                        llvm::SourceMgr &sourceMgr) {
+  if (inputFile.empty()) {
+    std::optional<KernelSpec> spec = specFromFlags();
+    if (!spec)
+      return nullptr;
+    OwningOpRef<ModuleOp> module = buildRecurrenceModule(context, *spec);
+    if (!module)
+      reportError("internal error: the module built from the spec does not "
+                  "verify");
+    return module;
+  }
+  if (anySpecFlagGiven()) {
+    reportError("spec flags cannot be combined with an input file");
+    return nullptr;
+  }
+  std::string message;
+  auto buffer = openInputFile(inputFile, &message);
+  if (!buffer) {
+    reportError(message);
+    return nullptr;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+  // The parser and verifier print located diagnostics themselves.
+  return parseSourceFile<ModuleOp>(sourceMgr, &context);
+}
+
+/// Compiles the emitted CUDA with NVRTC for --arch.
+rt::Expected<rt::CompileOutput> compileWithNvrtc(const EmittedCuda &cuda) {
+  rt::Expected<const rt::Nvrtc *> nvrtc = rt::Nvrtc::load();
+  if (!nvrtc)
+    return rt::Error{nvrtc.error()};
+  rt::CompileRequest request;
+  request.source = cuda.source;
+  request.programName = "kdac_kda.cu";
+  request.arch = archFromFlags();
+  return (*nvrtc)->compile(request);
+}
+} // namespace
 
 int runCompile() {
-  std::optional<Stage> stage;
-  for (auto [name, value] : kStages)
-    if (name == emitStage.getValue())
-      stage = value;
-  if (!stage)
+  const EmitStage *emit = nullptr;
+  for (const EmitStage &candidate : kEmitStages)
+    if (candidate.name == emitStage.getValue())
+      emit = &candidate;
+  if (!emit)
     return reportError("invalid value '" + emitStage +
-                       "' for --emit (expected kda, chunked, expanded or kernel)");
-  std::optional<ChunkedPipelineOptions> pipelineOptions = pipelineOptionsFromFlags();
-  if (!pipelineOptions)
+                       "' for --emit (expected kda, chunked, expanded, kernel, "
+                       "cuda, ptx or cubin)");
+  std::optional<ChunkedPipelineOptions> options = pipelineOptionsFromFlags();
+  if (!options || archFromFlags().empty())
     return 1;
 
   DialectRegistry registry;
   registerKdacDialects(registry);
   MLIRContext context(registry);
-  OwningOpRef<ModuleOp> module;
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = readOrBuildModule(context, sourceMgr);
+  if (!module)
+    return 1;
 
-  if (!inputFile.empty()) {
-    if (anySpecFlagGiven())
-      return reportError("spec flags cannot be combined with an input file");
-    std::string message;
-    auto buffer = openInputFile(inputFile, &message);
-    if (!buffer)
-      return reportError(message);
-    sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
-    module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-    if (!module)
-      return 1; // The parser or verifier already printed a located diagnostic.
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (emit->stage != Stage::Kernel) {
+    // IR stages before code generation keep a fixed chunk size (64 for auto).
+    if (options->chunkSize == 0)
+      options->chunkSize = 64;
+    PassManager pm(&context);
+    buildPipeline(pm, emit->stage, *options);
+    if (failed(pm.run(*module)))
+      return 1; // The failing pass printed a located diagnostic.
+    module->print(os);
+  } else if (emit->output == Output::IR) {
+    if (llvm::Error e = lowerToKernels(*module, *options))
+      return reportError(llvm::toString(std::move(e)));
+    module->print(os);
   } else {
-    std::optional<KernelSpec> spec = specFromFlags();
-    if (!spec)
-      return 1;
-    module = buildRecurrenceModule(context, *spec);
-    if (!module)
-      return reportError("internal error: the module built from the spec does "
-                         "not verify");
+    llvm::Expected<EmittedCuda> cuda = generateCuda(*module, *options);
+    if (!cuda)
+      return reportError(llvm::toString(cuda.takeError()));
+    if (emit->output == Output::Cuda) {
+      os << cuda->source;
+    } else {
+      rt::Expected<rt::CompileOutput> compiled = compileWithNvrtc(*cuda);
+      if (!compiled)
+        return reportError(compiled.error());
+      if (emit->output == Output::Ptx)
+        os << compiled->ptx;
+      else
+        os.write(compiled->cubin.data(), compiled->cubin.size());
+    }
   }
-
-  PassManager pm(&context);
-  buildPipeline(pm, *stage, *pipelineOptions);
-  if (failed(pm.run(*module)))
-    return 1; // The failing pass printed a located diagnostic.
 
   std::string message;
   auto output = openOutputFile(outputFile, &message);
   if (!output)
     return reportError(message);
-  module->print(output->os());
+  output->os() << text;
   output->keep();
   return 0;
 }

@@ -14,11 +14,18 @@ static cl::OptionCategory pipelineCategory("Compilation choices");
 
 #define KDAC_PIPELINE_FLAG                                                     \
   cl::cat(pipelineCategory), cl::sub(cl::SubCommand::getTopLevel()),          \
-      cl::sub(checkCommand)
+      cl::sub(checkCommand), cl::sub(benchCommand)
 
 static cl::opt<int64_t> chunkSizeFlag(
-    "chunk-size", cl::desc("Tokens per chunk: 16, 32, 64 or 128"),
-    cl::init(64), KDAC_PIPELINE_FLAG);
+    "chunk-size",
+    cl::desc("Tokens per chunk: 16, 32, 64 or 128; 0 (default) picks 64 for IR "
+             "stages and the largest that fits in shared memory for kernels"),
+    cl::init(0), KDAC_PIPELINE_FLAG);
+static cl::opt<std::string> archFlag(
+    "arch", cl::desc("Target architecture: sm_90a | sm_80"),
+    cl::init("sm_90a"), cl::cat(pipelineCategory),
+    cl::sub(cl::SubCommand::getTopLevel()), cl::sub(checkCommand),
+    cl::sub(genCaseCommand), cl::sub(benchCommand));
 static cl::opt<std::string> utMethodFlag(
     "ut-method",
     cl::desc("UT inverse: forward-substitution | neumann (chunk <= 16) | "
@@ -44,11 +51,20 @@ static cl::opt<int64_t> valueTileFlag(
 
 #undef KDAC_PIPELINE_FLAG
 
+std::string archFromFlags() {
+  if (archFlag != "sm_90a" && archFlag != "sm_80") {
+    reportError("invalid value '" + archFlag +
+                "' for --arch (expected sm_90a or sm_80)");
+    return "";
+  }
+  return archFlag;
+}
+
 std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags() {
-  static const int64_t chunkSizes[] = {16, 32, 64, 128};
+  static const int64_t chunkSizes[] = {0, 16, 32, 64, 128};
   if (!llvm::is_contained(chunkSizes, chunkSizeFlag.getValue())) {
     reportError("invalid value '" + llvm::Twine(chunkSizeFlag.getValue()) +
-                "' for --chunk-size (expected 16, 32, 64 or 128)");
+                "' for --chunk-size (expected 0, 16, 32, 64 or 128)");
     return std::nullopt;
   }
   static const llvm::StringRef methods[] = {"forward-substitution", "neumann",
@@ -63,7 +79,7 @@ std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags() {
                 "(expected forward-substitution or neumann)");
     return std::nullopt;
   }
-  if (utMethodFlag == "neumann" && chunkSizeFlag > 16) {
+  if (utMethodFlag == "neumann" && chunkSizeFlag != 16) {
     reportError("--ut-method=neumann needs --chunk-size=16 (use "
                 "--ut-method=blocked --diag-method=neumann for larger chunks)");
     return std::nullopt;

@@ -85,10 +85,6 @@ static cl::opt<std::string> stateDtypeFlag(
     cl::init("f32"), KDAC_SPEC_FLAG);
 static cl::opt<double> scaleFlag(
     "scale", cl::desc("Output scale (default K^-1/2)"), KDAC_SPEC_FLAG);
-static cl::opt<std::string> archFlag(
-    "arch", cl::desc("Target architecture: sm_90a | sm_80"),
-    cl::init("sm_90a"), KDAC_SPEC_FLAG);
-
 #undef KDAC_SPEC_FLAG
 
 bool anySpecFlagGiven() {
@@ -115,11 +111,6 @@ parseFlag(const cl::opt<std::string> &flag,
 std::optional<KernelSpec> specFromFlags() {
   if (opFlag != "forward") {
     reportError("invalid value '" + opFlag + "' for --op (expected forward)");
-    return std::nullopt;
-  }
-  if (archFlag != "sm_90a" && archFlag != "sm_80") {
-    reportError("invalid value '" + archFlag +
-                "' for --arch (expected sm_90a or sm_80)");
     return std::nullopt;
   }
   auto dtype = parseFlag(dtypeFlag, parseDType, "bf16, f16 or f32");
@@ -166,7 +157,9 @@ std::optional<KernelSpec> specFromFlags() {
   spec.stateDType = *stateDtype;
   if (scaleFlag.getNumOccurrences())
     spec.scale = scaleFlag.getValue();
-  spec.arch = archFlag;
+  spec.arch = archFromFlags();
+  if (spec.arch.empty())
+    return std::nullopt;
 
   std::string problem = validate(spec);
   if (!problem.empty()) {

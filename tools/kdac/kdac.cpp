@@ -56,7 +56,8 @@ int main(int argc, char **argv) {
           "kdac: compiles Kimi Delta Attention kernels specialised per shape\n\n"
           "  kdac [file.mlir] [spec flags] --emit=<stage> [-o FILE]\n"
           "  kdac check CASE.safetensors [--backend=...]\n"
-          "  kdac gen-case [spec flags] -o CASE.safetensors\n",
+          "  kdac gen-case [spec flags] -o CASE.safetensors\n"
+          "  kdac bench CASE.safetensors [--iters=N] (GPU)\n",
           &errorStream))
     return reportParseErrors(errors);
 
@@ -64,5 +65,7 @@ int main(int argc, char **argv) {
     return kdac::cli::runCheck();
   if (kdac::cli::genCaseCommand)
     return kdac::cli::runGenCase();
+  if (kdac::cli::benchCommand)
+    return kdac::cli::runBench();
   return kdac::cli::runCompile();
 }

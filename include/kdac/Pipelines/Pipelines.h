@@ -18,6 +18,8 @@ enum class Stage { KDA, Chunked, Expanded, Kernel };
 
 /// Choices the compiler owns and the autotuner sweeps.
 struct ChunkedPipelineOptions {
+  /// Tokens per chunk; 0 lets code generation pick the largest of 64, 32, 16
+  /// whose kernels fit in shared memory.
   int64_t chunkSize = 64;
   /// forward-substitution | neumann | blocked
   std::string utMethod = "blocked";

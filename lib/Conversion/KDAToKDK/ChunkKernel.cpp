@@ -195,10 +195,10 @@ void ChunkKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
   }
   if (args.activation != kda::GateActivation::none)
     kdk::GateActivationOp::create(
-        b, loc, gate, head, args.aLog, args.dtBias, args.activation,
+        b, loc, gate, head, rows, args.aLog, args.dtBias, args.activation,
         args.lowerBound, g.gate == kda::GateGranularity::scalar);
   if (args.betaSigmoid)
-    kdk::SigmoidOp::create(b, loc, beta);
+    kdk::SigmoidOp::create(b, loc, beta, rows);
   k.barrier();
 
   bind(body.getArgument(kda::ChunkLoopOp::kQ), q);

@@ -179,7 +179,9 @@ struct ConvertKDAToKDKPass
     g.kDim = qType.getDimSize(3);
     g.hv = cast<RankedTensorType>(loop.getV().getType()).getDimSize(2);
     g.vDim = loop.getValueDim();
-    g.valueTile = valueTile == 0 ? g.vDim : int64_t(valueTile);
+    // A tile wider than V means all of V.
+    g.valueTile = valueTile == 0 || valueTile >= g.vDim ? g.vDim
+                                                         : int64_t(valueTile);
     g.gate = loop.getGate();
     g.layout = loop.getLayout();
     g.varlen = static_cast<bool>(loop.getCuSeqlens());

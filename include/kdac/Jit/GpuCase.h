@@ -1,0 +1,47 @@
+//===- GpuCase.h - Run a KDA case on the GPU through the JIT ----*- C++ -*-===//
+//
+// Uploads a case's inputs at the spec's dtypes, poisons the outputs, launches
+// the JIT-compiled kernels and reads the results back as doubles: the GPU
+// backend of `kdac check`, of the GPU tests and of the benchmarks.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_JIT_GPUCASE_H
+#define KDAC_JIT_GPUCASE_H
+
+#include "kdac/Jit/Jit.h"
+#include "kdac/Reference/Case.h"
+
+namespace kdac {
+
+/// A case's tensors in device memory at the spec's dtypes, with output
+/// buffers; the buffers live as long as the object.
+class DeviceCase {
+public:
+  /// Uploads the inputs and allocates outputs (the final state always).
+  static llvm::Expected<std::unique_ptr<DeviceCase>> upload(const KdaCase &c);
+
+  /// Fills the outputs with 0xFF bytes (NaN in every float dtype), so an
+  /// element the kernels never write cannot pass a comparison.
+  llvm::Error poisonOutputs();
+  llvm::Expected<KdaOutputs> download() const;
+
+  const KernelSpec &spec() const { return spec_; }
+  const KdaLaunchArgs &args() const { return args_; }
+
+private:
+  DeviceCase() = default;
+  llvm::Expected<DeviceTensor> place(const Tensor &host);
+  llvm::Expected<std::vector<double>> read(const DeviceTensor &t) const;
+
+  KernelSpec spec_;
+  KdaLaunchArgs args_;
+  std::vector<std::unique_ptr<rt::DeviceBuffer>> buffers_;
+};
+
+/// Uploads `c`, poisons the outputs, launches the JIT's kernels once and
+/// returns the outputs as doubles.
+llvm::Expected<KdaOutputs> runCaseOnGpu(Jit &jit, const KdaCase &c);
+
+} // namespace kdac
+
+#endif // KDAC_JIT_GPUCASE_H

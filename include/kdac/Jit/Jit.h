@@ -1,0 +1,126 @@
+//===- Jit.h - Generate, compile, cache, load and launch KDA kernels -*- C++ -*-===//
+//
+// The host C++ API: a Jit turns a KernelSpec into a loaded kernel set
+// (compiler -> CUDA -> NVRTC -> cubin cache -> module), and a KdaKernel
+// launches it on device pointers after checking every argument against the
+// spec. One kernel serves every batch size and sequence length.
+//
+//   kdac::Jit jit;                                   // NVRTC + disk cache
+//   auto kernel = jit.get(spec);                     // Expected<shared_ptr>
+//   kdac::KdaLaunchArgs args;                        // device tensors
+//   args.q = {qPtr, kdac::TensorDType::BF16, {B, T, H, K}}; ...
+//   if (llvm::Error e = (*kernel)->launch(stream, args)) ...
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_JIT_JIT_H
+#define KDAC_JIT_JIT_H
+
+#include "kdac/Pipelines/Pipelines.h"
+#include "kdac/Spec/KernelSpec.h"
+#include "kdac/Support/Safetensors.h"
+#include "kdac/runtime/CudaDriver.h"
+#include "kdac/runtime/KernelCompiler.h"
+#include "kdac/runtime/LaunchDescriptor.h"
+
+#include "llvm/Support/Error.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace kdac {
+
+/// A tensor in device memory, as the caller describes it. An absent tensor
+/// has data == 0.
+struct DeviceTensor {
+  rt::DevicePtr data = 0;
+  TensorDType dtype = TensorDType::F32;
+  std::vector<int64_t> shape;
+  bool present() const { return data != 0; }
+};
+
+/// Every tensor of DESIGN.md section 1. Shapes follow FLA; cu_seqlens is
+/// int64 [N + 1] and its contents are trusted (0, non-decreasing, ends at T).
+struct KdaLaunchArgs {
+  DeviceTensor q, k, v, g, beta, aLog, dtBias, initialState, cuSeqlens;
+  DeviceTensor o, finalState;
+};
+
+struct JitOptions {
+  /// Empty: $KDAC_CACHE_DIR, else $XDG_CACHE_HOME/kdac, else ~/.cache/kdac.
+  std::string cacheDirectory;
+  bool useDiskCache = true;
+  /// The compiler's choices (chunk size, UT method, tiling, threads).
+  ChunkedPipelineOptions pipeline;
+  int device = 0;
+};
+
+/// Where a kernel's time went the first time it was requested.
+struct KernelTimings {
+  double generateMilliseconds = 0; ///< IR, passes and CUDA emission
+  double compileMilliseconds = 0;  ///< NVRTC, or the cache lookup on a hit
+  double loadMilliseconds = 0;     ///< module load and function lookup
+  rt::CacheSource source = rt::CacheSource::Compiled;
+};
+
+class KdaKernel {
+public:
+  const KernelSpec &spec() const { return spec_; }
+  const std::string &source() const { return source_; }
+  const rt::LaunchDescriptor &launchDescriptor() const { return launch_; }
+  const KernelTimings &timings() const { return timings_; }
+
+  /// Checks `args` against the spec (presence, dtype and shape of every
+  /// tensor), then enqueues the kernels on `stream`. Workspace buffers are
+  /// owned by this object and grow to the largest problem seen, so one
+  /// KdaKernel must not be launched on two streams at once.
+  llvm::Error launch(rt::StreamHandle stream, const KdaLaunchArgs &args);
+
+
+private:
+  friend class Jit;
+  KdaKernel() = default;
+
+  KernelSpec spec_;
+  std::string source_;
+  rt::LaunchDescriptor launch_;
+  KernelTimings timings_;
+  std::shared_ptr<rt::Module> module_;
+  std::vector<rt::Function> functions_; ///< in launch order
+  std::map<std::string, rt::DeviceBuffer> workspaces_;
+  std::mutex mutex_;
+};
+
+class Jit {
+public:
+  explicit Jit(JitOptions options = {});
+
+  /// Generates, compiles (or finds in the cache) and loads the kernels for
+  /// `spec`; repeated calls with an equal spec return the same object.
+  llvm::Expected<std::shared_ptr<KdaKernel>> get(const KernelSpec &spec);
+
+  const JitOptions &options() const { return options_; }
+  rt::KernelCompilerStats compilerStats() const { return compiler_.stats(); }
+
+private:
+  JitOptions options_;
+  rt::KernelCompiler compiler_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<KdaKernel>> kernels_;
+};
+
+/// Checks launch arguments against the spec a kernel was generated for and
+/// returns the run-time sizes they describe (needs no GPU).
+llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &spec,
+                                                 int64_t chunkSize,
+                                                 const KdaLaunchArgs &args);
+
+/// A stable text key of everything in a spec that changes generated code.
+std::string specKey(const KernelSpec &spec,
+                    const ChunkedPipelineOptions &options);
+
+} // namespace kdac
+
+#endif // KDAC_JIT_JIT_H

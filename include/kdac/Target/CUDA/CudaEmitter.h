@@ -1,0 +1,43 @@
+//===- CudaEmitter.h - kdk kernels to CUDA C++ and a launch descriptor ----===//
+//
+// The last compiler stage: a module of kdk kernel functions becomes one CUDA
+// C++ translation unit (compiled at run time by NVRTC against the embedded
+// device library) and the LaunchDescriptor the runtime launches it with.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_TARGET_CUDA_CUDAEMITTER_H
+#define KDAC_TARGET_CUDA_CUDAEMITTER_H
+
+#include "kdac/runtime/LaunchDescriptor.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+
+#include <string>
+
+namespace kdac {
+
+/// What emitCuda produces: the source defines one extern "C" __global__
+/// function per kernel of `launch`, under the same names.
+struct EmittedCuda {
+  std::string source;
+  rt::LaunchDescriptor launch;
+};
+
+/// Emits every kdk kernel of `module` (func.func with kdk.kernel), in module
+/// order. Fails with an error diagnostic at the offending op for anything the
+/// emitter does not know, so nothing is silently dropped.
+mlir::FailureOr<EmittedCuda> emitCuda(mlir::ModuleOp module);
+
+/// A stable, line-oriented rendering of a launch descriptor, e.g.
+///   chunk_size 64
+///   workspace "w" bytes_per_chunk_slot 32768
+///   kernel "kda_intra" grid [chunk_slots, 4, 1] block_threads 128 dynamic_shared_bytes 49152
+///     param tensor "q"
+///     param size "T"
+/// The emitted source starts with it as a comment block.
+std::string printLaunchDescriptor(const rt::LaunchDescriptor &launch);
+
+} // namespace kdac
+
+#endif // KDAC_TARGET_CUDA_CUDAEMITTER_H

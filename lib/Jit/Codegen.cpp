@@ -1,0 +1,110 @@
+//===- Codegen.cpp - Spec to CUDA source and launch descriptor ------------===//
+//
+// Builds IR for a spec, lowers it to kdk kernels and emits CUDA, turning any
+// diagnostic on the way into an llvm::Error.
+//
+//===----------------------------------------------------------------------===//
+#include "kdac/Jit/Codegen.h"
+
+#include "kdac/Frontend/SpecToIR.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+namespace kdac {
+
+KernelSpec kernelSpecFor(const KernelSpec &spec) {
+  KernelSpec generic = spec;
+  generic.T = kDynamic;
+  generic.B = spec.varlen ? 1 : kDynamic;
+  return generic;
+}
+
+/// Collects error diagnostics of a context for the duration of a scope.
+class DiagnosticCollector {
+public:
+  explicit DiagnosticCollector(MLIRContext &ctx)
+      : handler(&ctx, [this](Diagnostic &diag) {
+          if (diag.getSeverity() == DiagnosticSeverity::Error) {
+            if (!messages.empty())
+              messages += "; ";
+            messages += diag.str();
+          }
+          return success();
+        }) {}
+  llvm::Error error(const llvm::Twine &what) const {
+    return llvm::createStringError(what + (messages.empty() ? "" : ": ") +
+                                   messages);
+  }
+
+private:
+  std::string messages;
+  ScopedDiagnosticHandler handler;
+};
+
+llvm::Error lowerToKernels(ModuleOp module,
+                           const ChunkedPipelineOptions &options) {
+  DiagnosticCollector diagnostics(*module.getContext());
+  auto lower = [&](ModuleOp target, int64_t chunk) {
+    ChunkedPipelineOptions attempt = options;
+    attempt.chunkSize = chunk;
+    PassManager pm(module.getContext());
+    buildPipeline(pm, Stage::Kernel, attempt);
+    return pm.run(target);
+  };
+  if (options.chunkSize != 0) {
+    if (failed(lower(module, options.chunkSize)))
+      return diagnostics.error("lowering to kernels failed");
+    return llvm::Error::success();
+  }
+  // Larger chunks do more of the work on tensor cores per state step; take
+  // the largest whose kernels fit in one block's shared memory.
+  for (int64_t chunk : {64, 32, 16}) {
+    OwningOpRef<ModuleOp> attempt = module.clone();
+    if (failed(lower(*attempt, chunk)))
+      continue;
+    module.getBodyRegion().takeBody(attempt->getBodyRegion());
+    module->setAttrs((*attempt)->getAttrDictionary());
+    return llvm::Error::success();
+  }
+  return diagnostics.error("lowering to kernels failed at every chunk size");
+}
+
+llvm::Expected<EmittedCuda>
+generateCuda(ModuleOp module, const ChunkedPipelineOptions &options) {
+  if (llvm::Error e = lowerToKernels(module, options))
+    return std::move(e);
+  DiagnosticCollector diagnostics(*module.getContext());
+  FailureOr<EmittedCuda> emitted = emitCuda(module);
+  if (failed(emitted))
+    return diagnostics.error("CUDA emission failed");
+  return std::move(*emitted);
+}
+
+static llvm::Expected<EmittedCuda>
+generateCudaAt(const KernelSpec &spec, const ChunkedPipelineOptions &options) {
+  DialectRegistry registry;
+  registerKdacDialects(registry);
+  MLIRContext context(registry);
+  DiagnosticCollector diagnostics(context);
+  OwningOpRef<ModuleOp> module =
+      buildRecurrenceModule(context, kernelSpecFor(spec));
+  if (!module)
+    return diagnostics.error("the spec does not build valid IR");
+  return generateCuda(*module, options);
+}
+
+llvm::Expected<EmittedCuda>
+generateCuda(const KernelSpec &spec, const ChunkedPipelineOptions &options) {
+  std::string problem = validate(spec);
+  if (!problem.empty())
+    return llvm::createStringError("inconsistent spec: " + problem);
+  return generateCudaAt(spec, options);
+}
+
+} // namespace kdac

@@ -1,0 +1,114 @@
+//===- Jit.cpp - Generate, compile, cache and load KDA kernels ------------===//
+//
+// Jit::get: spec -> CUDA (Codegen) -> cubin (NVRTC through the cache) ->
+// loaded module, memoised per spec.
+//
+//===----------------------------------------------------------------------===//
+#include "kdac/Jit/Jit.h"
+
+#include "kdac/Jit/Codegen.h"
+
+#include <chrono>
+#include <sstream>
+
+namespace kdac {
+
+namespace {
+double millisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+llvm::Error fromStatus(const std::string &what, const std::string &message) {
+  return llvm::createStringError(what + ": " + message);
+}
+} // namespace
+
+std::string specKey(const KernelSpec &spec,
+                    const ChunkedPipelineOptions &options) {
+  KernelSpec s = kernelSpecFor(spec);
+  std::ostringstream key;
+  key << "H" << s.H << " HV" << s.HV << " K" << s.K << " V" << s.V
+      << " varlen" << s.varlen << " dtype " << toString(s.dtype) << " g "
+      << toString(s.gateDType) << " beta " << toString(s.betaDType)
+      << " gate " << toString(s.gate) << " update " << toString(s.update)
+      << " act " << toString(s.activation) << " lb "
+      << (s.lowerBound ? *s.lowerBound : 0.0) << " alog " << s.hasALog
+      << " dt " << s.hasDtBias << " l2 " << s.qkL2Norm << " bs "
+      << s.betaSigmoid << " s0 " << s.hasInitialState << " sT "
+      << s.hasFinalState << " layout " << toString(s.stateLayout) << " state "
+      << toString(s.stateDType) << " scale " << s.effectiveScale() << " arch "
+      << s.arch << " | C" << options.chunkSize << " " << options.utMethod
+      << "/" << options.diagMethod << " anchor " << options.anchorBlock
+      << " threads " << options.blockThreads << " vtile "
+      << options.valueTile;
+  return key.str();
+}
+
+Jit::Jit(JitOptions options)
+    : options_(std::move(options)),
+      compiler_(rt::KernelCompilerOptions{options_.cacheDirectory,
+                                          options_.useDiskCache}) {}
+
+llvm::Expected<std::shared_ptr<KdaKernel>> Jit::get(const KernelSpec &spec) {
+  std::string key = specKey(spec, options_.pipeline);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto it = kernels_.find(key); it != kernels_.end())
+    return it->second;
+
+  // The device first: without a driver there is nothing to compile for.
+  rt::Expected<rt::Device> device = rt::Device::open(options_.device);
+  if (!device)
+    return fromStatus("kdac JIT", device.error());
+  if (rt::Status s = device->makeCurrent(); !s)
+    return fromStatus("kdac JIT", s.error());
+
+  std::shared_ptr<KdaKernel> kernel(new KdaKernel());
+  kernel->spec_ = kernelSpecFor(spec);
+
+  auto start = std::chrono::steady_clock::now();
+  llvm::Expected<EmittedCuda> emitted = generateCuda(spec, options_.pipeline);
+  if (!emitted)
+    return emitted.takeError();
+  kernel->timings_.generateMilliseconds = millisecondsSince(start);
+  kernel->source_ = std::move(emitted->source);
+  kernel->launch_ = std::move(emitted->launch);
+
+  rt::CompileRequest request;
+  request.source = kernel->source_;
+  request.programName = "kdac_kda.cu";
+  request.arch = spec.arch;
+  rt::Expected<rt::CompiledKernel> compiled = compiler_.getCubin(request);
+  if (!compiled)
+    return fromStatus("kdac JIT: compiling the generated CUDA",
+                      compiled.error());
+  kernel->timings_.compileMilliseconds = compiled->milliseconds;
+  kernel->timings_.source = compiled->source;
+
+  start = std::chrono::steady_clock::now();
+  rt::Expected<rt::Module> module = rt::Module::load(*compiled->image);
+  if (!module)
+    return fromStatus("kdac JIT: loading the module", module.error());
+  kernel->module_ = std::make_shared<rt::Module>(std::move(*module));
+  for (const rt::KernelLaunch &launch : kernel->launch_.kernels) {
+    rt::Expected<rt::Function> function =
+        kernel->module_->function(launch.name);
+    if (!function)
+      return fromStatus("kdac JIT", function.error());
+    if (launch.dynamicSharedBytes > 48 * 1024)
+      if (rt::Status s = function->setMaxDynamicSharedMemory(
+              static_cast<int>(launch.dynamicSharedBytes));
+          !s)
+        return fromStatus("kdac JIT: kernel " + launch.name + " needs " +
+                              std::to_string(launch.dynamicSharedBytes) +
+                              " bytes of shared memory",
+                          s.error());
+    kernel->functions_.push_back(*function);
+  }
+  kernel->timings_.loadMilliseconds = millisecondsSince(start);
+  kernels_[key] = kernel;
+  return kernel;
+}
+
+} // namespace kdac

@@ -1,0 +1,203 @@
+//===- Launch.cpp - Check arguments and launch a KDA kernel set -----------===//
+//
+// Every tensor passed to KdaKernel::launch is checked against the spec:
+// presence, dtype and shape, with the sizes B, T and N read off q and
+// cu_seqlens. Only then are workspaces sized and the kernels enqueued, in
+// the order and with the grids the launch descriptor gives.
+//
+//===----------------------------------------------------------------------===//
+#include "kdac/Jit/Jit.h"
+
+#include "kdac/Reference/Case.h"
+
+#include <sstream>
+
+namespace kdac {
+
+namespace {
+
+std::string shapeString(const std::vector<int64_t> &shape) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+llvm::Error argError(const llvm::Twine &message) {
+  return llvm::createStringError("kdac launch: " + message);
+}
+
+/// Checks one tensor: present iff `expected`, of dtype `dtype` and shape
+/// `shape`.
+llvm::Error checkTensor(const char *name, const DeviceTensor &t, bool expected,
+                        TensorDType dtype, const std::vector<int64_t> &shape) {
+  if (!expected) {
+    if (t.present())
+      return argError(llvm::Twine(name) +
+                      " was passed but the kernel's spec has none");
+    return llvm::Error::success();
+  }
+  if (!t.present())
+    return argError(llvm::Twine(name) + " is required by the spec but missing");
+  if (t.dtype != dtype)
+    return argError(llvm::Twine(name) + " has dtype " + toString(t.dtype) +
+                    ", the spec needs " + toString(dtype));
+  if (t.shape != shape)
+    return argError(llvm::Twine(name) + " has shape " + shapeString(t.shape) +
+                    ", the spec needs " + shapeString(shape));
+  return llvm::Error::success();
+}
+
+} // namespace
+
+llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &s,
+                                                 int64_t chunkSize,
+                                                 const KdaLaunchArgs &a) {
+  if (!a.q.present() || a.q.shape.size() != 4)
+    return argError("q must be a [B, T, H, K] device tensor");
+  rt::RuntimeSizes sizes;
+  sizes.B = a.q.shape[0];
+  sizes.T = a.q.shape[1];
+  if (sizes.B <= 0 || sizes.T < 0)
+    return argError("q has shape " + shapeString(a.q.shape) +
+                    ", which needs B > 0 and T >= 0");
+  if (s.varlen) {
+    if (sizes.B != 1)
+      return argError("varlen (cu_seqlens) needs B == 1, q has B = " +
+                      llvm::Twine(sizes.B));
+    if (!a.cuSeqlens.present() || a.cuSeqlens.shape.size() != 1 ||
+        a.cuSeqlens.shape[0] < 2)
+      return argError("cu_seqlens must be an int64 [N + 1] tensor with N >= 1");
+    sizes.N = a.cuSeqlens.shape[0] - 1;
+  } else {
+    sizes.N = sizes.B;
+  }
+  sizes.chunkSlots =
+      rt::chunkSlotsFor(sizes.B, sizes.T, sizes.N, s.varlen, chunkSize);
+  const int64_t B = sizes.B, T = sizes.T, N = sizes.N;
+  TensorDType io = toTensorDType(s.dtype);
+  bool kv = s.stateLayout == StateLayout::KV;
+  std::vector<int64_t> stateShape = {N, s.HV, kv ? s.K : s.V, kv ? s.V : s.K};
+  std::vector<int64_t> gShape = {B, T, s.HV};
+  if (s.gate == GateGranularity::Channel)
+    gShape.push_back(s.K);
+  int64_t dtWidth = s.gate == GateGranularity::Channel ? s.HV * s.K : s.HV;
+  TensorDType state = toTensorDType(s.stateDType);
+  struct Rule {
+    const char *name;
+    const DeviceTensor &tensor;
+    bool expected;
+    TensorDType dtype;
+    std::vector<int64_t> shape;
+  };
+  const Rule rules[] = {
+      {"q", a.q, true, io, {B, T, s.H, s.K}},
+      {"k", a.k, true, io, {B, T, s.H, s.K}},
+      {"v", a.v, true, io, {B, T, s.HV, s.V}},
+      {"g", a.g, s.gate != GateGranularity::None, toTensorDType(s.gateDType),
+       gShape},
+      {"beta", a.beta, true, toTensorDType(s.betaDType), {B, T, s.HV}},
+      {"A_log", a.aLog, s.hasALog, TensorDType::F32, {s.HV}},
+      {"dt_bias", a.dtBias, s.hasDtBias, TensorDType::F32, {dtWidth}},
+      {"initial_state", a.initialState, s.hasInitialState, state, stateShape},
+      {"cu_seqlens", a.cuSeqlens, s.varlen, TensorDType::I64, {N + 1}},
+      {"o", a.o, true, io, {B, T, s.HV, s.V}},
+      {"final_state", a.finalState, s.hasFinalState, state, stateShape},
+  };
+  for (const Rule &rule : rules)
+    if (llvm::Error e = checkTensor(rule.name, rule.tensor, rule.expected,
+                                    rule.dtype, rule.shape))
+      return std::move(e);
+  return sizes;
+}
+
+llvm::Error KdaKernel::launch(rt::StreamHandle stream,
+                              const KdaLaunchArgs &args) {
+  llvm::Expected<rt::RuntimeSizes> sizes =
+      checkLaunchArgs(spec_, launch_.chunkSize, args);
+  if (!sizes)
+    return sizes.takeError();
+  std::lock_guard<std::mutex> lock(mutex_);
+
+  for (const rt::Workspace &ws : launch_.workspaces) {
+    size_t bytes = static_cast<size_t>(ws.bytesPerChunkSlot) *
+                   static_cast<size_t>(std::max<int64_t>(sizes->chunkSlots, 1));
+    auto it = workspaces_.find(ws.name);
+    if (it != workspaces_.end() && it->second.size() >= bytes)
+      continue;
+    rt::Expected<rt::DeviceBuffer> buffer = rt::DeviceBuffer::allocate(bytes);
+    if (!buffer)
+      return argError("allocating workspace '" + ws.name + "' (" +
+                      llvm::Twine(bytes) + " bytes): " + buffer.error());
+    workspaces_.erase(ws.name);
+    workspaces_.emplace(ws.name, std::move(*buffer));
+  }
+
+  const std::map<std::string, const DeviceTensor *> tensors = {
+      {"q", &args.q},         {"k", &args.k},
+      {"v", &args.v},         {"g", &args.g},
+      {"beta", &args.beta},   {"A_log", &args.aLog},
+      {"dt_bias", &args.dtBias}, {"initial_state", &args.initialState},
+      {"cu_seqlens", &args.cuSeqlens}, {"o", &args.o},
+      {"final_state", &args.finalState}};
+
+  for (size_t i = 0; i < launch_.kernels.size(); ++i) {
+    const rt::KernelLaunch &kernel = launch_.kernels[i];
+    rt::LaunchConfig config;
+    int64_t grid[3];
+    for (int d = 0; d < 3; ++d)
+      grid[d] = kernel.grid[d].evaluate(*sizes);
+    if (grid[0] <= 0 || grid[1] <= 0 || grid[2] <= 0)
+      continue; // Nothing to do (T = 0 leaves no chunk slots).
+    config.grid = {static_cast<unsigned>(grid[0]),
+                   static_cast<unsigned>(grid[1]),
+                   static_cast<unsigned>(grid[2])};
+    config.block = {static_cast<unsigned>(kernel.blockThreads), 1, 1};
+    config.dynamicSharedMemoryBytes =
+        static_cast<unsigned>(kernel.dynamicSharedBytes);
+    config.stream = stream;
+
+    // Parameter storage must outlive the launch call.
+    std::vector<unsigned long long> pointers;
+    std::vector<long long> scalars;
+    pointers.reserve(kernel.params.size());
+    scalars.reserve(kernel.params.size());
+    std::vector<void *> params;
+    for (const rt::KernelParam &param : kernel.params) {
+      switch (param.kind) {
+      case rt::ParamKind::Tensor: {
+        auto it = tensors.find(param.name);
+        if (it == tensors.end() || !it->second->present())
+          return argError("kernel " + kernel.name + " needs tensor '" +
+                          param.name + "', which was not passed");
+        pointers.push_back(it->second->data);
+        params.push_back(&pointers.back());
+        break;
+      }
+      case rt::ParamKind::Workspace:
+        pointers.push_back(workspaces_.at(param.name).get());
+        params.push_back(&pointers.back());
+        break;
+      case rt::ParamKind::SizeT:
+        scalars.push_back(sizes->T);
+        params.push_back(&scalars.back());
+        break;
+      case rt::ParamKind::SizeN:
+        scalars.push_back(sizes->N);
+        params.push_back(&scalars.back());
+        break;
+      case rt::ParamKind::SizeB:
+        scalars.push_back(sizes->B);
+        params.push_back(&scalars.back());
+        break;
+      }
+    }
+    if (rt::Status s = functions_[i].launchWithParams(config, params.data()); !s)
+      return argError("launching " + kernel.name + ": " + s.error());
+  }
+  return llvm::Error::success();
+}
+
+} // namespace kdac

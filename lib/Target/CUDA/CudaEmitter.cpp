@@ -1,0 +1,484 @@
+//===- CudaEmitter.cpp - Driver of the CUDA emitter -----------------------===//
+//
+// Turns each kdk kernel function into an extern "C" __global__ function and
+// its KernelLaunch: reads the launch attributes, binds parameters, plans the
+// one dynamic shared-memory buffer, then emits the body op by op through the
+// TypeSwitch in CudaEmitter::emitOperation.
+//
+//===----------------------------------------------------------------------===//
+#include "Emitter.h"
+
+#include "kdac/Target/CUDA/CudaEmitter.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+
+#include "llvm/ADT/StringSet.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+using namespace mlir;
+using namespace kdac;
+using namespace kdac::cuda;
+
+/// Shared tiles start at multiples of this many bytes: enough for 16-byte
+/// vector and ldmatrix accesses and for future TMA/wgmma layouts.
+static constexpr int64_t kTileAlignment = 128;
+
+//===----------------------------------------------------------------------===//
+// Types and literals.
+//===----------------------------------------------------------------------===//
+
+FailureOr<StringRef> kdac::cuda::getCppType(Type type) {
+  if (type.isIndex() || type.isInteger(64))
+    return StringRef("long long");
+  if (type.isInteger(32))
+    return StringRef("int");
+  if (type.isInteger(1))
+    return StringRef("bool");
+  if (type.isF32())
+    return StringRef("float");
+  if (type.isF64())
+    return StringRef("double");
+  if (type.isBF16())
+    return StringRef("__nv_bfloat16");
+  if (type.isF16())
+    return StringRef("__half");
+  return failure();
+}
+
+FailureOr<StringRef> kdac::cuda::getCppType(Operation *op, Type type) {
+  FailureOr<StringRef> name = getCppType(type);
+  if (failed(name))
+    return op->emitError() << "CUDA emitter: type " << type
+                           << " has no C++ spelling";
+  return name;
+}
+
+std::string kdac::cuda::formatFloatLiteral(double value, bool isDouble) {
+  // Non-finite values have no literal; spell their bit patterns.
+  if (std::isnan(value))
+    return isDouble ? "__longlong_as_double(0x7ff8000000000000ll)"
+                    : "__int_as_float(0x7fc00000)";
+  if (std::isinf(value)) {
+    if (isDouble)
+      return value > 0 ? "__longlong_as_double(0x7ff0000000000000ll)"
+                       : "__longlong_as_double(0xfff0000000000000ll)";
+    return value > 0 ? "__int_as_float(0x7f800000)"
+                     : "__int_as_float(0xff800000)";
+  }
+  // The shortest spelling that reads back as the same float / double.
+  char buffer[64];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buffer, sizeof(buffer), "%.*g", digits,
+                  isDouble ? value : double(float(value)));
+    if (isDouble ? std::strtod(buffer, nullptr) == value
+                 : std::strtof(buffer, nullptr) == float(value))
+      break;
+  }
+  std::string text = buffer;
+  if (text.find_first_of(".e") == std::string::npos)
+    text += ".0";
+  return isDouble ? text : text + "f";
+}
+
+int64_t kdac::cuda::getElementBytes(Type type) {
+  return (type.getIntOrFloatBitWidth() + 7) / 8;
+}
+
+bool kdac::cuda::isGlobalBuffer(Type type) {
+  auto memref = dyn_cast<MemRefType>(type);
+  return memref && memref.getRank() == 1 && memref.isDynamicDim(0) &&
+         !memref.getMemorySpace();
+}
+
+FailureOr<TileRef> kdac::cuda::getTileLayout(Operation *at, MemRefType type) {
+  auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
+  if (!space || space.getInt() != kdk::kSharedMemorySpace)
+    return at->emitError() << "CUDA emitter: expected a shared-memory tile "
+                              "(memory space 3), got "
+                           << type;
+  if (!type.hasStaticShape() || type.getRank() < 1 || type.getRank() > 2)
+    return at->emitError() << "CUDA emitter: a tile must be a static 1-D or "
+                              "2-D memref, got "
+                           << type;
+  Type element = type.getElementType();
+  if (!element.isF32() && !element.isBF16() && !element.isF16())
+    return at->emitError() << "CUDA emitter: tile elements must be f32, bf16 "
+                              "or f16, got "
+                           << type;
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)) ||
+      ShapedType::isDynamic(offset) ||
+      llvm::any_of(strides, ShapedType::isDynamic))
+    return at->emitError() << "CUDA emitter: a tile needs a static strided "
+                              "layout, got "
+                           << type;
+  TileRef tile;
+  tile.elementType = element;
+  tile.rows = type.getDimSize(0);
+  tile.isVector = type.getRank() == 1;
+  tile.cols = tile.isVector ? 1 : type.getDimSize(1);
+  tile.ld = strides[0];
+  if (!tile.isVector && strides[1] != 1)
+    return at->emitError() << "CUDA emitter: a 2-D tile must have contiguous "
+                              "rows (inner stride 1), got "
+                           << type;
+  return tile;
+}
+
+//===----------------------------------------------------------------------===//
+// CudaEmitter.
+//===----------------------------------------------------------------------===//
+
+CudaEmitter::CudaEmitter(raw_ostream &os, int64_t blockThreads,
+                         llvm::DenseMap<Operation *, int64_t> allocOffsets)
+    : os(os), blockThreads(blockThreads),
+      allocOffsets(std::move(allocOffsets)) {}
+
+StringRef CudaEmitter::bindNewName(Value value) {
+  std::string &name = names[value];
+  name = "v" + std::to_string(nextName++);
+  return name;
+}
+
+void CudaEmitter::bindName(Value value, StringRef name) {
+  names[value] = name.str();
+}
+
+FailureOr<std::string> CudaEmitter::getName(Operation *user, Value value) {
+  auto it = names.find(value);
+  if (it == names.end())
+    return user->emitError()
+           << "CUDA emitter: operand has no C++ value (it is not a kernel "
+              "argument and its defining op was not emitted)";
+  return it->second;
+}
+
+void CudaEmitter::bindTile(Value value, TileRef tile) {
+  tiles[value] = std::move(tile);
+}
+
+FailureOr<TileRef> CudaEmitter::getTile(Operation *user, Value value) {
+  auto it = tiles.find(value);
+  if (it != tiles.end())
+    return it->second;
+  return user->emitError() << "CUDA emitter: operand of type "
+                           << value.getType()
+                           << " is not a tile made by kdk.alloc_tile or a "
+                              "memref.subview of one";
+}
+
+int64_t CudaEmitter::getAllocOffset(Operation *alloc) const {
+  return allocOffsets.lookup(alloc);
+}
+
+LogicalResult CudaEmitter::emitBlockBody(Block &block) {
+  for (Operation &op : block.without_terminator())
+    if (failed(emitOperation(op)))
+      return failure();
+  return success();
+}
+
+LogicalResult CudaEmitter::emitOperation(Operation &op) {
+  return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+      // scf
+      .Case<scf::ForOp, scf::IfOp>(
+          [&](auto op) { return printOperation(*this, op); })
+      // arith
+      .Case<arith::ConstantOp, arith::CmpIOp, arith::SelectOp,
+            arith::IndexCastOp, arith::IndexCastUIOp>(
+          [&](auto op) { return printOperation(*this, op); })
+      .Case<arith::AddIOp, arith::SubIOp, arith::MulIOp, arith::DivSIOp,
+            arith::DivUIOp, arith::RemSIOp, arith::RemUIOp, arith::MinSIOp,
+            arith::MinUIOp, arith::MaxSIOp, arith::MaxUIOp, arith::CeilDivSIOp,
+            arith::CeilDivUIOp, arith::AndIOp, arith::OrIOp, arith::XOrIOp>(
+          [&](Operation *op) { return printIntegerBinaryOperation(*this, op); })
+      // memref
+      .Case<memref::SubViewOp>(
+          [&](auto op) { return printOperation(*this, op); })
+      // kdk
+      .Case<kdk::BlockIdOp, kdk::LocateChunkOp, kdk::SequenceRangeOp,
+            kdk::AllocTileOp, kdk::BarrierOp, kdk::LoadTileOp,
+            kdk::StoreTileOp, kdk::ConvertOp, kdk::FillOp, kdk::L2NormRowsOp,
+            kdk::SigmoidOp, kdk::GateActivationOp, kdk::CumsumRowsOp,
+            kdk::DecayedGramOp, kdk::TriInverseOp, kdk::MmaOp, kdk::SubOp,
+            kdk::AddIdentityOp, kdk::DecayRowsOp, kdk::LastRowExpOp,
+            kdk::ScaleRowsOp>(
+          [&](auto op) { return printOperation(*this, op); })
+      .Default([](Operation *op) {
+        return op->emitOpError() << "is not supported by the CUDA emitter";
+      });
+}
+
+//===----------------------------------------------------------------------===//
+// Kernels.
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// A kernel parameter as the C++ signature writes it.
+struct CppParam {
+  std::string type;
+  std::string name;
+};
+
+/// Everything known about a kernel before its body is emitted.
+struct KernelPlan {
+  rt::KernelLaunch launch;
+  SmallVector<CppParam> params;
+  llvm::DenseMap<Operation *, int64_t> allocOffsets;
+};
+
+} // namespace
+
+static const char *const kTensorNames[] = {
+    "q",       "k",             "v",          "g", "beta",       "A_log",
+    "dt_bias", "initial_state", "cu_seqlens", "o", "final_state"};
+
+/// A C++ identifier made of `name` (any character outside [A-Za-z0-9_]
+/// becomes '_').
+static std::string sanitizeIdentifier(StringRef name) {
+  std::string id = name.str();
+  for (char &c : id)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+      c = '_';
+  return id;
+}
+
+static FailureOr<rt::GridExtent> parseGridExtent(func::FuncOp func,
+                                                 StringRef text) {
+  rt::GridExtent extent;
+  if (text == "chunk_slots") {
+    extent.constant = 0;
+    extent.perChunkSlot = 1;
+  } else if (text == "sequences") {
+    extent.constant = 0;
+    extent.perSequence = 1;
+  } else if (text == "batch") {
+    extent.constant = 0;
+    extent.perBatch = 1;
+  } else if (text.getAsInteger(10, extent.constant) || extent.constant < 1) {
+    return func.emitError() << "CUDA emitter: grid extent \"" << text
+                            << "\" is not a positive integer, "
+                               "\"chunk_slots\", \"sequences\" or \"batch\"";
+  }
+  return extent;
+}
+
+/// Binds one kernel argument: its launch parameter, C++ declaration and name.
+static LogicalResult planParam(func::FuncOp func, unsigned index,
+                               const llvm::DenseSet<Value> &written,
+                               KernelPlan &plan,
+                               llvm::StringMap<int64_t> &workspaces,
+                               rt::LaunchDescriptor &launch) {
+  BlockArgument arg = func.getArgument(index);
+  auto fail = [&](const Twine &message) {
+    return func.emitError() << "CUDA emitter: argument #" << index << " of @"
+                            << func.getSymName() << ": " << message;
+  };
+  auto param = func.getArgAttrOfType<StringAttr>(index, kdk::kParamAttr);
+  auto workspace =
+      func.getArgAttrOfType<StringAttr>(index, kdk::kWorkspaceAttr);
+  auto size = func.getArgAttrOfType<StringAttr>(index, kdk::kSizeAttr);
+  if (int(bool(param)) + int(bool(workspace)) + int(bool(size)) != 1)
+    return fail("needs exactly one of kdk.param, kdk.workspace, kdk.size");
+
+  if (size) {
+    if (!arg.getType().isIndex())
+      return fail("a kdk.size argument must be an index");
+    rt::ParamKind kind;
+    if (size.getValue() == "T")
+      kind = rt::ParamKind::SizeT;
+    else if (size.getValue() == "N")
+      kind = rt::ParamKind::SizeN;
+    else if (size.getValue() == "B")
+      kind = rt::ParamKind::SizeB;
+    else
+      return fail("kdk.size must be \"T\", \"N\" or \"B\"");
+    plan.launch.params.push_back({kind, size.getValue().str()});
+    plan.params.push_back({"long long", size.getValue().str()});
+    return success();
+  }
+
+  if (!isGlobalBuffer(arg.getType()))
+    return fail("a buffer argument must be a memref<?xT> in global memory");
+  Type element = cast<MemRefType>(arg.getType()).getElementType();
+  FailureOr<StringRef> elementName = getCppType(element);
+  if (failed(elementName) || element.isInteger(1) || element.isF64())
+    return fail("buffer elements must be f32, bf16, f16, i64 or i32");
+  std::string type = (written.contains(arg) ? "" : "const ") +
+                     elementName->str() + " *__restrict__";
+
+  if (param) {
+    StringRef name = param.getValue();
+    if (!llvm::is_contained(kTensorNames, name))
+      return fail("kdk.param \"" + name + "\" is not a KDA tensor name");
+    plan.launch.params.push_back({rt::ParamKind::Tensor, name.str()});
+    plan.params.push_back({type, sanitizeIdentifier(name)});
+    return success();
+  }
+
+  auto bytes = func.getArgAttrOfType<IntegerAttr>(index, kdk::kBytesPerSlotAttr);
+  if (!bytes || bytes.getInt() <= 0)
+    return fail("a kdk.workspace argument needs a positive kdk.bytes_per_slot");
+  StringRef name = workspace.getValue();
+  auto [it, inserted] = workspaces.try_emplace(name, bytes.getInt());
+  if (inserted)
+    launch.workspaces.push_back({name.str(), bytes.getInt()});
+  else if (it->second != bytes.getInt())
+    return fail("workspace \"" + name + "\" has bytes_per_slot " +
+                Twine(bytes.getInt()) + " here but " + Twine(it->second) +
+                " in an earlier kernel");
+  plan.launch.params.push_back({rt::ParamKind::Workspace, name.str()});
+  plan.params.push_back({type, "ws_" + sanitizeIdentifier(name)});
+  return success();
+}
+
+/// Carves every kdk.alloc_tile, in program order, out of one dynamic buffer.
+static LogicalResult planSharedMemory(func::FuncOp func, KernelPlan &plan) {
+  int64_t next = 0;
+  WalkResult result = func.walk<WalkOrder::PreOrder>([&](kdk::AllocTileOp op) {
+    MemRefType type = op.getTile().getType();
+    if (failed(getTileLayout(op, type)))
+      return WalkResult::interrupt();
+    plan.allocOffsets[op] = next;
+    int64_t bytes = type.getNumElements() * getElementBytes(type.getElementType());
+    next += llvm::alignTo(bytes, kTileAlignment);
+    return WalkResult::advance();
+  });
+  plan.launch.dynamicSharedBytes = next;
+  return failure(result.wasInterrupted());
+}
+
+static FailureOr<KernelPlan> planKernel(func::FuncOp func,
+                                        llvm::StringMap<int64_t> &workspaces,
+                                        rt::LaunchDescriptor &launch) {
+  KernelPlan plan;
+  plan.launch.name = func.getSymName().str();
+  if (sanitizeIdentifier(plan.launch.name) != plan.launch.name ||
+      std::isdigit(static_cast<unsigned char>(plan.launch.name[0])))
+    return func.emitError() << "CUDA emitter: kernel name \"" << plan.launch.name
+                            << "\" is not a C identifier";
+  if (func.isExternal() || !func.getBody().hasOneBlock())
+    return func.emitError() << "CUDA emitter: a kernel needs a body of one block";
+  if (func.getNumResults() != 0)
+    return func.emitError() << "CUDA emitter: a kernel returns nothing";
+
+  auto threads = func->getAttrOfType<IntegerAttr>(kdk::kBlockThreadsAttr);
+  if (!threads || threads.getInt() < 32 || threads.getInt() > 1024 ||
+      threads.getInt() % 32 != 0)
+    return func.emitError() << "CUDA emitter: " << kdk::kBlockThreadsAttr
+                            << " must be a multiple of 32 in [32, 1024]";
+  plan.launch.blockThreads = threads.getInt();
+
+  auto grid = func->getAttrOfType<ArrayAttr>(kdk::kGridAttr);
+  if (!grid || grid.size() != 3)
+    return func.emitError() << "CUDA emitter: " << kdk::kGridAttr
+                            << " must be an array of three strings";
+  for (auto [axis, attr] : llvm::enumerate(grid)) {
+    auto text = dyn_cast<StringAttr>(attr);
+    if (!text)
+      return func.emitError() << "CUDA emitter: grid axis " << axis
+                              << " is not a string";
+    FailureOr<rt::GridExtent> extent = parseGridExtent(func, text.getValue());
+    if (failed(extent))
+      return failure();
+    plan.launch.grid[axis] = *extent;
+  }
+
+  // Buffers the kernel stores to lose `const` (and so the read-only path).
+  llvm::DenseSet<Value> written;
+  func.walk([&](kdk::StoreTileOp op) { written.insert(op.getDst()); });
+  llvm::StringSet<> cppNames;
+  for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
+    if (failed(planParam(func, i, written, plan, workspaces, launch)))
+      return failure();
+    if (!cppNames.insert(plan.params.back().name).second)
+      return func.emitError() << "CUDA emitter: two arguments of @"
+                              << func.getSymName() << " bind \""
+                              << plan.params.back().name << "\"";
+  }
+  if (failed(planSharedMemory(func, plan)))
+    return failure();
+  return plan;
+}
+
+static LogicalResult emitKernel(func::FuncOp func, const KernelPlan &plan,
+                                raw_ostream &out) {
+  CudaEmitter emitter(out, plan.launch.blockThreads, plan.allocOffsets);
+  raw_indented_ostream &os = emitter.ostream();
+  os << "extern \"C\" __global__ void __launch_bounds__("
+     << plan.launch.blockThreads << ") " << plan.launch.name << "(";
+  llvm::interleaveComma(plan.params, os, [&](const CppParam &param) {
+    os << param.type << " " << param.name;
+  });
+  os << ") {\n";
+  os.indent();
+  // Device functions take the thread count as a template parameter, so
+  // their loops stride by a constant.
+  os << "constexpr int NT = " << plan.launch.blockThreads << ";\n";
+  if (!plan.allocOffsets.empty())
+    os << "extern __shared__ __align__(" << kTileAlignment
+       << ") unsigned char kdac_smem[]; // " << plan.launch.dynamicSharedBytes
+       << " bytes\n";
+  for (auto [arg, param] : llvm::zip(func.getArguments(), plan.params))
+    emitter.bindName(arg, param.name);
+
+  Block &body = func.getBody().front();
+  if (failed(emitter.emitBlockBody(body)))
+    return failure();
+  auto ret = dyn_cast<func::ReturnOp>(body.getTerminator());
+  if (!ret || ret.getNumOperands() != 0)
+    return body.getTerminator()->emitOpError()
+           << "is not supported by the CUDA emitter as a kernel terminator";
+  os.unindent();
+  os << "}\n";
+  return success();
+}
+
+FailureOr<EmittedCuda> kdac::emitCuda(ModuleOp module) {
+  EmittedCuda result;
+  auto chunkSize = module->getAttrOfType<IntegerAttr>(kdk::kChunkSizeAttr);
+  if (!chunkSize || chunkSize.getInt() <= 0)
+    return module.emitError() << "CUDA emitter: the module needs a positive "
+                              << kdk::kChunkSizeAttr;
+  result.launch.chunkSize = chunkSize.getInt();
+
+  llvm::StringMap<int64_t> workspaces;
+  std::string kernels;
+  llvm::raw_string_ostream kernelStream(kernels);
+  for (Operation &op : module.getBody()->getOperations()) {
+    auto func = dyn_cast<func::FuncOp>(op);
+    if (!func || !func->hasAttr(kdk::kKernelAttr))
+      return op.emitOpError()
+             << "is not supported by the CUDA emitter at module level (only "
+                "func.func kernels marked "
+             << kdk::kKernelAttr << ")";
+    FailureOr<KernelPlan> plan = planKernel(func, workspaces, result.launch);
+    if (failed(plan))
+      return failure();
+    kernelStream << "\n";
+    if (failed(emitKernel(func, *plan, kernelStream)))
+      return failure();
+    result.launch.kernels.push_back(std::move(plan->launch));
+  }
+  if (result.launch.kernels.empty())
+    return module.emitError() << "CUDA emitter: the module has no kernel";
+
+  std::string &source = result.source;
+  llvm::raw_string_ostream os(source);
+  os << "// Generated by kdac's CUDA emitter (lib/Target/CUDA); do not edit.\n"
+        "//\n";
+  std::string descriptor = printLaunchDescriptor(result.launch);
+  SmallVector<StringRef> lines;
+  StringRef(descriptor).split(lines, '\n', -1, false);
+  for (StringRef line : lines)
+    os << "// " << line << "\n";
+  os << "\n#include \"kdac/kdac_tile.cuh\"\n" << kernels;
+  return result;
+}

@@ -1,0 +1,612 @@
+//===- EmitTileOps.cpp - kdk ops as device-library calls ------------------===//
+//
+// Each kdk op becomes one call into runtime/device/kdac/kdac_tile.cuh with
+// its static shapes and flags as template arguments and every tile as
+// `pointer, ld`. Shapes are checked here, with an error at the op, because
+// the device functions trust them: a mismatch would read out of bounds.
+//
+//===----------------------------------------------------------------------===//
+#include "Emitter.h"
+
+#include "llvm/ADT/StringExtras.h"
+
+using namespace mlir;
+using namespace kdac::cuda;
+
+namespace {
+
+/// Collects the template and call arguments of one device-library call.
+class DeviceCall {
+public:
+  DeviceCall(CudaEmitter &emitter, Operation *op, StringRef function)
+      : emitter(emitter), op(op), function(function) {
+    templateArgs.push_back("NT");
+  }
+
+  DeviceCall &templateArg(const Twine &arg) {
+    templateArgs.push_back(arg.str());
+    return *this;
+  }
+  DeviceCall &templateArg(int64_t arg) { return templateArg(Twine(arg)); }
+  DeviceCall &templateFlag(bool flag) {
+    return templateArg(flag ? "true" : "false");
+  }
+  DeviceCall &arg(const Twine &arg) {
+    args.push_back(arg.str());
+    return *this;
+  }
+  DeviceCall &tile(const TileRef &tile) {
+    return arg(tile.pointer).arg(Twine(tile.ld));
+  }
+  /// An optional 1-D tile: `pointer, stride`, or a typed null pointer.
+  DeviceCall &optionalVector(const std::optional<TileRef> &tile) {
+    if (tile)
+      return this->tile(*tile);
+    return arg("(const float *)nullptr").arg("0");
+  }
+  /// A scalar or global operand by its C++ name.
+  DeviceCall &value(Value operand) {
+    FailureOr<std::string> name = emitter.getName(op, operand);
+    if (failed(name))
+      failedOperand = true;
+    return arg(failed(name) ? "" : *name);
+  }
+  DeviceCall &floatArg(double value) { return arg(formatFloatLiteral(value)); }
+
+  LogicalResult emit() {
+    if (failedOperand)
+      return failure();
+    emitter.ostream() << "kdac::" << function << "<"
+                      << llvm::join(templateArgs, ", ") << ">("
+                      << llvm::join(args, ", ") << ");\n";
+    return success();
+  }
+
+private:
+  CudaEmitter &emitter;
+  Operation *op;
+  StringRef function;
+  SmallVector<std::string> templateArgs;
+  SmallVector<std::string> args;
+  bool failedOperand = false;
+};
+
+} // namespace
+
+static std::string shapeString(const TileRef &tile) {
+  return tile.isVector ? std::to_string(tile.rows)
+                       : std::to_string(tile.rows) + "x" +
+                             std::to_string(tile.cols);
+}
+
+static LogicalResult expectShape(Operation *op, StringRef what,
+                                 const TileRef &tile, int64_t rows,
+                                 int64_t cols, bool vector) {
+  if (tile.rows == rows && tile.cols == cols && tile.isVector == vector)
+    return success();
+  std::string expected = vector ? std::to_string(rows)
+                                : std::to_string(rows) + "x" +
+                                      std::to_string(cols);
+  return op->emitOpError() << "expects " << what << " of shape " << expected
+                           << ", got " << shapeString(tile);
+}
+
+static LogicalResult expectF32(Operation *op, StringRef what,
+                               const TileRef &tile) {
+  if (tile.elementType.isF32())
+    return success();
+  return op->emitOpError() << "expects an f32 " << what << ", got "
+                           << tile.elementType;
+}
+
+/// `out` is written while `input` is read by other threads: they must be
+/// disjoint, or (for element-wise ops, `exactAliasOk`) the very same view.
+static LogicalResult checkNoOverlap(Operation *op, StringRef outName,
+                                    const TileRef &out, StringRef inputName,
+                                    const TileRef &input,
+                                    bool exactAliasOk = false) {
+  if (!out.overlaps(input))
+    return success();
+  if (exactAliasOk && out.firstByte == input.firstByte && out.ld == input.ld &&
+      out.elementType == input.elementType)
+    return success();
+  return op->emitOpError() << "has " << outName << " overlapping " << inputName
+                           << " in shared memory, which the CUDA emitter "
+                              "cannot execute in place";
+}
+
+/// Gets the tiles of `values`, failing at the first that is not one.
+static LogicalResult getTiles(CudaEmitter &emitter, Operation *op,
+                              ArrayRef<Value> values,
+                              ArrayRef<TileRef *> tiles) {
+  for (auto [value, tile] : llvm::zip(values, tiles)) {
+    FailureOr<TileRef> ref = emitter.getTile(op, value);
+    if (failed(ref))
+      return failure();
+    *tile = *ref;
+  }
+  return success();
+}
+
+static FailureOr<std::optional<TileRef>>
+getOptionalVector(CudaEmitter &emitter, Operation *op, Value value,
+                  int64_t length) {
+  if (!value)
+    return std::optional<TileRef>();
+  FailureOr<TileRef> tile = emitter.getTile(op, value);
+  if (failed(tile) || failed(expectShape(op, "row_scale", *tile, length, 1,
+                                         /*vector=*/true)) ||
+      failed(expectF32(op, "row_scale", *tile)))
+    return failure();
+  return std::optional<TileRef>(*tile);
+}
+
+/// A global buffer operand: a kernel argument of type memref<?xT>.
+static LogicalResult expectGlobal(Operation *op, StringRef what, Value value,
+                                  bool allowInteger) {
+  if (!isGlobalBuffer(value.getType()) || !isa<BlockArgument>(value))
+    return op->emitOpError() << "expects " << what
+                             << " to be a kernel buffer argument";
+  Type element = cast<MemRefType>(value.getType()).getElementType();
+  if (!allowInteger && !isa<FloatType>(element))
+    return op->emitOpError() << "expects " << what
+                             << " with float elements, got " << element;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Geometry and work decomposition.
+//===----------------------------------------------------------------------===//
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::BlockIdOp op) {
+  static const char *const kAxes[] = {"x", "y", "z"};
+  StringRef name = emitter.bindNewName(op.getResult());
+  emitter.ostream() << "const long long " << name << " = (long long)blockIdx."
+                    << kAxes[op.getAxis()] << ";\n";
+  return success();
+}
+
+/// Binds each result to a field of one struct-valued local.
+static LogicalResult emitStructCall(CudaEmitter &emitter, Operation *op,
+                                    StringRef structType, StringRef function,
+                                    ArrayRef<StringRef> fields, Value slot,
+                                    Value seqLen, Value cuSeqlens,
+                                    int64_t chunkSize) {
+  if (chunkSize <= 0)
+    return op->emitOpError() << "expects a positive chunk_size";
+  if (cuSeqlens) {
+    if (failed(expectGlobal(op, "cu_seqlens", cuSeqlens, true)))
+      return failure();
+    Type element = cast<MemRefType>(cuSeqlens.getType()).getElementType();
+    if (!element.isInteger(64) && !element.isInteger(32))
+      return op->emitOpError() << "expects i64 or i32 cu_seqlens";
+  }
+  FailureOr<std::string> slotName = emitter.getName(op, slot);
+  FailureOr<std::string> lengthName = emitter.getName(op, seqLen);
+  if (failed(slotName) || failed(lengthName))
+    return failure();
+  std::string cu;
+  if (cuSeqlens) {
+    FailureOr<std::string> name = emitter.getName(op, cuSeqlens);
+    if (failed(name))
+      return failure();
+    cu = *name + ", ";
+  }
+  std::string local = emitter.bindNewName(op->getResult(0)).str();
+  emitter.ostream() << "const kdac::" << structType << " " << local
+                    << " = kdac::" << function << "(" << *slotName << ", "
+                    << *lengthName << ", " << cu << chunkSize << "ll);\n";
+  for (auto [result, field] : llvm::zip(op->getResults(), fields))
+    emitter.bindName(result, local + "." + field.str());
+  return success();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::LocateChunkOp op) {
+  return emitStructCall(emitter, op, "ChunkLocation", "locateChunk",
+                        {"valid", "sequence", "batch", "start", "rows"},
+                        op.getSlot(), op.getSeqLen(), op.getCuSeqlens(),
+                        op.getChunkSize());
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::SequenceRangeOp op) {
+  return emitStructCall(
+      emitter, op, "SequenceRange", "sequenceRange",
+      {"batch", "start", "length", "numChunks", "firstSlot"}, op.getSequence(),
+      op.getSeqLen(), op.getCuSeqlens(), op.getChunkSize());
+}
+
+//===----------------------------------------------------------------------===//
+// Shared memory and data movement.
+//===----------------------------------------------------------------------===//
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::AllocTileOp op) {
+  FailureOr<TileRef> tile = getTileLayout(op, op.getTile().getType());
+  if (failed(tile))
+    return failure();
+  FailureOr<StringRef> type = getCppType(op, tile->elementType);
+  if (failed(type))
+    return failure();
+  int64_t offset = emitter.getAllocOffset(op);
+  int64_t bytes = tile->rows * tile->cols * getElementBytes(tile->elementType);
+  tile->pointer = emitter.bindNewName(op.getTile()).str();
+  tile->firstByte = offset;
+  tile->endByte = offset + bytes;
+  emitter.ostream() << *type << " *const " << tile->pointer
+                    << " = reinterpret_cast<" << *type << " *>(kdac_smem + "
+                    << offset << "); // " << shapeString(*tile) << " "
+                    << tile->elementType << "\n";
+  emitter.bindTile(op.getTile(), *tile);
+  return success();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         memref::SubViewOp op) {
+  FailureOr<TileRef> source = emitter.getTile(op, op.getSource());
+  if (failed(source))
+    return failure();
+  FailureOr<TileRef> view = getTileLayout(op, op.getType());
+  if (failed(view))
+    return failure();
+  // Both types carry their element offset from the start of the alloc.
+  auto [sourceStrides, sourceOffset] = op.getSource().getType().getStridesAndOffset();
+  auto [viewStrides, viewOffset] = op.getType().getStridesAndOffset();
+  (void)sourceStrides;
+  (void)viewStrides;
+  int64_t elementBytes = getElementBytes(view->elementType);
+  int64_t allocStart = source->firstByte - sourceOffset * elementBytes;
+  view->firstByte = allocStart + viewOffset * elementBytes;
+  view->endByte = view->firstByte +
+                  ((view->rows - 1) * view->ld + view->cols) * elementBytes;
+  FailureOr<StringRef> type = getCppType(op, view->elementType);
+  if (failed(type))
+    return failure();
+  view->pointer = emitter.bindNewName(op.getResult()).str();
+  emitter.ostream() << *type << " *const " << view->pointer << " = "
+                    << source->pointer << " + " << (viewOffset - sourceOffset)
+                    << "; // " << shapeString(*view) << ", ld " << view->ld
+                    << "\n";
+  emitter.bindTile(op.getResult(), *view);
+  return success();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::BarrierOp op) {
+  (void)op;
+  emitter.ostream() << "__syncthreads();\n";
+  return success();
+}
+
+/// Global-side checks shared by load_tile and store_tile.
+static LogicalResult checkTransfer(Operation *op, Value global,
+                                   int64_t colStride) {
+  if (failed(expectGlobal(op, "the global buffer", global, false)))
+    return failure();
+  if (colStride < 0 || colStride > INT32_MAX)
+    return op->emitOpError() << "expects col_stride in [0, 2^31), got "
+                             << colStride;
+  return success();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::LoadTileOp op) {
+  FailureOr<TileRef> dst = emitter.getTile(op, op.getDst());
+  if (failed(dst) ||
+      failed(checkTransfer(op, op.getSrc(), op.getColStride())))
+    return failure();
+  return DeviceCall(emitter, op, "tileLoad")
+      .templateArg(dst->rows)
+      .templateArg(dst->cols)
+      .templateArg(op.getColStride())
+      .value(op.getSrc())
+      .value(op.getOffset())
+      .value(op.getRows())
+      .value(op.getRowStride())
+      .tile(*dst)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::StoreTileOp op) {
+  FailureOr<TileRef> src = emitter.getTile(op, op.getSrc());
+  if (failed(src) || failed(checkTransfer(op, op.getDst(), op.getColStride())))
+    return failure();
+  return DeviceCall(emitter, op, "tileStore")
+      .templateArg(src->rows)
+      .templateArg(src->cols)
+      .templateArg(op.getColStride())
+      .tile(*src)
+      .value(op.getDst())
+      .value(op.getOffset())
+      .value(op.getRows())
+      .value(op.getRowStride())
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::ConvertOp op) {
+  TileRef src, dst;
+  if (failed(getTiles(emitter, op, {op.getSrc(), op.getDst()}, {&src, &dst})) ||
+      failed(expectShape(op, "dst", dst, src.rows, src.cols, src.isVector)) ||
+      failed(checkNoOverlap(op, "dst", dst, "src", src, true)))
+    return failure();
+  return DeviceCall(emitter, op, "tileConvert")
+      .templateArg(src.rows)
+      .templateArg(src.cols)
+      .tile(src)
+      .tile(dst)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::FillOp op) {
+  FailureOr<TileRef> tile = emitter.getTile(op, op.getTile());
+  if (failed(tile))
+    return failure();
+  return DeviceCall(emitter, op, "tileFill")
+      .templateArg(tile->rows)
+      .templateArg(tile->cols)
+      .tile(*tile)
+      .floatArg(op.getValue().convertToDouble())
+      .emit();
+}
+
+//===----------------------------------------------------------------------===//
+// Prologue math.
+//===----------------------------------------------------------------------===//
+
+/// The in-place f32 ops that take only their tile.
+static LogicalResult emitInPlace(CudaEmitter &emitter, Operation *op,
+                                 Value value, StringRef function) {
+  FailureOr<TileRef> tile = emitter.getTile(op, value);
+  if (failed(tile) || failed(expectF32(op, "tile", *tile)))
+    return failure();
+  return DeviceCall(emitter, op, function)
+      .templateArg(tile->rows)
+      .templateArg(tile->cols)
+      .tile(*tile)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::L2NormRowsOp op) {
+  return emitInPlace(emitter, op, op.getTile(), "l2normRows");
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::SigmoidOp op) {
+  FailureOr<TileRef> tile = emitter.getTile(op, op.getTile());
+  if (failed(tile) || failed(expectF32(op, "tile", *tile)))
+    return failure();
+  return DeviceCall(emitter, op, "sigmoidTile")
+      .templateArg(tile->rows)
+      .templateArg(tile->cols)
+      .tile(*tile)
+      .value(op.getRows())
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::CumsumRowsOp op) {
+  return emitInPlace(emitter, op, op.getTile(), "cumsumRows");
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::GateActivationOp op) {
+  FailureOr<TileRef> tile = emitter.getTile(op, op.getTile());
+  if (failed(tile) || failed(expectF32(op, "tile", *tile)))
+    return failure();
+  const char *kind = nullptr;
+  double lowerBound = 0.0;
+  switch (op.getActivation()) {
+  case kda::GateActivation::none:
+    kind = "kdac::GateNone";
+    break;
+  case kda::GateActivation::softplus:
+    kind = "kdac::GateSoftplus";
+    break;
+  case kda::GateActivation::lowerbound:
+    kind = "kdac::GateLowerBound";
+    if (!op.getLowerBound())
+      return op.emitOpError() << "lowerbound needs a lower_bound";
+    lowerBound = op.getLowerBound()->convertToDouble();
+    break;
+  }
+  DeviceCall call(emitter, op, "gateActivation");
+  call.templateArg(tile->rows)
+      .templateArg(tile->cols)
+      .templateArg(kind)
+      .templateFlag(op.getPerHead())
+      .tile(*tile)
+      .value(op.getHead())
+      .value(op.getRows());
+  for (auto [what, global] : {std::pair<StringRef, Value>{"A_log", op.getALog()},
+                              {"dt_bias", op.getDtBias()}}) {
+    if (!global) {
+      call.arg("(const float *)nullptr");
+      continue;
+    }
+    if (failed(expectGlobal(op, what, global, false)))
+      return failure();
+    call.value(global);
+  }
+  return call.floatArg(lowerBound).emit();
+}
+
+//===----------------------------------------------------------------------===//
+// Chunk math.
+//===----------------------------------------------------------------------===//
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::DecayedGramOp op) {
+  TileRef lhs, rhs, gc, out;
+  if (failed(getTiles(emitter, op,
+                      {op.getLhs(), op.getRhs(), op.getGc(), op.getOut()},
+                      {&lhs, &rhs, &gc, &out})))
+    return failure();
+  const int64_t rows = lhs.rows, depth = lhs.cols;
+  FailureOr<std::optional<TileRef>> rowScale =
+      getOptionalVector(emitter, op, op.getRowScale(), rows);
+  if (failed(rowScale) ||
+      failed(expectShape(op, "rhs", rhs, rows, depth, false)) ||
+      failed(expectShape(op, "gc", gc, rows, depth, false)) ||
+      failed(expectShape(op, "out", out, rows, rows, false)) ||
+      failed(checkNoOverlap(op, "out", out, "lhs", lhs)) ||
+      failed(checkNoOverlap(op, "out", out, "rhs", rhs)) ||
+      failed(checkNoOverlap(op, "out", out, "gc", gc)) ||
+      (*rowScale &&
+       failed(checkNoOverlap(op, "out", out, "row_scale", **rowScale))))
+    return failure();
+  int64_t anchor = op.getAnchorBlock();
+  if (anchor < 0 || (anchor > 0 && rows % anchor != 0))
+    return op.emitOpError() << "anchor_block " << anchor
+                            << " does not divide the " << rows << " rows";
+  return DeviceCall(emitter, op, "decayedGram")
+      .templateArg(rows)
+      .templateArg(depth)
+      .templateFlag(op.getMask() == kda::CausalMask::inclusive)
+      .templateArg(anchor)
+      .tile(lhs)
+      .tile(rhs)
+      .tile(gc)
+      .optionalVector(*rowScale)
+      .tile(out)
+      .floatArg(op.getScale().convertToDouble())
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::TriInverseOp op) {
+  TileRef input, out;
+  if (failed(getTiles(emitter, op, {op.getInput(), op.getOut()},
+                      {&input, &out})) ||
+      failed(expectShape(op, "input", input, input.rows, input.rows, false)) ||
+      failed(expectShape(op, "out", out, input.rows, input.rows, false)) ||
+      failed(checkNoOverlap(op, "out", out, "input", input, true)))
+    return failure();
+  return DeviceCall(emitter, op, "triInverse")
+      .templateArg(input.rows)
+      .tile(input)
+      .tile(out)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::MmaOp op) {
+  TileRef lhs, rhs, out;
+  if (failed(getTiles(emitter, op, {op.getLhs(), op.getRhs(), op.getOut()},
+                      {&lhs, &rhs, &out})) ||
+      failed(checkNoOverlap(op, "out", out, "lhs", lhs)) ||
+      failed(checkNoOverlap(op, "out", out, "rhs", rhs)))
+    return failure();
+  // The op verifier has matched op(A) (M x K), B (K x N) and out (M x N).
+  return DeviceCall(emitter, op, "tileMma")
+      .templateArg(out.rows)
+      .templateArg(out.cols)
+      .templateArg(rhs.rows)
+      .templateFlag(op.getTransposeLhs())
+      .templateFlag(op.getAccumulate())
+      .tile(lhs)
+      .tile(rhs)
+      .tile(out)
+      .floatArg(op.getAlpha().convertToDouble())
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::SubOp op) {
+  TileRef lhs, rhs, out;
+  if (failed(getTiles(emitter, op, {op.getLhs(), op.getRhs(), op.getOut()},
+                      {&lhs, &rhs, &out})) ||
+      failed(expectShape(op, "rhs", rhs, lhs.rows, lhs.cols, false)) ||
+      failed(expectShape(op, "out", out, lhs.rows, lhs.cols, false)) ||
+      failed(checkNoOverlap(op, "out", out, "lhs", lhs, true)) ||
+      failed(checkNoOverlap(op, "out", out, "rhs", rhs, true)))
+    return failure();
+  return DeviceCall(emitter, op, "tileSub")
+      .templateArg(lhs.rows)
+      .templateArg(lhs.cols)
+      .tile(lhs)
+      .tile(rhs)
+      .tile(out)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::AddIdentityOp op) {
+  TileRef input, out;
+  if (failed(getTiles(emitter, op, {op.getInput(), op.getOut()},
+                      {&input, &out})) ||
+      failed(expectShape(op, "input", input, input.rows, input.rows, false)) ||
+      failed(expectShape(op, "out", out, input.rows, input.rows, false)) ||
+      failed(checkNoOverlap(op, "out", out, "input", input, true)))
+    return failure();
+  return DeviceCall(emitter, op, "addIdentity")
+      .templateArg(input.rows)
+      .templateFlag(op.getNegate())
+      .tile(input)
+      .tile(out)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::DecayRowsOp op) {
+  TileRef input, gc, out;
+  if (failed(getTiles(emitter, op, {op.getInput(), op.getGc(), op.getOut()},
+                      {&input, &gc, &out})))
+    return failure();
+  FailureOr<std::optional<TileRef>> rowScale =
+      getOptionalVector(emitter, op, op.getRowScale(), input.rows);
+  if (failed(rowScale) ||
+      failed(expectShape(op, "gc", gc, input.rows, input.cols, false)) ||
+      failed(expectShape(op, "out", out, input.rows, input.cols, false)) ||
+      failed(checkNoOverlap(op, "out", out, "input", input, true)) ||
+      failed(checkNoOverlap(op, "out", out, "gc", gc)) ||
+      (*rowScale &&
+       failed(checkNoOverlap(op, "out", out, "row_scale", **rowScale))))
+    return failure();
+  return DeviceCall(emitter, op, "decayRows")
+      .templateArg(input.rows)
+      .templateArg(input.cols)
+      .templateFlag(op.getToLast())
+      .tile(input)
+      .tile(gc)
+      .optionalVector(*rowScale)
+      .tile(out)
+      .floatArg(op.getScale().convertToDouble())
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::LastRowExpOp op) {
+  TileRef gc, out;
+  if (failed(getTiles(emitter, op, {op.getGc(), op.getOut()}, {&gc, &out})) ||
+      failed(expectShape(op, "out", out, gc.cols, 1, true)) ||
+      failed(checkNoOverlap(op, "out", out, "gc", gc)))
+    return failure();
+  return DeviceCall(emitter, op, "lastRowExp")
+      .templateArg(gc.rows)
+      .templateArg(gc.cols)
+      .tile(gc)
+      .tile(out)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::ScaleRowsOp op) {
+  TileRef tile, rowScale;
+  if (failed(getTiles(emitter, op, {op.getTile(), op.getRowScale()},
+                      {&tile, &rowScale})) ||
+      failed(expectShape(op, "row_scale", rowScale, tile.rows, 1, true)) ||
+      failed(checkNoOverlap(op, "tile", tile, "row_scale", rowScale)))
+    return failure();
+  return DeviceCall(emitter, op, "scaleRows")
+      .templateArg(tile.rows)
+      .templateArg(tile.cols)
+      .tile(tile)
+      .tile(rowScale)
+      .emit();
+}

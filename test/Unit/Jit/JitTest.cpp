@@ -1,0 +1,190 @@
+//===- JitTest.cpp - The JIT without a GPU: arguments and NVRTC matrix ----===//
+//
+// What CI can prove without a GPU: launch arguments are checked against the
+// spec with clear messages, a missing driver is reported rather than
+// crashing, and every spec of the support matrix generates CUDA that NVRTC
+// compiles to sm_90a and sm_80 cubins.
+//
+//===----------------------------------------------------------------------===//
+#include "kdac/Jit/Codegen.h"
+#include "kdac/Jit/Jit.h"
+#include "kdac/runtime/Nvrtc.h"
+
+#include <gtest/gtest.h>
+
+#include <dlfcn.h>
+#include <future>
+
+using namespace kdac;
+
+namespace {
+
+KernelSpec smallSpec() {
+  KernelSpec spec;
+  spec.H = 2;
+  spec.HV = 4;
+  spec.K = 64;
+  spec.V = 32;
+  spec.dtype = DType::BF16;
+  spec.betaDType = DType::BF16;
+  spec.hasInitialState = true;
+  spec.hasFinalState = true;
+  return spec;
+}
+
+/// Arguments that match smallSpec() for B = 2, T = 10 (fake addresses: only
+/// the checks run).
+KdaLaunchArgs matchingArgs() {
+  KdaLaunchArgs a;
+  a.q = {0x1000, TensorDType::BF16, {2, 10, 2, 64}};
+  a.k = {0x2000, TensorDType::BF16, {2, 10, 2, 64}};
+  a.v = {0x3000, TensorDType::BF16, {2, 10, 4, 32}};
+  a.g = {0x4000, TensorDType::F32, {2, 10, 4, 64}};
+  a.beta = {0x5000, TensorDType::BF16, {2, 10, 4}};
+  a.initialState = {0x6000, TensorDType::F32, {2, 4, 64, 32}};
+  a.o = {0x7000, TensorDType::BF16, {2, 10, 4, 32}};
+  a.finalState = {0x8000, TensorDType::F32, {2, 4, 64, 32}};
+  return a;
+}
+
+std::string errorOf(const KernelSpec &spec, const KdaLaunchArgs &args) {
+  llvm::Expected<rt::RuntimeSizes> sizes = checkLaunchArgs(spec, 64, args);
+  if (sizes)
+    return "";
+  return llvm::toString(sizes.takeError());
+}
+
+TEST(JitArgs, MatchingArgumentsGiveTheSizes) {
+  llvm::Expected<rt::RuntimeSizes> sizes =
+      checkLaunchArgs(smallSpec(), 64, matchingArgs());
+  ASSERT_TRUE(static_cast<bool>(sizes)) << llvm::toString(sizes.takeError());
+  EXPECT_EQ(sizes->B, 2);
+  EXPECT_EQ(sizes->T, 10);
+  EXPECT_EQ(sizes->N, 2);
+  EXPECT_EQ(sizes->chunkSlots, 2); // one chunk of 64 per batch row
+}
+
+TEST(JitArgs, EveryMismatchIsNamed) {
+  KernelSpec spec = smallSpec();
+  KdaLaunchArgs a = matchingArgs();
+  a.k.shape = {2, 10, 2, 32};
+  EXPECT_EQ(errorOf(spec, a), "kdac launch: k has shape [2, 10, 2, 32], the "
+                              "spec needs [2, 10, 2, 64]");
+  a = matchingArgs();
+  a.v.dtype = TensorDType::F16;
+  EXPECT_EQ(errorOf(spec, a), "kdac launch: v has dtype F16, the spec needs BF16");
+  a = matchingArgs();
+  a.finalState = {};
+  EXPECT_EQ(errorOf(spec, a),
+            "kdac launch: final_state is required by the spec but missing");
+  a = matchingArgs();
+  a.aLog = {0x9000, TensorDType::F32, {4}};
+  EXPECT_EQ(errorOf(spec, a),
+            "kdac launch: A_log was passed but the kernel's spec has none");
+  a = matchingArgs();
+  a.q = {};
+  EXPECT_EQ(errorOf(spec, a), "kdac launch: q must be a [B, T, H, K] device tensor");
+}
+
+TEST(JitArgs, VarlenNeedsOneRowAndOffsets) {
+  KernelSpec spec = smallSpec();
+  spec.varlen = true;
+  KdaLaunchArgs a = matchingArgs();
+  EXPECT_EQ(errorOf(spec, a),
+            "kdac launch: varlen (cu_seqlens) needs B == 1, q has B = 2");
+  for (DeviceTensor *t : {&a.q, &a.k, &a.v, &a.g, &a.beta, &a.o})
+    t->shape[0] = 1;
+  EXPECT_EQ(errorOf(spec, a), "kdac launch: cu_seqlens must be an int64 [N + 1] "
+                              "tensor with N >= 1");
+  a.cuSeqlens = {0xA000, TensorDType::I64, {4}};
+  a.initialState.shape[0] = a.finalState.shape[0] = 3;
+  llvm::Expected<rt::RuntimeSizes> sizes = checkLaunchArgs(spec, 64, a);
+  ASSERT_TRUE(static_cast<bool>(sizes)) << llvm::toString(sizes.takeError());
+  EXPECT_EQ(sizes->N, 3);
+  EXPECT_EQ(sizes->chunkSlots, 1 + 3); // ceil(10 / 64) + N
+}
+
+TEST(Jit, NoDriverIsAClearError) {
+  if (void *handle = dlopen("libcuda.so.1", RTLD_NOW)) {
+    dlclose(handle);
+    GTEST_SKIP() << "a CUDA driver is present; the GPU tests cover get()";
+  }
+  Jit jit;
+  llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit.get(smallSpec());
+  ASSERT_FALSE(static_cast<bool>(kernel));
+  EXPECT_NE(llvm::toString(kernel.takeError()).find("no CUDA driver"),
+            std::string::npos);
+}
+
+/// The support matrix CI compiles: head dims, dtypes, GVA, varlen, every
+/// fused option, state layouts and family members.
+std::vector<std::pair<std::string, KernelSpec>> supportMatrix() {
+  std::vector<std::pair<std::string, KernelSpec>> specs;
+  auto add = [&](std::string name, auto mutate) {
+    KernelSpec spec = smallSpec();
+    mutate(spec);
+    specs.emplace_back(std::move(name), spec);
+  };
+  for (int64_t k : {64, 128, 256})
+    for (int64_t v : {64, 128, 256})
+      add("K" + std::to_string(k) + "V" + std::to_string(v), [&](KernelSpec &s) {
+        s.K = k;
+        s.V = v;
+      });
+  add("f16", [](KernelSpec &s) { s.dtype = s.betaDType = DType::F16; });
+  add("f32", [](KernelSpec &s) { s.dtype = s.betaDType = DType::F32; });
+  add("varlen_vk", [](KernelSpec &s) {
+    s.varlen = true;
+    s.stateLayout = StateLayout::VK;
+  });
+  add("fused_lowerbound", [](KernelSpec &s) {
+    s.activation = GateActivation::LowerBound;
+    s.lowerBound = -5.0;
+    s.hasALog = s.hasDtBias = s.qkL2Norm = s.betaSigmoid = true;
+  });
+  add("fused_softplus_scalar", [](KernelSpec &s) {
+    s.gate = GateGranularity::Scalar;
+    s.activation = GateActivation::Softplus;
+    s.hasALog = s.hasDtBias = true;
+  });
+  add("ungated_additive_bf16_state", [](KernelSpec &s) {
+    s.gate = GateGranularity::None;
+    s.update = UpdateRule::Additive;
+    s.stateDType = DType::BF16;
+  });
+  return specs;
+}
+
+TEST(JitCodegen, SupportMatrixCompilesWithNvrtc) {
+  rt::Expected<const rt::Nvrtc *> nvrtc = rt::Nvrtc::load();
+  ASSERT_TRUE(nvrtc.ok()) << nvrtc.error();
+  ChunkedPipelineOptions options;
+  options.chunkSize = 0; // what the JIT does: the largest chunk that fits
+  auto specs = supportMatrix();
+  // NVRTC is thread-safe across programs; use both cores.
+  std::vector<std::future<std::string>> results;
+  for (const auto &[name, spec] : specs)
+    for (const char *arch : {"sm_90a", "sm_80"})
+      results.push_back(std::async(std::launch::async, [&, name = name,
+                                                        spec = spec, arch] {
+        KernelSpec target = spec;
+        target.arch = arch;
+        llvm::Expected<EmittedCuda> cuda = generateCuda(target, options);
+        if (!cuda)
+          return name + ": " + llvm::toString(cuda.takeError());
+        rt::CompileRequest request;
+        request.source = cuda->source;
+        request.programName = name + ".cu";
+        request.arch = arch;
+        rt::Expected<rt::CompileOutput> out = (*nvrtc)->compile(request);
+        if (!out)
+          return name + " " + arch + ": " + out.error();
+        if (out->cubin.empty())
+          return name + " " + arch + ": empty cubin";
+        return std::string();
+      }));
+  for (auto &result : results)
+    EXPECT_EQ(result.get(), "");
+}
+
+} // namespace

@@ -1,0 +1,124 @@
+//===- BenchCommand.cpp - kdac bench: time the GPU kernels on a case ------===//
+//
+// Loads a case, JIT-compiles its kernels twice (a cold compile into a fresh
+// cache, then a hit from that disk cache), and times the kernels with CUDA
+// events: warm-up launches, then the median of many timed launches. Prints
+// one line of key=value pairs for the benchmark harness to read. This is a
+// benchmark, not a test: nothing here passes or fails on time.
+//
+//===----------------------------------------------------------------------===//
+#include "Commands.h"
+
+#include "kdac/Jit/GpuCase.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace cl = llvm::cl;
+
+namespace kdac::cli {
+
+cl::SubCommand benchCommand("bench",
+                            "Time the JIT-compiled kernels on a case (GPU)");
+
+static cl::opt<std::string> benchCase(cl::Positional, cl::Required,
+                                      cl::desc("<case.safetensors>"),
+                                      cl::sub(benchCommand));
+static cl::opt<int> iterations("iters", cl::desc("Timed launches"),
+                               cl::init(100), cl::sub(benchCommand));
+static cl::opt<int> warmup("warmup", cl::desc("Untimed launches first"),
+                           cl::init(10), cl::sub(benchCommand));
+
+namespace {
+double millisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+/// Times Jit::get in a fresh Jit over `cacheDir`.
+llvm::Expected<std::pair<std::shared_ptr<KdaKernel>, double>>
+timedGet(const KernelSpec &spec, const ChunkedPipelineOptions &pipeline,
+         const std::string &cacheDir) {
+  JitOptions options;
+  options.pipeline = pipeline;
+  options.cacheDirectory = cacheDir;
+  Jit jit(options);
+  auto start = std::chrono::steady_clock::now();
+  llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit.get(spec);
+  if (!kernel)
+    return kernel.takeError();
+  return std::make_pair(*kernel, millisecondsSince(start));
+}
+} // namespace
+
+int runBench() {
+  std::optional<ChunkedPipelineOptions> pipeline = pipelineOptionsFromFlags();
+  if (!pipeline || archFromFlags().empty())
+    return 1;
+  llvm::Expected<KdaCase> loaded = loadCase(benchCase);
+  if (!loaded)
+    return reportError(llvm::toString(loaded.takeError()));
+  KernelSpec spec = loaded->spec;
+  spec.hasFinalState = true;
+  spec.arch = archFromFlags();
+
+  llvm::SmallString<128> cacheDir;
+  if (std::error_code ec =
+          llvm::sys::fs::createUniqueDirectory("kdac-bench-cache", cacheDir))
+    return reportError("creating a cache directory: " + ec.message());
+  auto cold = timedGet(spec, *pipeline, cacheDir.str().str());
+  if (!cold)
+    return reportError(llvm::toString(cold.takeError()));
+  auto disk = timedGet(spec, *pipeline, cacheDir.str().str());
+  if (!disk)
+    return reportError(llvm::toString(disk.takeError()));
+  std::shared_ptr<KdaKernel> kernel = disk->first;
+
+  llvm::Expected<std::unique_ptr<DeviceCase>> device =
+      DeviceCase::upload(*loaded);
+  if (!device)
+    return reportError(llvm::toString(device.takeError()));
+  rt::Expected<rt::Stream> stream = rt::Stream::create();
+  if (!stream)
+    return reportError(stream.error());
+  for (int i = 0; i < warmup; ++i)
+    if (llvm::Error e = kernel->launch(stream->get(), (*device)->args()))
+      return reportError(llvm::toString(std::move(e)));
+
+  std::vector<double> times;
+  rt::Expected<rt::Event> begin = rt::Event::create(), end = rt::Event::create();
+  if (!begin || !end)
+    return reportError(begin ? end.error() : begin.error());
+  for (int i = 0; i < iterations; ++i) {
+    (void)begin->record(stream->get());
+    if (llvm::Error e = kernel->launch(stream->get(), (*device)->args()))
+      return reportError(llvm::toString(std::move(e)));
+    (void)end->record(stream->get());
+    if (rt::Status s = end->synchronize(); !s)
+      return reportError(s.error());
+    rt::Expected<float> ms = rt::Event::elapsedMilliseconds(*begin, *end);
+    if (!ms)
+      return reportError(ms.error());
+    times.push_back(*ms);
+  }
+  std::sort(times.begin(), times.end());
+  double median = times.empty() ? 0 : times[times.size() / 2];
+  const KernelTimings &coldTimings = cold->first->timings();
+  llvm::outs() << llvm::format(
+      "kdac_ms median=%.4f min=%.4f iters=%d chunk=%lld jit_cold_ms=%.1f "
+      "(generate=%.1f nvrtc=%.1f load=%.1f) jit_disk_hit_ms=%.1f\n",
+      median, times.empty() ? 0 : times.front(), int(iterations),
+      (long long)kernel->launchDescriptor().chunkSize, cold->second,
+      coldTimings.generateMilliseconds, coldTimings.compileMilliseconds,
+      coldTimings.loadMilliseconds, disk->second);
+  llvm::sys::fs::remove_directories(cacheDir);
+  return 0;
+}
+
+} // namespace kdac::cli
