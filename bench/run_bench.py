@@ -86,9 +86,12 @@ def write_case(path, x, B, T, H, K, V):
     save_file(tensors, path, metadata={k: json.dumps(v) for k, v in meta.items()})
 
 
-def run_kdac(kdac, path, iters):
-    out = subprocess.run([kdac, "bench", path, f"--iters={iters}"], check=True,
-                         capture_output=True, text=True).stdout
+def run_kdac(kdac, path, iters, extra=()):
+    run = subprocess.run([kdac, "bench", path, f"--iters={iters}", *extra],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise SystemExit(f"kdac bench failed: {run.stderr.strip()}")
+    out = run.stdout
     fields = dict(f.split("=", 1) for f in out.split() if "=" in f)
     return fields, out.strip()
 
@@ -99,7 +102,12 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true", help="first shape only")
     ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--write-case", help="only write the first shape's case here")
     args = ap.parse_args()
+    if args.write_case:
+        name, B, T, H, K, V, cu = SHAPES[0]
+        write_case(args.write_case, make_inputs(B, T, H, K, V, cu, seed=0), B, T, H, K, V)
+        return
 
     import fla
     rows = []

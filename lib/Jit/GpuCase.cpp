@@ -99,11 +99,15 @@ DeviceCase::upload(const KdaCase &c) {
                                                              {N + 1},
                                                              in.cuSeqlens)))
       return std::move(e);
-  Tensor o, finalState;
-  o.dtype = io;
-  o.shape = {B, T, spec.HV, spec.V};
-  finalState.dtype = state;
-  finalState.shape = stateShape;
+  auto output = [](TensorDType dtype, std::vector<int64_t> shape) {
+    Tensor t;
+    t.dtype = dtype;
+    t.shape = std::move(shape);
+    t.bytes.assign(t.numElements() * itemSize(dtype), 0xFF);
+    return t;
+  };
+  Tensor o = output(io, {B, T, spec.HV, spec.V});
+  Tensor finalState = output(state, stateShape);
   if (llvm::Error e = place(a.o, o))
     return std::move(e);
   if (llvm::Error e = place(a.finalState, finalState))

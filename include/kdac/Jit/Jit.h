@@ -52,8 +52,15 @@ struct JitOptions {
   /// Empty: $KDAC_CACHE_DIR, else $XDG_CACHE_HOME/kdac, else ~/.cache/kdac.
   std::string cacheDirectory;
   bool useDiskCache = true;
-  /// The compiler's choices (chunk size, UT method, tiling, threads).
-  ChunkedPipelineOptions pipeline;
+  /// The compiler's choices (chunk size, UT method, tiling, threads); the
+  /// chunk size defaults to the largest that fits in shared memory.
+  ChunkedPipelineOptions pipeline = automaticChunkSize();
+
+  static ChunkedPipelineOptions automaticChunkSize() {
+    ChunkedPipelineOptions options;
+    options.chunkSize = 0;
+    return options;
+  }
   int device = 0;
 };
 
