@@ -95,15 +95,35 @@ Value TilePool::get(ArrayRef<int64_t> shape, Type elementType) {
   auto &list = free[key];
   if (!list.empty())
     return list.pop_back_val();
-  MemRefType type = tileType(shape, elementType);
-  allocated += (type.getNumElements() * type.getElementTypeBitWidth() / 8 + 127) /
-               128 * 128;
+  // Rows of a 2-D tile are padded by 16 bytes: with pitches that are
+  // multiples of 128 bytes, the rows a warp reads together (ldmatrix, column
+  // walks) would all fall in the same banks.
+  int64_t bytesPerElement = elementType.getIntOrFloatBitWidth() / 8;
+  int64_t pad = shape.size() == 2 && shape[1] * bytesPerElement >= 16
+                    ? 16 / bytesPerElement
+                    : 0;
+  SmallVector<int64_t> stored(shape.begin(), shape.end());
+  if (pad)
+    stored.back() += pad;
+  MemRefType type = tileType(stored, elementType);
+  allocated += (type.getNumElements() * bytesPerElement + 127) / 128 * 128;
   // Tiles live for the whole kernel: allocate them in the entry block so
   // that a tile first needed inside a loop is not re-made per iteration.
   OpBuilder::InsertionGuard guard(kernel.b);
   Block *entry = &kernel.getFunction().getBody().front();
   kernel.b.setInsertionPointToStart(entry);
-  return kdk::AllocTileOp::create(kernel.b, kernel.loc, type);
+  Value tile = kdk::AllocTileOp::create(kernel.b, kernel.loc, type);
+  if (!pad)
+    return tile;
+  kernel.b.setInsertionPointAfterValue(tile);
+  SmallVector<OpFoldResult> offsets = {kernel.b.getIndexAttr(0),
+                                       kernel.b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = {kernel.b.getIndexAttr(shape[0]),
+                                     kernel.b.getIndexAttr(shape[1])};
+  SmallVector<OpFoldResult> strides = {kernel.b.getIndexAttr(1),
+                                       kernel.b.getIndexAttr(1)};
+  return memref::SubViewOp::create(kernel.b, kernel.loc, tile, offsets, sizes,
+                                   strides);
 }
 
 void TilePool::release(Value tile) {

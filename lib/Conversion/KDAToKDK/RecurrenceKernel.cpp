@@ -40,6 +40,9 @@ private:
   /// Loads a workspace tile of this chunk; `columns` selects a V slice.
   Value loadWorkspace(StringRef name, Value slot, Value head, Value vTile,
                       bool sliceColumns);
+  /// Loads every workspace tile of one chunk at once, so the chunk pays one
+  /// round of global-memory latency instead of one per op.
+  void loadChunk(Value slot, Value head, Value vTile);
   LogicalResult lowerChunkOp(Operation *op, Value slot, Value head,
                              Value vTile, Value token, Value rows, Value batch);
 
@@ -51,6 +54,8 @@ private:
   const SplitPlan &plan;
   const GlobalArgs &args;
 
+  llvm::StringMap<Value> chunkTiles; ///< this chunk's workspace tiles
+  Value outputTile; ///< o of this chunk, started as qg S before v' exists
   Value state;        ///< f32 [K, Vt]
   Value stateOperand; ///< the state at chunk entry, as tensor-core operand
   llvm::DenseMap<Value, Value> f32Tiles, operandTiles;
@@ -86,6 +91,16 @@ Value RecurrenceKernelBuilder::loadWorkspace(StringRef name, Value slot,
   return tile;
 }
 
+void RecurrenceKernelBuilder::loadChunk(Value slot, Value head, Value vTile) {
+  chunkTiles.clear();
+  for (const Crossing &c : plan.crossings) {
+    StringRef name = c.workspace.name;
+    // u and v' are [C, V]: this block reads its V slice only.
+    bool slice = name == "u" || name == "vnew";
+    chunkTiles[name] = loadWorkspace(name, slot, head, vTile, slice);
+  }
+}
+
 LogicalResult RecurrenceKernelBuilder::lowerChunkOp(Operation *op, Value slot,
                                                     Value head, Value vTile,
                                                     Value token, Value rows,
@@ -107,54 +122,43 @@ LogicalResult RecurrenceKernelBuilder::lowerChunkOp(Operation *op, Value slot,
   auto valuesOperand = [&](Value v) -> Value {
     if (f32Tiles.count(v))
       return operandOf(v);
-    Value t = loadWorkspace("vnew", slot, head, vTile, true);
-    k.barrier();
-    return operandTiles[v] = t;
+    return operandTiles[v] = chunkTiles.lookup("vnew");
   };
 
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
       .Case([&](kda::StateApplyOp op) {
-        Value vn = loadWorkspace("u", slot, head, vTile, true);
-        Value w = loadWorkspace("w", slot, head, vTile, false);
-        k.barrier();
+        Value vn = chunkTiles.lookup("u");
+        Value w = chunkTiles.lookup("w");
         kdk::MmaOp::create(b, loc, w, stateOperand, vn, false, true,
                            llvm::APFloat(-1.0));
         k.barrier();
-        pool.release(w);
         f32Tiles[op.getResult()] = vn;
         return success();
       })
       .Case([&](kda::OutputOp op) {
-        Value qg = loadWorkspace("qg", slot, head, vTile, false);
-        Value aqk = loadWorkspace("aqk", slot, head, vTile, false);
-        k.barrier();
+        // outputTile already holds qg S (issued with the chunk's first
+        // products); add Aqk v' and store the chunk's rows.
         Value values = valuesOperand(op.getValues());
-        Value out = pool.get({c, vt}, b.getF32Type());
-        kdk::MmaOp::create(b, loc, qg, stateOperand, out, false, false, llvm::APFloat(1.0));
-        k.barrier();
-        kdk::MmaOp::create(b, loc, aqk, values, out, false, true, llvm::APFloat(1.0));
+        kdk::MmaOp::create(b, loc, chunkTiles.lookup("aqk"), values, outputTile,
+                           false, true, llvm::APFloat(1.0));
         k.barrier();
         Value offset = k.add(
             tokenOffset(k, batch, token, args.seqLen, g.hv, head, g.vDim),
             k.mul(vTile, vt));
-        kdk::StoreTileOp::create(b, loc, out, args.o, offset, rows,
+        // The state update below writes other tiles: no barrier needed
+        // between this store and it.
+        kdk::StoreTileOp::create(b, loc, outputTile, args.o, offset, rows,
                                  k.index(g.hv * g.vDim), 1);
-        k.barrier();
-        for (Value t : {qg, aqk, out})
-          pool.release(t);
         return success();
       })
       .Case([&](kda::StateUpdateOp op) {
-        Value kg = loadWorkspace("kg", slot, head, vTile, false);
-        Value decay = loadWorkspace("glast", slot, head, vTile, false);
-        k.barrier();
+        Value kg = chunkTiles.lookup("kg");
+        Value decay = chunkTiles.lookup("glast");
         Value values = valuesOperand(op.getValues());
         kdk::ScaleRowsOp::create(b, loc, state, decay);
         k.barrier();
         kdk::MmaOp::create(b, loc, kg, values, state, true, true, llvm::APFloat(1.0));
         k.barrier();
-        pool.release(kg);
-        pool.release(decay);
         return success();
       })
       .Default([&](Operation *op) {
@@ -194,9 +198,19 @@ LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
   Value token = k.add(range.getStart(), offsetInSequence);
   Value rows = k.min(k.index(g.chunk),
                      k.sub(range.getLength(), offsetInSequence));
-  if (stateOperand != state) {
+  // The chunk's loads and the state's operand copy share one barrier.
+  loadChunk(slot, head, vTile);
+  if (stateOperand != state)
     kdk::ConvertOp::create(b, loc, state, stateOperand);
-    k.barrier();
+  k.barrier();
+  // qg S needs only the incoming state: issue it alongside v' = u - w S.
+  outputTile = Value();
+  if (plan.find("qg")) {
+    outputTile = pool.get({g.chunk, g.valueTile}, b.getF32Type());
+    kdk::MmaOp::create(b, loc, chunkTiles.lookup("qg"), stateOperand,
+                       outputTile, false, false, llvm::APFloat(1.0));
+    if (!plan.find("u"))
+      k.barrier(); // no state_apply to share the barrier with
   }
   f32Tiles.clear();
   operandTiles.clear();
@@ -204,12 +218,20 @@ LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
     if (failed(lowerChunkOp(op, slot, head, vTile, token, rows,
                             range.getBatch())))
       return failure();
-  // Tiles of this iteration's v' go back to the pool for the next chunk.
-  llvm::SmallPtrSet<void *, 4> released;
+  // This iteration's tiles go back to the pool (one release per tile: v'
+  // may be both a workspace tile and its own operand copy).
+  llvm::SmallPtrSet<void *, 8> released;
+  auto release = [&](Value tile) {
+    if (released.insert(tile.getAsOpaquePointer()).second)
+      pool.release(tile);
+  };
+  for (auto &entry : chunkTiles)
+    release(entry.second);
+  if (outputTile)
+    release(outputTile);
   for (auto *map : {&f32Tiles, &operandTiles})
     for (auto &entry : *map)
-      if (released.insert(entry.second.getAsOpaquePointer()).second)
-        pool.release(entry.second);
+      release(entry.second);
 
   b.setInsertionPointAfter(forOp);
   if (args.finalState)
