@@ -50,29 +50,14 @@ private:
 llvm::Error lowerToKernels(ModuleOp module,
                            const ChunkedPipelineOptions &options) {
   DiagnosticCollector diagnostics(*module.getContext());
-  auto lower = [&](ModuleOp target, int64_t chunk) {
-    ChunkedPipelineOptions attempt = options;
-    attempt.chunkSize = chunk;
-    PassManager pm(module.getContext());
-    buildPipeline(pm, Stage::Kernel, attempt);
-    return pm.run(target);
-  };
-  if (options.chunkSize != 0) {
-    if (failed(lower(module, options.chunkSize)))
-      return diagnostics.error("lowering to kernels failed");
-    return llvm::Error::success();
-  }
-  // Larger chunks do more of the work on tensor cores per state step; take
-  // the largest whose kernels fit in one block's shared memory.
-  for (int64_t chunk : {64, 32, 16}) {
-    OwningOpRef<ModuleOp> attempt = module.clone();
-    if (failed(lower(*attempt, chunk)))
-      continue;
-    module.getBodyRegion().takeBody(attempt->getBodyRegion());
-    module->setAttrs((*attempt)->getAttrDictionary());
-    return llvm::Error::success();
-  }
-  return diagnostics.error("lowering to kernels failed at every chunk size");
+  ChunkedPipelineOptions resolved = options;
+  if (resolved.chunkSize == 0)
+    resolved.chunkSize = kDefaultKernelChunkSize;
+  PassManager pm(module.getContext());
+  buildPipeline(pm, Stage::Kernel, resolved);
+  if (failed(pm.run(module)))
+    return diagnostics.error("lowering to kernels failed");
+  return llvm::Error::success();
 }
 
 llvm::Expected<EmittedCuda>

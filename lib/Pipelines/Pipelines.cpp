@@ -56,7 +56,7 @@ struct ChunkedPipelineCLOptions
       *this, "diag-method",
       llvm::cl::desc("Diagonal blocks of `blocked`: forward-substitution | "
                      "neumann"),
-      llvm::cl::init("forward-substitution")};
+      llvm::cl::init("neumann")};
   Option<int64_t> anchorBlock{
       *this, "anchor-block",
       llvm::cl::desc("Sub-chunk length of the anchored decay (0: direct)"),

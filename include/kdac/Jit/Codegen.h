@@ -24,8 +24,15 @@ KernelSpec kernelSpecFor(const KernelSpec &spec);
 llvm::Expected<EmittedCuda> generateCuda(const KernelSpec &spec,
                                          const ChunkedPipelineOptions &options);
 
-/// Runs the pipeline to the kernel level in place. With options.chunkSize
-/// == 0 it picks the largest of 64, 32, 16 whose kernels fit.
+/// The chunk size kernels use when none is asked for. Measured on an H100
+/// (bench/RESULTS.md, 2026-11-22): at K = V = 128, 16-token chunks ran the
+/// headline shape in 5.9 ms against 9.5-10.0 ms for 32, whose chunk-parallel
+/// kernel needs so much shared memory that one block fills an SM. The
+/// autotuner is meant to replace this constant with measured choices.
+inline constexpr int64_t kDefaultKernelChunkSize = 16;
+
+/// Runs the pipeline to the kernel level in place; options.chunkSize == 0
+/// means kDefaultKernelChunkSize.
 llvm::Error lowerToKernels(mlir::ModuleOp module,
                            const ChunkedPipelineOptions &options);
 

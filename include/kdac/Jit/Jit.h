@@ -52,11 +52,11 @@ struct JitOptions {
   /// Empty: $KDAC_CACHE_DIR, else $XDG_CACHE_HOME/kdac, else ~/.cache/kdac.
   std::string cacheDirectory;
   bool useDiskCache = true;
-  /// The compiler's choices (chunk size, UT method, tiling, threads); the
-  /// chunk size defaults to the largest that fits in shared memory.
-  ChunkedPipelineOptions pipeline = automaticChunkSize();
+  /// The compiler's choices (chunk size, UT method, tiling, threads);
+  /// chunkSize 0 means the code generator's default.
+  ChunkedPipelineOptions pipeline = kernelDefaults();
 
-  static ChunkedPipelineOptions automaticChunkSize() {
+  static ChunkedPipelineOptions kernelDefaults() {
     ChunkedPipelineOptions options;
     options.chunkSize = 0;
     return options;

@@ -1,6 +1,6 @@
 // convert-kda-to-kdk splits the chunk loop by dependence on the state: a
 // chunk-parallel kernel writes workspaces, a recurrence kernel walks chunks.
-// RUN: kda-opt %s --kda-chunked-pipeline="chunk-size=32 ut-method=blocked" \
+// RUN: kda-opt %s --kda-chunked-pipeline="chunk-size=32 ut-method=blocked diag-method=forward-substitution" \
 // RUN:   --convert-kda-to-kdk="block-threads=128 v-tile=32" --canonicalize | FileCheck %s
 // RUN: not kda-opt %s --kda-chunk=chunk-size=32 --convert-kda-to-kdk="v-tile=48" 2>&1 | FileCheck %s --check-prefix=BADTILE
 // BADTILE: convert-kda-to-kdk: v-tile 48 does not divide V = 64
