@@ -240,29 +240,15 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
           })
           .Case([&](kda::ExtractBlockOp op) {
             TileRef src = tiles.lookup(op.getInput());
-            ArrayRef<int64_t> shape = square(op.getResult());
-            SmallVector<OpFoldResult> offsets = {b.getIndexAttr(op.getRow()),
-                                                 b.getIndexAttr(op.getCol())};
-            SmallVector<OpFoldResult> sizes = {b.getIndexAttr(shape[0]),
-                                               b.getIndexAttr(shape[1])};
-            SmallVector<OpFoldResult> strides = {b.getIndexAttr(1),
-                                                 b.getIndexAttr(1)};
-            Value view = memref::SubViewOp::create(b, loc, src.tile, offsets,
-                                                   sizes, strides);
+            Value view = blockView(b, loc, src.tile, op.getRow(), op.getCol(),
+                                   square(op.getResult()));
             bind(op.getResult(), view, src.root);
             return success();
           })
           .Case([&](kda::InsertBlockOp op) {
             Value dest = writableCopyOf(op.getDest(), op);
-            ArrayRef<int64_t> shape = square(op.getBlock());
-            SmallVector<OpFoldResult> offsets = {b.getIndexAttr(op.getRow()),
-                                                 b.getIndexAttr(op.getCol())};
-            SmallVector<OpFoldResult> sizes = {b.getIndexAttr(shape[0]),
-                                               b.getIndexAttr(shape[1])};
-            SmallVector<OpFoldResult> strides = {b.getIndexAttr(1),
-                                                 b.getIndexAttr(1)};
-            Value view =
-                memref::SubViewOp::create(b, loc, dest, offsets, sizes, strides);
+            Value view = blockView(b, loc, dest, op.getRow(), op.getCol(),
+                                   square(op.getBlock()));
             kdk::ConvertOp::create(b, loc, tileOf(op.getBlock()), view);
             bind(op.getResult(), dest);
             return success();
@@ -399,14 +385,8 @@ LogicalResult buildChunkKernel(OpBuilder &builder, ModuleOp module,
   ChunkKernelBuilder kernel(k, pool, g, plan);
   if (failed(kernel.build(loop, args)))
     return failure();
-  builder.setInsertionPointToEnd(&k.getFunction().getBody().front());
-  func::ReturnOp::create(builder, k.loc);
-  if (pool.overLimit())
-    return loop.emitError()
-           << "convert-kda-to-kdk: the chunk-parallel kernel needs "
-           << pool.bytesAllocated() << " bytes of shared memory, over the "
-           << opts.sharedMemoryLimit << "-byte limit; use a smaller chunk size";
-  return success();
+  return k.finish(pool, loop, "chunk-parallel kernel",
+                  "use a smaller chunk size");
 }
 
 } // namespace kdac::lowering

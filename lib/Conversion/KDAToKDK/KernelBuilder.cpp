@@ -116,14 +116,28 @@ Value TilePool::get(ArrayRef<int64_t> shape, Type elementType) {
   if (!pad)
     return tile;
   kernel.b.setInsertionPointAfterValue(tile);
-  SmallVector<OpFoldResult> offsets = {kernel.b.getIndexAttr(0),
-                                       kernel.b.getIndexAttr(0)};
-  SmallVector<OpFoldResult> sizes = {kernel.b.getIndexAttr(shape[0]),
-                                     kernel.b.getIndexAttr(shape[1])};
-  SmallVector<OpFoldResult> strides = {kernel.b.getIndexAttr(1),
-                                       kernel.b.getIndexAttr(1)};
-  return memref::SubViewOp::create(kernel.b, kernel.loc, tile, offsets, sizes,
-                                   strides);
+  return blockView(kernel.b, kernel.loc, tile, 0, 0, shape);
+}
+
+Value blockView(OpBuilder &b, Location loc, Value tile, int64_t row,
+                int64_t col, ArrayRef<int64_t> shape) {
+  SmallVector<OpFoldResult> offsets = {b.getIndexAttr(row), b.getIndexAttr(col)};
+  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(shape[0]),
+                                     b.getIndexAttr(shape[1])};
+  SmallVector<OpFoldResult> strides = {b.getIndexAttr(1), b.getIndexAttr(1)};
+  return memref::SubViewOp::create(b, loc, tile, offsets, sizes, strides);
+}
+
+LogicalResult KernelFunction::finish(const TilePool &pool, Operation *anchor,
+                                     StringRef what, StringRef remedy) {
+  b.setInsertionPointToEnd(&func.getBody().front());
+  func::ReturnOp::create(b, loc);
+  if (!pool.overLimit())
+    return success();
+  return anchor->emitError()
+         << "convert-kda-to-kdk: the " << what << " needs "
+         << pool.bytesAllocated() << " bytes of shared memory, over the "
+         << pool.limitBytes() << "-byte limit; " << remedy;
 }
 
 void TilePool::release(Value tile) {

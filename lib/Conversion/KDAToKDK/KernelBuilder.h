@@ -45,6 +45,8 @@ struct WorkspaceSpec {
   int64_t bytesPerSlot(const LoopGeometry &g) const;
 };
 
+class TilePool;
+
 /// Builds one kernel function and the index arithmetic inside it.
 class KernelFunction {
 public:
@@ -71,6 +73,11 @@ public:
   mlir::Value sub(mlir::Value a, mlir::Value b);
   void barrier();
 
+  /// Ends the body with a return and checks the shared memory `pool` used
+  /// against its limit; the error names the kernel and the knob to turn.
+  mlir::LogicalResult finish(const TilePool &pool, mlir::Operation *anchor,
+                             llvm::StringRef what, llvm::StringRef remedy);
+
   mlir::OpBuilder &b;
   mlir::Location loc;
 
@@ -87,23 +94,28 @@ private:
 /// keyed by its type and is handed out again before anything new is made.
 class TilePool {
 public:
+  int64_t limitBytes() const { return limit; }
   TilePool(KernelFunction &kernel, int64_t limitBytes)
-      : kernel(kernel), limitBytes(limitBytes) {}
+      : kernel(kernel), limit(limitBytes) {}
 
   mlir::Value get(llvm::ArrayRef<int64_t> shape, mlir::Type elementType);
   void release(mlir::Value tile);
   int64_t bytesAllocated() const { return allocated; }
-  bool overLimit() const { return allocated > limitBytes; }
+  bool overLimit() const { return allocated > limit; }
 
 private:
   KernelFunction &kernel;
-  int64_t limitBytes;
+  int64_t limit;
   int64_t allocated = 0;
   std::map<std::pair<std::vector<int64_t>, void *>, llvm::SmallVector<mlir::Value>>
       free;
 };
 
 mlir::MemRefType tileType(llvm::ArrayRef<int64_t> shape, mlir::Type elementType);
+
+/// The rows x cols block of a 2-D tile at (row, col), as a strided view.
+mlir::Value blockView(mlir::OpBuilder &b, mlir::Location loc, mlir::Value tile,
+                      int64_t row, int64_t col, llvm::ArrayRef<int64_t> shape);
 
 /// Element offset of row `row` of a [B, T, heads, width] tensor at (b, head).
 mlir::Value tokenOffset(KernelFunction &k, mlir::Value batch, mlir::Value token,

@@ -257,14 +257,7 @@ LogicalResult buildRecurrenceKernel(OpBuilder &builder, ModuleOp module,
   RecurrenceKernelBuilder kernel(k, pool, g, plan, args);
   if (failed(kernel.build(loop)))
     return failure();
-  builder.setInsertionPointToEnd(&k.getFunction().getBody().front());
-  func::ReturnOp::create(builder, k.loc);
-  if (pool.overLimit())
-    return loop.emitError()
-           << "convert-kda-to-kdk: the recurrence kernel needs "
-           << pool.bytesAllocated() << " bytes of shared memory, over the "
-           << opts.sharedMemoryLimit << "-byte limit; use a smaller v-tile";
-  return success();
+  return k.finish(pool, loop, "recurrence kernel", "use a smaller v-tile");
 }
 
 } // namespace kdac::lowering
