@@ -41,7 +41,8 @@ std::string specKey(const KernelSpec &spec,
       << toString(s.stateDType) << " scale " << s.effectiveScale() << " arch "
       << s.arch << " | C" << options.chunkSize << " " << options.utMethod
       << "/" << options.diagMethod << " anchor " << options.anchorBlock
-      << " threads " << options.blockThreads << " vtile "
+      << " threads " << options.blockThreads << "/"
+      << options.recurrenceBlockThreads << " vtile "
       << options.valueTile;
   return key.str();
 }

@@ -36,6 +36,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
     return;
   ConvertKDAToKDKOptions kernel;
   kernel.blockThreads = options.blockThreads;
+  kernel.recurrenceBlockThreads = options.recurrenceBlockThreads;
   kernel.valueTile = options.valueTile;
   pm.addPass(createConvertKDAToKDK(kernel));
   pm.addPass(createCanonicalizerPass());

@@ -44,6 +44,10 @@ static cl::opt<int64_t> anchorBlockFlag(
 static cl::opt<int64_t> blockThreadsFlag(
     "block-threads", cl::desc("Threads per block of the emitted kernels"),
     cl::init(256), KDAC_PIPELINE_FLAG);
+static cl::opt<int64_t> recurrenceThreadsFlag(
+    "recurrence-block-threads",
+    cl::desc("Threads per block of the recurrence kernel (0: --block-threads)"),
+    cl::init(0), KDAC_PIPELINE_FLAG);
 static cl::opt<int64_t> valueTileFlag(
     "v-tile",
     cl::desc("Columns of V one recurrence block owns (0: all of V)"),
@@ -93,12 +97,20 @@ std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags() {
     reportError("--block-threads must be a multiple of 32 in [32, 1024]");
     return std::nullopt;
   }
+  if (recurrenceThreadsFlag != 0 &&
+      (recurrenceThreadsFlag < 32 || recurrenceThreadsFlag > 1024 ||
+       recurrenceThreadsFlag % 32 != 0)) {
+    reportError("--recurrence-block-threads must be 0 or a multiple of 32 in "
+                "[32, 1024]");
+    return std::nullopt;
+  }
   if (valueTileFlag < 0) {
     reportError("--v-tile must be 0 (all of V) or positive");
     return std::nullopt;
   }
   ChunkedPipelineOptions options;
   options.blockThreads = blockThreadsFlag;
+  options.recurrenceBlockThreads = recurrenceThreadsFlag;
   options.valueTile = valueTileFlag;
   options.chunkSize = chunkSizeFlag;
   options.utMethod = utMethodFlag;

@@ -50,6 +50,9 @@ def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
   let options = [
     Option<"blockThreads", "block-threads", "int64_t", /*default=*/"256",
            "Threads per block of every kernel">,
+    Option<"recurrenceBlockThreads", "recurrence-block-threads", "int64_t",
+           /*default=*/"0",
+           "Threads per block of the recurrence kernel (0: block-threads)">,
     Option<"valueTile", "v-tile", "int64_t", /*default=*/"64",
            "Columns of V one recurrence block owns (0: all of V)">,
     Option<"sharedMemoryLimit", "smem-limit", "int64_t", /*default=*/"232448",

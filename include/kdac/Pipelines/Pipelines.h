@@ -30,6 +30,7 @@ struct ChunkedPipelineOptions {
   /// Kernel level: threads per block and the V columns one recurrence
   /// block owns (0: all of V).
   int64_t blockThreads = 256;
+  int64_t recurrenceBlockThreads = 0; ///< 0: blockThreads
   int64_t valueTile = 32;
 };
 

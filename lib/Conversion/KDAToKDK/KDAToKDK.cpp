@@ -227,7 +227,13 @@ struct ConvertKDAToKDKPass
     if (failed(plan))
       return failure();
 
-    KernelOptions opts{blockThreads, valueTile, sharedMemoryLimit};
+    KernelOptions opts;
+    opts.blockThreads = blockThreads;
+    opts.recurrenceBlockThreads =
+        recurrenceBlockThreads == 0 ? int64_t(blockThreads)
+                                    : int64_t(recurrenceBlockThreads);
+    opts.valueTile = valueTile;
+    opts.sharedMemoryLimit = sharedMemoryLimit;
     OpBuilder builder(&getContext());
     if (failed(buildChunkKernel(builder, module, loop, g, *plan, opts, inputs)) ||
         failed(buildRecurrenceKernel(builder, module, loop, g, *plan, opts,

@@ -46,6 +46,9 @@ struct SplitPlan {
 
 struct KernelOptions {
   int64_t blockThreads = 256;
+  /// The recurrence kernel has little work per step and a long dependent
+  /// chain: fewer threads per block let more blocks share an SM.
+  int64_t recurrenceBlockThreads = 256;
   int64_t valueTile = 64;
   int64_t sharedMemoryLimit = 232448;
 };

@@ -248,7 +248,8 @@ LogicalResult buildRecurrenceKernel(OpBuilder &builder, ModuleOp module,
                                     const SplitPlan &plan,
                                     const KernelOptions &opts,
                                     const InputBindings &inputs) {
-  KernelFunction k(builder, module, "kda_chunk_recurrence", opts.blockThreads,
+  KernelFunction k(builder, module, "kda_chunk_recurrence",
+                   opts.recurrenceBlockThreads,
                    {std::to_string(g.vDim / g.valueTile), std::to_string(g.hv),
                     "sequences"});
   GlobalArgs args = inputs.declareRecurrenceKernelArgs(k, g, plan);
