@@ -5,6 +5,8 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Jit/GpuCase.h"
 
+#include <tuple>
+
 namespace kdac {
 
 llvm::Expected<DeviceTensor> DeviceCase::place(const Tensor &host) {
@@ -45,47 +47,28 @@ DeviceCase::upload(const KdaCase &c) {
   spec = c.spec;
   spec.hasFinalState = true;
   const KdaInputs &in = c.inputs;
-  const int64_t B = in.B, T = in.T;
-  const int64_t N = spec.varlen ? int64_t(in.cuSeqlens.size()) - 1 : B;
-  bool kv = spec.stateLayout == StateLayout::KV;
-  std::vector<int64_t> stateShape = {N, spec.HV, kv ? spec.K : spec.V,
-                                     kv ? spec.V : spec.K};
-  TensorDType io = toTensorDType(spec.dtype);
-  TensorDType state = toTensorDType(spec.stateDType);
-  std::vector<int64_t> gShape = {B, T, spec.HV};
-  if (spec.gate == GateGranularity::Channel)
-    gShape.push_back(spec.K);
-  int64_t dtWidth =
-      spec.gate == GateGranularity::Channel ? spec.HV * spec.K : spec.HV;
-
-  struct Input {
-    DeviceTensor *slot;
-    bool present;
-    TensorDType dtype;
-    std::vector<int64_t> shape;
-    const std::vector<double> *values;
-  };
+  const int64_t N = spec.varlen ? int64_t(in.cuSeqlens.size()) - 1 : in.B;
+  std::map<std::string, TensorLayout> layouts =
+      tensorLayouts(spec, in.B, in.T, N);
   KdaLaunchArgs &a = d->args_;
-  const Input inputs[] = {
-      {&a.q, true, io, {B, T, spec.H, spec.K}, &in.q},
-      {&a.k, true, io, {B, T, spec.H, spec.K}, &in.k},
-      {&a.v, true, io, {B, T, spec.HV, spec.V}, &in.v},
-      {&a.g, spec.gate != GateGranularity::None,
-       toTensorDType(spec.gateDType), gShape, &in.g},
-      {&a.beta, true, toTensorDType(spec.betaDType), {B, T, spec.HV}, &in.beta},
-      {&a.aLog, spec.hasALog, TensorDType::F32, {spec.HV}, &in.aLog},
-      {&a.dtBias, spec.hasDtBias, TensorDType::F32, {dtWidth}, &in.dtBias},
-      {&a.initialState, spec.hasInitialState, state, stateShape,
-       &in.initialState},
-  };
-  for (const Input &input : inputs) {
-    if (!input.present)
+  const std::tuple<const char *, DeviceTensor *, const std::vector<double> *>
+      inputs[] = {{"q", &a.q, &in.q},
+                  {"k", &a.k, &in.k},
+                  {"v", &a.v, &in.v},
+                  {"g", &a.g, &in.g},
+                  {"beta", &a.beta, &in.beta},
+                  {"A_log", &a.aLog, &in.aLog},
+                  {"dt_bias", &a.dtBias, &in.dtBias},
+                  {"initial_state", &a.initialState, &in.initialState}};
+  for (auto [name, slot, values] : inputs) {
+    const TensorLayout &layout = layouts.at(name);
+    if (!layout.present)
       continue;
-    llvm::Expected<DeviceTensor> t = d->place(
-        Tensor::fromDoubles(input.dtype, input.shape, *input.values));
+    llvm::Expected<DeviceTensor> t =
+        d->place(Tensor::fromDoubles(layout.dtype, layout.shape, *values));
     if (!t)
       return t.takeError();
-    *input.slot = *t;
+    *slot = *t;
   }
   auto place = [&](DeviceTensor &slot, const Tensor &host) -> llvm::Error {
     llvm::Expected<DeviceTensor> t = d->place(host);
@@ -99,15 +82,16 @@ DeviceCase::upload(const KdaCase &c) {
                                                              {N + 1},
                                                              in.cuSeqlens)))
       return std::move(e);
-  auto output = [](TensorDType dtype, std::vector<int64_t> shape) {
+  auto output = [&](const char *name) {
+    const TensorLayout &layout = layouts.at(name);
     Tensor t;
-    t.dtype = dtype;
-    t.shape = std::move(shape);
-    t.bytes.assign(t.numElements() * itemSize(dtype), 0xFF);
+    t.dtype = layout.dtype;
+    t.shape = layout.shape;
+    t.bytes.assign(t.numElements() * itemSize(t.dtype), 0xFF);
     return t;
   };
-  Tensor o = output(io, {B, T, spec.HV, spec.V});
-  Tensor finalState = output(state, stateShape);
+  Tensor o = output("o");
+  Tensor finalState = output("final_state");
   if (llvm::Error e = place(a.o, o))
     return std::move(e);
   if (llvm::Error e = place(a.finalState, finalState))

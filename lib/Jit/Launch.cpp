@@ -52,6 +52,34 @@ llvm::Error checkTensor(const char *name, const DeviceTensor &t, bool expected,
 
 } // namespace
 
+std::map<std::string, TensorLayout> tensorLayouts(const KernelSpec &s,
+                                                  int64_t B, int64_t T,
+                                                  int64_t N) {
+  TensorDType io = toTensorDType(s.dtype);
+  TensorDType state = toTensorDType(s.stateDType);
+  bool kv = s.stateLayout == StateLayout::KV;
+  std::vector<int64_t> stateShape = {N, s.HV, kv ? s.K : s.V, kv ? s.V : s.K};
+  bool channel = s.gate == GateGranularity::Channel;
+  std::vector<int64_t> gShape = {B, T, s.HV};
+  if (channel)
+    gShape.push_back(s.K);
+  return {
+      {"q", {true, io, {B, T, s.H, s.K}}},
+      {"k", {true, io, {B, T, s.H, s.K}}},
+      {"v", {true, io, {B, T, s.HV, s.V}}},
+      {"g", {s.gate != GateGranularity::None, toTensorDType(s.gateDType),
+             gShape}},
+      {"beta", {true, toTensorDType(s.betaDType), {B, T, s.HV}}},
+      {"A_log", {s.hasALog, TensorDType::F32, {s.HV}}},
+      {"dt_bias",
+       {s.hasDtBias, TensorDType::F32, {channel ? s.HV * s.K : s.HV}}},
+      {"initial_state", {s.hasInitialState, state, stateShape}},
+      {"cu_seqlens", {s.varlen, TensorDType::I64, {N + 1}}},
+      {"o", {true, io, {B, T, s.HV, s.V}}},
+      {"final_state", {s.hasFinalState, state, stateShape}},
+  };
+}
+
 llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &s,
                                                  int64_t chunkSize,
                                                  const KdaLaunchArgs &a) {
@@ -76,40 +104,26 @@ llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &s,
   }
   sizes.chunkSlots =
       rt::chunkSlotsFor(sizes.B, sizes.T, sizes.N, s.varlen, chunkSize);
-  const int64_t B = sizes.B, T = sizes.T, N = sizes.N;
-  TensorDType io = toTensorDType(s.dtype);
-  bool kv = s.stateLayout == StateLayout::KV;
-  std::vector<int64_t> stateShape = {N, s.HV, kv ? s.K : s.V, kv ? s.V : s.K};
-  std::vector<int64_t> gShape = {B, T, s.HV};
-  if (s.gate == GateGranularity::Channel)
-    gShape.push_back(s.K);
-  int64_t dtWidth = s.gate == GateGranularity::Channel ? s.HV * s.K : s.HV;
-  TensorDType state = toTensorDType(s.stateDType);
-  struct Rule {
-    const char *name;
-    const DeviceTensor &tensor;
-    bool expected;
-    TensorDType dtype;
-    std::vector<int64_t> shape;
-  };
-  const Rule rules[] = {
-      {"q", a.q, true, io, {B, T, s.H, s.K}},
-      {"k", a.k, true, io, {B, T, s.H, s.K}},
-      {"v", a.v, true, io, {B, T, s.HV, s.V}},
-      {"g", a.g, s.gate != GateGranularity::None, toTensorDType(s.gateDType),
-       gShape},
-      {"beta", a.beta, true, toTensorDType(s.betaDType), {B, T, s.HV}},
-      {"A_log", a.aLog, s.hasALog, TensorDType::F32, {s.HV}},
-      {"dt_bias", a.dtBias, s.hasDtBias, TensorDType::F32, {dtWidth}},
-      {"initial_state", a.initialState, s.hasInitialState, state, stateShape},
-      {"cu_seqlens", a.cuSeqlens, s.varlen, TensorDType::I64, {N + 1}},
-      {"o", a.o, true, io, {B, T, s.HV, s.V}},
-      {"final_state", a.finalState, s.hasFinalState, state, stateShape},
-  };
-  for (const Rule &rule : rules)
-    if (llvm::Error e = checkTensor(rule.name, rule.tensor, rule.expected,
-                                    rule.dtype, rule.shape))
+  std::map<std::string, TensorLayout> layouts =
+      tensorLayouts(s, sizes.B, sizes.T, sizes.N);
+  const std::pair<const char *, const DeviceTensor *> passed[] = {
+      {"q", &a.q},
+      {"k", &a.k},
+      {"v", &a.v},
+      {"g", &a.g},
+      {"beta", &a.beta},
+      {"A_log", &a.aLog},
+      {"dt_bias", &a.dtBias},
+      {"initial_state", &a.initialState},
+      {"cu_seqlens", &a.cuSeqlens},
+      {"o", &a.o},
+      {"final_state", &a.finalState}};
+  for (auto [name, tensor] : passed) {
+    const TensorLayout &layout = layouts.at(name);
+    if (llvm::Error e = checkTensor(name, *tensor, layout.present,
+                                    layout.dtype, layout.shape))
       return std::move(e);
+  }
   return sizes;
 }
 

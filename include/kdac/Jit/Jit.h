@@ -118,6 +118,20 @@ private:
   std::map<std::string, std::shared_ptr<KdaKernel>> kernels_;
 };
 
+/// What one tensor of DESIGN.md section 1 must be for a spec and run-time
+/// sizes: whether the spec uses it, its dtype and its shape.
+struct TensorLayout {
+  bool present = false;
+  TensorDType dtype = TensorDType::F32;
+  std::vector<int64_t> shape;
+};
+
+/// Every tensor's layout by name (q k v g beta A_log dt_bias initial_state
+/// cu_seqlens o final_state), for B batch rows of T tokens and N sequences.
+std::map<std::string, TensorLayout> tensorLayouts(const KernelSpec &spec,
+                                                  int64_t B, int64_t T,
+                                                  int64_t N);
+
 /// Checks launch arguments against the spec a kernel was generated for and
 /// returns the run-time sizes they describe (needs no GPU).
 llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &spec,
