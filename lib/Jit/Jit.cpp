@@ -9,6 +9,7 @@
 #include "kdac/Jit/Codegen.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <sstream>
 
 namespace kdac {
@@ -50,10 +51,34 @@ std::string specKey(const KernelSpec &spec,
 Jit::Jit(JitOptions options)
     : options_(std::move(options)),
       compiler_(rt::KernelCompilerOptions{options_.cacheDirectory,
-                                          options_.useDiskCache}) {}
+                                          options_.useDiskCache}) {
+  std::string path = options_.tuningDatabase;
+  if (path.empty())
+    if (const char *env = std::getenv("KDAC_TUNING_DB"))
+      path = env;
+  if (path.empty())
+    return;
+  llvm::Expected<TuningDatabase> db = TuningDatabase::load(path);
+  if (db)
+    tuning_ = std::make_unique<TuningDatabase>(std::move(*db));
+  else
+    tuningError_ = llvm::toString(db.takeError());
+}
 
-llvm::Expected<std::shared_ptr<KdaKernel>> Jit::get(const KernelSpec &spec) {
-  std::string key = specKey(spec, options_.pipeline);
+ChunkedPipelineOptions Jit::configurationFor(const KernelSpec &spec,
+                                             int64_t typicalT,
+                                             std::string *why) const {
+  return chooseOptions(spec, typicalT, options_.pipeline, tuning_.get(), why);
+}
+
+llvm::Expected<std::shared_ptr<KdaKernel>> Jit::get(const KernelSpec &spec,
+                                                     int64_t typicalT) {
+  if (!tuningError_.empty())
+    return llvm::createStringError("kdac JIT: tuning database: " +
+                                   tuningError_);
+  std::string why;
+  ChunkedPipelineOptions pipeline = configurationFor(spec, typicalT, &why);
+  std::string key = specKey(spec, pipeline);
   std::lock_guard<std::mutex> lock(mutex_);
   if (auto it = kernels_.find(key); it != kernels_.end())
     return it->second;
@@ -67,9 +92,10 @@ llvm::Expected<std::shared_ptr<KdaKernel>> Jit::get(const KernelSpec &spec) {
 
   std::shared_ptr<KdaKernel> kernel(new KdaKernel());
   kernel->spec_ = kernelSpecFor(spec);
+  kernel->configuration_ = describe(pipeline) + " (" + why + ")";
 
   auto start = std::chrono::steady_clock::now();
-  llvm::Expected<EmittedCuda> emitted = generateCuda(spec, options_.pipeline);
+  llvm::Expected<EmittedCuda> emitted = generateCuda(spec, pipeline);
   if (!emitted)
     return emitted.takeError();
   kernel->timings_.generateMilliseconds = millisecondsSince(start);

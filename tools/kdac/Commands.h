@@ -22,6 +22,7 @@ namespace kdac::cli {
 extern llvm::cl::SubCommand checkCommand;
 extern llvm::cl::SubCommand genCaseCommand;
 extern llvm::cl::SubCommand benchCommand;
+extern llvm::cl::SubCommand tuneCommand;
 
 /// Prints "kdac: error: <message>" and returns the exit code to use.
 int reportError(const llvm::Twine &message);
@@ -38,11 +39,14 @@ std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags();
 /// The --arch value after checking it; empty (with an error reported) when
 /// it is not a supported target.
 std::string archFromFlags();
+/// The tuning database path from --tuning-db or $KDAC_TUNING_DB ("" if none).
+std::string tuningDatabaseFromFlags();
 
 int runCompile();
 int runCheck();
 int runGenCase();
 int runBench();
+int runTune();
 
 } // namespace kdac::cli
 

@@ -9,6 +9,7 @@
 #include "kdac/Frontend/SpecToIR.h"
 #include "kdac/Jit/Codegen.h"
 #include "kdac/Pipelines/Pipelines.h"
+#include "kdac/Tune/TuningDatabase.h"
 #include "kdac/runtime/Nvrtc.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -58,9 +59,10 @@ const EmitStage kEmitStages[] = {
     {"cubin", Stage::Kernel, Output::Cubin}};
 
 OwningOpRef<ModuleOp> readOrBuildModule(MLIRContext &context,
-                                        llvm::SourceMgr &sourceMgr) {
+                                        llvm::SourceMgr &sourceMgr,
+                                        std::optional<KernelSpec> &spec) {
   if (inputFile.empty()) {
-    std::optional<KernelSpec> spec = specFromFlags();
+    spec = specFromFlags();
     if (!spec)
       return nullptr;
     OwningOpRef<ModuleOp> module = buildRecurrenceModule(context, *spec);
@@ -115,9 +117,35 @@ int runCompile() {
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = readOrBuildModule(context, sourceMgr);
+  std::optional<KernelSpec> spec;
+  OwningOpRef<ModuleOp> module = readOrBuildModule(context, sourceMgr, spec);
   if (!module)
     return 1;
+
+  // Code generation takes its choices from the tuning database when it has
+  // an entry for this spec, and says so at the top of what it prints.
+  std::string configuration;
+  if (emit->stage == Stage::Kernel) {
+    std::string dbPath = tuningDatabaseFromFlags();
+    std::optional<TuningDatabase> db;
+    if (!dbPath.empty()) {
+      llvm::Expected<TuningDatabase> loaded = TuningDatabase::load(dbPath);
+      if (!loaded)
+        return reportError(llvm::toString(loaded.takeError()));
+      db = std::move(*loaded);
+    }
+    std::string why = "defaults (an input file carries no spec to look up)";
+    if (spec) {
+      int64_t typicalT = spec->T == kDynamic ? 8192 : spec->T;
+      *options = chooseOptions(*spec, typicalT, *options, db ? &*db : nullptr,
+                               &why);
+    }
+    ChunkedPipelineOptions shown = *options;
+    if (shown.chunkSize == 0)
+      shown.chunkSize = kDefaultKernelChunkSize;
+    configuration = "// kdac configuration: " + describe(shown) + "\n// chosen by " +
+                    why + "\n";
+  }
 
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -133,13 +161,14 @@ int runCompile() {
   } else if (emit->output == Output::IR) {
     if (llvm::Error e = lowerToKernels(*module, *options))
       return reportError(llvm::toString(std::move(e)));
+    os << configuration;
     module->print(os);
   } else {
     llvm::Expected<EmittedCuda> cuda = generateCuda(*module, *options);
     if (!cuda)
       return reportError(llvm::toString(cuda.takeError()));
     if (emit->output == Output::Cuda) {
-      os << cuda->source;
+      os << configuration << cuda->source;
     } else {
       rt::Expected<rt::CompileOutput> compiled = compileWithNvrtc(*cuda);
       if (!compiled)

@@ -6,6 +6,8 @@
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 
+#include <cstdlib>
+
 namespace cl = llvm::cl;
 
 namespace kdac::cli {
@@ -25,7 +27,7 @@ static cl::opt<std::string> archFlag(
     "arch", cl::desc("Target architecture: sm_90a | sm_80"),
     cl::init("sm_90a"), cl::cat(pipelineCategory),
     cl::sub(cl::SubCommand::getTopLevel()), cl::sub(checkCommand),
-    cl::sub(genCaseCommand), cl::sub(benchCommand));
+    cl::sub(genCaseCommand), cl::sub(benchCommand), cl::sub(tuneCommand));
 static cl::opt<std::string> utMethodFlag(
     "ut-method",
     cl::desc("UT inverse: forward-substitution | neumann (chunk <= 16) | "
@@ -53,7 +55,20 @@ static cl::opt<int64_t> valueTileFlag(
     cl::desc("Columns of V one recurrence block owns (0: all of V)"),
     cl::init(32), KDAC_PIPELINE_FLAG);
 
+static cl::opt<std::string> tuningDbFlag(
+    "tuning-db",
+    cl::desc("Tuning database (kdac tune) whose entry for the spec overrides "
+             "the compilation choices above ($KDAC_TUNING_DB if unset)"),
+    cl::init(""), KDAC_PIPELINE_FLAG);
+
 #undef KDAC_PIPELINE_FLAG
+
+std::string tuningDatabaseFromFlags() {
+  if (!tuningDbFlag.empty())
+    return tuningDbFlag;
+  const char *env = std::getenv("KDAC_TUNING_DB");
+  return env ? env : "";
+}
 
 std::string archFromFlags() {
   if (archFlag != "sm_90a" && archFlag != "sm_80") {

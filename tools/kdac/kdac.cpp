@@ -57,7 +57,8 @@ int main(int argc, char **argv) {
           "  kdac [file.mlir] [spec flags] --emit=<stage> [-o FILE]\n"
           "  kdac check CASE.safetensors [--backend=...]\n"
           "  kdac gen-case [spec flags] -o CASE.safetensors\n"
-          "  kdac bench CASE.safetensors [--iters=N] (GPU)\n",
+          "  kdac bench CASE.safetensors [--iters=N] (GPU)\n"
+          "  kdac tune CASE.safetensors [--db=FILE] (GPU)\n",
           &errorStream))
     return reportParseErrors(errors);
 
@@ -67,5 +68,7 @@ int main(int argc, char **argv) {
     return kdac::cli::runGenCase();
   if (kdac::cli::benchCommand)
     return kdac::cli::runBench();
+  if (kdac::cli::tuneCommand)
+    return kdac::cli::runTune();
   return kdac::cli::runCompile();
 }

@@ -18,6 +18,7 @@
 #include "kdac/Pipelines/Pipelines.h"
 #include "kdac/Spec/KernelSpec.h"
 #include "kdac/Support/Safetensors.h"
+#include "kdac/Tune/TuningDatabase.h"
 #include "kdac/runtime/CudaDriver.h"
 #include "kdac/runtime/KernelCompiler.h"
 #include "kdac/runtime/LaunchDescriptor.h"
@@ -62,6 +63,9 @@ struct JitOptions {
     return options;
   }
   int device = 0;
+  /// A tuning database (kdac tune) to take configurations from; empty:
+  /// $KDAC_TUNING_DB if set. Entries override `pipeline` for their spec.
+  std::string tuningDatabase;
 };
 
 /// Where a kernel's time went the first time it was requested.
@@ -78,6 +82,8 @@ public:
   const std::string &source() const { return source_; }
   const rt::LaunchDescriptor &launchDescriptor() const { return launch_; }
   const KernelTimings &timings() const { return timings_; }
+  /// Where the compilation choices came from (defaults or tuning database).
+  const std::string &configuration() const { return configuration_; }
 
   /// Checks `args` against the spec (presence, dtype and shape of every
   /// tensor), then enqueues the kernels on `stream`. Workspace buffers are
@@ -94,6 +100,7 @@ private:
   std::string source_;
   rt::LaunchDescriptor launch_;
   KernelTimings timings_;
+  std::string configuration_;
   std::shared_ptr<rt::Module> module_;
   std::vector<rt::Function> functions_; ///< in launch order
   std::map<std::string, rt::DeviceBuffer> workspaces_;
@@ -102,17 +109,28 @@ private:
 
 class Jit {
 public:
+  /// Reads the tuning database if one is named; a database that does not
+  /// parse is reported by every get() rather than silently ignored.
   explicit Jit(JitOptions options = {});
 
   /// Generates, compiles (or finds in the cache) and loads the kernels for
-  /// `spec`; repeated calls with an equal spec return the same object.
-  llvm::Expected<std::shared_ptr<KdaKernel>> get(const KernelSpec &spec);
+  /// `spec`, configured for sequences of about `typicalT` tokens (the tuning
+  /// database's nearest bucket); repeated calls return the same object.
+  llvm::Expected<std::shared_ptr<KdaKernel>> get(const KernelSpec &spec,
+                                                 int64_t typicalT = 8192);
+
+  /// The configuration get() would use, and why (defaults or database).
+  ChunkedPipelineOptions configurationFor(const KernelSpec &spec,
+                                          int64_t typicalT,
+                                          std::string *why = nullptr) const;
 
   const JitOptions &options() const { return options_; }
   rt::KernelCompilerStats compilerStats() const { return compiler_.stats(); }
 
 private:
   JitOptions options_;
+  std::unique_ptr<TuningDatabase> tuning_;
+  std::string tuningError_;
   rt::KernelCompiler compiler_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<KdaKernel>> kernels_;

@@ -12,6 +12,8 @@
 
 #include <gtest/gtest.h>
 
+#include "llvm/Support/raw_ostream.h"
+
 #include <dlfcn.h>
 #include <future>
 
@@ -113,6 +115,53 @@ TEST(Jit, NoDriverIsAClearError) {
   llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit.get(smallSpec());
   ASSERT_FALSE(static_cast<bool>(kernel));
   EXPECT_NE(llvm::toString(kernel.takeError()).find("no CUDA driver"),
+            std::string::npos);
+}
+
+TEST(Jit, ConfigurationFollowsTheTuningDatabase) {
+  KernelSpec spec = smallSpec();
+  TuningDatabase db;
+  TuningEntry entry;
+  entry.arch = spec.arch;
+  entry.spec = tuningSpecKey(spec);
+  entry.bucket = 1024;
+  entry.options.chunkSize = 32;
+  entry.options.valueTile = 16;
+  entry.milliseconds = 0.5;
+  entry.measuredOn = "test";
+  db.record(entry);
+  std::string path = ::testing::TempDir() + "/kdac-tuning-test.json";
+  ASSERT_FALSE(static_cast<bool>(db.save(path)));
+
+  JitOptions options;
+  options.tuningDatabase = path;
+  Jit jit(options);
+  std::string why;
+  ChunkedPipelineOptions chosen = jit.configurationFor(spec, 1000, &why);
+  EXPECT_EQ(chosen.chunkSize, 32);
+  EXPECT_EQ(chosen.valueTile, 16);
+  EXPECT_NE(why.find("tuning database"), std::string::npos) << why;
+
+  KernelSpec other = spec;
+  other.K = 32;
+  chosen = jit.configurationFor(other, 1000, &why);
+  EXPECT_EQ(chosen.chunkSize, JitOptions{}.pipeline.chunkSize);
+  EXPECT_NE(why.find("defaults"), std::string::npos) << why;
+}
+
+TEST(Jit, MalformedTuningDatabaseIsReported) {
+  std::string path = ::testing::TempDir() + "/kdac-tuning-bad.json";
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream out(path, ec);
+    out << "{\"format\": \"kdac-tuning\", \"version\": 7}";
+  }
+  JitOptions options;
+  options.tuningDatabase = path;
+  Jit jit(options);
+  llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit.get(smallSpec());
+  ASSERT_FALSE(static_cast<bool>(kernel));
+  EXPECT_NE(llvm::toString(kernel.takeError()).find("unsupported version"),
             std::string::npos);
 }
 

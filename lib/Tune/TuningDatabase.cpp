@@ -1,0 +1,261 @@
+//===- TuningDatabase.cpp - Measured best configurations per spec ---------===//
+//
+// JSON (llvm::json) reading and writing of the tuning database, lookup by
+// nearest sequence-length bucket, and the sweep's candidate list.
+//
+//===----------------------------------------------------------------------===//
+#include "kdac/Tune/TuningDatabase.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdlib>
+#include <sstream>
+
+namespace kdac {
+
+int64_t sequenceBucket(int64_t T) {
+  int64_t bucket = 64;
+  while (bucket < T)
+    bucket *= 2;
+  return bucket;
+}
+
+std::string tuningSpecKey(const KernelSpec &s) {
+  std::ostringstream key;
+  key << "H" << s.H << " HV" << s.HV << " K" << s.K << " V" << s.V
+      << (s.varlen ? " varlen" : "") << " " << toString(s.dtype) << " g:"
+      << toString(s.gateDType) << " beta:" << toString(s.betaDType) << " gate:"
+      << toString(s.gate) << " " << toString(s.update) << " act:"
+      << toString(s.activation) << (s.qkL2Norm ? " l2norm" : "")
+      << (s.betaSigmoid ? " beta_sigmoid" : "")
+      << (s.hasInitialState ? " s0" : "") << (s.hasFinalState ? " sT" : "")
+      << " " << toString(s.stateLayout) << " state:" << toString(s.stateDType);
+  return key.str();
+}
+
+std::string describe(const ChunkedPipelineOptions &o) {
+  std::ostringstream text;
+  text << "chunk " << o.chunkSize << ", inverse " << o.utMethod;
+  if (o.utMethod == "blocked")
+    text << "/" << o.diagMethod;
+  text << ", anchors " << o.anchorBlock << ", v-tile ";
+  if (o.valueTile == 0)
+    text << "all of V";
+  else
+    text << o.valueTile;
+  text << ", threads " << o.blockThreads;
+  if (o.recurrenceBlockThreads)
+    text << "/" << o.recurrenceBlockThreads;
+  return text.str();
+}
+
+namespace {
+llvm::Error fail(llvm::StringRef name, const llvm::Twine &message) {
+  return llvm::createStringError(name + ": " + message);
+}
+
+llvm::json::Object toJson(const ChunkedPipelineOptions &o) {
+  return llvm::json::Object{{"chunk_size", o.chunkSize},
+                            {"ut_method", o.utMethod},
+                            {"diag_method", o.diagMethod},
+                            {"anchor_block", o.anchorBlock},
+                            {"v_tile", o.valueTile},
+                            {"block_threads", o.blockThreads},
+                            {"recurrence_block_threads",
+                             o.recurrenceBlockThreads}};
+}
+
+/// Reads one entry; `where` names it in errors ("entry 3").
+llvm::Expected<TuningEntry> entryFromJson(const llvm::json::Value &value,
+                                          llvm::StringRef name,
+                                          const std::string &where) {
+  const llvm::json::Object *object = value.getAsObject();
+  if (!object)
+    return fail(name, where + " is not an object");
+  TuningEntry entry;
+  auto string = [&](const char *key, std::string &out) -> llvm::Error {
+    std::optional<llvm::StringRef> v = object->getString(key);
+    if (!v)
+      return fail(name, where + " needs a string '" + key + "'");
+    out = v->str();
+    return llvm::Error::success();
+  };
+  if (llvm::Error e = string("arch", entry.arch))
+    return std::move(e);
+  if (llvm::Error e = string("spec", entry.spec))
+    return std::move(e);
+  if (llvm::Error e = string("measured_on", entry.measuredOn))
+    return std::move(e);
+  std::optional<int64_t> bucket = object->getInteger("t_bucket");
+  std::optional<double> ms = object->getNumber("ms");
+  const llvm::json::Object *options = object->getObject("options");
+  if (!bucket || *bucket <= 0 || !ms || !options)
+    return fail(name, where + " needs a positive 't_bucket', a number 'ms' "
+                              "and an object 'options'");
+  entry.bucket = *bucket;
+  entry.milliseconds = *ms;
+  ChunkedPipelineOptions &o = entry.options;
+  struct IntField {
+    const char *key;
+    int64_t &out;
+  };
+  for (IntField f : {IntField{"chunk_size", o.chunkSize},
+                     IntField{"anchor_block", o.anchorBlock},
+                     IntField{"v_tile", o.valueTile},
+                     IntField{"block_threads", o.blockThreads},
+                     IntField{"recurrence_block_threads",
+                              o.recurrenceBlockThreads}}) {
+    std::optional<int64_t> v = options->getInteger(f.key);
+    if (!v || *v < 0)
+      return fail(name, where + " options need a non-negative integer '" +
+                            f.key + "'");
+    f.out = *v;
+  }
+  std::optional<llvm::StringRef> ut = options->getString("ut_method");
+  std::optional<llvm::StringRef> diag = options->getString("diag_method");
+  if (!ut || !diag)
+    return fail(name, where + " options need 'ut_method' and 'diag_method'");
+  o.utMethod = ut->str();
+  o.diagMethod = diag->str();
+  return entry;
+}
+} // namespace
+
+llvm::Expected<TuningDatabase> TuningDatabase::parse(llvm::StringRef text,
+                                                     llvm::StringRef name) {
+  llvm::Expected<llvm::json::Value> json = llvm::json::parse(text);
+  if (!json)
+    return fail(name, "not valid JSON: " + llvm::toString(json.takeError()));
+  const llvm::json::Object *root = json->getAsObject();
+  if (!root || root->getString("format") != llvm::StringRef("kdac-tuning"))
+    return fail(name, "not a kdac tuning database (no \"format\": "
+                      "\"kdac-tuning\")");
+  std::optional<int64_t> version = root->getInteger("version");
+  if (version != kFormatVersion)
+    return fail(name, "unsupported version (this kdac reads version " +
+                          llvm::Twine(kFormatVersion) + ")");
+  const llvm::json::Array *entries = root->getArray("entries");
+  if (!entries)
+    return fail(name, "needs an array 'entries'");
+  TuningDatabase db;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    llvm::Expected<TuningEntry> entry =
+        entryFromJson((*entries)[i], name, "entry " + std::to_string(i));
+    if (!entry)
+      return entry.takeError();
+    db.entries_.push_back(std::move(*entry));
+  }
+  return db;
+}
+
+llvm::Expected<TuningDatabase> TuningDatabase::load(llvm::StringRef path) {
+  auto buffer = llvm::MemoryBuffer::getFile(path);
+  if (!buffer)
+    return fail(path, "cannot read: " + buffer.getError().message());
+  return parse((*buffer)->getBuffer(), path);
+}
+
+std::string TuningDatabase::serialize() const {
+  llvm::json::Array entries;
+  for (const TuningEntry &e : entries_)
+    entries.push_back(llvm::json::Object{{"arch", e.arch},
+                                         {"spec", e.spec},
+                                         {"t_bucket", e.bucket},
+                                         {"options", toJson(e.options)},
+                                         {"ms", e.milliseconds},
+                                         {"measured_on", e.measuredOn}});
+  llvm::json::Value root = llvm::json::Object{{"format", "kdac-tuning"},
+                                              {"version", kFormatVersion},
+                                              {"entries", std::move(entries)}};
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::formatv("{0:2}", root) << "\n";
+  return text;
+}
+
+llvm::Error TuningDatabase::save(llvm::StringRef path) const {
+  std::error_code ec;
+  llvm::raw_fd_ostream out(path, ec);
+  if (ec)
+    return fail(path, "cannot write: " + ec.message());
+  out << serialize();
+  return llvm::Error::success();
+}
+
+void TuningDatabase::record(const TuningEntry &entry) {
+  for (TuningEntry &existing : entries_)
+    if (existing.arch == entry.arch && existing.spec == entry.spec &&
+        existing.bucket == entry.bucket) {
+      existing = entry;
+      return;
+    }
+  entries_.push_back(entry);
+}
+
+std::optional<TuningEntry> TuningDatabase::lookup(const std::string &arch,
+                                                  const KernelSpec &spec,
+                                                  int64_t T) const {
+  std::string key = tuningSpecKey(spec);
+  int64_t bucket = sequenceBucket(T);
+  std::optional<TuningEntry> best;
+  auto distance = [&](int64_t b) {
+    return b > bucket ? b / bucket : bucket / b; // ratio of powers of two
+  };
+  for (const TuningEntry &e : entries_)
+    if (e.arch == arch && e.spec == key &&
+        (!best || distance(e.bucket) < distance(best->bucket)))
+      best = e;
+  return best;
+}
+
+ChunkedPipelineOptions chooseOptions(const KernelSpec &spec, int64_t T,
+                                     const ChunkedPipelineOptions &defaults,
+                                     const TuningDatabase *db,
+                                     std::string *why) {
+  std::optional<TuningEntry> hit =
+      db ? db->lookup(spec.arch, spec, T) : std::nullopt;
+  if (!hit) {
+    if (why)
+      *why = db ? "defaults (the tuning database has no entry for this spec "
+                  "on " + spec.arch + ")"
+                : "defaults (no tuning database)";
+    return defaults;
+  }
+  if (why) {
+    std::ostringstream text;
+    text << "tuning database: " << hit->milliseconds << " ms at T bucket "
+         << hit->bucket << " on " << hit->measuredOn;
+    *why = text.str();
+  }
+  return hit->options;
+}
+
+std::vector<ChunkedPipelineOptions> tuningCandidates(const KernelSpec &spec) {
+  std::vector<ChunkedPipelineOptions> out;
+  for (int64_t chunk : {16, 32, 64}) {
+    std::vector<std::pair<const char *, const char *>> inverses;
+    if (chunk == 16)
+      inverses = {{"neumann", "neumann"}, {"forward-substitution", "neumann"}};
+    else
+      inverses = {{"blocked", "neumann"}, {"blocked", "forward-substitution"}};
+    for (auto [ut, diag] : inverses)
+      for (int64_t vTile : {16, 32, 64, 0}) // 0: all of V
+        for (int64_t threads : {128, 256}) {
+          if (vTile != 0 && (vTile >= spec.V || spec.V % vTile != 0))
+            continue;
+          ChunkedPipelineOptions o;
+          o.chunkSize = chunk;
+          o.utMethod = ut;
+          o.diagMethod = diag;
+          o.valueTile = vTile;
+          o.blockThreads = threads;
+          out.push_back(o);
+        }
+  }
+  return out;
+}
+
+} // namespace kdac

@@ -1,0 +1,100 @@
+//===- TuningDatabaseTest.cpp - The tuning database and sweep candidates --===//
+//
+// The database round-trips, rejects malformed files with messages that say
+// what is wrong, and picks the entry nearest a sequence length; the sweep's
+// candidates respect the spec (V tiles divide V, Neumann only for 16).
+//
+//===----------------------------------------------------------------------===//
+#include "kdac/Tune/TuningDatabase.h"
+
+#include <gtest/gtest.h>
+
+using namespace kdac;
+
+namespace {
+
+KernelSpec spec128() {
+  KernelSpec s;
+  s.H = s.HV = 64;
+  s.K = s.V = 128;
+  return s;
+}
+
+TuningEntry entry(int64_t bucket, int64_t chunk, double ms) {
+  TuningEntry e;
+  e.arch = "sm_90a";
+  e.spec = tuningSpecKey(spec128());
+  e.bucket = bucket;
+  e.options.chunkSize = chunk;
+  e.milliseconds = ms;
+  e.measuredOn = "H100, 2026-11-22";
+  return e;
+}
+
+TEST(TuningDatabase, RoundTripsAndLooksUpTheNearestBucket) {
+  TuningDatabase db;
+  db.record(entry(1024, 16, 1.0));
+  db.record(entry(8192, 32, 5.0));
+  db.record(entry(8192, 64, 4.0)); // replaces the 8192 entry
+  llvm::Expected<TuningDatabase> back =
+      TuningDatabase::parse(db.serialize(), "db.json");
+  ASSERT_TRUE(static_cast<bool>(back)) << llvm::toString(back.takeError());
+  ASSERT_EQ(back->entries().size(), 2u);
+  std::optional<TuningEntry> hit = back->lookup("sm_90a", spec128(), 6000);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->options.chunkSize, 64);
+  EXPECT_EQ(hit->milliseconds, 4.0);
+  EXPECT_EQ(back->lookup("sm_90a", spec128(), 700)->options.chunkSize, 16);
+  EXPECT_FALSE(back->lookup("sm_80", spec128(), 6000).has_value());
+  KernelSpec other = spec128();
+  other.qkL2Norm = true;
+  EXPECT_FALSE(back->lookup("sm_90a", other, 6000).has_value());
+}
+
+TEST(TuningDatabase, RejectsMalformedFiles) {
+  auto error = [](const char *text) {
+    llvm::Expected<TuningDatabase> db = TuningDatabase::parse(text, "t.json");
+    return db ? std::string("parsed") : llvm::toString(db.takeError());
+  };
+  EXPECT_NE(error("{").find("t.json: not valid JSON"), std::string::npos);
+  EXPECT_EQ(error("{\"format\": \"other\"}"),
+            "t.json: not a kdac tuning database (no \"format\": \"kdac-tuning\")");
+  EXPECT_EQ(error("{\"format\": \"kdac-tuning\", \"version\": 2, \"entries\": []}"),
+            "t.json: unsupported version (this kdac reads version 1)");
+  EXPECT_EQ(error("{\"format\": \"kdac-tuning\", \"version\": 1}"),
+            "t.json: needs an array 'entries'");
+  EXPECT_EQ(error("{\"format\": \"kdac-tuning\", \"version\": 1, \"entries\": "
+                  "[{\"arch\": \"sm_90a\", \"spec\": \"x\", \"measured_on\": "
+                  "\"y\", \"t_bucket\": 64, \"ms\": 1, \"options\": {}}]}"),
+            "t.json: entry 0 options need a non-negative integer 'chunk_size'");
+  EXPECT_EQ(error("{\"format\": \"kdac-tuning\", \"version\": 1, \"entries\": [3]}"),
+            "t.json: entry 0 is not an object");
+}
+
+TEST(TuningCandidates, RespectTheSpec) {
+  KernelSpec s = spec128();
+  s.V = 32;
+  std::vector<ChunkedPipelineOptions> candidates = tuningCandidates(s);
+  ASSERT_FALSE(candidates.empty());
+  for (const ChunkedPipelineOptions &o : candidates) {
+    EXPECT_LT(o.valueTile, 32); // 0 stands for all of V
+    if (o.valueTile)
+      EXPECT_EQ(32 % o.valueTile, 0);
+    if (o.utMethod == "neumann")
+      EXPECT_EQ(o.chunkSize, 16);
+  }
+  // 3 chunk sizes x 2 inverse choices x V tiles {16, all} x 2 thread counts.
+  EXPECT_EQ(candidates.size(), 3u * 2u * 2u * 2u);
+  // A V no listed tile divides still gets the whole-V candidates.
+  s.V = 24;
+  EXPECT_EQ(tuningCandidates(s).size(), 3u * 2u * 1u * 2u);
+}
+
+TEST(TuningBuckets, ArePowersOfTwoFrom64) {
+  EXPECT_EQ(sequenceBucket(1), 64);
+  EXPECT_EQ(sequenceBucket(64), 64);
+  EXPECT_EQ(sequenceBucket(65), 128);
+  EXPECT_EQ(sequenceBucket(8192), 8192);
+}
+
+} // namespace
