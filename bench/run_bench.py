@@ -7,6 +7,8 @@ writes the same tensors as a kdac case file and times `kdac bench` on it
 (CUDA events, median), then writes a Markdown table with the bytes floor.
 
   python3 bench/run_bench.py --kdac path/to/kdac --out results.md [--quick]
+      [--shape B,T,H,K,V ...]            (your own shapes instead)
+      [--sweep-t 1024,2048,... --plot scaling.png]   (time vs T, H=64)
 """
 import argparse
 import datetime
@@ -21,6 +23,7 @@ from safetensors.torch import save_file
 from triton.testing import do_bench
 
 COPY_BANDWIDTH = 3.0e12  # bytes/s, device-to-device copy measured on the H100
+MATMUL_PEAK = 755e12     # bf16 FLOP/s, dense matrix product measured on the H100
 
 # name, B, T, H, K, V, cu_seqlens
 SHAPES = [
@@ -59,6 +62,14 @@ def bytes_floor(B, T, H, K, V, N):
     gate = B * T * H * K * 2 + B * T * H * 2     # g and beta in bf16
     state = 2 * N * H * K * V * 4                # fp32 state in and out
     return io + gate + state
+
+
+def useful_flops(B, T, H, K, V, C=64):
+    """FLOPs of the chunkwise algorithm at FLA's chunk size: the two gram
+    matrices, the WY factors, v' = u - w S, o = qS + Aqk v' and the state
+    update (multiply-adds count two)."""
+    per_token = 2 * (2 * C * K + C * (K + V) + K * V + K * V + C * V + K * V)
+    return B * T * H * per_token
 
 
 def run_fla(x, K):
@@ -103,6 +114,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="first shape only")
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--write-case", help="only write the first shape's case here")
+    ap.add_argument("--shape", action="append", default=[],
+                    help="B,T,H,K,V of a shape to run instead of the DESIGN.md ones")
+    ap.add_argument("--sweep-t", help="comma-separated T values at H=64 K=V=128")
+    ap.add_argument("--plot", help="PNG of time vs T for the --sweep-t shapes")
     args = ap.parse_args()
     if args.write_case:
         name, B, T, H, K, V, cu = SHAPES[0]
@@ -112,6 +127,14 @@ def main():
     import fla
     rows = []
     shapes = SHAPES[:1] if args.quick else SHAPES
+    if args.shape:
+        shapes = []
+        for text in args.shape:
+            B, T, H, K, V = (int(x) for x in text.split(","))
+            shapes.append((f"B={B} T={T} H={H} K={K} V={V}", B, T, H, K, V, None))
+    if args.sweep_t:
+        shapes = [(f"T={t} H=64 K=V=128", 1, int(t), 64, 128, 128, None)
+                  for t in args.sweep_t.split(",")]
     for i, (name, B, T, H, K, V, cu) in enumerate(shapes):
         log(f"[{i + 1}/{len(shapes)}] {name}: inputs")
         x = make_inputs(B, T, H, K, V, cu, seed=i)
@@ -125,7 +148,9 @@ def main():
         log("   ", raw)
         kdac_ms = float(fields["median"])
         floor_ms = bytes_floor(B, T, H, K, V, N) / COPY_BANDWIDTH * 1e3
-        rows.append(dict(name=name, fla_ms=fla_ms, kdac_ms=kdac_ms, floor_ms=floor_ms,
+        peak_ms = useful_flops(B, T, H, K, V) / MATMUL_PEAK * 1e3
+        rows.append(dict(name=name, T=T, fla_ms=fla_ms, kdac_ms=kdac_ms,
+                         floor_ms=floor_ms, peak_ms=peak_ms,
                          chunk=fields.get("chunk"), raw=raw))
         os.remove(path)
 
@@ -134,12 +159,14 @@ def main():
     lines = [f"Device: {dev}; date: {date}; torch {torch.__version__}; "
              f"fla-core {getattr(fla, '__version__', '?')}; kdac {args.kdac}",
              "",
-             "| case | FLA chunk_kda (ms) | kdac (ms) | kdac speedup vs FLA | bytes floor (ms) | kdac % of floor |",
-             "|---|---|---|---|---|---|"]
+             "| case | FLA chunk_kda (ms) | kdac (ms) | kdac speedup vs FLA | "
+             "bytes floor (ms) | kdac % of floor | kdac % of tensor-core peak |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['name']} | {r['fla_ms']:.3f} | {r['kdac_ms']:.3f} | "
                      f"{r['fla_ms'] / r['kdac_ms']:.2f}x | {r['floor_ms']:.3f} | "
-                     f"{100 * r['floor_ms'] / r['kdac_ms']:.0f}% |")
+                     f"{100 * r['floor_ms'] / r['kdac_ms']:.0f}% | "
+                     f"{100 * r['peak_ms'] / r['kdac_ms']:.1f}% |")
     lines.append("")
     lines.append("kdac bench lines (JIT cold compile and disk-cache hit times):")
     lines.append("")
@@ -149,6 +176,24 @@ def main():
     with open(args.out, "w") as f:
         f.write(text)
     print(text)
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        ts = [r["T"] for r in rows]
+        plt.figure(figsize=(6, 4))
+        plt.plot(ts, [r["fla_ms"] for r in rows], "o-", label="FLA chunk_kda")
+        plt.plot(ts, [r["kdac_ms"] for r in rows], "s-", label="kdac")
+        plt.plot(ts, [r["floor_ms"] for r in rows], ":", label="bytes floor")
+        plt.xscale("log", base=2)
+        plt.yscale("log")
+        plt.xlabel("sequence length T (B=1, H=64, K=V=128, bf16, fused options)")
+        plt.ylabel("time (ms)")
+        plt.title(f"KDA forward on {dev}, {date}")
+        plt.grid(True, which="both", alpha=0.3)
+        plt.legend()
+        plt.tight_layout()
+        plt.savefig(args.plot, dpi=120)
 
 
 if __name__ == "__main__":
