@@ -81,7 +81,9 @@ generateCudaAt(const KernelSpec &spec, const ChunkedPipelineOptions &options) {
       buildRecurrenceModule(context, kernelSpecFor(spec));
   if (!module)
     return diagnostics.error("the spec does not build valid IR");
-  return generateCuda(*module, options);
+  ChunkedPipelineOptions lowering = options;
+  lowering.recurrent |= spec.decode;
+  return generateCuda(*module, lowering);
 }
 
 llvm::Expected<EmittedCuda>

@@ -21,6 +21,15 @@ void buildPipeline(OpPassManager &pm, Stage stage,
                    const ChunkedPipelineOptions &options) {
   if (stage == Stage::KDA)
     return;
+  if (options.recurrent && stage == Stage::Kernel) {
+    ConvertKDARecurrenceToKDKOptions decode;
+    decode.blockThreads = options.blockThreads;
+    decode.valueTile = options.valueTile;
+    pm.addPass(createConvertKDARecurrenceToKDK(decode));
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+    return;
+  }
   OpPassManager &funcPm = pm.nest<func::FuncOp>();
   funcPm.addPass(createKDAChunk({options.chunkSize}));
   if (stage == Stage::Chunked)

@@ -32,12 +32,22 @@ std::string tuningSpecKey(const KernelSpec &s) {
       << toString(s.activation) << (s.qkL2Norm ? " l2norm" : "")
       << (s.betaSigmoid ? " beta_sigmoid" : "")
       << (s.hasInitialState ? " s0" : "") << (s.hasFinalState ? " sT" : "")
-      << " " << toString(s.stateLayout) << " state:" << toString(s.stateDType);
+      << " " << toString(s.stateLayout) << " state:" << toString(s.stateDType)
+      << (s.decode ? " decode" : "");
   return key.str();
 }
 
 std::string describe(const ChunkedPipelineOptions &o) {
   std::ostringstream text;
+  if (o.recurrent) {
+    text << "token-by-token (decode), v-tile ";
+    if (o.valueTile == 0)
+      text << "all of V";
+    else
+      text << o.valueTile;
+    text << ", threads " << o.blockThreads;
+    return text.str();
+  }
   text << "chunk " << o.chunkSize << ", inverse " << o.utMethod;
   if (o.utMethod == "blocked")
     text << "/" << o.diagMethod;

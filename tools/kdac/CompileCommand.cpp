@@ -139,6 +139,7 @@ int runCompile() {
       int64_t typicalT = spec->T == kDynamic ? 8192 : spec->T;
       *options = chooseOptions(*spec, typicalT, *options, db ? &*db : nullptr,
                                &why);
+      options->recurrent |= spec->decode;
     }
     ChunkedPipelineOptions shown = *options;
     if (shown.chunkSize == 0)

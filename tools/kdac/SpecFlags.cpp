@@ -20,7 +20,10 @@ static cl::OptionCategory specCategory(
   cl::cat(specCategory), cl::sub(cl::SubCommand::getTopLevel()),              \
       cl::sub(genCaseCommand)
 
-static cl::opt<std::string> opFlag("op", cl::desc("Operation: forward"),
+static cl::opt<std::string> opFlag(
+    "op",
+    cl::desc("Operation: forward (chunkwise kernels) | decode (token-by-token "
+             "kernel for a few tokens per sequence)"),
                                    cl::init("forward"), KDAC_SPEC_FLAG);
 static cl::opt<int64_t> batchFlag("B", cl::desc("Batch size (-1: dynamic)"),
                                   cl::init(1), KDAC_SPEC_FLAG);
@@ -109,8 +112,9 @@ parseFlag(const cl::opt<std::string> &flag,
 }
 
 std::optional<KernelSpec> specFromFlags() {
-  if (opFlag != "forward") {
-    reportError("invalid value '" + opFlag + "' for --op (expected forward)");
+  if (opFlag != "forward" && opFlag != "decode") {
+    reportError("invalid value '" + opFlag +
+                "' for --op (expected forward or decode)");
     return std::nullopt;
   }
   auto dtype = parseFlag(dtypeFlag, parseDType, "bf16, f16 or f32");
@@ -157,6 +161,7 @@ std::optional<KernelSpec> specFromFlags() {
   spec.stateDType = *stateDtype;
   if (scaleFlag.getNumOccurrences())
     spec.scale = scaleFlag.getValue();
+  spec.decode = opFlag == "decode";
   spec.arch = archFromFlags();
   if (spec.arch.empty())
     return std::nullopt;

@@ -63,4 +63,45 @@ def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
                            "::mlir::memref::MemRefDialect"];
 }
 
+def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
+                                     "::mlir::ModuleOp"> {
+  let summary = "Lower kda.recurrence token by token (decode) to a kdk kernel";
+  let description = [{
+    For a few tokens per sequence the cost is the state's traffic, not the
+    arithmetic: one thread block per (V tile, value head, sequence) loads its
+    K x Vt slice of the state once, applies S = Diag(exp(g)) S,
+    v' = beta (v - S^T k), S += k v'^T and o = scale S^T q per token with the
+    fused prologue, and stores the state once.
+
+    Before:
+    ```mlir
+    %o, %s = kda.recurrence q(%q) k(%k) v(%v) g(%g) beta(%b) initial_state(%s0)
+        gate = channel update = delta : (...) -> (...)
+    ```
+    After:
+    ```mlir
+    func.func @kda_recurrent(...) attributes {kdk.kernel,
+        kdk.grid = ["4", "32", "sequences"], ...} {
+      scf.for %t = %c0 to %len step %c1 {
+        kdk.load_tile %q[...] rows(%c1) ... into %qt : ...
+        kdk.scale_rows %state, %decay : ...
+        kdk.mma %kt, %state into %ks : ...
+        ...
+      }
+    }
+    ```
+  }];
+  let options = [
+    Option<"blockThreads", "block-threads", "int64_t", /*default=*/"128",
+           "Threads per block">,
+    Option<"valueTile", "v-tile", "int64_t", /*default=*/"32",
+           "Columns of V one block owns (0: all of V)">,
+    Option<"sharedMemoryLimit", "smem-limit", "int64_t", /*default=*/"232448",
+           "Largest dynamic shared memory per block, bytes">
+  ];
+  let dependentDialects = ["::mlir::kdk::KDKDialect", "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 #endif // KDAC_CONVERSION_PASSES_TD

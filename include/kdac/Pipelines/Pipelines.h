@@ -32,6 +32,9 @@ struct ChunkedPipelineOptions {
   int64_t blockThreads = 256;
   int64_t recurrenceBlockThreads = 0; ///< 0: blockThreads
   int64_t valueTile = 32;
+  /// Lower token by token (the decode kernel) instead of chunkwise; only the
+  /// kernel stage differs.
+  bool recurrent = false;
 };
 
 /// Adds the passes that take a module of kda.recurrence to `stage`.

@@ -61,6 +61,10 @@ struct KernelSpec {
   /// Output scale; unset means K^-1/2.
   std::optional<double> scale;
 
+  /// Decode: a token-by-token kernel for a few tokens per sequence, where
+  /// the state's traffic dominates (the chunkwise kernels otherwise).
+  bool decode = false;
+
   /// Target architecture for code generation ("sm_90a", "sm_80").
   std::string arch = "sm_90a";
 

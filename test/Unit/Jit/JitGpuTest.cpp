@@ -152,6 +152,33 @@ TEST_F(JitGpu, FamilyMembersAndOptions) {
   run("f16", [](KernelSpec &s) { s.dtype = s.betaDType = DType::F16; });
 }
 
+/// The token-by-token decode kernel against the oracle: a few tokens per
+/// sequence, every fused option, GVA, varlen and both state layouts.
+TEST_F(JitGpu, DecodeKernel) {
+  int seed = 900;
+  for (StateLayout layout : {StateLayout::KV, StateLayout::VK})
+    for (DType dtype : {DType::BF16, DType::F32}) {
+      KernelSpec spec = base(dtype, 128, 128);
+      spec.decode = true;
+      spec.H = 2;
+      spec.HV = 4;
+      spec.stateLayout = layout;
+      spec.activation = GateActivation::LowerBound;
+      spec.lowerBound = -5.0;
+      spec.hasALog = spec.hasDtBias = spec.qkL2Norm = spec.betaSigmoid = true;
+      for (int64_t t : {1, 3}) {
+        KdaCase c = makeRandomCase(spec, 8, t, {}, ++seed);
+        expectMatches(c,
+                      std::string("decode T=") + std::to_string(t) + " " +
+                          toString(layout) + " " + toString(dtype),
+                      jit());
+      }
+      spec.varlen = true;
+      KdaCase c = makeRandomCase(spec, 1, 6, {1, 2, 3}, ++seed);
+      expectMatches(c, std::string("decode varlen ") + toString(layout), jit());
+    }
+}
+
 TEST_F(JitGpu, SecondRequestIsCachedInMemoryAndOnDisk) {
   KernelSpec spec = base(DType::BF16, 64, 64);
   spec.K = 32; // a spec no other test compiles

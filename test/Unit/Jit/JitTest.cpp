@@ -196,6 +196,19 @@ std::vector<std::pair<std::string, KernelSpec>> supportMatrix() {
     s.activation = GateActivation::Softplus;
     s.hasALog = s.hasDtBias = true;
   });
+  add("decode_fused", [](KernelSpec &s) {
+    s.decode = true;
+    s.activation = GateActivation::LowerBound;
+    s.lowerBound = -5.0;
+    s.hasALog = s.hasDtBias = s.qkL2Norm = s.betaSigmoid = true;
+  });
+  add("decode_varlen_vk_scalar_K256", [](KernelSpec &s) {
+    s.decode = true;
+    s.varlen = true;
+    s.stateLayout = StateLayout::VK;
+    s.gate = GateGranularity::Scalar;
+    s.K = s.V = 256;
+  });
   add("ungated_additive_bf16_state", [](KernelSpec &s) {
     s.gate = GateGranularity::None;
     s.update = UpdateRule::Additive;
