@@ -78,10 +78,12 @@ TEST(TuningCandidates, RespectTheSpec) {
   ASSERT_FALSE(candidates.empty());
   for (const ChunkedPipelineOptions &o : candidates) {
     EXPECT_LT(o.valueTile, 32); // 0 stands for all of V
-    if (o.valueTile)
+    if (o.valueTile) {
       EXPECT_EQ(32 % o.valueTile, 0);
-    if (o.utMethod == "neumann")
+    }
+    if (o.utMethod == "neumann") {
       EXPECT_EQ(o.chunkSize, 16);
+    }
   }
   // 3 chunk sizes x 2 inverse choices x V tiles {16, all} x 2 thread counts.
   EXPECT_EQ(candidates.size(), 3u * 2u * 2u * 2u);
