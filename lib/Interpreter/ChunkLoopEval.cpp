@@ -24,26 +24,13 @@ static llvm::Error inChunk(llvm::Error e, int64_t n, int64_t hv,
 
 template <typename T>
 llvm::Error Evaluator<T>::evaluate(kda::ChunkLoopOp op, Env<T> &env) {
-  const Tensor<T> &qIn = env[op.getQ()], &kIn = env[op.getK()],
-                  &vIn = env[op.getV()], &betaIn = env[op.getBeta()];
-  const Tensor<T> *gIn = op.getG() ? &env[op.getG()] : nullptr;
-  const Tensor<T> *initial =
-      op.getInitialState() ? &env[op.getInitialState()] : nullptr;
-  const Tensor<T> *cu = op.getCuSeqlens() ? &env[op.getCuSeqlens()] : nullptr;
-
-  SequenceOperands s;
-  s.q = qIn.shape, s.k = kIn.shape, s.v = vIn.shape, s.beta = betaIn.shape;
-  if (gIn)
-    s.g = ArrayRef<int64_t>(gIn->shape);
-  if (initial)
-    s.state = ArrayRef<int64_t>(initial->shape);
-  s.cuSeqlens = cu ? &cu->ints : nullptr;
-  s.gate = op.getGate();
-  s.vkLayout = op.getLayout() == kda::StateLayout::vk;
-  llvm::Expected<SequenceGeometry> geoOr = computeGeometry(op, s);
-  if (!geoOr)
-    return geoOr.takeError();
-  const SequenceGeometry &geo = *geoOr;
+  llvm::Expected<SequenceTensors<T>> inputs = readSequenceTensors(op, env);
+  if (!inputs)
+    return inputs.takeError();
+  const Tensor<T> &qIn = *inputs->q, &kIn = *inputs->k, &vIn = *inputs->v,
+                  &betaIn = *inputs->beta;
+  const Tensor<T> *gIn = inputs->g, *initial = inputs->initial;
+  const SequenceGeometry &geo = inputs->geo;
   const int64_t H = geo.H, HV = geo.HV, K = geo.K, V = geo.V;
   const int64_t C = op.getChunkSize();
   if (C <= 0)

@@ -67,6 +67,43 @@ struct SequenceGeometry {
 llvm::Expected<SequenceGeometry> computeGeometry(mlir::Operation *op,
                                                  const SequenceOperands &s);
 
+/// The tensors of an op shaped like a recurrence (kda.recurrence,
+/// kda.chunk_loop), optional ones null when absent, with their geometry.
+template <typename T> struct SequenceTensors {
+  const Tensor<T> *q, *k, *v, *beta, *g, *initial, *cu;
+  SequenceGeometry geo;
+};
+
+template <typename T, typename OpT>
+llvm::Expected<SequenceTensors<T>> readSequenceTensors(OpT op,
+                                                       const Env<T> &env) {
+  auto optional = [&](mlir::Value value) -> const Tensor<T> * {
+    return value ? &env[value] : nullptr;
+  };
+  SequenceTensors<T> t{&env[op.getQ()],
+                       &env[op.getK()],
+                       &env[op.getV()],
+                       &env[op.getBeta()],
+                       optional(op.getG()),
+                       optional(op.getInitialState()),
+                       optional(op.getCuSeqlens()),
+                       {}};
+  SequenceOperands s;
+  s.q = t.q->shape, s.k = t.k->shape, s.v = t.v->shape, s.beta = t.beta->shape;
+  if (t.g)
+    s.g = llvm::ArrayRef<int64_t>(t.g->shape);
+  if (t.initial)
+    s.state = llvm::ArrayRef<int64_t>(t.initial->shape);
+  s.cuSeqlens = t.cu ? &t.cu->ints : nullptr;
+  s.gate = op.getGate();
+  s.vkLayout = op.getLayout() == mlir::kda::StateLayout::vk;
+  llvm::Expected<SequenceGeometry> geo = computeGeometry(op, s);
+  if (!geo)
+    return geo.takeError();
+  t.geo = std::move(*geo);
+  return t;
+}
+
 /// PyTorch's F.softplus (beta 1, threshold 20), as the oracle computes it.
 template <typename T> T softplus(T x) {
   return x > T(20) ? x : std::log1p(std::exp(x));
