@@ -148,22 +148,25 @@ llvm::Error Evaluator<T>::evaluate(kda::DecayedGramOp op, Env<T> &env) {
   return llvm::Error::success();
 }
 
+/// kda.ut_inverse and kda.forward_substitution compute the same matrix;
+/// they differ only in how a kernel would schedule it.
 template <typename T>
-llvm::Error Evaluator<T>::evaluate(kda::UTInverseOp op, Env<T> &env) {
-  const Tensor<T> &a = env[op.getInput()];
+static llvm::Error evaluateUnitLowerInverse(Operation *op, Env<T> &env) {
+  const Tensor<T> &a = env[op->getOperand(0)];
   if (llvm::Error e = expectSquare(op, "input", a))
     return e;
-  env.bind(op.getResult(), unitLowerInverse(a));
+  env.bind(op->getResult(0), unitLowerInverse(a));
   return llvm::Error::success();
 }
 
 template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::UTInverseOp op, Env<T> &env) {
+  return evaluateUnitLowerInverse<T>(op, env);
+}
+
+template <typename T>
 llvm::Error Evaluator<T>::evaluate(kda::ForwardSubstitutionOp op, Env<T> &env) {
-  const Tensor<T> &a = env[op.getInput()];
-  if (llvm::Error e = expectSquare(op, "input", a))
-    return e;
-  env.bind(op.getResult(), unitLowerInverse(a));
-  return llvm::Error::success();
+  return evaluateUnitLowerInverse<T>(op, env);
 }
 
 template <typename T>

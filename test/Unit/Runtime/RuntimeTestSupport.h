@@ -10,6 +10,8 @@
 
 #include "kdac/runtime/DeviceLibrary.h"
 
+#include "../HalfBits.h"
+
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -121,54 +123,10 @@ extern "C" __global__ void smoke(const kdac::bf16 *a, const kdac::bf16 *b, float
 )cuda";
 }
 
-/// Round-to-nearest-even float -> bf16 bits, as __float2bfloat16_rn does for
-/// finite values.
-inline uint16_t floatToBf16Bits(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return uint16_t(bits >> 16);
-}
-
-inline float bf16BitsToFloat(uint16_t bits) {
-  uint32_t widened = uint32_t(bits) << 16;
-  float value;
-  std::memcpy(&value, &widened, 4);
-  return value;
-}
-
-/// Round-to-nearest-even float -> IEEE half bits for normal-range values
-/// (the tests use |x| in [2^-14, 65504]).
-inline uint16_t floatToF16Bits(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  uint32_t sign = (bits >> 16) & 0x8000u;
-  int32_t exponent = int32_t((bits >> 23) & 0xff) - 127 + 15;
-  uint32_t mantissa = bits & 0x7fffffu;
-  if (value == 0.0f)
-    return uint16_t(sign);
-  uint32_t half = sign | (uint32_t(exponent) << 10) | (mantissa >> 13);
-  uint32_t remainder = mantissa & 0x1fffu;
-  if (remainder > 0x1000u || (remainder == 0x1000u && (half & 1u)))
-    ++half;
-  return uint16_t(half);
-}
-
-inline float f16BitsToFloat(uint16_t bits) {
-  uint32_t sign = uint32_t(bits & 0x8000u) << 16;
-  int32_t exponent = (bits >> 10) & 0x1f;
-  uint32_t mantissa = bits & 0x3ffu;
-  if (exponent == 0 && mantissa == 0) {
-    float zero;
-    std::memcpy(&zero, &sign, 4);
-    return zero;
-  }
-  uint32_t widened =
-      sign | (uint32_t(exponent - 15 + 127) << 23) | (mantissa << 13);
-  float value;
-  std::memcpy(&value, &widened, 4);
-  return value;
-}
+using kdac::test::bf16BitsToFloat;
+using kdac::test::f16BitsToFloat;
+using kdac::test::floatToBf16Bits;
+using kdac::test::floatToF16Bits;
 
 } // namespace kdac::rt::test
 

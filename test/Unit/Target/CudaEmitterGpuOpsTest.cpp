@@ -279,11 +279,11 @@ TEST_F(EmittedPrologueOps, ElementwiseOps) {
       int i = r * D + c;
       double xv = x.values[i];
       ref[1].push_back(xv - y.values[i]);
-      ref[4].push_back(bf16ToFloat(floatToBf16(
+      ref[4].push_back(bf16BitsToFloat(floatToBf16Bits(
           float(0.5 * rs.values[r] * xv * std::exp(double(gc[i]))))));
       ref[5].push_back(xv * std::exp(double(gc[(R - 1) * D + c]) - gc[i]));
       ref[7].push_back(xv * rs.values[r]);
-      ref[9].push_back(f16ToFloat(floatToF16(x.values[i])));
+      ref[9].push_back(f16BitsToFloat(floatToF16Bits(x.values[i])));
     }
   for (int r = 0; r < 32; ++r)
     for (int c = 0; c < 32; ++c) {

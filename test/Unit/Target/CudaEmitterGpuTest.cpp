@@ -90,7 +90,7 @@ TEST_F(EmittedTileOps, LoadAndStoreWithMasksBroadcastAndConversion) {
   std::vector<float> zaGot = download(za, 64 * 128, Elem::BF16);
   std::vector<double> refZa(T * 128);
   for (int i = 0; i < T * 128; ++i)
-    refZa[i] = bf16ToFloat(floatToBf16(float(refA[i])));
+    refZa[i] = bf16BitsToFloat(floatToBf16Bits(float(refA[i])));
   expectClose(std::vector<float>(zaGot.begin(), zaGot.begin() + T * 128),
               refZa, near(refZa, 0, 0), "bf16 store");
   size_t untouched = 0;
@@ -117,7 +117,7 @@ TEST_F(EmittedTileOps, VectorPathsConvertElementTypes) {
   launch(ir, "kernel", {arg(dx), arg(dy)});
   std::vector<double> ref(32 * 64);
   for (size_t i = 0; i < ref.size(); ++i)
-    ref[i] = f16ToFloat(floatToF16(x.values[i]));
+    ref[i] = f16BitsToFloat(floatToF16Bits(x.values[i]));
   expectClose(download(dy, 32 * 64, Elem::F16), ref, near(ref, 0, 0),
               "bf16 -> f32 -> f16");
 }

@@ -12,6 +12,7 @@
 #define KDAC_TEST_UNIT_TARGET_GPUTESTSUPPORT_H
 
 #include "EmitterTestSupport.h"
+#include "../HalfBits.h"
 
 #include "kdac/runtime/CudaDriver.h"
 #include "kdac/runtime/KernelCompiler.h"
@@ -42,46 +43,6 @@ inline const char *mlirName(Elem elem) {
 }
 inline size_t elemBytes(Elem elem) { return elem == Elem::F32 ? 4 : 2; }
 
-/// Round-to-nearest-even float -> bf16 bits (finite values).
-inline uint16_t floatToBf16(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return uint16_t(bits >> 16);
-}
-inline float bf16ToFloat(uint16_t bits) {
-  uint32_t widened = uint32_t(bits) << 16;
-  float value;
-  std::memcpy(&value, &widened, 4);
-  return value;
-}
-/// Round-to-nearest-even float -> f16 bits, for 0 and normal-range values
-/// (the tests keep |x| in [2^-14, 65504]).
-inline uint16_t floatToF16(float value) {
-  uint32_t bits;
-  std::memcpy(&bits, &value, 4);
-  uint32_t sign = (bits >> 16) & 0x8000u;
-  if ((bits & 0x7fffffffu) == 0)
-    return uint16_t(sign);
-  int32_t exponent = int32_t((bits >> 23) & 0xff) - 127 + 15;
-  uint32_t mantissa = bits & 0x7fffffu;
-  uint32_t half = sign | (uint32_t(exponent) << 10) | (mantissa >> 13);
-  uint32_t remainder = mantissa & 0x1fffu;
-  if (remainder > 0x1000u || (remainder == 0x1000u && (half & 1u)))
-    ++half;
-  return uint16_t(half);
-}
-inline float f16ToFloat(uint16_t bits) {
-  uint32_t sign = uint32_t(bits & 0x8000u) << 16;
-  int32_t exponent = (bits >> 10) & 0x1f;
-  uint32_t mantissa = bits & 0x3ffu;
-  uint32_t widened = sign;
-  if (exponent != 0 || mantissa != 0)
-    widened |= (uint32_t(exponent - 15 + 127) << 23) | (mantissa << 13);
-  float value;
-  std::memcpy(&value, &widened, 4);
-  return value;
-}
 
 /// Values of one element type: the rounded floats (for references) and the
 /// bytes the device gets.
@@ -94,8 +55,8 @@ struct HostArray {
       if (elem == Elem::F32) {
         std::memcpy(&out[4 * i], &values[i], 4);
       } else {
-        uint16_t bits = elem == Elem::BF16 ? floatToBf16(values[i])
-                                           : floatToF16(values[i]);
+        uint16_t bits = elem == Elem::BF16 ? floatToBf16Bits(values[i])
+                                           : floatToF16Bits(values[i]);
         std::memcpy(&out[2 * i], &bits, 2);
       }
     }
@@ -108,9 +69,9 @@ inline HostArray makeArray(Elem elem, std::vector<float> values) {
   HostArray array{elem, std::move(values)};
   for (float &value : array.values) {
     if (elem == Elem::BF16)
-      value = bf16ToFloat(floatToBf16(value));
+      value = bf16BitsToFloat(floatToBf16Bits(value));
     else if (elem == Elem::F16)
-      value = f16ToFloat(floatToF16(value));
+      value = f16BitsToFloat(floatToF16Bits(value));
   }
   return array;
 }
@@ -360,7 +321,7 @@ protected:
       } else {
         uint16_t bits;
         std::memcpy(&bits, &bytes[2 * i], 2);
-        values[i] = elem == Elem::BF16 ? bf16ToFloat(bits) : f16ToFloat(bits);
+        values[i] = elem == Elem::BF16 ? bf16BitsToFloat(bits) : f16BitsToFloat(bits);
       }
     }
     return values;
