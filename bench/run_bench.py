@@ -87,13 +87,13 @@ def run_fla(x, K):
     return do_bench(fn, warmup=100, rep=500, return_mode="median"), fn()
 
 
-def write_case(path, x, B, T, H, K, V):
+def write_case(path, x, B, T, H, K, V, state_dtype="f32"):
     tensors = {k: v.contiguous().cpu() for k, v in x.items() if v is not None}
     meta = dict(B=B, T=T, H=H, HV=H, K=K, V=V, scale=None, gate_kind="lowerbound",
                 lower_bound=-5.0, use_gate_in_kernel=True, use_qk_l2norm_in_kernel=True,
                 use_beta_sigmoid_in_kernel=True, state_v_first=False,
                 has_initial_state=True, dtype="bf16", gate_dtype="bf16",
-                beta_dtype="bf16", state_dtype="f32")
+                beta_dtype="bf16", state_dtype=state_dtype)
     save_file(tensors, path, metadata={k: json.dumps(v) for k, v in meta.items()})
 
 

@@ -32,6 +32,15 @@ def KDA_RecurrenceOp : KDA_Op<"recurrence",
     is B, or the number of packed sequences when `cu_seqlens` ([N + 1]
     offsets, B = 1) is given.
 
+    State pool (decode, continuous batching): with `state_indices` (i32),
+    initial_state and final_state are one pool of P slots [P, HV, K, V],
+    updated in place. With [N] indices, sequence n starts from slot
+    state_indices[n] and its final state goes back there; with [N, S]
+    indices (speculative decoding) it starts from slot
+    state_indices[n, num_accepted[n] - 1] (column 0 without num_accepted)
+    and the state after its token t goes to slot state_indices[n, t]. A
+    negative start slot skips the sequence: no state or output is touched.
+
     Fused prologue: `qk_l2norm` normalises q and k per token, `beta_sigmoid`
     applies a sigmoid to beta, and `activation` turns a raw gate into a
     log-decay (softplus: -exp(A_log) * softplus(g + dt_bias); lowerbound:
@@ -60,6 +69,8 @@ def KDA_RecurrenceOp : KDA_Op<"recurrence",
     Optional<AnyRankedTensor>:$dt_bias,
     Optional<AnyRankedTensor>:$initial_state,
     Optional<AnyRankedTensor>:$cu_seqlens,
+    Optional<AnyRankedTensor>:$state_indices,
+    Optional<AnyRankedTensor>:$num_accepted,
     KDA_GateGranularity:$gate,
     KDA_UpdateRule:$update,
     DefaultValuedAttr<KDA_GateActivation, "GateActivation::none">:$activation,
@@ -80,6 +91,8 @@ def KDA_RecurrenceOp : KDA_Op<"recurrence",
     (`A_log` `(` $A_log^ `)`)? (`dt_bias` `(` $dt_bias^ `)`)?
     (`initial_state` `(` $initial_state^ `)`)?
     (`cu_seqlens` `(` $cu_seqlens^ `)`)?
+    (`state_indices` `(` $state_indices^ `)`)?
+    (`num_accepted` `(` $num_accepted^ `)`)?
     `gate` `=` $gate `update` `=` $update
     (`activation` `=` $activation^)? (`lower_bound` `=` $lower_bound^)?
     (`qk_l2norm` $qk_l2norm^)? (`beta_sigmoid` $beta_sigmoid^)?

@@ -242,6 +242,44 @@ LogicalResult RecurrenceOp::verify() {
         ShapedType::isDynamic(offsets) ? ShapedType::kDynamic : offsets - 1;
   }
 
+  // A state pool: the state tensors hold P slots, any P.
+  Value indices = getStateIndices();
+  int64_t numSequences = numStates;
+  if (indices) {
+    auto indexType = cast<RankedTensorType>(indices.getType());
+    if (indexType.getRank() < 1 || indexType.getRank() > 2 ||
+        !indexType.getElementType().isInteger(32))
+      return emitOpError() << "expects state_indices to be an [N] or [N, S] "
+                              "tensor of i32, got "
+                           << indexType;
+    bool perToken = indexType.getRank() == 2;
+    if (failed(shapes.dims(
+            {"state_indices", indexType},
+            perToken ? SmallVector<int64_t>{numSequences, ShapedType::kDynamic}
+                     : SmallVector<int64_t>{numSequences},
+            {"N", "S"}, perToken ? "[N, S]" : "[N]")))
+      return failure();
+    if (!getInitialState() || !getFinalState())
+      return emitOpError() << "expects initial_state and a final_state result "
+                              "with state_indices (the pool is read and "
+                              "written in place)";
+    numStates = ShapedType::kDynamic;
+  }
+  if (Value accepted = getNumAccepted()) {
+    auto acceptedType = cast<RankedTensorType>(accepted.getType());
+    if (!indices || cast<RankedTensorType>(indices.getType()).getRank() != 2)
+      return emitOpError() << "expects num_accepted only with [N, S] "
+                              "state_indices";
+    if (acceptedType.getRank() != 1 ||
+        !acceptedType.getElementType().isInteger(32))
+      return emitOpError() << "expects num_accepted to be an [N] tensor of "
+                              "i32, got "
+                           << acceptedType;
+    if (failed(shapes.dims({"num_accepted", acceptedType}, {numSequences},
+                           {"N"}, "[N]")))
+      return failure();
+  }
+
   Value initial = getInitialState();
   Value final = getFinalState();
   if (initial &&

@@ -28,9 +28,16 @@ LogicalResult AllocTileOp::verify() {
   if (!type.hasStaticShape() || !type.getLayout().isIdentity())
     return emitOpError() << "expects a static, contiguous tile type";
   auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
+  if (space && space.getInt() == kRegisterMemorySpace) {
+    if (type.getRank() != 2 || !type.getElementType().isF32())
+      return emitOpError() << "expects a register fragment to be a 2-D f32 "
+                              "tile";
+    return success();
+  }
   if (!space || space.getInt() != kSharedMemorySpace)
     return emitOpError() << "expects a tile in shared memory (memory space "
-                         << kSharedMemorySpace << ")";
+                         << kSharedMemorySpace << ") or registers (memory "
+                         << "space " << kRegisterMemorySpace << ")";
   return success();
 }
 

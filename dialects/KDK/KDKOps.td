@@ -1,8 +1,10 @@
 //===- KDKOps.td - Operations of the kdk dialect -----------*- tablegen -*-===//
 //
 // Thread-block-level ops of KDA kernels. Tiles are 1-D or 2-D memrefs in
-// shared memory (memory space 3), possibly strided subviews; global buffers
-// are flat memref<?xT> addressed by element offsets computed in arith.
+// shared memory (memory space 3), possibly strided subviews, or 2-D f32
+// register fragments (memory space 5) spread over the block's threads;
+// global buffers are flat memref<?xT> addressed by element offsets computed
+// in arith.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KDK_OPS_TD
@@ -68,10 +70,34 @@ def KDK_SequenceRangeOp : KDK_Op<"sequence_range", [Pure]> {
 //===----------------------------------------------------------------------===//
 
 def KDK_AllocTileOp : KDK_Op<"alloc_tile"> {
-  let summary = "a shared-memory tile, live for the whole kernel";
+  let summary = "a shared-memory tile or register fragment, live for the whole kernel";
+  let description = [{
+    Memory space 3 is shared memory. Memory space 5 is a register fragment:
+    each thread holds its share of the tile, so ops on it need no barrier
+    among themselves. load_tile, store_tile, fill, scale_rows and mma (as
+    B, or as an accumulated rank-one product) accept fragments.
+
+    ```mlir
+    %state = kdk.alloc_tile : memref<128x32xf32, 5>
+    ```
+  }];
   let results = (outs KDK_Tile:$tile);
   let assemblyFormat = "attr-dict `:` type($tile)";
   let hasVerifier = 1;
+}
+
+def KDK_LoadIndexOp : KDK_Op<"load_index"> {
+  let summary = "one integer of a global buffer, as an index";
+  let description = [{
+    Reads a block-uniform integer (a state slot, an accepted count):
+
+    ```mlir
+    %slot = kdk.load_index %state_indices[%n] : memref<?xi32>
+    ```
+  }];
+  let arguments = (ins MemRefRankOf<[I32, I64], [1]>:$src, Index:$offset);
+  let results = (outs Index:$result);
+  let assemblyFormat = "$src `[` $offset `]` attr-dict `:` type($src)";
 }
 
 def KDK_BarrierOp : KDK_Op<"barrier"> {

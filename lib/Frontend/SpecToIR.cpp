@@ -62,7 +62,11 @@ OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
   Type qkType = tensor({b, t, spec.H, spec.K}, spec.dtype);
   Type vType = tensor({b, t, spec.HV, spec.V}, spec.dtype);
   Type betaType = tensor({b, t, spec.HV}, spec.betaDType);
-  int64_t numStates = spec.varlen ? ShapedType::kDynamic : b;
+  // A pool holds any number of slots.
+  int64_t numStates =
+      spec.varlen || spec.statePool ? ShapedType::kDynamic : b;
+  bool readsState = spec.hasInitialState || spec.statePool;
+  bool writesState = spec.hasFinalState || spec.statePool;
   bool kv = spec.stateLayout == StateLayout::KV;
   Type stateType = tensor({numStates, spec.HV, kv ? spec.K : spec.V,
                            kv ? spec.V : spec.K},
@@ -83,13 +87,22 @@ OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
                                                           : spec.HV;
     argTypes.push_back(RankedTensorType::get({width}, f32));
   }
-  if (spec.hasInitialState)
+  if (readsState)
     argTypes.push_back(stateType);
   if (spec.varlen)
     argTypes.push_back(RankedTensorType::get({ShapedType::kDynamic},
                                              builder.getI64Type()));
+  Type i32 = builder.getI32Type();
+  int64_t numSequences = spec.varlen ? ShapedType::kDynamic : b;
+  if (spec.statePool)
+    argTypes.push_back(
+        spec.perTokenStates
+            ? RankedTensorType::get({numSequences, ShapedType::kDynamic}, i32)
+            : RankedTensorType::get({numSequences}, i32));
+  if (spec.acceptedCounts)
+    argTypes.push_back(RankedTensorType::get({numSequences}, i32));
   SmallVector<Type> resultTypes = {vType};
-  if (spec.hasFinalState)
+  if (writesState)
     resultTypes.push_back(stateType);
 
   builder.setInsertionPointToEnd(module->getBody());
@@ -108,12 +121,14 @@ OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
   Value beta = arg();
   Value aLog = optionalArg(spec.hasALog);
   Value dtBias = optionalArg(spec.hasDtBias);
-  Value initial = optionalArg(spec.hasInitialState);
+  Value initial = optionalArg(readsState);
   Value cuSeqlens = optionalArg(spec.varlen);
+  Value stateIndices = optionalArg(spec.statePool);
+  Value numAccepted = optionalArg(spec.acceptedCounts);
 
   auto op = kda::RecurrenceOp::create(
-      builder, loc, vType, spec.hasFinalState ? stateType : Type(), q, k, v, g,
-      beta, aLog, dtBias, initial, cuSeqlens,
+      builder, loc, vType, writesState ? stateType : Type(), q, k, v, g,
+      beta, aLog, dtBias, initial, cuSeqlens, stateIndices, numAccepted,
       static_cast<kda::GateGranularity>(spec.gate),
       static_cast<kda::UpdateRule>(spec.update),
       static_cast<kda::GateActivation>(spec.activation),
@@ -150,8 +165,14 @@ KernelSpec specFromRecurrence(kda::RecurrenceOp op) {
   spec.hasDtBias = static_cast<bool>(op.getDtBias());
   spec.qkL2Norm = op.getQkL2norm();
   spec.betaSigmoid = op.getBetaSigmoid();
-  spec.hasInitialState = static_cast<bool>(op.getInitialState());
-  spec.hasFinalState = static_cast<bool>(op.getFinalState());
+  spec.statePool = static_cast<bool>(op.getStateIndices());
+  spec.perTokenStates =
+      spec.statePool && op.getStateIndices().getType().getRank() == 2;
+  spec.acceptedCounts = static_cast<bool>(op.getNumAccepted());
+  spec.hasInitialState = !spec.statePool && op.getInitialState();
+  spec.hasFinalState = !spec.statePool && op.getFinalState();
+  // Only the decode lowering implements pools.
+  spec.decode |= spec.statePool;
   spec.stateLayout = static_cast<StateLayout>(op.getLayout());
   if (Value state = op.getInitialState() ? op.getInitialState()
                                          : op.getFinalState())

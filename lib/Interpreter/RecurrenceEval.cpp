@@ -68,6 +68,9 @@ static const Tensor<T> *optional(const Env<T> &env, Value value) {
 
 template <typename T>
 llvm::Error Evaluator<T>::evaluate(kda::RecurrenceOp op, Env<T> &env) {
+  if (op.getStateIndices())
+    return opError(op, "state pools (state_indices) are not interpreted; "
+                       "the reference oracle checks them");
   llvm::Expected<SequenceTensors<T>> inputs = readSequenceTensors(op, env);
   if (!inputs)
     return inputs.takeError();

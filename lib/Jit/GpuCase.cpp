@@ -45,7 +45,7 @@ DeviceCase::upload(const KdaCase &c) {
   std::unique_ptr<DeviceCase> d(new DeviceCase());
   KernelSpec &spec = d->spec_;
   spec = c.spec;
-  spec.hasFinalState = true;
+  spec.hasFinalState = !spec.statePool;
   const KdaInputs &in = c.inputs;
   const int64_t N = spec.varlen ? int64_t(in.cuSeqlens.size()) - 1 : in.B;
   std::map<std::string, TensorLayout> layouts =
@@ -90,12 +90,11 @@ DeviceCase::upload(const KdaCase &c) {
     t.bytes.assign(t.numElements() * itemSize(t.dtype), 0xFF);
     return t;
   };
-  Tensor o = output("o");
-  Tensor finalState = output("final_state");
-  if (llvm::Error e = place(a.o, o))
+  if (llvm::Error e = place(a.o, output("o")))
     return std::move(e);
-  if (llvm::Error e = place(a.finalState, finalState))
-    return std::move(e);
+  if (spec.hasFinalState)
+    if (llvm::Error e = place(a.finalState, output("final_state")))
+      return std::move(e);
   if (llvm::Error e = d->poisonOutputs())
     return std::move(e);
   return d;
@@ -114,23 +113,67 @@ llvm::Expected<KdaOutputs> DeviceCase::download() const {
   llvm::Expected<std::vector<double>> o = read(args_.o);
   if (!o)
     return o.takeError();
+  out.o = std::move(*o);
+  if (!args_.finalState.present())
+    return out;
   llvm::Expected<std::vector<double>> finalState = read(args_.finalState);
   if (!finalState)
     return finalState.takeError();
-  out.o = std::move(*o);
   out.finalState = std::move(*finalState);
   return out;
 }
 
-llvm::Expected<KdaOutputs> runCaseOnGpu(Jit &jit, const KdaCase &c) {
+llvm::Error DeviceCase::attachPool(const StatePool &pool) {
+  if (!spec_.statePool)
+    return llvm::createStringError("the case's spec has no state pool");
+  bool kv = spec_.stateLayout == StateLayout::KV;
+  std::vector<int64_t> poolShape = {pool.slots, spec_.HV, kv ? spec_.K : spec_.V,
+                                    kv ? spec_.V : spec_.K};
+  int64_t N = int64_t(pool.indices.size()) / pool.slotsPerSequence;
+  std::vector<int64_t> indexShape = {N};
+  if (spec_.perTokenStates)
+    indexShape.push_back(pool.slotsPerSequence);
+  auto ints = [](const std::vector<int32_t> &values) {
+    return std::vector<int64_t>(values.begin(), values.end());
+  };
+  llvm::Expected<DeviceTensor> states = place(Tensor::fromDoubles(
+      toTensorDType(spec_.stateDType), poolShape, pool.states));
+  if (!states)
+    return states.takeError();
+  args_.statePool = *states;
+  llvm::Expected<DeviceTensor> indices = place(
+      Tensor::fromInts(TensorDType::I32, indexShape, ints(pool.indices)));
+  if (!indices)
+    return indices.takeError();
+  args_.stateIndices = *indices;
+  if (spec_.acceptedCounts) {
+    llvm::Expected<DeviceTensor> accepted = place(
+        Tensor::fromInts(TensorDType::I32, {N}, ints(pool.accepted)));
+    if (!accepted)
+      return accepted.takeError();
+    args_.numAccepted = *accepted;
+  }
+  return llvm::Error::success();
+}
+
+llvm::Expected<std::vector<double>> DeviceCase::readPool() const {
+  return read(args_.statePool);
+}
+
+/// Uploads `c` (and `pool`, if given), launches once and downloads.
+static llvm::Expected<KdaOutputs> runOnGpu(Jit &jit, const KdaCase &c,
+                                           const StatePool *pool) {
   KernelSpec spec = c.spec;
-  spec.hasFinalState = true;
+  spec.hasFinalState = !spec.statePool;
   llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit.get(spec);
   if (!kernel)
     return kernel.takeError();
   llvm::Expected<std::unique_ptr<DeviceCase>> device = DeviceCase::upload(c);
   if (!device)
     return device.takeError();
+  if (pool)
+    if (llvm::Error e = (*device)->attachPool(*pool))
+      return std::move(e);
   if (llvm::Error e = (*kernel)->launch(nullptr, (*device)->args()))
     return std::move(e);
   rt::Expected<rt::Device> dev = rt::Device::open(jit.options().device);
@@ -138,7 +181,23 @@ llvm::Expected<KdaOutputs> runCaseOnGpu(Jit &jit, const KdaCase &c) {
     return llvm::createStringError(dev.error());
   if (rt::Status s = dev->synchronize(); !s)
     return llvm::createStringError("running the kernels: " + s.error());
-  return (*device)->download();
+  llvm::Expected<KdaOutputs> out = (*device)->download();
+  if (!out || !pool)
+    return out;
+  llvm::Expected<std::vector<double>> states = (*device)->readPool();
+  if (!states)
+    return states.takeError();
+  out->finalState = std::move(*states);
+  return out;
+}
+
+llvm::Expected<KdaOutputs> runCaseOnGpu(Jit &jit, const KdaCase &c) {
+  return runOnGpu(jit, c, nullptr);
+}
+
+llvm::Expected<KdaOutputs> runPooledCaseOnGpu(Jit &jit, const KdaCase &c,
+                                              const StatePool &pool) {
+  return runOnGpu(jit, c, &pool);
 }
 
 } // namespace kdac

@@ -40,7 +40,9 @@ std::string specKey(const KernelSpec &spec,
       << s.betaSigmoid << " s0 " << s.hasInitialState << " sT "
       << s.hasFinalState << " layout " << toString(s.stateLayout) << " state "
       << toString(s.stateDType) << " scale " << s.effectiveScale() << " arch "
-      << s.arch << (s.decode ? " decode" : "") << " | C" << options.chunkSize << " " << options.utMethod
+      << s.arch << (s.decode ? " decode" : "")
+      << (s.statePool ? " pool" : "") << (s.perTokenStates ? " per-token" : "")
+      << (s.acceptedCounts ? " accepted" : "") << " | C" << options.chunkSize << " " << options.utMethod
       << "/" << options.diagMethod << " anchor " << options.anchorBlock
       << " threads " << options.blockThreads << "/"
       << options.recurrenceBlockThreads << " vtile "

@@ -19,8 +19,13 @@ namespace {
 std::string shapeString(const std::vector<int64_t> &shape) {
   std::ostringstream s;
   s << "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s << (i ? ", " : "") << shape[i];
+  for (size_t i = 0; i < shape.size(); ++i) {
+    s << (i ? ", " : "");
+    if (shape[i] < 0)
+      s << "?"; // any positive size
+    else
+      s << shape[i];
+  }
   s << "]";
   return s.str();
 }
@@ -44,7 +49,10 @@ llvm::Error checkTensor(const char *name, const DeviceTensor &t, bool expected,
   if (t.dtype != dtype)
     return argError(llvm::Twine(name) + " has dtype " + toString(t.dtype) +
                     ", the spec needs " + toString(dtype));
-  if (t.shape != shape)
+  bool matches = t.shape.size() == shape.size();
+  for (size_t i = 0; matches && i < shape.size(); ++i)
+    matches = shape[i] < 0 ? t.shape[i] > 0 : t.shape[i] == shape[i];
+  if (!matches)
     return argError(llvm::Twine(name) + " has shape " + shapeString(t.shape) +
                     ", the spec needs " + shapeString(shape));
   return llvm::Error::success();
@@ -59,6 +67,11 @@ std::map<std::string, TensorLayout> tensorLayouts(const KernelSpec &s,
   TensorDType state = toTensorDType(s.stateDType);
   bool kv = s.stateLayout == StateLayout::KV;
   std::vector<int64_t> stateShape = {N, s.HV, kv ? s.K : s.V, kv ? s.V : s.K};
+  std::vector<int64_t> poolShape = stateShape;
+  poolShape[0] = -1;
+  std::vector<int64_t> indexShape = {N};
+  if (s.perTokenStates)
+    indexShape.push_back(-1);
   bool channel = s.gate == GateGranularity::Channel;
   std::vector<int64_t> gShape = {B, T, s.HV};
   if (channel)
@@ -77,6 +90,9 @@ std::map<std::string, TensorLayout> tensorLayouts(const KernelSpec &s,
       {"cu_seqlens", {s.varlen, TensorDType::I64, {N + 1}}},
       {"o", {true, io, {B, T, s.HV, s.V}}},
       {"final_state", {s.hasFinalState, state, stateShape}},
+      {"state_pool", {s.statePool, state, poolShape}},
+      {"state_indices", {s.statePool, TensorDType::I32, indexShape}},
+      {"num_accepted", {s.acceptedCounts, TensorDType::I32, {N}}},
   };
 }
 
@@ -117,12 +133,22 @@ llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &s,
       {"initial_state", &a.initialState},
       {"cu_seqlens", &a.cuSeqlens},
       {"o", &a.o},
-      {"final_state", &a.finalState}};
+      {"final_state", &a.finalState},
+      {"state_pool", &a.statePool},
+      {"state_indices", &a.stateIndices},
+      {"num_accepted", &a.numAccepted}};
   for (auto [name, tensor] : passed) {
     const TensorLayout &layout = layouts.at(name);
     if (llvm::Error e = checkTensor(name, *tensor, layout.present,
                                     layout.dtype, layout.shape))
       return std::move(e);
+  }
+  if (s.perTokenStates) {
+    sizes.S = a.stateIndices.shape[1];
+    if (!s.varlen && sizes.S < sizes.T)
+      return argError("state_indices has " + llvm::Twine(sizes.S) +
+                      " slots per sequence, fewer than the T = " +
+                      llvm::Twine(sizes.T) + " tokens of each");
   }
   return sizes;
 }
@@ -155,7 +181,9 @@ llvm::Error KdaKernel::launch(rt::StreamHandle stream,
       {"beta", &args.beta},   {"A_log", &args.aLog},
       {"dt_bias", &args.dtBias}, {"initial_state", &args.initialState},
       {"cu_seqlens", &args.cuSeqlens}, {"o", &args.o},
-      {"final_state", &args.finalState}};
+      {"final_state", &args.finalState}, {"state_pool", &args.statePool},
+      {"state_indices", &args.stateIndices},
+      {"num_accepted", &args.numAccepted}};
 
   for (size_t i = 0; i < launch_.kernels.size(); ++i) {
     const rt::KernelLaunch &kernel = launch_.kernels[i];
@@ -204,6 +232,10 @@ llvm::Error KdaKernel::launch(rt::StreamHandle stream,
         break;
       case rt::ParamKind::SizeB:
         scalars.push_back(sizes->B);
+        params.push_back(&scalars.back());
+        break;
+      case rt::ParamKind::SizeS:
+        scalars.push_back(sizes->S);
         params.push_back(&scalars.back());
         break;
       }

@@ -116,6 +116,15 @@ std::string validate(const KernelSpec &spec) {
     err << "scale must be positive and finite";
   else if (spec.stateDType == DType::F16)
     err << "state dtype must be f32 or bf16";
+  else if (spec.statePool && !spec.decode)
+    err << "a state pool needs the decode kernel (--op=decode)";
+  else if (spec.statePool && (spec.hasInitialState || spec.hasFinalState))
+    err << "a state pool is both the initial and the final state: drop "
+           "initial/final state";
+  else if (spec.perTokenStates && !spec.statePool)
+    err << "per-token states need a state pool";
+  else if (spec.acceptedCounts && !spec.perTokenStates)
+    err << "accepted counts need per-token states ([N, S] state indices)";
   return err.str();
 }
 

@@ -91,7 +91,20 @@ struct KDAChunkPass : kdac::impl::KDAChunkBase<KDAChunkPass> {
                                  << chunkSize.getValue();
       return signalPassFailure();
     }
-    getOperation().walk([&](RecurrenceOp op) { rewrite(op); });
+    WalkResult result = getOperation().walk([&](RecurrenceOp op) {
+      // A pool's slot indirection and per-token writes exist only
+      // token by token.
+      if (op.getStateIndices()) {
+        op.emitOpError() << "with state_indices (a state pool) has no "
+                            "chunkwise form; use the decode lowering "
+                            "(convert-kda-recurrence-to-kdk, --op=decode)";
+        return WalkResult::interrupt();
+      }
+      rewrite(op);
+      return WalkResult::advance();
+    });
+    if (result.wasInterrupted())
+      signalPassFailure();
   }
 
   void rewrite(RecurrenceOp op) {

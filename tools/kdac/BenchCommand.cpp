@@ -3,8 +3,9 @@
 // Loads a case, JIT-compiles its kernels twice (a cold compile into a fresh
 // cache, then a hit from that disk cache), and times the kernels with CUDA
 // events: warm-up launches, then the median of many timed launches. Prints
-// one line of key=value pairs for the benchmark harness to read. This is a
-// benchmark, not a test: nothing here passes or fails on time.
+// one line of key=value pairs for the benchmark harness to read. --decode
+// and --state-pool time the decode kernel (plain, or in place on a pool).
+// This is a benchmark, not a test: nothing here passes or fails on time.
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
@@ -33,6 +34,14 @@ static cl::opt<int> iterations("iters", cl::desc("Timed launches"),
                                cl::init(100), cl::sub(benchCommand));
 static cl::opt<int> warmup("warmup", cl::desc("Untimed launches first"),
                            cl::init(10), cl::sub(benchCommand));
+static cl::opt<bool> benchDecode(
+    "decode", cl::desc("Time the token-by-token decode kernel"),
+    cl::sub(benchCommand));
+static cl::opt<bool> benchPool(
+    "state-pool",
+    cl::desc("Decode with the case's initial state as a slot pool, updated "
+             "in place (slot n for sequence n)"),
+    cl::sub(benchCommand));
 
 namespace {
 double millisecondsSince(std::chrono::steady_clock::time_point start) {
@@ -64,9 +73,24 @@ int runBench() {
   llvm::Expected<KdaCase> loaded = loadCase(benchCase);
   if (!loaded)
     return reportError(llvm::toString(loaded.takeError()));
-  KernelSpec spec = loaded->spec;
+  KernelSpec &spec = loaded->spec;
   spec.hasFinalState = true;
   spec.arch = archFromFlags();
+  spec.decode |= benchDecode || benchPool;
+  std::optional<StatePool> pool;
+  if (benchPool) {
+    if (!spec.hasInitialState)
+      return reportError("--state-pool needs a case with an initial state");
+    // The initial states become the pool, slot n serving sequence n.
+    pool.emplace();
+    pool->states = loaded->inputs.initialState;
+    pool->slots = numSequences(spec, loaded->inputs);
+    for (int64_t n = 0; n < pool->slots; ++n)
+      pool->indices.push_back(int32_t(n));
+    loaded->inputs.initialState.clear();
+    spec.hasInitialState = spec.hasFinalState = false;
+    spec.statePool = true;
+  }
 
   llvm::SmallString<128> cacheDir;
   if (std::error_code ec =
@@ -84,6 +108,9 @@ int runBench() {
       DeviceCase::upload(*loaded);
   if (!device)
     return reportError(llvm::toString(device.takeError()));
+  if (pool)
+    if (llvm::Error e = (*device)->attachPool(*pool))
+      return reportError(llvm::toString(std::move(e)));
   rt::Expected<rt::Stream> stream = rt::Stream::create();
   if (!stream)
     return reportError(stream.error());

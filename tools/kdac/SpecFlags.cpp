@@ -86,6 +86,17 @@ static cl::opt<std::string> stateLayoutFlag(
 static cl::opt<std::string> stateDtypeFlag(
     "state-dtype", cl::desc("State element type: f32 | bf16"),
     cl::init("f32"), KDAC_SPEC_FLAG);
+static cl::opt<std::string> statePoolFlag(
+    "state-pool",
+    cl::desc("Decode state pool updated in place: none | slots "
+             "(state_indices [N]) | per-token (state_indices [N, S], the "
+             "state after each token to its own slot)"),
+    cl::init("none"), KDAC_SPEC_FLAG);
+static cl::opt<bool> acceptedCountsFlag(
+    "accepted-counts",
+    cl::desc("Speculative decoding: num_accepted [N] picks each sequence's "
+             "start slot (needs --state-pool=per-token)"),
+    KDAC_SPEC_FLAG);
 static cl::opt<double> scaleFlag(
     "scale", cl::desc("Output scale (default K^-1/2)"), KDAC_SPEC_FLAG);
 #undef KDAC_SPEC_FLAG
@@ -115,6 +126,12 @@ std::optional<KernelSpec> specFromFlags() {
   if (opFlag != "forward" && opFlag != "decode") {
     reportError("invalid value '" + opFlag +
                 "' for --op (expected forward or decode)");
+    return std::nullopt;
+  }
+  if (statePoolFlag != "none" && statePoolFlag != "slots" &&
+      statePoolFlag != "per-token") {
+    reportError("invalid value '" + statePoolFlag +
+                "' for --state-pool (expected none, slots or per-token)");
     return std::nullopt;
   }
   auto dtype = parseFlag(dtypeFlag, parseDType, "bf16, f16 or f32");
@@ -162,6 +179,9 @@ std::optional<KernelSpec> specFromFlags() {
   if (scaleFlag.getNumOccurrences())
     spec.scale = scaleFlag.getValue();
   spec.decode = opFlag == "decode";
+  spec.statePool = statePoolFlag != "none";
+  spec.perTokenStates = statePoolFlag == "per-token";
+  spec.acceptedCounts = acceptedCountsFlag;
   spec.arch = archFromFlags();
   if (spec.arch.empty())
     return std::nullopt;

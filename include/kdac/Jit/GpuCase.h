@@ -10,6 +10,7 @@
 
 #include "kdac/Jit/Jit.h"
 #include "kdac/Reference/Case.h"
+#include "kdac/Reference/StatePool.h"
 
 namespace kdac {
 
@@ -17,8 +18,14 @@ namespace kdac {
 /// buffers; the buffers live as long as the object.
 class DeviceCase {
 public:
-  /// Uploads the inputs and allocates outputs (the final state always).
+  /// Uploads the inputs and allocates outputs (the final state always,
+  /// unless the spec has a state pool).
   static llvm::Expected<std::unique_ptr<DeviceCase>> upload(const KdaCase &c);
+  /// Uploads a state pool (at the spec's state dtype), its indices and
+  /// accepted counts, for a spec with statePool.
+  llvm::Error attachPool(const StatePool &pool);
+  /// The pool as the kernels left it.
+  llvm::Expected<std::vector<double>> readPool() const;
 
   /// Fills the outputs with 0xFF bytes (NaN in every float dtype), so an
   /// element the kernels never write cannot pass a comparison.
@@ -41,6 +48,11 @@ private:
 /// Uploads `c`, poisons the outputs, launches the JIT's kernels once and
 /// returns the outputs as doubles.
 llvm::Expected<KdaOutputs> runCaseOnGpu(Jit &jit, const KdaCase &c);
+
+/// As runCaseOnGpu for a spec with a state pool: `pool` is uploaded and
+/// updated by the kernel; finalState of the result is the whole pool after.
+llvm::Expected<KdaOutputs> runPooledCaseOnGpu(Jit &jit, const KdaCase &c,
+                                              const StatePool &pool);
 
 } // namespace kdac
 

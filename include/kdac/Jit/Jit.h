@@ -44,9 +44,14 @@ struct DeviceTensor {
 
 /// Every tensor of DESIGN.md section 1. Shapes follow FLA; cu_seqlens is
 /// int64 [N + 1] and its contents are trusted (0, non-decreasing, ends at T).
+/// A decode spec with a state pool takes statePool ([P, HV, K, V] or
+/// [P, HV, V, K], updated in place) and int32 stateIndices ([N], or [N, S]
+/// with per-token states) and numAccepted ([N]) instead of the initial and
+/// final state; index contents are trusted to be < P (negative skips).
 struct KdaLaunchArgs {
   DeviceTensor q, k, v, g, beta, aLog, dtBias, initialState, cuSeqlens;
   DeviceTensor o, finalState;
+  DeviceTensor statePool, stateIndices, numAccepted;
 };
 
 struct JitOptions {
@@ -137,7 +142,8 @@ private:
 };
 
 /// What one tensor of DESIGN.md section 1 must be for a spec and run-time
-/// sizes: whether the spec uses it, its dtype and its shape.
+/// sizes: whether the spec uses it, its dtype and its shape (a negative
+/// extent takes any positive size: a pool's slots, S).
 struct TensorLayout {
   bool present = false;
   TensorDType dtype = TensorDType::F32;
@@ -145,7 +151,8 @@ struct TensorLayout {
 };
 
 /// Every tensor's layout by name (q k v g beta A_log dt_bias initial_state
-/// cu_seqlens o final_state), for B batch rows of T tokens and N sequences.
+/// cu_seqlens o final_state state_pool state_indices num_accepted), for B
+/// batch rows of T tokens and N sequences.
 std::map<std::string, TensorLayout> tensorLayouts(const KernelSpec &spec,
                                                   int64_t B, int64_t T,
                                                   int64_t N);

@@ -65,6 +65,18 @@ struct KernelSpec {
   /// the state's traffic dominates (the chunkwise kernels otherwise).
   bool decode = false;
 
+  /// Decode with a state pool (continuous batching): one [P, HV, K, V]
+  /// tensor `state_pool` is read and written in place, sequence n using slot
+  /// state_indices[n] (i32; negative skips the sequence). Replaces
+  /// hasInitialState / hasFinalState.
+  bool statePool = false;
+  /// state_indices is [N, S]: the state after token t goes to slot
+  /// state_indices[n, t] (speculative decoding keeps every draft's state).
+  bool perTokenStates = false;
+  /// num_accepted [N] (i32, with perTokenStates): sequence n starts from slot
+  /// state_indices[n, num_accepted[n] - 1] instead of column 0.
+  bool acceptedCounts = false;
+
   /// Target architecture for code generation ("sm_90a", "sm_80").
   std::string arch = "sm_90a";
 

@@ -3,14 +3,16 @@
 // The decode lowering: for a few tokens per sequence the chunkwise algebra
 // does not pay, and the cost is reading and writing the state. One thread
 // block per (V tile, value head, sequence) loads its K x Vt slice of the
-// state once, applies the recurrence token by token on chip (decay, delta
-// write, output) and stores it once.
+// state into registers once, applies the recurrence token by token (decay,
+// delta write, output) and stores it once -- or, for a state pool, reads
+// and writes the slots state_indices names (see kda.recurrence).
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Conversion/Passes.h"
 
 #include "Lowering.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
@@ -27,6 +29,12 @@ Type elementTypeOf(Value v) {
   return cast<ShapedType>(v.getType()).getElementType();
 }
 
+/// The tensors of a state pool (absent without one).
+struct PoolArgs {
+  Value pool, indices, accepted, slotsPerSequence;
+  bool perToken = false;
+};
+
 struct RecurrentKernelBuilder {
   KernelFunction &k;
   OpBuilder &b;
@@ -37,7 +45,44 @@ struct RecurrentKernelBuilder {
 
   void barrier() { k.barrier(); }
 
-  LogicalResult build(const GlobalArgs &args) {
+  Value compare(arith::CmpIPredicate predicate, Value lhs, Value rhs) {
+    return arith::CmpIOp::create(b, loc, predicate, lhs, rhs);
+  }
+
+  Value loadIndex(Value buffer, Value offset) {
+    return kdk::LoadIndexOp::create(b, loc, b.getIndexType(), buffer, offset);
+  }
+
+  /// Opens `scf.if condition` and moves the builder into its then-block.
+  void enterIf(Value condition) {
+    auto ifOp = scf::IfOp::create(b, loc, condition, /*withElseRegion=*/false);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+  }
+
+  /// The slot the sequence's state starts from: the sequence itself, or
+  /// its entry of state_indices (-1 when num_accepted points outside it).
+  Value startSlot(const PoolArgs &p, Value sequence) {
+    if (!p.indices)
+      return sequence;
+    if (!p.perToken)
+      return loadIndex(p.indices, sequence);
+    Value row = k.mul(sequence, p.slotsPerSequence);
+    if (!p.accepted)
+      return loadIndex(p.indices, row);
+    Value column = k.sub(loadIndex(p.accepted, sequence),
+                         k.index(1));
+    Value inside = arith::AndIOp::create(
+        b, loc, compare(arith::CmpIPredicate::sge, column, k.index(0)),
+        compare(arith::CmpIPredicate::slt, column, p.slotsPerSequence));
+    // Read column 0 when outside, so the load itself stays in bounds.
+    Value safeColumn =
+        arith::SelectOp::create(b, loc, inside, column, k.index(0));
+    Value slot =
+        loadIndex(p.indices, k.add(row, safeColumn));
+    return arith::SelectOp::create(b, loc, inside, slot, k.index(-1));
+  }
+
+  LogicalResult build(const GlobalArgs &args, const PoolArgs &poolArgs) {
     Type f32 = b.getF32Type();
     Value vTile = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 0);
     Value head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
@@ -50,20 +95,31 @@ struct RecurrentKernelBuilder {
     Value qkHead = k.div(head, hv / h);
     Value column = k.mul(vTile, vTileWidth);
 
-    // The state slice, in either layout.
-    Value state = pool.get({kDim, vTileWidth}, f32);
-    Value stateBase = k.mul(k.add(k.mul(sequence, hv), head), kDim * vDim);
+    // The state slice lives in registers for the whole call.
     bool kv = op.getLayout() == kda::StateLayout::kv;
-    Value stateOffset =
-        k.add(stateBase, kv ? column : k.mul(column, kDim));
     int64_t rowStride = kv ? vDim : 1, colStride = kv ? 1 : kDim;
+    auto stateOffset = [&](Value slot) {
+      Value base = k.mul(k.add(k.mul(slot, hv), head), kDim * vDim);
+      return k.add(base, kv ? column : k.mul(column, kDim));
+    };
+    auto storeState = [&](Value state, Value buffer, Value slot) {
+      kdk::StoreTileOp::create(b, loc, state, buffer, stateOffset(slot),
+                               k.index(kDim), k.index(rowStride), colStride);
+    };
+    Value slot = startSlot(poolArgs, sequence);
+    if (poolArgs.indices)
+      enterIf(compare(arith::CmpIPredicate::sge, slot, k.index(0)));
+    auto fragmentSpace = b.getI64IntegerAttr(kdk::kRegisterMemorySpace);
+    Value state = kdk::AllocTileOp::create(
+        b, loc,
+        MemRefType::get({kDim, vTileWidth}, f32, MemRefLayoutAttrInterface(),
+                        fragmentSpace));
     if (args.initialState)
-      kdk::LoadTileOp::create(b, loc, args.initialState, stateOffset,
+      kdk::LoadTileOp::create(b, loc, args.initialState, stateOffset(slot),
                               k.index(kDim), k.index(rowStride), colStride,
                               state);
     else
       kdk::FillOp::create(b, loc, state, b.getF64FloatAttr(0.0));
-    barrier();
 
     Value q = pool.get({1, kDim}, f32), key = pool.get({1, kDim}, f32);
     Value v = pool.get({1, vTileWidth}, f32), gate = pool.get({1, kDim}, f32);
@@ -74,7 +130,8 @@ struct RecurrentKernelBuilder {
     auto loop = scf::ForOp::create(b, loc, k.index(0), range.getNumChunks(),
                                    one);
     b.setInsertionPointToStart(loop.getBody());
-    Value token = k.add(range.getStart(), loop.getInductionVar());
+    Value step = loop.getInductionVar();
+    Value token = k.add(range.getStart(), step);
     Value batch = range.getBatch();
     auto load = [&](Value src, Value offset, int64_t colStrideOfLoad,
                     Value dst) {
@@ -112,12 +169,11 @@ struct RecurrentKernelBuilder {
       kdk::SigmoidOp::create(b, loc, beta, one);
     barrier();
 
-    // S = Diag(exp(g)) S
+    // S = Diag(exp(g)) S; the fragment ops need no barrier among themselves.
     if (granularity != kda::GateGranularity::none) {
       kdk::LastRowExpOp::create(b, loc, gate, decay);
       barrier();
       kdk::ScaleRowsOp::create(b, loc, state, decay);
-      barrier();
     }
     // v' = beta (v - S^T k) for the delta rule, beta v for the additive one.
     if (op.getUpdate() == kda::UpdateRule::delta) {
@@ -131,7 +187,6 @@ struct RecurrentKernelBuilder {
     barrier();
     // S += k v'^T, then o = scale S^T q.
     kdk::MmaOp::create(b, loc, key, v, state, true, true, llvm::APFloat(1.0));
-    barrier();
     kdk::MmaOp::create(b, loc, q, state, out, false, false,
                        llvm::APFloat(op.getEffectiveScale()));
     barrier();
@@ -140,13 +195,30 @@ struct RecurrentKernelBuilder {
         k.add(tokenOffset(k, batch, token, args.seqLen, hv, head, vDim),
               column),
         one, one, 1);
+    if (poolArgs.perToken) {
+      // Every draft token's state goes to its own slot, if it has one.
+      Value inside = compare(arith::CmpIPredicate::slt, step,
+                             poolArgs.slotsPerSequence);
+      Value safeStep = arith::SelectOp::create(b, loc, inside, step, k.index(0));
+      Value tokenSlot = loadIndex(
+          poolArgs.indices,
+          k.add(k.mul(sequence, poolArgs.slotsPerSequence), safeStep));
+      OpBuilder::InsertionGuard guard(b);
+      enterIf(arith::AndIOp::create(
+          b, loc, inside,
+          compare(arith::CmpIPredicate::sge, tokenSlot, k.index(0))));
+      storeState(state, poolArgs.pool, tokenSlot);
+    }
     // The next token's loads overwrite these tiles.
     barrier();
 
     b.setInsertionPointAfter(loop);
-    if (args.finalState)
-      kdk::StoreTileOp::create(b, loc, state, args.finalState, stateOffset,
-                               k.index(kDim), k.index(rowStride), colStride);
+    if (poolArgs.pool && !poolArgs.perToken)
+      storeState(state, poolArgs.pool, slot);
+    else if (args.finalState)
+      storeState(state, args.finalState, slot);
+    // Leave the skip guard: the kernel's return goes after it.
+    b.setInsertionPointToEnd(&k.getFunction().getBody().front());
     return success();
   }
 };
@@ -175,6 +247,17 @@ struct ConvertKDARecurrenceToKDKPass
     if (vDim % width != 0)
       return op.emitError() << "convert-kda-recurrence-to-kdk: v-tile "
                             << width << " does not divide V = " << vDim;
+    // The state fragment spreads columns over threads (kdac_fragment.cuh).
+    int64_t threads = blockThreads;
+    int64_t group = threads / width;
+    if (threads % width != 0 || group > 32 || (group & (group - 1)) ||
+        op.getKeyDim() % group != 0)
+      return op.emitError()
+             << "convert-kda-recurrence-to-kdk: " << threads
+             << " threads cannot hold a " << op.getKeyDim() << "x" << width
+             << " state tile in registers: threads / v-tile must be a power "
+                "of two <= 32 dividing K (choose another v-tile or block "
+                "threads)";
     int64_t hv = op.getNumValueHeads();
     OpBuilder builder(&getContext());
     KernelFunction k(builder, module, "kda_recurrent", blockThreads,
@@ -191,16 +274,32 @@ struct ConvertKDARecurrenceToKDKPass
       args.aLog = k.addTensor("A_log", elementTypeOf(op.getALog()));
     if (op.getDtBias())
       args.dtBias = k.addTensor("dt_bias", elementTypeOf(op.getDtBias()));
-    if (op.getInitialState())
+    PoolArgs poolArgs;
+    if (Value indices = op.getStateIndices()) {
+      // One buffer, read and written in place.
+      poolArgs.pool =
+          k.addTensor("state_pool", elementTypeOf(op.getInitialState()));
+      args.initialState = poolArgs.pool;
+    } else if (op.getInitialState()) {
       args.initialState =
           k.addTensor("initial_state", elementTypeOf(op.getInitialState()));
+    }
     if (op.getCuSeqlens())
       args.cuSeqlens = k.addTensor("cu_seqlens", elementTypeOf(op.getCuSeqlens()));
+    if (Value indices = op.getStateIndices()) {
+      poolArgs.indices = k.addTensor("state_indices", elementTypeOf(indices));
+      poolArgs.perToken =
+          cast<RankedTensorType>(indices.getType()).getRank() == 2;
+    }
+    if (Value accepted = op.getNumAccepted())
+      poolArgs.accepted = k.addTensor("num_accepted", elementTypeOf(accepted));
     args.o = k.addTensor("o", elementTypeOf(op.getO()));
-    if (op.getFinalState())
+    if (op.getFinalState() && !poolArgs.pool)
       args.finalState =
           k.addTensor("final_state", elementTypeOf(op.getFinalState()));
     args.seqLen = k.addSize("T");
+    if (poolArgs.perToken)
+      poolArgs.slotsPerSequence = k.addSize("S");
     args.qkL2Norm = op.getQkL2norm();
     args.betaSigmoid = op.getBetaSigmoid();
     args.activation = op.getActivation();
@@ -218,7 +317,7 @@ struct ConvertKDARecurrenceToKDKPass
                                   op.getKeyDim(),
                                   vDim,
                                   width};
-    if (failed(kernel.build(args)) ||
+    if (failed(kernel.build(args, poolArgs)) ||
         failed(k.finish(pool, op, "recurrent kernel", "use a smaller v-tile")))
       return failure();
     // Token-by-token: every "chunk" is one token.

@@ -97,9 +97,17 @@ bool kdac::cuda::isGlobalBuffer(Type type) {
 
 FailureOr<TileRef> kdac::cuda::getTileLayout(Operation *at, MemRefType type) {
   auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
-  if (!space || space.getInt() != kdk::kSharedMemorySpace)
+  bool inRegisters = space && space.getInt() == kdk::kRegisterMemorySpace;
+  if (!inRegisters && (!space || space.getInt() != kdk::kSharedMemorySpace))
     return at->emitError() << "CUDA emitter: expected a shared-memory tile "
-                              "(memory space 3), got "
+                              "(memory space 3) or a register fragment "
+                              "(memory space 5), got "
+                           << type;
+  if (inRegisters && (type.getRank() != 2 || !type.hasStaticShape() ||
+                      !type.getLayout().isIdentity() ||
+                      !type.getElementType().isF32()))
+    return at->emitError() << "CUDA emitter: a register fragment must be a "
+                              "contiguous static 2-D f32 tile, got "
                            << type;
   if (!type.hasStaticShape() || type.getRank() < 1 || type.getRank() > 2)
     return at->emitError() << "CUDA emitter: a tile must be a static 1-D or "
@@ -124,6 +132,7 @@ FailureOr<TileRef> kdac::cuda::getTileLayout(Operation *at, MemRefType type) {
   tile.isVector = type.getRank() == 1;
   tile.cols = tile.isVector ? 1 : type.getDimSize(1);
   tile.ld = strides[0];
+  tile.inRegisters = inRegisters;
   if (!tile.isVector && strides[1] != 1)
     return at->emitError() << "CUDA emitter: a 2-D tile must have contiguous "
                               "rows (inner stride 1), got "
@@ -164,6 +173,16 @@ void CudaEmitter::bindTile(Value value, TileRef tile) {
 }
 
 FailureOr<TileRef> CudaEmitter::getTile(Operation *user, Value value) {
+  FailureOr<TileRef> tile = getTileOrFragment(user, value);
+  if (succeeded(tile) && tile->inRegisters)
+    return user->emitOpError() << "has no form for a register fragment "
+                                  "(memory space 5) operand in the CUDA "
+                                  "emitter";
+  return tile;
+}
+
+FailureOr<TileRef> CudaEmitter::getTileOrFragment(Operation *user,
+                                                  Value value) {
   auto it = tiles.find(value);
   if (it != tiles.end())
     return it->second;
@@ -208,7 +227,7 @@ LogicalResult CudaEmitter::emitOperation(Operation &op) {
             kdk::SigmoidOp, kdk::GateActivationOp, kdk::CumsumRowsOp,
             kdk::DecayedGramOp, kdk::TriInverseOp, kdk::MmaOp, kdk::SubOp,
             kdk::AddIdentityOp, kdk::DecayRowsOp, kdk::LastRowExpOp,
-            kdk::ScaleRowsOp>(
+            kdk::ScaleRowsOp, kdk::LoadIndexOp>(
           [&](auto op) { return printOperation(*this, op); })
       .Default([](Operation *op) {
         return op->emitOpError() << "is not supported by the CUDA emitter";
@@ -238,7 +257,8 @@ struct KernelPlan {
 
 static const char *const kTensorNames[] = {
     "q",       "k",             "v",          "g", "beta",       "A_log",
-    "dt_bias", "initial_state", "cu_seqlens", "o", "final_state"};
+    "dt_bias", "initial_state", "cu_seqlens", "o", "final_state",
+    "state_pool", "state_indices", "num_accepted"};
 
 /// A C++ identifier made of `name` (any character outside [A-Za-z0-9_]
 /// becomes '_').
@@ -298,8 +318,10 @@ static LogicalResult planParam(func::FuncOp func, unsigned index,
       kind = rt::ParamKind::SizeN;
     else if (size.getValue() == "B")
       kind = rt::ParamKind::SizeB;
+    else if (size.getValue() == "S")
+      kind = rt::ParamKind::SizeS;
     else
-      return fail("kdk.size must be \"T\", \"N\" or \"B\"");
+      return fail("kdk.size must be \"T\", \"N\", \"B\" or \"S\"");
     plan.launch.params.push_back({kind, size.getValue().str()});
     plan.params.push_back({"long long", size.getValue().str()});
     return success();
@@ -344,8 +366,11 @@ static LogicalResult planSharedMemory(func::FuncOp func, KernelPlan &plan) {
   int64_t next = 0;
   WalkResult result = func.walk<WalkOrder::PreOrder>([&](kdk::AllocTileOp op) {
     MemRefType type = op.getTile().getType();
-    if (failed(getTileLayout(op, type)))
+    FailureOr<TileRef> layout = getTileLayout(op, type);
+    if (failed(layout))
       return WalkResult::interrupt();
+    if (layout->inRegisters)
+      return WalkResult::advance();
     plan.allocOffsets[op] = next;
     int64_t bytes = type.getNumElements() * getElementBytes(type.getElementType());
     next += llvm::alignTo(bytes, kTileAlignment);

@@ -6,72 +6,12 @@
 // the device functions trust them: a mismatch would read out of bounds.
 //
 //===----------------------------------------------------------------------===//
-#include "Emitter.h"
+#include "DeviceCall.h"
 
 #include "llvm/ADT/StringExtras.h"
 
 using namespace mlir;
 using namespace kdac::cuda;
-
-namespace {
-
-/// Collects the template and call arguments of one device-library call.
-class DeviceCall {
-public:
-  DeviceCall(CudaEmitter &emitter, Operation *op, StringRef function)
-      : emitter(emitter), op(op), function(function) {
-    templateArgs.push_back("NT");
-  }
-
-  DeviceCall &templateArg(const Twine &arg) {
-    templateArgs.push_back(arg.str());
-    return *this;
-  }
-  DeviceCall &templateArg(int64_t arg) { return templateArg(Twine(arg)); }
-  DeviceCall &templateFlag(bool flag) {
-    return templateArg(flag ? "true" : "false");
-  }
-  DeviceCall &arg(const Twine &arg) {
-    args.push_back(arg.str());
-    return *this;
-  }
-  DeviceCall &tile(const TileRef &tile) {
-    return arg(tile.pointer).arg(Twine(tile.ld));
-  }
-  /// An optional 1-D tile: `pointer, stride`, or a typed null pointer.
-  DeviceCall &optionalVector(const std::optional<TileRef> &tile) {
-    if (tile)
-      return this->tile(*tile);
-    return arg("(const float *)nullptr").arg("0");
-  }
-  /// A scalar or global operand by its C++ name.
-  DeviceCall &value(Value operand) {
-    FailureOr<std::string> name = emitter.getName(op, operand);
-    if (failed(name))
-      failedOperand = true;
-    return arg(failed(name) ? "" : *name);
-  }
-  DeviceCall &floatArg(double value) { return arg(formatFloatLiteral(value)); }
-
-  LogicalResult emit() {
-    if (failedOperand)
-      return failure();
-    emitter.ostream() << "kdac::" << function << "<"
-                      << llvm::join(templateArgs, ", ") << ">("
-                      << llvm::join(args, ", ") << ");\n";
-    return success();
-  }
-
-private:
-  CudaEmitter &emitter;
-  Operation *op;
-  StringRef function;
-  SmallVector<std::string> templateArgs;
-  SmallVector<std::string> args;
-  bool failedOperand = false;
-};
-
-} // namespace
 
 static std::string shapeString(const TileRef &tile) {
   return tile.isVector ? std::to_string(tile.rows)
@@ -227,6 +167,8 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   FailureOr<TileRef> tile = getTileLayout(op, op.getTile().getType());
   if (failed(tile))
     return failure();
+  if (tile->inRegisters)
+    return emitFragmentAlloc(emitter, op, *tile);
   FailureOr<StringRef> type = getCppType(op, tile->elementType);
   if (failed(type))
     return failure();
@@ -293,10 +235,12 @@ static LogicalResult checkTransfer(Operation *op, Value global,
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::LoadTileOp op) {
-  FailureOr<TileRef> dst = emitter.getTile(op, op.getDst());
+  FailureOr<TileRef> dst = emitter.getTileOrFragment(op, op.getDst());
   if (failed(dst) ||
       failed(checkTransfer(op, op.getSrc(), op.getColStride())))
     return failure();
+  if (dst->inRegisters)
+    return emitFragmentLoad(emitter, op, *dst);
   return DeviceCall(emitter, op, "tileLoad")
       .templateArg(dst->rows)
       .templateArg(dst->cols)
@@ -311,9 +255,11 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::StoreTileOp op) {
-  FailureOr<TileRef> src = emitter.getTile(op, op.getSrc());
+  FailureOr<TileRef> src = emitter.getTileOrFragment(op, op.getSrc());
   if (failed(src) || failed(checkTransfer(op, op.getDst(), op.getColStride())))
     return failure();
+  if (src->inRegisters)
+    return emitFragmentStore(emitter, op, *src);
   return DeviceCall(emitter, op, "tileStore")
       .templateArg(src->rows)
       .templateArg(src->cols)
@@ -343,9 +289,11 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::FillOp op) {
-  FailureOr<TileRef> tile = emitter.getTile(op, op.getTile());
+  FailureOr<TileRef> tile = emitter.getTileOrFragment(op, op.getTile());
   if (failed(tile))
     return failure();
+  if (tile->inRegisters)
+    return emitFragmentFill(emitter, op, *tile);
   return DeviceCall(emitter, op, "tileFill")
       .templateArg(tile->rows)
       .templateArg(tile->cols)
@@ -496,9 +444,20 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::MmaOp op) {
-  TileRef lhs, rhs, out;
-  if (failed(getTiles(emitter, op, {op.getLhs(), op.getRhs(), op.getOut()},
-                      {&lhs, &rhs, &out})) ||
+  FailureOr<TileRef> rhsOrFragment =
+      emitter.getTileOrFragment(op, op.getRhs());
+  FailureOr<TileRef> outOrFragment =
+      emitter.getTileOrFragment(op, op.getOut());
+  if (failed(rhsOrFragment) || failed(outOrFragment))
+    return failure();
+  if (rhsOrFragment->inRegisters || outOrFragment->inRegisters) {
+    FailureOr<TileRef> lhs = emitter.getTile(op, op.getLhs());
+    if (failed(lhs))
+      return failure();
+    return emitFragmentMma(emitter, op, *lhs, *rhsOrFragment, *outOrFragment);
+  }
+  TileRef lhs, rhs = *rhsOrFragment, out = *outOrFragment;
+  if (failed(getTiles(emitter, op, {op.getLhs()}, {&lhs})) ||
       failed(checkNoOverlap(op, "out", out, "lhs", lhs)) ||
       failed(checkNoOverlap(op, "out", out, "rhs", rhs)))
     return failure();
@@ -597,11 +556,18 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::ScaleRowsOp op) {
-  TileRef tile, rowScale;
-  if (failed(getTiles(emitter, op, {op.getTile(), op.getRowScale()},
-                      {&tile, &rowScale})) ||
-      failed(expectShape(op, "row_scale", rowScale, tile.rows, 1, true)) ||
-      failed(checkNoOverlap(op, "tile", tile, "row_scale", rowScale)))
+  FailureOr<TileRef> tileOrFragment =
+      emitter.getTileOrFragment(op, op.getTile());
+  TileRef rowScale;
+  if (failed(tileOrFragment) ||
+      failed(getTiles(emitter, op, {op.getRowScale()}, {&rowScale})))
+    return failure();
+  const TileRef &tile = *tileOrFragment;
+  if (failed(expectShape(op, "row_scale", rowScale, tile.rows, 1, true)))
+    return failure();
+  if (tile.inRegisters)
+    return emitFragmentScaleRows(emitter, op, tile, rowScale);
+  if (failed(checkNoOverlap(op, "tile", tile, "row_scale", rowScale)))
     return failure();
   return DeviceCall(emitter, op, "scaleRows")
       .templateArg(tile.rows)
@@ -609,4 +575,17 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       .tile(tile)
       .tile(rowScale)
       .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::LoadIndexOp op) {
+  if (failed(expectGlobal(op, "the index buffer", op.getSrc(), true)))
+    return failure();
+  FailureOr<std::string> src = emitter.getName(op, op.getSrc());
+  FailureOr<std::string> offset = emitter.getName(op, op.getOffset());
+  if (failed(src) || failed(offset))
+    return failure();
+  emitter.ostream() << "const long long " << emitter.bindNewName(op.getResult())
+                    << " = (long long)" << *src << "[" << *offset << "];\n";
+  return success();
 }

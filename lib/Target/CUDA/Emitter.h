@@ -35,6 +35,9 @@ struct TileRef {
   int64_t cols = 1;
   int64_t ld = 1;
   bool isVector = false;
+  /// A register fragment (memory space 5): `pointer` names a per-thread
+  /// array and the tile is only reachable through kdac_fragment.cuh.
+  bool inRegisters = false;
   /// Bytes of kdac_smem from the first to past the last element, for
   /// overlap checks.
   int64_t firstByte = 0;
@@ -70,8 +73,13 @@ public:
 
   void bindTile(mlir::Value value, TileRef tile);
   /// The tile a memref value in shared memory denotes; errors at `user`
-  /// when `value` is not one (a global buffer, or a tile of unknown origin).
+  /// when `value` is not one (a global buffer, a register fragment, or a
+  /// tile of unknown origin).
   mlir::FailureOr<TileRef> getTile(mlir::Operation *user, mlir::Value value);
+  /// As getTile, but a register fragment is accepted too (for the ops that
+  /// have a fragment form).
+  mlir::FailureOr<TileRef> getTileOrFragment(mlir::Operation *user,
+                                             mlir::Value value);
 
   /// The byte offset assigned to an alloc_tile by the shared-memory plan.
   int64_t getAllocOffset(mlir::Operation *alloc) const;
@@ -168,6 +176,32 @@ mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::LastRowExpOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::ScaleRowsOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter,
+                                   mlir::kdk::LoadIndexOp op);
+
+//===----------------------------------------------------------------------===//
+// Register fragments: EmitFragmentOps.cpp. The tile ops above hand over to
+// these when an operand lives in registers.
+//===----------------------------------------------------------------------===//
+
+mlir::LogicalResult emitFragmentAlloc(CudaEmitter &emitter,
+                                      mlir::kdk::AllocTileOp op,
+                                      TileRef fragment);
+mlir::LogicalResult emitFragmentLoad(CudaEmitter &emitter,
+                                     mlir::kdk::LoadTileOp op,
+                                     const TileRef &fragment);
+mlir::LogicalResult emitFragmentStore(CudaEmitter &emitter,
+                                      mlir::kdk::StoreTileOp op,
+                                      const TileRef &fragment);
+mlir::LogicalResult emitFragmentFill(CudaEmitter &emitter, mlir::kdk::FillOp op,
+                                     const TileRef &fragment);
+mlir::LogicalResult emitFragmentScaleRows(CudaEmitter &emitter,
+                                          mlir::kdk::ScaleRowsOp op,
+                                          const TileRef &fragment,
+                                          const TileRef &rowScale);
+mlir::LogicalResult emitFragmentMma(CudaEmitter &emitter, mlir::kdk::MmaOp op,
+                                    const TileRef &lhs, const TileRef &rhs,
+                                    const TileRef &out);
 
 } // namespace kdac::cuda
 

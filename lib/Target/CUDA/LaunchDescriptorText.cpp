@@ -39,6 +39,7 @@ static const char *paramKindName(rt::ParamKind kind) {
   case rt::ParamKind::SizeT:
   case rt::ParamKind::SizeN:
   case rt::ParamKind::SizeB:
+  case rt::ParamKind::SizeS:
     return "size";
   }
   return "unknown";

@@ -349,3 +349,39 @@ func.func @state_type_mismatch(%q: tensor<1x8x2x16xf32>, %k: tensor<1x8x2x16xf32
       : (tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x4x32xf32>, tensor<1x8x4x16xf32>, tensor<1x8x4xf32>, tensor<1x4x16x32xf32>) -> (tensor<1x8x4x32xf32>, tensor<1x4x16x32xbf16>)
   return
 }
+
+// -----
+
+func.func @pool_without_final_state(%q: tensor<2x1x1x16xf32>, %g: tensor<2x1x1x16xf32>, %beta: tensor<2x1x1xf32>, %pool: tensor<5x1x16x16xf32>, %slots: tensor<2xi32>) {
+  // expected-error @+1 {{expects initial_state and a final_state result with state_indices (the pool is read and written in place)}}
+  %o = kda.recurrence q(%q) k(%q) v(%q) g(%g) beta(%beta) initial_state(%pool) state_indices(%slots) gate = channel update = delta
+      : (tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1xf32>, tensor<5x1x16x16xf32>, tensor<2xi32>) -> tensor<2x1x1x16xf32>
+  return
+}
+
+// -----
+
+func.func @pool_index_type(%q: tensor<2x1x1x16xf32>, %g: tensor<2x1x1x16xf32>, %beta: tensor<2x1x1xf32>, %pool: tensor<5x1x16x16xf32>, %slots: tensor<2xi64>) {
+  // expected-error @+1 {{expects state_indices to be an [N] or [N, S] tensor of i32, got 'tensor<2xi64>'}}
+  %o, %s = kda.recurrence q(%q) k(%q) v(%q) g(%g) beta(%beta) initial_state(%pool) state_indices(%slots) gate = channel update = delta
+      : (tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1xf32>, tensor<5x1x16x16xf32>, tensor<2xi64>) -> (tensor<2x1x1x16xf32>, tensor<5x1x16x16xf32>)
+  return
+}
+
+// -----
+
+func.func @pool_index_count(%q: tensor<2x1x1x16xf32>, %g: tensor<2x1x1x16xf32>, %beta: tensor<2x1x1xf32>, %pool: tensor<5x1x16x16xf32>, %slots: tensor<3xi32>) {
+  // expected-error @+1 {{expects state_indices of shape [N], but N (dim 0) is 3 where 2 is required}}
+  %o, %s = kda.recurrence q(%q) k(%q) v(%q) g(%g) beta(%beta) initial_state(%pool) state_indices(%slots) gate = channel update = delta
+      : (tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1xf32>, tensor<5x1x16x16xf32>, tensor<3xi32>) -> (tensor<2x1x1x16xf32>, tensor<5x1x16x16xf32>)
+  return
+}
+
+// -----
+
+func.func @accepted_needs_per_token_slots(%q: tensor<2x1x1x16xf32>, %g: tensor<2x1x1x16xf32>, %beta: tensor<2x1x1xf32>, %pool: tensor<5x1x16x16xf32>, %slots: tensor<2xi32>, %accepted: tensor<2xi32>) {
+  // expected-error @+1 {{expects num_accepted only with [N, S] state_indices}}
+  %o, %s = kda.recurrence q(%q) k(%q) v(%q) g(%g) beta(%beta) initial_state(%pool) state_indices(%slots) num_accepted(%accepted) gate = channel update = delta
+      : (tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1xf32>, tensor<5x1x16x16xf32>, tensor<2xi32>, tensor<2xi32>) -> (tensor<2x1x1x16xf32>, tensor<5x1x16x16xf32>)
+  return
+}

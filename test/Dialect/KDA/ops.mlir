@@ -65,3 +65,31 @@ func.func @additive_and_ungated(%q: tensor<?x?x1x32xf32>, %v: tensor<?x?x1x32xf3
          tensor<?x?x1xf32>, tensor<?x1x32x32xbf16>) -> tensor<?x?x1x32xf32>
   return %o1, %o2 : tensor<?x?x1x32xf32>, tensor<?x?x1x32xf32>
 }
+
+// -----
+
+// Decode with a state pool: [N] slots, and [N, S] per-token slots with
+// accepted counts (speculative decoding).
+// CHECK-LABEL: func @state_pools
+// CHECK: initial_state(%{{[^)]*}}) state_indices(%{{[^)]*}}) gate = channel
+// CHECK: initial_state(%{{[^)]*}}) cu_seqlens(%{{[^)]*}}) state_indices(%{{[^)]*}}) num_accepted(%{{[^)]*}}) gate = channel
+func.func @state_pools(%q: tensor<4x1x2x32xbf16>, %v: tensor<4x1x2x32xbf16>,
+    %g: tensor<4x1x2x32xf32>, %beta: tensor<4x1x2xbf16>,
+    %pool: tensor<?x2x32x32xbf16>, %slots: tensor<4xi32>,
+    %qp: tensor<1x9x2x32xbf16>, %vp: tensor<1x9x2x32xbf16>,
+    %gp: tensor<1x9x2x32xf32>, %bp: tensor<1x9x2xbf16>, %cu: tensor<4xi64>,
+    %draft: tensor<3x4xi32>, %accepted: tensor<3xi32>) {
+  %o, %s = kda.recurrence q(%q) k(%q) v(%v) g(%g) beta(%beta) initial_state(%pool)
+      state_indices(%slots) gate = channel update = delta
+      : (tensor<4x1x2x32xbf16>, tensor<4x1x2x32xbf16>, tensor<4x1x2x32xbf16>,
+         tensor<4x1x2x32xf32>, tensor<4x1x2xbf16>, tensor<?x2x32x32xbf16>,
+         tensor<4xi32>) -> (tensor<4x1x2x32xbf16>, tensor<?x2x32x32xbf16>)
+  %o2, %s2 = kda.recurrence q(%qp) k(%qp) v(%vp) g(%gp) beta(%bp) initial_state(%pool)
+      cu_seqlens(%cu) state_indices(%draft) num_accepted(%accepted)
+      gate = channel update = delta
+      : (tensor<1x9x2x32xbf16>, tensor<1x9x2x32xbf16>, tensor<1x9x2x32xbf16>,
+         tensor<1x9x2x32xf32>, tensor<1x9x2xbf16>, tensor<?x2x32x32xbf16>,
+         tensor<4xi64>, tensor<3x4xi32>, tensor<3xi32>)
+        -> (tensor<1x9x2x32xbf16>, tensor<?x2x32x32xbf16>)
+  return
+}

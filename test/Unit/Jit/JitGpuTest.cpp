@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Jit/GpuCase.h"
+#include "kdac/Reference/StatePool.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -177,6 +178,133 @@ TEST_F(JitGpu, DecodeKernel) {
       KdaCase c = makeRandomCase(spec, 1, 6, {1, 2, 3}, ++seed);
       expectMatches(c, std::string("decode varlen ") + toString(layout), jit());
     }
+}
+
+/// A decode spec with every fused option, GVA and the given state options.
+KernelSpec decodeSpec(DType dtype, StateLayout layout, DType stateDType) {
+  KernelSpec spec = base(dtype, 128, 128);
+  spec.decode = true;
+  spec.H = 2;
+  spec.HV = 4;
+  spec.stateLayout = layout;
+  spec.stateDType = stateDType;
+  spec.activation = GateActivation::LowerBound;
+  spec.lowerBound = -5.0;
+  spec.hasALog = spec.hasDtBias = spec.qkL2Norm = spec.betaSigmoid = true;
+  return spec;
+}
+
+/// A bf16 state is stored rounded: the oracle reads the same rounded input
+/// state but keeps its result exact, so the bound is bf16's half-ulp.
+double decodeTolerance(const KernelSpec &spec) {
+  return spec.stateDType == DType::BF16 ? 5e-3 : toleranceFor(spec);
+}
+
+/// Runs a pooled case on the GPU and on runPooledReference; outputs of
+/// skipped sequences must still hold the poison (NaN), the rest must match.
+void expectPoolMatches(const KernelSpec &spec, int64_t B, int64_t T,
+                       std::vector<int64_t> seqLens, int64_t slotsPerSequence,
+                       uint64_t seed, const std::string &label, Jit &jit) {
+  KernelSpec plain = spec;
+  plain.statePool = plain.perTokenStates = plain.acceptedCounts = false;
+  KdaCase c = makeRandomCase(plain, B, T, seqLens, seed);
+  c.spec.statePool = spec.statePool;
+  c.spec.perTokenStates = spec.perTokenStates;
+  c.spec.acceptedCounts = spec.acceptedCounts;
+  int64_t N = spec.varlen ? int64_t(seqLens.size()) : B;
+  StatePool pool = makeRandomPool(spec, N, slotsPerSequence, seed + 1);
+  StatePool expected = pool;
+  llvm::Expected<std::vector<double>> wantO =
+      runPooledReference(c.spec, c.inputs, expected);
+  ASSERT_TRUE(static_cast<bool>(wantO)) << label << ": "
+                                        << llvm::toString(wantO.takeError());
+  llvm::Expected<KdaOutputs> got = runPooledCaseOnGpu(jit, c, pool);
+  ASSERT_TRUE(static_cast<bool>(got)) << label << ": "
+                                      << llvm::toString(got.takeError());
+  std::vector<double> gotWritten, wantWritten;
+  int skipped = 0, poisonLost = 0;
+  for (size_t i = 0; i < wantO->size(); ++i) {
+    if (std::isnan((*wantO)[i])) {
+      ++skipped;
+      poisonLost += !std::isnan(got->o[i]);
+      continue;
+    }
+    gotWritten.push_back(got->o[i]);
+    wantWritten.push_back((*wantO)[i]);
+  }
+  EXPECT_GT(skipped, 0) << label << ": the case skips no sequence";
+  EXPECT_EQ(poisonLost, 0) << label << ": outputs of skipped sequences written";
+  double tol = decodeTolerance(spec);
+  double errO = relativeError(gotWritten, wantWritten);
+  EXPECT_LE(errO, tol) << label << ": o";
+  EXPECT_FALSE(std::isnan(errO)) << label << ": o has unwritten (NaN) values";
+  double errPool = relativeError(got->finalState, expected.states);
+  EXPECT_LE(errPool, tol) << label << ": pool";
+  EXPECT_FALSE(std::isnan(errPool)) << label << ": pool has NaN";
+}
+
+/// Every state option of the decode kernel against the oracle: f32 and
+/// bf16 state, both layouts, plain states, slot pools, per-token slots with
+/// accepted counts, varlen.
+TEST_F(JitGpu, DecodeStateOptions) {
+  uint64_t seed = 1000;
+  for (StateLayout layout : {StateLayout::KV, StateLayout::VK})
+    for (DType stateDType : {DType::F32, DType::BF16}) {
+      std::string tag = std::string(toString(layout)) + " state " +
+                        toString(stateDType);
+      KernelSpec spec = decodeSpec(DType::BF16, layout, stateDType);
+      KdaCase c = makeRandomCase(spec, 5, 2, {}, ++seed);
+      llvm::Expected<KdaOutputs> got = runCaseOnGpu(jit(), c);
+      ASSERT_TRUE(static_cast<bool>(got)) << llvm::toString(got.takeError());
+      EXPECT_LE(relativeError(got->o, c.expected->o), decodeTolerance(spec))
+          << "plain " << tag;
+      EXPECT_LE(relativeError(got->finalState, c.expected->finalState),
+                decodeTolerance(spec))
+          << "plain " << tag;
+
+      spec.hasInitialState = spec.hasFinalState = false;
+      spec.statePool = true;
+      expectPoolMatches(spec, 9, 1, {}, 1, ++seed, "slots " + tag, jit());
+      spec.perTokenStates = spec.acceptedCounts = true;
+      expectPoolMatches(spec, 9, 3, {}, 4, ++seed, "per-token " + tag, jit());
+      spec.varlen = true;
+      spec.B = 1;
+      expectPoolMatches(spec, 1, 12, {1, 3, 2, 2, 1, 3}, 3, ++seed,
+                        "per-token varlen " + tag, jit());
+    }
+}
+
+/// The launch checks of pooled specs: a missing pool, a pool of the wrong
+/// state dtype, and too few slots per sequence are reported, not run.
+TEST_F(JitGpu, DecodePoolArgumentsAreChecked) {
+  KernelSpec spec = decodeSpec(DType::BF16, StateLayout::KV, DType::BF16);
+  spec.hasInitialState = spec.hasFinalState = false;
+  spec.statePool = spec.perTokenStates = true;
+  KernelSpec plain = spec;
+  plain.statePool = plain.perTokenStates = false;
+  KdaCase c = makeRandomCase(plain, 2, 3, {}, 77);
+  c.spec = spec;
+  llvm::Expected<std::unique_ptr<DeviceCase>> device = DeviceCase::upload(c);
+  ASSERT_TRUE(static_cast<bool>(device)) << llvm::toString(device.takeError());
+  llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit().get(spec);
+  ASSERT_TRUE(static_cast<bool>(kernel)) << llvm::toString(kernel.takeError());
+  auto launchError = [&](const KdaLaunchArgs &args) {
+    llvm::Error e = (*kernel)->launch(nullptr, args);
+    return e ? llvm::toString(std::move(e)) : std::string();
+  };
+  EXPECT_NE(launchError((*device)->args()).find("state_pool is required"),
+            std::string::npos);
+  StatePool pool = makeRandomPool(spec, 2, 2, 78); // S = 2 < T = 3
+  llvm::Error attached = (*device)->attachPool(pool);
+  ASSERT_FALSE(static_cast<bool>(attached)) << llvm::toString(std::move(attached));
+  KdaLaunchArgs args = (*device)->args();
+  EXPECT_NE(launchError(args).find("fewer than the T = 3"), std::string::npos)
+      << launchError(args);
+  args.statePool.dtype = TensorDType::F32;
+  EXPECT_NE(launchError(args).find("state_pool has dtype F32, the spec needs "
+                                   "BF16"),
+            std::string::npos)
+      << launchError(args);
 }
 
 TEST_F(JitGpu, SecondRequestIsCachedInMemoryAndOnDisk) {

@@ -106,6 +106,54 @@ TEST(JitArgs, VarlenNeedsOneRowAndOffsets) {
   EXPECT_EQ(sizes->chunkSlots, 1 + 3); // ceil(10 / 64) + N
 }
 
+/// A decode spec with a per-token bf16 state pool, and matching arguments
+/// (B = 2, T = 10, S = 12 slots per sequence, P = 50 slots).
+KernelSpec pooledSpec() {
+  KernelSpec spec = smallSpec();
+  spec.decode = spec.statePool = spec.perTokenStates = true;
+  spec.hasInitialState = spec.hasFinalState = false;
+  spec.stateDType = DType::BF16;
+  return spec;
+}
+KdaLaunchArgs pooledArgs() {
+  KdaLaunchArgs a = matchingArgs();
+  a.initialState = a.finalState = {};
+  a.statePool = {0x9000, TensorDType::BF16, {50, 4, 64, 32}};
+  a.stateIndices = {0xA000, TensorDType::I32, {2, 12}};
+  return a;
+}
+
+TEST(JitArgs, StatePoolArgumentsAreChecked) {
+  KernelSpec spec = pooledSpec();
+  llvm::Expected<rt::RuntimeSizes> sizes =
+      checkLaunchArgs(spec, 1, pooledArgs());
+  ASSERT_TRUE(static_cast<bool>(sizes)) << llvm::toString(sizes.takeError());
+  EXPECT_EQ(sizes->S, 12);
+  KdaLaunchArgs a = pooledArgs();
+  a.statePool.dtype = TensorDType::F32;
+  EXPECT_EQ(errorOf(spec, a),
+            "kdac launch: state_pool has dtype F32, the spec needs BF16");
+  a = pooledArgs();
+  a.stateIndices.shape = {2, 8};
+  EXPECT_EQ(errorOf(spec, a), "kdac launch: state_indices has 8 slots per "
+                              "sequence, fewer than the T = 10 tokens of each");
+  a = pooledArgs();
+  a.stateIndices.shape = {3, 12};
+  EXPECT_EQ(errorOf(spec, a), "kdac launch: state_indices has shape [3, 12], "
+                              "the spec needs [2, ?]");
+  a = pooledArgs();
+  a.initialState = matchingArgs().initialState;
+  EXPECT_EQ(errorOf(spec, a), "kdac launch: initial_state was passed but the "
+                              "kernel's spec has none");
+  a = pooledArgs();
+  a.numAccepted = {0xB000, TensorDType::I32, {2}};
+  EXPECT_EQ(errorOf(spec, a), "kdac launch: num_accepted was passed but the "
+                              "kernel's spec has none");
+  spec.acceptedCounts = true;
+  EXPECT_EQ(errorOf(spec, pooledArgs()),
+            "kdac launch: num_accepted is required by the spec but missing");
+}
+
 TEST(Jit, NoDriverIsAClearError) {
   if (void *handle = dlopen("libcuda.so.1", RTLD_NOW)) {
     dlclose(handle);
@@ -208,6 +256,19 @@ std::vector<std::pair<std::string, KernelSpec>> supportMatrix() {
     s.stateLayout = StateLayout::VK;
     s.gate = GateGranularity::Scalar;
     s.K = s.V = 256;
+  });
+  add("decode_pool_slots_bf16_state_vk", [](KernelSpec &s) {
+    s.decode = s.statePool = true;
+    s.hasInitialState = s.hasFinalState = false;
+    s.stateDType = DType::BF16;
+    s.stateLayout = StateLayout::VK;
+  });
+  add("decode_pool_per_token_accepted_varlen_gva", [](KernelSpec &s) {
+    s.decode = s.statePool = s.perTokenStates = s.acceptedCounts = true;
+    s.hasInitialState = s.hasFinalState = false;
+    s.varlen = true;
+    s.HV = 2 * s.H;
+    s.qkL2Norm = s.betaSigmoid = true;
   });
   add("ungated_additive_bf16_state", [](KernelSpec &s) {
     s.gate = GateGranularity::None;

@@ -24,6 +24,8 @@ namespace kdac::rt {
 struct RuntimeSizes {
   int64_t B = 1, T = 0, N = 1;
   int64_t chunkSlots = 0;
+  /// Slots per sequence of [N, S] state_indices (speculative decoding).
+  int64_t S = 1;
 };
 
 /// A grid dimension: `constant + perChunkSlot * chunkSlots + perSequence * N
@@ -42,11 +44,13 @@ struct GridExtent {
 /// What one kernel parameter is bound to at launch.
 enum class ParamKind {
   Tensor,    ///< a user tensor by name: q k v g beta A_log dt_bias
-             ///< initial_state cu_seqlens o final_state
+             ///< initial_state cu_seqlens o final_state, or a decode
+             ///< pool's state_pool state_indices num_accepted
   Workspace, ///< a workspace buffer by name (see Workspace below)
   SizeT,     ///< int64 T
   SizeN,     ///< int64 N
   SizeB,     ///< int64 B
+  SizeS,     ///< int64 S, the slots per sequence of [N, S] state_indices
 };
 
 struct KernelParam {

@@ -1,0 +1,75 @@
+//===- DeviceCall.h - One call into the device library, as text -*- C++ -*-===//
+//
+// The emitter writes every kdk op as one call of a runtime/device/kdac
+// function with static shapes as template arguments; this builder collects
+// those arguments (the block size NT always first) and prints the call.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_LIB_TARGET_CUDA_DEVICECALL_H
+#define KDAC_LIB_TARGET_CUDA_DEVICECALL_H
+
+#include "Emitter.h"
+
+#include "llvm/ADT/StringExtras.h"
+
+namespace kdac::cuda {
+
+/// Collects the template and call arguments of one device-library call.
+class DeviceCall {
+public:
+  DeviceCall(CudaEmitter &emitter, mlir::Operation *op, llvm::StringRef function)
+      : emitter(emitter), op(op), function(function) {
+    templateArgs.push_back("NT");
+  }
+
+  DeviceCall &templateArg(const llvm::Twine &arg) {
+    templateArgs.push_back(arg.str());
+    return *this;
+  }
+  DeviceCall &templateArg(int64_t arg) { return templateArg(llvm::Twine(arg)); }
+  DeviceCall &templateFlag(bool flag) {
+    return templateArg(flag ? "true" : "false");
+  }
+  DeviceCall &arg(const llvm::Twine &arg) {
+    args.push_back(arg.str());
+    return *this;
+  }
+  DeviceCall &tile(const TileRef &tile) {
+    return arg(tile.pointer).arg(llvm::Twine(tile.ld));
+  }
+  /// An optional 1-D tile: `pointer, stride`, or a typed null pointer.
+  DeviceCall &optionalVector(const std::optional<TileRef> &tile) {
+    if (tile)
+      return this->tile(*tile);
+    return arg("(const float *)nullptr").arg("0");
+  }
+  /// A scalar or global operand by its C++ name.
+  DeviceCall &value(mlir::Value operand) {
+    mlir::FailureOr<std::string> name = emitter.getName(op, operand);
+    if (mlir::failed(name))
+      failedOperand = true;
+    return arg(mlir::failed(name) ? "" : *name);
+  }
+  DeviceCall &floatArg(double value) { return arg(formatFloatLiteral(value)); }
+
+  mlir::LogicalResult emit() {
+    if (failedOperand)
+      return mlir::failure();
+    emitter.ostream() << "kdac::" << function << "<"
+                      << llvm::join(templateArgs, ", ") << ">("
+                      << llvm::join(args, ", ") << ");\n";
+    return mlir::success();
+  }
+
+private:
+  CudaEmitter &emitter;
+  mlir::Operation *op;
+  llvm::StringRef function;
+  llvm::SmallVector<std::string> templateArgs;
+  llvm::SmallVector<std::string> args;
+  bool failedOperand = false;
+};
+
+} // namespace kdac::cuda
+
+#endif // KDAC_LIB_TARGET_CUDA_DEVICECALL_H
