@@ -22,8 +22,12 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   if (stage == Stage::KDA)
     return;
   if (options.recurrent && stage == Stage::Kernel) {
+    // The decode kernel is a recurrence kernel: it takes that thread count,
+    // 128 unless set (measured on the H100, bench/RESULTS.md).
     ConvertKDARecurrenceToKDKOptions decode;
-    decode.blockThreads = options.blockThreads;
+    decode.blockThreads = options.recurrenceBlockThreads > 0
+                              ? options.recurrenceBlockThreads
+                              : kDecodeBlockThreads;
     decode.valueTile = options.valueTile;
     pm.addPass(createConvertKDARecurrenceToKDK(decode));
     pm.addPass(createCanonicalizerPass());

@@ -47,7 +47,10 @@ std::string describe(const ChunkedPipelineOptions &o) {
       text << "all of V";
     else
       text << o.valueTile;
-    text << ", threads " << o.blockThreads;
+    text << ", at most "
+         << (o.recurrenceBlockThreads > 0 ? o.recurrenceBlockThreads
+                                          : kDecodeBlockThreads)
+         << " threads";
     return text.str();
   }
   text << "chunk " << o.chunkSize << ", inverse " << o.utMethod;

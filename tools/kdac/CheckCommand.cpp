@@ -33,7 +33,8 @@ static cl::opt<std::string> backendFlag(
     "backend",
     cl::desc("Backend to check: reference (fp64 oracle) | interp (the CPU "
              "interpreter on the IR after --stage) | gpu (the JIT-compiled "
-             "kernels on CUDA device 0)"),
+             "chunkwise kernels on CUDA device 0) | decode (the JIT-compiled "
+             "token-by-token kernel on CUDA device 0)"),
     cl::init("reference"), cl::sub(checkCommand));
 static cl::opt<std::string> stageFlag(
     "stage", cl::desc("IR stage the interpreter runs: kda | chunked | expanded"),
@@ -91,7 +92,7 @@ llvm::Expected<KdaOutputs> runInterpreterBackend(const KdaCase &c) {
   return interpret(*module, spec, c.inputs, options);
 }
 
-llvm::Expected<KdaOutputs> runGpuBackend(const KdaCase &c) {
+llvm::Expected<KdaOutputs> runOnDevice(const KdaCase &c, bool decode) {
   std::optional<ChunkedPipelineOptions> pipelineOptions =
       pipelineOptionsFromFlags();
   if (!pipelineOptions)
@@ -101,7 +102,16 @@ llvm::Expected<KdaOutputs> runGpuBackend(const KdaCase &c) {
   Jit jit(options);
   KdaCase onDevice = c;
   onDevice.spec.arch = archFromFlags();
+  onDevice.spec.decode = decode;
   return runCaseOnGpu(jit, onDevice);
+}
+
+llvm::Expected<KdaOutputs> runGpuBackend(const KdaCase &c) {
+  return runOnDevice(c, /*decode=*/false);
+}
+
+llvm::Expected<KdaOutputs> runDecodeBackend(const KdaCase &c) {
+  return runOnDevice(c, /*decode=*/true);
 }
 
 struct BackendEntry {
@@ -110,7 +120,8 @@ struct BackendEntry {
 };
 const BackendEntry kBackends[] = {{"reference", runReferenceBackend},
                                   {"interp", runInterpreterBackend},
-                                  {"gpu", runGpuBackend}};
+                                  {"gpu", runGpuBackend},
+                                  {"decode", runDecodeBackend}};
 
 /// Prints one comparison line; returns whether it passed. NaN never passes.
 bool report(llvm::StringRef name, const std::vector<double> &got,
@@ -134,7 +145,7 @@ int runCheck() {
       backend = &entry;
   if (!backend)
     return reportError("invalid value '" + backendFlag +
-                       "' for --backend (expected reference, interp or gpu)");
+                       "' for --backend (expected reference, interp, gpu or decode)");
   if (!(tolFlag >= 0.0))
     return reportError("--tol must be non-negative");
 

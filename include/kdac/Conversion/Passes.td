@@ -69,9 +69,12 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
   let description = [{
     For a few tokens per sequence the cost is the state's traffic, not the
     arithmetic: one thread block per (V tile, value head, sequence) loads its
-    K x Vt slice of the state once, applies S = Diag(exp(g)) S,
-    v' = beta (v - S^T k), S += k v'^T and o = scale S^T q per token with the
-    fused prologue, and stores the state once.
+    K x Vt slice of the state into a register fragment once, applies
+    S = Diag(exp(g)) S, v' = beta (v - S^T k), S += k v'^T and
+    o = scale S^T q per token with the fused prologue, and stores the state
+    once. With state_indices the slice comes from and goes back to the pool
+    slots they name (a negative start slot skips the block), per token for
+    [N, S] indices.
 
     Before:
     ```mlir
@@ -84,7 +87,7 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
         kdk.grid = ["4", "32", "sequences"], ...} {
       scf.for %t = %c0 to %len step %c1 {
         kdk.load_tile %q[...] rows(%c1) ... into %qt : ...
-        kdk.scale_rows %state, %decay : ...
+        kdk.scale_rows %state, %decay : memref<128x32xf32, 5>, ...
         kdk.mma %kt, %state into %ks : ...
         ...
       }
@@ -93,7 +96,8 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
   }];
   let options = [
     Option<"blockThreads", "block-threads", "int64_t", /*default=*/"128",
-           "Threads per block">,
+           "Most threads per block (the state fragment takes v-tile x a "
+           "power of two of them)">,
     Option<"valueTile", "v-tile", "int64_t", /*default=*/"32",
            "Columns of V one block owns (0: all of V)">,
     Option<"sharedMemoryLimit", "smem-limit", "int64_t", /*default=*/"232448",

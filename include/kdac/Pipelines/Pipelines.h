@@ -17,6 +17,10 @@ namespace kdac {
 enum class Stage { KDA, Chunked, Expanded, Kernel };
 
 /// Choices the compiler owns and the autotuner sweeps.
+/// Threads per block of the decode kernel unless recurrenceBlockThreads
+/// says otherwise.
+constexpr int64_t kDecodeBlockThreads = 128;
+
 struct ChunkedPipelineOptions {
   /// Tokens per chunk; 0 lets code generation use its default.
   int64_t chunkSize = 64;
@@ -30,7 +34,9 @@ struct ChunkedPipelineOptions {
   /// Kernel level: threads per block and the V columns one recurrence
   /// block owns (0: all of V).
   int64_t blockThreads = 256;
-  int64_t recurrenceBlockThreads = 0; ///< 0: blockThreads
+  /// Threads of the recurrence kernel, and of the decode kernel (0:
+  /// blockThreads, and kDecodeBlockThreads for decode).
+  int64_t recurrenceBlockThreads = 0;
   int64_t valueTile = 32;
   /// Lower token by token (the decode kernel) instead of chunkwise; only the
   /// kernel stage differs.

@@ -248,19 +248,25 @@ struct ConvertKDARecurrenceToKDKPass
       return op.emitError() << "convert-kda-recurrence-to-kdk: v-tile "
                             << width << " does not divide V = " << vDim;
     // The state fragment spreads columns over threads (kdac_fragment.cuh).
-    int64_t threads = blockThreads;
-    int64_t group = threads / width;
-    if (threads % width != 0 || group > 32 || (group & (group - 1)) ||
-        op.getKeyDim() % group != 0)
+    // The state fragment gives each column G threads (kdac_fragment.cuh):
+    // G a power of two <= 32 dividing K, and whole warps. block-threads is
+    // the most the kernel may use; it takes the largest G that fits.
+    int64_t threads = 0;
+    for (int64_t group = 32; group >= 1 && !threads; group /= 2)
+      if (width * group <= blockThreads && op.getKeyDim() % group == 0 &&
+          (width * group) % 32 == 0)
+        threads = width * group;
+    if (!threads)
       return op.emitError()
-             << "convert-kda-recurrence-to-kdk: " << threads
-             << " threads cannot hold a " << op.getKeyDim() << "x" << width
-             << " state tile in registers: threads / v-tile must be a power "
-                "of two <= 32 dividing K (choose another v-tile or block "
-                "threads)";
+             << "convert-kda-recurrence-to-kdk: no block of at most "
+             << int64_t(blockThreads) << " threads can hold a "
+             << op.getKeyDim() << "x" << width
+             << " state tile in registers (v-tile x a power of two <= 32 "
+                "dividing K, a multiple of 32); raise block-threads or "
+                "change the v-tile";
     int64_t hv = op.getNumValueHeads();
     OpBuilder builder(&getContext());
-    KernelFunction k(builder, module, "kda_recurrent", blockThreads,
+    KernelFunction k(builder, module, "kda_recurrent", threads,
                      {std::to_string(vDim / width), std::to_string(hv),
                       "sequences"});
     GlobalArgs args;

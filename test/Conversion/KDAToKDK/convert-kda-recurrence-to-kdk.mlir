@@ -3,9 +3,9 @@
 // load and store; with a pool, slots come from state_indices.
 // RUN: kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="block-threads=128 v-tile=32" --canonicalize | FileCheck %s
 // RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="v-tile=48" 2>&1 | FileCheck %s --check-prefix=BADTILE
-// RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="block-threads=96 v-tile=32" 2>&1 | FileCheck %s --check-prefix=BADTHREADS
+// RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="block-threads=16 v-tile=32" 2>&1 | FileCheck %s --check-prefix=BADTHREADS
 // BADTILE: convert-kda-recurrence-to-kdk: v-tile 48 does not divide V = 64
-// BADTHREADS: convert-kda-recurrence-to-kdk: 96 threads cannot hold a 64x32 state tile in registers
+// BADTHREADS: convert-kda-recurrence-to-kdk: no block of at most 16 threads can hold a 64x32 state tile in registers
 
 // CHECK: module attributes {kdk.chunk_size = 1 : i64}
 // CHECK-LABEL: func.func @kda_recurrent(
