@@ -107,6 +107,17 @@ def run_kdac(kdac, path, iters, extra=()):
     return fields, out.strip()
 
 
+def write_report(path, lines, bench_lines):
+    """Writes the table `lines` and each shape's raw `kdac bench` line to
+    `path` as Markdown, and echoes it."""
+    lines = lines + ["", "kdac bench lines (JIT cold compile and disk-cache hit times):", ""]
+    lines += [f"- {name}: `{raw}`" for name, raw in bench_lines]
+    text = "\n".join(lines) + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+    print(text)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kdac", required=True)
@@ -167,15 +178,7 @@ def main():
                      f"{r['fla_ms'] / r['kdac_ms']:.2f}x | {r['floor_ms']:.3f} | "
                      f"{100 * r['floor_ms'] / r['kdac_ms']:.0f}% | "
                      f"{100 * r['peak_ms'] / r['kdac_ms']:.1f}% |")
-    lines.append("")
-    lines.append("kdac bench lines (JIT cold compile and disk-cache hit times):")
-    lines.append("")
-    for r in rows:
-        lines.append(f"- {r['name']}: `{r['raw']}`")
-    text = "\n".join(lines) + "\n"
-    with open(args.out, "w") as f:
-        f.write(text)
-    print(text)
+    write_report(args.out, lines, [(r["name"], r["raw"]) for r in rows])
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")

@@ -22,7 +22,7 @@ import torch
 from triton.testing import do_bench
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run_bench import log, make_inputs, run_kdac, write_case  # noqa: E402
+from run_bench import log, make_inputs, run_kdac, write_case, write_report  # noqa: E402
 
 
 def copy_bandwidth():
@@ -118,13 +118,7 @@ def main():
         for r in rows:
             lines.append(f"- {r['name']}: " + ", ".join(
                 f"{c}: {ms:.4f}" for c, ms, _ in r["timings"]))
-    lines += ["", "kdac bench lines:", ""]
-    for r in rows:
-        lines.append(f"- {r['name']}: `{r['timings'][0][2]}`")
-    text = "\n".join(lines) + "\n"
-    with open(args.out, "w") as f:
-        f.write(text)
-    print(text)
+    write_report(args.out, lines, [(r["name"], r["timings"][0][2]) for r in rows])
 
 
 if __name__ == "__main__":

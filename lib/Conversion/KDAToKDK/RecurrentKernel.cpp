@@ -39,7 +39,7 @@ struct RecurrentKernelBuilder {
   KernelFunction &k;
   OpBuilder &b;
   Location loc;
-  TilePool &pool;
+  TilePool &sharedTiles;
   kda::RecurrenceOp op;
   int64_t h, hv, kDim, vDim, vTileWidth;
 
@@ -121,10 +121,14 @@ struct RecurrentKernelBuilder {
     else
       kdk::FillOp::create(b, loc, state, b.getF64FloatAttr(0.0));
 
-    Value q = pool.get({1, kDim}, f32), key = pool.get({1, kDim}, f32);
-    Value v = pool.get({1, vTileWidth}, f32), gate = pool.get({1, kDim}, f32);
-    Value beta = pool.get({1}, f32), decay = pool.get({kDim}, f32);
-    Value kS = pool.get({1, vTileWidth}, f32), out = pool.get({1, vTileWidth}, f32);
+    // The token's vectors live in shared memory, read by every column.
+    auto vector = [&](ArrayRef<int64_t> shape) {
+      return sharedTiles.get(shape, f32);
+    };
+    Value q = vector({1, kDim}), key = vector({1, kDim});
+    Value v = vector({1, vTileWidth}), gate = vector({1, kDim});
+    Value beta = vector({1}), decay = vector({kDim});
+    Value kS = vector({1, vTileWidth}), out = vector({1, vTileWidth});
     Value one = k.index(1);
 
     auto loop = scf::ForOp::create(b, loc, k.index(0), range.getNumChunks(),
