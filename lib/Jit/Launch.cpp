@@ -223,19 +223,13 @@ llvm::Error KdaKernel::launch(rt::StreamHandle stream,
         params.push_back(&pointers.back());
         break;
       case rt::ParamKind::SizeT:
-        scalars.push_back(sizes->T);
-        params.push_back(&scalars.back());
-        break;
       case rt::ParamKind::SizeN:
-        scalars.push_back(sizes->N);
-        params.push_back(&scalars.back());
-        break;
       case rt::ParamKind::SizeB:
-        scalars.push_back(sizes->B);
-        params.push_back(&scalars.back());
-        break;
       case rt::ParamKind::SizeS:
-        scalars.push_back(sizes->S);
+        scalars.push_back(param.kind == rt::ParamKind::SizeT   ? sizes->T
+                          : param.kind == rt::ParamKind::SizeN ? sizes->N
+                          : param.kind == rt::ParamKind::SizeB ? sizes->B
+                                                               : sizes->S);
         params.push_back(&scalars.back());
         break;
       }

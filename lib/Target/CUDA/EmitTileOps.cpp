@@ -426,14 +426,23 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       .emit();
 }
 
+/// The square input and out tiles of tri_inverse and add_identity: same
+/// size, and out either disjoint from input or the very same view.
+static LogicalResult getSquareInputAndOut(CudaEmitter &emitter, Operation *op,
+                                          Value inputValue, Value outValue,
+                                          TileRef &input, TileRef &out) {
+  if (failed(getTiles(emitter, op, {inputValue, outValue}, {&input, &out})) ||
+      failed(expectShape(op, "input", input, input.rows, input.rows, false)) ||
+      failed(expectShape(op, "out", out, input.rows, input.rows, false)))
+    return failure();
+  return checkNoOverlap(op, "out", out, "input", input, true);
+}
+
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::TriInverseOp op) {
   TileRef input, out;
-  if (failed(getTiles(emitter, op, {op.getInput(), op.getOut()},
-                      {&input, &out})) ||
-      failed(expectShape(op, "input", input, input.rows, input.rows, false)) ||
-      failed(expectShape(op, "out", out, input.rows, input.rows, false)) ||
-      failed(checkNoOverlap(op, "out", out, "input", input, true)))
+  if (failed(getSquareInputAndOut(emitter, op, op.getInput(), op.getOut(),
+                                  input, out)))
     return failure();
   return DeviceCall(emitter, op, "triInverse")
       .templateArg(input.rows)
@@ -497,11 +506,8 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::AddIdentityOp op) {
   TileRef input, out;
-  if (failed(getTiles(emitter, op, {op.getInput(), op.getOut()},
-                      {&input, &out})) ||
-      failed(expectShape(op, "input", input, input.rows, input.rows, false)) ||
-      failed(expectShape(op, "out", out, input.rows, input.rows, false)) ||
-      failed(checkNoOverlap(op, "out", out, "input", input, true)))
+  if (failed(getSquareInputAndOut(emitter, op, op.getInput(), op.getOut(),
+                                  input, out)))
     return failure();
   return DeviceCall(emitter, op, "addIdentity")
       .templateArg(input.rows)
