@@ -23,21 +23,67 @@ void KDKDialect::initialize() {
 #define GET_OP_CLASSES
 #include "KDK/KDKOps.cpp.inc"
 
+static bool isFragment(MemRefType type) {
+  auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
+  return space && space.getInt() == kRegisterMemorySpace;
+}
+
+static bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
+
 LogicalResult AllocTileOp::verify() {
   MemRefType type = getTile().getType();
   if (!type.hasStaticShape() || !type.getLayout().isIdentity())
     return emitOpError() << "expects a static, contiguous tile type";
-  auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
-  if (space && space.getInt() == kRegisterMemorySpace) {
-    if (type.getRank() != 2 || !type.getElementType().isF32())
-      return emitOpError() << "expects a register fragment to be a 2-D f32 "
-                              "tile";
+  if (isFragment(type)) {
+    if (type.getRank() != 2)
+      return emitOpError() << "expects a register fragment to be a 2-D tile";
+    std::optional<ArrayRef<int64_t>> layout = getFragmentLayout();
+    if (!layout || layout->size() != 3)
+      return emitOpError() << "expects a register fragment to have "
+                              "fragment_layout = [axis, vector, lanes]";
+    int64_t axis = (*layout)[0], vector = (*layout)[1], lanes = (*layout)[2];
+    if ((axis != 0 && axis != 1) || !isPowerOfTwo(vector) ||
+        !isPowerOfTwo(lanes) || lanes > 32)
+      return emitOpError() << "expects fragment_layout axis 0 or 1 and "
+                              "powers of two for vector and lanes (<= 32)";
+    if (!type.getElementType().isF32() && vector < 2)
+      return emitOpError() << "expects a 16-bit fragment to have runs of at "
+                              "least 2 elements (it packs pairs)";
+    int64_t contiguous = type.getDimSize(axis), other = type.getDimSize(1 - axis);
+    if (contiguous % (vector * lanes) != 0 || other % (32 / lanes) != 0)
+      return emitOpError() << "cannot spread a " << type.getDimSize(0) << "x"
+                           << type.getDimSize(1) << " fragment as runs of "
+                           << vector << " over " << lanes << " x "
+                           << 32 / lanes << " lanes";
     return success();
   }
+  if (getFragmentLayout())
+    return emitOpError() << "has a fragment_layout but is not a register "
+                            "fragment (memory space "
+                         << kRegisterMemorySpace << ")";
+  auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
   if (!space || space.getInt() != kSharedMemorySpace)
     return emitOpError() << "expects a tile in shared memory (memory space "
                          << kSharedMemorySpace << ") or registers (memory "
                          << "space " << kRegisterMemorySpace << ")";
+  return success();
+}
+
+LogicalResult RankOneUpdateOp::verify() {
+  MemRefType tile = getTile().getType();
+  if (!isFragment(tile))
+    return emitOpError() << "expects a register fragment (memory space "
+                         << kRegisterMemorySpace << ")";
+  int64_t rows = tile.getDimSize(0), cols = tile.getDimSize(1);
+  auto isVector = [](MemRefType type, int64_t n) {
+    return type.getNumElements() == n &&
+           (type.getRank() == 1 || type.getDimSize(0) == 1 ||
+            type.getDimSize(1) == 1);
+  };
+  if ((getRowScale() && getRowScale().getType().getDimSize(0) != rows) ||
+      !isVector(getLhs().getType(), rows) || !isVector(getRhs().getType(), cols))
+    return emitOpError() << "expects lhs (and row_scale) of " << rows
+                         << " elements and rhs of " << cols;
   return success();
 }
 
@@ -51,7 +97,9 @@ LogicalResult MmaOp::verify() {
     return emitOpError() << "expects op(A) " << m << "x" << k << " times B "
                          << b[0] << "x" << b[1] << " into " << c[0] << "x"
                          << c[1];
-  if (getLhs().getType().getElementType() != getRhs().getType().getElementType())
+  // A fragment operand reads as f32 whatever it stores.
+  if (!isFragment(getRhs().getType()) && !isFragment(getOut().getType()) &&
+      getLhs().getType().getElementType() != getRhs().getType().getElementType())
     return emitOpError() << "expects A and B of one element type";
   return success();
 }

@@ -30,7 +30,8 @@ inline constexpr llvm::StringLiteral kChunkSizeAttr = "kdk.chunk_size";
 /// Shared memory is memory space 3, as in the GPU dialect.
 inline constexpr unsigned kSharedMemorySpace = 3;
 /// A tile in memory space 5 (private, as in NVVM) is a register fragment:
-/// an f32 2-D tile spread over the block's threads (kdac_fragment.cuh).
+/// a 2-D tile spread over the block's threads as its fragment_layout says
+/// (kdac_fragment.cuh).
 inline constexpr unsigned kRegisterMemorySpace = 5;
 } // namespace mlir::kdk
 

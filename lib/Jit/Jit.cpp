@@ -46,7 +46,7 @@ std::string specKey(const KernelSpec &spec,
       << "/" << options.diagMethod << " anchor " << options.anchorBlock
       << " threads " << options.blockThreads << "/"
       << options.recurrenceBlockThreads << " vtile "
-      << options.valueTile;
+      << options.valueTile << "/" << options.decodeValueTile;
   return key.str();
 }
 

@@ -28,7 +28,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
     decode.blockThreads = options.recurrenceBlockThreads > 0
                               ? options.recurrenceBlockThreads
                               : kDecodeBlockThreads;
-    decode.valueTile = options.valueTile;
+    decode.valueTile = options.decodeValueTile;
     pm.addPass(createConvertKDARecurrenceToKDK(decode));
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());

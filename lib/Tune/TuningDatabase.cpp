@@ -43,10 +43,10 @@ std::string describe(const ChunkedPipelineOptions &o) {
   std::ostringstream text;
   if (o.recurrent) {
     text << "token-by-token (decode), v-tile ";
-    if (o.valueTile == 0)
-      text << "all of V";
+    if (o.decodeValueTile == 0)
+      text << "chosen for the state fragment";
     else
-      text << o.valueTile;
+      text << o.decodeValueTile;
     text << ", at most "
          << (o.recurrenceBlockThreads > 0 ? o.recurrenceBlockThreads
                                           : kDecodeBlockThreads)

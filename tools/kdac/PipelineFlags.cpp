@@ -52,7 +52,8 @@ static cl::opt<int64_t> recurrenceThreadsFlag(
     cl::init(0), KDAC_PIPELINE_FLAG);
 static cl::opt<int64_t> valueTileFlag(
     "v-tile",
-    cl::desc("Columns of V one recurrence block owns (0: all of V)"),
+    cl::desc("Columns of V one recurrence block owns (0: all of V; decode "
+             "chooses its own unless this is given)"),
     cl::init(32), KDAC_PIPELINE_FLAG);
 
 static cl::opt<std::string> tuningDbFlag(
@@ -127,6 +128,8 @@ std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags() {
   options.blockThreads = blockThreadsFlag;
   options.recurrenceBlockThreads = recurrenceThreadsFlag;
   options.valueTile = valueTileFlag;
+  if (valueTileFlag.getNumOccurrences())
+    options.decodeValueTile = valueTileFlag;
   options.chunkSize = chunkSizeFlag;
   options.utMethod = utMethodFlag;
   options.diagMethod = diagMethodFlag;

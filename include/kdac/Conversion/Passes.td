@@ -69,10 +69,12 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
   let description = [{
     For a few tokens per sequence the cost is the state's traffic, not the
     arithmetic: one thread block per (V tile, value head, sequence) loads its
-    K x Vt slice of the state into a register fragment once, applies
-    S = Diag(exp(g)) S, v' = beta (v - S^T k), S += k v'^T and
-    o = scale S^T q per token with the fused prologue, and stores the state
-    once. With state_indices the slice comes from and goes back to the pool
+    K x Vt slice of the state into a register fragment once (each warp owning
+    whole columns, 16-byte runs along the contiguous axis; a 16-bit state of
+    a one-token call stays packed, two elements per register), applies
+    v' = beta (v - S^T (exp(g) * k)), S = Diag(exp(g)) S + k v'^T (one pass)
+    and o = scale S^T q per token with the fused prologue, and stores the
+    state once. With state_indices the slice comes from and goes back to the pool
     slots they name (a negative start slot skips the block), per token for
     [N, S] indices.
 
@@ -87,19 +89,21 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
         kdk.grid = ["4", "32", "sequences"], ...} {
       scf.for %t = %c0 to %len step %c1 {
         kdk.load_tile %q[...] rows(%c1) ... into %qt : ...
-        kdk.scale_rows %state, %decay : memref<128x32xf32, 5>, ...
-        kdk.mma %kt, %state into %ks : ...
+        kdk.decay_rows %kt, %gt into %kd : ...
+        kdk.mma %kd, %state into %ks : memref<1x128xf32, 3>,
+            memref<128x128xf32, 5>, memref<1x128xf32, 3>
         ...
+        kdk.rank_one_update %state, %kt, %vt row_scale(%decay : ...) : ...
       }
     }
     ```
   }];
   let options = [
     Option<"blockThreads", "block-threads", "int64_t", /*default=*/"128",
-           "Most threads per block (the state fragment takes v-tile x a "
-           "power of two of them)">,
-    Option<"valueTile", "v-tile", "int64_t", /*default=*/"32",
-           "Columns of V one block owns (0: all of V)">,
+           "Most threads per block (whole warps, each owning whole columns "
+           "of the state fragment)">,
+    Option<"valueTile", "v-tile", "int64_t", /*default=*/"0",
+           "Columns of V one block owns (0: chosen for the state fragment)">,
     Option<"sharedMemoryLimit", "smem-limit", "int64_t", /*default=*/"232448",
            "Largest dynamic shared memory per block, bytes">
   ];

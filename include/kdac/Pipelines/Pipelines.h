@@ -38,6 +38,8 @@ struct ChunkedPipelineOptions {
   /// blockThreads, and kDecodeBlockThreads for decode).
   int64_t recurrenceBlockThreads = 0;
   int64_t valueTile = 32;
+  /// The decode kernel's V tile (0: chosen with its state fragment).
+  int64_t decodeValueTile = 0;
   /// Lower token by token (the decode kernel) instead of chunkwise; only the
   /// kernel stage differs.
   bool recurrent = false;

@@ -112,7 +112,8 @@ Value TilePool::get(ArrayRef<int64_t> shape, Type elementType) {
   OpBuilder::InsertionGuard guard(kernel.b);
   Block *entry = &kernel.getFunction().getBody().front();
   kernel.b.setInsertionPointToStart(entry);
-  Value tile = kdk::AllocTileOp::create(kernel.b, kernel.loc, type);
+  Value tile = kdk::AllocTileOp::create(kernel.b, kernel.loc, type,
+                                        /*fragment_layout=*/nullptr);
   if (!pad)
     return tile;
   kernel.b.setInsertionPointAfterValue(tile);

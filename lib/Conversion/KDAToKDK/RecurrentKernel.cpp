@@ -35,13 +35,112 @@ struct PoolArgs {
   bool perToken = false;
 };
 
+/// How the K x Vt state slice spreads over the block (kdac_fragment.cuh).
+struct StateFragmentPlan {
+  int64_t vTile = 0, threads = 0;
+  int64_t axis = 1, vector = 1, lanes = 1;
+  Type elementType;
+};
+
+SmallVector<int64_t> divisorsOf(int64_t n) {
+  SmallVector<int64_t> divisors;
+  for (int64_t d = 1; d <= n; ++d)
+    if (n % d == 0)
+      divisors.push_back(d);
+  return divisors;
+}
+
+/// Picks the fragment layout for warps of `warpCols` state columns: the
+/// longest runs (up to 16 bytes) along the axis contiguous in memory, and
+/// as many lanes along it as keep one warp row within 128 bytes.
+bool pickRuns(int64_t contiguousDim, int64_t contiguousTile, int64_t otherTile,
+              int64_t elementBytes, bool colsContiguous,
+              StateFragmentPlan &plan) {
+  for (int64_t vector = 16 / elementBytes; vector >= 1; vector /= 2) {
+    if (contiguousDim % vector != 0 || contiguousTile % vector != 0)
+      continue;
+    for (int64_t lanes = 32; lanes >= 1; lanes /= 2) {
+      if (vector * lanes * elementBytes > 128 ||
+          contiguousTile % (vector * lanes) != 0 ||
+          otherTile % (32 / lanes) != 0)
+        continue;
+      plan.axis = colsContiguous ? 1 : 0;
+      plan.vector = vector;
+      plan.lanes = lanes;
+      return true;
+    }
+  }
+  return false;
+}
+
+/// Chooses the V tile, the block's warps and the fragment layout. Each warp
+/// owns whole columns (so a column's sum over K never leaves the warp) and
+/// about 128 elements per thread: that kept the H100 at ~0.97 of the copy
+/// bandwidth for an fp32 state (bench/RESULTS.md). A 16-bit state is kept
+/// packed when the call has one token per sequence (statically), so every
+/// token's rounding is the store's; otherwise the fragment is f32.
+FailureOr<StateFragmentPlan> planStateFragment(kda::RecurrenceOp op,
+                                               int64_t requestedVTile,
+                                               int64_t maxThreads,
+                                               Type storage) {
+  int64_t kDim = op.getKeyDim(), vDim = op.getValueDim();
+  bool kv = op.getLayout() == kda::StateLayout::kv;
+  int64_t maxWarps = maxThreads / 32;
+  int64_t elementBytes = storage.getIntOrFloatBitWidth() / 8;
+  auto qType = cast<RankedTensorType>(op.getQ().getType());
+  bool oneToken = !op.getCuSeqlens() && qType.getDimSize(1) == 1;
+  bool packable = elementBytes == 2 && oneToken;
+  int64_t span = requestedVTile > 0 ? requestedVTile : vDim;
+  // Warp widths: those near 128 elements per thread first, then wider ones.
+  int64_t targetCols = std::max<int64_t>(1, 128 * 32 / kDim);
+  SmallVector<int64_t> widths;
+  for (int64_t w : llvm::reverse(divisorsOf(span)))
+    if (w <= targetCols)
+      widths.push_back(w);
+  for (int64_t w : divisorsOf(span))
+    if (w > targetCols)
+      widths.push_back(w);
+  for (int64_t warpCols : widths) {
+    int64_t warps = 0;
+    if (requestedVTile > 0) {
+      warps = requestedVTile / warpCols;
+      if (warps > maxWarps)
+        continue;
+    } else {
+      for (int64_t w = std::min(maxWarps, vDim / warpCols); w >= 1 && !warps;
+           --w)
+        if (vDim % (w * warpCols) == 0)
+          warps = w;
+    }
+    if (!warps)
+      continue;
+    StateFragmentPlan plan;
+    plan.vTile = warps * warpCols;
+    plan.threads = warps * 32;
+    bool found = kv ? pickRuns(vDim, warpCols, kDim, elementBytes, true, plan)
+                    : pickRuns(kDim, kDim, warpCols, elementBytes, false, plan);
+    if (!found)
+      continue;
+    plan.elementType =
+        packable && plan.vector >= 2 ? storage : Float32Type::get(op.getContext());
+    return plan;
+  }
+  return op.emitError() << "convert-kda-recurrence-to-kdk: no block of at most "
+                        << maxThreads << " threads (whole warps) can hold the "
+                        << kDim << "x" << span
+                        << " state slice in registers: every warp needs whole "
+                           "columns and K a multiple of its row lanes; raise "
+                           "block-threads or change the v-tile";
+}
+
 struct RecurrentKernelBuilder {
   KernelFunction &k;
   OpBuilder &b;
   Location loc;
   TilePool &sharedTiles;
   kda::RecurrenceOp op;
-  int64_t h, hv, kDim, vDim, vTileWidth;
+  int64_t h, hv, kDim, vDim;
+  const StateFragmentPlan &plan;
 
   void barrier() { k.barrier(); }
 
@@ -93,6 +192,7 @@ struct RecurrentKernelBuilder {
         b, loc, indexType, indexType, indexType, indexType, indexType,
         sequence, args.seqLen, args.cuSeqlens, 1);
     Value qkHead = k.div(head, hv / h);
+    int64_t vTileWidth = plan.vTile;
     Value column = k.mul(vTile, vTileWidth);
 
     // The state slice lives in registers for the whole call.
@@ -112,8 +212,9 @@ struct RecurrentKernelBuilder {
     auto fragmentSpace = b.getI64IntegerAttr(kdk::kRegisterMemorySpace);
     Value state = kdk::AllocTileOp::create(
         b, loc,
-        MemRefType::get({kDim, vTileWidth}, f32, MemRefLayoutAttrInterface(),
-                        fragmentSpace));
+        MemRefType::get({kDim, vTileWidth}, plan.elementType,
+                        MemRefLayoutAttrInterface(), fragmentSpace),
+        b.getDenseI64ArrayAttr({plan.axis, plan.vector, plan.lanes}));
     if (args.initialState)
       kdk::LoadTileOp::create(b, loc, args.initialState, stateOffset(slot),
                               k.index(kDim), k.index(rowStride), colStride,
@@ -173,15 +274,23 @@ struct RecurrentKernelBuilder {
       kdk::SigmoidOp::create(b, loc, beta, one);
     barrier();
 
-    // S = Diag(exp(g)) S; the fragment ops need no barrier among themselves.
-    if (granularity != kda::GateGranularity::none) {
+    // The decay is applied in the update's single pass over the state:
+    // S^T (Diag(d) k) is the delta rule's S_decayed^T k without a pass of
+    // its own. The fragment ops need no barrier among themselves.
+    bool decays = granularity != kda::GateGranularity::none;
+    Value decayedKey = key;
+    if (decays) {
       kdk::LastRowExpOp::create(b, loc, gate, decay);
+      if (op.getUpdate() == kda::UpdateRule::delta) {
+        decayedKey = vector({1, kDim});
+        kdk::DecayRowsOp::create(b, loc, key, gate, Value(), decayedKey,
+                                 /*to_last=*/false, llvm::APFloat(1.0));
+      }
       barrier();
-      kdk::ScaleRowsOp::create(b, loc, state, decay);
     }
     // v' = beta (v - S^T k) for the delta rule, beta v for the additive one.
     if (op.getUpdate() == kda::UpdateRule::delta) {
-      kdk::MmaOp::create(b, loc, key, state, kS, false, false,
+      kdk::MmaOp::create(b, loc, decayedKey, state, kS, false, false,
                          llvm::APFloat(1.0));
       barrier();
       kdk::SubOp::create(b, loc, v, kS, v);
@@ -189,8 +298,10 @@ struct RecurrentKernelBuilder {
     }
     kdk::ScaleRowsOp::create(b, loc, v, beta);
     barrier();
-    // S += k v'^T, then o = scale S^T q.
-    kdk::MmaOp::create(b, loc, key, v, state, true, true, llvm::APFloat(1.0));
+    // S = Diag(d) S + k v'^T, then o = scale S^T q.
+    kdk::RankOneUpdateOp::create(b, loc, state, key, v,
+                                 decays ? decay : Value(),
+                                 b.getF64FloatAttr(1.0));
     kdk::MmaOp::create(b, loc, q, state, out, false, false,
                        llvm::APFloat(op.getEffectiveScale()));
     barrier();
@@ -246,30 +357,25 @@ struct ConvertKDARecurrenceToKDKPass
   }
 
   LogicalResult convert(ModuleOp module, kda::RecurrenceOp op) {
-    int64_t vDim = op.getValueDim();
-    int64_t width = valueTile == 0 || valueTile >= vDim ? vDim : int64_t(valueTile);
-    if (vDim % width != 0)
-      return op.emitError() << "convert-kda-recurrence-to-kdk: v-tile "
-                            << width << " does not divide V = " << vDim;
-    // The state fragment spreads columns over threads (kdac_fragment.cuh).
-    // The state fragment gives each column G threads (kdac_fragment.cuh):
-    // G a power of two <= 32 dividing K, and whole warps. block-threads is
-    // the most the kernel may use; it takes the largest G that fits.
-    int64_t threads = 0;
-    for (int64_t group = 32; group >= 1 && !threads; group /= 2)
-      if (width * group <= blockThreads && op.getKeyDim() % group == 0 &&
-          (width * group) % 32 == 0)
-        threads = width * group;
-    if (!threads)
-      return op.emitError()
-             << "convert-kda-recurrence-to-kdk: no block of at most "
-             << int64_t(blockThreads) << " threads can hold a "
-             << op.getKeyDim() << "x" << width
-             << " state tile in registers (v-tile x a power of two <= 32 "
-                "dividing K, a multiple of 32); raise block-threads or "
-                "change the v-tile";
-    int64_t hv = op.getNumValueHeads();
     OpBuilder builder(&getContext());
+    int64_t vDim = op.getValueDim();
+    if (valueTile > 0 && vDim % valueTile != 0)
+      return op.emitError() << "convert-kda-recurrence-to-kdk: v-tile "
+                            << int64_t(valueTile) << " does not divide V = "
+                            << vDim;
+    // The fragment keeps the storage type of the state it moves (f32 when
+    // no state is read or written).
+    Type storage = builder.getF32Type();
+    if (Value state = op.getInitialState())
+      storage = elementTypeOf(state);
+    else if (Value state = op.getFinalState())
+      storage = elementTypeOf(state);
+    FailureOr<StateFragmentPlan> plan = planStateFragment(
+        op, std::min<int64_t>(valueTile, vDim), blockThreads, storage);
+    if (failed(plan))
+      return failure();
+    int64_t width = plan->vTile, threads = plan->threads;
+    int64_t hv = op.getNumValueHeads();
     KernelFunction k(builder, module, "kda_recurrent", threads,
                      {std::to_string(vDim / width), std::to_string(hv),
                       "sequences"});
@@ -326,7 +432,7 @@ struct ConvertKDARecurrenceToKDKPass
                                   hv,
                                   op.getKeyDim(),
                                   vDim,
-                                  width};
+                                  *plan};
     if (failed(kernel.build(args, poolArgs)) ||
         failed(k.finish(pool, op, "recurrent kernel", "use a smaller v-tile")))
       return failure();

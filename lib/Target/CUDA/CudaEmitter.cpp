@@ -104,10 +104,9 @@ FailureOr<TileRef> kdac::cuda::getTileLayout(Operation *at, MemRefType type) {
                               "(memory space 5), got "
                            << type;
   if (inRegisters && (type.getRank() != 2 || !type.hasStaticShape() ||
-                      !type.getLayout().isIdentity() ||
-                      !type.getElementType().isF32()))
+                      !type.getLayout().isIdentity()))
     return at->emitError() << "CUDA emitter: a register fragment must be a "
-                              "contiguous static 2-D f32 tile, got "
+                              "contiguous static 2-D tile, got "
                            << type;
   if (!type.hasStaticShape() || type.getRank() < 1 || type.getRank() > 2)
     return at->emitError() << "CUDA emitter: a tile must be a static 1-D or "
@@ -227,7 +226,7 @@ LogicalResult CudaEmitter::emitOperation(Operation &op) {
             kdk::SigmoidOp, kdk::GateActivationOp, kdk::CumsumRowsOp,
             kdk::DecayedGramOp, kdk::TriInverseOp, kdk::MmaOp, kdk::SubOp,
             kdk::AddIdentityOp, kdk::DecayRowsOp, kdk::LastRowExpOp,
-            kdk::ScaleRowsOp, kdk::LoadIndexOp>(
+            kdk::ScaleRowsOp, kdk::LoadIndexOp, kdk::RankOneUpdateOp>(
           [&](auto op) { return printOperation(*this, op); })
       .Default([](Operation *op) {
         return op->emitOpError() << "is not supported by the CUDA emitter";

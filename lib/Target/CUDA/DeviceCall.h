@@ -22,6 +22,12 @@ public:
     templateArgs.push_back("NT");
   }
 
+  /// For functions whose shapes come from an argument's type (fragments):
+  /// no template arguments but those added after.
+  DeviceCall &withoutBlockThreads() {
+    templateArgs.clear();
+    return *this;
+  }
   DeviceCall &templateArg(const llvm::Twine &arg) {
     templateArgs.push_back(arg.str());
     return *this;
@@ -55,9 +61,10 @@ public:
   mlir::LogicalResult emit() {
     if (failedOperand)
       return mlir::failure();
-    emitter.ostream() << "kdac::" << function << "<"
-                      << llvm::join(templateArgs, ", ") << ">("
-                      << llvm::join(args, ", ") << ");\n";
+    emitter.ostream() << "kdac::" << function;
+    if (!templateArgs.empty())
+      emitter.ostream() << "<" << llvm::join(templateArgs, ", ") << ">";
+    emitter.ostream() << "(" << llvm::join(args, ", ") << ");\n";
     return mlir::success();
   }
 

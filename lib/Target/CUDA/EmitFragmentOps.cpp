@@ -1,11 +1,13 @@
 //===- EmitFragmentOps.cpp - kdk ops on register fragments ----------------===//
 //
-// A tile in memory space 5 lives in registers, spread over the block as
-// runtime/device/kdac/kdac_fragment.cuh describes. Only the ops a
-// register-resident state needs have a fragment form: load, store, fill,
-// row scaling, and mma with the fragment as B (a vector times the state) or
-// as an accumulated rank-one product (the state update). Anything else on a
-// fragment is an error at the op, never a silent shared-memory access.
+// A tile in memory space 5 lives in registers, spread over the block as its
+// fragment_layout and runtime/device/kdac/kdac_fragment.cuh describe; the
+// C++ variable is a kdac::Fragment whose type carries the shape, so the
+// calls here pass no shapes. Only the ops a register-resident state needs
+// have a fragment form: load, store, fill, row scaling, mma with the
+// fragment as B (a vector times the state) or as an accumulated rank-one
+// product, and rank_one_update (the decayed state write). Anything else on
+// a fragment is an error at the op, never a silent shared-memory access.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceCall.h"
@@ -18,20 +20,38 @@ using namespace kdac::cuda;
 LogicalResult kdac::cuda::emitFragmentAlloc(CudaEmitter &emitter,
                                             kdk::AllocTileOp op,
                                             TileRef fragment) {
+  std::optional<ArrayRef<int64_t>> layout = op.getFragmentLayout();
+  if (!layout || layout->size() != 3)
+    return op.emitOpError() << "needs fragment_layout = [axis, vector, lanes] "
+                               "for a register fragment";
+  int64_t axis = (*layout)[0], vector = (*layout)[1], lanes = (*layout)[2];
+  // The divisibility kdac::FragmentLayout asserts, checked here so a bad
+  // layout is an error at the op rather than in NVRTC's log.
   int64_t threads = emitter.getBlockThreads();
-  int64_t group = fragment.cols > 0 ? threads / fragment.cols : 0;
-  if (threads % fragment.cols != 0 || group < 1 || group > 32 ||
-      (group & (group - 1)) != 0 || fragment.rows % group != 0)
+  int64_t warps = threads / 32;
+  int64_t rowLanes = axis == 1 ? 32 / lanes : lanes;
+  int64_t colLanes = 32 / rowLanes;
+  int64_t vecRows = axis == 1 ? 1 : vector, vecCols = axis == 1 ? vector : 1;
+  if (threads % 32 != 0 || fragment.cols % warps != 0 ||
+      (fragment.cols / warps) % (colLanes * vecCols) != 0 ||
+      fragment.rows % (rowLanes * vecRows) != 0)
     return op.emitOpError()
            << "cannot spread a " << fragment.rows << "x" << fragment.cols
            << " register fragment over " << threads
-           << " threads: block threads / columns must be a power of two "
-              "<= 32 that divides the rows";
+           << " threads with fragment_layout [" << axis << ", " << vector
+           << ", " << lanes
+           << "]: each warp needs whole columns, and the rows and a warp's "
+              "columns must divide into runs over the lanes";
+  FailureOr<StringRef> type = getCppType(op, fragment.elementType);
+  if (failed(type))
+    return failure();
   fragment.pointer = emitter.bindNewName(op.getTile()).str();
-  emitter.ostream() << "float " << fragment.pointer << "["
-                    << fragment.rows / group << "]; // " << fragment.rows
-                    << "x" << fragment.cols << " f32 fragment, "
-                    << group << " threads per column\n";
+  int64_t perThread = fragment.rows * fragment.cols / threads;
+  emitter.ostream() << "kdac::Fragment<kdac::FragmentLayout<NT, "
+                    << fragment.rows << ", " << fragment.cols << ", " << axis
+                    << ", " << vector << ", " << lanes << ">, " << *type
+                    << "> " << fragment.pointer << "; // " << perThread
+                    << " elements per thread\n";
   emitter.bindTile(op.getTile(), fragment);
   return success();
 }
@@ -53,12 +73,11 @@ LogicalResult kdac::cuda::emitFragmentLoad(CudaEmitter &emitter,
   if (failed(expectAllRows(op, op.getRows(), fragment)))
     return failure();
   return DeviceCall(emitter, op, "fragmentLoad")
-      .templateArg(fragment.rows)
-      .templateArg(fragment.cols)
-      .templateArg(op.getColStride())
+      .withoutBlockThreads()
       .value(op.getSrc())
       .value(op.getOffset())
       .value(op.getRowStride())
+      .arg(Twine(op.getColStride()))
       .arg(fragment.pointer)
       .emit();
 }
@@ -69,13 +88,12 @@ LogicalResult kdac::cuda::emitFragmentStore(CudaEmitter &emitter,
   if (failed(expectAllRows(op, op.getRows(), fragment)))
     return failure();
   return DeviceCall(emitter, op, "fragmentStore")
-      .templateArg(fragment.rows)
-      .templateArg(fragment.cols)
-      .templateArg(op.getColStride())
+      .withoutBlockThreads()
       .arg(fragment.pointer)
       .value(op.getDst())
       .value(op.getOffset())
       .value(op.getRowStride())
+      .arg(Twine(op.getColStride()))
       .emit();
 }
 
@@ -83,8 +101,7 @@ LogicalResult kdac::cuda::emitFragmentFill(CudaEmitter &emitter,
                                            kdk::FillOp op,
                                            const TileRef &fragment) {
   return DeviceCall(emitter, op, "fragmentFill")
-      .templateArg(fragment.rows)
-      .templateArg(fragment.cols)
+      .withoutBlockThreads()
       .arg(fragment.pointer)
       .floatArg(op.getValue().convertToDouble())
       .emit();
@@ -95,8 +112,7 @@ LogicalResult kdac::cuda::emitFragmentScaleRows(CudaEmitter &emitter,
                                                 const TileRef &fragment,
                                                 const TileRef &rowScale) {
   return DeviceCall(emitter, op, "fragmentScaleRows")
-      .templateArg(fragment.rows)
-      .templateArg(fragment.cols)
+      .withoutBlockThreads()
       .arg(fragment.pointer)
       .tile(rowScale)
       .emit();
@@ -129,8 +145,7 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
     if (failed(outStride))
       return failure();
     return DeviceCall(emitter, op, "fragmentVectorTimes")
-        .templateArg(rhs.rows)
-        .templateArg(rhs.cols)
+        .withoutBlockThreads()
         .templateFlag(op.getAccumulate())
         .arg(lhs.pointer)
         .arg(Twine(*aStride))
@@ -150,12 +165,13 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
     if (failed(bStride))
       return failure();
     return DeviceCall(emitter, op, "fragmentRankOneUpdate")
-        .templateArg(out.rows)
-        .templateArg(out.cols)
+        .withoutBlockThreads()
+        .templateFlag(false)
         .arg(lhs.pointer)
         .arg(Twine(*aStride))
         .arg(rhs.pointer)
         .arg(Twine(*bStride))
+        .optionalVector(std::nullopt)
         .arg(out.pointer)
         .floatArg(alpha)
         .emit();
@@ -163,4 +179,39 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
   return op.emitOpError()
          << "with a register fragment supports only a vector times the "
             "fragment, or an accumulated rank-one product into it";
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::RankOneUpdateOp op) {
+  FailureOr<TileRef> fragment = emitter.getTileOrFragment(op, op.getTile());
+  if (failed(fragment))
+    return failure();
+  if (!fragment->inRegisters)
+    return op.emitOpError() << "needs a register fragment (memory space 5)";
+  FailureOr<TileRef> lhs = emitter.getTile(op, op.getLhs());
+  FailureOr<TileRef> rhs = emitter.getTile(op, op.getRhs());
+  if (failed(lhs) || failed(rhs))
+    return failure();
+  std::optional<TileRef> rowScale;
+  if (Value scale = op.getRowScale()) {
+    FailureOr<TileRef> tile = emitter.getTile(op, scale);
+    if (failed(tile))
+      return failure();
+    rowScale = *tile;
+  }
+  FailureOr<int64_t> aStride = vectorStride(op, "lhs", *lhs, fragment->rows);
+  FailureOr<int64_t> bStride = vectorStride(op, "rhs", *rhs, fragment->cols);
+  if (failed(aStride) || failed(bStride))
+    return failure();
+  return DeviceCall(emitter, op, "fragmentRankOneUpdate")
+      .withoutBlockThreads()
+      .templateFlag(rowScale.has_value())
+      .arg(lhs->pointer)
+      .arg(Twine(*aStride))
+      .arg(rhs->pointer)
+      .arg(Twine(*bStride))
+      .optionalVector(rowScale)
+      .arg(fragment->pointer)
+      .floatArg(op.getAlpha().convertToDouble())
+      .emit();
 }

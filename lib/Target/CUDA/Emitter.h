@@ -202,6 +202,8 @@ mlir::LogicalResult emitFragmentScaleRows(CudaEmitter &emitter,
 mlir::LogicalResult emitFragmentMma(CudaEmitter &emitter, mlir::kdk::MmaOp op,
                                     const TileRef &lhs, const TileRef &rhs,
                                     const TileRef &out);
+mlir::LogicalResult printOperation(CudaEmitter &emitter,
+                                   mlir::kdk::RankOneUpdateOp op);
 
 } // namespace kdac::cuda
 

@@ -3,11 +3,15 @@
 // A fragment is a Rows x Cols f32 tile (memory space 5 in kdk) spread over
 // the NT threads of a block so that it never touches shared memory: the
 // decode kernel keeps its K x Vt slice of the state in one, because there
-// the state's traffic is the whole cost. The distribution:
-//   G = NT / Cols threads share a column (adjacent lanes, so a column's
-//   reduction is a few xor-shuffles); thread t holds column t / G and rows
-//   t % G + G * i for i < Rows / G (interleaved, so the G lanes of one
-//   column read consecutive rows of a row-major source in one instruction).
+// the state's traffic is the whole cost, so the distribution is chosen for
+// the global loads and stores (FragmentLayout):
+//   - each warp owns Cols / Warps whole columns, so a reduction over the
+//     rows (a vector times the fragment) never leaves the warp;
+//   - along the axis that is contiguous in memory (ContigAxis: 1 columns,
+//     0 rows) a thread holds runs of Vec elements, loaded and stored as one
+//     access of up to 16 bytes, and ContigLanes lanes hold adjacent runs, so
+//     a warp instruction covers ContigLanes * Vec contiguous elements;
+//   - the other 32 / ContigLanes lanes spread over the other axis.
 // Every function is called by all NT threads, like those of kdac_tile.cuh;
 // fragment ops need no barrier among themselves (each thread touches only
 // its own elements), only around the shared tiles they read or write.
@@ -20,102 +24,322 @@
 
 namespace kdac {
 
-template <int NT, int Rows, int Cols> struct FragmentShape {
-  static constexpr int Group = NT / Cols;            // threads per column
-  static constexpr int PerThread = Rows / Group;     // registers per thread
-  static_assert(NT % Cols == 0, "fragment: NT must be a multiple of Cols");
-  static_assert(Group >= 1 && Group <= 32 && (Group & (Group - 1)) == 0,
-                "fragment: NT / Cols must be a power of two <= 32");
-  static_assert(Rows % Group == 0, "fragment: Rows must divide by NT / Cols");
-  __device__ static int column() { return threadIdx.x / Group; }
-  __device__ static int firstRow() { return threadIdx.x % Group; }
+template <int NT, int Rows, int Cols, int ContigAxis, int Vec, int ContigLanes>
+struct FragmentLayout {
+  static constexpr bool ColsContiguous = ContigAxis == 1;
+  static constexpr int Warps = NT / 32;
+  static constexpr int RowLanes = ColsContiguous ? 32 / ContigLanes : ContigLanes;
+  static constexpr int ColLanes = 32 / RowLanes;
+  static constexpr int VecRows = ColsContiguous ? 1 : Vec;
+  static constexpr int VecCols = ColsContiguous ? Vec : 1;
+  static constexpr int WarpCols = Cols / Warps;
+  static constexpr int RowRuns = Rows / (RowLanes * VecRows);
+  static constexpr int ColRuns = WarpCols / (ColLanes * VecCols);
+  static constexpr int RowsHeld = RowRuns * VecRows;
+  static constexpr int ColsHeld = ColRuns * VecCols;
+  static constexpr int PerThread = RowsHeld * ColsHeld;
+  // Lanes holding the same columns differ by multiples of this.
+  static constexpr int RowLaneStride = ColsContiguous ? ContigLanes : 1;
+  static_assert(NT % 32 == 0 && Cols % Warps == 0,
+                "fragment: whole warps, each owning whole columns");
+  static_assert(ContigLanes >= 1 && ContigLanes <= 32 &&
+                    (ContigLanes & (ContigLanes - 1)) == 0,
+                "fragment: ContigLanes must be a power of two <= 32");
+  static_assert(Vec >= 1 && (Vec & (Vec - 1)) == 0,
+                "fragment: Vec must be a power of two");
+  static_assert(RowRuns >= 1 && Rows % (RowLanes * VecRows) == 0,
+                "fragment: the rows do not divide over the lanes");
+  static_assert(ColRuns >= 1 && WarpCols % (ColLanes * VecCols) == 0,
+                "fragment: a warp's columns do not divide over the lanes");
+
+  __device__ static int lane() { return threadIdx.x % 32; }
+  __device__ static int rowLane() {
+    return ColsContiguous ? lane() / ContigLanes : lane() % ContigLanes;
+  }
+  __device__ static int colLane() {
+    return ColsContiguous ? lane() % ContigLanes : lane() / ContigLanes;
+  }
+  // The i-th row and j-th column this thread holds; element (i, j) lives in
+  // register i * ColsHeld + j.
+  __device__ static int row(int i) {
+    return ((i / VecRows) * RowLanes + rowLane()) * VecRows + i % VecRows;
+  }
+  __device__ static int col(int j) {
+    return (int)(threadIdx.x / 32) * WarpCols +
+           ((j / VecCols) * ColLanes + colLane()) * VecCols + j % VecCols;
+  }
 };
 
-// kdk.load_tile into a fragment: frag(r, c) = src[offset + r * rowStride +
-// c * ColStride], every row (a fragment has no partial tiles).
-template <int NT, int Rows, int Cols, int ColStride, typename Src>
-__device__ __forceinline__ void
-fragmentLoad(const Src *__restrict__ src, long long offset,
-             long long rowStride,
-             float (&frag)[FragmentShape<NT, Rows, Cols>::PerThread]) {
-  using Shape = FragmentShape<NT, Rows, Cols>;
-  const Src *base = src + offset + (long long)Shape::column() * ColStride;
+namespace detail {
+template <typename A, typename B> struct SameType {
+  static constexpr bool value = false;
+};
+template <typename A> struct SameType<A, A> {
+  static constexpr bool value = true;
+};
+
+template <typename T, int N> struct alignas(sizeof(T) * N) Run {
+  T elements[N];
+};
+
+// Whether the runs of Vec elements along the contiguous axis are contiguous
+// and aligned in memory (uniform for the block: offsets and strides are).
+template <typename Layout, typename T>
+__device__ __forceinline__ bool runsAreVectors(const T *base,
+                                               long long rowStride,
+                                               long long colStride) {
+  constexpr int Vec = Layout::VecRows * Layout::VecCols;
+  if constexpr (Vec == 1)
+    return false;
+  const long long contiguous = Layout::ColsContiguous ? colStride : rowStride;
+  const long long other = Layout::ColsContiguous ? rowStride : colStride;
+  return contiguous == 1 && other % Vec == 0 &&
+         (reinterpret_cast<unsigned long long>(base) % (sizeof(T) * Vec)) == 0;
+}
+
+template <typename T> __device__ __forceinline__ u32 bitsOf16(float x);
+template <> __device__ __forceinline__ u32 bitsOf16<__nv_bfloat16>(float x) {
+  return __bfloat16_as_ushort(__float2bfloat16_rn(x));
+}
+template <> __device__ __forceinline__ u32 bitsOf16<__half>(float x) {
+  return __half_as_ushort(__float2half_rn(x));
+}
+template <typename T> __device__ __forceinline__ float fromBits16(u32 bits);
+template <>
+__device__ __forceinline__ float fromBits16<__nv_bfloat16>(u32 bits) {
+  return __uint_as_float(bits << 16);
+}
+template <> __device__ __forceinline__ float fromBits16<__half>(u32 bits) {
+  return __half2float(__ushort_as_half((unsigned short)bits));
+}
+} // namespace detail
+
+// The registers of a fragment whose elements are T. Element (i, j) -- the
+// i-th held row, j-th held column (FragmentLayout::row/col) -- is read with
+// get and written with set; update passes go through forEach.
+template <typename Layout, typename T> struct Fragment {
+  static constexpr int ColsHeld = Layout::ColsHeld;
+  float r[Layout::PerThread];
+  __device__ float get(int i, int j) const { return r[i * ColsHeld + j]; }
+  __device__ float getAgain(int i, int j) const { return get(i, j); }
+  __device__ void set(int i, int j, float x) { r[i * ColsHeld + j] = x; }
+};
+
+// A 16-bit fragment keeps two elements per register, neighbours along the
+// contiguous axis, so it costs half the registers of an f32 one: the decode
+// kernel's occupancy, and so its bandwidth, doubles. Every read widens to
+// f32 and every write rounds once, so the math stays fp32.
+template <typename Layout, typename T> struct PackedFragment {
+  static constexpr int ColsHeld = Layout::ColsHeld;
+  static_assert(Layout::VecRows * Layout::VecCols >= 2,
+                "fragment: 16-bit elements pair along the contiguous axis");
+  u32 words[Layout::PerThread / 2];
+  __device__ static int word(int i, int j) {
+    return Layout::ColsContiguous ? (i * ColsHeld + j) / 2
+                                  : (i / 2) * ColsHeld + j;
+  }
+  __device__ static bool high(int i, int j) {
+    return Layout::ColsContiguous ? (j & 1) : (i & 1);
+  }
+  __device__ float get(int i, int j) const {
+    const u32 w = words[word(i, j)];
+    return detail::fromBits16<T>(high(i, j) ? w >> 16 : w & 0xffffu);
+  }
+  // A second pass over the fragment widens again rather than keeping every
+  // element live in f32 between the passes (which would undo the packing).
+  __device__ float getAgain(int i, int j) const {
+    u32 w;
+    asm volatile("mov.b32 %0, %1;" : "=r"(w) : "r"(words[word(i, j)]));
+    return detail::fromBits16<T>(high(i, j) ? w >> 16 : w & 0xffffu);
+  }
+  __device__ void set(int i, int j, float x) {
+    u32 &w = words[word(i, j)];
+    const u32 bits = detail::bitsOf16<T>(x);
+    w = high(i, j) ? (w & 0xffffu) | (bits << 16) : (w & 0xffff0000u) | bits;
+  }
+};
+template <typename Layout>
+struct Fragment<Layout, __nv_bfloat16>
+    : PackedFragment<Layout, __nv_bfloat16> {};
+template <typename Layout>
+struct Fragment<Layout, __half> : PackedFragment<Layout, __half> {};
+
+namespace detail {
+// frag(i, j) = f(i, j, frag(i, j)) for every held element. Packed fragments
+// go a register (two neighbours) at a time, so each word is written once.
+template <typename Layout, typename T, typename F>
+__device__ __forceinline__ void updateEach(Fragment<Layout, T> &frag, F f) {
+  if constexpr (SameType<T, float>::value) {
 #pragma unroll
-  for (int i = 0; i < Shape::PerThread; ++i)
-    frag[i] = toFloat(base[(Shape::firstRow() + Shape::Group * i) * rowStride]);
+    for (int i = 0; i < Layout::RowsHeld; ++i)
+#pragma unroll
+      for (int j = 0; j < Layout::ColsHeld; ++j)
+        frag.set(i, j, f(i, j, frag.getAgain(i, j)));
+  } else {
+    constexpr int DI = Layout::ColsContiguous ? 0 : 1;
+    constexpr int DJ = Layout::ColsContiguous ? 1 : 0;
+#pragma unroll
+    for (int i = 0; i < Layout::RowsHeld; i += 1 + DI)
+#pragma unroll
+      for (int j = 0; j < Layout::ColsHeld; j += 1 + DJ) {
+        const float low = f(i, j, frag.getAgain(i, j));
+        const float high = f(i + DI, j + DJ, frag.getAgain(i + DI, j + DJ));
+        frag.words[frag.word(i, j)] =
+            bitsOf16<T>(low) | (bitsOf16<T>(high) << 16);
+      }
+  }
+}
+} // namespace detail
+
+// kdk.load_tile into a fragment: frag(r, c) = src[offset + r * rowStride +
+// c * colStride], every element (a fragment has no partial tiles).
+template <typename Layout, typename T, typename Src>
+__device__ __forceinline__ void fragmentLoad(const Src *__restrict__ src,
+                                             long long offset,
+                                             long long rowStride,
+                                             long long colStride,
+                                             Fragment<Layout, T> &frag) {
+  constexpr int VR = Layout::VecRows, VC = Layout::VecCols;
+  const Src *base = src + offset;
+  if (detail::runsAreVectors<Layout>(base, rowStride, colStride)) {
+    using Run = detail::Run<Src, VR * VC>;
+#pragma unroll
+    for (int i = 0; i < Layout::RowsHeld; i += VR)
+#pragma unroll
+      for (int j = 0; j < Layout::ColsHeld; j += VC) {
+        const Run run = *reinterpret_cast<const Run *>(
+            base + Layout::row(i) * rowStride + Layout::col(j) * colStride);
+        if constexpr (!detail::SameType<T, float>::value &&
+                      detail::SameType<T, Src>::value) {
+          // Same 16-bit type: the words move as they are.
+          const u32 *words = reinterpret_cast<const u32 *>(run.elements);
+#pragma unroll
+          for (int e = 0; e < VR * VC; e += 2)
+            frag.words[frag.word(i + e % VR, j + e % VC)] = words[e / 2];
+        } else {
+#pragma unroll
+          for (int e = 0; e < VR * VC; ++e)
+            frag.set(i + e % VR, j + e % VC, toFloat(run.elements[e]));
+        }
+      }
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < Layout::RowsHeld; ++i)
+#pragma unroll
+    for (int j = 0; j < Layout::ColsHeld; ++j)
+      frag.set(i, j,
+               toFloat(base[Layout::row(i) * rowStride +
+                            Layout::col(j) * colStride]));
 }
 
 // kdk.store_tile from a fragment.
-template <int NT, int Rows, int Cols, int ColStride, typename Dst>
+template <typename Layout, typename T, typename Dst>
 __device__ __forceinline__ void
-fragmentStore(const float (&frag)[FragmentShape<NT, Rows, Cols>::PerThread],
-              Dst *__restrict__ dst, long long offset, long long rowStride) {
-  using Shape = FragmentShape<NT, Rows, Cols>;
-  Dst *base = dst + offset + (long long)Shape::column() * ColStride;
+fragmentStore(const Fragment<Layout, T> &frag, Dst *__restrict__ dst,
+              long long offset, long long rowStride, long long colStride) {
+  constexpr int VR = Layout::VecRows, VC = Layout::VecCols;
+  Dst *base = dst + offset;
+  if (detail::runsAreVectors<Layout>(base, rowStride, colStride)) {
+    using Run = detail::Run<Dst, VR * VC>;
 #pragma unroll
-  for (int i = 0; i < Shape::PerThread; ++i)
-    base[(Shape::firstRow() + Shape::Group * i) * rowStride] =
-        fromFloat<Dst>(frag[i]);
+    for (int i = 0; i < Layout::RowsHeld; i += VR)
+#pragma unroll
+      for (int j = 0; j < Layout::ColsHeld; j += VC) {
+        Run run;
+        if constexpr (!detail::SameType<T, float>::value &&
+                      detail::SameType<T, Dst>::value) {
+          u32 *words = reinterpret_cast<u32 *>(run.elements);
+#pragma unroll
+          for (int e = 0; e < VR * VC; e += 2)
+            words[e / 2] = frag.words[frag.word(i + e % VR, j + e % VC)];
+        } else {
+#pragma unroll
+          for (int e = 0; e < VR * VC; ++e)
+            run.elements[e] = fromFloat<Dst>(frag.get(i + e % VR, j + e % VC));
+        }
+        *reinterpret_cast<Run *>(base + Layout::row(i) * rowStride +
+                                 Layout::col(j) * colStride) = run;
+      }
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < Layout::RowsHeld; ++i)
+#pragma unroll
+    for (int j = 0; j < Layout::ColsHeld; ++j)
+      base[Layout::row(i) * rowStride + Layout::col(j) * colStride] =
+          fromFloat<Dst>(frag.get(i, j));
 }
 
 // kdk.fill of a fragment.
-template <int NT, int Rows, int Cols>
-__device__ __forceinline__ void
-fragmentFill(float (&frag)[FragmentShape<NT, Rows, Cols>::PerThread],
-             float value) {
-#pragma unroll
-  for (int i = 0; i < FragmentShape<NT, Rows, Cols>::PerThread; ++i)
-    frag[i] = value;
+template <typename Layout, typename T>
+__device__ __forceinline__ void fragmentFill(Fragment<Layout, T> &frag,
+                                             float value) {
+  detail::updateEach(frag, [&](int, int, float) { return value; });
 }
 
 // kdk.scale_rows of a fragment by a shared vector: frag(r, :) *= scale[r].
-template <int NT, int Rows, int Cols>
-__device__ __forceinline__ void
-fragmentScaleRows(float (&frag)[FragmentShape<NT, Rows, Cols>::PerThread],
-                  const float *rowScale, int rowScaleStride) {
-  using Shape = FragmentShape<NT, Rows, Cols>;
-#pragma unroll
-  for (int i = 0; i < Shape::PerThread; ++i)
-    frag[i] *= rowScale[(Shape::firstRow() + Shape::Group * i) * rowScaleStride];
+template <typename Layout, typename T>
+__device__ __forceinline__ void fragmentScaleRows(Fragment<Layout, T> &frag,
+                                                  const float *rowScale,
+                                                  int rowScaleStride) {
+  detail::updateEach(frag, [&](int i, int, float x) {
+    return x * rowScale[Layout::row(i) * rowScaleStride];
+  });
 }
 
 // kdk.mma with a fragment as B: out(0, c) (+)= alpha * sum_r a[r] frag(r, c),
 // a a shared row vector of Rows elements (stride aStride), out a shared row
-// of Cols. The G partial sums of a column meet by xor-shuffles; the first
-// lane of the group writes.
-template <int NT, int Rows, int Cols, bool Accumulate, typename T>
+// of Cols. The partial sums of a column meet by xor-shuffles over the row
+// lanes (never across warps); the lanes of row lane 0 write.
+template <bool Accumulate, typename Layout, typename T, typename A>
 __device__ __forceinline__ void
-fragmentVectorTimes(const T *a, int aStride,
-                    const float (&frag)[FragmentShape<NT, Rows, Cols>::PerThread],
+fragmentVectorTimes(const A *a, int aStride, const Fragment<Layout, T> &frag,
                     float *out, int outStride, float alpha) {
-  using Shape = FragmentShape<NT, Rows, Cols>;
-  float sum = 0.0f;
+  float sums[Layout::ColsHeld];
 #pragma unroll
-  for (int i = 0; i < Shape::PerThread; ++i)
-    sum += toFloat(a[(Shape::firstRow() + Shape::Group * i) * aStride]) *
-           frag[i];
+  for (int j = 0; j < Layout::ColsHeld; ++j)
+    sums[j] = 0.0f;
 #pragma unroll
-  for (int offset = Shape::Group / 2; offset > 0; offset /= 2)
-    sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-  if (Shape::firstRow() == 0) {
-    float *target = out + Shape::column() * outStride;
-    *target = Accumulate ? *target + alpha * sum : alpha * sum;
+  for (int i = 0; i < Layout::RowsHeld; ++i) {
+    const float weight = toFloat(a[Layout::row(i) * aStride]);
+#pragma unroll
+    for (int j = 0; j < Layout::ColsHeld; ++j)
+      sums[j] = fmaf(weight, frag.get(i, j), sums[j]);
+  }
+#pragma unroll
+  for (int j = 0; j < Layout::ColsHeld; ++j) {
+#pragma unroll
+    for (int offset = Layout::RowLaneStride;
+         offset < Layout::RowLaneStride * Layout::RowLanes; offset *= 2)
+      sums[j] += __shfl_xor_sync(0xffffffffu, sums[j], offset);
+  }
+  if (Layout::rowLane() == 0) {
+#pragma unroll
+    for (int j = 0; j < Layout::ColsHeld; ++j) {
+      float *target = out + Layout::col(j) * outStride;
+      *target = Accumulate ? *target + alpha * sums[j] : alpha * sums[j];
+    }
   }
 }
 
-// kdk.mma accumulating a rank-one product into a fragment:
-// frag(r, c) += alpha * a[r] b[c], a and b shared vectors.
-template <int NT, int Rows, int Cols, typename T>
+// kdk.mma accumulating a rank-one product into a fragment, and
+// kdk.decay_rank_one: frag(r, c) = decay[r] * frag(r, c) + alpha * a[r] b[c]
+// (no decay: 1), in one pass, a, b and decay shared vectors.
+template <bool Decay, typename Layout, typename T, typename A, typename B>
 __device__ __forceinline__ void
-fragmentRankOneUpdate(const T *a, int aStride, const T *b, int bStride,
-                      float (&frag)[FragmentShape<NT, Rows, Cols>::PerThread],
-                      float alpha) {
-  using Shape = FragmentShape<NT, Rows, Cols>;
-  const float column = alpha * toFloat(b[Shape::column() * bStride]);
+fragmentRankOneUpdate(const A *a, int aStride, const B *b, int bStride,
+                      const float *decay, int decayStride,
+                      Fragment<Layout, T> &frag, float alpha) {
+  float columns[Layout::ColsHeld];
 #pragma unroll
-  for (int i = 0; i < Shape::PerThread; ++i)
-    frag[i] += toFloat(a[(Shape::firstRow() + Shape::Group * i) * aStride]) *
-               column;
+  for (int j = 0; j < Layout::ColsHeld; ++j)
+    columns[j] = alpha * toFloat(b[Layout::col(j) * bStride]);
+  detail::updateEach(frag, [&](int i, int j, float x) {
+    const int r = Layout::row(i);
+    const float product = toFloat(a[r * aStride]) * columns[j];
+    return Decay ? fmaf(decay[r * decayStride], x, product) : x + product;
+  });
 }
 
 } // namespace kdac

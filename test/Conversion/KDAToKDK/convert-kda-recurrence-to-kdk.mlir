@@ -1,28 +1,35 @@
 // convert-kda-recurrence-to-kdk: the decode kernel walks tokens with its
-// state slice in a register fragment: decay, delta write, output, one state
-// load and store; with a pool, slots come from state_indices.
-// RUN: kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="block-threads=128 v-tile=32" --canonicalize | FileCheck %s
+// state slice in a register fragment (whole columns per warp, 16-byte runs):
+// decayed key, delta write with the decay in the same pass, output, one
+// state load and store; with a pool, slots come from state_indices.
+// RUN: kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk --canonicalize | FileCheck %s
+// RUN: kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="v-tile=32" | FileCheck %s --check-prefix=VTILE
 // RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="v-tile=48" 2>&1 | FileCheck %s --check-prefix=BADTILE
-// RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="block-threads=16 v-tile=32" 2>&1 | FileCheck %s --check-prefix=BADTHREADS
+// RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="block-threads=16" 2>&1 | FileCheck %s --check-prefix=BADTHREADS
 // BADTILE: convert-kda-recurrence-to-kdk: v-tile 48 does not divide V = 64
-// BADTHREADS: convert-kda-recurrence-to-kdk: no block of at most 16 threads can hold a 64x32 state tile in registers
+// BADTHREADS: convert-kda-recurrence-to-kdk: no block of at most 16 threads (whole warps) can hold the 64x64 state slice in registers
+// VTILE: kdk.grid = ["2", "4", "sequences"]
+// VTILE: kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<64x32xf32, 5>
 
+// One warp owns all 64 columns (64 elements per thread), 16-byte runs of
+// four f32 along V, eight lanes per row.
 // CHECK: module attributes {kdk.chunk_size = 1 : i64}
 // CHECK-LABEL: func.func @kda_recurrent(
 // CHECK-SAME: {kdk.param = "q"}
 // CHECK-SAME: {kdk.param = "initial_state"}
 // CHECK-SAME: {kdk.param = "final_state"}
-// CHECK-SAME: kdk.grid = ["2", "4", "sequences"]
+// CHECK-SAME: kdk.block_threads = 32
+// CHECK-SAME: kdk.grid = ["1", "4", "sequences"]
 // CHECK: kdk.sequence_range %{{.*}} T(%{{.*}}) chunk_size = 1
-// CHECK: %[[S:.*]] = kdk.alloc_tile : memref<64x32xf32, 5>
+// CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<64x64xf32, 5>
 // CHECK: kdk.load_tile %{{.*}} into %[[S]]
 // CHECK: scf.for
 // CHECK: kdk.gate_activation softplus
-// CHECK: kdk.last_row_exp
-// CHECK: kdk.scale_rows %[[S]]
-// CHECK: kdk.mma %[[K:.*]], %[[S]] into %[[KS:.*]] :
+// CHECK: kdk.last_row_exp %[[G:.*]] into %[[D:[^ ]*]] :
+// CHECK-NEXT: kdk.decay_rows %[[K:.*]], %[[G]] into %[[KD:[^ ]*]] :
+// CHECK: kdk.mma %[[KD]], %[[S]] into %[[KS:.*]] :
 // CHECK: kdk.sub %[[V:.*]], %[[KS]] into %[[V]]
-// CHECK: kdk.mma %[[K]], %[[V]] into %[[S]] transpose_lhs accumulate
+// CHECK: kdk.rank_one_update %[[S]], %[[K]], %[[V]] row_scale(%[[D]] : memref<64xf32, 3>) :
 // CHECK-NEXT: kdk.mma %{{.*}}, %[[S]] into %[[O:.*]] alpha = 1.250000e-01
 // CHECK: kdk.store_tile %[[O]] into
 // CHECK: }
@@ -41,7 +48,8 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
 
 // -----
 
-// A per-token bf16 pool with accepted counts: the start slot is
+// A per-token bf16 pool with accepted counts (T is not statically 1, so
+// the fragment is f32 and rounds only at the stores): the start slot is
 // state_indices[n, num_accepted[n] - 1], a negative one skips the block, and
 // every token's state goes to state_indices[n, t].
 // CHECK-LABEL: func.func @kda_recurrent(
@@ -54,13 +62,13 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
 // CHECK: %[[SLOT:.*]] = arith.select %{{.*}}, %[[START]], %c-1
 // CHECK: %[[ACTIVE:.*]] = arith.cmpi sge, %[[SLOT]], %c0
 // CHECK: scf.if %[[ACTIVE]] {
-// CHECK: %[[S:.*]] = kdk.alloc_tile : memref<64x32xf32, 5>
-// CHECK: kdk.load_tile %{{.*}} into %[[S]] : memref<?xbf16>, memref<64x32xf32, 5>
+// CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 1, 8, 8>} : memref<64x64xf32, 5>
+// CHECK: kdk.load_tile %{{.*}} into %[[S]] : memref<?xbf16>, memref<64x64xf32, 5>
 // CHECK: scf.for
 // CHECK: %[[TOKSLOT:.*]] = kdk.load_index
 // CHECK: scf.if
 // CHECK-NEXT: arith.muli %[[TOKSLOT]]
-// CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<64x32xf32, 5>, memref<?xbf16>
+// CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<64x64xf32, 5>, memref<?xbf16>
 func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
     %v: tensor<?x?x4x64xbf16>, %g: tensor<?x?x4x64xf32>, %beta: tensor<?x?x4xbf16>,
     %pool: tensor<?x4x64x64xbf16>, %slots: tensor<?x?xi32>, %accepted: tensor<?xi32>)
@@ -73,4 +81,28 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
          tensor<?x?xi32>, tensor<?xi32>)
         -> (tensor<?x?x4x64xbf16>, tensor<?x4x64x64xbf16>)
   return %o, %s : tensor<?x?x4x64xbf16>, tensor<?x4x64x64xbf16>
+}
+
+// -----
+
+// A bf16 state with one token per call stays packed (two elements per
+// register), so 128 columns spread over four warps; without a gate the
+// update has no row scale. The vk layout runs along K.
+// CHECK-LABEL: func.func @kda_recurrent(
+// CHECK-SAME: kdk.block_threads = 128
+// CHECK-SAME: kdk.grid = ["1", "4", "sequences"]
+// CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 0, 8, 8>} : memref<128x128xbf16, 5>
+// CHECK-NOT: kdk.decay_rows
+// CHECK: kdk.rank_one_update %[[S]], %{{.*}}, %{{.*}} : memref<128x128xbf16, 5>
+// CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<128x128xbf16, 5>, memref<?xbf16>
+func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
+    %v: tensor<?x1x4x128xbf16>, %beta: tensor<?x1x4xbf16>,
+    %s0: tensor<?x4x128x128xbf16>)
+    -> (tensor<?x1x4x128xbf16>, tensor<?x4x128x128xbf16>) {
+  %o, %s = kda.recurrence q(%q) k(%k) v(%v) beta(%beta) initial_state(%s0)
+      gate = none update = delta layout = vk
+      : (tensor<?x1x2x128xbf16>, tensor<?x1x2x128xbf16>, tensor<?x1x4x128xbf16>,
+         tensor<?x1x4xbf16>, tensor<?x4x128x128xbf16>)
+        -> (tensor<?x1x4x128xbf16>, tensor<?x4x128x128xbf16>)
+  return %o, %s : tensor<?x1x4x128xbf16>, tensor<?x4x128x128xbf16>
 }

@@ -1,7 +1,8 @@
-// RUN: kdac-emit-cuda %s | FileCheck %s
+// RUN: kdac-emit-cuda %s -split-input-file | FileCheck %s
 
-// A register fragment (memory space 5) is a per-thread array, takes no
-// shared memory, and its ops call the kdac_fragment.cuh functions.
+// A register fragment (memory space 5) is a kdac::Fragment whose type holds
+// its shape and fragment_layout, takes no shared memory, and its ops call
+// the kdac_fragment.cuh functions without shapes.
 
 !frag = memref<128x32xf32, 5>
 !row = memref<1x128xf32, 3>
@@ -9,12 +10,12 @@
 module attributes {kdk.chunk_size = 1 : i64} {
   func.func @fragments(%pool: memref<?xbf16> {kdk.param = "state_pool"},
                        %slots: memref<?xi32> {kdk.param = "state_indices"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["4", "8", "sequences"]} {
+      attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = ["4", "8", "sequences"]} {
     %c0 = arith.constant 0 : index
     %c128 = arith.constant 128 : index
     %seq = kdk.block_id 2
     %slot = kdk.load_index %slots[%seq] : memref<?xi32>
-    %s = kdk.alloc_tile : !frag
+    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : !frag
     %k = kdk.alloc_tile : !row
     %v = kdk.alloc_tile : !vrow
     %decay = kdk.alloc_tile : memref<128xf32, 3>
@@ -23,21 +24,51 @@ module attributes {kdk.chunk_size = 1 : i64} {
     kdk.scale_rows %s, %decay : !frag, memref<128xf32, 3>
     kdk.mma %k, %s into %v alpha = 0.5 : !row, !frag, !vrow
     kdk.mma %k, %v into %s transpose_lhs accumulate : !row, !vrow, !frag
+    kdk.rank_one_update %s, %k, %v row_scale(%decay : memref<128xf32, 3>) alpha = 2.0 : !frag, !row, !vrow
     kdk.store_tile %s into %pool[%slot] rows(%c128) row_stride(%c128) col_stride = 1 : !frag, memref<?xbf16>
     return
   }
 }
 
-// CHECK: // kernel "fragments" grid [4, 8, sequences] block_threads 128 dynamic_shared_bytes 1152
+// CHECK: // kernel "fragments" grid [4, 8, sequences] block_threads 32 dynamic_shared_bytes 1152
 // CHECK-LABEL: fragments(__nv_bfloat16 *__restrict__ state_pool, const int *__restrict__ state_indices) {
 // CHECK:      const long long [[SLOT:v[0-9]+]] = (long long)state_indices[[[SEQ:v[0-9]+]]];
-// CHECK-NEXT: float [[S:v[0-9]+]][32]; // 128x32 f32 fragment, 4 threads per column
+// CHECK-NEXT: kdac::Fragment<kdac::FragmentLayout<NT, 128, 32, 1, 4, 8>, float> [[S:v[0-9]+]]; // 128 elements per thread
 // CHECK-NEXT: float *const [[K:v[0-9]+]] = {{.*}}(kdac_smem + 0);
 // CHECK-NEXT: float *const [[V:v[0-9]+]] = {{.*}}(kdac_smem + 512);
 // CHECK-NEXT: float *const [[D:v[0-9]+]] = {{.*}}(kdac_smem + 640);
-// CHECK-NEXT: kdac::fragmentLoad<NT, 128, 32, 1>(state_pool, [[SLOT]], {{v[0-9]+}}, [[S]]);
-// CHECK-NEXT: kdac::fragmentFill<NT, 128, 32>([[S]], 0.0f);
-// CHECK-NEXT: kdac::fragmentScaleRows<NT, 128, 32>([[S]], [[D]], 1);
-// CHECK-NEXT: kdac::fragmentVectorTimes<NT, 128, 32, false>([[K]], 1, [[S]], [[V]], 1, 0.5f);
-// CHECK-NEXT: kdac::fragmentRankOneUpdate<NT, 128, 32>([[K]], 1, [[V]], 1, [[S]], 1.0f);
-// CHECK-NEXT: kdac::fragmentStore<NT, 128, 32, 1>([[S]], state_pool, [[SLOT]], {{v[0-9]+}});
+// CHECK-NEXT: kdac::fragmentLoad(state_pool, [[SLOT]], {{v[0-9]+}}, 1, [[S]]);
+// CHECK-NEXT: kdac::fragmentFill([[S]], 0.0f);
+// CHECK-NEXT: kdac::fragmentScaleRows([[S]], [[D]], 1);
+// CHECK-NEXT: kdac::fragmentVectorTimes<false>([[K]], 1, [[S]], [[V]], 1, 0.5f);
+// CHECK-NEXT: kdac::fragmentRankOneUpdate<false>([[K]], 1, [[V]], 1, (const float *)nullptr, 0, [[S]], 1.0f);
+// CHECK-NEXT: kdac::fragmentRankOneUpdate<true>([[K]], 1, [[V]], 1, [[D]], 1, [[S]], 2.0f);
+// CHECK-NEXT: kdac::fragmentStore([[S]], state_pool, [[SLOT]], {{v[0-9]+}}, 1);
+
+// -----
+
+// A bf16 fragment of the vk layout (rows contiguous in memory) keeps its
+// storage type: two elements per register. Four warps own 32 columns each.
+
+!frag = memref<128x128xbf16, 5>
+module attributes {kdk.chunk_size = 1 : i64} {
+  func.func @packed(%s0: memref<?xbf16> {kdk.param = "initial_state"})
+      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "8", "sequences"]} {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c128 = arith.constant 128 : index
+    %s = kdk.alloc_tile {fragment_layout = array<i64: 0, 8, 8>} : !frag
+    %k = kdk.alloc_tile : memref<1x128xf32, 3>
+    %v = kdk.alloc_tile : memref<1x128xf32, 3>
+    kdk.load_tile %s0[%c0] rows(%c128) row_stride(%c1) col_stride = 128 into %s : memref<?xbf16>, !frag
+    kdk.rank_one_update %s, %k, %v : !frag, memref<1x128xf32, 3>, memref<1x128xf32, 3>
+    kdk.mma %k, %s into %v : memref<1x128xf32, 3>, !frag, memref<1x128xf32, 3>
+    return
+  }
+}
+
+// CHECK-LABEL: packed(
+// CHECK:      kdac::Fragment<kdac::FragmentLayout<NT, 128, 128, 0, 8, 8>, __nv_bfloat16> [[P:v[0-9]+]]; // 128 elements per thread
+// CHECK:      kdac::fragmentLoad(initial_state, {{v[0-9]+}}, {{v[0-9]+}}, 128, [[P]]);
+// CHECK-NEXT: kdac::fragmentRankOneUpdate<false>({{v[0-9]+}}, 1, {{v[0-9]+}}, 1, (const float *)nullptr, 0, [[P]], 1.0f);
+// CHECK-NEXT: kdac::fragmentVectorTimes<false>({{v[0-9]+}}, 1, [[P]], {{v[0-9]+}}, 1, 1.0f);

@@ -245,7 +245,8 @@ void expectPoolMatches(const KernelSpec &spec, int64_t B, int64_t T,
 
 /// Every state option of the decode kernel against the oracle: f32 and
 /// bf16 state, both layouts, plain states, slot pools, per-token slots with
-/// accepted counts, varlen.
+/// accepted counts, varlen. Specs with a static T = 1 keep a bf16 state
+/// packed in registers; the others keep it in f32.
 TEST_F(JitGpu, DecodeStateOptions) {
   uint64_t seed = 1000;
   for (StateLayout layout : {StateLayout::KV, StateLayout::VK})
@@ -262,9 +263,25 @@ TEST_F(JitGpu, DecodeStateOptions) {
                 decodeTolerance(spec))
           << "plain " << tag;
 
+      KernelSpec oneToken = spec;
+      oneToken.T = 1;
+      KdaCase single = makeRandomCase(oneToken, 7, 1, {}, ++seed);
+      got = runCaseOnGpu(jit(), single);
+      ASSERT_TRUE(static_cast<bool>(got)) << llvm::toString(got.takeError());
+      EXPECT_LE(relativeError(got->o, single.expected->o),
+                decodeTolerance(spec))
+          << "one token " << tag;
+      EXPECT_LE(relativeError(got->finalState, single.expected->finalState),
+                decodeTolerance(spec))
+          << "one token " << tag;
+
       spec.hasInitialState = spec.hasFinalState = false;
       spec.statePool = true;
       expectPoolMatches(spec, 9, 1, {}, 1, ++seed, "slots " + tag, jit());
+      oneToken = spec;
+      oneToken.T = 1;
+      expectPoolMatches(oneToken, 9, 1, {}, 1, ++seed, "one-token slots " + tag,
+                        jit());
       spec.perTokenStates = spec.acceptedCounts = true;
       expectPoolMatches(spec, 9, 3, {}, 4, ++seed, "per-token " + tag, jit());
       spec.varlen = true;

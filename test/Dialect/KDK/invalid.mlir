@@ -1,0 +1,63 @@
+// The kdk verifier rules for register fragments, each with its diagnostic.
+// RUN: kda-opt %s -split-input-file -verify-diagnostics
+
+func.func @fragment_without_layout() {
+  // expected-error @+1 {{expects a register fragment to have fragment_layout = [axis, vector, lanes]}}
+  %s = kdk.alloc_tile : memref<128x32xf32, 5>
+  return
+}
+
+// -----
+
+func.func @fragment_bad_axis() {
+  // expected-error @+1 {{expects fragment_layout axis 0 or 1 and powers of two for vector and lanes (<= 32)}}
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 2, 4, 8>} : memref<128x32xf32, 5>
+  return
+}
+
+// -----
+
+func.func @packed_fragment_needs_pairs() {
+  // expected-error @+1 {{expects a 16-bit fragment to have runs of at least 2 elements (it packs pairs)}}
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 1, 32>} : memref<128x32xbf16, 5>
+  return
+}
+
+// -----
+
+func.func @fragment_runs_do_not_divide() {
+  // expected-error @+1 {{cannot spread a 128x24 fragment as runs of 4 over 8 x 4 lanes}}
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x24xf32, 5>
+  return
+}
+
+// -----
+
+func.func @layout_on_shared_tile() {
+  // expected-error @+1 {{has a fragment_layout but is not a register fragment (memory space 5)}}
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 3>
+  return
+}
+
+// -----
+
+func.func @update_of_shared_tile() {
+  %s = kdk.alloc_tile : memref<128x32xf32, 3>
+  %k = kdk.alloc_tile : memref<1x128xf32, 3>
+  %v = kdk.alloc_tile : memref<1x32xf32, 3>
+  // expected-error @+1 {{expects a register fragment (memory space 5)}}
+  kdk.rank_one_update %s, %k, %v : memref<128x32xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>
+  return
+}
+
+// -----
+
+func.func @update_vector_lengths() {
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+  %k = kdk.alloc_tile : memref<1x128xf32, 3>
+  %v = kdk.alloc_tile : memref<1x64xf32, 3>
+  %d = kdk.alloc_tile : memref<128xf32, 3>
+  // expected-error @+1 {{expects lhs (and row_scale) of 128 elements and rhs of 32}}
+  kdk.rank_one_update %s, %k, %v row_scale(%d : memref<128xf32, 3>) : memref<128x32xf32, 5>, memref<1x128xf32, 3>, memref<1x64xf32, 3>
+  return
+}

@@ -1,0 +1,16 @@
+// Register fragments and their update op round-trip through the parser.
+// RUN: kda-opt %s -split-input-file | kda-opt | FileCheck %s
+
+// CHECK-LABEL: func.func @fragments
+// CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 1, 8, 4>} : memref<128x32xbf16, 5>
+// CHECK: kdk.rank_one_update %[[S]], %{{.*}}, %{{.*}} row_scale(%{{.*}} : memref<128xf32, 3>) alpha = 5.000000e-01 : memref<128x32xbf16, 5>, memref<1x128xf32, 3>, memref<1x32xf32, 3>
+// CHECK: kdk.mma %{{.*}}, %[[S]] into %{{.*}} : memref<1x128xf32, 3>, memref<128x32xbf16, 5>, memref<1x32xf32, 3>
+func.func @fragments() {
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 8, 4>} : memref<128x32xbf16, 5>
+  %k = kdk.alloc_tile : memref<1x128xf32, 3>
+  %v = kdk.alloc_tile : memref<1x32xf32, 3>
+  %d = kdk.alloc_tile : memref<128xf32, 3>
+  kdk.rank_one_update %s, %k, %v row_scale(%d : memref<128xf32, 3>) alpha = 0.5 : memref<128x32xbf16, 5>, memref<1x128xf32, 3>, memref<1x32xf32, 3>
+  kdk.mma %k, %s into %v : memref<1x128xf32, 3>, memref<128x32xbf16, 5>, memref<1x32xf32, 3>
+  return
+}
