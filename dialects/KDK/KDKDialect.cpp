@@ -69,17 +69,43 @@ LogicalResult AllocTileOp::verify() {
   return success();
 }
 
+/// A 1-D tile or a 1 x n / n x 1 one of n elements.
+static bool isVectorOf(MemRefType type, int64_t n) {
+  return type.getNumElements() == n &&
+         (type.getRank() == 1 || type.getDimSize(0) == 1 ||
+          type.getDimSize(1) == 1);
+}
+
+static LogicalResult expectFragment(Operation *op, MemRefType type) {
+  if (isFragment(type))
+    return success();
+  return op->emitOpError() << "expects a register fragment (memory space "
+                           << kRegisterMemorySpace << ")";
+}
+
+LogicalResult DeltaStepOp::verify() {
+  MemRefType state = getState().getType();
+  if (failed(expectFragment(*this, state)))
+    return failure();
+  int64_t rows = state.getDimSize(0), cols = state.getDimSize(1);
+  if (!isVectorOf(getQ().getType(), rows) ||
+      !isVectorOf(getK().getType(), rows) ||
+      (getDecay() && !isVectorOf(getDecay().getType(), rows)) ||
+      !isVectorOf(getV().getType(), cols) ||
+      !isVectorOf(getOut().getType(), cols) ||
+      getBeta().getType().getNumElements() != 1)
+    return emitOpError() << "expects q, k (and decay) of " << rows
+                         << " elements, v and out of " << cols
+                         << " and one beta";
+  return success();
+}
+
 LogicalResult RankOneUpdateOp::verify() {
   MemRefType tile = getTile().getType();
-  if (!isFragment(tile))
-    return emitOpError() << "expects a register fragment (memory space "
-                         << kRegisterMemorySpace << ")";
+  if (failed(expectFragment(*this, tile)))
+    return failure();
   int64_t rows = tile.getDimSize(0), cols = tile.getDimSize(1);
-  auto isVector = [](MemRefType type, int64_t n) {
-    return type.getNumElements() == n &&
-           (type.getRank() == 1 || type.getDimSize(0) == 1 ||
-            type.getDimSize(1) == 1);
-  };
+  auto isVector = isVectorOf;
   if ((getRowScale() && getRowScale().getType().getDimSize(0) != rows) ||
       !isVector(getLhs().getType(), rows) || !isVector(getRhs().getType(), cols))
     return emitOpError() << "expects lhs (and row_scale) of " << rows

@@ -320,4 +320,37 @@ def KDK_RankOneUpdateOp : KDK_Op<"rank_one_update"> {
   let hasVerifier = 1;
 }
 
+def KDK_DeltaStepOp : KDK_Op<"delta_step"> {
+  let summary = "one token of the recurrence on a register fragment";
+  let description = [{
+    With d = `decay` (1 when absent), in two passes over the state:
+      kS = S^T (d k), qS = S^T (d q); v' = beta (v - kS) (beta v with
+      `additive`); out = scale (qS + (q . k) v'), which is scale S_new^T q;
+      S = Diag(d) S + k v'^T.
+    Folding the decay into the vectors and o into q . k leaves one product
+    pass and one update pass per token, and v' and o are formed in the lanes
+    that reduce the columns: the decode kernel's token is four barriers
+    instead of eight. q, k and decay have K elements, v and out Vt, beta one.
+
+    ```mlir
+    kdk.delta_step %state, %q, %k, %v, %beta decay(%d : memref<128xf32, 3>)
+        into %o scale = 0.088388 : memref<128x128xf32, 5>, memref<1x128xf32, 3>,
+        memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1xf32, 3>,
+        memref<1x128xf32, 3>
+    ```
+  }];
+  let arguments = (ins KDK_Tile2D:$state, KDK_F32Tile2D:$q, KDK_F32Tile2D:$k,
+                       KDK_F32Tile2D:$v, KDK_F32Tile1D:$beta,
+                       Optional<KDK_F32Tile1D>:$decay, KDK_F32Tile2D:$out,
+                       UnitAttr:$additive, DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let assemblyFormat = [{
+    $state `,` $q `,` $k `,` $v `,` $beta
+    (`decay` `(` $decay^ `:` type($decay) `)`)? `into` $out
+    (`additive` $additive^)? (`scale` `=` $scale^)? attr-dict `:`
+    type($state) `,` type($q) `,` type($k) `,` type($v) `,` type($beta) `,`
+    type($out)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // KDK_OPS_TD

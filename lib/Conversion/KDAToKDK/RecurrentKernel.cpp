@@ -229,7 +229,7 @@ struct RecurrentKernelBuilder {
     Value q = vector({1, kDim}), key = vector({1, kDim});
     Value v = vector({1, vTileWidth}), gate = vector({1, kDim});
     Value beta = vector({1}), decay = vector({kDim});
-    Value kS = vector({1, vTileWidth}), out = vector({1, vTileWidth});
+    Value out = vector({1, vTileWidth});
     Value one = k.index(1);
 
     auto loop = scf::ForOp::create(b, loc, k.index(0), range.getNumChunks(),
@@ -272,38 +272,22 @@ struct RecurrentKernelBuilder {
           args.lowerBound, granularity == kda::GateGranularity::scalar);
     if (args.betaSigmoid)
       kdk::SigmoidOp::create(b, loc, beta, one);
-    barrier();
+    if (args.qkL2Norm || args.betaSigmoid ||
+        args.activation != kda::GateActivation::none)
+      barrier();
 
-    // The decay is applied in the update's single pass over the state:
-    // S^T (Diag(d) k) is the delta rule's S_decayed^T k without a pass of
-    // its own. The fragment ops need no barrier among themselves.
+    // One token on the state: kS and qS in one pass against the undecayed
+    // state, v' and o where the columns are reduced, then the decayed
+    // update in one pass (kdk.delta_step).
     bool decays = granularity != kda::GateGranularity::none;
-    Value decayedKey = key;
     if (decays) {
       kdk::LastRowExpOp::create(b, loc, gate, decay);
-      if (op.getUpdate() == kda::UpdateRule::delta) {
-        decayedKey = vector({1, kDim});
-        kdk::DecayRowsOp::create(b, loc, key, gate, Value(), decayedKey,
-                                 /*to_last=*/false, llvm::APFloat(1.0));
-      }
       barrier();
     }
-    // v' = beta (v - S^T k) for the delta rule, beta v for the additive one.
-    if (op.getUpdate() == kda::UpdateRule::delta) {
-      kdk::MmaOp::create(b, loc, decayedKey, state, kS, false, false,
-                         llvm::APFloat(1.0));
-      barrier();
-      kdk::SubOp::create(b, loc, v, kS, v);
-      barrier();
-    }
-    kdk::ScaleRowsOp::create(b, loc, v, beta);
-    barrier();
-    // S = Diag(d) S + k v'^T, then o = scale S^T q.
-    kdk::RankOneUpdateOp::create(b, loc, state, key, v,
-                                 decays ? decay : Value(),
-                                 b.getF64FloatAttr(1.0));
-    kdk::MmaOp::create(b, loc, q, state, out, false, false,
-                       llvm::APFloat(op.getEffectiveScale()));
+    kdk::DeltaStepOp::create(b, loc, state, q, key, v, beta,
+                             decays ? decay : Value(), out,
+                             op.getUpdate() == kda::UpdateRule::additive,
+                             llvm::APFloat(op.getEffectiveScale()));
     barrier();
     kdk::StoreTileOp::create(
         b, loc, out, args.o,

@@ -215,3 +215,52 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       .floatArg(op.getAlpha().convertToDouble())
       .emit();
 }
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::DeltaStepOp op) {
+  FailureOr<TileRef> state = emitter.getTileOrFragment(op, op.getState());
+  if (failed(state))
+    return failure();
+  if (!state->inRegisters)
+    return op.emitOpError() << "needs a register fragment (memory space 5)";
+  SmallVector<TileRef> vectors;
+  for (Value tile : {op.getQ(), op.getK(), op.getV(), op.getBeta(), op.getOut()}) {
+    FailureOr<TileRef> ref = emitter.getTile(op, tile);
+    if (failed(ref))
+      return failure();
+    vectors.push_back(*ref);
+  }
+  const TileRef &q = vectors[0], &k = vectors[1], &v = vectors[2],
+                &beta = vectors[3], &out = vectors[4];
+  std::optional<TileRef> decay;
+  if (Value tile = op.getDecay()) {
+    FailureOr<TileRef> ref = emitter.getTile(op, tile);
+    if (failed(ref))
+      return failure();
+    decay = *ref;
+  }
+  FailureOr<int64_t> qStride = vectorStride(op, "q", q, state->rows);
+  FailureOr<int64_t> kStride = vectorStride(op, "k", k, state->rows);
+  FailureOr<int64_t> vStride = vectorStride(op, "v", v, state->cols);
+  FailureOr<int64_t> outStride = vectorStride(op, "out", out, state->cols);
+  if (failed(qStride) || failed(kStride) || failed(vStride) ||
+      failed(outStride))
+    return failure();
+  return DeviceCall(emitter, op, "fragmentDeltaStep")
+      .withoutBlockThreads()
+      .templateFlag(op.getAdditive())
+      .templateFlag(decay.has_value())
+      .arg(state->pointer)
+      .arg(q.pointer)
+      .arg(Twine(*qStride))
+      .arg(k.pointer)
+      .arg(Twine(*kStride))
+      .arg(v.pointer)
+      .arg(Twine(*vStride))
+      .arg(beta.pointer)
+      .optionalVector(decay)
+      .arg(out.pointer)
+      .arg(Twine(*outStride))
+      .floatArg(op.getScale().convertToDouble())
+      .emit();
+}

@@ -26,6 +26,7 @@ namespace kdac {
 
 template <int NT, int Rows, int Cols, int ContigAxis, int Vec, int ContigLanes>
 struct FragmentLayout {
+  static constexpr int NumRows = Rows, NumCols = Cols;
   static constexpr bool ColsContiguous = ContigAxis == 1;
   static constexpr int Warps = NT / 32;
   static constexpr int RowLanes = ColsContiguous ? 32 / ContigLanes : ContigLanes;
@@ -339,6 +340,73 @@ fragmentRankOneUpdate(const A *a, int aStride, const B *b, int bStride,
     const int r = Layout::row(i);
     const float product = toFloat(a[r * aStride]) * columns[j];
     return Decay ? fmaf(decay[r * decayStride], x, product) : x + product;
+  });
+}
+
+// kdk.delta_step: one token of the recurrence on the state fragment, with
+// d = decay (1 without one):
+//   kS = S^T (d k), qS = S^T (d q)           -- one pass, S not yet decayed
+//   v' = beta (v - kS)   (beta v if Additive)
+//   o  = scale (qS + (q . k) v')             -- = scale S_new^T q
+//   S  = Diag(d) S + k v'^T                  -- one pass
+// q, k, decay are shared K-vectors, v and out shared Vt-vectors, beta one
+// shared value. The reduced column sums reach every lane of their column,
+// so v' and o never go through shared memory; each warp forms q . k itself.
+template <bool Additive, bool HasDecay, typename Layout, typename T>
+__device__ __forceinline__ void
+fragmentDeltaStep(Fragment<Layout, T> &frag, const float *q, int qStride,
+                  const float *k, int kStride, const float *v, int vStride,
+                  const float *beta, const float *decay, int decayStride,
+                  float *out, int outStride, float scale) {
+  constexpr int CH = Layout::ColsHeld;
+  float kS[CH], qS[CH];
+#pragma unroll
+  for (int j = 0; j < CH; ++j)
+    kS[j] = qS[j] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < Layout::RowsHeld; ++i) {
+    const int r = Layout::row(i);
+    const float d = HasDecay ? decay[r * decayStride] : 1.0f;
+    const float kd = d * k[r * kStride], qd = d * q[r * qStride];
+#pragma unroll
+    for (int j = 0; j < CH; ++j) {
+      const float x = frag.get(i, j);
+      if constexpr (!Additive)
+        kS[j] = fmaf(kd, x, kS[j]);
+      qS[j] = fmaf(qd, x, qS[j]);
+    }
+  }
+  float qk = 0.0f;
+  for (int r = (int)(threadIdx.x % 32); r < Layout::NumRows; r += 32)
+    qk = fmaf(q[r * qStride], k[r * kStride], qk);
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2)
+    qk += __shfl_xor_sync(0xffffffffu, qk, offset);
+#pragma unroll
+  for (int j = 0; j < CH; ++j)
+#pragma unroll
+    for (int offset = Layout::RowLaneStride;
+         offset < Layout::RowLaneStride * Layout::RowLanes; offset *= 2) {
+      if constexpr (!Additive)
+        kS[j] += __shfl_xor_sync(0xffffffffu, kS[j], offset);
+      qS[j] += __shfl_xor_sync(0xffffffffu, qS[j], offset);
+    }
+  const float b = *beta;
+  float update[CH];
+#pragma unroll
+  for (int j = 0; j < CH; ++j) {
+    const float value = v[Layout::col(j) * vStride];
+    update[j] = Additive ? b * value : b * (value - kS[j]);
+  }
+  if (Layout::rowLane() == 0) {
+#pragma unroll
+    for (int j = 0; j < CH; ++j)
+      out[Layout::col(j) * outStride] = scale * fmaf(qk, update[j], qS[j]);
+  }
+  detail::updateEach(frag, [&](int i, int j, float x) {
+    const int r = Layout::row(i);
+    const float product = k[r * kStride] * update[j];
+    return HasDecay ? fmaf(decay[r * decayStride], x, product) : x + product;
   });
 }
 

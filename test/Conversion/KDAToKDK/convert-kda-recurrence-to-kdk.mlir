@@ -1,7 +1,7 @@
 // convert-kda-recurrence-to-kdk: the decode kernel walks tokens with its
 // state slice in a register fragment (whole columns per warp, 16-byte runs):
-// decayed key, delta write with the decay in the same pass, output, one
-// state load and store; with a pool, slots come from state_indices.
+// one kdk.delta_step per token (a product pass, v' and o, the decayed
+// update pass), one state load and store; with a pool, slots come from state_indices.
 // RUN: kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk --canonicalize | FileCheck %s
 // RUN: kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="v-tile=32" | FileCheck %s --check-prefix=VTILE
 // RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="v-tile=48" 2>&1 | FileCheck %s --check-prefix=BADTILE
@@ -25,12 +25,10 @@
 // CHECK: kdk.load_tile %{{.*}} into %[[S]]
 // CHECK: scf.for
 // CHECK: kdk.gate_activation softplus
-// CHECK: kdk.last_row_exp %[[G:.*]] into %[[D:[^ ]*]] :
-// CHECK-NEXT: kdk.decay_rows %[[K:.*]], %[[G]] into %[[KD:[^ ]*]] :
-// CHECK: kdk.mma %[[KD]], %[[S]] into %[[KS:.*]] :
-// CHECK: kdk.sub %[[V:.*]], %[[KS]] into %[[V]]
-// CHECK: kdk.rank_one_update %[[S]], %[[K]], %[[V]] row_scale(%[[D]] : memref<64xf32, 3>) :
-// CHECK-NEXT: kdk.mma %{{.*}}, %[[S]] into %[[O:.*]] alpha = 1.250000e-01
+// CHECK: kdk.last_row_exp %{{.*}} into %[[D:[^ ]*]] :
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.delta_step %[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} decay(%[[D]] : memref<64xf32, 3>) into %[[O:[^ ]*]] scale = 1.250000e-01 :
+// CHECK-NEXT: kdk.barrier
 // CHECK: kdk.store_tile %[[O]] into
 // CHECK: }
 // CHECK: kdk.store_tile %[[S]] into
@@ -87,13 +85,13 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
 
 // A bf16 state with one token per call stays packed (two elements per
 // register), so 128 columns spread over four warps; without a gate the
-// update has no row scale. The vk layout runs along K.
+// step has no decay. The vk layout runs along K.
 // CHECK-LABEL: func.func @kda_recurrent(
 // CHECK-SAME: kdk.block_threads = 128
 // CHECK-SAME: kdk.grid = ["1", "4", "sequences"]
 // CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 0, 8, 8>} : memref<128x128xbf16, 5>
-// CHECK-NOT: kdk.decay_rows
-// CHECK: kdk.rank_one_update %[[S]], %{{.*}}, %{{.*}} : memref<128x128xbf16, 5>
+// CHECK-NOT: kdk.last_row_exp
+// CHECK: kdk.delta_step %[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} into %{{[^ ]*}} scale = {{.*}} : memref<128x128xbf16, 5>
 // CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<128x128xbf16, 5>, memref<?xbf16>
 func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
     %v: tensor<?x1x4x128xbf16>, %beta: tensor<?x1x4xbf16>,

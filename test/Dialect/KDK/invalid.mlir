@@ -61,3 +61,27 @@ func.func @update_vector_lengths() {
   kdk.rank_one_update %s, %k, %v row_scale(%d : memref<128xf32, 3>) : memref<128x32xf32, 5>, memref<1x128xf32, 3>, memref<1x64xf32, 3>
   return
 }
+
+// -----
+
+func.func @step_of_shared_tile() {
+  %s = kdk.alloc_tile : memref<128x32xf32, 3>
+  %k = kdk.alloc_tile : memref<1x128xf32, 3>
+  %v = kdk.alloc_tile : memref<1x32xf32, 3>
+  %b = kdk.alloc_tile : memref<1xf32, 3>
+  // expected-error @+1 {{expects a register fragment (memory space 5)}}
+  kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x32xf32, 3>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
+  return
+}
+
+// -----
+
+func.func @step_vector_lengths() {
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+  %k = kdk.alloc_tile : memref<1x128xf32, 3>
+  %v = kdk.alloc_tile : memref<1x64xf32, 3>
+  %b = kdk.alloc_tile : memref<1xf32, 3>
+  // expected-error @+1 {{expects q, k (and decay) of 128 elements, v and out of 32 and one beta}}
+  kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x32xf32, 5>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x64xf32, 3>, memref<1xf32, 3>, memref<1x64xf32, 3>
+  return
+}
