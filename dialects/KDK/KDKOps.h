@@ -27,9 +27,6 @@ inline constexpr llvm::StringLiteral kWorkspaceAttr = "kdk.workspace";
 inline constexpr llvm::StringLiteral kBytesPerSlotAttr = "kdk.bytes_per_slot";
 inline constexpr llvm::StringLiteral kSizeAttr = "kdk.size";
 inline constexpr llvm::StringLiteral kChunkSizeAttr = "kdk.chunk_size";
-/// Optional on a kernel: the blocks per multiprocessor its registers must
-/// allow (__launch_bounds__'s second argument).
-inline constexpr llvm::StringLiteral kMinBlocksAttr = "kdk.min_blocks";
 /// Shared memory is memory space 3, as in the GPU dialect.
 inline constexpr unsigned kSharedMemorySpace = 3;
 /// A tile in memory space 5 (private, as in NVVM) is a register fragment:

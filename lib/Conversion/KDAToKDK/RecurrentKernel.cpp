@@ -420,13 +420,6 @@ struct ConvertKDARecurrenceToKDKPass
     if (failed(kernel.build(args, poolArgs)) ||
         failed(k.finish(pool, op, "recurrent kernel", "use a smaller v-tile")))
       return failure();
-    // A packed fragment only pays if the registers it frees become blocks:
-    // left alone, the compiler schedules the two passes of kdk.delta_step
-    // into ~205 registers (8 warps per multiprocessor); capped for 12 warps
-    // it fits in 168 with no spills worth naming (nvcc 13.0, K = V = 128).
-    if (!plan->elementType.isF32() && 384 / threads >= 1)
-      k.getFunction()->setAttr(kdk::kMinBlocksAttr,
-                               builder.getI64IntegerAttr(384 / threads));
     // Token-by-token: every "chunk" is one token.
     module->setAttr(kdk::kChunkSizeAttr, builder.getI64IntegerAttr(1));
     op->getParentOfType<func::FuncOp>().erase();

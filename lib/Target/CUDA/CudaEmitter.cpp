@@ -438,11 +438,7 @@ static LogicalResult emitKernel(func::FuncOp func, const KernelPlan &plan,
   CudaEmitter emitter(out, plan.launch.blockThreads, plan.allocOffsets);
   raw_indented_ostream &os = emitter.ostream();
   os << "extern \"C\" __global__ void __launch_bounds__("
-     << plan.launch.blockThreads;
-  // A register budget the kernel asked for (blocks per multiprocessor).
-  if (auto minBlocks = func->getAttrOfType<IntegerAttr>(kdk::kMinBlocksAttr))
-    os << ", " << minBlocks.getInt();
-  os << ") " << plan.launch.name << "(";
+     << plan.launch.blockThreads << ") " << plan.launch.name << "(";
   llvm::interleaveComma(plan.params, os, [&](const CppParam &param) {
     os << param.type << " " << param.name;
   });

@@ -89,7 +89,6 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
 // CHECK-LABEL: func.func @kda_recurrent(
 // CHECK-SAME: kdk.block_threads = 128
 // CHECK-SAME: kdk.grid = ["1", "4", "sequences"]
-// CHECK-SAME: kdk.min_blocks = 3
 // CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 0, 8, 8>} : memref<128x128xbf16, 5>
 // CHECK-NOT: kdk.last_row_exp
 // CHECK: kdk.delta_step %[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} into %{{[^ ]*}} scale = {{.*}} : memref<128x128xbf16, 5>

@@ -52,13 +52,12 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // -----
 
 // A bf16 fragment of the vk layout (rows contiguous in memory) keeps its
-// storage type: two elements per register. Four warps own 32 columns each;
-// kdk.min_blocks becomes __launch_bounds__'s register budget.
+// storage type: two elements per register. Four warps own 32 columns each.
 
 !frag = memref<128x128xbf16, 5>
 module attributes {kdk.chunk_size = 1 : i64} {
   func.func @packed(%s0: memref<?xbf16> {kdk.param = "initial_state"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.min_blocks = 3 : i64, kdk.grid = ["1", "8", "sequences"]} {
+      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "8", "sequences"]} {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c128 = arith.constant 128 : index
@@ -74,7 +73,7 @@ module attributes {kdk.chunk_size = 1 : i64} {
   }
 }
 
-// CHECK: __launch_bounds__(128, 3) packed(
+// CHECK-LABEL: packed(
 // CHECK:      kdac::Fragment<kdac::FragmentLayout<NT, 128, 128, 0, 8, 8>, __nv_bfloat16> [[P:v[0-9]+]]; // 128 elements per thread
 // CHECK:      kdac::fragmentLoad(initial_state, {{v[0-9]+}}, {{v[0-9]+}}, 128, [[P]]);
 // CHECK-NEXT: kdac::fragmentRankOneUpdate<false>({{v[0-9]+}}, 1, {{v[0-9]+}}, 1, (const float *)nullptr, 0, [[P]], 1.0f);
