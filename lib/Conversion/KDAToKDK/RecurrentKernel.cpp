@@ -144,10 +144,6 @@ struct RecurrentKernelBuilder {
 
   void barrier() { k.barrier(); }
 
-  Value sharedVector(ArrayRef<int64_t> shape) {
-    return sharedTiles.get(shape, b.getF32Type());
-  }
-
   Value compare(arith::CmpIPredicate predicate, Value lhs, Value rhs) {
     return arith::CmpIOp::create(b, loc, predicate, lhs, rhs);
   }
@@ -185,56 +181,8 @@ struct RecurrentKernelBuilder {
     return arith::SelectOp::create(b, loc, inside, slot, k.index(-1));
   }
 
-  /// One token on an f32 state fragment (kdk.delta_step): kS and qS in one
-  /// pass against the undecayed state, v' and o where the columns are
-  /// reduced, the decayed update in one pass; 0.93 of the copy bandwidth on
-  /// the H100 at B=256 (bench/RESULTS.md). `decay` is null without a gate.
-  void fusedStep(Value state, Value q, Value key, Value v, Value beta,
-                 Value decay, Value out) {
-    if (decay)
-      barrier();
-    kdk::DeltaStepOp::create(b, loc, state, q, key, v, beta, decay, out,
-                             op.getUpdate() == kda::UpdateRule::additive,
-                             llvm::APFloat(op.getEffectiveScale()));
-    barrier();
-  }
-
-  /// The same token as separate ops, for a packed 16-bit fragment: S^T
-  /// (exp(g) k), v', the decayed rank-one update, then o = scale S^T q from
-  /// the updated state. Measured faster than delta_step there (0.286 vs
-  /// 0.327 ms at B=256): the compiler keeps delta_step's two passes over the
-  /// packed state in ~205 registers.
-  void stepInPasses(Value state, Value q, Value key, Value v, Value beta,
-                    Value gate, Value decay, Value out) {
-    auto vector = [&](ArrayRef<int64_t> shape) { return sharedVector(shape); };
-    int64_t width = plan.vTile;
-    bool delta = op.getUpdate() == kda::UpdateRule::delta;
-    Value decayedKey = key;
-    if (decay && delta) {
-      decayedKey = vector({1, kDim});
-      kdk::DecayRowsOp::create(b, loc, key, gate, Value(), decayedKey,
-                               /*to_last=*/false, llvm::APFloat(1.0));
-    }
-    if (decay)
-      barrier();
-    if (delta) {
-      Value kS = vector({1, width});
-      kdk::MmaOp::create(b, loc, decayedKey, state, kS, false, false,
-                         llvm::APFloat(1.0));
-      barrier();
-      kdk::SubOp::create(b, loc, v, kS, v);
-      barrier();
-    }
-    kdk::ScaleRowsOp::create(b, loc, v, beta);
-    barrier();
-    kdk::RankOneUpdateOp::create(b, loc, state, key, v, decay,
-                                 llvm::APFloat(1.0));
-    kdk::MmaOp::create(b, loc, q, state, out, false, false,
-                       llvm::APFloat(op.getEffectiveScale()));
-    barrier();
-  }
-
   LogicalResult build(const GlobalArgs &args, const PoolArgs &poolArgs) {
+    Type f32 = b.getF32Type();
     Value vTile = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 0);
     Value head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
     Value sequence = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 2);
@@ -275,7 +223,9 @@ struct RecurrentKernelBuilder {
       kdk::FillOp::create(b, loc, state, b.getF64FloatAttr(0.0));
 
     // The token's vectors live in shared memory, read by every column.
-    auto vector = [&](ArrayRef<int64_t> shape) { return sharedVector(shape); };
+    auto vector = [&](ArrayRef<int64_t> shape) {
+      return sharedTiles.get(shape, f32);
+    };
     Value q = vector({1, kDim}), key = vector({1, kDim});
     Value v = vector({1, vTileWidth}), gate = vector({1, kDim});
     Value beta = vector({1}), decay = vector({kDim});
@@ -326,14 +276,19 @@ struct RecurrentKernelBuilder {
         args.activation != kda::GateActivation::none)
       barrier();
 
+    // One token on the state: kS and qS in one pass against the undecayed
+    // state, v' and o where the columns are reduced, then the decayed
+    // update in one pass (kdk.delta_step).
     bool decays = granularity != kda::GateGranularity::none;
-    if (decays)
+    if (decays) {
       kdk::LastRowExpOp::create(b, loc, gate, decay);
-    if (plan.elementType.isF32())
-      fusedStep(state, q, key, v, beta, decays ? decay : Value(), out);
-    else
-      stepInPasses(state, q, key, v, beta, gate, decays ? decay : Value(),
-                   out);
+      barrier();
+    }
+    kdk::DeltaStepOp::create(b, loc, state, q, key, v, beta,
+                             decays ? decay : Value(), out,
+                             op.getUpdate() == kda::UpdateRule::additive,
+                             llvm::APFloat(op.getEffectiveScale()));
+    barrier();
     kdk::StoreTileOp::create(
         b, loc, out, args.o,
         k.add(tokenOffset(k, batch, token, args.seqLen, hv, head, vDim),

@@ -84,19 +84,14 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
 // -----
 
 // A bf16 state with one token per call stays packed (two elements per
-// register), so 128 columns spread over four warps, and its token is
-// separate ops (a product, v', the rank-one update, the output product);
-// without a gate there is no decay. The vk layout runs along K.
+// register), so 128 columns spread over four warps; without a gate the
+// step has no decay. The vk layout runs along K.
 // CHECK-LABEL: func.func @kda_recurrent(
 // CHECK-SAME: kdk.block_threads = 128
 // CHECK-SAME: kdk.grid = ["1", "4", "sequences"]
 // CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 0, 8, 8>} : memref<128x128xbf16, 5>
 // CHECK-NOT: kdk.last_row_exp
-// CHECK-NOT: kdk.delta_step
-// CHECK: kdk.mma %{{.*}}, %[[S]] into %[[KS:[^ ]*]] :
-// CHECK: kdk.sub %[[V:[^ ]*]], %[[KS]] into %[[V]]
-// CHECK: kdk.rank_one_update %[[S]], %{{.*}}, %[[V]] : memref<128x128xbf16, 5>
-// CHECK-NEXT: kdk.mma %{{.*}}, %[[S]] into %{{.*}} alpha = {{.*}} : memref<1x128xf32, {{.*}}>, memref<128x128xbf16, 5>
+// CHECK: kdk.delta_step %[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} into %{{[^ ]*}} scale = {{.*}} : memref<128x128xbf16, 5>
 // CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<128x128xbf16, 5>, memref<?xbf16>
 func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
     %v: tensor<?x1x4x128xbf16>, %beta: tensor<?x1x4xbf16>,
