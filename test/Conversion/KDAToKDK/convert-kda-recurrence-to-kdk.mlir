@@ -104,3 +104,21 @@ func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
         -> (tensor<?x1x4x128xbf16>, tensor<?x4x128x128xbf16>)
   return %o, %s : tensor<?x1x4x128xbf16>, tensor<?x4x128x128xbf16>
 }
+
+// -----
+
+// The kv layout packs a one-token bf16 state in runs of two (one register
+// each, 16 lanes per 64-byte row segment).
+// CHECK-LABEL: func.func @kda_recurrent(
+// CHECK: kdk.alloc_tile {fragment_layout = array<i64: 1, 2, 16>} : memref<128x128xbf16, 5>
+func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
+    %v: tensor<?x1x4x128xbf16>, %beta: tensor<?x1x4xbf16>,
+    %s0: tensor<?x4x128x128xbf16>)
+    -> (tensor<?x1x4x128xbf16>, tensor<?x4x128x128xbf16>) {
+  %o, %s = kda.recurrence q(%q) k(%k) v(%v) beta(%beta) initial_state(%s0)
+      gate = none update = delta
+      : (tensor<?x1x2x128xbf16>, tensor<?x1x2x128xbf16>, tensor<?x1x4x128xbf16>,
+         tensor<?x1x4xbf16>, tensor<?x4x128x128xbf16>)
+        -> (tensor<?x1x4x128xbf16>, tensor<?x4x128x128xbf16>)
+  return %o, %s : tensor<?x1x4x128xbf16>, tensor<?x4x128x128xbf16>
+}
