@@ -70,13 +70,14 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
     For a few tokens per sequence the cost is the state's traffic, not the
     arithmetic: one thread block per (V tile, value head, sequence) loads its
     K x Vt slice of the state into a register fragment once (each warp owning
-    whole columns, 16-byte runs along the contiguous axis; a 16-bit state of
-    a one-token call stays packed, two elements per register), applies
-    v' = beta (v - S^T (exp(g) * k)), S = Diag(exp(g)) S + k v'^T (one pass)
-    and o = scale S^T q per token with the fused prologue, and stores the
-    state once. With state_indices the slice comes from and goes back to the pool
-    slots they name (a negative start slot skips the block), per token for
-    [N, S] indices.
+    whole columns, runs of up to 16 bytes along the contiguous axis; a 16-bit
+    kv state of a one-token call stays packed, two elements per register),
+    runs each token as the fused prologue and one kdk.delta_step (kS and qS
+    in one pass with exp(g) folded into k and q, v' = beta (v - kS),
+    o = scale (qS + (q.k) v'), then S = Diag(exp(g)) S + k v'^T in one
+    pass), and stores the state once. With state_indices the slice comes
+    from and goes back to the pool slots they name (a negative start slot
+    skips the block), per token for [N, S] indices.
 
     Before:
     ```mlir
@@ -86,14 +87,15 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
     After:
     ```mlir
     func.func @kda_recurrent(...) attributes {kdk.kernel,
-        kdk.grid = ["4", "32", "sequences"], ...} {
+        kdk.grid = ["1", "32", "sequences"], ...} {
       scf.for %t = %c0 to %len step %c1 {
         kdk.load_tile %q[...] rows(%c1) ... into %qt : ...
-        kdk.decay_rows %kt, %gt into %kd : ...
-        kdk.mma %kd, %state into %ks : memref<1x128xf32, 3>,
-            memref<128x128xf32, 5>, memref<1x128xf32, 3>
-        ...
-        kdk.rank_one_update %state, %kt, %vt row_scale(%decay : ...) : ...
+        kdk.last_row_exp %gt into %decay : ...
+        kdk.barrier
+        kdk.delta_step %state, %qt, %kt, %vt, %bt decay(%decay : ...)
+            into %ot scale = 0.088388 : memref<128x128xf32, 5>, ...
+        kdk.barrier
+        kdk.store_tile %ot into %o[...] ...
       }
     }
     ```

@@ -181,36 +181,49 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
             "fragment, or an accumulated rank-one product into it";
 }
 
-LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
-                                         kdk::RankOneUpdateOp op) {
-  FailureOr<TileRef> fragment = emitter.getTileOrFragment(op, op.getTile());
+/// The register fragment `value` names, or an error at `op`.
+static FailureOr<TileRef> getFragment(CudaEmitter &emitter, Operation *op,
+                                      Value value) {
+  FailureOr<TileRef> fragment = emitter.getTileOrFragment(op, value);
   if (failed(fragment))
     return failure();
   if (!fragment->inRegisters)
-    return op.emitOpError() << "needs a register fragment (memory space 5)";
+    return op->emitOpError() << "needs a register fragment (memory space 5)";
+  return fragment;
+}
+
+/// An optional shared operand: nullopt when absent.
+static FailureOr<std::optional<TileRef>>
+getOptionalTile(CudaEmitter &emitter, Operation *op, Value value) {
+  if (!value)
+    return std::optional<TileRef>();
+  FailureOr<TileRef> tile = emitter.getTile(op, value);
+  if (failed(tile))
+    return failure();
+  return std::optional<TileRef>(*tile);
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::RankOneUpdateOp op) {
+  FailureOr<TileRef> fragment = getFragment(emitter, op, op.getTile());
   FailureOr<TileRef> lhs = emitter.getTile(op, op.getLhs());
   FailureOr<TileRef> rhs = emitter.getTile(op, op.getRhs());
-  if (failed(lhs) || failed(rhs))
+  FailureOr<std::optional<TileRef>> rowScale =
+      getOptionalTile(emitter, op, op.getRowScale());
+  if (failed(fragment) || failed(lhs) || failed(rhs) || failed(rowScale))
     return failure();
-  std::optional<TileRef> rowScale;
-  if (Value scale = op.getRowScale()) {
-    FailureOr<TileRef> tile = emitter.getTile(op, scale);
-    if (failed(tile))
-      return failure();
-    rowScale = *tile;
-  }
   FailureOr<int64_t> aStride = vectorStride(op, "lhs", *lhs, fragment->rows);
   FailureOr<int64_t> bStride = vectorStride(op, "rhs", *rhs, fragment->cols);
   if (failed(aStride) || failed(bStride))
     return failure();
   return DeviceCall(emitter, op, "fragmentRankOneUpdate")
       .withoutBlockThreads()
-      .templateFlag(rowScale.has_value())
+      .templateFlag(rowScale->has_value())
       .arg(lhs->pointer)
       .arg(Twine(*aStride))
       .arg(rhs->pointer)
       .arg(Twine(*bStride))
-      .optionalVector(rowScale)
+      .optionalVector(*rowScale)
       .arg(fragment->pointer)
       .floatArg(op.getAlpha().convertToDouble())
       .emit();
@@ -218,11 +231,11 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::DeltaStepOp op) {
-  FailureOr<TileRef> state = emitter.getTileOrFragment(op, op.getState());
-  if (failed(state))
+  FailureOr<TileRef> state = getFragment(emitter, op, op.getState());
+  FailureOr<std::optional<TileRef>> decay =
+      getOptionalTile(emitter, op, op.getDecay());
+  if (failed(state) || failed(decay))
     return failure();
-  if (!state->inRegisters)
-    return op.emitOpError() << "needs a register fragment (memory space 5)";
   SmallVector<TileRef> vectors;
   for (Value tile : {op.getQ(), op.getK(), op.getV(), op.getBeta(), op.getOut()}) {
     FailureOr<TileRef> ref = emitter.getTile(op, tile);
@@ -232,13 +245,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   }
   const TileRef &q = vectors[0], &k = vectors[1], &v = vectors[2],
                 &beta = vectors[3], &out = vectors[4];
-  std::optional<TileRef> decay;
-  if (Value tile = op.getDecay()) {
-    FailureOr<TileRef> ref = emitter.getTile(op, tile);
-    if (failed(ref))
-      return failure();
-    decay = *ref;
-  }
   FailureOr<int64_t> qStride = vectorStride(op, "q", q, state->rows);
   FailureOr<int64_t> kStride = vectorStride(op, "k", k, state->rows);
   FailureOr<int64_t> vStride = vectorStride(op, "v", v, state->cols);
@@ -249,7 +255,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   return DeviceCall(emitter, op, "fragmentDeltaStep")
       .withoutBlockThreads()
       .templateFlag(op.getAdditive())
-      .templateFlag(decay.has_value())
+      .templateFlag(decay->has_value())
       .arg(state->pointer)
       .arg(q.pointer)
       .arg(Twine(*qStride))
@@ -258,7 +264,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       .arg(v.pointer)
       .arg(Twine(*vStride))
       .arg(beta.pointer)
-      .optionalVector(decay)
+      .optionalVector(*decay)
       .arg(out.pointer)
       .arg(Twine(*outStride))
       .floatArg(op.getScale().convertToDouble())
