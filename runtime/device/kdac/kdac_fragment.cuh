@@ -185,8 +185,8 @@ __device__ __forceinline__ void updateEach(Fragment<Layout, T> &frag, F f) {
       for (int j = 0; j < Layout::ColsHeld; j += 1 + DJ) {
         const float low = f(i, j, frag.getAgain(i, j));
         const float high = f(i + DI, j + DJ, frag.getAgain(i + DI, j + DJ));
-        frag.words[frag.word(i, j)] =
-            bitsOf16<T>(low) | (bitsOf16<T>(high) << 16);
+        // One cvt.rn.{bf16,f16}x2.f32 per register (packPair).
+        frag.words[frag.word(i, j)] = packPair<T>(low, high);
       }
   }
 }
