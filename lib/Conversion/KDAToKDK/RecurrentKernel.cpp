@@ -77,8 +77,8 @@ bool pickRuns(int64_t contiguousDim, int64_t contiguousTile, int64_t otherTile,
 
 /// Chooses the V tile, the block's warps and the fragment layout. Each warp
 /// owns whole columns (so a column's sum over K never leaves the warp) and
-/// about 128 elements per thread: that kept the H100 at ~0.97 of the copy
-/// bandwidth for an fp32 state (bench/RESULTS.md). A 16-bit state is kept
+/// about 128 elements per thread: with kdk.delta_step that reaches 0.94 of
+/// the bytes floor for an fp32 state on the H100 (bench/RESULTS.md). A 16-bit state is kept
 /// packed when the call has one token per sequence (statically), so every
 /// token's rounding is the store's; otherwise the fragment is f32.
 FailureOr<StateFragmentPlan> planStateFragment(kda::RecurrenceOp op,
