@@ -117,7 +117,7 @@ template <> __device__ __forceinline__ float fromBits16<__half>(u32 bits) {
 
 // The registers of a fragment whose elements are T. Element (i, j) -- the
 // i-th held row, j-th held column (FragmentLayout::row/col) -- is read with
-// get and written with set; update passes go through forEach.
+// get and written with set; update passes go through detail::updateEach.
 template <typename Layout, typename T> struct Fragment {
   static constexpr int ColsHeld = Layout::ColsHeld;
   float r[Layout::PerThread];
@@ -127,9 +127,10 @@ template <typename Layout, typename T> struct Fragment {
 };
 
 // A 16-bit fragment keeps two elements per register, neighbours along the
-// contiguous axis, so it costs half the registers of an f32 one: the decode
-// kernel's occupancy, and so its bandwidth, doubles. Every read widens to
-// f32 and every write rounds once, so the math stays fp32.
+// contiguous axis, so its state takes half the registers of an f32 one
+// (what the compiler allocates in all still depends on the layout; see
+// bench/RESULTS.md). Every read widens to f32 and every write rounds once,
+// so the math stays fp32.
 template <typename Layout, typename T> struct PackedFragment {
   static constexpr int ColsHeld = Layout::ColsHeld;
   static_assert(Layout::VecRows * Layout::VecCols >= 2,
@@ -146,8 +147,9 @@ template <typename Layout, typename T> struct PackedFragment {
     const u32 w = words[word(i, j)];
     return detail::fromBits16<T>(high(i, j) ? w >> 16 : w & 0xffffu);
   }
-  // A second pass over the fragment widens again rather than keeping every
-  // element live in f32 between the passes (which would undo the packing).
+  // A second pass over the fragment widens again: the opaque move asks the
+  // compiler not to keep every element live in f32 between the passes
+  // (which would undo the packing).
   __device__ float getAgain(int i, int j) const {
     u32 w;
     asm volatile("mov.b32 %0, %1;" : "=r"(w) : "r"(words[word(i, j)]));
