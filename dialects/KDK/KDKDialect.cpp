@@ -76,17 +76,11 @@ static bool isVectorOf(MemRefType type, int64_t n) {
           type.getDimSize(1) == 1);
 }
 
-static LogicalResult expectFragment(Operation *op, MemRefType type) {
-  if (isFragment(type))
-    return success();
-  return op->emitOpError() << "expects a register fragment (memory space "
-                           << kRegisterMemorySpace << ")";
-}
-
 LogicalResult DeltaStepOp::verify() {
   MemRefType state = getState().getType();
-  if (failed(expectFragment(*this, state)))
-    return failure();
+  if (!isFragment(state))
+    return emitOpError() << "expects a register fragment (memory space "
+                         << kRegisterMemorySpace << ")";
   int64_t rows = state.getDimSize(0), cols = state.getDimSize(1);
   if (!isVectorOf(getQ().getType(), rows) ||
       !isVectorOf(getK().getType(), rows) ||
@@ -97,19 +91,6 @@ LogicalResult DeltaStepOp::verify() {
     return emitOpError() << "expects q, k (and decay) of " << rows
                          << " elements, v and out of " << cols
                          << " and one beta";
-  return success();
-}
-
-LogicalResult RankOneUpdateOp::verify() {
-  MemRefType tile = getTile().getType();
-  if (failed(expectFragment(*this, tile)))
-    return failure();
-  int64_t rows = tile.getDimSize(0), cols = tile.getDimSize(1);
-  auto isVector = isVectorOf;
-  if ((getRowScale() && getRowScale().getType().getDimSize(0) != rows) ||
-      !isVector(getLhs().getType(), rows) || !isVector(getRhs().getType(), cols))
-    return emitOpError() << "expects lhs (and row_scale) of " << rows
-                         << " elements and rhs of " << cols;
   return success();
 }
 

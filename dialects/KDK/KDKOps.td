@@ -76,7 +76,7 @@ def KDK_AllocTileOp : KDK_Op<"alloc_tile"> {
     each thread holds its share of the tile, so ops on it need no barrier
     among themselves. load_tile, store_tile, fill, scale_rows and mma (as B,
     or as an accumulated rank-one product) accept fragments, and
-    rank_one_update takes only them. `fragment_layout` = [axis, vector,
+    delta_step takes only them. `fragment_layout` = [axis, vector,
     lanes] says how a fragment spreads (kdac_fragment.cuh): along `axis`
     (1 columns, 0 rows: the one contiguous in global memory) a thread holds
     runs of `vector` elements and `lanes` adjacent lanes hold adjacent
@@ -294,30 +294,6 @@ def KDK_ScaleRowsOp : KDK_Op<"scale_rows"> {
   let summary = "x[i, :] *= r[i], in place (the state's per-channel decay)";
   let arguments = (ins KDK_F32Tile2D:$tile, KDK_F32Tile1D:$row_scale);
   let assemblyFormat = "$tile `,` $row_scale attr-dict `:` type($tile) `,` type($row_scale)";
-}
-
-def KDK_RankOneUpdateOp : KDK_Op<"rank_one_update"> {
-  let summary = "x = [Diag(r)] x + alpha a b^T on a register fragment, one pass";
-  let description = [{
-    The (decayed) delta write of the token-by-token kernel: the state is
-    scaled row-wise by the optional `row_scale` (the decay) and gets the
-    rank-one product of the vectors `lhs` (K elements) and `rhs` (V) in the
-    same pass, so a 16-bit fragment rounds once per token. Only register
-    fragments (memory space 5) take it.
-
-    ```mlir
-    kdk.rank_one_update %state, %k, %v row_scale(%decay : memref<128xf32, 3>)
-        : memref<128x32xbf16, 5>, memref<1x128xf32, 3>, memref<1x32xf32, 3>
-    ```
-  }];
-  let arguments = (ins KDK_Tile2D:$tile, KDK_F32Tile2D:$lhs,
-                       KDK_F32Tile2D:$rhs, Optional<KDK_F32Tile1D>:$row_scale,
-                       DefaultValuedAttr<F64Attr, "1.0">:$alpha);
-  let assemblyFormat = [{
-    $tile `,` $lhs `,` $rhs (`row_scale` `(` $row_scale^ `:` type($row_scale) `)`)?
-    (`alpha` `=` $alpha^)? attr-dict `:` type($tile) `,` type($lhs) `,` type($rhs)
-  }];
-  let hasVerifier = 1;
 }
 
 def KDK_DeltaStepOp : KDK_Op<"delta_step"> {

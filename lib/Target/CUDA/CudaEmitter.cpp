@@ -226,8 +226,7 @@ LogicalResult CudaEmitter::emitOperation(Operation &op) {
             kdk::SigmoidOp, kdk::GateActivationOp, kdk::CumsumRowsOp,
             kdk::DecayedGramOp, kdk::TriInverseOp, kdk::MmaOp, kdk::SubOp,
             kdk::AddIdentityOp, kdk::DecayRowsOp, kdk::LastRowExpOp,
-            kdk::ScaleRowsOp, kdk::LoadIndexOp, kdk::RankOneUpdateOp,
-            kdk::DeltaStepOp>(
+            kdk::ScaleRowsOp, kdk::LoadIndexOp, kdk::DeltaStepOp>(
           [&](auto op) { return printOperation(*this, op); })
       .Default([](Operation *op) {
         return op->emitOpError() << "is not supported by the CUDA emitter";

@@ -6,7 +6,7 @@
 // calls here pass no shapes. Only the ops a register-resident state needs
 // have a fragment form: load, store, fill, row scaling, mma with the
 // fragment as B (a vector times the state) or as an accumulated rank-one
-// product, and rank_one_update (the decayed state write). Anything else on
+// product, and delta_step (a whole token on the state). Anything else on
 // a fragment is an error at the op, never a silent shared-memory access.
 //
 //===----------------------------------------------------------------------===//
@@ -166,12 +166,10 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
       return failure();
     return DeviceCall(emitter, op, "fragmentRankOneUpdate")
         .withoutBlockThreads()
-        .templateFlag(false)
         .arg(lhs.pointer)
         .arg(Twine(*aStride))
         .arg(rhs.pointer)
         .arg(Twine(*bStride))
-        .optionalVector(std::nullopt)
         .arg(out.pointer)
         .floatArg(alpha)
         .emit();
@@ -201,32 +199,6 @@ getOptionalTile(CudaEmitter &emitter, Operation *op, Value value) {
   if (failed(tile))
     return failure();
   return std::optional<TileRef>(*tile);
-}
-
-LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
-                                         kdk::RankOneUpdateOp op) {
-  FailureOr<TileRef> fragment = getFragment(emitter, op, op.getTile());
-  FailureOr<TileRef> lhs = emitter.getTile(op, op.getLhs());
-  FailureOr<TileRef> rhs = emitter.getTile(op, op.getRhs());
-  FailureOr<std::optional<TileRef>> rowScale =
-      getOptionalTile(emitter, op, op.getRowScale());
-  if (failed(fragment) || failed(lhs) || failed(rhs) || failed(rowScale))
-    return failure();
-  FailureOr<int64_t> aStride = vectorStride(op, "lhs", *lhs, fragment->rows);
-  FailureOr<int64_t> bStride = vectorStride(op, "rhs", *rhs, fragment->cols);
-  if (failed(aStride) || failed(bStride))
-    return failure();
-  return DeviceCall(emitter, op, "fragmentRankOneUpdate")
-      .withoutBlockThreads()
-      .templateFlag(rowScale->has_value())
-      .arg(lhs->pointer)
-      .arg(Twine(*aStride))
-      .arg(rhs->pointer)
-      .arg(Twine(*bStride))
-      .optionalVector(*rowScale)
-      .arg(fragment->pointer)
-      .floatArg(op.getAlpha().convertToDouble())
-      .emit();
 }
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,

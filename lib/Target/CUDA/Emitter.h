@@ -203,8 +203,6 @@ mlir::LogicalResult emitFragmentMma(CudaEmitter &emitter, mlir::kdk::MmaOp op,
                                     const TileRef &lhs, const TileRef &rhs,
                                     const TileRef &out);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
-                                   mlir::kdk::RankOneUpdateOp op);
-mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::DeltaStepOp op);
 
 } // namespace kdac::cuda

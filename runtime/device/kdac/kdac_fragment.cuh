@@ -326,22 +326,18 @@ fragmentVectorTimes(const A *a, int aStride, const Fragment<Layout, T> &frag,
   }
 }
 
-// kdk.mma accumulating a rank-one product into a fragment, and
-// kdk.decay_rank_one: frag(r, c) = decay[r] * frag(r, c) + alpha * a[r] b[c]
-// (no decay: 1), in one pass, a, b and decay shared vectors.
-template <bool Decay, typename Layout, typename T, typename A, typename B>
+// kdk.mma accumulating a rank-one product into a fragment:
+// frag(r, c) += alpha * a[r] b[c], a and b shared vectors.
+template <typename Layout, typename T, typename A, typename B>
 __device__ __forceinline__ void
 fragmentRankOneUpdate(const A *a, int aStride, const B *b, int bStride,
-                      const float *decay, int decayStride,
                       Fragment<Layout, T> &frag, float alpha) {
   float columns[Layout::ColsHeld];
 #pragma unroll
   for (int j = 0; j < Layout::ColsHeld; ++j)
     columns[j] = alpha * toFloat(b[Layout::col(j) * bStride]);
   detail::updateEach(frag, [&](int i, int j, float x) {
-    const int r = Layout::row(i);
-    const float product = toFloat(a[r * aStride]) * columns[j];
-    return Decay ? fmaf(decay[r * decayStride], x, product) : x + product;
+    return x + toFloat(a[Layout::row(i) * aStride]) * columns[j];
   });
 }
 

@@ -41,29 +41,6 @@ func.func @layout_on_shared_tile() {
 
 // -----
 
-func.func @update_of_shared_tile() {
-  %s = kdk.alloc_tile : memref<128x32xf32, 3>
-  %k = kdk.alloc_tile : memref<1x128xf32, 3>
-  %v = kdk.alloc_tile : memref<1x32xf32, 3>
-  // expected-error @+1 {{expects a register fragment (memory space 5)}}
-  kdk.rank_one_update %s, %k, %v : memref<128x32xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>
-  return
-}
-
-// -----
-
-func.func @update_vector_lengths() {
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
-  %k = kdk.alloc_tile : memref<1x128xf32, 3>
-  %v = kdk.alloc_tile : memref<1x64xf32, 3>
-  %d = kdk.alloc_tile : memref<128xf32, 3>
-  // expected-error @+1 {{expects lhs (and row_scale) of 128 elements and rhs of 32}}
-  kdk.rank_one_update %s, %k, %v row_scale(%d : memref<128xf32, 3>) : memref<128x32xf32, 5>, memref<1x128xf32, 3>, memref<1x64xf32, 3>
-  return
-}
-
-// -----
-
 func.func @step_of_shared_tile() {
   %s = kdk.alloc_tile : memref<128x32xf32, 3>
   %k = kdk.alloc_tile : memref<1x128xf32, 3>

@@ -24,7 +24,6 @@ module attributes {kdk.chunk_size = 1 : i64} {
     kdk.scale_rows %s, %decay : !frag, memref<128xf32, 3>
     kdk.mma %k, %s into %v alpha = 0.5 : !row, !frag, !vrow
     kdk.mma %k, %v into %s transpose_lhs accumulate : !row, !vrow, !frag
-    kdk.rank_one_update %s, %k, %v row_scale(%decay : memref<128xf32, 3>) alpha = 2.0 : !frag, !row, !vrow
     %b = kdk.alloc_tile : memref<1xf32, 3>
     kdk.delta_step %s, %k, %k, %v, %b decay(%decay : memref<128xf32, 3>) into %v scale = 0.5 : !frag, !row, !row, !vrow, memref<1xf32, 3>, !vrow
     kdk.store_tile %s into %pool[%slot] rows(%c128) row_stride(%c128) col_stride = 1 : !frag, memref<?xbf16>
@@ -43,8 +42,7 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // CHECK-NEXT: kdac::fragmentFill([[S]], 0.0f);
 // CHECK-NEXT: kdac::fragmentScaleRows([[S]], [[D]], 1);
 // CHECK-NEXT: kdac::fragmentVectorTimes<false>([[K]], 1, [[S]], [[V]], 1, 0.5f);
-// CHECK-NEXT: kdac::fragmentRankOneUpdate<false>([[K]], 1, [[V]], 1, (const float *)nullptr, 0, [[S]], 1.0f);
-// CHECK-NEXT: kdac::fragmentRankOneUpdate<true>([[K]], 1, [[V]], 1, [[D]], 1, [[S]], 2.0f);
+// CHECK-NEXT: kdac::fragmentRankOneUpdate([[K]], 1, [[V]], 1, [[S]], 1.0f);
 // CHECK-NEXT: float *const [[B:v[0-9]+]] = {{.*}}(kdac_smem + 1152);
 // CHECK-NEXT: kdac::fragmentDeltaStep<false, true>([[S]], [[K]], 1, [[K]], 1, [[V]], 1, [[B]], [[D]], 1, [[V]], 1, 0.5f);
 // CHECK-NEXT: kdac::fragmentStore([[S]], state_pool, [[SLOT]], {{v[0-9]+}}, 1);
@@ -66,7 +64,6 @@ module attributes {kdk.chunk_size = 1 : i64} {
     %v = kdk.alloc_tile : memref<1x128xf32, 3>
     %b = kdk.alloc_tile : memref<1xf32, 3>
     kdk.load_tile %s0[%c0] rows(%c128) row_stride(%c1) col_stride = 128 into %s : memref<?xbf16>, !frag
-    kdk.rank_one_update %s, %k, %v : !frag, memref<1x128xf32, 3>, memref<1x128xf32, 3>
     kdk.mma %k, %s into %v : memref<1x128xf32, 3>, !frag, memref<1x128xf32, 3>
     kdk.delta_step %s, %k, %k, %v, %b into %v additive scale = 0.25 : !frag, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1xf32, 3>, memref<1x128xf32, 3>
     return
@@ -76,6 +73,5 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // CHECK-LABEL: packed(
 // CHECK:      kdac::Fragment<kdac::FragmentLayout<NT, 128, 128, 0, 8, 8>, __nv_bfloat16> [[P:v[0-9]+]]; // 128 elements per thread
 // CHECK:      kdac::fragmentLoad(initial_state, {{v[0-9]+}}, {{v[0-9]+}}, 128, [[P]]);
-// CHECK-NEXT: kdac::fragmentRankOneUpdate<false>({{v[0-9]+}}, 1, {{v[0-9]+}}, 1, (const float *)nullptr, 0, [[P]], 1.0f);
 // CHECK-NEXT: kdac::fragmentVectorTimes<false>({{v[0-9]+}}, 1, [[P]], {{v[0-9]+}}, 1, 1.0f);
 // CHECK-NEXT: kdac::fragmentDeltaStep<true, false>([[P]], [[K:v[0-9]+]], 1, [[K]], 1, [[V:v[0-9]+]], 1, {{v[0-9]+}}, (const float *)nullptr, 0, [[V]], 1, 0.25f);
