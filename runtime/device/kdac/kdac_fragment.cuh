@@ -20,6 +20,7 @@
 #ifndef KDAC_DEVICE_KDAC_FRAGMENT_CUH
 #define KDAC_DEVICE_KDAC_FRAGMENT_CUH
 
+#include "kdac/kdac_math.cuh"
 #include "kdac/kdac_types.cuh"
 
 namespace kdac {
@@ -168,6 +169,17 @@ template <typename Layout>
 struct Fragment<Layout, __half> : PackedFragment<Layout, __half> {};
 
 namespace detail {
+// Sums a per-column partial over the lanes holding the same columns (the
+// row lanes, never across warps); each of them receives the sum.
+template <typename Layout>
+__device__ __forceinline__ float sumOverRowLanes(float value) {
+#pragma unroll
+  for (int offset = Layout::RowLaneStride;
+       offset < Layout::RowLaneStride * Layout::RowLanes; offset *= 2)
+    value += __shfl_xor_sync(0xffffffffu, value, offset);
+  return value;
+}
+
 // frag(i, j) = f(i, j, frag(i, j)) for every held element. Packed fragments
 // go a register (two neighbours) at a time, so each word is written once.
 template <typename Layout, typename T, typename F>
@@ -311,12 +323,8 @@ fragmentVectorTimes(const A *a, int aStride, const Fragment<Layout, T> &frag,
       sums[j] = fmaf(weight, frag.get(i, j), sums[j]);
   }
 #pragma unroll
-  for (int j = 0; j < Layout::ColsHeld; ++j) {
-#pragma unroll
-    for (int offset = Layout::RowLaneStride;
-         offset < Layout::RowLaneStride * Layout::RowLanes; offset *= 2)
-      sums[j] += __shfl_xor_sync(0xffffffffu, sums[j], offset);
-  }
+  for (int j = 0; j < Layout::ColsHeld; ++j)
+    sums[j] = detail::sumOverRowLanes<Layout>(sums[j]);
   if (Layout::rowLane() == 0) {
 #pragma unroll
     for (int j = 0; j < Layout::ColsHeld; ++j) {
@@ -377,18 +385,13 @@ fragmentDeltaStep(Fragment<Layout, T> &frag, const float *q, int qStride,
   float qk = 0.0f;
   for (int r = (int)(threadIdx.x % 32); r < Layout::NumRows; r += 32)
     qk = fmaf(q[r * qStride], k[r * kStride], qk);
+  qk = warpReduceSum(qk);
 #pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2)
-    qk += __shfl_xor_sync(0xffffffffu, qk, offset);
-#pragma unroll
-  for (int j = 0; j < CH; ++j)
-#pragma unroll
-    for (int offset = Layout::RowLaneStride;
-         offset < Layout::RowLaneStride * Layout::RowLanes; offset *= 2) {
-      if constexpr (!Additive)
-        kS[j] += __shfl_xor_sync(0xffffffffu, kS[j], offset);
-      qS[j] += __shfl_xor_sync(0xffffffffu, qS[j], offset);
-    }
+  for (int j = 0; j < CH; ++j) {
+    if constexpr (!Additive)
+      kS[j] = detail::sumOverRowLanes<Layout>(kS[j]);
+    qS[j] = detail::sumOverRowLanes<Layout>(qS[j]);
+  }
   const float b = *beta;
   float update[CH];
 #pragma unroll
