@@ -10,6 +10,8 @@
 #include "kdac/Reference/Case.h"
 #include "kdac/Reference/Reference.h"
 
+#include "../GoldenFiles.h"
+
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -23,19 +25,10 @@ using namespace kdac;
 
 namespace {
 
-std::vector<std::string> goldenFiles() {
-  std::vector<std::string> files;
-  std::error_code ec;
-  for (llvm::sys::fs::directory_iterator it(KDAC_GOLDEN_DIR, ec), end;
-       it != end && !ec; it.increment(ec))
-    if (llvm::sys::path::extension(it->path()) == ".safetensors")
-      files.push_back(it->path());
-  std::sort(files.begin(), files.end());
-  return files;
-}
+using test::goldenFiles;
 
 std::string golden(const char *name) {
-  llvm::SmallString<256> p(KDAC_GOLDEN_DIR);
+  llvm::SmallString<256> p(test::goldenDirectory());
   llvm::sys::path::append(p, name);
   return std::string(p);
 }
@@ -117,7 +110,7 @@ KernelSpec allFlagsSpec() {
 
 TEST(Golden, ReferenceMatchesFLA) {
   std::vector<std::string> files = goldenFiles();
-  ASSERT_FALSE(files.empty()) << "no *.safetensors in " << KDAC_GOLDEN_DIR;
+  ASSERT_FALSE(files.empty()) << "no *.safetensors in " << test::goldenDirectory();
   double worstO = 0.0, worstState = 0.0;
   for (const std::string &path : files) {
     SCOPED_TRACE(path);

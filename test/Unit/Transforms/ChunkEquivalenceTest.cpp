@@ -13,10 +13,11 @@
 #include "kdac/Pipelines/Pipelines.h"
 #include "kdac/Reference/Case.h"
 
+#include "../GoldenFiles.h"
+
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 
 #include <gtest/gtest.h>
@@ -119,19 +120,15 @@ void expectAllStagesMatch(StageRunner &runner, const KernelSpec &spec,
 
 TEST(ChunkEquivalence, GoldenVectors) {
   StageRunner runner;
-  std::error_code ec;
-  int files = 0;
-  for (llvm::sys::fs::directory_iterator it(KDAC_GOLDEN_DIR, ec), end;
-       it != end && !ec; it.increment(ec)) {
-    if (llvm::sys::path::extension(it->path()) != ".safetensors")
-      continue;
-    ++files;
-    llvm::Expected<KdaCase> c = loadCase(it->path());
+  std::vector<std::string> files = test::goldenFiles();
+  for (const std::string &path : files) {
+    llvm::Expected<KdaCase> c = loadCase(path);
     ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
     expectAllStagesMatch(runner, c->spec, c->inputs,
-                         llvm::sys::path::filename(it->path()).str());
+                         llvm::sys::path::filename(path).str());
   }
-  EXPECT_GT(files, 0) << "no golden vectors in " << KDAC_GOLDEN_DIR;
+  EXPECT_GT(files.size(), 0u)
+      << "no golden vectors in " << test::goldenDirectory();
 }
 
 KernelSpec baseSpec(int64_t h, int64_t hv, int64_t k, int64_t v) {
