@@ -158,15 +158,9 @@ struct ConvertKDAToKDKPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<kda::ChunkLoopOp> loops;
-    module.walk([&](kda::ChunkLoopOp loop) { loops.push_back(loop); });
-    if (loops.size() != 1) {
-      module.emitError() << "convert-kda-to-kdk: expects exactly one "
-                            "kda.chunk_loop (run kda-chunk first), found "
-                         << loops.size();
-      return signalPassFailure();
-    }
-    if (failed(convert(module, loops.front())))
+    FailureOr<kda::ChunkLoopOp> loop = findSingleOp<kda::ChunkLoopOp>(
+        module, "convert-kda-to-kdk", "kda.chunk_loop (run kda-chunk first)");
+    if (failed(loop) || failed(convert(module, *loop)))
       signalPassFailure();
   }
 

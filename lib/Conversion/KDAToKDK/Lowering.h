@@ -99,6 +99,19 @@ mlir::LogicalResult buildRecurrenceKernel(mlir::OpBuilder &builder,
                                           const KernelOptions &opts,
                                           const InputBindings &inputs);
 
+/// The one `OpT` in `module` that a conversion pass lowers, or an error
+/// naming the pass and `what` it expected.
+template <typename OpT>
+mlir::FailureOr<OpT> findSingleOp(mlir::ModuleOp module, llvm::StringRef pass,
+                                  llvm::StringRef what) {
+  llvm::SmallVector<OpT> ops;
+  module.walk([&](OpT op) { ops.push_back(op); });
+  if (ops.size() != 1)
+    return module.emitError() << pass << ": expects exactly one " << what
+                              << ", found " << ops.size();
+  return ops.front();
+}
+
 } // namespace kdac::lowering
 
 #endif // KDAC_LIB_CONVERSION_KDATOKDK_LOWERING_H

@@ -344,15 +344,9 @@ struct ConvertKDARecurrenceToKDKPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<kda::RecurrenceOp> ops;
-    module.walk([&](kda::RecurrenceOp op) { ops.push_back(op); });
-    if (ops.size() != 1) {
-      module.emitError() << "convert-kda-recurrence-to-kdk: expects exactly one "
-                            "kda.recurrence, found "
-                         << ops.size();
-      return signalPassFailure();
-    }
-    if (failed(convert(module, ops.front())))
+    FailureOr<kda::RecurrenceOp> op = findSingleOp<kda::RecurrenceOp>(
+        module, "convert-kda-recurrence-to-kdk", "kda.recurrence");
+    if (failed(op) || failed(convert(module, *op)))
       signalPassFailure();
   }
 
