@@ -28,6 +28,12 @@ static bool isFragment(MemRefType type) {
   return space && space.getInt() == kRegisterMemorySpace;
 }
 
+/// A tile made by kdk.alloc_tile {mma_layout}.
+static bool isMmaFragment(Value tile) {
+  auto alloc = tile.getDefiningOp<AllocTileOp>();
+  return alloc && alloc.getMmaLayout();
+}
+
 static bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
 
 LogicalResult AllocTileOp::verify() {
@@ -37,6 +43,16 @@ LogicalResult AllocTileOp::verify() {
   if (isFragment(type)) {
     if (type.getRank() != 2)
       return emitOpError() << "expects a register fragment to be a 2-D tile";
+    if (getMmaLayout()) {
+      if (getFragmentLayout())
+        return emitOpError() << "expects either fragment_layout or "
+                                "mma_layout, not both";
+      if (!type.getElementType().isF32() || type.getDimSize(0) % 16 != 0 ||
+          type.getDimSize(1) % 16 != 0)
+        return emitOpError() << "expects an mma_layout fragment to be f32 "
+                                "with rows and columns multiples of 16";
+      return success();
+    }
     std::optional<ArrayRef<int64_t>> layout = getFragmentLayout();
     if (!layout || layout->size() != 3)
       return emitOpError() << "expects a register fragment to have "
@@ -57,8 +73,8 @@ LogicalResult AllocTileOp::verify() {
                            << 32 / lanes << " lanes";
     return success();
   }
-  if (getFragmentLayout())
-    return emitOpError() << "has a fragment_layout but is not a register "
+  if (getFragmentLayout() || getMmaLayout())
+    return emitOpError() << "has a fragment layout but is not a register "
                             "fragment (memory space "
                          << kRegisterMemorySpace << ")";
   auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
@@ -78,9 +94,9 @@ static bool isVectorOf(MemRefType type, int64_t n) {
 
 LogicalResult DeltaStepOp::verify() {
   MemRefType state = getState().getType();
-  if (!isFragment(state))
+  if (!isFragment(state) || isMmaFragment(getState()))
     return emitOpError() << "expects a register fragment (memory space "
-                         << kRegisterMemorySpace << ")";
+                         << kRegisterMemorySpace << ") with fragment_layout";
   int64_t rows = state.getDimSize(0), cols = state.getDimSize(1);
   if (!isVectorOf(getQ().getType(), rows) ||
       !isVectorOf(getK().getType(), rows) ||
@@ -104,6 +120,16 @@ LogicalResult MmaOp::verify() {
     return emitOpError() << "expects op(A) " << m << "x" << k << " times B "
                          << b[0] << "x" << b[1] << " into " << c[0] << "x"
                          << c[1];
+  bool mmaRhs = isMmaFragment(getRhs()), mmaOut = isMmaFragment(getOut());
+  if (mmaRhs || mmaOut) {
+    Type lhsElement = getLhs().getType().getElementType();
+    if (!mmaRhs || !mmaOut || isFragment(getLhs().getType()) ||
+        !(lhsElement.isBF16() || lhsElement.isF16()))
+      return emitOpError() << "with an mma_layout fragment expects B and out "
+                              "both mma_layout fragments and A a shared "
+                              "bf16 or f16 tile";
+    return success();
+  }
   // A fragment operand reads as f32 whatever it stores.
   if (!isFragment(getRhs().getType()) && !isFragment(getOut().getType()) &&
       getLhs().getType().getElementType() != getRhs().getType().getElementType())

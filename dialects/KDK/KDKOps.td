@@ -87,8 +87,20 @@ def KDK_AllocTileOp : KDK_Op<"alloc_tile"> {
     %state = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>}
         : memref<128x128xf32, 5>
     ```
+
+    `mma_layout` instead keeps an f32 fragment in tensor-core accumulator
+    registers, transposed (kdac_mma_fragment.cuh): the columns are the mma
+    M dimension, split over the warps in 16-column tiles, and the rows
+    (a multiple of 16) the N dimension. Such a fragment can be both B and
+    out of kdk.mma with a shared bf16/f16 A, so the chunked recurrence runs
+    its products on tensor cores straight from registers:
+
+    ```mlir
+    %state = kdk.alloc_tile {mma_layout} : memref<128x64xf32, 5>
+    ```
   }];
-  let arguments = (ins OptionalAttr<DenseI64ArrayAttr>:$fragment_layout);
+  let arguments = (ins OptionalAttr<DenseI64ArrayAttr>:$fragment_layout,
+                       UnitAttr:$mma_layout);
   let results = (outs KDK_Tile:$tile);
   let assemblyFormat = "attr-dict `:` type($tile)";
   let hasVerifier = 1;
@@ -215,16 +227,25 @@ def KDK_DecayedGramOp : KDK_Op<"decayed_gram"> {
     As kda.decayed_gram: `mask = strict` keeps j < i, `inclusive` j <= i;
     `anchor_block` > 0 evaluates off-diagonal blocks as products of factors
     split at the cumsum just before each row block.
+
+    `tensor_cores` evaluates each 16-row block as one TF32 tensor-core
+    product of factors anchored at the block's first row,
+    (a_i exp(gc_i - gc_0)) . (b_j exp(gc_0 - gc_j)). The row factors are
+    <= 1; the column factors of the block's own rows grow up to
+    exp(15 max|g|), so the lowering sets it only when the gate bounds the
+    per-token log-decay (lowerbound, |lower_bound| <= 5: at most e^75) and
+    the operands are 16-bit (TF32 keeps 10 mantissa bits).
   }];
   let arguments = (ins KDK_Tile2D:$lhs, KDK_Tile2D:$rhs, KDK_F32Tile2D:$gc,
                        Optional<KDK_F32Tile1D>:$row_scale, KDK_F32Tile2D:$out,
                        KDA_CausalMask:$mask, F64Attr:$scale,
-                       DefaultValuedAttr<I64Attr, "0">:$anchor_block);
+                       DefaultValuedAttr<I64Attr, "0">:$anchor_block,
+                       UnitAttr:$tensor_cores);
   let assemblyFormat = [{
     $lhs `,` $rhs `,` $gc (`row_scale` `(` $row_scale^ `:` type($row_scale) `)`)?
     `into` $out `mask` `=` $mask `scale` `=` $scale
-    (`anchor_block` `=` $anchor_block^)? attr-dict `:` type($lhs) `,` type($rhs)
-    `,` type($gc) `,` type($out)
+    (`anchor_block` `=` $anchor_block^)? (`tensor_cores` $tensor_cores^)?
+    attr-dict `:` type($lhs) `,` type($rhs) `,` type($gc) `,` type($out)
   }];
 }
 
@@ -240,6 +261,8 @@ def KDK_MmaOp : KDK_Op<"mma"> {
     op(A) is A or, with `transpose_lhs`, A^T. bf16/f16 operands use tensor
     cores (mma.sync m16n8k16); f32 operands use f32 FMAs, so f32 specs keep
     f32 accuracy. With `accumulate` the product is added to `out`.
+    When B and out are `mma_layout` fragments, A must be a shared bf16/f16
+    tile and B is rounded to A's element type as a tensor-core operand.
   }];
   let arguments = (ins KDK_Tile2D:$lhs, KDK_Tile2D:$rhs, KDK_F32Tile2D:$out,
                        UnitAttr:$transpose_lhs, UnitAttr:$accumulate,

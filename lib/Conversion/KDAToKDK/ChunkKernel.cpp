@@ -12,6 +12,8 @@
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
+#include <cmath>
+
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -69,6 +71,8 @@ private:
   llvm::DenseSet<StringRef> stored;
   llvm::StringMap<Value> workspaceArgs;
   Value slot, head, rows, batch, start;
+  /// Grams may run on tensor cores (kdk.decayed_gram tensor_cores).
+  bool gramsOnTensorCores = false;
 };
 
 Value ChunkKernelBuilder::writableCopyOf(Value v, Operation *reader) {
@@ -228,7 +232,7 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
                 op.getRowScale() ? tileOf(op.getRowScale()) : Value(), out,
                 op.getMask(),
                 llvm::APFloat(op.getScaleAttr() ? op.getScaleAttr().getValueAsDouble() : 1.0),
-                op.getAnchorBlock());
+                op.getAnchorBlock(), gramsOnTensorCores);
             bind(op.getResult(), out);
             return success();
           })
@@ -329,6 +333,14 @@ LogicalResult ChunkKernelBuilder::build(kda::ChunkLoopOp loop,
                                         const GlobalArgs &args) {
   for (const Crossing &c : plan.crossings)
     workspaceArgs[c.workspace.name] = args.workspaces.lookup(c.workspace.name);
+  // The factored gram's column factors reach exp(15 max|g|): safe in f32
+  // only when the gate bounds the log-decay (see kdk.decayed_gram), and
+  // TF32 products are accurate enough only for 16-bit specs.
+  bool boundedGate = args.activation == kda::GateActivation::lowerbound &&
+                     args.lowerBound &&
+                     std::abs(args.lowerBound.getValueAsDouble()) <= 5.0;
+  gramsOnTensorCores = boundedGate && !g.operandType.isF32() &&
+                       g.chunk % 16 == 0 && g.kDim % 8 == 0;
 
   slot = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 0);
   head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);

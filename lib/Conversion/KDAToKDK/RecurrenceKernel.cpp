@@ -7,6 +7,13 @@
 // kg^T v'. The recurrence is independent per column block of V, which is
 // where the extra parallelism comes from.
 //
+// With bf16/f16 operands the state, v' and o live in registers as
+// tensor-core accumulators (kdk.alloc_tile {mma_layout}, one 16-column tile
+// of the V slice per warp): each product reads its chunk tile from shared
+// memory with ldmatrix and the state from registers, so a chunk costs the
+// loads and two barriers. f32 specs keep the state in shared memory and
+// the f32 products.
+//
 //===----------------------------------------------------------------------===//
 #include "Lowering.h"
 
@@ -24,8 +31,9 @@ class RecurrenceKernelBuilder {
 public:
   RecurrenceKernelBuilder(KernelFunction &k, TilePool &pool,
                           const LoopGeometry &g, const SplitPlan &plan,
-                          const GlobalArgs &args)
-      : k(k), b(k.b), loc(k.loc), pool(pool), g(g), plan(plan), args(args) {}
+                          const GlobalArgs &args, bool inRegisters)
+      : k(k), b(k.b), loc(k.loc), pool(pool), g(g), plan(plan), args(args),
+        inRegisters(inRegisters) {}
 
   LogicalResult build(kda::ChunkLoopOp loop);
 
@@ -45,6 +53,17 @@ private:
   void loadChunk(Value slot, Value head, Value vTile);
   LogicalResult lowerChunkOp(Operation *op, Value slot, Value head,
                              Value vTile, Value token, Value rows, Value batch);
+  /// The same ops on register fragments (inRegisters).
+  LogicalResult lowerChunkOpInRegisters(Operation *op, Value head, Value vTile,
+                                        Value token, Value rows, Value batch);
+  /// An f32 tile in tensor-core accumulator registers, allocated once.
+  Value allocAccumulators(ArrayRef<int64_t> shape);
+  /// Where this chunk's o rows go in the output.
+  Value outputOffset(Value batch, Value token, Value head, Value vTile);
+  /// The chunk loop and final store with the state in registers.
+  LogicalResult buildChunkLoopInRegisters(kdk::SequenceRangeOp range,
+                                          Value head, Value vTile,
+                                          const StateAccess &access);
 
   KernelFunction &k;
   OpBuilder &b;
@@ -53,10 +72,12 @@ private:
   const LoopGeometry &g;
   const SplitPlan &plan;
   const GlobalArgs &args;
+  const bool inRegisters;
 
   llvm::StringMap<Value> chunkTiles; ///< this chunk's workspace tiles
   Value outputTile; ///< o of this chunk, started as qg S before v' exists
   Value state;        ///< f32 [K, Vt]
+  Value values;       ///< v' [C, Vt] in registers (inRegisters)
   Value stateOperand; ///< the state at chunk entry, as tensor-core operand
   llvm::DenseMap<Value, Value> f32Tiles, operandTiles;
 };
@@ -97,8 +118,68 @@ void RecurrenceKernelBuilder::loadChunk(Value slot, Value head, Value vTile) {
     StringRef name = c.workspace.name;
     // u and v' are [C, V]: this block reads its V slice only.
     bool slice = name == "u" || name == "vnew";
+    if (slice && inRegisters) {
+      // v' starts as u (or is v') straight from the workspace.
+      const Crossing *c = plan.find(name);
+      MemRefType stored = c->workspace.tileType;
+      Value offset = k.add(
+          k.mul(k.add(k.mul(slot, g.hv), head), stored.getNumElements()),
+          k.mul(vTile, g.valueTile));
+      kdk::LoadTileOp::create(b, loc, args.workspaces.lookup(name), offset,
+                              k.index(g.chunk), k.index(stored.getDimSize(1)),
+                              1, values);
+      continue;
+    }
     chunkTiles[name] = loadWorkspace(name, slot, head, vTile, slice);
   }
+}
+
+Value RecurrenceKernelBuilder::allocAccumulators(ArrayRef<int64_t> shape) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&k.getFunction().getBody().front());
+  auto space = b.getI64IntegerAttr(kdk::kRegisterMemorySpace);
+  return kdk::AllocTileOp::create(
+      b, loc,
+      MemRefType::get(shape, b.getF32Type(), MemRefLayoutAttrInterface(),
+                      space),
+      /*fragment_layout=*/DenseI64ArrayAttr(), /*mma_layout=*/true);
+}
+
+Value RecurrenceKernelBuilder::outputOffset(Value batch, Value token,
+                                            Value head, Value vTile) {
+  return k.add(tokenOffset(k, batch, token, args.seqLen, g.hv, head, g.vDim),
+               k.mul(vTile, g.valueTile));
+}
+
+LogicalResult RecurrenceKernelBuilder::lowerChunkOpInRegisters(
+    Operation *op, Value head, Value vTile, Value token, Value rows,
+    Value batch) {
+  return llvm::TypeSwitch<Operation *, LogicalResult>(op)
+      .Case([&](kda::StateApplyOp op) {
+        // v' = u - w S: `values` holds u.
+        kdk::MmaOp::create(b, loc, chunkTiles.lookup("w"), state, values,
+                           false, true, llvm::APFloat(-1.0));
+        return success();
+      })
+      .Case([&](kda::OutputOp op) {
+        kdk::MmaOp::create(b, loc, chunkTiles.lookup("aqk"), values,
+                           outputTile, false, true, llvm::APFloat(1.0));
+        kdk::StoreTileOp::create(b, loc, outputTile, args.o,
+                                 outputOffset(batch, token, head, vTile), rows,
+                                 k.index(g.hv * g.vDim), 1);
+        return success();
+      })
+      .Case([&](kda::StateUpdateOp op) {
+        kdk::ScaleRowsOp::create(b, loc, state, chunkTiles.lookup("glast"));
+        kdk::MmaOp::create(b, loc, chunkTiles.lookup("kg"), values, state,
+                           true, true, llvm::APFloat(1.0));
+        return success();
+      })
+      .Default([&](Operation *op) {
+        return op->emitError() << "convert-kda-to-kdk: no register lowering "
+                                  "for state-dependent op '"
+                               << op->getName() << "'";
+      });
 }
 
 LogicalResult RecurrenceKernelBuilder::lowerChunkOp(Operation *op, Value slot,
@@ -142,12 +223,10 @@ LogicalResult RecurrenceKernelBuilder::lowerChunkOp(Operation *op, Value slot,
         kdk::MmaOp::create(b, loc, chunkTiles.lookup("aqk"), values, outputTile,
                            false, true, llvm::APFloat(1.0));
         k.barrier();
-        Value offset = k.add(
-            tokenOffset(k, batch, token, args.seqLen, g.hv, head, g.vDim),
-            k.mul(vTile, vt));
         // The state update below writes other tiles: no barrier needed
         // between this store and it.
-        kdk::StoreTileOp::create(b, loc, outputTile, args.o, offset, rows,
+        kdk::StoreTileOp::create(b, loc, outputTile, args.o,
+                                 outputOffset(batch, token, head, vTile), rows,
                                  k.index(g.hv * g.vDim), 1);
         return success();
       })
@@ -176,7 +255,8 @@ LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
   auto range = kdk::SequenceRangeOp::create(b, loc, indexType, indexType, indexType, indexType, indexType, sequence, args.seqLen,
                                             args.cuSeqlens, g.chunk);
 
-  state = pool.get({g.kDim, g.valueTile}, b.getF32Type());
+  state = inRegisters ? allocAccumulators({g.kDim, g.valueTile})
+                      : pool.get({g.kDim, g.valueTile}, b.getF32Type());
   StateAccess access = stateAccess(sequence, head, vTile);
   if (args.initialState)
     kdk::LoadTileOp::create(b, loc, args.initialState, access.offset,
@@ -184,6 +264,11 @@ LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
                             access.colStride, state);
   else
     kdk::FillOp::create(b, loc, state, b.getF64FloatAttr(0.0));
+  if (inRegisters) {
+    values = allocAccumulators({g.chunk, g.valueTile});
+    outputTile = allocAccumulators({g.chunk, g.valueTile});
+    return buildChunkLoopInRegisters(range, head, vTile, access);
+  }
   k.barrier();
   stateOperand = g.operandType.isF32()
                      ? state
@@ -241,21 +326,75 @@ LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
   return success();
 }
 
+LogicalResult RecurrenceKernelBuilder::buildChunkLoopInRegisters(
+    kdk::SequenceRangeOp range, Value head, Value vTile,
+    const StateAccess &access) {
+  auto forOp = scf::ForOp::create(b, loc, k.index(0), range.getNumChunks(),
+                                  k.index(1));
+  b.setInsertionPointToStart(forOp.getBody());
+  Value chunkIndex = forOp.getInductionVar();
+  Value slot = k.add(range.getFirstSlot(), chunkIndex);
+  Value offsetInSequence = k.mul(chunkIndex, g.chunk);
+  Value token = k.add(range.getStart(), offsetInSequence);
+  Value rows = k.min(k.index(g.chunk),
+                     k.sub(range.getLength(), offsetInSequence));
+  loadChunk(slot, head, vTile);
+  k.barrier();
+  if (Value qg = chunkTiles.lookup("qg"))
+    kdk::MmaOp::create(b, loc, qg, state, outputTile, false, false,
+                       llvm::APFloat(1.0));
+  else
+    kdk::FillOp::create(b, loc, outputTile, b.getF64FloatAttr(0.0));
+  for (Operation *op : plan.dependentOps)
+    if (failed(lowerChunkOpInRegisters(op, head, vTile, token, rows,
+                                       range.getBatch())))
+      return failure();
+  // The next chunk's loads overwrite the tiles this one read.
+  k.barrier();
+  for (auto &entry : chunkTiles)
+    pool.release(entry.second);
+
+  b.setInsertionPointAfter(forOp);
+  if (args.finalState)
+    kdk::StoreTileOp::create(b, loc, state, args.finalState, access.offset,
+                             k.index(g.kDim), k.index(access.rowStride),
+                             access.colStride);
+  return success();
+}
+
 } // namespace
+
+/// Whether the recurrence can keep its state in tensor-core accumulators:
+/// 16-bit operands and every dimension a product touches in whole
+/// m16n8k16 steps.
+static bool stateFitsAccumulators(const LoopGeometry &g) {
+  return !g.operandType.isF32() && g.kDim % 16 == 0 && g.chunk % 16 == 0 &&
+         g.valueTile % 16 == 0;
+}
 
 LogicalResult buildRecurrenceKernel(OpBuilder &builder, ModuleOp module,
                                     kda::ChunkLoopOp loop, const LoopGeometry &g,
                                     const SplitPlan &plan,
                                     const KernelOptions &opts,
                                     const InputBindings &inputs) {
-  KernelFunction k(builder, module, "kda_chunk_recurrence",
-                   opts.recurrenceBlockThreads,
+  bool inRegisters = stateFitsAccumulators(g);
+  int64_t threads = opts.recurrenceBlockThreads;
+  if (inRegisters) {
+    // One warp per 16 columns of the V slice, fewer if the thread budget
+    // says so (each warp then holds several column tiles).
+    int64_t tiles = g.valueTile / 16;
+    int64_t warps = std::max<int64_t>(1, std::min(tiles, threads / 32));
+    while (tiles % warps != 0)
+      --warps;
+    threads = 32 * warps;
+  }
+  KernelFunction k(builder, module, "kda_chunk_recurrence", threads,
                    {std::to_string(g.vDim / g.valueTile), std::to_string(g.hv),
                     "sequences"});
   GlobalArgs args = inputs.declareRecurrenceKernelArgs(k, g, plan);
   k.beginBody();
   TilePool pool(k, opts.sharedMemoryLimit);
-  RecurrenceKernelBuilder kernel(k, pool, g, plan, args);
+  RecurrenceKernelBuilder kernel(k, pool, g, plan, args, inRegisters);
   if (failed(kernel.build(loop)))
     return failure();
   return k.finish(pool, loop, "recurrence kernel", "use a smaller v-tile");

@@ -6,8 +6,11 @@
 // calls here pass no shapes. Only the ops a register-resident state needs
 // have a fragment form: load, store, fill, row scaling, mma with the
 // fragment as B (a vector times the state) or as an accumulated rank-one
-// product, and delta_step (a whole token on the state). Anything else on
-// a fragment is an error at the op, never a silent shared-memory access.
+// product, and delta_step (a whole token on the state). An mma_layout
+// fragment (kdac_mma_fragment.cuh, the chunked recurrence's state) is a
+// kdac::MmaFragment: load, store (of its first `rows` rows), fill, row
+// scaling and tensor-core mma with it as B and out. Anything else on a
+// fragment is an error at the op, never a silent shared-memory access.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceCall.h"
@@ -17,9 +20,34 @@
 using namespace mlir;
 using namespace kdac::cuda;
 
+/// An mma_layout fragment: whole 16-column tiles per warp.
+static LogicalResult emitMmaFragmentAlloc(CudaEmitter &emitter,
+                                          kdk::AllocTileOp op,
+                                          TileRef fragment) {
+  int64_t threads = emitter.getBlockThreads();
+  int64_t warps = threads / 32;
+  if (threads % 32 != 0 || fragment.cols % (16 * warps) != 0 ||
+      fragment.rows % 16 != 0 || !fragment.elementType.isF32())
+    return op.emitOpError()
+           << "cannot hold a " << fragment.rows << "x" << fragment.cols
+           << " mma_layout fragment over " << threads
+           << " threads: it needs f32, rows a multiple of 16 and 16-column "
+              "tiles divided evenly over the warps";
+  fragment.pointer = emitter.bindNewName(op.getTile()).str();
+  fragment.mmaLayout = true;
+  emitter.ostream() << "kdac::MmaFragment<NT, " << fragment.rows << ", "
+                    << fragment.cols << "> " << fragment.pointer << "; // "
+                    << fragment.rows * fragment.cols / threads
+                    << " accumulators per thread\n";
+  emitter.bindTile(op.getTile(), fragment);
+  return success();
+}
+
 LogicalResult kdac::cuda::emitFragmentAlloc(CudaEmitter &emitter,
                                             kdk::AllocTileOp op,
                                             TileRef fragment) {
+  if (op.getMmaLayout())
+    return emitMmaFragmentAlloc(emitter, op, fragment);
   std::optional<ArrayRef<int64_t>> layout = op.getFragmentLayout();
   if (!layout || layout->size() != 3)
     return op.emitOpError() << "needs fragment_layout = [axis, vector, lanes] "
@@ -85,6 +113,17 @@ LogicalResult kdac::cuda::emitFragmentLoad(CudaEmitter &emitter,
 LogicalResult kdac::cuda::emitFragmentStore(CudaEmitter &emitter,
                                             kdk::StoreTileOp op,
                                             const TileRef &fragment) {
+  // A chunk's output fragment stores only the chunk's real rows.
+  if (fragment.mmaLayout)
+    return DeviceCall(emitter, op, "fragmentStoreRows")
+        .withoutBlockThreads()
+        .arg(fragment.pointer)
+        .value(op.getDst())
+        .value(op.getOffset())
+        .value(op.getRows())
+        .value(op.getRowStride())
+        .arg(Twine(op.getColStride()))
+        .emit();
   if (failed(expectAllRows(op, op.getRows(), fragment)))
     return failure();
   return DeviceCall(emitter, op, "fragmentStore")
@@ -136,6 +175,31 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
                                           const TileRef &rhs,
                                           const TileRef &out) {
   double alpha = op.getAlpha().convertToDouble();
+  // out (+)= alpha op(A) B on tensor cores, B and out accumulator fragments.
+  if (rhs.mmaLayout && out.mmaLayout && !lhs.inRegisters) {
+    int64_t lhsRows = op.getTransposeLhs() ? rhs.rows : out.rows;
+    int64_t lhsCols = op.getTransposeLhs() ? out.rows : rhs.rows;
+    if (!(lhs.elementType.isBF16() || lhs.elementType.isF16()) ||
+        lhs.isVector || lhs.rows != lhsRows || lhs.cols != lhsCols ||
+        (lhs.ld * 2) % 16 != 0)
+      return op.emitOpError()
+             << "expects A, next to mma_layout fragments, to be a "
+             << lhsRows << "x" << lhsCols
+             << " bf16/f16 shared tile with 16-byte aligned rows";
+    return DeviceCall(emitter, op, "fragmentMma")
+        .withoutBlockThreads()
+        .templateFlag(op.getTransposeLhs())
+        .templateFlag(op.getAccumulate())
+        .arg(lhs.pointer)
+        .arg(Twine(lhs.ld))
+        .arg(rhs.pointer)
+        .arg(out.pointer)
+        .floatArg(alpha)
+        .emit();
+  }
+  if (rhs.mmaLayout || out.mmaLayout)
+    return op.emitOpError() << "expects B and out both mma_layout fragments "
+                               "and A a shared tile";
   // out(0, :) (+)= alpha * a^T B with B the fragment.
   if (rhs.inRegisters && !out.inRegisters) {
     FailureOr<int64_t> aStride = vectorStride(op, "A", lhs, rhs.rows);
@@ -208,6 +272,9 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       getOptionalTile(emitter, op, op.getDecay());
   if (failed(state) || failed(decay))
     return failure();
+  if (state->mmaLayout)
+    return op.emitOpError() << "needs a fragment_layout fragment, not an "
+                               "mma_layout one";
   SmallVector<TileRef> vectors;
   for (Value tile : {op.getQ(), op.getK(), op.getV(), op.getBeta(), op.getOut()}) {
     FailureOr<TileRef> ref = emitter.getTile(op, tile);

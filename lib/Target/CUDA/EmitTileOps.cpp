@@ -408,6 +408,23 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       (*rowScale &&
        failed(checkNoOverlap(op, "out", out, "row_scale", **rowScale))))
     return failure();
+  if (op.getTensorCores()) {
+    if (rows % 16 != 0 || depth % 8 != 0)
+      return op.emitOpError() << "with tensor_cores needs rows a multiple "
+                                 "of 16 and depth a multiple of 8, got "
+                              << rows << "x" << depth;
+    return DeviceCall(emitter, op, "decayedGramTensorCore")
+        .templateArg(rows)
+        .templateArg(depth)
+        .templateFlag(op.getMask() == kda::CausalMask::inclusive)
+        .tile(lhs)
+        .tile(rhs)
+        .tile(gc)
+        .optionalVector(*rowScale)
+        .tile(out)
+        .floatArg(op.getScale().convertToDouble())
+        .emit();
+  }
   int64_t anchor = op.getAnchorBlock();
   if (anchor < 0 || (anchor > 0 && rows % anchor != 0))
     return op.emitOpError() << "anchor_block " << anchor

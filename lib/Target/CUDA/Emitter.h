@@ -38,6 +38,8 @@ struct TileRef {
   /// A register fragment (memory space 5): `pointer` names a per-thread
   /// array and the tile is only reachable through kdac_fragment.cuh.
   bool inRegisters = false;
+  /// A fragment in tensor-core accumulator layout (kdac_mma_fragment.cuh).
+  bool mmaLayout = false;
   /// Bytes of kdac_smem from the first to past the last element, for
   /// overlap checks.
   int64_t firstByte = 0;

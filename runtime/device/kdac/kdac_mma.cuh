@@ -104,6 +104,26 @@ mmaM16N8K16<__half>(float (&d)[4], const u32 (&a)[4], const u32 (&b)[2],
   mmaF16M16N8K16(d, a, b, c);
 }
 
+// D = A * B + C for m16n8k8 TF32 (f32 registers rounded to tf32, fp32
+// accumulation). A: row = group + 8 (r % 2), col = quad + 4 (r / 2);
+// B: k = quad + 4 r, n = group; C/D as for m16n8k16.
+__device__ __forceinline__ u32 toTf32(float x) {
+  u32 bits;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(bits) : "f"(x));
+  return bits;
+}
+
+__device__ __forceinline__ void mmaTf32M16N8K8(float (&d)[4],
+                                               const u32 (&a)[4],
+                                               const u32 (&b)[2],
+                                               const float (&c)[4]) {
+  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]),
+        "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+}
+
 // ldmatrix reads shared memory the compiler cannot see, hence volatile and the
 // memory clobber: it must stay after the barrier that published the tile.
 __device__ __forceinline__ void ldmatrixX4(u32 (&r)[4], const void *sharedRow) {

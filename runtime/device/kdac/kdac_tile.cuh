@@ -19,8 +19,10 @@
 #define KDAC_DEVICE_KDAC_TILE_CUH
 
 #include "kdac/kdac_fragment.cuh"
+#include "kdac/kdac_gram.cuh"
 #include "kdac/kdac_math.cuh"
 #include "kdac/kdac_mma.cuh"
+#include "kdac/kdac_mma_fragment.cuh"
 #include "kdac/kdac_types.cuh"
 
 namespace kdac {
@@ -400,7 +402,8 @@ __device__ __forceinline__ void triangleEntry(int k, int &i, int &j) {
 // Direct evaluation: each thread owns kept entries (numbered along the
 // triangle so threads get equal work) and runs the d loop itself, starting at
 // a lane-dependent d so a warp's shared-memory reads hit distinct banks.
-// Cost: one or two exps per (i, j, d); a tensor-core version is future work.
+// Cost: one or two exps per (i, j, d); decayedGramTensorCore (kdac_gram.cuh)
+// is the tensor-core form for bounded gates.
 template <int NT, int Rows, int Depth, bool Inclusive, int AnchorBlock,
           typename LhsT, typename RhsT>
 __device__ __forceinline__ void

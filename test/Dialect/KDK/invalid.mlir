@@ -34,7 +34,7 @@ func.func @fragment_runs_do_not_divide() {
 // -----
 
 func.func @layout_on_shared_tile() {
-  // expected-error @+1 {{has a fragment_layout but is not a register fragment (memory space 5)}}
+  // expected-error @+1 {{has a fragment layout but is not a register fragment (memory space 5)}}
   %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 3>
   return
 }
