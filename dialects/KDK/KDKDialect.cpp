@@ -85,6 +85,17 @@ LogicalResult AllocTileOp::verify() {
   return success();
 }
 
+LogicalResult LoadTileOp::verify() {
+  if (!getAsync())
+    return success();
+  MemRefType dst = getDst().getType();
+  if (isFragment(dst) ||
+      dst.getElementType() != getSrc().getType().getElementType())
+    return emitOpError() << "async expects a shared tile of the buffer's "
+                            "element type (cp.async does not convert)";
+  return success();
+}
+
 /// A 1-D tile or a 1 x n / n x 1 one of n elements.
 static bool isVectorOf(MemRefType type, int64_t n) {
   return type.getNumElements() == n &&

@@ -132,13 +132,37 @@ def KDK_LoadTileOp : KDK_Op<"load_tile"> {
     0 for r >= rows, converted to the tile's element type. A 1-D tile reads
     dst[r] = src[offset + r * row_stride]. col_stride = 0 broadcasts one
     value per row across the tile (a per-head gate over K).
+
+    `async` issues the copy without waiting (cp.async; the tile and the
+    buffer have one element type): the tile holds the data only after
+    kdk.wait_async and a barrier, so a kernel can load the next chunk's
+    tiles while it computes on this one's.
   }];
   let arguments = (ins KDK_Global:$src, Index:$offset, Index:$rows,
-                       Index:$row_stride, I64Attr:$col_stride, KDK_Tile:$dst);
+                       Index:$row_stride, I64Attr:$col_stride, KDK_Tile:$dst,
+                       UnitAttr:$async);
   let assemblyFormat = [{
     $src `[` $offset `]` `rows` `(` $rows `)` `row_stride` `(` $row_stride `)`
-    `col_stride` `=` $col_stride `into` $dst attr-dict `:` type($src) `,` type($dst)
+    `col_stride` `=` $col_stride `into` $dst (`async` $async^)? attr-dict `:`
+    type($src) `,` type($dst)
   }];
+  let hasVerifier = 1;
+}
+
+def KDK_WaitAsyncOp : KDK_Op<"wait_async"> {
+  let summary = "waits for this thread's kdk.load_tile {async} copies";
+  let description = [{
+    Each thread waits for its own copies only: a kdk.barrier must follow
+    before any thread reads the tiles.
+
+    ```mlir
+    kdk.load_tile %w[%off] rows(%c16) row_stride(%c128) col_stride = 1
+        into %tile async : memref<?xbf16>, memref<16x128xbf16, 3>
+    kdk.wait_async
+    kdk.barrier
+    ```
+  }];
+  let assemblyFormat = "attr-dict";
 }
 
 def KDK_StoreTileOp : KDK_Op<"store_tile"> {

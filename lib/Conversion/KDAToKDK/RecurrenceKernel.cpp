@@ -45,9 +45,10 @@ private:
     int64_t rowStride, colStride;
   };
   StateAccess stateAccess(Value sequence, Value head, Value vTile);
-  /// Loads a workspace tile of this chunk; `columns` selects a V slice.
+  /// Loads a workspace tile of this chunk into `into` (a new tile when
+  /// null); `sliceColumns` selects this block's V slice.
   Value loadWorkspace(StringRef name, Value slot, Value head, Value vTile,
-                      bool sliceColumns);
+                      bool sliceColumns, Value into = {}, bool async = false);
   /// Loads every workspace tile of one chunk at once, so the chunk pays one
   /// round of global-memory latency instead of one per op.
   void loadChunk(Value slot, Value head, Value vTile);
@@ -64,6 +65,21 @@ private:
   LogicalResult buildChunkLoopInRegisters(kdk::SequenceRangeOp range,
                                           Value head, Value vTile,
                                           const StateAccess &access);
+  /// One of the two buffers the register loop alternates between: while
+  /// one chunk computes on a stage, the next chunk's loads fill the other.
+  struct ChunkStage {
+    llvm::StringMap<Value> tiles; ///< shared tiles, filled by cp.async
+    Value values;                 ///< u (or v') in registers
+  };
+  /// Issues one chunk's loads into `stage` without waiting for them.
+  void issueChunkLoads(ChunkStage &stage, Value slot, Value head, Value vTile);
+  /// Waits for `current`'s loads, issues chunk `index + 1` into `next` and
+  /// computes chunk `index` on `current`.
+  LogicalResult pipelinedChunk(ChunkStage &current, ChunkStage &next,
+                               Value index, kdk::SequenceRangeOp range,
+                               Value head, Value vTile);
+  /// Emits the rest of the current block under `if (a < b)`.
+  void enterIfLess(Value a, Value b);
 
   KernelFunction &k;
   OpBuilder &b;
@@ -93,7 +109,8 @@ RecurrenceKernelBuilder::stateAccess(Value sequence, Value head, Value vTile) {
 
 Value RecurrenceKernelBuilder::loadWorkspace(StringRef name, Value slot,
                                              Value head, Value vTile,
-                                             bool sliceColumns) {
+                                             bool sliceColumns, Value into,
+                                             bool async) {
   const Crossing *c = plan.find(name);
   MemRefType stored = c->workspace.tileType;
   int64_t rowsInTile = stored.getDimSize(0);
@@ -102,35 +119,41 @@ Value RecurrenceKernelBuilder::loadWorkspace(StringRef name, Value slot,
   SmallVector<int64_t> shape = {rowsInTile};
   if (stored.getRank() == 2)
     shape.push_back(cols);
-  Value tile = pool.get(shape, stored.getElementType());
+  Value tile = into ? into : pool.get(shape, stored.getElementType());
   Value offset = k.mul(k.add(k.mul(slot, g.hv), head), stored.getNumElements());
   if (sliceColumns)
     offset = k.add(offset, k.mul(vTile, g.valueTile));
   kdk::LoadTileOp::create(b, loc, args.workspaces.lookup(name), offset,
                           k.index(rowsInTile), k.index(width),
-                          stored.getRank() == 2 ? 1 : 0, tile);
+                          stored.getRank() == 2 ? 1 : 0, tile, async);
   return tile;
+}
+
+/// u and v' are [C, V]: a block reads its V slice only.
+static bool isValueSlice(StringRef workspace) {
+  return workspace == "u" || workspace == "vnew";
 }
 
 void RecurrenceKernelBuilder::loadChunk(Value slot, Value head, Value vTile) {
   chunkTiles.clear();
   for (const Crossing &c : plan.crossings) {
     StringRef name = c.workspace.name;
-    // u and v' are [C, V]: this block reads its V slice only.
-    bool slice = name == "u" || name == "vnew";
-    if (slice && inRegisters) {
-      // v' starts as u (or is v') straight from the workspace.
-      const Crossing *c = plan.find(name);
-      MemRefType stored = c->workspace.tileType;
-      Value offset = k.add(
-          k.mul(k.add(k.mul(slot, g.hv), head), stored.getNumElements()),
-          k.mul(vTile, g.valueTile));
-      kdk::LoadTileOp::create(b, loc, args.workspaces.lookup(name), offset,
-                              k.index(g.chunk), k.index(stored.getDimSize(1)),
-                              1, values);
+    chunkTiles[name] =
+        loadWorkspace(name, slot, head, vTile, isValueSlice(name));
+  }
+}
+
+void RecurrenceKernelBuilder::issueChunkLoads(ChunkStage &stage, Value slot,
+                                              Value head, Value vTile) {
+  for (const Crossing &c : plan.crossings) {
+    StringRef name = c.workspace.name;
+    if (isValueSlice(name)) {
+      // v' starts as u (or is v'): global loads straight into registers.
+      loadWorkspace(name, slot, head, vTile, true, stage.values);
       continue;
     }
-    chunkTiles[name] = loadWorkspace(name, slot, head, vTile, slice);
+    Value &tile = stage.tiles[name];
+    tile = loadWorkspace(name, slot, head, vTile, false, tile, true);
   }
 }
 
@@ -326,20 +349,32 @@ LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
   return success();
 }
 
-LogicalResult RecurrenceKernelBuilder::buildChunkLoopInRegisters(
-    kdk::SequenceRangeOp range, Value head, Value vTile,
-    const StateAccess &access) {
-  auto forOp = scf::ForOp::create(b, loc, k.index(0), range.getNumChunks(),
-                                  k.index(1));
-  b.setInsertionPointToStart(forOp.getBody());
-  Value chunkIndex = forOp.getInductionVar();
-  Value slot = k.add(range.getFirstSlot(), chunkIndex);
-  Value offsetInSequence = k.mul(chunkIndex, g.chunk);
+void RecurrenceKernelBuilder::enterIfLess(Value a, Value b2) {
+  Value less = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, a, b2);
+  auto ifOp = scf::IfOp::create(b, loc, less, /*withElseRegion=*/false);
+  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+}
+
+LogicalResult RecurrenceKernelBuilder::pipelinedChunk(
+    ChunkStage &current, ChunkStage &next, Value index,
+    kdk::SequenceRangeOp range, Value head, Value vTile) {
+  // Every thread's copies for this chunk have landed and, after the
+  // barrier, every thread is done with the previous chunk's tiles, which
+  // are `next`'s: the next chunk's loads may overwrite them.
+  kdk::WaitAsyncOp::create(b, loc);
+  k.barrier();
+  {
+    OpBuilder::InsertionGuard guard(b);
+    Value following = k.add(index, k.index(1));
+    enterIfLess(following, range.getNumChunks());
+    issueChunkLoads(next, k.add(range.getFirstSlot(), following), head, vTile);
+  }
+  chunkTiles = current.tiles;
+  values = current.values;
+  Value offsetInSequence = k.mul(index, g.chunk);
   Value token = k.add(range.getStart(), offsetInSequence);
   Value rows = k.min(k.index(g.chunk),
                      k.sub(range.getLength(), offsetInSequence));
-  loadChunk(slot, head, vTile);
-  k.barrier();
   if (Value qg = chunkTiles.lookup("qg"))
     kdk::MmaOp::create(b, loc, qg, state, outputTile, false, false,
                        llvm::APFloat(1.0));
@@ -349,10 +384,32 @@ LogicalResult RecurrenceKernelBuilder::buildChunkLoopInRegisters(
     if (failed(lowerChunkOpInRegisters(op, head, vTile, token, rows,
                                        range.getBatch())))
       return failure();
-  // The next chunk's loads overwrite the tiles this one read.
-  k.barrier();
-  for (auto &entry : chunkTiles)
-    pool.release(entry.second);
+  return success();
+}
+
+LogicalResult RecurrenceKernelBuilder::buildChunkLoopInRegisters(
+    kdk::SequenceRangeOp range, Value head, Value vTile,
+    const StateAccess &access) {
+  ChunkStage stages[2];
+  stages[0].values = values;
+  stages[1].values = allocAccumulators({g.chunk, g.valueTile});
+  Value chunks = range.getNumChunks();
+  {
+    OpBuilder::InsertionGuard guard(b);
+    enterIfLess(k.index(0), chunks);
+    issueChunkLoads(stages[0], range.getFirstSlot(), head, vTile);
+  }
+  // Two chunks per iteration, one on each stage, so every tile is a fixed
+  // buffer in the emitted code.
+  auto forOp = scf::ForOp::create(b, loc, k.index(0), chunks, k.index(2));
+  b.setInsertionPointToStart(forOp.getBody());
+  Value first = forOp.getInductionVar();
+  if (failed(pipelinedChunk(stages[0], stages[1], first, range, head, vTile)))
+    return failure();
+  Value second = k.add(first, k.index(1));
+  enterIfLess(second, chunks);
+  if (failed(pipelinedChunk(stages[1], stages[0], second, range, head, vTile)))
+    return failure();
 
   b.setInsertionPointAfter(forOp);
   if (args.finalState)

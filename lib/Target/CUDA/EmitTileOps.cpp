@@ -222,6 +222,13 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   return success();
 }
 
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::WaitAsyncOp op) {
+  (void)op;
+  emitter.ostream() << "kdac::cpAsyncWaitAll();\n";
+  return success();
+}
+
 /// Global-side checks shared by load_tile and store_tile.
 static LogicalResult checkTransfer(Operation *op, Value global,
                                    int64_t colStride) {
@@ -241,7 +248,12 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
     return failure();
   if (dst->inRegisters)
     return emitFragmentLoad(emitter, op, *dst);
-  return DeviceCall(emitter, op, "tileLoad")
+  if (op.getAsync() &&
+      dst->elementType !=
+          cast<MemRefType>(op.getSrc().getType()).getElementType())
+    return op.emitOpError() << "async needs the tile and the buffer to have "
+                               "one element type";
+  return DeviceCall(emitter, op, op.getAsync() ? "tileLoadAsync" : "tileLoad")
       .templateArg(dst->rows)
       .templateArg(dst->cols)
       .templateArg(op.getColStride())

@@ -151,6 +151,7 @@ mlir::LogicalResult printOperation(CudaEmitter &emitter,
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::AllocTileOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::BarrierOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::WaitAsyncOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::LoadTileOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,

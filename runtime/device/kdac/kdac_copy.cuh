@@ -55,6 +55,53 @@ __device__ __forceinline__ void cpAsyncWaitAll() {
   asm volatile("cp.async.wait_all;\n" ::: "memory");
 }
 
+// kdk.load_tile {async}: dst[r, c] = src[offset + r * rowStride + c *
+// ColStride] for r < rows, 0 after, with no conversion; cp.async when the
+// rows are runs of 16 bytes on both sides (a 1-D tile is one run), else
+// plain element copies. Commits one group: the tile is valid after
+// cpAsyncWaitAll() and a barrier.
+template <int NT, int Rows, int Cols, int ColStride, typename T>
+__device__ __forceinline__ void tileLoadAsync(const T *__restrict__ src,
+                                              long long offset, long long rows,
+                                              long long rowStride, T *dst,
+                                              int ld) {
+  constexpr int PerVector = 16 / sizeof(T);
+  const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
+  const T *base = src + offset;
+  auto aligned = [](const void *p) {
+    return (reinterpret_cast<unsigned long long>(p) & 15ull) == 0;
+  };
+  if constexpr (Cols == 1 && Rows % PerVector == 0) {
+    // A 1-D tile: one contiguous run when both strides are 1.
+    if (rowStride == 1 && ld == 1 && aligned(base) && aligned(dst) &&
+        validRows % PerVector == 0) {
+      for (int v = threadIdx.x; v < Rows / PerVector; v += NT)
+        cpAsync16ZeroFill(dst + v * PerVector, base + v * PerVector,
+                          v * PerVector < validRows);
+      cpAsyncCommit();
+      return;
+    }
+  } else if constexpr (ColStride == 1 && Cols % PerVector == 0) {
+    constexpr int VectorsPerRow = Cols / PerVector;
+    if (aligned(base) && aligned(dst) && (rowStride * sizeof(T)) % 16 == 0 &&
+        (ld * sizeof(T)) % 16 == 0) {
+      for (int unit = threadIdx.x; unit < Rows * VectorsPerRow; unit += NT) {
+        const int r = unit / VectorsPerRow;
+        const int c = (unit % VectorsPerRow) * PerVector;
+        cpAsync16ZeroFill(dst + r * ld + c, base + r * rowStride + c,
+                          r < validRows);
+      }
+      cpAsyncCommit();
+      return;
+    }
+  }
+  for (int e = threadIdx.x; e < Rows * Cols; e += NT) {
+    const int r = e / Cols, c = e % Cols;
+    dst[r * ld + c] = r < validRows ? base[r * rowStride + (long long)c * ColStride]
+                                    : fromFloat<T>(0.0f);
+  }
+}
+
 // Synchronous 16-byte copy, for data that must be in registers anyway.
 __device__ __forceinline__ void copy16(void *destination, const void *source) {
   store16Bytes(destination, load16Bytes(source));

@@ -18,6 +18,7 @@
 #ifndef KDAC_DEVICE_KDAC_TILE_CUH
 #define KDAC_DEVICE_KDAC_TILE_CUH
 
+#include "kdac/kdac_copy.cuh"
 #include "kdac/kdac_fragment.cuh"
 #include "kdac/kdac_gram.cuh"
 #include "kdac/kdac_math.cuh"
