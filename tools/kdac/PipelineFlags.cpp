@@ -54,7 +54,7 @@ static cl::opt<int64_t> valueTileFlag(
     "v-tile",
     cl::desc("Columns of V one recurrence block owns (0: all of V; decode "
              "chooses its own unless this is given)"),
-    cl::init(32), KDAC_PIPELINE_FLAG);
+    cl::init(64), KDAC_PIPELINE_FLAG);
 
 static cl::opt<std::string> tuningDbFlag(
     "tuning-db",

@@ -19,7 +19,11 @@ def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
     state_update) become a recurrence kernel over (V tiles, value heads,
     sequences) that walks the chunks of its sequence with the state on chip.
     Tiles live in shared memory; products of bf16/f16 data run on tensor
-    cores, f32 data keeps f32 FMAs.
+    cores, f32 data keeps f32 FMAs. With bf16/f16 operands the recurrence
+    kernel keeps the state, v' and o in tensor-core accumulators
+    (kdk.alloc_tile {mma_layout}, one 16-column V tile per warp) and loads
+    the next chunk's tiles with cp.async while it computes the current one;
+    for bounded (lowerbound) gates the grams run on tensor cores.
 
     Before:
     ```mlir

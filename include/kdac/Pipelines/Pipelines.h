@@ -37,7 +37,7 @@ struct ChunkedPipelineOptions {
   /// Threads of the recurrence kernel, and of the decode kernel (0:
   /// blockThreads, and kDecodeBlockThreads for decode).
   int64_t recurrenceBlockThreads = 0;
-  int64_t valueTile = 32;
+  int64_t valueTile = 64;
   /// The decode kernel's V tile (0: chosen with its state fragment).
   int64_t decodeValueTile = 0;
   /// Lower token by token (the decode kernel) instead of chunkwise; only the

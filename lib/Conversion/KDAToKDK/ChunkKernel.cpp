@@ -124,8 +124,17 @@ void ChunkKernelBuilder::storeWorkspace(StringRef name, Value tile) {
                            type.getRank() == 2 ? 1 : 0);
 }
 
-/// Emits the stores of every workspace value whose inputs now all exist.
+/// Emits the stores of every workspace value whose inputs now all exist:
+/// all of them computed, one barrier, all stores, one barrier, so values
+/// that become ready together (qg, kg and the chunk decay after the
+/// cumsum) share two barriers instead of two each.
 void ChunkKernelBuilder::materializeReady() {
+  struct Ready {
+    const Crossing *crossing;
+    Value tile;
+    bool owned; ///< a tile made for the store, released after it
+  };
+  SmallVector<Ready> ready;
   for (const Crossing &c : plan.crossings) {
     if (stored.contains(c.workspace.name))
       continue;
@@ -133,6 +142,15 @@ void ChunkKernelBuilder::materializeReady() {
       continue;
     stored.insert(c.workspace.name);
     MemRefType wsType = c.workspace.tileType;
+    // A value already in the workspace's type and shape is stored as is.
+    if (c.kind == Crossing::Copy) {
+      auto inputType = cast<MemRefType>(tileOf(c.inputs[0]).getType());
+      if (inputType.getElementType() == wsType.getElementType() &&
+          inputType.getShape() == wsType.getShape()) {
+        ready.push_back({&c, tileOf(c.inputs[0]), false});
+        continue;
+      }
+    }
     Value out = newTile(wsType.getShape(), wsType.getElementType());
     switch (c.kind) {
     case Crossing::Copy:
@@ -150,12 +168,20 @@ void ChunkKernelBuilder::materializeReady() {
       kdk::LastRowExpOp::create(b, loc, tileOf(c.inputs[0]), out);
       break;
     }
+    ready.push_back({&c, out, true});
+  }
+  if (ready.empty())
+    return;
+  if (llvm::any_of(ready, [](const Ready &r) { return r.owned; }))
     k.barrier();
-    storeWorkspace(c.workspace.name, out);
-    // The next writer of this tile must wait for the store's reads.
-    k.barrier();
-    pool.release(out);
-    for (Value v : c.inputs)
+  for (const Ready &r : ready)
+    storeWorkspace(r.crossing->workspace.name, r.tile);
+  // The next writer of these tiles must wait for the stores' reads.
+  k.barrier();
+  for (const Ready &r : ready) {
+    if (r.owned)
+      pool.release(r.tile);
+    for (Value v : r.crossing->inputs)
       noteUse(v);
   }
 }

@@ -1,8 +1,10 @@
 // convert-kda-to-kdk splits the chunk loop by dependence on the state: a
 // chunk-parallel kernel writes workspaces, a recurrence kernel walks chunks.
-// RUN: kda-opt %s --kda-chunked-pipeline="chunk-size=32 ut-method=blocked diag-method=forward-substitution" \
+// RUN: kda-opt %s -split-input-file --kda-chunked-pipeline="chunk-size=32 ut-method=blocked diag-method=forward-substitution" \
 // RUN:   --convert-kda-to-kdk="block-threads=128 v-tile=32" --canonicalize | FileCheck %s
-// RUN: not kda-opt %s --kda-chunk=chunk-size=32 --convert-kda-to-kdk="v-tile=48" 2>&1 | FileCheck %s --check-prefix=BADTILE
+// RUN: kda-opt %s -split-input-file --kda-chunked-pipeline="chunk-size=32 ut-method=blocked diag-method=forward-substitution" \
+// RUN:   --convert-kda-to-kdk="block-threads=128 v-tile=32" --canonicalize | FileCheck %s --check-prefix=F32
+// RUN: not kda-opt %s -split-input-file --kda-chunk=chunk-size=32 --convert-kda-to-kdk="v-tile=48" 2>&1 | FileCheck %s --check-prefix=BADTILE
 // BADTILE: convert-kda-to-kdk: v-tile 48 does not divide V = 64
 
 // CHECK-LABEL: func.func @kda_chunk_prep(
@@ -28,17 +30,34 @@
 // CHECK-SAME: {kdk.param = "initial_state"}
 // CHECK-SAME: {kdk.param = "o"}
 // CHECK-SAME: {kdk.param = "final_state"}
-// CHECK-SAME: kdk.grid = ["2", "2", "sequences"]
-// Tile rows are padded by 16 bytes against bank conflicts; ops see views.
-// CHECK: %[[STATE_ROWS:.*]] = kdk.alloc_tile : memref<64x36xf32, 3>
-// CHECK-NEXT: %[[STATE:.*]] = memref.subview %[[STATE_ROWS]][0, 0] [64, 32] [1, 1] : memref<64x36xf32, 3> to memref<64x32xf32, strided<[36, 1]>, 3>
+// CHECK-SAME: kdk.block_threads = 64 : i64, kdk.grid = ["2", "2", "sequences"]
+// bf16 operands: the state, v' and o live in tensor-core accumulators, one
+// 16-column tile per warp; the chunk tiles alternate between two buffers.
+// CHECK-DAG: %[[VALUES_NEXT:.*]] = kdk.alloc_tile {mma_layout} : memref<32x32xf32, 5>
+// CHECK-DAG: %[[OUT:.*]] = kdk.alloc_tile {mma_layout} : memref<32x32xf32, 5>
+// CHECK-DAG: %[[VALUES:.*]] = kdk.alloc_tile {mma_layout} : memref<32x32xf32, 5>
+// CHECK-DAG: %[[STATE:.*]] = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
 // CHECK: kdk.sequence_range
-// CHECK: scf.for
-// CHECK: kdk.mma %{{.*}}, %{{.*}} into %{{.*}} accumulate alpha = -1.000000e+00
-// CHECK: kdk.store_tile %{{.*}} into %arg{{[0-9]+}}[%{{.*}}] rows(%{{.*}}) row_stride(%c128)
+// CHECK: kdk.load_tile %arg0[%{{.*}}] rows(%c64) row_stride(%c64) col_stride = 1 into %[[STATE]]
+// The first chunk's loads, then the loop over pairs of chunks.
+// CHECK: scf.if
+// CHECK: kdk.load_tile %arg1[%{{.*}}] rows(%c32) {{.*}} into %[[VALUES]]
+// CHECK: kdk.load_tile %arg2[%{{.*}}] {{.*}} async
+// CHECK: scf.for %{{.*}} = %c0 to %num_chunks step %c2
+// CHECK: kdk.wait_async
+// CHECK-NEXT: kdk.barrier
+// CHECK: scf.if
+// CHECK: kdk.load_tile %arg1[%{{.*}}] rows(%c32) {{.*}} into %[[VALUES_NEXT]]
+// CHECK: kdk.mma %{{.*}}, %[[STATE]] into %[[OUT]] :
+// CHECK: kdk.mma %{{.*}}, %[[STATE]] into %[[VALUES]] accumulate alpha = -1.000000e+00
+// CHECK: kdk.mma %{{.*}}, %[[VALUES]] into %[[OUT]] accumulate
+// CHECK: kdk.store_tile %[[OUT]] into %arg{{[0-9]+}}[%{{.*}}] rows(%{{.*}}) row_stride(%c128)
 // CHECK: kdk.scale_rows %[[STATE]]
-// CHECK: kdk.mma %{{.*}}, %{{.*}} into %[[STATE]] transpose_lhs accumulate
-// CHECK: }
+// CHECK: kdk.mma %{{.*}}, %[[VALUES]] into %[[STATE]] transpose_lhs accumulate
+// The second chunk of the pair runs on the other buffers.
+// CHECK: scf.if
+// CHECK: kdk.wait_async
+// CHECK: kdk.mma %{{.*}}, %[[VALUES_NEXT]] into %[[STATE]] transpose_lhs accumulate
 // CHECK: kdk.store_tile %[[STATE]] into
 func.func @kda_forward(%q: tensor<1x?x2x64xbf16>, %k: tensor<1x?x2x64xbf16>,
     %v: tensor<1x?x2x64xbf16>, %g: tensor<1x?x2x64xf32>, %beta: tensor<1x?x2xbf16>,
@@ -49,4 +68,29 @@ func.func @kda_forward(%q: tensor<1x?x2x64xbf16>, %k: tensor<1x?x2x64xbf16>,
          tensor<1x?x2x64xf32>, tensor<1x?x2xbf16>, tensor<1x2x64x64xf32>)
         -> (tensor<1x?x2x64xbf16>, tensor<1x2x64x64xf32>)
   return %o, %s : tensor<1x?x2x64xbf16>, tensor<1x2x64x64xf32>
+}
+
+// -----
+
+// f32 operands keep the state in shared memory and the f32 products.
+// F32: func.func @kda_chunk_prep(%arg0: memref<?xf32> {kdk.param = "q"}
+// F32: func.func @kda_chunk_recurrence(
+// F32-SAME: kdk.block_threads = 128 : i64, kdk.grid = ["2", "2", "sequences"]
+// Tile rows are padded by 16 bytes against bank conflicts; ops see views.
+// F32: %[[STATE_ROWS:.*]] = kdk.alloc_tile : memref<64x36xf32, 3>
+// F32-NEXT: %[[STATE:.*]] = memref.subview %[[STATE_ROWS]][0, 0] [64, 32] [1, 1] : memref<64x36xf32, 3> to memref<64x32xf32, strided<[36, 1]>, 3>
+// F32: scf.for
+// F32: kdk.mma %{{.*}}, %{{.*}} into %{{.*}} accumulate alpha = -1.000000e+00
+// F32: kdk.scale_rows %[[STATE]]
+// F32: kdk.mma %{{.*}}, %{{.*}} into %[[STATE]] transpose_lhs accumulate
+// F32: kdk.store_tile %[[STATE]] into
+func.func @kda_forward_f32(%q: tensor<1x?x2x64xf32>, %k: tensor<1x?x2x64xf32>,
+    %v: tensor<1x?x2x64xf32>, %g: tensor<1x?x2x64xf32>, %beta: tensor<1x?x2xf32>,
+    %s0: tensor<1x2x64x64xf32>) -> (tensor<1x?x2x64xf32>, tensor<1x2x64x64xf32>) {
+  %o, %s = kda.recurrence q(%q) k(%k) v(%v) g(%g) beta(%beta) initial_state(%s0)
+      gate = channel update = delta qk_l2norm
+      : (tensor<1x?x2x64xf32>, tensor<1x?x2x64xf32>, tensor<1x?x2x64xf32>,
+         tensor<1x?x2x64xf32>, tensor<1x?x2xf32>, tensor<1x2x64x64xf32>)
+        -> (tensor<1x?x2x64xf32>, tensor<1x2x64x64xf32>)
+  return %o, %s : tensor<1x?x2x64xf32>, tensor<1x2x64x64xf32>
 }

@@ -62,3 +62,50 @@ func.func @step_vector_lengths() {
   kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x32xf32, 5>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x64xf32, 3>, memref<1xf32, 3>, memref<1x64xf32, 3>
   return
 }
+
+// -----
+
+func.func @accumulators_are_f32() {
+  // expected-error @+1 {{expects an mma_layout fragment to be f32 with rows and columns multiples of 16}}
+  %s = kdk.alloc_tile {mma_layout} : memref<64x32xbf16, 5>
+  return
+}
+
+// -----
+
+func.func @one_fragment_layout() {
+  // expected-error @+1 {{expects either fragment_layout or mma_layout, not both}}
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>, mma_layout} : memref<128x32xf32, 5>
+  return
+}
+
+// -----
+
+func.func @accumulator_mma_needs_16_bit_a() {
+  %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+  %v = kdk.alloc_tile {mma_layout} : memref<16x32xf32, 5>
+  %w = kdk.alloc_tile : memref<16x64xf32, 3>
+  // expected-error @+1 {{with an mma_layout fragment expects B and out both mma_layout fragments and A a shared bf16 or f16 tile}}
+  kdk.mma %w, %s into %v : memref<16x64xf32, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 5>
+  return
+}
+
+// -----
+
+func.func @accumulator_mma_into_shared() {
+  %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+  %v = kdk.alloc_tile : memref<16x32xf32, 3>
+  %w = kdk.alloc_tile : memref<16x64xbf16, 3>
+  // expected-error @+1 {{with an mma_layout fragment expects B and out both mma_layout fragments}}
+  kdk.mma %w, %s into %v : memref<16x64xbf16, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 3>
+  return
+}
+
+// -----
+
+func.func @async_load_does_not_convert(%ws: memref<?xbf16>, %i: index) {
+  %t = kdk.alloc_tile : memref<16x64xf32, 3>
+  // expected-error @+1 {{async expects a shared tile of the buffer's element type (cp.async does not convert)}}
+  kdk.load_tile %ws[%i] rows(%i) row_stride(%i) col_stride = 1 into %t async : memref<?xbf16>, memref<16x64xf32, 3>
+  return
+}

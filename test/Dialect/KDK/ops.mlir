@@ -15,3 +15,29 @@ func.func @fragments() {
   kdk.delta_step %s, %k, %k, %v, %b decay(%d : memref<128xf32, 3>) into %v additive scale = 2.5e-01 : memref<128x32xbf16, 5>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
   return
 }
+
+// -----
+
+// Tensor-core accumulator fragments, asynchronous tile loads and the
+// tensor-core gram.
+// CHECK-LABEL: func.func @accumulators
+// CHECK: %[[S:.*]] = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+// CHECK: kdk.load_tile %{{.*}}[%{{.*}}] rows(%{{.*}}) row_stride(%{{.*}}) col_stride = 1 into %[[W:.*]] async : memref<?xbf16>, memref<16x64xbf16, 3>
+// CHECK-NEXT: kdk.wait_async
+// CHECK: kdk.mma %[[W]], %[[S]] into %{{.*}} accumulate alpha = -1.000000e+00 : memref<16x64xbf16, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 5>
+// CHECK: kdk.mma %[[W]], %{{.*}} into %[[S]] transpose_lhs accumulate : memref<16x64xbf16, 3>, memref<16x32xf32, 5>, memref<64x32xf32, 5>
+// CHECK: kdk.decayed_gram {{.*}} mask = strict scale = 1.000000e+00 tensor_cores :
+func.func @accumulators(%ws: memref<?xbf16>, %off: index, %rows: index) {
+  %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+  %v = kdk.alloc_tile {mma_layout} : memref<16x32xf32, 5>
+  %w = kdk.alloc_tile : memref<16x64xbf16, 3>
+  kdk.load_tile %ws[%off] rows(%rows) row_stride(%rows) col_stride = 1 into %w async : memref<?xbf16>, memref<16x64xbf16, 3>
+  kdk.wait_async
+  kdk.barrier
+  kdk.mma %w, %s into %v accumulate alpha = -1.0 : memref<16x64xbf16, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 5>
+  kdk.mma %w, %v into %s transpose_lhs accumulate : memref<16x64xbf16, 3>, memref<16x32xf32, 5>, memref<64x32xf32, 5>
+  %k = kdk.alloc_tile : memref<16x64xf32, 3>
+  %gram = kdk.alloc_tile : memref<16x16xf32, 3>
+  kdk.decayed_gram %k, %k, %k into %gram mask = strict scale = 1.0 tensor_cores : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
+  return
+}

@@ -75,3 +75,46 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // CHECK:      kdac::fragmentLoad(initial_state, {{v[0-9]+}}, {{v[0-9]+}}, 128, [[P]]);
 // CHECK-NEXT: kdac::fragmentVectorTimes<false>({{v[0-9]+}}, 1, [[P]], {{v[0-9]+}}, 1, 1.0f);
 // CHECK-NEXT: kdac::fragmentDeltaStep<true, false>([[P]], [[K:v[0-9]+]], 1, [[K]], 1, [[V:v[0-9]+]], 1, {{v[0-9]+}}, (const float *)nullptr, 0, [[V]], 1, 0.25f);
+
+// -----
+
+// Tensor-core accumulator fragments (mma_layout) are kdac::MmaFragments:
+// two warps own one 16-column tile each; products with them call
+// fragmentMma, and a fragment's store takes the real rows. Asynchronous
+// loads become cp.async copies and kdk.wait_async their wait.
+
+!state = memref<64x32xf32, 5>
+!acc = memref<16x32xf32, 5>
+!tile = memref<16x64xbf16, 3>
+module attributes {kdk.chunk_size = 16 : i64} {
+  func.func @accumulators(%ws: memref<?xbf16> {kdk.param = "k"},
+                          %o: memref<?xbf16> {kdk.param = "o"})
+      attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = ["1", "1", "sequences"]} {
+    %c0 = arith.constant 0 : index
+    %c5 = arith.constant 5 : index
+    %c16 = arith.constant 16 : index
+    %c64 = arith.constant 64 : index
+    %s = kdk.alloc_tile {mma_layout} : !state
+    %v = kdk.alloc_tile {mma_layout} : !acc
+    %w = kdk.alloc_tile : !tile
+    kdk.load_tile %ws[%c0] rows(%c16) row_stride(%c64) col_stride = 1 into %w async : memref<?xbf16>, !tile
+    kdk.wait_async
+    kdk.barrier
+    kdk.fill %s, 0.0 : !state
+    kdk.mma %w, %s into %v accumulate alpha = -1.0 : !tile, !state, !acc
+    kdk.mma %w, %v into %s transpose_lhs accumulate : !tile, !acc, !state
+    kdk.store_tile %v into %o[%c0] rows(%c5) row_stride(%c64) col_stride = 1 : !acc, memref<?xbf16>
+    return
+  }
+}
+
+// CHECK-LABEL: accumulators(const __nv_bfloat16 *__restrict__ k, __nv_bfloat16 *__restrict__ o) {
+// CHECK: kdac::MmaFragment<NT, 64, 32> [[S:v[0-9]+]]; // 32 accumulators per thread
+// CHECK-NEXT: kdac::MmaFragment<NT, 16, 32> [[V:v[0-9]+]]; // 8 accumulators per thread
+// CHECK: kdac::tileLoadAsync<NT, 16, 64, 1>(k, {{v[0-9]+}}, {{v[0-9]+}}, {{v[0-9]+}}, [[W:v[0-9]+]], 64);
+// CHECK-NEXT: kdac::cpAsyncWaitAll();
+// CHECK-NEXT: __syncthreads();
+// CHECK-NEXT: kdac::fragmentFill([[S]], 0.0f);
+// CHECK-NEXT: kdac::fragmentMma<false, true>([[W]], 64, [[S]], [[V]], -1.0f);
+// CHECK-NEXT: kdac::fragmentMma<true, true>([[W]], 64, [[V]], [[S]], 1.0f);
+// CHECK-NEXT: kdac::fragmentStoreRows([[V]], o, {{v[0-9]+}}, {{v[0-9]+}}, {{v[0-9]+}}, 1);
