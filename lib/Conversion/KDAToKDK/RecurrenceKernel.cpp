@@ -57,6 +57,9 @@ private:
   /// The same ops on register fragments (inRegisters).
   LogicalResult lowerChunkOpInRegisters(Operation *op, Value head, Value vTile,
                                         Value token, Value rows, Value batch);
+  /// Writes the state back after the chunk loop (when there is a final
+  /// state).
+  void storeFinalState(const StateAccess &access);
   /// An f32 tile in tensor-core accumulator registers, allocated once.
   Value allocAccumulators(ArrayRef<int64_t> shape);
   /// Where this chunk's o rows go in the output.
@@ -155,6 +158,13 @@ void RecurrenceKernelBuilder::issueChunkLoads(ChunkStage &stage, Value slot,
     Value &tile = stage.tiles[name];
     tile = loadWorkspace(name, slot, head, vTile, false, tile, true);
   }
+}
+
+void RecurrenceKernelBuilder::storeFinalState(const StateAccess &access) {
+  if (args.finalState)
+    kdk::StoreTileOp::create(b, loc, state, args.finalState, access.offset,
+                             k.index(g.kDim), k.index(access.rowStride),
+                             access.colStride);
 }
 
 Value RecurrenceKernelBuilder::allocAccumulators(ArrayRef<int64_t> shape) {
@@ -342,10 +352,7 @@ LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
       release(entry.second);
 
   b.setInsertionPointAfter(forOp);
-  if (args.finalState)
-    kdk::StoreTileOp::create(b, loc, state, args.finalState, access.offset,
-                             k.index(g.kDim), k.index(access.rowStride),
-                             access.colStride);
+  storeFinalState(access);
   return success();
 }
 
@@ -412,10 +419,7 @@ LogicalResult RecurrenceKernelBuilder::buildChunkLoopInRegisters(
     return failure();
 
   b.setInsertionPointAfter(forOp);
-  if (args.finalState)
-    kdk::StoreTileOp::create(b, loc, state, args.finalState, access.offset,
-                             k.index(g.kDim), k.index(access.rowStride),
-                             access.colStride);
+  storeFinalState(access);
   return success();
 }
 

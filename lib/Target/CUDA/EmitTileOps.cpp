@@ -420,33 +420,24 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       (*rowScale &&
        failed(checkNoOverlap(op, "out", out, "row_scale", **rowScale))))
     return failure();
-  if (op.getTensorCores()) {
-    if (rows % 16 != 0 || depth % 8 != 0)
-      return op.emitOpError() << "with tensor_cores needs rows a multiple "
-                                 "of 16 and depth a multiple of 8, got "
-                              << rows << "x" << depth;
-    return DeviceCall(emitter, op, "decayedGramTensorCore")
-        .templateArg(rows)
-        .templateArg(depth)
-        .templateFlag(op.getMask() == kda::CausalMask::inclusive)
-        .tile(lhs)
-        .tile(rhs)
-        .tile(gc)
-        .optionalVector(*rowScale)
-        .tile(out)
-        .floatArg(op.getScale().convertToDouble())
-        .emit();
-  }
+  bool tensorCores = op.getTensorCores();
   int64_t anchor = op.getAnchorBlock();
+  if (tensorCores && (rows % 16 != 0 || depth % 8 != 0))
+    return op.emitOpError() << "with tensor_cores needs rows a multiple of "
+                               "16 and depth a multiple of 8, got "
+                            << rows << "x" << depth;
   if (anchor < 0 || (anchor > 0 && rows % anchor != 0))
     return op.emitOpError() << "anchor_block " << anchor
                             << " does not divide the " << rows << " rows";
-  return DeviceCall(emitter, op, "decayedGram")
-      .templateArg(rows)
+  // The tensor-core form anchors every 16-row block itself.
+  DeviceCall call(emitter, op,
+                  tensorCores ? "decayedGramTensorCore" : "decayedGram");
+  call.templateArg(rows)
       .templateArg(depth)
-      .templateFlag(op.getMask() == kda::CausalMask::inclusive)
-      .templateArg(anchor)
-      .tile(lhs)
+      .templateFlag(op.getMask() == kda::CausalMask::inclusive);
+  if (!tensorCores)
+    call.templateArg(anchor);
+  return call.tile(lhs)
       .tile(rhs)
       .tile(gc)
       .optionalVector(*rowScale)
