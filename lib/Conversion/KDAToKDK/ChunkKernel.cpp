@@ -12,9 +12,9 @@
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
-#include <cmath>
-
 #include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
 
 using namespace mlir;
 
@@ -373,8 +373,7 @@ LogicalResult ChunkKernelBuilder::build(kda::ChunkLoopOp loop,
   Type indexType = b.getIndexType();
   auto located = kdk::LocateChunkOp::create(b, loc, b.getI1Type(), indexType, indexType, indexType, indexType, slot, args.seqLen,
                                             args.cuSeqlens, g.chunk);
-  auto ifOp = scf::IfOp::create(b, loc, located.getValid(), false);
-  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+  k.enterIf(located.getValid());
   batch = located.getBatch();
   start = located.getStart();
   rows = located.getRows();

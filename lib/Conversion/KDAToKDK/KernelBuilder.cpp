@@ -5,6 +5,8 @@
 //===----------------------------------------------------------------------===//
 #include "KernelBuilder.h"
 
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
 using namespace mlir;
 
 namespace kdac::lowering {
@@ -86,6 +88,14 @@ Value KernelFunction::div(Value a, int64_t c) {
 }
 Value KernelFunction::min(Value a, Value c) {
   return arith::MinUIOp::create(b, loc, a, c);
+}
+Value KernelFunction::compare(arith::CmpIPredicate predicate, Value a,
+                              Value c) {
+  return arith::CmpIOp::create(b, loc, predicate, a, c);
+}
+void KernelFunction::enterIf(Value condition) {
+  auto ifOp = scf::IfOp::create(b, loc, condition, /*withElseRegion=*/false);
+  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
 }
 void KernelFunction::barrier() { kdk::BarrierOp::create(b, loc); }
 

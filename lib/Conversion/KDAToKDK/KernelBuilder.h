@@ -71,6 +71,10 @@ public:
   mlir::Value div(mlir::Value a, int64_t b);
   mlir::Value min(mlir::Value a, mlir::Value b);
   mlir::Value sub(mlir::Value a, mlir::Value b);
+  mlir::Value compare(mlir::arith::CmpIPredicate predicate, mlir::Value a,
+                      mlir::Value b);
+  /// Opens `scf.if condition` and moves the builder into its then-block.
+  void enterIf(mlir::Value condition);
   void barrier();
 
   /// Ends the body with a return and checks the shared memory `pool` used

@@ -57,6 +57,9 @@ private:
   /// The same ops on register fragments (inRegisters).
   LogicalResult lowerChunkOpInRegisters(Operation *op, Value head, Value vTile,
                                         Value token, Value rows, Value batch);
+  /// The first token of chunk `index` of the sequence and its real rows
+  /// (at most C).
+  std::pair<Value, Value> chunkSpan(kdk::SequenceRangeOp range, Value index);
   /// Writes the state back after the chunk loop (when there is a final
   /// state).
   void storeFinalState(const StateAccess &access);
@@ -81,8 +84,6 @@ private:
   LogicalResult pipelinedChunk(ChunkStage &current, ChunkStage &next,
                                Value index, kdk::SequenceRangeOp range,
                                Value head, Value vTile);
-  /// Emits the rest of the current block under `if (a < b)`.
-  void enterIfLess(Value a, Value b);
 
   KernelFunction &k;
   OpBuilder &b;
@@ -158,6 +159,15 @@ void RecurrenceKernelBuilder::issueChunkLoads(ChunkStage &stage, Value slot,
     Value &tile = stage.tiles[name];
     tile = loadWorkspace(name, slot, head, vTile, false, tile, true);
   }
+}
+
+std::pair<Value, Value>
+RecurrenceKernelBuilder::chunkSpan(kdk::SequenceRangeOp range, Value index) {
+  Value offsetInSequence = k.mul(index, g.chunk);
+  Value token = k.add(range.getStart(), offsetInSequence);
+  Value rows = k.min(k.index(g.chunk),
+                     k.sub(range.getLength(), offsetInSequence));
+  return {token, rows};
 }
 
 void RecurrenceKernelBuilder::storeFinalState(const StateAccess &access) {
@@ -312,10 +322,7 @@ LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
   b.setInsertionPointToStart(forOp.getBody());
   Value chunkIndex = forOp.getInductionVar();
   Value slot = k.add(range.getFirstSlot(), chunkIndex);
-  Value offsetInSequence = k.mul(chunkIndex, g.chunk);
-  Value token = k.add(range.getStart(), offsetInSequence);
-  Value rows = k.min(k.index(g.chunk),
-                     k.sub(range.getLength(), offsetInSequence));
+  auto [token, rows] = chunkSpan(range, chunkIndex);
   // The chunk's loads and the state's operand copy share one barrier.
   loadChunk(slot, head, vTile);
   if (stateOperand != state)
@@ -356,12 +363,6 @@ LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
   return success();
 }
 
-void RecurrenceKernelBuilder::enterIfLess(Value a, Value b2) {
-  Value less = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, a, b2);
-  auto ifOp = scf::IfOp::create(b, loc, less, /*withElseRegion=*/false);
-  b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-}
-
 LogicalResult RecurrenceKernelBuilder::pipelinedChunk(
     ChunkStage &current, ChunkStage &next, Value index,
     kdk::SequenceRangeOp range, Value head, Value vTile) {
@@ -373,15 +374,12 @@ LogicalResult RecurrenceKernelBuilder::pipelinedChunk(
   {
     OpBuilder::InsertionGuard guard(b);
     Value following = k.add(index, k.index(1));
-    enterIfLess(following, range.getNumChunks());
+    k.enterIf(k.compare(arith::CmpIPredicate::slt, following, range.getNumChunks()));
     issueChunkLoads(next, k.add(range.getFirstSlot(), following), head, vTile);
   }
   chunkTiles = current.tiles;
   values = current.values;
-  Value offsetInSequence = k.mul(index, g.chunk);
-  Value token = k.add(range.getStart(), offsetInSequence);
-  Value rows = k.min(k.index(g.chunk),
-                     k.sub(range.getLength(), offsetInSequence));
+  auto [token, rows] = chunkSpan(range, index);
   if (Value qg = chunkTiles.lookup("qg"))
     kdk::MmaOp::create(b, loc, qg, state, outputTile, false, false,
                        llvm::APFloat(1.0));
@@ -403,7 +401,7 @@ LogicalResult RecurrenceKernelBuilder::buildChunkLoopInRegisters(
   Value chunks = range.getNumChunks();
   {
     OpBuilder::InsertionGuard guard(b);
-    enterIfLess(k.index(0), chunks);
+    k.enterIf(k.compare(arith::CmpIPredicate::slt, k.index(0), chunks));
     issueChunkLoads(stages[0], range.getFirstSlot(), head, vTile);
   }
   // Two chunks per iteration, one on each stage, so every tile is a fixed
@@ -414,7 +412,7 @@ LogicalResult RecurrenceKernelBuilder::buildChunkLoopInRegisters(
   if (failed(pipelinedChunk(stages[0], stages[1], first, range, head, vTile)))
     return failure();
   Value second = k.add(first, k.index(1));
-  enterIfLess(second, chunks);
+  k.enterIf(k.compare(arith::CmpIPredicate::slt, second, chunks));
   if (failed(pipelinedChunk(stages[1], stages[0], second, range, head, vTile)))
     return failure();
 

@@ -160,18 +160,8 @@ struct RecurrentKernelBuilder {
 
   void barrier() { k.barrier(); }
 
-  Value compare(arith::CmpIPredicate predicate, Value lhs, Value rhs) {
-    return arith::CmpIOp::create(b, loc, predicate, lhs, rhs);
-  }
-
   Value loadIndex(Value buffer, Value offset) {
     return kdk::LoadIndexOp::create(b, loc, b.getIndexType(), buffer, offset);
-  }
-
-  /// Opens `scf.if condition` and moves the builder into its then-block.
-  void enterIf(Value condition) {
-    auto ifOp = scf::IfOp::create(b, loc, condition, /*withElseRegion=*/false);
-    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
   }
 
   /// The slot the sequence's state starts from: the sequence itself, or
@@ -187,8 +177,8 @@ struct RecurrentKernelBuilder {
     Value column = k.sub(loadIndex(p.accepted, sequence),
                          k.index(1));
     Value inside = arith::AndIOp::create(
-        b, loc, compare(arith::CmpIPredicate::sge, column, k.index(0)),
-        compare(arith::CmpIPredicate::slt, column, p.slotsPerSequence));
+        b, loc, k.compare(arith::CmpIPredicate::sge, column, k.index(0)),
+        k.compare(arith::CmpIPredicate::slt, column, p.slotsPerSequence));
     // Read column 0 when outside, so the load itself stays in bounds.
     Value safeColumn =
         arith::SelectOp::create(b, loc, inside, column, k.index(0));
@@ -224,7 +214,7 @@ struct RecurrentKernelBuilder {
     };
     Value slot = startSlot(poolArgs, sequence);
     if (poolArgs.indices)
-      enterIf(compare(arith::CmpIPredicate::sge, slot, k.index(0)));
+      k.enterIf(k.compare(arith::CmpIPredicate::sge, slot, k.index(0)));
     auto fragmentSpace = b.getI64IntegerAttr(kdk::kRegisterMemorySpace);
     Value state = kdk::AllocTileOp::create(
         b, loc,
@@ -312,16 +302,16 @@ struct RecurrentKernelBuilder {
         one, one, 1);
     if (poolArgs.perToken) {
       // Every draft token's state goes to its own slot, if it has one.
-      Value inside = compare(arith::CmpIPredicate::slt, step,
+      Value inside = k.compare(arith::CmpIPredicate::slt, step,
                              poolArgs.slotsPerSequence);
       Value safeStep = arith::SelectOp::create(b, loc, inside, step, k.index(0));
       Value tokenSlot = loadIndex(
           poolArgs.indices,
           k.add(k.mul(sequence, poolArgs.slotsPerSequence), safeStep));
       OpBuilder::InsertionGuard guard(b);
-      enterIf(arith::AndIOp::create(
+      k.enterIf(arith::AndIOp::create(
           b, loc, inside,
-          compare(arith::CmpIPredicate::sge, tokenSlot, k.index(0))));
+          k.compare(arith::CmpIPredicate::sge, tokenSlot, k.index(0))));
       storeState(state, poolArgs.pool, tokenSlot);
     }
     // The next token's loads overwrite these tiles.

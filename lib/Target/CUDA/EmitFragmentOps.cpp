@@ -113,25 +113,20 @@ LogicalResult kdac::cuda::emitFragmentLoad(CudaEmitter &emitter,
 LogicalResult kdac::cuda::emitFragmentStore(CudaEmitter &emitter,
                                             kdk::StoreTileOp op,
                                             const TileRef &fragment) {
-  // A chunk's output fragment stores only the chunk's real rows.
-  if (fragment.mmaLayout)
-    return DeviceCall(emitter, op, "fragmentStoreRows")
-        .withoutBlockThreads()
-        .arg(fragment.pointer)
-        .value(op.getDst())
-        .value(op.getOffset())
-        .value(op.getRows())
-        .value(op.getRowStride())
-        .arg(Twine(op.getColStride()))
-        .emit();
-  if (failed(expectAllRows(op, op.getRows(), fragment)))
+  // A chunk's output (an mma_layout fragment) stores only its real rows;
+  // a vector-layout fragment moves whole.
+  bool storesRows = fragment.mmaLayout;
+  if (!storesRows && failed(expectAllRows(op, op.getRows(), fragment)))
     return failure();
-  return DeviceCall(emitter, op, "fragmentStore")
-      .withoutBlockThreads()
+  DeviceCall call(emitter, op,
+                  storesRows ? "fragmentStoreRows" : "fragmentStore");
+  call.withoutBlockThreads()
       .arg(fragment.pointer)
       .value(op.getDst())
-      .value(op.getOffset())
-      .value(op.getRowStride())
+      .value(op.getOffset());
+  if (storesRows)
+    call.value(op.getRows());
+  return call.value(op.getRowStride())
       .arg(Twine(op.getColStride()))
       .emit();
 }

@@ -68,12 +68,9 @@ __device__ __forceinline__ void tileLoadAsync(const T *__restrict__ src,
   constexpr int PerVector = 16 / sizeof(T);
   const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
   const T *base = src + offset;
-  auto aligned = [](const void *p) {
-    return (reinterpret_cast<unsigned long long>(p) & 15ull) == 0;
-  };
   if constexpr (Cols == 1 && Rows % PerVector == 0) {
     // A 1-D tile: one contiguous run when both strides are 1.
-    if (rowStride == 1 && ld == 1 && aligned(base) && aligned(dst) &&
+    if (rowStride == 1 && ld == 1 && aligned16(base) && aligned16(dst) &&
         validRows % PerVector == 0) {
       for (int v = threadIdx.x; v < Rows / PerVector; v += NT)
         cpAsync16ZeroFill(dst + v * PerVector, base + v * PerVector,
@@ -83,8 +80,8 @@ __device__ __forceinline__ void tileLoadAsync(const T *__restrict__ src,
     }
   } else if constexpr (ColStride == 1 && Cols % PerVector == 0) {
     constexpr int VectorsPerRow = Cols / PerVector;
-    if (aligned(base) && aligned(dst) && (rowStride * sizeof(T)) % 16 == 0 &&
-        (ld * sizeof(T)) % 16 == 0) {
+    if (aligned16(base) && aligned16(dst) &&
+        (rowStride * sizeof(T)) % 16 == 0 && (ld * sizeof(T)) % 16 == 0) {
       for (int unit = threadIdx.x; unit < Rows * VectorsPerRow; unit += NT) {
         const int r = unit / VectorsPerRow;
         const int c = (unit % VectorsPerRow) * PerVector;

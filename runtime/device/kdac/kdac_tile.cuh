@@ -159,10 +159,6 @@ __device__ __forceinline__ SequenceRange sequenceRange(long long sequence,
 //===----------------------------------------------------------------------===//
 
 namespace detail {
-__device__ __forceinline__ bool aligned16(const void *pointer) {
-  return (reinterpret_cast<unsigned long long>(pointer) & 15ull) == 0;
-}
-
 // 16 bytes viewed as elements, so vector loads can feed element conversion.
 template <typename T> union Vector16 {
   uint4 raw;
@@ -208,10 +204,10 @@ __device__ __forceinline__ void tileLoad(const Src *__restrict__ src,
   if constexpr (ColStride == 1 && (Cols * sizeof(Src)) % 16 == 0) {
     constexpr int PerVector = 16 / sizeof(Src);
     constexpr int VectorsPerRow = Cols / PerVector;
-    const bool vectorSource = detail::aligned16(base) &&
+    const bool vectorSource = aligned16(base) &&
                               ((rowStride * (long long)sizeof(Src)) % 16) == 0;
     const bool vectorDestination =
-        detail::aligned16(dst) && ((ld * (int)sizeof(Dst)) % 16) == 0;
+        aligned16(dst) && ((ld * (int)sizeof(Dst)) % 16) == 0;
     if (vectorSource) {
       for (int unit = threadIdx.x; unit < Rows * VectorsPerRow; unit += NT) {
         const int r = unit / VectorsPerRow;
@@ -255,7 +251,7 @@ __device__ __forceinline__ void tileStore(const Src *src, int ld,
   if constexpr (ColStride == 1 && (Cols * sizeof(Dst)) % 16 == 0) {
     constexpr int PerVector = 16 / sizeof(Dst);
     constexpr int VectorsPerRow = Cols / PerVector;
-    if (detail::aligned16(base) &&
+    if (aligned16(base) &&
         ((rowStride * (long long)sizeof(Dst)) % 16) == 0) {
       for (int unit = threadIdx.x; unit < validRows * VectorsPerRow;
            unit += NT) {

@@ -84,6 +84,10 @@ __device__ __forceinline__ u32 loadPair(const T *pointer) {
   return *reinterpret_cast<const u32 *>(pointer);
 }
 
+__device__ __forceinline__ bool aligned16(const void *pointer) {
+  return (reinterpret_cast<unsigned long long>(pointer) & 15ull) == 0;
+}
+
 // 16-byte vector load/store (one LDG.128/STG.128); `pointer` must be
 // 16-byte aligned.
 __device__ __forceinline__ uint4 load16Bytes(const void *pointer) {
