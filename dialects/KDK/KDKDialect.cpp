@@ -121,6 +121,16 @@ LogicalResult DeltaStepOp::verify() {
   return success();
 }
 
+LogicalResult DecayedGramOp::verify() {
+  int64_t firstWarp = static_cast<int64_t>(getFirstWarp());
+  if (firstWarp < 0)
+    return emitOpError() << "first_warp must be >= 0, got " << firstWarp;
+  if (firstWarp > 0 && !getTensorCores())
+    return emitOpError() << "first_warp places tensor-core blocks; it needs "
+                            "tensor_cores";
+  return success();
+}
+
 LogicalResult MmaOp::verify() {
   ArrayRef<int64_t> a = getLhs().getType().getShape();
   ArrayRef<int64_t> b = getRhs().getType().getShape();

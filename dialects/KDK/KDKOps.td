@@ -259,18 +259,33 @@ def KDK_DecayedGramOp : KDK_Op<"decayed_gram"> {
     exp(15 max|g|), so the lowering sets it only when the gate bounds the
     per-token log-decay (lowerbound, |lower_bound| <= 5: at most e^75) and
     the operands are 16-bit (TF32 keeps 10 mantissa bits).
+
+    The tensor-core form gives one warp per 16 x 8 output block, so a small
+    gram leaves most warps idle; `first_warp` says which warp takes the
+    first block (the rest follow, wrapping around), so two grams between the
+    same barriers run on different warps:
+
+    ```mlir
+    kdk.decayed_gram %k, %k, %gc into %akk mask = strict scale = 1.0
+        tensor_cores : ...
+    kdk.decayed_gram %q, %k, %gc into %aqk mask = inclusive scale = 0.088
+        tensor_cores first_warp = 2 : ...
+    ```
   }];
   let arguments = (ins KDK_Tile2D:$lhs, KDK_Tile2D:$rhs, KDK_F32Tile2D:$gc,
                        Optional<KDK_F32Tile1D>:$row_scale, KDK_F32Tile2D:$out,
                        KDA_CausalMask:$mask, F64Attr:$scale,
                        DefaultValuedAttr<I64Attr, "0">:$anchor_block,
-                       UnitAttr:$tensor_cores);
+                       UnitAttr:$tensor_cores,
+                       DefaultValuedAttr<I64Attr, "0">:$first_warp);
   let assemblyFormat = [{
     $lhs `,` $rhs `,` $gc (`row_scale` `(` $row_scale^ `:` type($row_scale) `)`)?
     `into` $out `mask` `=` $mask `scale` `=` $scale
     (`anchor_block` `=` $anchor_block^)? (`tensor_cores` $tensor_cores^)?
+    (`first_warp` `=` $first_warp^)?
     attr-dict `:` type($lhs) `,` type($rhs) `,` type($gc) `,` type($out)
   }];
+  let hasVerifier = 1;
 }
 
 def KDK_TriInverseOp : KDK_Op<"tri_inverse"> {

@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
 
 namespace kdac::rt {
 
@@ -273,6 +275,13 @@ Nvrtc::buildOptions(const CompileRequest &request) const {
     if (Expected<std::string> includeDir = findCudaIncludeDir())
       options.push_back("--include-path=" + *includeDir);
   options.insert(options.end(), extraOptions.begin(), extraOptions.end());
+  // For profiling (e.g. -lineinfo) without a rebuild; part of the cache key
+  // because the key hashes these options.
+  if (const char *fromEnvironment = std::getenv("KDAC_NVRTC_OPTIONS")) {
+    std::istringstream words(fromEnvironment);
+    for (std::string word; words >> word;)
+      options.push_back(word);
+  }
   return options;
 }
 

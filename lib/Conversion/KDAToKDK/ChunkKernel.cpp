@@ -7,6 +7,11 @@
 // the state-dependent ops need are stored to workspace buffers as soon as
 // they exist, and every tile returns to the pool after its last reader.
 //
+// Ops run in phases between barriers: an op joins the first phase after all
+// its operands were written (its ASAP level), so independent ops (the two
+// grams, the decays of q and k) share one barrier instead of one each. A
+// tile read in a phase is reused only after the phase's barrier.
+//
 //===----------------------------------------------------------------------===//
 #include "Lowering.h"
 
@@ -47,15 +52,27 @@ private:
   }
   Value tileOf(Value v) { return tiles.lookup(v).tile; }
   /// A tile an op may overwrite in place: the operand's own if this is its
-  /// last reader and nothing else shares the storage, else a fresh copy.
+  /// last reader, nothing else shares the storage and no other op of this
+  /// phase reads it; else a fresh copy.
   Value writableCopyOf(Value v, Operation *reader);
   void noteUse(Value v);
+  void noteRead(Value v) {
+    if (Value root = tiles.lookup(v).root)
+      readInPhase.insert(root);
+  }
+  /// Drops `v`'s tile; its storage is reused after the phase's barrier.
   void retire(Value v);
+  /// Ends the phase: a barrier, after which the tiles released in the
+  /// phase may be written again.
+  void endPhase();
 
   LogicalResult lowerOp(Operation *op);
   void loadInputs(kda::ChunkLoopOp loop, const GlobalArgs &args);
   void storeWorkspace(StringRef name, Value tile);
-  void materializeReady();
+  /// Workspace traffic at the start of a phase: stores of the values
+  /// computed for a workspace in the last phase, then the stores (as is)
+  /// or computations of those whose inputs now exist. True if any.
+  bool emitWorkspaceTraffic();
   Value asOperand(Value f32Tile);
 
   KernelFunction &k;
@@ -68,7 +85,14 @@ private:
   llvm::DenseMap<Value, TileRef> tiles;
   llvm::DenseMap<Value, int> rootUsers;
   llvm::DenseMap<Value, int> pendingUses;
-  llvm::DenseSet<StringRef> stored;
+  llvm::DenseSet<StringRef> started;
+  /// Tiles computed for a workspace, stored in the next phase.
+  SmallVector<std::pair<const Crossing *, Value>> computed;
+  /// Roots read since the last barrier, and tiles waiting for it.
+  llvm::DenseSet<Value> readInPhase;
+  SmallVector<Value> releasedInPhase;
+  /// Warps already given tensor-core gram blocks in this phase.
+  int64_t gramWarpsInPhase = 0;
   llvm::StringMap<Value> workspaceArgs;
   Value slot, head, rows, batch, start;
   /// Grams may run on tensor cores (kdk.decayed_gram tensor_cores).
@@ -78,12 +102,13 @@ private:
 Value ChunkKernelBuilder::writableCopyOf(Value v, Operation *reader) {
   TileRef ref = tiles.lookup(v);
   if (pendingUses.lookup(v) == 1 && rootUsers.lookup(ref.root) == 1 &&
-      ref.tile == ref.root)
+      ref.tile == ref.root && !readInPhase.contains(ref.root))
     return ref.tile;
   auto type = cast<MemRefType>(ref.tile.getType());
   Value copy = newTile(type.getShape(), type.getElementType());
   kdk::ConvertOp::create(b, loc, ref.tile, copy);
-  k.barrier();
+  noteRead(v);
+  endPhase();
   return copy;
 }
 
@@ -94,7 +119,16 @@ void ChunkKernelBuilder::retire(Value v) {
   Value root = it->second.root;
   tiles.erase(it);
   if (--rootUsers[root] == 0)
-    pool.release(root);
+    releasedInPhase.push_back(root);
+}
+
+void ChunkKernelBuilder::endPhase() {
+  k.barrier();
+  for (Value tile : releasedInPhase)
+    pool.release(tile);
+  releasedInPhase.clear();
+  readInPhase.clear();
+  gramWarpsInPhase = 0;
 }
 
 void ChunkKernelBuilder::noteUse(Value v) {
@@ -109,7 +143,7 @@ Value ChunkKernelBuilder::asOperand(Value f32Tile) {
   auto type = cast<MemRefType>(f32Tile.getType());
   Value out = newTile(type.getShape(), g.operandType);
   kdk::ConvertOp::create(b, loc, f32Tile, out);
-  k.barrier();
+  endPhase();
   return out;
 }
 
@@ -124,66 +158,54 @@ void ChunkKernelBuilder::storeWorkspace(StringRef name, Value tile) {
                            type.getRank() == 2 ? 1 : 0);
 }
 
-/// Emits the stores of every workspace value whose inputs now all exist:
-/// all of them computed, one barrier, all stores, one barrier, so values
-/// that become ready together (qg, kg and the chunk decay after the
-/// cumsum) share two barriers instead of two each.
-void ChunkKernelBuilder::materializeReady() {
-  struct Ready {
-    const Crossing *crossing;
-    Value tile;
-    bool owned; ///< a tile made for the store, released after it
-  };
-  SmallVector<Ready> ready;
+bool ChunkKernelBuilder::emitWorkspaceTraffic() {
+  bool any = !computed.empty();
+  for (auto [crossing, tile] : computed) {
+    storeWorkspace(crossing->workspace.name, tile);
+    releasedInPhase.push_back(tile);
+  }
+  computed.clear();
   for (const Crossing &c : plan.crossings) {
-    if (stored.contains(c.workspace.name))
+    if (started.contains(c.workspace.name) ||
+        !llvm::all_of(c.inputs, [&](Value v) { return tiles.count(v); }))
       continue;
-    if (!llvm::all_of(c.inputs, [&](Value v) { return tiles.count(v); }))
-      continue;
-    stored.insert(c.workspace.name);
+    started.insert(c.workspace.name);
+    any = true;
     MemRefType wsType = c.workspace.tileType;
     // A value already in the workspace's type and shape is stored as is.
-    if (c.kind == Crossing::Copy) {
-      auto inputType = cast<MemRefType>(tileOf(c.inputs[0]).getType());
-      if (inputType.getElementType() == wsType.getElementType() &&
-          inputType.getShape() == wsType.getShape()) {
-        ready.push_back({&c, tileOf(c.inputs[0]), false});
-        continue;
+    auto inputType = cast<MemRefType>(tileOf(c.inputs[0]).getType());
+    if (c.kind == Crossing::Copy &&
+        inputType.getElementType() == wsType.getElementType() &&
+        inputType.getShape() == wsType.getShape()) {
+      storeWorkspace(c.workspace.name, tileOf(c.inputs[0]));
+    } else {
+      Value out = newTile(wsType.getShape(), wsType.getElementType());
+      switch (c.kind) {
+      case Crossing::Copy:
+        kdk::ConvertOp::create(b, loc, tileOf(c.inputs[0]), out);
+        break;
+      case Crossing::DecayToStart: // scale * q * exp(gc)
+        kdk::DecayRowsOp::create(b, loc, tileOf(c.inputs[0]),
+                                 tileOf(c.inputs[1]), Value(), out, false,
+                                 llvm::APFloat(c.scale));
+        break;
+      case Crossing::DecayToLast: // k * exp(gc_last - gc)
+        kdk::DecayRowsOp::create(b, loc, tileOf(c.inputs[0]),
+                                 tileOf(c.inputs[1]), Value(), out, true,
+                                 llvm::APFloat(1.0));
+        break;
+      case Crossing::LastRowExp: // exp(gc_last)
+        kdk::LastRowExpOp::create(b, loc, tileOf(c.inputs[0]), out);
+        break;
       }
+      computed.push_back({&c, out});
     }
-    Value out = newTile(wsType.getShape(), wsType.getElementType());
-    switch (c.kind) {
-    case Crossing::Copy:
-      kdk::ConvertOp::create(b, loc, tileOf(c.inputs[0]), out);
-      break;
-    case Crossing::DecayToStart: // scale * q * exp(gc)
-      kdk::DecayRowsOp::create(b, loc, tileOf(c.inputs[0]), tileOf(c.inputs[1]),
-                               Value(), out, false, llvm::APFloat(c.scale));
-      break;
-    case Crossing::DecayToLast: // k * exp(gc_last - gc)
-      kdk::DecayRowsOp::create(b, loc, tileOf(c.inputs[0]), tileOf(c.inputs[1]),
-                               Value(), out, true, llvm::APFloat(1.0));
-      break;
-    case Crossing::LastRowExp: // exp(gc_last)
-      kdk::LastRowExpOp::create(b, loc, tileOf(c.inputs[0]), out);
-      break;
-    }
-    ready.push_back({&c, out, true});
-  }
-  if (ready.empty())
-    return;
-  if (llvm::any_of(ready, [](const Ready &r) { return r.owned; }))
-    k.barrier();
-  for (const Ready &r : ready)
-    storeWorkspace(r.crossing->workspace.name, r.tile);
-  // The next writer of these tiles must wait for the stores' reads.
-  k.barrier();
-  for (const Ready &r : ready) {
-    if (r.owned)
-      pool.release(r.tile);
-    for (Value v : r.crossing->inputs)
+    for (Value v : c.inputs) {
+      noteRead(v);
       noteUse(v);
+    }
   }
+  return any;
 }
 
 void ChunkKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
@@ -216,7 +238,7 @@ void ChunkKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
     kdk::FillOp::create(b, loc, gate, b.getF64FloatAttr(0.0));
   load(args.beta, tokenOffset(k, batch, start, tokens, g.hv, head, 1), g.hv, 0,
        beta);
-  k.barrier();
+  endPhase();
 
   // The prologue, fused into the load: element-wise on the fresh tiles.
   if (args.qkL2Norm) {
@@ -229,7 +251,7 @@ void ChunkKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
         args.lowerBound, g.gate == kda::GateGranularity::scalar);
   if (args.betaSigmoid)
     kdk::SigmoidOp::create(b, loc, beta, rows);
-  k.barrier();
+  endPhase();
 
   bind(body.getArgument(kda::ChunkLoopOp::kQ), q);
   bind(body.getArgument(kda::ChunkLoopOp::kK), kt);
@@ -252,13 +274,20 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
           })
           .Case([&](kda::DecayedGramOp op) {
             Value out = newTile(square(op.getResult()));
+            // One warp per 16 x 8 block: grams of one phase take turns.
+            int64_t rowsOut = square(op.getResult())[0];
+            int64_t firstWarp = 0;
+            if (gramsOnTensorCores) {
+              firstWarp = gramWarpsInPhase % k.warps();
+              gramWarpsInPhase += (rowsOut / 16) * (rowsOut / 8);
+            }
             kdk::DecayedGramOp::create(
                 b, loc, tileOf(op.getLhs()), tileOf(op.getRhs()),
                 tileOf(op.getGc()),
                 op.getRowScale() ? tileOf(op.getRowScale()) : Value(), out,
                 op.getMask(),
                 llvm::APFloat(op.getScaleAttr() ? op.getScaleAttr().getValueAsDouble() : 1.0),
-                op.getAnchorBlock(), gramsOnTensorCores);
+                op.getAnchorBlock(), gramsOnTensorCores, firstWarp);
             bind(op.getResult(), out);
             return success();
           })
@@ -312,26 +341,43 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
             return success();
           })
           .Case([&](kda::WYOp op) {
-            // w = M (beta k exp(gc)), u = M (beta v), on tensor cores.
-            Value m = asOperand(tileOf(op.getM()));
+            // w = M (beta k exp(gc)), u = M (beta v), on tensor cores. M's
+            // operand copy, beta k exp(gc) and beta v share one phase.
+            Value vScaled = writableCopyOf(op.getV(), op);
+            Value mF32 = tileOf(op.getM());
+            Value m = mF32;
+            if (!g.operandType.isF32()) {
+              m = newTile(square(op.getM()), g.operandType);
+              kdk::ConvertOp::create(b, loc, mF32, m);
+            }
             Value kb = newTile(square(op.getK()), g.operandType);
             kdk::DecayRowsOp::create(b, loc, tileOf(op.getK()), tileOf(op.getGc()),
                                      tileOf(op.getBeta()), kb, false,
                                      llvm::APFloat(1.0));
-            Value vScaled = writableCopyOf(op.getV(), op);
             kdk::ScaleRowsOp::create(b, loc, vScaled, tileOf(op.getBeta()));
-            k.barrier();
+            endPhase();
             Value vb = asOperand(vScaled);
+            // The f32 beta v is dead once converted (a barrier ago): u may
+            // take its tile. (This op is v's last reader when v was scaled
+            // in place.)
+            if (vb != vScaled) {
+              if (vScaled == tileOf(op.getV())) {
+                retire(op.getV());
+              } else {
+                releasedInPhase.push_back(vScaled);
+              }
+              for (Value t : releasedInPhase)
+                pool.release(t);
+              releasedInPhase.clear();
+            }
             Value w = newTile(square(op.getW())), u = newTile(square(op.getU()));
             kdk::MmaOp::create(b, loc, m, kb, w, false, false,
                                llvm::APFloat(1.0));
             kdk::MmaOp::create(b, loc, m, vb, u, false, false,
                                llvm::APFloat(1.0));
             for (Value t : {kb, vb, m})
-              if (t != tileOf(op.getM()) && t != vScaled)
-                pool.release(t);
-            if (vScaled != tileOf(op.getV()))
-              pool.release(vScaled);
+              if (t != mF32 && t != vScaled)
+                releasedInPhase.push_back(t);
             bind(op.getW(), w);
             bind(op.getU(), u);
             return success();
@@ -347,12 +393,7 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
                    << "convert-kda-to-kdk: no kernel lowering for '"
                    << op->getName() << "' in the chunk-parallel kernel";
           });
-  if (failed(result))
-    return failure();
-  // A view is only an address: nothing to wait for.
-  if (!isa<kda::ExtractBlockOp>(op))
-    k.barrier();
-  return success();
+  return result;
 }
 
 LogicalResult ChunkKernelBuilder::build(kda::ChunkLoopOp loop,
@@ -387,22 +428,50 @@ LogicalResult ChunkKernelBuilder::build(kda::ChunkLoopOp loop,
     for (Value v : c.inputs)
       ++pendingUses[v];
 
+  // ASAP levels: the loaded inputs are level 0; an op runs in the phase
+  // after its latest operand's (a view is only an address: same level).
+  llvm::DenseMap<Value, int> level;
+  llvm::DenseMap<Operation *, int> opLevel;
+  int lastLevel = 0;
+  for (Operation *op : plan.independentOps) {
+    int l = 0;
+    for (Value operand : op->getOperands())
+      l = std::max(l, level.lookup(operand));
+    if (!isa<kda::ExtractBlockOp>(op))
+      ++l;
+    opLevel[op] = std::max(l, 1);
+    for (Value result : op->getResults())
+      level[result] = l;
+    lastLevel = std::max(lastLevel, l);
+  }
+
   loadInputs(loop, args);
   for (BlockArgument arg : loop.getBody().front().getArguments())
     if (pendingUses.lookup(arg) == 0)
       retire(arg);
-  materializeReady();
-  for (Operation *op : plan.independentOps) {
-    if (failed(lowerOp(op)))
-      return failure();
-    for (Value operand : op->getOperands())
-      noteUse(operand);
-    for (Value result : op->getResults())
-      if (pendingUses.lookup(result) == 0)
-        retire(result);
-    materializeReady();
+  for (int phase = 1;; ++phase) {
+    emitWorkspaceTraffic();
+    for (Operation *op : plan.independentOps) {
+      if (opLevel.lookup(op) != phase)
+        continue;
+      if (failed(lowerOp(op)))
+        return failure();
+      for (Value operand : op->getOperands()) {
+        noteRead(operand);
+        noteUse(operand);
+      }
+      for (Value result : op->getResults())
+        if (pendingUses.lookup(result) == 0)
+          retire(result);
+    }
+    bool moreWork = phase < lastLevel || !computed.empty() ||
+                    started.size() != plan.crossings.size();
+    // (A crossing whose inputs never appear is reported below.)
+    if (!moreWork || phase > lastLevel + 2)
+      break;
+    endPhase();
   }
-  if (stored.size() != plan.crossings.size())
+  if (started.size() != plan.crossings.size())
     return loop.emitError() << "convert-kda-to-kdk: internal error: not every "
                                "workspace value was produced";
   return success();

@@ -25,7 +25,7 @@ int64_t WorkspaceSpec::bytesPerSlot(const LoopGeometry &g) const {
 KernelFunction::KernelFunction(OpBuilder &builder, ModuleOp module,
                                StringRef name, int64_t blockThreads,
                                ArrayRef<StringRef> grid)
-    : b(builder), loc(module.getLoc()) {
+    : b(builder), loc(module.getLoc()), blockThreads(blockThreads) {
   b.setInsertionPointToEnd(module.getBody());
   func = func::FuncOp::create(b, loc, name, b.getFunctionType({}, {}));
   func->setAttr(kdk::kKernelAttr, b.getUnitAttr());

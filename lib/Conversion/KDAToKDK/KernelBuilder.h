@@ -63,6 +63,7 @@ public:
   /// Ends argument declaration and positions the builder in the body.
   void beginBody();
   mlir::func::FuncOp getFunction() { return func; }
+  int64_t warps() const { return blockThreads / 32; }
 
   mlir::Value index(int64_t value);
   mlir::Value add(mlir::Value a, mlir::Value b);
@@ -90,6 +91,7 @@ private:
                           llvm::ArrayRef<mlir::NamedAttribute> attrs);
 
   mlir::func::FuncOp func;
+  int64_t blockThreads;
   mlir::Block *entry;
   llvm::SmallVector<mlir::DictionaryAttr> argAttrs;
 };

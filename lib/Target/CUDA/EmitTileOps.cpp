@@ -437,13 +437,15 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       .templateFlag(op.getMask() == kda::CausalMask::inclusive);
   if (!tensorCores)
     call.templateArg(anchor);
-  return call.tile(lhs)
+  call.tile(lhs)
       .tile(rhs)
       .tile(gc)
       .optionalVector(*rowScale)
       .tile(out)
-      .floatArg(op.getScale().convertToDouble())
-      .emit();
+      .floatArg(op.getScale().convertToDouble());
+  if (tensorCores)
+    call.arg(llvm::Twine(op.getFirstWarp()));
+  return call.emit();
 }
 
 /// The square input and out tiles of tri_inverse and add_identity: same

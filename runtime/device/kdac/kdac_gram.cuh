@@ -11,7 +11,9 @@
 // kdac_tile.cuh does two exps per (i, j, d) on f32 FMAs; this does one per
 // (row, d) per block on tensor cores and reads far less shared memory.
 // Warps own whole output blocks, so no reduction crosses warps and the
-// result does not depend on scheduling.
+// result does not depend on scheduling. Block b goes to warp
+// (firstWarp + b) mod warps: grams issued between the same two barriers
+// start at different warps and run side by side.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KDAC_DEVICE_KDAC_GRAM_CUH
@@ -28,13 +30,16 @@ template <int NT, int Rows, int Depth, bool Inclusive, typename LhsT,
 __device__ __forceinline__ void
 decayedGramTensorCore(const LhsT *lhs, int ldl, const RhsT *rhs, int ldr,
                       const float *gc, int ldg, const float *rowScale,
-                      int rowScaleStride, float *out, int ldo, float scale) {
+                      int rowScaleStride, float *out, int ldo, float scale,
+                      int firstWarp) {
   static_assert(Rows % 16 == 0 && Depth % 8 == 0,
                 "decayedGramTensorCore: whole m16n8k8 steps");
+  constexpr int Warps = NT / 32;
   constexpr int ColBlocks = Rows / 8, Blocks = (Rows / 16) * ColBlocks;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane / 4, quad = lane % 4;
-  for (int block = warp; block < Blocks; block += NT / 32) {
+  const int firstBlock = (warp + Warps - firstWarp % Warps) % Warps;
+  for (int block = firstBlock; block < Blocks; block += Warps) {
     const int rowBlock = block / ColBlocks, colBlock = block % ColBlocks;
     const int i0 = 16 * rowBlock, j = 8 * colBlock + group;
     float d[4] = {0.0f, 0.0f, 0.0f, 0.0f};

@@ -296,8 +296,10 @@ __device__ __forceinline__ void tileFill(T *tile, int ld, float value) {
 // Prologue math (in place, fp32 tiles).
 //===----------------------------------------------------------------------===//
 
-// kdk.l2norm_rows: x[r, :] /= sqrt(sum(x[r, :]^2) + 1e-6). One warp per row;
-// the division (not rsqrt) keeps the result correctly rounded.
+// kdk.l2norm_rows: x[r, :] /= sqrt(sum(x[r, :]^2) + 1e-6). One warp per row.
+// One correctly rounded division per row, then products (within 1.5 ulp of
+// dividing each element, as FLA does; a division per element cost more
+// than the rest of the prologue).
 template <int NT, int Rows, int Cols>
 __device__ __forceinline__ void l2normRows(float *tile, int ld) {
   constexpr int Warps = NT / 32;
@@ -307,9 +309,9 @@ __device__ __forceinline__ void l2normRows(float *tile, int ld) {
     float sum = 0.0f;
     for (int c = lane; c < Cols; c += 32)
       sum = fmaf(row[c], row[c], sum);
-    const float norm = sqrtf(warpReduceSum(sum) + 1e-6f);
+    const float inverseNorm = 1.0f / sqrtf(warpReduceSum(sum) + 1e-6f);
     for (int c = lane; c < Cols; c += 32)
-      row[c] = row[c] / norm;
+      row[c] *= inverseNorm;
   }
 }
 
@@ -321,7 +323,7 @@ __device__ __forceinline__ void sigmoidTile(float *tile, int ld,
   const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
   for (int e = threadIdx.x; e < validRows * Cols; e += NT) {
     float &x = tile[(e / Cols) * ld + e % Cols];
-    x = 1.0f / (1.0f + expf(-x));
+    x = __frcp_rn(1.0f + expf(-x));
   }
 }
 
@@ -354,7 +356,7 @@ __device__ __forceinline__ void gateActivation(float *tile, int ld,
       const float softplus = y > 20.0f ? y : log1pf(expf(y));
       x = -a * softplus;
     } else {
-      x = lowerBound * (1.0f / (1.0f + expf(-(a * y))));
+      x = lowerBound * __frcp_rn(1.0f + expf(-(a * y)));
     }
   }
 }
@@ -727,6 +729,8 @@ __device__ __forceinline__ void addIdentity(const float *input, int ldi,
 
 // kdk.decay_rows: out = scale * r_i * x * exp(gc) or, ToLast, scale * r_i *
 // x * exp(gc[Rows-1] - gc). Every factor is <= 1 for log-decay cumsums.
+// A 16-bit result keeps 8 or 11 bits: the special-function exp (~2 ulp of
+// f32) is exact enough there, and f32 results keep expf.
 template <int NT, int Rows, int Cols, bool ToLast, typename OutT>
 __device__ __forceinline__ void
 decayRows(const float *input, int ldi, const float *gc, int ldg,
@@ -737,7 +741,11 @@ decayRows(const float *input, int ldi, const float *gc, int ldg,
     const int r = e / Cols, c = e % Cols;
     const float exponent =
         ToLast ? gcLast[c] - gc[r * ldg + c] : gc[r * ldg + c];
-    float factor = scale * expf(exponent);
+    float factor;
+    if constexpr (sizeof(OutT) == 2)
+      factor = scale * expFast(exponent);
+    else
+      factor = scale * expf(exponent);
     if (rowScale)
       factor *= rowScale[r * rowScaleStride];
     out[r * ldo + c] = fromFloat<OutT>(input[r * ldi + c] * factor);

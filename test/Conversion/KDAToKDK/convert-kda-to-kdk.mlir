@@ -19,12 +19,19 @@
 // CHECK: kdk.load_tile %arg0[%{{.*}}] rows(%[[ROWS]]) row_stride(%{{.*}}) col_stride = 1 into %{{.*}} : memref<?xbf16>, memref<32x64xf32, strided<[68, 1]>, 3>
 // CHECK: kdk.l2norm_rows
 // CHECK: kdk.cumsum_rows
+// CHECK: kdk.barrier
+// Ops run in the first phase after their operands exist: both grams and the
+// decays of q and k share the phase after the cumsum.
+// CHECK: kdk.decay_rows
+// CHECK-NOT: kdk.barrier
 // CHECK: kdk.decayed_gram {{.*}} mask = strict scale = 1.000000e+00 anchor_block = 16
+// CHECK-NOT: kdk.barrier
+// CHECK: kdk.decayed_gram {{.*}} mask = inclusive scale = 1.250000e-01
+// CHECK-NEXT: kdk.barrier
 // CHECK: kdk.tri_inverse
 // CHECK: kdk.mma {{.*}} : memref<16x16xf32, {{.*}}>, memref<16x16xf32, strided<[20, 1]>, 3>, memref<16x16xf32, strided<[20, 1]>, 3>
 // CHECK: kdk.mma {{.*}} : memref<32x32xbf16, strided<[40, 1]>, 3>, memref<32x64xbf16, strided<[72, 1]>, 3>, memref<32x64xf32, strided<[68, 1]>, 3>
 // CHECK: kdk.store_tile
-// CHECK: kdk.decayed_gram {{.*}} mask = inclusive scale = 1.250000e-01
 
 // CHECK-LABEL: func.func @kda_chunk_recurrence(
 // CHECK-SAME: {kdk.param = "initial_state"}

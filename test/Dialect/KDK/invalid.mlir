@@ -109,3 +109,13 @@ func.func @async_load_does_not_convert(%ws: memref<?xbf16>, %i: index) {
   kdk.load_tile %ws[%i] rows(%i) row_stride(%i) col_stride = 1 into %t async : memref<?xbf16>, memref<16x64xf32, 3>
   return
 }
+
+// -----
+
+func.func @first_warp_without_tensor_cores() {
+  %k = kdk.alloc_tile : memref<16x64xf32, 3>
+  %gram = kdk.alloc_tile : memref<16x16xf32, 3>
+  // expected-error @+1 {{first_warp places tensor-core blocks; it needs tensor_cores}}
+  kdk.decayed_gram %k, %k, %k into %gram mask = strict scale = 1.0 first_warp = 1 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
+  return
+}

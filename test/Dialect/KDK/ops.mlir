@@ -27,6 +27,7 @@ func.func @fragments() {
 // CHECK: kdk.mma %[[W]], %[[S]] into %{{.*}} accumulate alpha = -1.000000e+00 : memref<16x64xbf16, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 5>
 // CHECK: kdk.mma %[[W]], %{{.*}} into %[[S]] transpose_lhs accumulate : memref<16x64xbf16, 3>, memref<16x32xf32, 5>, memref<64x32xf32, 5>
 // CHECK: kdk.decayed_gram {{.*}} mask = strict scale = 1.000000e+00 tensor_cores :
+// CHECK: kdk.decayed_gram {{.*}} mask = inclusive scale = 1.000000e+00 tensor_cores first_warp = 2 :
 func.func @accumulators(%ws: memref<?xbf16>, %off: index, %rows: index) {
   %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
   %v = kdk.alloc_tile {mma_layout} : memref<16x32xf32, 5>
@@ -39,5 +40,7 @@ func.func @accumulators(%ws: memref<?xbf16>, %off: index, %rows: index) {
   %k = kdk.alloc_tile : memref<16x64xf32, 3>
   %gram = kdk.alloc_tile : memref<16x16xf32, 3>
   kdk.decayed_gram %k, %k, %k into %gram mask = strict scale = 1.0 tensor_cores : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
+  %gram2 = kdk.alloc_tile : memref<16x16xf32, 3>
+  kdk.decayed_gram %k, %k, %k into %gram2 mask = inclusive scale = 1.0 tensor_cores first_warp = 2 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
   return
 }
