@@ -222,16 +222,26 @@ def KDK_GateActivationOp : KDK_Op<"gate_activation", [AttrSizedOperandSegments]>
     gate uses dt_bias[head]) and a = exp(A_log[head]):
     softplus: x = -a * softplus(x + b) (softplus(y) = y for y > 20);
     lowerbound: x = lower_bound * sigmoid(a * (x + b)) (a = 1 without A_log).
+
+    `cumulative` also replaces each column by its inclusive prefix sum, as a
+    following kdk.cumsum_rows would, without the barrier between them:
+
+    ```mlir
+    kdk.gate_activation lowerbound %g head(%h) rows(%rows)
+        lower_bound = -5.0 cumulative : memref<16x128xf32, 3>
+    ```
   }];
   let arguments = (ins KDK_F32Tile2D:$tile, Index:$head, Index:$rows,
                        Optional<KDK_Global>:$A_log, Optional<KDK_Global>:$dt_bias,
                        KDA_GateActivation:$activation,
-                       OptionalAttr<F64Attr>:$lower_bound, UnitAttr:$per_head);
+                       OptionalAttr<F64Attr>:$lower_bound, UnitAttr:$per_head,
+                       UnitAttr:$cumulative);
   let assemblyFormat = [{
     $activation $tile `head` `(` $head `)` `rows` `(` $rows `)`
     (`A_log` `(` $A_log^ `:` type($A_log) `)`)?
     (`dt_bias` `(` $dt_bias^ `:` type($dt_bias) `)`)?
-    (`lower_bound` `=` $lower_bound^)? (`per_head` $per_head^)? attr-dict `:` type($tile)
+    (`lower_bound` `=` $lower_bound^)? (`per_head` $per_head^)?
+    (`cumulative` $cumulative^)? attr-dict `:` type($tile)
   }];
 }
 
@@ -353,9 +363,24 @@ def KDK_LastRowExpOp : KDK_Op<"last_row_exp"> {
 }
 
 def KDK_ScaleRowsOp : KDK_Op<"scale_rows"> {
-  let summary = "x[i, :] *= r[i], in place (the state's per-channel decay)";
-  let arguments = (ins KDK_F32Tile2D:$tile, KDK_F32Tile1D:$row_scale);
-  let assemblyFormat = "$tile `,` $row_scale attr-dict `:` type($tile) `,` type($row_scale)";
+  let summary = "x[i, :] *= r[i], in place or `into` another tile";
+  let description = [{
+    In place (the state's per-channel decay), or into a shared tile of the
+    same shape and any element type, rounding once: beta v becomes a bf16
+    tensor-core operand in one step instead of a scale and a convert, each
+    behind a barrier.
+
+    ```mlir
+    kdk.scale_rows %v, %beta into %vb : memref<16x128xf32, 3>,
+        memref<16xf32, 3>, memref<16x128xbf16, 3>
+    ```
+  }];
+  let arguments = (ins KDK_F32Tile2D:$tile, KDK_F32Tile1D:$row_scale,
+                       Optional<KDK_Tile2D>:$out);
+  let assemblyFormat = [{
+    $tile `,` $row_scale (`into` $out^)? attr-dict `:` type($tile) `,`
+    type($row_scale) (`,` type($out)^)?
+  }];
 }
 
 def KDK_DeltaStepOp : KDK_Op<"delta_step"> {

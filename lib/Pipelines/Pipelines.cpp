@@ -70,7 +70,7 @@ struct ChunkedPipelineCLOptions
       *this, "diag-method",
       llvm::cl::desc("Diagonal blocks of `blocked`: forward-substitution | "
                      "neumann"),
-      llvm::cl::init("neumann")};
+      llvm::cl::init("forward-substitution")};
   Option<int64_t> anchorBlock{
       *this, "anchor-block",
       llvm::cl::desc("Sub-chunk length of the anchored decay (0: direct)"),

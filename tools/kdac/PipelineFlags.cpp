@@ -37,7 +37,7 @@ static cl::opt<std::string> diagMethodFlag(
     "diag-method",
     cl::desc("Diagonal blocks of the blocked inverse: forward-substitution | "
              "neumann"),
-    cl::init("neumann"), KDAC_PIPELINE_FLAG);
+    cl::init("forward-substitution"), KDAC_PIPELINE_FLAG);
 static cl::opt<int64_t> anchorBlockFlag(
     "anchor-block",
     cl::desc("Sub-chunk length of the anchored decay (0: direct)"),

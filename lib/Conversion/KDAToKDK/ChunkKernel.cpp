@@ -73,7 +73,6 @@ private:
   /// computed for a workspace in the last phase, then the stores (as is)
   /// or computations of those whose inputs now exist. True if any.
   bool emitWorkspaceTraffic();
-  Value asOperand(Value f32Tile);
 
   KernelFunction &k;
   OpBuilder &b;
@@ -97,6 +96,8 @@ private:
   Value slot, head, rows, batch, start;
   /// Grams may run on tensor cores (kdk.decayed_gram tensor_cores).
   bool gramsOnTensorCores = false;
+  /// The gate's only reader, done by the prologue's gate activation.
+  kda::CumsumOp fusedCumsum;
 };
 
 Value ChunkKernelBuilder::writableCopyOf(Value v, Operation *reader) {
@@ -136,17 +137,6 @@ void ChunkKernelBuilder::noteUse(Value v) {
     retire(v);
 }
 
-/// Converts an f32 tile to the tensor-core operand type (a no-op for f32).
-Value ChunkKernelBuilder::asOperand(Value f32Tile) {
-  if (g.operandType.isF32())
-    return f32Tile;
-  auto type = cast<MemRefType>(f32Tile.getType());
-  Value out = newTile(type.getShape(), g.operandType);
-  kdk::ConvertOp::create(b, loc, f32Tile, out);
-  endPhase();
-  return out;
-}
-
 void ChunkKernelBuilder::storeWorkspace(StringRef name, Value tile) {
   auto type = cast<MemRefType>(tile.getType());
   int64_t elements = type.getNumElements();
@@ -172,11 +162,10 @@ bool ChunkKernelBuilder::emitWorkspaceTraffic() {
     started.insert(c.workspace.name);
     any = true;
     MemRefType wsType = c.workspace.tileType;
-    // A value already in the workspace's type and shape is stored as is.
+    // A value of the workspace's shape is stored as is (the store rounds
+    // to the workspace's element type, as a convert would).
     auto inputType = cast<MemRefType>(tileOf(c.inputs[0]).getType());
-    if (c.kind == Crossing::Copy &&
-        inputType.getElementType() == wsType.getElementType() &&
-        inputType.getShape() == wsType.getShape()) {
+    if (c.kind == Crossing::Copy && inputType.getShape() == wsType.getShape()) {
       storeWorkspace(c.workspace.name, tileOf(c.inputs[0]));
     } else {
       Value out = newTile(wsType.getShape(), wsType.getElementType());
@@ -245,10 +234,12 @@ void ChunkKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
     kdk::L2NormRowsOp::create(b, loc, q);
     kdk::L2NormRowsOp::create(b, loc, kt);
   }
-  if (args.activation != kda::GateActivation::none)
+  // The gate's cumsum, when that is its only use, rides on the activation.
+  if (args.activation != kda::GateActivation::none || fusedCumsum)
     kdk::GateActivationOp::create(
         b, loc, gate, head, rows, args.aLog, args.dtBias, args.activation,
-        args.lowerBound, g.gate == kda::GateGranularity::scalar);
+        args.lowerBound, g.gate == kda::GateGranularity::scalar,
+        fusedCumsum != nullptr);
   if (args.betaSigmoid)
     kdk::SigmoidOp::create(b, loc, beta, rows);
   endPhase();
@@ -256,7 +247,10 @@ void ChunkKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
   bind(body.getArgument(kda::ChunkLoopOp::kQ), q);
   bind(body.getArgument(kda::ChunkLoopOp::kK), kt);
   bind(body.getArgument(kda::ChunkLoopOp::kV), v);
-  bind(body.getArgument(kda::ChunkLoopOp::kG), gate);
+  if (fusedCumsum)
+    bind(fusedCumsum.getResult(), gate);
+  else
+    bind(body.getArgument(kda::ChunkLoopOp::kG), gate);
   bind(body.getArgument(kda::ChunkLoopOp::kBeta), beta);
 }
 
@@ -341,31 +335,30 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
             return success();
           })
           .Case([&](kda::WYOp op) {
-            // w = M (beta k exp(gc)), u = M (beta v), on tensor cores. M's
-            // operand copy, beta k exp(gc) and beta v share one phase.
-            Value vScaled = writableCopyOf(op.getV(), op);
+            // w = M (beta k exp(gc)), u = M (beta v), on tensor cores. The
+            // operands (M's copy, beta k exp(gc), beta v) share one phase.
             Value mF32 = tileOf(op.getM());
-            Value m = mF32;
-            if (!g.operandType.isF32()) {
-              m = newTile(square(op.getM()), g.operandType);
-              kdk::ConvertOp::create(b, loc, mF32, m);
-            }
+            Value vF32 = tileOf(op.getV());
+            Value m = mF32, vb;
             Value kb = newTile(square(op.getK()), g.operandType);
             kdk::DecayRowsOp::create(b, loc, tileOf(op.getK()), tileOf(op.getGc()),
                                      tileOf(op.getBeta()), kb, false,
                                      llvm::APFloat(1.0));
-            kdk::ScaleRowsOp::create(b, loc, vScaled, tileOf(op.getBeta()));
+            if (g.operandType.isF32()) {
+              vb = writableCopyOf(op.getV(), op);
+              kdk::ScaleRowsOp::create(b, loc, vb, tileOf(op.getBeta()),
+                                       Value());
+            } else {
+              m = newTile(square(op.getM()), g.operandType);
+              kdk::ConvertOp::create(b, loc, mF32, m);
+              vb = newTile(square(op.getV()), g.operandType);
+              kdk::ScaleRowsOp::create(b, loc, vF32, tileOf(op.getBeta()), vb);
+            }
             endPhase();
-            Value vb = asOperand(vScaled);
-            // The f32 beta v is dead once converted (a barrier ago): u may
-            // take its tile. (This op is v's last reader when v was scaled
-            // in place.)
-            if (vb != vScaled) {
-              if (vScaled == tileOf(op.getV())) {
-                retire(op.getV());
-              } else {
-                releasedInPhase.push_back(vScaled);
-              }
+            // v's f32 tile was last read a barrier ago when this is its
+            // last reader: u may take it.
+            if (vb != vF32 && pendingUses.lookup(op.getV()) == 1) {
+              retire(op.getV());
               for (Value t : releasedInPhase)
                 pool.release(t);
               releasedInPhase.clear();
@@ -376,7 +369,7 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
             kdk::MmaOp::create(b, loc, m, vb, u, false, false,
                                llvm::APFloat(1.0));
             for (Value t : {kb, vb, m})
-              if (t != mF32 && t != vScaled)
+              if (t != mF32 && t != vF32)
                 releasedInPhase.push_back(t);
             bind(op.getW(), w);
             bind(op.getU(), u);
@@ -384,7 +377,8 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
           })
           .Case([&](kda::ScaleRowsOp op) {
             Value t = writableCopyOf(op.getInput(), op);
-            kdk::ScaleRowsOp::create(b, loc, t, tileOf(op.getRowScale()));
+            kdk::ScaleRowsOp::create(b, loc, t, tileOf(op.getRowScale()),
+                                     Value());
             bind(op.getResult(), t);
             return success();
           })
@@ -419,11 +413,18 @@ LogicalResult ChunkKernelBuilder::build(kda::ChunkLoopOp loop,
   start = located.getStart();
   rows = located.getRows();
 
+  Value gateArg = loop.getBody().front().getArgument(kda::ChunkLoopOp::kG);
+  if (gateArg.hasOneUse())
+    if (auto cumsum = dyn_cast<kda::CumsumOp>(*gateArg.getUsers().begin()))
+      if (llvm::is_contained(plan.independentOps, cumsum.getOperation()))
+        fusedCumsum = cumsum;
+
   // Every reader of a value counts, including the workspace stores planned
   // for it; a tile is released when the count drops to zero.
   for (Operation *op : plan.independentOps)
-    for (Value operand : op->getOperands())
-      ++pendingUses[operand];
+    if (op != fusedCumsum)
+      for (Value operand : op->getOperands())
+        ++pendingUses[operand];
   for (const Crossing &c : plan.crossings)
     for (Value v : c.inputs)
       ++pendingUses[v];
@@ -434,6 +435,8 @@ LogicalResult ChunkKernelBuilder::build(kda::ChunkLoopOp loop,
   llvm::DenseMap<Operation *, int> opLevel;
   int lastLevel = 0;
   for (Operation *op : plan.independentOps) {
+    if (op == fusedCumsum)
+      continue;
     int l = 0;
     for (Value operand : op->getOperands())
       l = std::max(l, level.lookup(operand));
@@ -452,7 +455,7 @@ LogicalResult ChunkKernelBuilder::build(kda::ChunkLoopOp loop,
   for (int phase = 1;; ++phase) {
     emitWorkspaceTraffic();
     for (Operation *op : plan.independentOps) {
-      if (opLevel.lookup(op) != phase)
+      if (op == fusedCumsum || opLevel.lookup(op) != phase)
         continue;
       if (failed(lowerOp(op)))
         return failure();

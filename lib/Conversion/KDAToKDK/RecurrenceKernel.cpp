@@ -213,7 +213,8 @@ LogicalResult RecurrenceKernelBuilder::lowerChunkOpInRegisters(
         return success();
       })
       .Case([&](kda::StateUpdateOp op) {
-        kdk::ScaleRowsOp::create(b, loc, state, chunkTiles.lookup("glast"));
+        kdk::ScaleRowsOp::create(b, loc, state, chunkTiles.lookup("glast"),
+                                 Value());
         kdk::MmaOp::create(b, loc, chunkTiles.lookup("kg"), values, state,
                            true, true, llvm::APFloat(1.0));
         return success();
@@ -277,7 +278,7 @@ LogicalResult RecurrenceKernelBuilder::lowerChunkOp(Operation *op, Value slot,
         Value kg = chunkTiles.lookup("kg");
         Value decay = chunkTiles.lookup("glast");
         Value values = valuesOperand(op.getValues());
-        kdk::ScaleRowsOp::create(b, loc, state, decay);
+        kdk::ScaleRowsOp::create(b, loc, state, decay, Value());
         k.barrier();
         kdk::MmaOp::create(b, loc, kg, values, state, true, true, llvm::APFloat(1.0));
         k.barrier();

@@ -379,8 +379,10 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   call.templateArg(tile->rows)
       .templateArg(tile->cols)
       .templateArg(kind)
-      .templateFlag(op.getPerHead())
-      .tile(*tile)
+      .templateFlag(op.getPerHead());
+  if (op.getCumulative())
+    call.templateFlag(true);
+  call.tile(*tile)
       .value(op.getHead())
       .value(op.getRows());
   for (auto [what, global] : {std::pair<StringRef, Value>{"A_log", op.getALog()},
@@ -593,15 +595,27 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   const TileRef &tile = *tileOrFragment;
   if (failed(expectShape(op, "row_scale", rowScale, tile.rows, 1, true)))
     return failure();
-  if (tile.inRegisters)
+  if (tile.inRegisters) {
+    if (op.getOut())
+      return op.emitOpError() << "scales a register fragment only in place";
     return emitFragmentScaleRows(emitter, op, tile, rowScale);
+  }
   if (failed(checkNoOverlap(op, "tile", tile, "row_scale", rowScale)))
+    return failure();
+  // In place unless `into` names another tile.
+  TileRef out = tile;
+  if (op.getOut() &&
+      (failed(getTiles(emitter, op, {op.getOut()}, {&out})) ||
+       failed(expectShape(op, "out", out, tile.rows, tile.cols, false)) ||
+       failed(checkNoOverlap(op, "out", out, "tile", tile, true)) ||
+       failed(checkNoOverlap(op, "out", out, "row_scale", rowScale))))
     return failure();
   return DeviceCall(emitter, op, "scaleRows")
       .templateArg(tile.rows)
       .templateArg(tile.cols)
       .tile(tile)
       .tile(rowScale)
+      .tile(out)
       .emit();
 }
 

@@ -334,29 +334,50 @@ enum GateActivationKind { GateNone = 0, GateSoftplus = 1, GateLowerBound = 2 };
 // softplus: x = -a * softplus(x + b), linear above 20 as in PyTorch;
 // lowerbound: x = lowerBound * sigmoid(a * (x + b)). Accurate expf/log1pf:
 // this runs once per element and feeds every decay after it.
+// Cumulative also takes the inclusive prefix sum down the rows (the
+// chunk's log-decay cumsum), one thread per column, saving the cumsum's
+// barrier and its pass over the tile.
 template <int NT, int Rows, int Cols, int Activation, bool PerHead,
-          typename ALogT, typename DtBiasT>
+          bool Cumulative = false, typename ALogT, typename DtBiasT>
 __device__ __forceinline__ void gateActivation(float *tile, int ld,
                                                long long head, long long rows,
                                                const ALogT *aLog,
                                                const DtBiasT *dtBias,
                                                float lowerBound) {
-  if constexpr (Activation == GateNone)
-    return;
   const float a = aLog ? expf(toFloat(aLog[head])) : 1.0f;
-  // Padding rows keep a zero log-decay (see the op's description).
-  const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
-  for (int e = threadIdx.x; e < validRows * Cols; e += NT) {
-    const int r = e / Cols, c = e % Cols;
-    float &x = tile[r * ld + c];
+  auto activate = [&](int c, float x) {
     float y = x;
     if (dtBias)
       y += toFloat(dtBias[PerHead ? head : head * Cols + c]);
     if constexpr (Activation == GateSoftplus) {
       const float softplus = y > 20.0f ? y : log1pf(expf(y));
-      x = -a * softplus;
+      return -a * softplus;
+    } else if constexpr (Activation == GateLowerBound) {
+      return lowerBound * __frcp_rn(1.0f + expf(-(a * y)));
     } else {
-      x = lowerBound * __frcp_rn(1.0f + expf(-(a * y)));
+      return x;
+    }
+  };
+  // Padding rows keep a zero log-decay (see the op's description).
+  const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
+  if constexpr (Cumulative) {
+    for (int c = threadIdx.x; c < Cols; c += NT) {
+      float sum = 0.0f;
+#pragma unroll 4
+      for (int r = 0; r < Rows; ++r) {
+        float &x = tile[r * ld + c];
+        if (r < validRows)
+          sum += activate(c, x);
+        x = sum;
+      }
+    }
+  } else {
+    if constexpr (Activation == GateNone)
+      return;
+    for (int e = threadIdx.x; e < validRows * Cols; e += NT) {
+      const int r = e / Cols, c = e % Cols;
+      float &x = tile[r * ld + c];
+      x = activate(c, x);
     }
   }
 }
@@ -452,36 +473,62 @@ decayedGram(const LhsT *lhs, int ldl, const RhsT *rhs, int ldr,
 }
 
 // kdk.tri_inverse: M = (I + A)^-1 for strictly lower A by forward
-// substitution, M[i, :] = e_i - sum_{j<i} A[i, j] M[j, :]. Rows are
-// sequential, columns parallel. Each row is computed into registers, then
-// published between two barriers, so `out` may be `input` (in place) and the
-// next row sees this one. Only the strictly lower part of A is read.
+// substitution, M[i, :] = e_i - sum_{j<i} A[i, j] M[j, :]. Only the strictly
+// lower part of A is read, and `out` may be `input` (in place).
+//
+// Up to 32 rows: lane c of the first warp keeps column c of M in registers,
+// row after row; every lane reads the same A row (broadcast) and the zeros
+// above the diagonal make masks unnecessary. One warp, no block barrier, so
+// the other warps go on with the rest of the phase. Larger N: rows are
+// sequential and columns spread over the block, published between barriers.
 template <int NT, int N>
 __device__ __forceinline__ void triInverse(const float *a, int lda, float *m,
                                           int ldm) {
-  constexpr int PerThread = (N + NT - 1) / NT;
-  for (int i = 0; i < N; ++i) {
-    float values[PerThread];
+  if constexpr (N <= 32) {
+    if (threadIdx.x < 32) {
+      const int c = threadIdx.x;
+      float column[N];
 #pragma unroll
-    for (int p = 0; p < PerThread; ++p) {
-      const int c = threadIdx.x + p * NT;
-      float value = c == i ? 1.0f : 0.0f;
-      if (c < i) {
+      for (int i = 0; i < N; ++i) {
         const float *aRow = a + i * lda;
-        for (int j = c; j < i; ++j)
-          value = fmaf(-aRow[j], m[j * ldm + c], value);
-      }
-      values[p] = value;
-    }
-    __syncthreads();
+        float value = c == i ? 1.0f : 0.0f;
 #pragma unroll
-    for (int p = 0; p < PerThread; ++p) {
-      const int c = threadIdx.x + p * NT;
-      if (c < N)
-        m[i * ldm + c] = values[p];
+        for (int j = 0; j < i; ++j)
+          value = fmaf(-aRow[j], column[j], value);
+        column[i] = value;
+      }
+      __syncwarp();
+      if (c < N) {
+#pragma unroll
+        for (int i = 0; i < N; ++i)
+          m[i * ldm + c] = column[i];
+      }
     }
-    if (i + 1 < N)
+  } else {
+    constexpr int PerThread = (N + NT - 1) / NT;
+    for (int i = 0; i < N; ++i) {
+      float values[PerThread];
+#pragma unroll
+      for (int p = 0; p < PerThread; ++p) {
+        const int c = threadIdx.x + p * NT;
+        float value = c == i ? 1.0f : 0.0f;
+        if (c < i) {
+          const float *aRow = a + i * lda;
+          for (int j = c; j < i; ++j)
+            value = fmaf(-aRow[j], m[j * ldm + c], value);
+        }
+        values[p] = value;
+      }
       __syncthreads();
+#pragma unroll
+      for (int p = 0; p < PerThread; ++p) {
+        const int c = threadIdx.x + p * NT;
+        if (c < N)
+          m[i * ldm + c] = values[p];
+      }
+      if (i + 1 < N)
+        __syncthreads();
+    }
   }
 }
 
@@ -760,14 +807,17 @@ __device__ __forceinline__ void lastRowExp(const float *gc, int ldg,
     out[c * outStride] = expf(gc[(Rows - 1) * ldg + c]);
 }
 
-// kdk.scale_rows: x[i, :] *= r[i].
-template <int NT, int Rows, int Cols>
-__device__ __forceinline__ void scaleRows(float *tile, int ld,
+// kdk.scale_rows: out[i, :] = x[i, :] * r[i], rounded once to out's type;
+// out may be x (in place).
+template <int NT, int Rows, int Cols, typename OutT>
+__device__ __forceinline__ void scaleRows(const float *tile, int ld,
                                           const float *rowScale,
-                                          int rowScaleStride) {
+                                          int rowScaleStride, OutT *out,
+                                          int ldo) {
   for (int e = threadIdx.x; e < Rows * Cols; e += NT) {
     const int r = e / Cols, c = e % Cols;
-    tile[r * ld + c] *= rowScale[r * rowScaleStride];
+    out[r * ldo + c] =
+        fromFloat<OutT>(tile[r * ld + c] * rowScale[r * rowScaleStride]);
   }
 }
 

@@ -18,7 +18,8 @@
 // CHECK: scf.if %[[VALID]]
 // CHECK: kdk.load_tile %arg0[%{{.*}}] rows(%[[ROWS]]) row_stride(%{{.*}}) col_stride = 1 into %{{.*}} : memref<?xbf16>, memref<32x64xf32, strided<[68, 1]>, 3>
 // CHECK: kdk.l2norm_rows
-// CHECK: kdk.cumsum_rows
+// The gate's cumsum rides on its activation (one thread per column).
+// CHECK: kdk.gate_activation none {{.*}} cumulative
 // CHECK: kdk.barrier
 // Ops run in the first phase after their operands exist: both grams and the
 // decays of q and k share the phase after the cumsum.

@@ -44,3 +44,19 @@ func.func @accumulators(%ws: memref<?xbf16>, %off: index, %rows: index) {
   kdk.decayed_gram %k, %k, %k into %gram2 mask = inclusive scale = 1.0 tensor_cores first_warp = 2 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
   return
 }
+
+// -----
+
+// The fused prologue forms: an activation that also takes the gate's
+// cumsum, and a row scale that rounds into an operand tile.
+// CHECK-LABEL: func.func @fused_prologue
+// CHECK: kdk.gate_activation lowerbound %{{.*}} head(%{{.*}}) rows(%{{.*}}) lower_bound = -5.000000e+00 cumulative : memref<16x64xf32, 3>
+// CHECK: kdk.scale_rows %{{.*}}, %{{.*}} into %{{.*}} : memref<16x64xf32, 3>, memref<16xf32, 3>, memref<16x64xbf16, 3>
+func.func @fused_prologue(%head: index, %rows: index) {
+  %g = kdk.alloc_tile : memref<16x64xf32, 3>
+  kdk.gate_activation lowerbound %g head(%head) rows(%rows) lower_bound = -5.0 cumulative : memref<16x64xf32, 3>
+  %beta = kdk.alloc_tile : memref<16xf32, 3>
+  %vb = kdk.alloc_tile : memref<16x64xbf16, 3>
+  kdk.scale_rows %g, %beta into %vb : memref<16x64xf32, 3>, memref<16xf32, 3>, memref<16x64xbf16, 3>
+  return
+}

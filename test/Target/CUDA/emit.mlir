@@ -137,7 +137,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // CHECK-NEXT:   kdac::tileFill<NT, 64, 1>([[COL]], 64, -0.0025f);
 // CHECK-NEXT:   float *const [[R:v[0-9]+]] = reinterpret_cast<float *>(kdac_smem + 24576); // 32x2 f32
 // CHECK-NEXT:   float *const [[RCOL:v[0-9]+]] = [[R]] + 1; // 32, ld 2
-// CHECK-NEXT:   kdac::scaleRows<NT, 32, 64>([[EVEN]], 128, [[RCOL]], 2);
+// CHECK-NEXT:   kdac::scaleRows<NT, 32, 64>([[EVEN]], 128, [[RCOL]], 2, [[EVEN]], 128);
 // CHECK-NEXT:   __nv_bfloat16 *const [[BBLK:v[0-9]+]] = [[BT]] + 3120; // 16x16, ld 64
 // CHECK-NEXT:   kdac::tileConvert<NT, 16, 16>([[BLK]], 64, [[BBLK]], 64);
 // CHECK-NEXT:   kdac::tileStore<NT, 64, 64, 1>([[S]], 64, o, {{v[0-9]+}}, T, {{v[0-9]+}});

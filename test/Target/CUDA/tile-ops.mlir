@@ -24,6 +24,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
     %h = kdk.alloc_tile : memref<64x128xf16, 3>
     kdk.gate_activation softplus %g head(%head) rows(%head) A_log(%alog : memref<?xf32>) dt_bias(%dtb : memref<?xbf16>) : !kf
     kdk.gate_activation lowerbound %g head(%head) rows(%head) lower_bound = -5.0 per_head : !kf
+    kdk.gate_activation lowerbound %g head(%head) rows(%head) lower_bound = -5.0 cumulative : !kf
     kdk.l2norm_rows %qf : !kf
     kdk.convert %q into %qf : !kb, !kf
     kdk.convert %qf into %h : !kf, memref<64x128xf16, 3>
@@ -39,6 +40,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
     kdk.decay_rows %u, %g into %qf to_last : !kf, !kf, !kf
     kdk.last_row_exp %g into %last : !kf, memref<128xf32, 3>
     kdk.scale_rows %s, %last : memref<128x128xf32, 3>, memref<128xf32, 3>
+    kdk.scale_rows %qf, %r into %q : !kf, !vec, !kb
     return
   }
 }
@@ -59,6 +61,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // CHECK-NEXT: __half *const [[H:v[0-9]+]] = {{.*}}(kdac_smem + 213760);
 // CHECK-NEXT: kdac::gateActivation<NT, 64, 128, kdac::GateSoftplus, false>([[G]], 128, [[HEAD]], [[HEAD]], A_log, dt_bias, 0.0f);
 // CHECK-NEXT: kdac::gateActivation<NT, 64, 128, kdac::GateLowerBound, true>([[G]], 128, [[HEAD]], [[HEAD]], (const float *)nullptr, (const float *)nullptr, -5.0f);
+// CHECK-NEXT: kdac::gateActivation<NT, 64, 128, kdac::GateLowerBound, false, true>([[G]], 128,
 // CHECK-NEXT: kdac::l2normRows<NT, 64, 128>([[QF]], 128);
 // CHECK-NEXT: kdac::tileConvert<NT, 64, 128>([[Q]], 128, [[QF]], 128);
 // CHECK-NEXT: kdac::tileConvert<NT, 64, 128>([[QF]], 128, [[H]], 128);
@@ -74,5 +77,6 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // CHECK-NEXT: kdac::decayRows<NT, 64, 128, false>([[QF]], 128, [[G]], 128, [[R]], 1, [[K]], 128, 0.5f);
 // CHECK-NEXT: kdac::decayRows<NT, 64, 128, true>([[U]], 128, [[G]], 128, (const float *)nullptr, 0, [[QF]], 128, 1.0f);
 // CHECK-NEXT: kdac::lastRowExp<NT, 64, 128>([[G]], 128, [[LAST]], 1);
-// CHECK-NEXT: kdac::scaleRows<NT, 128, 128>([[S]], 128, [[LAST]], 1);
+// CHECK-NEXT: kdac::scaleRows<NT, 128, 128>([[S]], 128, [[LAST]], 1, [[S]], 128);
+// CHECK-NEXT: kdac::scaleRows<NT, 64, 128>([[QF]], 128, [[R]], 1, [[Q]], 128);
 // CHECK-NEXT: }
