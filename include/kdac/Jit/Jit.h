@@ -106,7 +106,7 @@ private:
   rt::LaunchDescriptor launch_;
   KernelTimings timings_;
   std::string configuration_;
-  std::shared_ptr<rt::Module> module_;
+  std::vector<std::shared_ptr<rt::Module>> modules_; ///< one per kernel
   std::vector<rt::Function> functions_; ///< in launch order
   std::map<std::string, rt::DeviceBuffer> workspaces_;
   std::mutex mutex_;

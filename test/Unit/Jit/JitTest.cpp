@@ -295,15 +295,22 @@ TEST(JitCodegen, SupportMatrixCompilesWithNvrtc) {
         llvm::Expected<EmittedCuda> cuda = generateCuda(target, options);
         if (!cuda)
           return name + ": " + llvm::toString(cuda.takeError());
-        rt::CompileRequest request;
-        request.source = cuda->source;
-        request.programName = name + ".cu";
-        request.arch = arch;
-        rt::Expected<rt::CompileOutput> out = (*nvrtc)->compile(request);
-        if (!out)
-          return name + " " + arch + ": " + out.error();
-        if (out->cubin.empty())
-          return name + " " + arch + ": empty cubin";
+        // What the JIT compiles: one program per kernel.
+        if (cuda->kernelSources.size() != cuda->launch.kernels.size())
+          return name + ": " + std::to_string(cuda->kernelSources.size()) +
+                 " kernel sources for " +
+                 std::to_string(cuda->launch.kernels.size()) + " kernels";
+        for (size_t i = 0; i < cuda->kernelSources.size(); ++i) {
+          rt::CompileRequest request;
+          request.source = cuda->kernelSources[i];
+          request.programName = name + "_" + cuda->launch.kernels[i].name + ".cu";
+          request.arch = arch;
+          rt::Expected<rt::CompileOutput> out = (*nvrtc)->compile(request);
+          if (!out)
+            return name + " " + arch + ": " + out.error();
+          if (out->cubin.empty())
+            return name + " " + arch + ": empty cubin";
+        }
         return std::string();
       }));
   for (auto &result : results)

@@ -14,6 +14,7 @@
 #include "mlir/Support/LLVM.h"
 
 #include <string>
+#include <vector>
 
 namespace kdac {
 
@@ -22,6 +23,9 @@ namespace kdac {
 struct EmittedCuda {
   std::string source;
   rt::LaunchDescriptor launch;
+  /// The same kernels, one self-contained translation unit each (in launch
+  /// order), so a JIT can compile them concurrently.
+  std::vector<std::string> kernelSources;
 };
 
 /// Emits every kdk kernel of `module` (func.func with kdk.kernel), in module
