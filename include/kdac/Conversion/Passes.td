@@ -24,6 +24,10 @@ def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
     (kdk.alloc_tile {mma_layout}, one 16-column V tile per warp) and loads
     the next chunk's tiles with cp.async while it computes the current one;
     for bounded (lowerbound) gates the grams run on tensor cores.
+    The chunk-parallel kernel runs its ops in phases between barriers: each
+    op joins the first phase after its operands were written, so independent
+    ops (the two grams, the decays of q and k) share a barrier, and a tile is
+    handed out again only after the barrier that ends its last read.
 
     Before:
     ```mlir

@@ -71,8 +71,8 @@ private:
   void storeWorkspace(StringRef name, Value tile);
   /// Workspace traffic at the start of a phase: stores of the values
   /// computed for a workspace in the last phase, then the stores (as is)
-  /// or computations of those whose inputs now exist. True if any.
-  bool emitWorkspaceTraffic();
+  /// or computations of those whose inputs now exist.
+  void emitWorkspaceTraffic();
 
   KernelFunction &k;
   OpBuilder &b;
@@ -108,7 +108,6 @@ Value ChunkKernelBuilder::writableCopyOf(Value v, Operation *reader) {
   auto type = cast<MemRefType>(ref.tile.getType());
   Value copy = newTile(type.getShape(), type.getElementType());
   kdk::ConvertOp::create(b, loc, ref.tile, copy);
-  noteRead(v);
   endPhase();
   return copy;
 }
@@ -148,8 +147,7 @@ void ChunkKernelBuilder::storeWorkspace(StringRef name, Value tile) {
                            type.getRank() == 2 ? 1 : 0);
 }
 
-bool ChunkKernelBuilder::emitWorkspaceTraffic() {
-  bool any = !computed.empty();
+void ChunkKernelBuilder::emitWorkspaceTraffic() {
   for (auto [crossing, tile] : computed) {
     storeWorkspace(crossing->workspace.name, tile);
     releasedInPhase.push_back(tile);
@@ -160,7 +158,6 @@ bool ChunkKernelBuilder::emitWorkspaceTraffic() {
         !llvm::all_of(c.inputs, [&](Value v) { return tiles.count(v); }))
       continue;
     started.insert(c.workspace.name);
-    any = true;
     MemRefType wsType = c.workspace.tileType;
     // A value of the workspace's shape is stored as is (the store rounds
     // to the workspace's element type, as a convert would).
@@ -194,7 +191,6 @@ bool ChunkKernelBuilder::emitWorkspaceTraffic() {
       noteUse(v);
     }
   }
-  return any;
 }
 
 void ChunkKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
