@@ -252,8 +252,8 @@ std::vector<ChunkedPipelineOptions> tuningCandidates(const KernelSpec &spec) {
   std::vector<ChunkedPipelineOptions> out;
   for (int64_t chunk : {16, 32, 64}) {
     std::vector<std::pair<const char *, const char *>> inverses;
-    if (chunk == 16)
-      inverses = {{"neumann", "neumann"}, {"forward-substitution", "neumann"}};
+    if (chunk == 16) // one 16 x 16 block: blocked is its diagonal method
+      inverses = {{"blocked", "forward-substitution"}, {"neumann", "neumann"}};
     else
       inverses = {{"blocked", "neumann"}, {"blocked", "forward-substitution"}};
     for (auto [ut, diag] : inverses)

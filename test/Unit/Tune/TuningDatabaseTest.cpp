@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Tune/TuningDatabase.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 using namespace kdac;
@@ -87,6 +89,13 @@ TEST(TuningCandidates, RespectTheSpec) {
   }
   // 3 chunk sizes x 2 inverse choices x V tiles {16, all} x 2 thread counts.
   EXPECT_EQ(candidates.size(), 3u * 2u * 2u * 2u);
+  // The defaults' inverse is among the 16-token candidates.
+  EXPECT_TRUE(std::any_of(candidates.begin(), candidates.end(),
+                          [](const ChunkedPipelineOptions &o) {
+                            return o.chunkSize == 16 &&
+                                   o.utMethod == "blocked" &&
+                                   o.diagMethod == "forward-substitution";
+                          }));
   // A V no listed tile divides still gets the whole-V candidates.
   s.V = 24;
   EXPECT_EQ(tuningCandidates(s).size(), 3u * 2u * 1u * 2u);
