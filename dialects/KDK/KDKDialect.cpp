@@ -121,6 +121,17 @@ LogicalResult DeltaStepOp::verify() {
   return success();
 }
 
+LogicalResult ScaleRowsOp::verify() {
+  if (!getOut())
+    return success();
+  auto out = cast<MemRefType>(getOut().getType());
+  if (isFragment(getTile().getType()) || isFragment(out))
+    return emitOpError() << "scales a register fragment only in place";
+  if (getTile().getType().getShape() != out.getShape())
+    return emitOpError() << "needs `into` of the tile's shape";
+  return success();
+}
+
 LogicalResult DecayedGramOp::verify() {
   int64_t firstWarp = static_cast<int64_t>(getFirstWarp());
   if (firstWarp < 0)

@@ -381,6 +381,7 @@ def KDK_ScaleRowsOp : KDK_Op<"scale_rows"> {
     $tile `,` $row_scale (`into` $out^)? attr-dict `:` type($tile) `,`
     type($row_scale) (`,` type($out)^)?
   }];
+  let hasVerifier = 1;
 }
 
 def KDK_DeltaStepOp : KDK_Op<"delta_step"> {

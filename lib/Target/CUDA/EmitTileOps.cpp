@@ -595,11 +595,9 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   const TileRef &tile = *tileOrFragment;
   if (failed(expectShape(op, "row_scale", rowScale, tile.rows, 1, true)))
     return failure();
-  if (tile.inRegisters) {
-    if (op.getOut())
-      return op.emitOpError() << "scales a register fragment only in place";
+  // (The verifier keeps `into` off register fragments.)
+  if (tile.inRegisters)
     return emitFragmentScaleRows(emitter, op, tile, rowScale);
-  }
   if (failed(checkNoOverlap(op, "tile", tile, "row_scale", rowScale)))
     return failure();
   // In place unless `into` names another tile.

@@ -119,3 +119,25 @@ func.func @first_warp_without_tensor_cores() {
   kdk.decayed_gram %k, %k, %k into %gram mask = strict scale = 1.0 first_warp = 1 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
   return
 }
+
+// -----
+
+func.func @scale_rows_into_fragment() {
+  %s = kdk.alloc_tile {mma_layout} : memref<16x64xf32, 5>
+  %r = kdk.alloc_tile : memref<16xf32, 3>
+  %t = kdk.alloc_tile : memref<16x64xbf16, 3>
+  // expected-error @+1 {{scales a register fragment only in place}}
+  kdk.scale_rows %s, %r into %t : memref<16x64xf32, 5>, memref<16xf32, 3>, memref<16x64xbf16, 3>
+  return
+}
+
+// -----
+
+func.func @scale_rows_into_other_shape() {
+  %v = kdk.alloc_tile : memref<16x64xf32, 3>
+  %r = kdk.alloc_tile : memref<16xf32, 3>
+  %t = kdk.alloc_tile : memref<16x32xbf16, 3>
+  // expected-error @+1 {{needs `into` of the tile's shape}}
+  kdk.scale_rows %v, %r into %t : memref<16x64xf32, 3>, memref<16xf32, 3>, memref<16x32xbf16, 3>
+  return
+}
