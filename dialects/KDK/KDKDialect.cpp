@@ -122,8 +122,11 @@ LogicalResult DeltaStepOp::verify() {
 }
 
 LogicalResult ScaleRowsOp::verify() {
-  if (!getOut())
+  if (!getOut()) {
+    if (!getTile().getType().getElementType().isF32())
+      return emitOpError() << "scales in place only an f32 tile";
     return success();
+  }
   auto out = cast<MemRefType>(getOut().getType());
   if (isFragment(getTile().getType()) || isFragment(out))
     return emitOpError() << "scales a register fragment only in place";

@@ -365,17 +365,17 @@ def KDK_LastRowExpOp : KDK_Op<"last_row_exp"> {
 def KDK_ScaleRowsOp : KDK_Op<"scale_rows"> {
   let summary = "x[i, :] *= r[i], in place or `into` another tile";
   let description = [{
-    In place (the state's per-channel decay), or into a shared tile of the
-    same shape and any element type, rounding once: beta v becomes a bf16
-    tensor-core operand in one step instead of a scale and a convert, each
-    behind a barrier.
+    In place on an f32 tile (the state's per-channel decay), or from a tile
+    of any element type into a shared tile of the same shape and any
+    element type, rounding once: beta v becomes a bf16 tensor-core operand
+    in one step instead of a scale and a convert, each behind a barrier.
 
     ```mlir
     kdk.scale_rows %v, %beta into %vb : memref<16x128xf32, 3>,
         memref<16xf32, 3>, memref<16x128xbf16, 3>
     ```
   }];
-  let arguments = (ins KDK_F32Tile2D:$tile, KDK_F32Tile1D:$row_scale,
+  let arguments = (ins KDK_Tile2D:$tile, KDK_F32Tile1D:$row_scale,
                        Optional<KDK_Tile2D>:$out);
   let assemblyFormat = [{
     $tile `,` $row_scale (`into` $out^)? attr-dict `:` type($tile) `,`

@@ -204,8 +204,18 @@ void ChunkKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
                             colStride, dst);
   };
   int64_t c = g.chunk;
+  // v is only scaled by beta into a tensor-core operand (kda.wy): held in
+  // the operand type when that is its type in memory (an exact copy, half
+  // the shared memory of f32), it rounds once all the same.
+  Value vArg = body.getArgument(kda::ChunkLoopOp::kV);
+  Type vInMemory = cast<MemRefType>(args.v.getType()).getElementType();
+  bool vAsOperand = !g.operandType.isF32() && vInMemory == g.operandType &&
+                    llvm::all_of(vArg.getUsers(), [](Operation *user) {
+                      return isa<kda::WYOp>(user);
+                    });
   Value q = newTile({c, g.kDim}), kt = newTile({c, g.kDim});
-  Value v = newTile({c, g.vDim}), gate = newTile({c, g.kDim});
+  Value v = newTile({c, g.vDim}, vAsOperand ? g.operandType : Type());
+  Value gate = newTile({c, g.kDim});
   Value beta = newTile({c});
   load(args.q, tokenOffset(k, batch, start, tokens, g.h, qkHead, g.kDim),
        g.h * g.kDim, 1, q);
@@ -351,14 +361,17 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
               kdk::ScaleRowsOp::create(b, loc, vF32, tileOf(op.getBeta()), vb);
             }
             endPhase();
-            // v's f32 tile was last read a barrier ago when this is its
-            // last reader: u may take it.
-            if (vb != vF32 && pendingUses.lookup(op.getV()) == 1) {
-              retire(op.getV());
-              for (Value t : releasedInPhase)
-                pool.release(t);
-              releasedInPhase.clear();
+            // Operands last read before that barrier (k, v when this is
+            // their last reader) are free already: w and u may take them.
+            for (Value operand : op->getOperands()) {
+              Value tile = tileOf(operand);
+              if (tile && tile != vb && tile != m &&
+                  pendingUses.lookup(operand) == 1)
+                retire(operand);
             }
+            for (Value t : releasedInPhase)
+              pool.release(t);
+            releasedInPhase.clear();
             Value w = newTile(square(op.getW())), u = newTile(square(op.getU()));
             kdk::MmaOp::create(b, loc, m, kb, w, false, false,
                                llvm::APFloat(1.0));

@@ -30,7 +30,6 @@ struct LoopGeometry {
   int64_t chunk = 64;
   int64_t h = 1, hv = 1, kDim = 1, vDim = 1;
   int64_t valueTile = 1; ///< columns of V per recurrence block
-  mlir::Type qkType, vType, gType, betaType; ///< element types in HBM
   mlir::Type operandType; ///< element type of tensor-core operands
   mlir::Type stateType;   ///< element type of initial/final state in HBM
   mlir::kda::GateGranularity gate = mlir::kda::GateGranularity::channel;

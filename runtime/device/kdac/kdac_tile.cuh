@@ -737,15 +737,15 @@ __device__ __forceinline__ void lastRowExp(const float *gc, int ldg,
 
 // kdk.scale_rows: out[i, :] = x[i, :] * r[i], rounded once to out's type;
 // out may be x (in place).
-template <int NT, int Rows, int Cols, typename OutT>
-__device__ __forceinline__ void scaleRows(const float *tile, int ld,
+template <int NT, int Rows, int Cols, typename T, typename OutT>
+__device__ __forceinline__ void scaleRows(const T *tile, int ld,
                                           const float *rowScale,
                                           int rowScaleStride, OutT *out,
                                           int ldo) {
   for (int e = threadIdx.x; e < Rows * Cols; e += NT) {
     const int r = e / Cols, c = e % Cols;
-    out[r * ldo + c] =
-        fromFloat<OutT>(tile[r * ld + c] * rowScale[r * rowScaleStride]);
+    out[r * ldo + c] = fromFloat<OutT>(toFloat(tile[r * ld + c]) *
+                                       rowScale[r * rowScaleStride]);
   }
 }
 

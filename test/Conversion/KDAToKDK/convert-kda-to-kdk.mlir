@@ -17,6 +17,8 @@
 // CHECK: %[[VALID:.*]], %{{.*}}, %{{.*}}, %{{.*}}, %[[ROWS:.*]] = kdk.locate_chunk %[[SLOT]] T(%{{.*}}) chunk_size = 32
 // CHECK: scf.if %[[VALID]]
 // CHECK: kdk.load_tile %arg0[%{{.*}}] rows(%[[ROWS]]) row_stride(%{{.*}}) col_stride = 1 into %{{.*}} : memref<?xbf16>, memref<32x64xf32, strided<[68, 1]>, 3>
+// v, only ever scaled into a bf16 operand, stays bf16 in shared memory.
+// CHECK: kdk.load_tile %arg2[%{{.*}}] {{.*}} into %[[V:.*]] : memref<?xbf16>, memref<32x64xbf16, strided<[72, 1]>, 3>
 // CHECK: kdk.l2norm_rows
 // The gate's cumsum rides on its activation (one thread per column).
 // CHECK: kdk.gate_activation none {{.*}} cumulative
@@ -31,6 +33,7 @@
 // CHECK-NEXT: kdk.barrier
 // CHECK: kdk.tri_inverse
 // CHECK: kdk.mma {{.*}} : memref<16x16xf32, {{.*}}>, memref<16x16xf32, strided<[20, 1]>, 3>, memref<16x16xf32, strided<[20, 1]>, 3>
+// CHECK: kdk.scale_rows %[[V]], %{{.*}} into %{{.*}} : memref<32x64xbf16, strided<[72, 1]>, 3>, memref<32xf32, 3>, memref<32x64xbf16, strided<[72, 1]>, 3>
 // CHECK: kdk.mma {{.*}} : memref<32x32xbf16, strided<[40, 1]>, 3>, memref<32x64xbf16, strided<[72, 1]>, 3>, memref<32x64xf32, strided<[68, 1]>, 3>
 // CHECK: kdk.store_tile
 

@@ -141,3 +141,13 @@ func.func @scale_rows_into_other_shape() {
   kdk.scale_rows %v, %r into %t : memref<16x64xf32, 3>, memref<16xf32, 3>, memref<16x32xbf16, 3>
   return
 }
+
+// -----
+
+func.func @scale_rows_bf16_in_place() {
+  %v = kdk.alloc_tile : memref<16x64xbf16, 3>
+  %r = kdk.alloc_tile : memref<16xf32, 3>
+  // expected-error @+1 {{scales in place only an f32 tile}}
+  kdk.scale_rows %v, %r : memref<16x64xbf16, 3>, memref<16xf32, 3>
+  return
+}

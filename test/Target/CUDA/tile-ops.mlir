@@ -41,6 +41,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
     kdk.last_row_exp %g into %last : !kf, memref<128xf32, 3>
     kdk.scale_rows %s, %last : memref<128x128xf32, 3>, memref<128xf32, 3>
     kdk.scale_rows %qf, %r into %q : !kf, !vec, !kb
+    kdk.scale_rows %q, %r into %k : !kb, !vec, !kb
     return
   }
 }
@@ -79,4 +80,5 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // CHECK-NEXT: kdac::lastRowExp<NT, 64, 128>([[G]], 128, [[LAST]], 1);
 // CHECK-NEXT: kdac::scaleRows<NT, 128, 128>([[S]], 128, [[LAST]], 1, [[S]], 128);
 // CHECK-NEXT: kdac::scaleRows<NT, 64, 128>([[QF]], 128, [[R]], 1, [[Q]], 128);
+// CHECK-NEXT: kdac::scaleRows<NT, 64, 128>([[Q]], 128, [[R]], 1, [[K]], 128);
 // CHECK-NEXT: }
