@@ -356,6 +356,33 @@ def KDK_DecayRowsOp : KDK_Op<"decay_rows"> {
   }];
 }
 
+def KDK_StoreDecayedRowsOp : KDK_Op<"store_decayed_rows"> {
+  let summary = "decay_rows written straight to a global buffer";
+  let description = [{
+    dst[offset + i * row_stride + d] = scale * x[i, d] * exp(gc[i, d]) (or
+    exp(gc[C-1, d] - gc[i, d]) with `to_last`) for i < rows, rounded once to
+    the buffer's element type. The decayed q and k go to their workspaces
+    this way without a shared staging tile, so the phase that computes them
+    also stores them and the block needs less shared memory:
+
+    ```mlir
+    kdk.store_decayed_rows %q, %gc into %ws_qg[%off] rows(%c16)
+        row_stride(%c128) scale = 0.088 : memref<16x128xf32, 3>,
+        memref<16x128xf32, 3>, memref<?xbf16>
+    ```
+  }];
+  let arguments = (ins KDK_F32Tile2D:$input, KDK_F32Tile2D:$gc,
+                       KDK_Global:$dst, Index:$offset, Index:$rows,
+                       Index:$row_stride, UnitAttr:$to_last,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let assemblyFormat = [{
+    $input `,` $gc `into` $dst `[` $offset `]` `rows` `(` $rows `)`
+    `row_stride` `(` $row_stride `)` (`to_last` $to_last^)?
+    (`scale` `=` $scale^)? attr-dict `:` type($input) `,` type($gc) `,`
+    type($dst)
+  }];
+}
+
 def KDK_LastRowExpOp : KDK_Op<"last_row_exp"> {
   let summary = "out[d] = exp(gc[C-1, d]): the chunk's total decay per channel";
   let arguments = (ins KDK_F32Tile2D:$gc, KDK_F32Tile1D:$out);

@@ -55,6 +55,7 @@ private:
   /// last reader, nothing else shares the storage and no other op of this
   /// phase reads it; else a fresh copy.
   Value writableCopyOf(Value v, Operation *reader);
+  bool writableInPlace(Value v);
   void noteUse(Value v);
   void noteRead(Value v) {
     if (Value root = tiles.lookup(v).root)
@@ -68,6 +69,11 @@ private:
 
   LogicalResult lowerOp(Operation *op);
   void loadInputs(kda::ChunkLoopOp loop, const GlobalArgs &args);
+  /// Where this block's tile of a workspace goes: offset, rows, row stride.
+  struct WorkspaceRows {
+    Value offset, rows, rowStride;
+  };
+  WorkspaceRows workspaceRows(MemRefType type);
   void storeWorkspace(StringRef name, Value tile);
   /// Workspace traffic at the start of a phase: stores of the values
   /// computed for a workspace in the last phase, then the stores (as is)
@@ -100,10 +106,15 @@ private:
   kda::CumsumOp fusedCumsum;
 };
 
+bool ChunkKernelBuilder::writableInPlace(Value v) {
+  TileRef ref = tiles.lookup(v);
+  return pendingUses.lookup(v) == 1 && rootUsers.lookup(ref.root) == 1 &&
+         ref.tile == ref.root && !readInPhase.contains(ref.root);
+}
+
 Value ChunkKernelBuilder::writableCopyOf(Value v, Operation *reader) {
   TileRef ref = tiles.lookup(v);
-  if (pendingUses.lookup(v) == 1 && rootUsers.lookup(ref.root) == 1 &&
-      ref.tile == ref.root && !readInPhase.contains(ref.root))
+  if (writableInPlace(v))
     return ref.tile;
   auto type = cast<MemRefType>(ref.tile.getType());
   Value copy = newTile(type.getShape(), type.getElementType());
@@ -136,15 +147,19 @@ void ChunkKernelBuilder::noteUse(Value v) {
     retire(v);
 }
 
-void ChunkKernelBuilder::storeWorkspace(StringRef name, Value tile) {
-  auto type = cast<MemRefType>(tile.getType());
+ChunkKernelBuilder::WorkspaceRows
+ChunkKernelBuilder::workspaceRows(MemRefType type) {
   int64_t elements = type.getNumElements();
   int64_t rowWidth = type.getRank() == 2 ? type.getDimSize(1) : 1;
-  Value offset = k.mul(k.add(k.mul(slot, g.hv), head), elements);
-  int64_t tileRows = type.getDimSize(0);
-  kdk::StoreTileOp::create(b, loc, tile, workspaceArgs.lookup(name), offset,
-                           k.index(tileRows), k.index(rowWidth),
-                           type.getRank() == 2 ? 1 : 0);
+  return {k.mul(k.add(k.mul(slot, g.hv), head), elements),
+          k.index(type.getDimSize(0)), k.index(rowWidth)};
+}
+
+void ChunkKernelBuilder::storeWorkspace(StringRef name, Value tile) {
+  auto type = cast<MemRefType>(tile.getType());
+  WorkspaceRows at = workspaceRows(type);
+  kdk::StoreTileOp::create(b, loc, tile, workspaceArgs.lookup(name), at.offset,
+                           at.rows, at.rowStride, type.getRank() == 2 ? 1 : 0);
 }
 
 void ChunkKernelBuilder::emitWorkspaceTraffic() {
@@ -159,32 +174,35 @@ void ChunkKernelBuilder::emitWorkspaceTraffic() {
       continue;
     started.insert(c.workspace.name);
     MemRefType wsType = c.workspace.tileType;
-    // A value of the workspace's shape is stored as is (the store rounds
-    // to the workspace's element type, as a convert would).
+    // A copy of the workspace's shape is stored as is (the store rounds to
+    // the workspace's element type, as a convert would).
     auto inputType = cast<MemRefType>(tileOf(c.inputs[0]).getType());
-    if (c.kind == Crossing::Copy && inputType.getShape() == wsType.getShape()) {
-      storeWorkspace(c.workspace.name, tileOf(c.inputs[0]));
-    } else {
-      Value out = newTile(wsType.getShape(), wsType.getElementType());
-      switch (c.kind) {
-      case Crossing::Copy:
+    switch (c.kind) {
+    case Crossing::Copy:
+      if (inputType.getShape() == wsType.getShape()) {
+        storeWorkspace(c.workspace.name, tileOf(c.inputs[0]));
+      } else {
+        Value out = newTile(wsType.getShape(), wsType.getElementType());
         kdk::ConvertOp::create(b, loc, tileOf(c.inputs[0]), out);
-        break;
-      case Crossing::DecayToStart: // scale * q * exp(gc)
-        kdk::DecayRowsOp::create(b, loc, tileOf(c.inputs[0]),
-                                 tileOf(c.inputs[1]), Value(), out, false,
-                                 llvm::APFloat(c.scale));
-        break;
-      case Crossing::DecayToLast: // k * exp(gc_last - gc)
-        kdk::DecayRowsOp::create(b, loc, tileOf(c.inputs[0]),
-                                 tileOf(c.inputs[1]), Value(), out, true,
-                                 llvm::APFloat(1.0));
-        break;
-      case Crossing::LastRowExp: // exp(gc_last)
-        kdk::LastRowExpOp::create(b, loc, tileOf(c.inputs[0]), out);
-        break;
+        computed.push_back({&c, out});
       }
+      break;
+    case Crossing::DecayToStart: // scale * q * exp(gc), no staging tile
+    case Crossing::DecayToLast: { // k * exp(gc_last - gc)
+      WorkspaceRows at = workspaceRows(wsType);
+      bool toLast = c.kind == Crossing::DecayToLast;
+      kdk::StoreDecayedRowsOp::create(
+          b, loc, tileOf(c.inputs[0]), tileOf(c.inputs[1]),
+          workspaceArgs.lookup(c.workspace.name), at.offset, at.rows,
+          at.rowStride, toLast, llvm::APFloat(toLast ? 1.0 : c.scale));
+      break;
+    }
+    case Crossing::LastRowExp: { // exp(gc_last)
+      Value out = newTile(wsType.getShape(), wsType.getElementType());
+      kdk::LastRowExpOp::create(b, loc, tileOf(c.inputs[0]), out);
       computed.push_back({&c, out});
+      break;
+    }
     }
     for (Value v : c.inputs) {
       noteRead(v);
@@ -344,7 +362,7 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
             // w = M (beta k exp(gc)), u = M (beta v), on tensor cores. The
             // operands (M's copy, beta k exp(gc), beta v) share one phase.
             Value mF32 = tileOf(op.getM());
-            Value vF32 = tileOf(op.getV());
+            Value vTile = tileOf(op.getV());
             Value m = mF32, vb;
             Value kb = newTile(square(op.getK()), g.operandType);
             kdk::DecayRowsOp::create(b, loc, tileOf(op.getK()), tileOf(op.getGc()),
@@ -357,8 +375,15 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
             } else {
               m = newTile(square(op.getM()), g.operandType);
               kdk::ConvertOp::create(b, loc, mF32, m);
-              vb = newTile(square(op.getV()), g.operandType);
-              kdk::ScaleRowsOp::create(b, loc, vF32, tileOf(op.getBeta()), vb);
+              // A v already in the operand type is scaled in place when
+              // nothing else reads it.
+              bool inPlace =
+                  cast<MemRefType>(vTile.getType()).getElementType() ==
+                      g.operandType &&
+                  writableInPlace(op.getV());
+              vb = inPlace ? vTile
+                           : newTile(square(op.getV()), g.operandType);
+              kdk::ScaleRowsOp::create(b, loc, vTile, tileOf(op.getBeta()), vb);
             }
             endPhase();
             // Operands last read before that barrier (k, v when this is
@@ -378,7 +403,7 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
             kdk::MmaOp::create(b, loc, m, vb, u, false, false,
                                llvm::APFloat(1.0));
             for (Value t : {kb, vb, m})
-              if (t != mF32 && t != vF32)
+              if (t != mF32 && t != vTile)
                 releasedInPhase.push_back(t);
             bind(op.getW(), w);
             bind(op.getU(), u);

@@ -225,7 +225,8 @@ LogicalResult CudaEmitter::emitOperation(Operation &op) {
             kdk::StoreTileOp, kdk::ConvertOp, kdk::FillOp, kdk::L2NormRowsOp,
             kdk::SigmoidOp, kdk::GateActivationOp, kdk::CumsumRowsOp,
             kdk::DecayedGramOp, kdk::TriInverseOp, kdk::MmaOp, kdk::SubOp,
-            kdk::AddIdentityOp, kdk::DecayRowsOp, kdk::LastRowExpOp,
+            kdk::AddIdentityOp, kdk::DecayRowsOp, kdk::StoreDecayedRowsOp,
+            kdk::LastRowExpOp,
             kdk::ScaleRowsOp, kdk::LoadIndexOp, kdk::DeltaStepOp>(
           [&](auto op) { return printOperation(*this, op); })
       .Default([](Operation *op) {
@@ -418,6 +419,7 @@ static FailureOr<KernelPlan> planKernel(func::FuncOp func,
   // Buffers the kernel stores to lose `const` (and so the read-only path).
   llvm::DenseSet<Value> written;
   func.walk([&](kdk::StoreTileOp op) { written.insert(op.getDst()); });
+  func.walk([&](kdk::StoreDecayedRowsOp op) { written.insert(op.getDst()); });
   llvm::StringSet<> cppNames;
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
     if (failed(planParam(func, i, written, plan, workspaces, launch)))

@@ -570,6 +570,28 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 }
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::StoreDecayedRowsOp op) {
+  TileRef input, gc;
+  if (failed(getTiles(emitter, op, {op.getInput(), op.getGc()},
+                      {&input, &gc})) ||
+      failed(expectShape(op, "gc", gc, input.rows, input.cols, false)) ||
+      failed(checkTransfer(op, op.getDst(), 1)))
+    return failure();
+  return DeviceCall(emitter, op, "storeDecayedRows")
+      .templateArg(input.rows)
+      .templateArg(input.cols)
+      .templateFlag(op.getToLast())
+      .tile(input)
+      .tile(gc)
+      .value(op.getDst())
+      .value(op.getOffset())
+      .value(op.getRows())
+      .value(op.getRowStride())
+      .floatArg(op.getScale().convertToDouble())
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::LastRowExpOp op) {
   TileRef gc, out;
   if (failed(getTiles(emitter, op, {op.getGc(), op.getOut()}, {&gc, &out})) ||

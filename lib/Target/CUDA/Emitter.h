@@ -176,6 +176,8 @@ mlir::LogicalResult printOperation(CudaEmitter &emitter,
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::DecayRowsOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
+                                   mlir::kdk::StoreDecayedRowsOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::LastRowExpOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::ScaleRowsOp op);

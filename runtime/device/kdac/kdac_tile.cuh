@@ -702,28 +702,73 @@ __device__ __forceinline__ void addIdentity(const float *input, int ldi,
   }
 }
 
-// kdk.decay_rows: out = scale * r_i * x * exp(gc) or, ToLast, scale * r_i *
-// x * exp(gc[Rows-1] - gc). Every factor is <= 1 for log-decay cumsums.
-// A 16-bit result keeps 8 or 11 bits: the special-function exp (~2 ulp of
-// f32) is exact enough there, and f32 results keep expf.
+namespace detail {
+// scale * exp(gc[r, c]) or, ToLast, scale * exp(gc[Rows-1, c] - gc[r, c]).
+// Every factor is <= 1 for log-decay cumsums. A 16-bit result keeps 8 or 11
+// bits: the special-function exp (~2 ulp of f32) is exact enough there
+// (Fast), and f32 results keep expf.
+template <int Rows, bool ToLast, bool Fast>
+__device__ __forceinline__ float decayFactor(const float *gc, int ldg, int r,
+                                             int c, float scale) {
+  const float exponent =
+      ToLast ? gc[(Rows - 1) * ldg + c] - gc[r * ldg + c] : gc[r * ldg + c];
+  return scale * (Fast ? expFast(exponent) : expf(exponent));
+}
+} // namespace detail
+
+// kdk.decay_rows: out = r_i * x * decayFactor (scale, exp(gc) or, ToLast,
+// exp(gc[Rows-1] - gc)).
 template <int NT, int Rows, int Cols, bool ToLast, typename OutT>
 __device__ __forceinline__ void
 decayRows(const float *input, int ldi, const float *gc, int ldg,
           const float *rowScale, int rowScaleStride, OutT *out, int ldo,
           float scale) {
-  const float *gcLast = gc + (Rows - 1) * ldg;
   for (int e = threadIdx.x; e < Rows * Cols; e += NT) {
     const int r = e / Cols, c = e % Cols;
-    const float exponent =
-        ToLast ? gcLast[c] - gc[r * ldg + c] : gc[r * ldg + c];
-    float factor;
-    if constexpr (sizeof(OutT) == 2)
-      factor = scale * expFast(exponent);
-    else
-      factor = scale * expf(exponent);
+    float factor = detail::decayFactor<Rows, ToLast, sizeof(OutT) == 2>(
+        gc, ldg, r, c, scale);
     if (rowScale)
       factor *= rowScale[r * rowScaleStride];
     out[r * ldo + c] = fromFloat<OutT>(input[r * ldi + c] * factor);
+  }
+}
+
+// kdk.store_decayed_rows: decayRows without a row scale, written for the
+// first `rows` rows straight to dst[offset + r * rowStride + c], 16 bytes
+// per store when the rows allow it (as tileStore).
+template <int NT, int Rows, int Cols, bool ToLast, typename Dst>
+__device__ __forceinline__ void
+storeDecayedRows(const float *input, int ldi, const float *gc, int ldg,
+                 Dst *__restrict__ dst, long long offset, long long rows,
+                 long long rowStride, float scale) {
+  constexpr bool Fast = sizeof(Dst) == 2;
+  const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
+  Dst *base = dst + offset;
+  if constexpr ((Cols * sizeof(Dst)) % 16 == 0) {
+    constexpr int PerVector = 16 / sizeof(Dst);
+    constexpr int VectorsPerRow = Cols / PerVector;
+    if (aligned16(base) && ((rowStride * (long long)sizeof(Dst)) % 16) == 0) {
+      for (int unit = threadIdx.x; unit < validRows * VectorsPerRow;
+           unit += NT) {
+        const int r = unit / VectorsPerRow;
+        const int c = (unit % VectorsPerRow) * PerVector;
+        float values[PerVector];
+#pragma unroll
+        for (int e = 0; e < PerVector; ++e)
+          values[e] = input[r * ldi + c + e] *
+                      detail::decayFactor<Rows, ToLast, Fast>(gc, ldg, r,
+                                                             c + e, scale);
+        detail::storeRun<Dst, PerVector>(base + r * rowStride + c, values,
+                                         true);
+      }
+      return;
+    }
+  }
+  for (int e = threadIdx.x; e < validRows * Cols; e += NT) {
+    const int r = e / Cols, c = e % Cols;
+    base[r * rowStride + c] = fromFloat<Dst>(
+        input[r * ldi + c] *
+        detail::decayFactor<Rows, ToLast, Fast>(gc, ldg, r, c, scale));
   }
 }
 

@@ -24,8 +24,10 @@
 // CHECK: kdk.gate_activation none {{.*}} cumulative
 // CHECK: kdk.barrier
 // Ops run in the first phase after their operands exist: both grams and the
-// decays of q and k share the phase after the cumsum.
-// CHECK: kdk.decay_rows
+// decays of q and k (written straight to their workspaces) share the phase
+// after the cumsum.
+// CHECK: kdk.store_decayed_rows {{.*}} scale = 1.250000e-01
+// CHECK: kdk.store_decayed_rows {{.*}} to_last
 // CHECK-NOT: kdk.barrier
 // CHECK: kdk.decayed_gram {{.*}} mask = strict scale = 1.000000e+00 anchor_block = 16
 // CHECK-NOT: kdk.barrier
@@ -33,7 +35,8 @@
 // CHECK-NEXT: kdk.barrier
 // CHECK: kdk.tri_inverse
 // CHECK: kdk.mma {{.*}} : memref<16x16xf32, {{.*}}>, memref<16x16xf32, strided<[20, 1]>, 3>, memref<16x16xf32, strided<[20, 1]>, 3>
-// CHECK: kdk.scale_rows %[[V]], %{{.*}} into %{{.*}} : memref<32x64xbf16, strided<[72, 1]>, 3>, memref<32xf32, 3>, memref<32x64xbf16, strided<[72, 1]>, 3>
+// beta v is scaled in place: v has no other reader.
+// CHECK: kdk.scale_rows %[[V]], %{{.*}} into %[[V]] : memref<32x64xbf16, strided<[72, 1]>, 3>, memref<32xf32, 3>, memref<32x64xbf16, strided<[72, 1]>, 3>
 // CHECK: kdk.mma {{.*}} : memref<32x32xbf16, strided<[40, 1]>, 3>, memref<32x64xbf16, strided<[72, 1]>, 3>, memref<32x64xf32, strided<[68, 1]>, 3>
 // CHECK: kdk.store_tile
 

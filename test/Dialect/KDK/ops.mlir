@@ -47,16 +47,19 @@ func.func @accumulators(%ws: memref<?xbf16>, %off: index, %rows: index) {
 
 // -----
 
-// The fused prologue forms: an activation that also takes the gate's
-// cumsum, and a row scale that rounds into an operand tile.
+// The fused forms of the chunk-parallel kernel: an activation that also
+// takes the gate's cumsum, a row scale that rounds into an operand tile, and
+// decayed rows stored straight to a workspace.
 // CHECK-LABEL: func.func @fused_prologue
 // CHECK: kdk.gate_activation lowerbound %{{.*}} head(%{{.*}}) rows(%{{.*}}) lower_bound = -5.000000e+00 cumulative : memref<16x64xf32, 3>
 // CHECK: kdk.scale_rows %{{.*}}, %{{.*}} into %{{.*}} : memref<16x64xf32, 3>, memref<16xf32, 3>, memref<16x64xbf16, 3>
-func.func @fused_prologue(%head: index, %rows: index) {
+// CHECK: kdk.store_decayed_rows %{{.*}}, %{{.*}} into %{{.*}}[%{{.*}}] rows(%{{.*}}) row_stride(%{{.*}}) to_last scale = 5.000000e-01 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<?xbf16>
+func.func @fused_prologue(%head: index, %rows: index, %ws: memref<?xbf16>) {
   %g = kdk.alloc_tile : memref<16x64xf32, 3>
   kdk.gate_activation lowerbound %g head(%head) rows(%rows) lower_bound = -5.0 cumulative : memref<16x64xf32, 3>
   %beta = kdk.alloc_tile : memref<16xf32, 3>
   %vb = kdk.alloc_tile : memref<16x64xbf16, 3>
   kdk.scale_rows %g, %beta into %vb : memref<16x64xf32, 3>, memref<16xf32, 3>, memref<16x64xbf16, 3>
+  kdk.store_decayed_rows %g, %g into %ws[%head] rows(%rows) row_stride(%rows) to_last scale = 0.5 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<?xbf16>
   return
 }

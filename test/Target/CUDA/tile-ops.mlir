@@ -9,7 +9,8 @@
 !vec = memref<64xf32, 3>
 module attributes {kdk.chunk_size = 64 : i64} {
   func.func @ops(%alog: memref<?xf32> {kdk.param = "A_log"},
-                 %dtb: memref<?xbf16> {kdk.param = "dt_bias"})
+                 %dtb: memref<?xbf16> {kdk.param = "dt_bias"},
+                 %o: memref<?xbf16> {kdk.param = "o"})
       attributes {kdk.kernel, kdk.block_threads = 256 : i64, kdk.grid = ["sequences", "8", "1"]} {
     %head = kdk.block_id 1
     %q = kdk.alloc_tile : !kb
@@ -42,12 +43,14 @@ module attributes {kdk.chunk_size = 64 : i64} {
     kdk.scale_rows %s, %last : memref<128x128xf32, 3>, memref<128xf32, 3>
     kdk.scale_rows %qf, %r into %q : !kf, !vec, !kb
     kdk.scale_rows %q, %r into %k : !kb, !vec, !kb
+    %c16 = arith.constant 16 : index
+    kdk.store_decayed_rows %qf, %g into %o[%head] rows(%c16) row_stride(%c16) to_last scale = 0.5 : !kf, !kf, memref<?xbf16>
     return
   }
 }
 
 // CHECK: // kernel "ops" grid [sequences, 8, 1] block_threads 256 dynamic_shared_bytes 230144
-// CHECK-LABEL: __launch_bounds__(256) ops(const float *__restrict__ A_log, const __nv_bfloat16 *__restrict__ dt_bias) {
+// CHECK-LABEL: __launch_bounds__(256) ops(const float *__restrict__ A_log, const __nv_bfloat16 *__restrict__ dt_bias, __nv_bfloat16 *__restrict__ o) {
 // CHECK:      constexpr int NT = 256;
 // CHECK:      const long long [[HEAD:v[0-9]+]] = (long long)blockIdx.y;
 // CHECK-NEXT: __nv_bfloat16 *const [[Q:v[0-9]+]] = {{.*}}(kdac_smem + 0);
@@ -81,4 +84,6 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // CHECK-NEXT: kdac::scaleRows<NT, 128, 128>([[S]], 128, [[LAST]], 1, [[S]], 128);
 // CHECK-NEXT: kdac::scaleRows<NT, 64, 128>([[QF]], 128, [[R]], 1, [[Q]], 128);
 // CHECK-NEXT: kdac::scaleRows<NT, 64, 128>([[Q]], 128, [[R]], 1, [[K]], 128);
+// The written buffer loses const; the decay goes straight to it.
+// CHECK: kdac::storeDecayedRows<NT, 64, 128, true>([[QF]], 128, [[G]], 128, o, [[HEAD]], {{v[0-9]+}}, {{v[0-9]+}}, 0.5f);
 // CHECK-NEXT: }
