@@ -541,6 +541,20 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       .emit();
 }
 
+/// The arguments decay_rows and store_decayed_rows share: shape, direction,
+/// the input and the cumsum.
+static DeviceCall decayCall(CudaEmitter &emitter, Operation *op,
+                            StringRef function, const TileRef &input,
+                            const TileRef &gc, bool toLast) {
+  DeviceCall call(emitter, op, function);
+  call.templateArg(input.rows)
+      .templateArg(input.cols)
+      .templateFlag(toLast)
+      .tile(input)
+      .tile(gc);
+  return call;
+}
+
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::DecayRowsOp op) {
   TileRef input, gc, out;
@@ -557,12 +571,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       (*rowScale &&
        failed(checkNoOverlap(op, "out", out, "row_scale", **rowScale))))
     return failure();
-  return DeviceCall(emitter, op, "decayRows")
-      .templateArg(input.rows)
-      .templateArg(input.cols)
-      .templateFlag(op.getToLast())
-      .tile(input)
-      .tile(gc)
+  return decayCall(emitter, op, "decayRows", input, gc, op.getToLast())
       .optionalVector(*rowScale)
       .tile(out)
       .floatArg(op.getScale().convertToDouble())
@@ -577,12 +586,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       failed(expectShape(op, "gc", gc, input.rows, input.cols, false)) ||
       failed(checkTransfer(op, op.getDst(), 1)))
     return failure();
-  return DeviceCall(emitter, op, "storeDecayedRows")
-      .templateArg(input.rows)
-      .templateArg(input.cols)
-      .templateFlag(op.getToLast())
-      .tile(input)
-      .tile(gc)
+  return decayCall(emitter, op, "storeDecayedRows", input, gc, op.getToLast())
       .value(op.getDst())
       .value(op.getOffset())
       .value(op.getRows())
