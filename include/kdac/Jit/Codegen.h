@@ -25,10 +25,10 @@ llvm::Expected<EmittedCuda> generateCuda(const KernelSpec &spec,
                                          const ChunkedPipelineOptions &options);
 
 /// The chunk size kernels use when none is asked for. Measured on an H100
-/// (bench/RESULTS.md, 2026-11-22): at K = V = 128, 16-token chunks ran the
-/// headline shape in 5.9 ms against 9.5-10.0 ms for 32, whose chunk-parallel
-/// kernel needs so much shared memory that one block fills an SM. The
-/// autotuner is meant to replace this constant with measured choices.
+/// (bench/RESULTS.md and bench/chunk_sweep.py, 2026-11-22): 16-token chunks
+/// beat 32 on 5 of 7 shapes (T=8192 H=64 K=V=128: 1.80 vs 2.31 ms); 32 wins
+/// only for long single sequences at K=V=64, where the recurrence's chunk
+/// count dominates. A tuning database (kdac tune) overrides it per spec.
 inline constexpr int64_t kDefaultKernelChunkSize = 16;
 
 /// Runs the pipeline to the kernel level in place; options.chunkSize == 0
