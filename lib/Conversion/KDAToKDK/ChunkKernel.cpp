@@ -66,6 +66,9 @@ private:
   /// Ends the phase: a barrier, after which the tiles released in the
   /// phase may be written again.
   void endPhase();
+  /// Hands the tiles released since the last barrier back to the pool;
+  /// only right after a barrier.
+  void releaseAfterBarrier();
 
   LogicalResult lowerOp(Operation *op);
   void loadInputs(kda::ChunkLoopOp loop, const GlobalArgs &args);
@@ -133,11 +136,15 @@ void ChunkKernelBuilder::retire(Value v) {
     releasedInPhase.push_back(root);
 }
 
-void ChunkKernelBuilder::endPhase() {
-  k.barrier();
+void ChunkKernelBuilder::releaseAfterBarrier() {
   for (Value tile : releasedInPhase)
     pool.release(tile);
   releasedInPhase.clear();
+}
+
+void ChunkKernelBuilder::endPhase() {
+  k.barrier();
+  releaseAfterBarrier();
   readInPhase.clear();
   gramWarpsInPhase = 0;
 }
@@ -394,9 +401,7 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
                   pendingUses.lookup(operand) == 1)
                 retire(operand);
             }
-            for (Value t : releasedInPhase)
-              pool.release(t);
-            releasedInPhase.clear();
+            releaseAfterBarrier();
             Value w = newTile(square(op.getW())), u = newTile(square(op.getU()));
             kdk::MmaOp::create(b, loc, m, kb, w, false, false,
                                llvm::APFloat(1.0));

@@ -66,7 +66,7 @@ __device__ __forceinline__ void tileLoadAsync(const T *__restrict__ src,
                                               long long rowStride, T *dst,
                                               int ld) {
   constexpr int PerVector = 16 / sizeof(T);
-  const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
+  const int validRows = validRowCount<Rows>(rows);
   const T *base = src + offset;
   if constexpr (Cols == 1 && Rows % PerVector == 0) {
     // A 1-D tile: one contiguous run when both strides are 1.

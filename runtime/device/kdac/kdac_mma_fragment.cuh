@@ -63,17 +63,6 @@ __device__ __forceinline__ void forEachMma(Fragment &frag, F f) {
         f(frag.acc[m][n][i], Fragment::row(n, i), Fragment::col(m, i));
 }
 
-// Two f32 values as the 16-bit pair of one operand register (lo first).
-template <typename T> __device__ __forceinline__ u32 packPair(float lo, float hi);
-template <>
-__device__ __forceinline__ u32 packPair<__nv_bfloat16>(float lo, float hi) {
-  __nv_bfloat162 pair = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<u32 *>(&pair);
-}
-template <> __device__ __forceinline__ u32 packPair<__half>(float lo, float hi) {
-  __half2 pair = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<u32 *>(&pair);
-}
 } // namespace detail
 
 // kdk.load_tile into an mma fragment: every row, from global memory.
@@ -141,11 +130,11 @@ __device__ __forceinline__ void fragmentMma(const T *lhs, int ldl,
     u32 a[Steps][4];
 #pragma unroll
     for (int s = 0; s < Steps; ++s) {
-      a[s][0] = detail::packPair<T>(rhs.acc[m][2 * s][0], rhs.acc[m][2 * s][1]);
-      a[s][1] = detail::packPair<T>(rhs.acc[m][2 * s][2], rhs.acc[m][2 * s][3]);
-      a[s][2] = detail::packPair<T>(rhs.acc[m][2 * s + 1][0],
+      a[s][0] = packPair<T>(rhs.acc[m][2 * s][0], rhs.acc[m][2 * s][1]);
+      a[s][1] = packPair<T>(rhs.acc[m][2 * s][2], rhs.acc[m][2 * s][3]);
+      a[s][2] = packPair<T>(rhs.acc[m][2 * s + 1][0],
                                     rhs.acc[m][2 * s + 1][1]);
-      a[s][3] = detail::packPair<T>(rhs.acc[m][2 * s + 1][2],
+      a[s][3] = packPair<T>(rhs.acc[m][2 * s + 1][2],
                                     rhs.acc[m][2 * s + 1][3]);
     }
 #pragma unroll

@@ -199,7 +199,7 @@ __device__ __forceinline__ void tileLoad(const Src *__restrict__ src,
                                          long long offset, long long rows,
                                          long long rowStride, Dst *dst,
                                          int ld) {
-  const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
+  const int validRows = validRowCount<Rows>(rows);
   const Src *base = src + offset;
   if constexpr (ColStride == 1 && (Cols * sizeof(Src)) % 16 == 0) {
     constexpr int PerVector = 16 / sizeof(Src);
@@ -246,7 +246,7 @@ __device__ __forceinline__ void tileStore(const Src *src, int ld,
                                           Dst *__restrict__ dst,
                                           long long offset, long long rows,
                                           long long rowStride) {
-  const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
+  const int validRows = validRowCount<Rows>(rows);
   Dst *base = dst + offset;
   if constexpr (ColStride == 1 && (Cols * sizeof(Dst)) % 16 == 0) {
     constexpr int PerVector = 16 / sizeof(Dst);
@@ -320,7 +320,7 @@ __device__ __forceinline__ void l2normRows(float *tile, int ld) {
 template <int NT, int Rows, int Cols>
 __device__ __forceinline__ void sigmoidTile(float *tile, int ld,
                                             long long rows) {
-  const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
+  const int validRows = validRowCount<Rows>(rows);
   for (int e = threadIdx.x; e < validRows * Cols; e += NT) {
     float &x = tile[(e / Cols) * ld + e % Cols];
     x = __frcp_rn(1.0f + expf(-x));
@@ -359,7 +359,7 @@ __device__ __forceinline__ void gateActivation(float *tile, int ld,
     }
   };
   // Padding rows keep a zero log-decay (see the op's description).
-  const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
+  const int validRows = validRowCount<Rows>(rows);
   if constexpr (Cumulative) {
     for (int c = threadIdx.x; c < Cols; c += NT) {
       float sum = 0.0f;
@@ -742,7 +742,7 @@ storeDecayedRows(const float *input, int ldi, const float *gc, int ldg,
                  Dst *__restrict__ dst, long long offset, long long rows,
                  long long rowStride, float scale) {
   constexpr bool Fast = sizeof(Dst) == 2;
-  const int validRows = rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
+  const int validRows = validRowCount<Rows>(rows);
   Dst *base = dst + offset;
   if constexpr ((Cols * sizeof(Dst)) % 16 == 0) {
     constexpr int PerVector = 16 / sizeof(Dst);

@@ -39,6 +39,13 @@ __device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float x) {
   return __float2bfloat16_rn(x);
 }
 
+// How many of a tile's Rows rows hold data when a chunk has `rows` tokens
+// (clamped to [0, Rows]; the rest are padding).
+template <int Rows>
+__device__ __forceinline__ int validRowCount(long long rows) {
+  return rows < 0 ? 0 : (rows > Rows ? Rows : (int)rows);
+}
+
 template <typename T>
 __device__ __forceinline__ float loadAsFloat(const T *pointer) {
   return toFloat(*pointer);
