@@ -171,6 +171,16 @@ void CudaEmitter::bindTile(Value value, TileRef tile) {
   tiles[value] = std::move(tile);
 }
 
+FailureOr<std::optional<TileRef>>
+CudaEmitter::getOptionalTile(Operation *user, Value value) {
+  if (!value)
+    return std::optional<TileRef>();
+  FailureOr<TileRef> tile = getTile(user, value);
+  if (failed(tile))
+    return failure();
+  return std::optional<TileRef>(*tile);
+}
+
 FailureOr<TileRef> CudaEmitter::getTile(Operation *user, Value value) {
   FailureOr<TileRef> tile = getTileOrFragment(user, value);
   if (succeeded(tile) && tile->inRegisters)

@@ -249,22 +249,11 @@ static FailureOr<TileRef> getFragment(CudaEmitter &emitter, Operation *op,
   return fragment;
 }
 
-/// An optional shared operand: nullopt when absent.
-static FailureOr<std::optional<TileRef>>
-getOptionalTile(CudaEmitter &emitter, Operation *op, Value value) {
-  if (!value)
-    return std::optional<TileRef>();
-  FailureOr<TileRef> tile = emitter.getTile(op, value);
-  if (failed(tile))
-    return failure();
-  return std::optional<TileRef>(*tile);
-}
-
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::DeltaStepOp op) {
   FailureOr<TileRef> state = getFragment(emitter, op, op.getState());
   FailureOr<std::optional<TileRef>> decay =
-      getOptionalTile(emitter, op, op.getDecay());
+      emitter.getOptionalTile(op, op.getDecay());
   if (failed(state) || failed(decay))
     return failure();
   if (state->mmaLayout)

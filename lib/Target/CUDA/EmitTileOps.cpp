@@ -71,14 +71,14 @@ static LogicalResult getTiles(CudaEmitter &emitter, Operation *op,
 static FailureOr<std::optional<TileRef>>
 getOptionalVector(CudaEmitter &emitter, Operation *op, Value value,
                   int64_t length) {
-  if (!value)
-    return std::optional<TileRef>();
-  FailureOr<TileRef> tile = emitter.getTile(op, value);
-  if (failed(tile) || failed(expectShape(op, "row_scale", *tile, length, 1,
-                                         /*vector=*/true)) ||
-      failed(expectF32(op, "row_scale", *tile)))
+  FailureOr<std::optional<TileRef>> tile = emitter.getOptionalTile(op, value);
+  if (failed(tile) || !*tile)
+    return tile;
+  if (failed(expectShape(op, "row_scale", **tile, length, 1,
+                         /*vector=*/true)) ||
+      failed(expectF32(op, "row_scale", **tile)))
     return failure();
-  return std::optional<TileRef>(*tile);
+  return tile;
 }
 
 /// A global buffer operand: a kernel argument of type memref<?xT>.

@@ -21,6 +21,7 @@
 
 #include "llvm/ADT/DenseMap.h"
 
+#include <optional>
 #include <string>
 
 namespace kdac::cuda {
@@ -78,6 +79,9 @@ public:
   /// when `value` is not one (a global buffer, a register fragment, or a
   /// tile of unknown origin).
   mlir::FailureOr<TileRef> getTile(mlir::Operation *user, mlir::Value value);
+  /// As getTile for an optional operand: nullopt when `value` is null.
+  mlir::FailureOr<std::optional<TileRef>>
+  getOptionalTile(mlir::Operation *user, mlir::Value value);
   /// As getTile, but a register fragment is accepted too (for the ops that
   /// have a fragment form).
   mlir::FailureOr<TileRef> getTileOrFragment(mlir::Operation *user,
