@@ -105,9 +105,14 @@ static bool isVectorOf(MemRefType type, int64_t n) {
 
 LogicalResult DeltaStepOp::verify() {
   MemRefType state = getState().getType();
-  if (!isFragment(state) || isMmaFragment(getState()))
+  auto space = dyn_cast_or_null<IntegerAttr>(state.getMemorySpace());
+  bool shared = space && space.getInt() == kSharedMemorySpace;
+  if ((!isFragment(state) && !shared) || isMmaFragment(getState()))
     return emitOpError() << "expects a register fragment (memory space "
-                         << kRegisterMemorySpace << ") with fragment_layout";
+                         << kRegisterMemorySpace
+                         << ") with fragment_layout or a shared tile (memory "
+                            "space "
+                         << kSharedMemorySpace << ")";
   int64_t rows = state.getDimSize(0), cols = state.getDimSize(1);
   if (!isVectorOf(getQ().getType(), rows) ||
       !isVectorOf(getK().getType(), rows) ||

@@ -75,8 +75,8 @@ def KDK_AllocTileOp : KDK_Op<"alloc_tile"> {
     Memory space 3 is shared memory. Memory space 5 is a register fragment:
     each thread holds its share of the tile, so ops on it need no barrier
     among themselves. load_tile, store_tile, fill, scale_rows and mma (as B,
-    or as an accumulated rank-one product) accept fragments, and
-    delta_step takes only them. `fragment_layout` = [axis, vector,
+    or as an accumulated rank-one product) and delta_step accept
+    fragments. `fragment_layout` = [axis, vector,
     lanes] says how a fragment spreads (kdac_fragment.cuh): along `axis`
     (1 columns, 0 rows: the one contiguous in global memory) a thread holds
     runs of `vector` elements and `lanes` adjacent lanes hold adjacent
@@ -412,7 +412,7 @@ def KDK_ScaleRowsOp : KDK_Op<"scale_rows"> {
 }
 
 def KDK_DeltaStepOp : KDK_Op<"delta_step"> {
-  let summary = "one token of the recurrence on a register fragment";
+  let summary = "one token of the recurrence on a state fragment or shared tile";
   let description = [{
     With d = `decay` (1 when absent), in two passes over the state:
       kS = S^T (d k), qS = S^T (d q); v' = beta (v - kS) (beta v with
@@ -422,6 +422,12 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step"> {
     pass and one update pass per token, and v' and o are formed in the lanes
     that reduce the columns: the decode kernel's token is four barriers
     instead of eight. q, k and decay have K elements, v and out Vt, beta one.
+
+    The state is a register fragment (fragment_layout) or a shared tile of
+    any element type, updated in place: a one-token decode kernel streams
+    its state through shared memory, so a block holds no state in
+    registers and more blocks overlap their state reads
+    (kdac_shared_state.cuh).
 
     ```mlir
     kdk.delta_step %state, %q, %k, %v, %beta decay(%d : memref<128xf32, 3>)

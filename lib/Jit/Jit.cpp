@@ -47,7 +47,8 @@ std::string specKey(const KernelSpec &spec,
       << "/" << options.diagMethod << " anchor " << options.anchorBlock
       << " threads " << options.blockThreads << "/"
       << options.recurrenceBlockThreads << " vtile "
-      << options.valueTile << "/" << options.decodeValueTile;
+      << options.valueTile << "/" << options.decodeValueTile << " state-in "
+      << options.decodeStateIn;
   return key.str();
 }
 

@@ -29,6 +29,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
                               ? options.recurrenceBlockThreads
                               : kDecodeBlockThreads;
     decode.valueTile = options.decodeValueTile;
+    decode.stateIn = options.decodeStateIn;
     pm.addPass(createConvertKDARecurrenceToKDK(decode));
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());

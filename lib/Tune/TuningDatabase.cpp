@@ -47,7 +47,7 @@ std::string describe(const ChunkedPipelineOptions &o) {
       text << "chosen for the state fragment";
     else
       text << o.decodeValueTile;
-    text << ", at most "
+    text << ", state in " << o.decodeStateIn << ", at most "
          << (o.recurrenceBlockThreads > 0 ? o.recurrenceBlockThreads
                                           : kDecodeBlockThreads)
          << " threads";

@@ -55,6 +55,11 @@ static cl::opt<int64_t> valueTileFlag(
     cl::desc("Columns of V one recurrence block owns (0: all of V; decode "
              "chooses its own unless this is given)"),
     cl::init(64), KDAC_PIPELINE_FLAG);
+static cl::opt<std::string> decodeStateInFlag(
+    "decode-state-in",
+    cl::desc("Where a decode block keeps its state slice: registers | shared "
+             "| auto (shared for a 16-bit kv state and one token per call)"),
+    cl::init("auto"), KDAC_PIPELINE_FLAG);
 
 static cl::opt<std::string> tuningDbFlag(
     "tuning-db",
@@ -124,7 +129,14 @@ std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags() {
     reportError("--v-tile must be 0 (all of V) or positive");
     return std::nullopt;
   }
+  if (decodeStateInFlag != "auto" && decodeStateInFlag != "registers" &&
+      decodeStateInFlag != "shared") {
+    reportError("invalid value '" + decodeStateInFlag +
+                "' for --decode-state-in (expected registers, shared or auto)");
+    return std::nullopt;
+  }
   ChunkedPipelineOptions options;
+  options.decodeStateIn = decodeStateInFlag;
   options.blockThreads = blockThreadsFlag;
   options.recurrenceBlockThreads = recurrenceThreadsFlag;
   options.valueTile = valueTileFlag;

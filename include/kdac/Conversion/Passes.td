@@ -87,6 +87,16 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
     from and goes back to the pool slots they name (a negative start slot
     skips the block), per token for [N, S] indices.
 
+    `state-in=shared` streams the slice through shared memory instead: it
+    is copied in by cp.async while the block computes the token's
+    prologue, kdk.delta_step updates it in place, and a plain copy writes
+    it back. Holding no state in registers, a block needs a third of them
+    and twice as many blocks share an SM, so their state reads overlap each
+    other's arithmetic. `auto` (the default) streams a 16-bit kv state of a
+    one-token call, whose tile keeps the storage type (bench/RESULTS.md:
+    0.56 -> 0.9+ of the bytes floor for bf16 at B=256 on the H100), and
+    keeps every other state in registers.
+
     Before:
     ```mlir
     %o, %s = kda.recurrence q(%q) k(%k) v(%v) g(%g) beta(%b) initial_state(%s0)
@@ -114,6 +124,8 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
            "of the state fragment)">,
     Option<"valueTile", "v-tile", "int64_t", /*default=*/"0",
            "Columns of V one block owns (0: chosen for the state fragment)">,
+    Option<"stateIn", "state-in", "std::string", /*default=*/"\"auto\"",
+           "Where a block keeps its state slice: registers | shared | auto">,
     Option<"sharedMemoryLimit", "smem-limit", "int64_t", /*default=*/"232448",
            "Largest dynamic shared memory per block, bytes">
   ];

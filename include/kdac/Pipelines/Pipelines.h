@@ -42,6 +42,9 @@ struct ChunkedPipelineOptions {
   int64_t valueTile = 64;
   /// The decode kernel's V tile (0: chosen with its state fragment).
   int64_t decodeValueTile = 0;
+  /// Where a decode block keeps its state slice: registers | shared | auto
+  /// (shared for a 16-bit kv state of a one-token call, measured fastest).
+  std::string decodeStateIn = "auto";
   /// Lower token by token (the decode kernel) instead of chunkwise; only the
   /// kernel stage differs.
   bool recurrent = false;

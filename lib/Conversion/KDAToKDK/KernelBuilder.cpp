@@ -99,19 +99,20 @@ void KernelFunction::enterIf(Value condition) {
 }
 void KernelFunction::barrier() { kdk::BarrierOp::create(b, loc); }
 
-Value TilePool::get(ArrayRef<int64_t> shape, Type elementType) {
+Value TilePool::get(ArrayRef<int64_t> shape, Type elementType, bool padRows) {
   auto key = std::make_pair(std::vector<int64_t>(shape.begin(), shape.end()),
                             const_cast<void *>(elementType.getAsOpaquePointer()));
   auto &list = free[key];
-  if (!list.empty())
+  if (padRows && !list.empty())
     return list.pop_back_val();
   // Rows of a 2-D tile are padded by 16 bytes: with pitches that are
   // multiples of 128 bytes, the rows a warp reads together (ldmatrix, column
   // walks) would all fall in the same banks.
   int64_t bytesPerElement = elementType.getIntOrFloatBitWidth() / 8;
-  int64_t pad = shape.size() == 2 && shape[1] * bytesPerElement >= 16
-                    ? 16 / bytesPerElement
-                    : 0;
+  int64_t pad =
+      padRows && shape.size() == 2 && shape[1] * bytesPerElement >= 16
+          ? 16 / bytesPerElement
+          : 0;
   SmallVector<int64_t> stored(shape.begin(), shape.end());
   if (pad)
     stored.back() += pad;

@@ -103,7 +103,11 @@ public:
   TilePool(KernelFunction &kernel, int64_t limitBytes)
       : kernel(kernel), limit(limitBytes) {}
 
-  mlir::Value get(llvm::ArrayRef<int64_t> shape, mlir::Type elementType);
+  /// A free tile of `shape`, or a new one. 2-D rows are padded by 16 bytes;
+  /// `padRows` = false always makes a new, unpadded tile (for one whose
+  /// readers gain nothing from padding).
+  mlir::Value get(llvm::ArrayRef<int64_t> shape, mlir::Type elementType,
+                  bool padRows = true);
   void release(mlir::Value tile);
   int64_t bytesAllocated() const { return allocated; }
   bool overLimit() const { return allocated > limit; }

@@ -35,12 +35,23 @@ struct PoolArgs {
   bool perToken = false;
 };
 
-/// How the K x Vt state slice spreads over the block (kdac_fragment.cuh).
+/// How the K x Vt state slice spreads over the block: a register fragment
+/// (kdac_fragment.cuh) or, `inShared`, a shared tile that
+/// kdac_shared_state.cuh splits the same way.
 struct StateFragmentPlan {
   int64_t vTile = 0, threads = 0;
   int64_t axis = 1, vector = 1, lanes = 1;
   Type elementType;
+  bool inShared = false;
 };
+
+/// Whether the call has one token per sequence, statically: then a 16-bit
+/// state can stay 16-bit in the kernel, every token's rounding being the
+/// final store's.
+bool oneTokenPerCall(kda::RecurrenceOp op) {
+  auto qType = cast<RankedTensorType>(op.getQ().getType());
+  return !op.getCuSeqlens() && qType.getDimSize(1) == 1;
+}
 
 SmallVector<int64_t> divisorsOf(int64_t n) {
   SmallVector<int64_t> divisors;
@@ -89,9 +100,7 @@ FailureOr<StateFragmentPlan> planStateFragment(kda::RecurrenceOp op,
   bool kv = op.getLayout() == kda::StateLayout::kv;
   int64_t maxWarps = maxThreads / 32;
   int64_t elementBytes = storage.getIntOrFloatBitWidth() / 8;
-  auto qType = cast<RankedTensorType>(op.getQ().getType());
-  bool oneToken = !op.getCuSeqlens() && qType.getDimSize(1) == 1;
-  bool packable = elementBytes == 2 && oneToken;
+  bool packable = elementBytes == 2 && oneTokenPerCall(op);
   int64_t span = requestedVTile > 0 ? requestedVTile : vDim;
   // Warp widths: those near 128 elements per thread first, then wider ones.
   int64_t targetCols = std::max<int64_t>(1, 128 * 32 / kDim);
@@ -147,6 +156,50 @@ FailureOr<StateFragmentPlan> planStateFragment(kda::RecurrenceOp op,
                         << " state slice in registers: every warp needs whole "
                            "columns and K a multiple of its row lanes; raise "
                            "block-threads or change the v-tile";
+}
+
+/// Whether kdac::SharedStateLayout splits a K x `cols` tile over `warps`
+/// warps: whole columns per warp, runs of up to 16 bytes, a power-of-two
+/// number of lanes along a row and K a multiple of the row lanes.
+bool sharedStateSplits(int64_t kDim, int64_t cols, int64_t warps,
+                       int64_t elementBytes) {
+  if (cols % warps != 0)
+    return false;
+  int64_t warpCols = cols / warps;
+  int64_t run = 16 / elementBytes;
+  while (run > 1 && warpCols % run != 0)
+    run /= 2;
+  int64_t runLanes = std::min<int64_t>(32, warpCols / run);
+  return llvm::isPowerOf2_64(runLanes) && kDim % (32 / runLanes) == 0;
+}
+
+/// The shared-state block: a V tile of at most 32 KB (unless one is
+/// requested), so six blocks fit an SM's shared memory, and the most warps
+/// up to `maxThreads` that split it.
+FailureOr<StateFragmentPlan> planSharedState(kda::RecurrenceOp op,
+                                             int64_t requestedVTile,
+                                             int64_t maxThreads,
+                                             Type tileType) {
+  int64_t kDim = op.getKeyDim(), vDim = op.getValueDim();
+  int64_t elementBytes = tileType.getIntOrFloatBitWidth() / 8;
+  StateFragmentPlan plan;
+  plan.inShared = true;
+  plan.elementType = tileType;
+  plan.vTile = requestedVTile > 0 ? requestedVTile : vDim;
+  while (requestedVTile <= 0 && plan.vTile % 2 == 0 &&
+         kDim * plan.vTile * elementBytes > 32 * 1024)
+    plan.vTile /= 2;
+  for (int64_t warps = maxThreads / 32; warps >= 1; --warps)
+    if (sharedStateSplits(kDim, plan.vTile, warps, elementBytes)) {
+      plan.threads = warps * 32;
+      return plan;
+    }
+  return op.emitError() << "convert-kda-recurrence-to-kdk: no block of at most "
+                        << maxThreads << " threads (whole warps) can split the "
+                        << kDim << "x" << plan.vTile
+                        << " shared state: every warp needs whole columns and "
+                           "K a multiple of its row lanes; change the v-tile "
+                           "or use state-in=registers";
 }
 
 struct RecurrentKernelBuilder {
@@ -215,16 +268,30 @@ struct RecurrentKernelBuilder {
     Value slot = startSlot(poolArgs, sequence);
     if (poolArgs.indices)
       k.enterIf(k.compare(arith::CmpIPredicate::sge, slot, k.index(0)));
-    auto fragmentSpace = b.getI64IntegerAttr(kdk::kRegisterMemorySpace);
-    Value state = kdk::AllocTileOp::create(
-        b, loc,
-        MemRefType::get({kDim, vTileWidth}, plan.elementType,
-                        MemRefLayoutAttrInterface(), fragmentSpace),
-        b.getDenseI64ArrayAttr({plan.axis, plan.vector, plan.lanes}));
+    Value state;
+    // A shared slice of the storage type arrives by cp.async, overlapping
+    // the token's prologue; the first token waits for it.
+    bool asyncState = false;
+    if (plan.inShared) {
+      // Unpadded: each quarter-warp reads two rows' runs of one warp's
+      // columns, in the same banks with or without 16 bytes of padding,
+      // and the 2 KB saved is what lets six blocks share an SM.
+      state = sharedTiles.get({kDim, vTileWidth}, plan.elementType,
+                              /*padRows=*/false);
+      asyncState = args.initialState && kv &&
+                   plan.elementType == elementTypeOf(args.initialState);
+    } else {
+      auto fragmentSpace = b.getI64IntegerAttr(kdk::kRegisterMemorySpace);
+      state = kdk::AllocTileOp::create(
+          b, loc,
+          MemRefType::get({kDim, vTileWidth}, plan.elementType,
+                          MemRefLayoutAttrInterface(), fragmentSpace),
+          b.getDenseI64ArrayAttr({plan.axis, plan.vector, plan.lanes}));
+    }
     if (args.initialState)
       kdk::LoadTileOp::create(b, loc, args.initialState, stateOffset(slot),
                               k.index(kDim), k.index(rowStride), colStride,
-                              state);
+                              state, asyncState);
     else
       kdk::FillOp::create(b, loc, state, b.getF64FloatAttr(0.0));
 
@@ -266,7 +333,17 @@ struct RecurrentKernelBuilder {
            gate);
     load(args.beta, tokenOffset(k, batch, token, args.seqLen, hv, head, 1), 0,
          beta);
-    barrier();
+    bool prologueMath = args.qkL2Norm || args.betaSigmoid ||
+                        args.activation != kda::GateActivation::none;
+    bool decays = granularity != kda::GateGranularity::none;
+    // The last barrier before kdk.delta_step also publishes the state's
+    // cp.async copies, once each thread has waited for its own.
+    auto barrierBeforeStep = [&](bool last) {
+      if (last && asyncState)
+        kdk::WaitAsyncOp::create(b, loc);
+      barrier();
+    };
+    barrierBeforeStep(!prologueMath && !decays);
 
     if (args.qkL2Norm) {
       kdk::L2NormRowsOp::create(b, loc, q);
@@ -278,17 +355,15 @@ struct RecurrentKernelBuilder {
           args.lowerBound, granularity == kda::GateGranularity::scalar);
     if (args.betaSigmoid)
       kdk::SigmoidOp::create(b, loc, beta, one);
-    if (args.qkL2Norm || args.betaSigmoid ||
-        args.activation != kda::GateActivation::none)
-      barrier();
+    if (prologueMath)
+      barrierBeforeStep(!decays);
 
     // One token on the state: kS and qS in one pass against the undecayed
     // state, v' and o where the columns are reduced, then the decayed
     // update in one pass (kdk.delta_step).
-    bool decays = granularity != kda::GateGranularity::none;
     if (decays) {
       kdk::LastRowExpOp::create(b, loc, gate, decay);
-      barrier();
+      barrierBeforeStep(true);
     }
     kdk::DeltaStepOp::create(b, loc, state, q, key, v, beta,
                              decays ? decay : Value(), out,
@@ -340,6 +415,27 @@ struct ConvertKDARecurrenceToKDKPass
       signalPassFailure();
   }
 
+  /// The shared state tile keeps a 16-bit storage type only for one token
+  /// per call (like a packed fragment); otherwise it is f32.
+  static Type sharedTileType(kda::RecurrenceOp op, Type storage) {
+    return oneTokenPerCall(op) ? storage : Float32Type::get(op.getContext());
+  }
+
+  /// The state-in option: `auto` streams a 16-bit kv state of a one-token
+  /// call through shared memory, where it measured fastest.
+  FailureOr<bool> stateGoesInShared(kda::RecurrenceOp op, Type storage) {
+    if (stateIn == "registers")
+      return false;
+    if (stateIn == "shared")
+      return true;
+    if (stateIn != "auto")
+      return op.emitError() << "convert-kda-recurrence-to-kdk: unknown "
+                               "state-in '"
+                            << stateIn << "' (registers | shared | auto)";
+    return storage.getIntOrFloatBitWidth() == 16 && oneTokenPerCall(op) &&
+           op.getLayout() == kda::StateLayout::kv;
+  }
+
   LogicalResult convert(ModuleOp module, kda::RecurrenceOp op) {
     OpBuilder builder(&getContext());
     int64_t vDim = op.getValueDim();
@@ -354,8 +450,15 @@ struct ConvertKDARecurrenceToKDKPass
       storage = elementTypeOf(state);
     else if (Value state = op.getFinalState())
       storage = elementTypeOf(state);
-    FailureOr<StateFragmentPlan> plan = planStateFragment(
-        op, std::min<int64_t>(valueTile, vDim), blockThreads, storage);
+    FailureOr<bool> inShared = stateGoesInShared(op, storage);
+    if (failed(inShared))
+      return failure();
+    int64_t requestedVTile = std::min<int64_t>(valueTile, vDim);
+    FailureOr<StateFragmentPlan> plan =
+        *inShared ? planSharedState(op, requestedVTile, blockThreads,
+                                    sharedTileType(op, storage))
+                  : planStateFragment(op, requestedVTile, blockThreads,
+                                      storage);
     if (failed(plan))
       return failure();
     int64_t width = plan->vTile, threads = plan->threads;

@@ -6,8 +6,9 @@
 // calls here pass no shapes. Only the ops a register-resident state needs
 // have a fragment form: load, store, fill, row scaling, mma with the
 // fragment as B (a vector times the state) or as an accumulated rank-one
-// product, and delta_step (a whole token on the state). An mma_layout
-// fragment (kdac_mma_fragment.cuh, the chunked recurrence's state) is a
+// product, and delta_step (a whole token on the state; its form on a
+// shared state tile, kdac_shared_state.cuh, is emitted here too). An
+// mma_layout fragment (kdac_mma_fragment.cuh, the chunked recurrence's state) is a
 // kdac::MmaFragment: load, store (of its first `rows` rows), fill, row
 // scaling and tensor-core mma with it as B and out. Anything else on a
 // fragment is an error at the op, never a silent shared-memory access.
@@ -161,8 +162,7 @@ static FailureOr<int64_t> vectorStride(Operation *op, StringRef what,
   if (tile.cols == 1 && tile.rows == length)
     return tile.ld;
   return op->emitOpError() << "expects " << what << " to be a vector of "
-                           << length << " elements next to a register "
-                           << "fragment";
+                           << length << " elements";
 }
 
 LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
@@ -238,20 +238,36 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
             "fragment, or an accumulated rank-one product into it";
 }
 
-/// The register fragment `value` names, or an error at `op`.
-static FailureOr<TileRef> getFragment(CudaEmitter &emitter, Operation *op,
-                                      Value value) {
-  FailureOr<TileRef> fragment = emitter.getTileOrFragment(op, value);
-  if (failed(fragment))
-    return failure();
-  if (!fragment->inRegisters)
-    return op->emitOpError() << "needs a register fragment (memory space 5)";
-  return fragment;
+/// Why kdac::SharedStateLayout cannot split a rows x cols shared state of
+/// `bytes`-byte elements over `threads` threads, or "" when it can (the
+/// device code static_asserts the same, so a bad tile is an error at the
+/// op rather than in NVRTC's log).
+static std::string sharedStateProblem(const TileRef &state, int64_t threads,
+                                      int64_t bytes) {
+  int64_t warps = threads / 32;
+  if (threads % 32 != 0 || state.cols % warps != 0)
+    return "its columns do not divide over whole warps";
+  int64_t warpCols = state.cols / warps;
+  int64_t run = 16 / bytes;
+  while (run > 1 && warpCols % run != 0)
+    run /= 2;
+  int64_t runLanes = std::min<int64_t>(32, warpCols / run);
+  if (!llvm::isPowerOf2_64(runLanes))
+    return "a warp's " + std::to_string(warpCols) +
+           " columns are not a power-of-two number of runs";
+  int64_t rowLanes = 32 / runLanes;
+  if (state.rows % rowLanes != 0)
+    return "its rows do not divide over a warp's " + std::to_string(rowLanes) +
+           " row lanes";
+  if (state.ld % run != 0 || state.firstByte % (run * bytes) != 0)
+    return "its rows are not aligned to runs of " + std::to_string(run) +
+           " elements";
+  return "";
 }
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::DeltaStepOp op) {
-  FailureOr<TileRef> state = getFragment(emitter, op, op.getState());
+  FailureOr<TileRef> state = emitter.getTileOrFragment(op, op.getState());
   FailureOr<std::optional<TileRef>> decay =
       emitter.getOptionalTile(op, op.getDecay());
   if (failed(state) || failed(decay))
@@ -275,12 +291,28 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   if (failed(qStride) || failed(kStride) || failed(vStride) ||
       failed(outStride))
     return failure();
-  return DeviceCall(emitter, op, "fragmentDeltaStep")
-      .withoutBlockThreads()
+  DeviceCall call(emitter, op,
+                  state->inRegisters ? "fragmentDeltaStep" : "sharedDeltaStep");
+  call.withoutBlockThreads()
       .templateFlag(op.getAdditive())
-      .templateFlag(decay->has_value())
-      .arg(state->pointer)
-      .arg(q.pointer)
+      .templateFlag(decay->has_value());
+  if (state->inRegisters) {
+    call.arg(state->pointer);
+  } else {
+    int64_t bytes = state->elementType.getIntOrFloatBitWidth() / 8;
+    std::string problem =
+        sharedStateProblem(*state, emitter.getBlockThreads(), bytes);
+    if (!problem.empty())
+      return op.emitOpError()
+             << "cannot split the " << state->rows << "x" << state->cols
+             << " shared state over " << emitter.getBlockThreads()
+             << " threads: " << problem;
+    call.templateArg("NT")
+        .templateArg(state->rows)
+        .templateArg(state->cols)
+        .tile(*state);
+  }
+  return call.arg(q.pointer)
       .arg(Twine(*qStride))
       .arg(k.pointer)
       .arg(Twine(*kStride))

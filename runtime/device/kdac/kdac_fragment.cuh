@@ -73,13 +73,6 @@ struct FragmentLayout {
 };
 
 namespace detail {
-template <typename A, typename B> struct SameType {
-  static constexpr bool value = false;
-};
-template <typename A> struct SameType<A, A> {
-  static constexpr bool value = true;
-};
-
 template <typename T, int N> struct alignas(sizeof(T) * N) Run {
   T elements[N];
 };

@@ -24,6 +24,7 @@
 #include "kdac/kdac_math.cuh"
 #include "kdac/kdac_mma.cuh"
 #include "kdac/kdac_mma_fragment.cuh"
+#include "kdac/kdac_shared_state.cuh"
 #include "kdac/kdac_types.cuh"
 
 namespace kdac {
@@ -253,6 +254,20 @@ __device__ __forceinline__ void tileStore(const Src *src, int ld,
     constexpr int VectorsPerRow = Cols / PerVector;
     if (aligned16(base) &&
         ((rowStride * (long long)sizeof(Dst)) % 16) == 0) {
+      // Same element type and 16-byte shared rows: the bytes move as they
+      // are (a 16-bit decode state: one shared load per 16-byte store).
+      if constexpr (detail::SameType<Src, Dst>::value) {
+        if (aligned16(src) && ((ld * (int)sizeof(Src)) % 16) == 0) {
+          for (int unit = threadIdx.x; unit < validRows * VectorsPerRow;
+               unit += NT) {
+            const int r = unit / VectorsPerRow;
+            const int c = (unit % VectorsPerRow) * PerVector;
+            store16Bytes(base + r * rowStride + c,
+                         *reinterpret_cast<const uint4 *>(src + r * ld + c));
+          }
+          return;
+        }
+      }
       for (int unit = threadIdx.x; unit < validRows * VectorsPerRow;
            unit += NT) {
         const int r = unit / VectorsPerRow;

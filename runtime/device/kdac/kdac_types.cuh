@@ -95,6 +95,16 @@ __device__ __forceinline__ bool aligned16(const void *pointer) {
   return (reinterpret_cast<unsigned long long>(pointer) & 15ull) == 0;
 }
 
+namespace detail {
+// std::is_same (the device library includes no standard headers).
+template <typename A, typename B> struct SameType {
+  static constexpr bool value = false;
+};
+template <typename A> struct SameType<A, A> {
+  static constexpr bool value = true;
+};
+} // namespace detail
+
 // 16-byte vector load/store (one LDG.128/STG.128); `pointer` must be
 // 16-byte aligned.
 __device__ __forceinline__ uint4 load16Bytes(const void *pointer) {

@@ -6,6 +6,10 @@
 // RUN: kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="v-tile=32" | FileCheck %s --check-prefix=VTILE
 // RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="v-tile=48" 2>&1 | FileCheck %s --check-prefix=BADTILE
 // RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="block-threads=16" 2>&1 | FileCheck %s --check-prefix=BADTHREADS
+// RUN: kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="state-in=registers" | FileCheck %s --check-prefix=REGS
+// RUN: kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="state-in=shared" --canonicalize | FileCheck %s --check-prefix=SHARED
+// RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="state-in=stack" 2>&1 | FileCheck %s --check-prefix=BADSTATEIN
+// BADSTATEIN: convert-kda-recurrence-to-kdk: unknown state-in 'stack' (registers | shared | auto)
 // BADTILE: convert-kda-recurrence-to-kdk: v-tile 48 does not divide V = 64
 // BADTHREADS: convert-kda-recurrence-to-kdk: no block of at most 16 threads (whole warps) can hold the 64x64 state slice in registers
 // VTILE: kdk.grid = ["2", "4", "sequences"]
@@ -32,6 +36,20 @@
 // CHECK: kdk.store_tile %[[O]] into
 // CHECK: }
 // CHECK: kdk.store_tile %[[S]] into
+// With state-in=shared the f32 slice streams through an f32 shared tile of
+// the same type (so cp.async), 16 columns per warp: the last barrier
+// before the step also waits for the copy.
+// SHARED-LABEL: func.func @kda_recurrent(
+// SHARED-SAME: kdk.block_threads = 128
+// SHARED: %[[S:.*]] = kdk.alloc_tile : memref<64x64xf32, 3>
+// SHARED: kdk.load_tile %{{.*}} into %[[S]] async : memref<?xf32>, memref<64x64xf32, 3>
+// SHARED: scf.for
+// SHARED: kdk.last_row_exp
+// SHARED-NEXT: kdk.wait_async
+// SHARED-NEXT: kdk.barrier
+// SHARED-NEXT: kdk.delta_step %[[S]],
+// SHARED: }
+// SHARED: kdk.store_tile %[[S]] into %{{.*}} : memref<64x64xf32, 3>, memref<?xf32>
 func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
     %v: tensor<?x?x4x64xbf16>, %g: tensor<?x?x4x64xf32>, %beta: tensor<?x?x4xbf16>,
     %a: tensor<4xf32>, %s0: tensor<?x4x64x64xf32>)
@@ -67,6 +85,13 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
 // CHECK: scf.if
 // CHECK-NEXT: arith.muli %[[TOKSLOT]]
 // CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<64x64xf32, 5>, memref<?xbf16>
+// In shared memory the several tokens' state is an f32 tile too, loaded
+// with conversion (cp.async cannot convert), so nothing waits.
+// SHARED-LABEL: func.func @kda_recurrent(
+// SHARED: %[[S:.*]] = kdk.alloc_tile : memref<64x64xf32, 3>
+// SHARED: kdk.load_tile %{{.*}} into %[[S]] : memref<?xbf16>, memref<64x64xf32, 3>
+// SHARED-NOT: kdk.wait_async
+// SHARED: kdk.delta_step %[[S]],
 func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
     %v: tensor<?x?x4x64xbf16>, %g: tensor<?x?x4x64xf32>, %beta: tensor<?x?x4xbf16>,
     %pool: tensor<?x4x64x64xbf16>, %slots: tensor<?x?xi32>, %accepted: tensor<?xi32>)
@@ -107,10 +132,23 @@ func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
 
 // -----
 
-// The kv layout packs a one-token bf16 state in runs of two (one register
-// each, 16 lanes per 64-byte row segment).
+// A one-token bf16 kv state streams through a bf16 shared tile by default:
+// cp.async in before the token loop, waited for at the barrier before the
+// step (no prologue math here, so the loads' barrier), copied out after.
 // CHECK-LABEL: func.func @kda_recurrent(
-// CHECK: kdk.alloc_tile {fragment_layout = array<i64: 1, 2, 16>} : memref<128x128xbf16, 5>
+// CHECK-SAME: kdk.block_threads = 128
+// CHECK: %[[S:.*]] = kdk.alloc_tile : memref<128x128xbf16, 3>
+// CHECK: kdk.load_tile %{{.*}} into %[[S]] async : memref<?xbf16>, memref<128x128xbf16, 3>
+// CHECK: scf.for
+// CHECK: kdk.wait_async
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.delta_step %[[S]],
+// CHECK: }
+// CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<128x128xbf16, 3>, memref<?xbf16>
+// In registers it stays packed in runs of two (one register each, 16
+// lanes per 64-byte row segment).
+// REGS-LABEL: func.func @kda_recurrent(
+// REGS: kdk.alloc_tile {fragment_layout = array<i64: 1, 2, 16>} : memref<128x128xbf16, 5>
 func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
     %v: tensor<?x1x4x128xbf16>, %beta: tensor<?x1x4xbf16>,
     %s0: tensor<?x4x128x128xbf16>)

@@ -41,13 +41,13 @@ func.func @layout_on_shared_tile() {
 
 // -----
 
-func.func @step_of_shared_tile() {
-  %s = kdk.alloc_tile : memref<128x32xf32, 3>
+func.func @step_of_mma_fragment() {
+  %s = kdk.alloc_tile {mma_layout} : memref<128x32xf32, 5>
   %k = kdk.alloc_tile : memref<1x128xf32, 3>
   %v = kdk.alloc_tile : memref<1x32xf32, 3>
   %b = kdk.alloc_tile : memref<1xf32, 3>
-  // expected-error @+1 {{expects a register fragment (memory space 5)}}
-  kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x32xf32, 3>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
+  // expected-error @+1 {{expects a register fragment (memory space 5) with fragment_layout or a shared tile (memory space 3)}}
+  kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x32xf32, 5>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
   return
 }
 

@@ -18,6 +18,21 @@ func.func @fragments() {
 
 // -----
 
+// The decode state streamed through shared memory: delta_step in place on
+// a shared tile.
+// CHECK-LABEL: func.func @shared_state
+// CHECK: kdk.delta_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} into %{{.*}} : memref<128x32xbf16, 3>
+func.func @shared_state() {
+  %s = kdk.alloc_tile : memref<128x32xbf16, 3>
+  %k = kdk.alloc_tile : memref<1x128xf32, 3>
+  %v = kdk.alloc_tile : memref<1x32xf32, 3>
+  %b = kdk.alloc_tile : memref<1xf32, 3>
+  kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x32xbf16, 3>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
+  return
+}
+
+// -----
+
 // Tensor-core accumulator fragments, asynchronous tile loads and the
 // tensor-core gram.
 // CHECK-LABEL: func.func @accumulators

@@ -118,3 +118,41 @@ module attributes {kdk.chunk_size = 16 : i64} {
 // CHECK-NEXT: kdac::fragmentMma<false, true>([[W]], 64, [[S]], [[V]], -1.0f);
 // CHECK-NEXT: kdac::fragmentMma<true, true>([[W]], 64, [[V]], [[S]], 1.0f);
 // CHECK-NEXT: kdac::fragmentStoreRows([[V]], o, {{v[0-9]+}}, {{v[0-9]+}}, {{v[0-9]+}}, 1);
+
+// -----
+
+// kdk.delta_step on a shared state tile (the streamed decode state) calls
+// sharedDeltaStep with the tile's shape and row stride; it updates the tile
+// in place and the tile is stored like any shared one.
+
+!state = memref<128x64xbf16, 3>
+!row = memref<1x128xf32, 3>
+!vrow = memref<1x64xf32, 3>
+module attributes {kdk.chunk_size = 1 : i64} {
+  func.func @shared_state(%s0: memref<?xbf16> {kdk.param = "initial_state"},
+                          %sT: memref<?xbf16> {kdk.param = "final_state"})
+      attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = ["2", "8", "sequences"]} {
+    %c0 = arith.constant 0 : index
+    %c128 = arith.constant 128 : index
+    %s = kdk.alloc_tile : !state
+    %k = kdk.alloc_tile : !row
+    %v = kdk.alloc_tile : !vrow
+    %b = kdk.alloc_tile : memref<1xf32, 3>
+    kdk.load_tile %s0[%c0] rows(%c128) row_stride(%c128) col_stride = 1 into %s async : memref<?xbf16>, !state
+    kdk.wait_async
+    kdk.barrier
+    kdk.delta_step %s, %k, %k, %v, %b into %v scale = 0.25 : !state, !row, !row, !vrow, memref<1xf32, 3>, !vrow
+    kdk.barrier
+    kdk.store_tile %s into %sT[%c0] rows(%c128) row_stride(%c128) col_stride = 1 : !state, memref<?xbf16>
+    return
+  }
+}
+
+// CHECK-LABEL: shared_state(
+// CHECK:      __nv_bfloat16 *const [[S:v[0-9]+]] = reinterpret_cast<__nv_bfloat16 *>(kdac_smem + 0); // 128x64 bf16
+// CHECK:      kdac::tileLoadAsync<NT, 128, 64, 1>(initial_state, {{v[0-9]+}}, {{v[0-9]+}}, {{v[0-9]+}}, [[S]], 64);
+// CHECK-NEXT: kdac::cpAsyncWaitAll();
+// CHECK-NEXT: __syncthreads();
+// CHECK-NEXT: kdac::sharedDeltaStep<false, false, NT, 128, 64>([[S]], 64, [[K:v[0-9]+]], 1, [[K]], 1, [[V:v[0-9]+]], 1, {{v[0-9]+}}, (const float *)nullptr, 0, [[V]], 1, 0.25f);
+// CHECK-NEXT: __syncthreads();
+// CHECK-NEXT: kdac::tileStore<NT, 128, 64, 1>([[S]], 64, final_state,

@@ -238,8 +238,25 @@ module attributes {kdk.chunk_size = 1 : i64} {
     %a = kdk.alloc_tile : memref<16x128xf32, 3>
     %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
     %o = kdk.alloc_tile : memref<16x32xf32, 3>
-    // expected-error @+1 {{expects A to be a vector of 128 elements next to a register fragment}}
+    // expected-error @+1 {{expects A to be a vector of 128 elements}}
     kdk.mma %a, %s into %o : memref<16x128xf32, 3>, memref<128x32xf32, 5>, memref<16x32xf32, 3>
+    return
+  }
+}
+
+// -----
+
+// 48 bf16 columns over four warps are 12 per warp: runs of four, three
+// lanes along a row, which kdac::SharedStateLayout cannot index.
+module attributes {kdk.chunk_size = 1 : i64} {
+  func.func @shared_state_split(%o: memref<?xf32> {kdk.param = "o"})
+      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+    %s = kdk.alloc_tile : memref<128x48xbf16, 3>
+    %k = kdk.alloc_tile : memref<1x128xf32, 3>
+    %v = kdk.alloc_tile : memref<1x48xf32, 3>
+    %b = kdk.alloc_tile : memref<1xf32, 3>
+    // expected-error @+1 {{cannot split the 128x48 shared state over 128 threads: a warp's 12 columns are not a power-of-two number of runs}}
+    kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x48xbf16, 3>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x48xf32, 3>, memref<1xf32, 3>, memref<1x48xf32, 3>
     return
   }
 }

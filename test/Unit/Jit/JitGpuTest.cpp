@@ -16,6 +16,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <memory>
 
 using namespace kdac;
 
@@ -31,6 +33,18 @@ protected:
   static Jit &jit() {
     static Jit instance;
     return instance;
+  }
+  /// A JIT whose decode kernels keep the state where `stateIn` says
+  /// (registers | shared | auto).
+  static Jit &decodeJit(const std::string &stateIn) {
+    static std::map<std::string, std::unique_ptr<Jit>> jits;
+    std::unique_ptr<Jit> &instance = jits[stateIn];
+    if (!instance) {
+      JitOptions options;
+      options.pipeline.decodeStateIn = stateIn;
+      instance = std::make_unique<Jit>(options);
+    }
+    return *instance;
   }
 };
 
@@ -235,39 +249,60 @@ void expectPoolMatches(const KernelSpec &spec, int64_t B, int64_t T,
   EXPECT_FALSE(std::isnan(errPool)) << label << ": pool has NaN";
 }
 
-/// Every state option of the decode kernel against the oracle: f32 and
-/// bf16 state, both layouts, plain states, slot pools, per-token slots with
-/// accepted counts, varlen. Specs with a static T = 1 keep a bf16 state
-/// packed in registers; the others keep it in f32.
+/// Every state option of the decode kernel against the oracle, with the
+/// state in registers and in shared memory: f32 and bf16 state, both
+/// layouts, plain states, slot pools, per-token slots with accepted
+/// counts, varlen. Specs with a static T = 1 keep a bf16 state 16-bit (packed
+/// in registers, or a bf16 shared tile); the others keep it in f32.
 TEST_F(JitGpu, DecodeStateOptions) {
   uint64_t seed = 1000;
-  for (StateLayout layout : {StateLayout::KV, StateLayout::VK})
-    for (DType stateDType : {DType::F32, DType::BF16}) {
-      std::string tag = std::string(toString(layout)) + " state " +
-                        toString(stateDType);
-      KernelSpec spec = decodeSpec(DType::BF16, layout, stateDType);
-      // bf16 inputs: expectMatches' 5e-3 is decodeTolerance's for either
-      // state type.
-      expectMatches(makeRandomCase(spec, 5, 2, {}, ++seed), "plain " + tag,
-                    jit());
-      KernelSpec oneToken = spec;
-      oneToken.T = 1;
-      expectMatches(makeRandomCase(oneToken, 7, 1, {}, ++seed),
-                    "one token " + tag, jit());
+  for (const char *stateIn : {"registers", "shared"})
+    for (StateLayout layout : {StateLayout::KV, StateLayout::VK})
+      for (DType stateDType : {DType::F32, DType::BF16}) {
+        Jit &jit = decodeJit(stateIn);
+        std::string tag = std::string(toString(layout)) + " state " +
+                          toString(stateDType) + " in " + stateIn;
+        KernelSpec spec = decodeSpec(DType::BF16, layout, stateDType);
+        // bf16 inputs: expectMatches' 5e-3 is decodeTolerance's for either
+        // state type.
+        expectMatches(makeRandomCase(spec, 5, 2, {}, ++seed), "plain " + tag,
+                      jit);
+        KernelSpec oneToken = spec;
+        oneToken.T = 1;
+        expectMatches(makeRandomCase(oneToken, 7, 1, {}, ++seed),
+                      "one token " + tag, jit);
 
-      spec.hasInitialState = spec.hasFinalState = false;
-      spec.statePool = true;
-      expectPoolMatches(spec, 9, 1, {}, 1, ++seed, "slots " + tag, jit());
-      oneToken = spec;
-      oneToken.T = 1;
-      expectPoolMatches(oneToken, 9, 1, {}, 1, ++seed, "one-token slots " + tag,
-                        jit());
-      spec.perTokenStates = spec.acceptedCounts = true;
-      expectPoolMatches(spec, 9, 3, {}, 4, ++seed, "per-token " + tag, jit());
-      spec.varlen = true;
-      spec.B = 1;
-      expectPoolMatches(spec, 1, 12, {1, 3, 2, 2, 1, 3}, 3, ++seed,
-                        "per-token varlen " + tag, jit());
+        spec.hasInitialState = spec.hasFinalState = false;
+        spec.statePool = true;
+        expectPoolMatches(spec, 9, 1, {}, 1, ++seed, "slots " + tag, jit);
+        oneToken = spec;
+        oneToken.T = 1;
+        expectPoolMatches(oneToken, 9, 1, {}, 1, ++seed,
+                          "one-token slots " + tag, jit);
+        spec.perTokenStates = spec.acceptedCounts = true;
+        expectPoolMatches(spec, 9, 3, {}, 4, ++seed, "per-token " + tag, jit);
+        spec.varlen = true;
+        spec.B = 1;
+        expectPoolMatches(spec, 1, 12, {1, 3, 2, 2, 1, 3}, 3, ++seed,
+                          "per-token varlen " + tag, jit);
+      }
+}
+
+/// The shared state's V tile and warps follow the head dims: a 64 x 256
+/// bf16 state is one 32 KB tile, a 256 x 128 one two tiles of 64 columns,
+/// a 32 x 48 one splits 48 columns over 3 warps.
+TEST_F(JitGpu, DecodeSharedStateHeadDims) {
+  uint64_t seed = 1100;
+  for (auto [k, v] : {std::pair<int64_t, int64_t>{64, 256}, {256, 128}, {32, 48}})
+    for (DType stateDType : {DType::F32, DType::BF16}) {
+      KernelSpec spec = decodeSpec(DType::BF16, StateLayout::KV, stateDType);
+      spec.K = k;
+      spec.V = v;
+      spec.T = 1;
+      expectMatches(makeRandomCase(spec, 3, 1, {}, ++seed),
+                    "K=" + std::to_string(k) + " V=" + std::to_string(v) +
+                        " state " + toString(stateDType),
+                    decodeJit("shared"));
     }
 }
 

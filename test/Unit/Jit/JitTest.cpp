@@ -213,14 +213,21 @@ TEST(Jit, MalformedTuningDatabaseIsReported) {
             std::string::npos);
 }
 
+struct MatrixEntry {
+  std::string name;
+  KernelSpec spec;
+  std::string decodeStateIn = "auto";
+};
+
 /// The support matrix CI compiles: head dims, dtypes, GVA, varlen, every
-/// fused option, state layouts and family members.
-std::vector<std::pair<std::string, KernelSpec>> supportMatrix() {
-  std::vector<std::pair<std::string, KernelSpec>> specs;
-  auto add = [&](std::string name, auto mutate) {
+/// fused option, state layouts, decode state homes and family members.
+std::vector<MatrixEntry> supportMatrix() {
+  std::vector<MatrixEntry> specs;
+  auto add = [&](std::string name, auto mutate,
+                 std::string decodeStateIn = "auto") {
     KernelSpec spec = smallSpec();
     mutate(spec);
-    specs.emplace_back(std::move(name), spec);
+    specs.push_back({std::move(name), spec, std::move(decodeStateIn)});
   };
   for (int64_t k : {64, 128, 256})
     for (int64_t v : {64, 128, 256})
@@ -270,6 +277,30 @@ std::vector<std::pair<std::string, KernelSpec>> supportMatrix() {
     s.HV = 2 * s.H;
     s.qkL2Norm = s.betaSigmoid = true;
   });
+  // A static T = 1 and a bf16 kv state: `auto` streams it through a bf16
+  // shared tile (cp.async in, in-place delta_step, 16-byte copy out).
+  add("decode_one_token_bf16_state_fused", [](KernelSpec &s) {
+    s.decode = true;
+    s.T = 1;
+    s.stateDType = DType::BF16;
+    s.activation = GateActivation::LowerBound;
+    s.lowerBound = -5.0;
+    s.hasALog = s.hasDtBias = s.qkL2Norm = s.betaSigmoid = true;
+  });
+  // Forced into shared memory: an f32 tile for several tokens, and a vk
+  // state loaded with conversion.
+  add("decode_shared_f32_tile_pool_per_token", [](KernelSpec &s) {
+    s.decode = s.statePool = s.perTokenStates = true;
+    s.hasInitialState = s.hasFinalState = false;
+    s.stateDType = DType::BF16;
+  }, "shared");
+  add("decode_shared_vk_additive", [](KernelSpec &s) {
+    s.decode = true;
+    s.T = 1;
+    s.stateLayout = StateLayout::VK;
+    s.update = UpdateRule::Additive;
+    s.stateDType = DType::BF16;
+  }, "shared");
   add("ungated_additive_bf16_state", [](KernelSpec &s) {
     s.gate = GateGranularity::None;
     s.update = UpdateRule::Additive;
@@ -281,16 +312,17 @@ std::vector<std::pair<std::string, KernelSpec>> supportMatrix() {
 TEST(JitCodegen, SupportMatrixCompilesWithNvrtc) {
   rt::Expected<const rt::Nvrtc *> nvrtc = rt::Nvrtc::load();
   ASSERT_TRUE(nvrtc.ok()) << nvrtc.error();
-  ChunkedPipelineOptions options;
-  options.chunkSize = 0; // what the JIT does: the largest chunk that fits
   auto specs = supportMatrix();
   // NVRTC is thread-safe across programs; use both cores.
   std::vector<std::future<std::string>> results;
-  for (const auto &[name, spec] : specs)
+  for (const MatrixEntry &entry : specs)
     for (const char *arch : {"sm_90a", "sm_80"})
-      results.push_back(std::async(std::launch::async, [&, name = name,
-                                                        spec = spec, arch] {
-        KernelSpec target = spec;
+      results.push_back(std::async(std::launch::async, [&entry, &nvrtc, arch] {
+        const std::string &name = entry.name;
+        ChunkedPipelineOptions options;
+        options.chunkSize = 0; // what the JIT does: the largest chunk that fits
+        options.decodeStateIn = entry.decodeStateIn;
+        KernelSpec target = entry.spec;
         target.arch = arch;
         llvm::Expected<EmittedCuda> cuda = generateCuda(target, options);
         if (!cuda)

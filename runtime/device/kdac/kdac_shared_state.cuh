@@ -1,0 +1,151 @@
+//===- kdac_shared_state.cuh - A decode token on a state in shared memory -===//
+//
+// kdk.delta_step on a K x Vt state tile in shared memory rather than in a
+// register fragment. The decode kernel of a one-token call streams its
+// state: the tile arrives by cp.async while the block works through the
+// token's prologue and leaves by a plain copy, and with no state held in
+// registers a block needs ~56 of them instead of ~165, so six blocks share
+// an SM instead of three and the state reads of the others overlap each
+// block's arithmetic (bench/RESULTS.md: 0.56 -> ~1.0 of the bytes floor
+// for a bf16 state at B=256 on the H100).
+//
+// The threads split the tile as a kv fragment would (SharedStateLayout):
+// each warp owns whole columns, so a column's sum over K never leaves the
+// warp, and a thread reads and writes 16-byte runs along the row.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_DEVICE_KDAC_SHARED_STATE_CUH
+#define KDAC_DEVICE_KDAC_SHARED_STATE_CUH
+
+#include "kdac/kdac_fragment.cuh"
+
+namespace kdac {
+
+namespace detail {
+// The longest run of at most 16 bytes that divides a warp's columns.
+template <typename T, int WarpCols> constexpr int sharedRunLength() {
+  int run = 16 / (int)sizeof(T);
+  while (run > 1 && WarpCols % run != 0)
+    run /= 2;
+  return run;
+}
+} // namespace detail
+
+// How NT threads split a Rows x Cols shared state: a FragmentLayout along
+// the columns, runs of detail::sharedRunLength elements, as many lanes
+// along a row as a warp's columns take (at most 32).
+template <int NT, int Rows, int Cols, typename T> struct SharedStateLayout {
+  static constexpr int WarpCols = Cols / (NT / 32);
+  static constexpr int Run = detail::sharedRunLength<T, WarpCols>();
+  static constexpr int RunLanes = WarpCols / Run < 32 ? WarpCols / Run : 32;
+  using Layout = FragmentLayout<NT, Rows, Cols, 1, Run, RunLanes>;
+};
+
+namespace detail {
+// A run of N elements of shared memory, widened to f32.
+template <typename T, int N>
+__device__ __forceinline__ void loadRun(const T *at, float (&values)[N]) {
+  const Run<T, N> run = *reinterpret_cast<const Run<T, N> *>(at);
+#pragma unroll
+  for (int e = 0; e < N; ++e)
+    values[e] = toFloat(run.elements[e]);
+}
+
+// Rounds N f32 values into a run of shared memory (pairs of 16-bit values
+// with one conversion each).
+template <typename T, int N>
+__device__ __forceinline__ void storeRun(T *at, const float (&values)[N]) {
+  Run<T, N> run;
+  if constexpr (!SameType<T, float>::value && N % 2 == 0) {
+    u32 *words = reinterpret_cast<u32 *>(run.elements);
+#pragma unroll
+    for (int e = 0; e < N; e += 2)
+      words[e / 2] = packPair<T>(values[e], values[e + 1]);
+  } else {
+#pragma unroll
+    for (int e = 0; e < N; ++e)
+      run.elements[e] = fromFloat<T>(values[e]);
+  }
+  *reinterpret_cast<Run<T, N> *>(at) = run;
+}
+} // namespace detail
+
+// kdk.delta_step on a shared state (row stride ld, a multiple of the run
+// length; the tile 16-byte aligned): the algebra of fragmentDeltaStep, in
+// place. Each thread reads its runs twice (product pass, update pass) and
+// touches no other thread's elements, so the op needs barriers only around
+// the shared vectors and around readers of the new state.
+template <bool Additive, bool HasDecay, int NT, int Rows, int Cols, typename T>
+__device__ __forceinline__ void
+sharedDeltaStep(T *state, int ld, const float *q, int qStride, const float *k,
+                int kStride, const float *v, int vStride, const float *beta,
+                const float *decay, int decayStride, float *out, int outStride,
+                float scale) {
+  using L = typename SharedStateLayout<NT, Rows, Cols, T>::Layout;
+  constexpr int Run = SharedStateLayout<NT, Rows, Cols, T>::Run;
+  constexpr int CH = L::ColsHeld;
+  float kS[CH], qS[CH];
+#pragma unroll
+  for (int j = 0; j < CH; ++j)
+    kS[j] = qS[j] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < L::RowsHeld; ++i) {
+    const int r = L::row(i);
+    const float d = HasDecay ? decay[r * decayStride] : 1.0f;
+    const float kd = d * k[r * kStride], qd = d * q[r * qStride];
+#pragma unroll
+    for (int j = 0; j < CH; j += Run) {
+      float x[Run];
+      detail::loadRun(state + r * ld + L::col(j), x);
+#pragma unroll
+      for (int e = 0; e < Run; ++e) {
+        if constexpr (!Additive)
+          kS[j + e] = fmaf(kd, x[e], kS[j + e]);
+        qS[j + e] = fmaf(qd, x[e], qS[j + e]);
+      }
+    }
+  }
+  float qk = 0.0f;
+  for (int r = (int)(threadIdx.x % 32); r < Rows; r += 32)
+    qk = fmaf(q[r * qStride], k[r * kStride], qk);
+  qk = warpReduceSum(qk);
+#pragma unroll
+  for (int j = 0; j < CH; ++j) {
+    if constexpr (!Additive)
+      kS[j] = detail::sumOverRowLanes<L>(kS[j]);
+    qS[j] = detail::sumOverRowLanes<L>(qS[j]);
+  }
+  const float b = *beta;
+  float update[CH];
+#pragma unroll
+  for (int j = 0; j < CH; ++j) {
+    const float value = v[L::col(j) * vStride];
+    update[j] = Additive ? b * value : b * (value - kS[j]);
+  }
+  if (L::rowLane() == 0) {
+#pragma unroll
+    for (int j = 0; j < CH; ++j)
+      out[L::col(j) * outStride] = scale * fmaf(qk, update[j], qS[j]);
+  }
+#pragma unroll
+  for (int i = 0; i < L::RowsHeld; ++i) {
+    const int r = L::row(i);
+    const float d = HasDecay ? decay[r * decayStride] : 1.0f;
+    const float kr = k[r * kStride];
+#pragma unroll
+    for (int j = 0; j < CH; j += Run) {
+      T *at = state + r * ld + L::col(j);
+      float x[Run];
+      detail::loadRun(at, x);
+#pragma unroll
+      for (int e = 0; e < Run; ++e)
+        x[e] = HasDecay ? fmaf(d, x[e], kr * update[j + e])
+                        : x[e] + kr * update[j + e];
+      detail::storeRun(at, x);
+    }
+  }
+}
+
+} // namespace kdac
+
+#endif // KDAC_DEVICE_KDAC_SHARED_STATE_CUH
