@@ -20,7 +20,8 @@ namespace kdac {
 
 KernelSpec kernelSpecFor(const KernelSpec &spec) {
   KernelSpec generic = spec;
-  generic.T = kDynamic;
+  bool oneTokenDecode = spec.decode && !spec.varlen && spec.T == 1;
+  generic.T = oneTokenDecode ? 1 : kDynamic;
   generic.B = spec.varlen ? 1 : kDynamic;
   return generic;
 }

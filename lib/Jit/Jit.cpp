@@ -31,7 +31,7 @@ std::string specKey(const KernelSpec &spec,
                     const ChunkedPipelineOptions &options) {
   KernelSpec s = kernelSpecFor(spec);
   std::ostringstream key;
-  key << "H" << s.H << " HV" << s.HV << " K" << s.K << " V" << s.V
+  key << "T" << s.T << " H" << s.H << " HV" << s.HV << " K" << s.K << " V" << s.V
       << " varlen" << s.varlen << " dtype " << toString(s.dtype) << " g "
       << toString(s.gateDType) << " beta " << toString(s.betaDType)
       << " gate " << toString(s.gate) << " update " << toString(s.update)

@@ -107,6 +107,11 @@ llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &s,
   if (sizes.B <= 0 || sizes.T < 0)
     return argError("q has shape " + shapeString(a.q.shape) +
                     ", which needs B > 0 and T >= 0");
+  if (s.T != kDynamic && sizes.T != s.T)
+    return argError("q has T = " + llvm::Twine(sizes.T) +
+                    ", the kernel was compiled for T = " + llvm::Twine(s.T) +
+                    " (a one-token decode spec); use a spec with T = -1 for "
+                    "several tokens per call");
   if (s.varlen) {
     if (sizes.B != 1)
       return argError("varlen (cu_seqlens) needs B == 1, q has B = " +

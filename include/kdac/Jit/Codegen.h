@@ -17,7 +17,10 @@
 namespace kdac {
 
 /// The spec the generated kernels serve: run-time sizes (B, T) are left
-/// dynamic so one compiled kernel serves every batch and length.
+/// dynamic so one compiled kernel serves every batch and length, except a
+/// decode spec's T = 1: a one-token kernel keeps a 16-bit state 16-bit (in
+/// shared memory by default, else packed in registers), which holds only
+/// when no token's state is rounded but the last, so it serves T = 1 only.
 KernelSpec kernelSpecFor(const KernelSpec &spec);
 
 /// Spec -> CUDA. Compiler diagnostics are collected into the error message.

@@ -106,6 +106,29 @@ TEST(JitArgs, VarlenNeedsOneRowAndOffsets) {
   EXPECT_EQ(sizes->chunkSlots, 1 + 3); // ceil(10 / 64) + N
 }
 
+/// The JIT keeps a one-token decode spec's T = 1 (the kernel keeps a 16-bit
+/// state 16-bit), so that kernel refuses several tokens; other specs'
+/// kernels take any T.
+TEST(JitArgs, OneTokenDecodeKernelTakesOneToken) {
+  KernelSpec spec = smallSpec();
+  spec.decode = true;
+  spec.T = 1;
+  KernelSpec served = kernelSpecFor(spec);
+  EXPECT_EQ(served.T, 1);
+  EXPECT_EQ(errorOf(served, matchingArgs()),
+            "kdac launch: q has T = 10, the kernel was compiled for T = 1 (a "
+            "one-token decode spec); use a spec with T = -1 for several tokens "
+            "per call");
+  KdaLaunchArgs one = matchingArgs();
+  for (DeviceTensor *t : {&one.q, &one.k, &one.v, &one.g, &one.beta, &one.o})
+    t->shape[1] = 1;
+  EXPECT_EQ(errorOf(served, one), "");
+  spec.decode = false;
+  EXPECT_EQ(kernelSpecFor(spec).T, kDynamic);
+  spec.decode = spec.varlen = true;
+  EXPECT_EQ(kernelSpecFor(spec).T, kDynamic);
+}
+
 /// A decode spec with a per-token bf16 state pool, and matching arguments
 /// (B = 2, T = 10, S = 12 slots per sequence, P = 50 slots).
 KernelSpec pooledSpec() {
