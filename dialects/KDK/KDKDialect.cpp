@@ -123,6 +123,11 @@ LogicalResult DeltaStepOp::verify() {
     return emitOpError() << "expects q, k (and decay) of " << rows
                          << " elements, v and out of " << cols
                          << " and one beta";
+  if (getStoreTo() && !shared)
+    return emitOpError() << "stores to global memory only from a shared state";
+  if (bool(getStoreTo()) != bool(getStoreOffset()) ||
+      bool(getStoreTo()) != bool(getStoreRowStride()))
+    return emitOpError() << "needs store_to with its offset and row_stride";
   return success();
 }
 

@@ -411,7 +411,7 @@ def KDK_ScaleRowsOp : KDK_Op<"scale_rows"> {
   let hasVerifier = 1;
 }
 
-def KDK_DeltaStepOp : KDK_Op<"delta_step"> {
+def KDK_DeltaStepOp : KDK_Op<"delta_step", [AttrSizedOperandSegments]> {
   let summary = "one token of the recurrence on a state fragment or shared tile";
   let description = [{
     With d = `decay` (1 when absent), in two passes over the state:
@@ -429,6 +429,17 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step"> {
     registers and more blocks overlap their state reads
     (kdac_shared_state.cuh).
 
+    `store_to` (a shared state only) writes the new state to global memory
+    at `offset + r * row_stride + c` instead of back into the tile, which
+    keeps the old one: a one-token kernel's update pass is then its state
+    store, with no barrier and no second pass over the tile.
+
+    ```mlir
+    kdk.delta_step %shared, %q, %k, %v, %beta decay(%d : memref<128xf32, 3>)
+        into %o store_to %final[%offset] row_stride(%c128) : memref<?xbf16>
+        scale = 0.088388 : memref<128x128xbf16, 3>, ...
+    ```
+
     ```mlir
     kdk.delta_step %state, %q, %k, %v, %beta decay(%d : memref<128xf32, 3>)
         into %o scale = 0.088388 : memref<128x128xf32, 5>, memref<1x128xf32, 3>,
@@ -439,10 +450,15 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step"> {
   let arguments = (ins KDK_Tile2D:$state, KDK_F32Tile2D:$q, KDK_F32Tile2D:$k,
                        KDK_F32Tile2D:$v, KDK_F32Tile1D:$beta,
                        Optional<KDK_F32Tile1D>:$decay, KDK_F32Tile2D:$out,
+                       Optional<KDK_Global>:$store_to,
+                       Optional<Index>:$store_offset,
+                       Optional<Index>:$store_row_stride,
                        UnitAttr:$additive, DefaultValuedAttr<F64Attr, "1.0">:$scale);
   let assemblyFormat = [{
     $state `,` $q `,` $k `,` $v `,` $beta
     (`decay` `(` $decay^ `:` type($decay) `)`)? `into` $out
+    (`store_to` $store_to^ `[` $store_offset `]` `row_stride` `(`
+     $store_row_stride `)` `:` type($store_to))?
     (`additive` $additive^)? (`scale` `=` $scale^)? attr-dict `:`
     type($state) `,` type($q) `,` type($k) `,` type($v) `,` type($beta) `,`
     type($out)

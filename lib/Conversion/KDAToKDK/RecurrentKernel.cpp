@@ -261,13 +261,14 @@ struct RecurrentKernelBuilder {
       Value base = k.mul(k.add(k.mul(slot, hv), head), kDim * vDim);
       return k.add(base, kv ? column : k.mul(column, kDim));
     };
-    auto storeState = [&](Value state, Value buffer, Value slot) {
-      kdk::StoreTileOp::create(b, loc, state, buffer, stateOffset(slot),
-                               k.index(kDim), k.index(rowStride), colStride);
+    auto storeState = [&](Value state, Value buffer, Value offset) {
+      kdk::StoreTileOp::create(b, loc, state, buffer, offset, k.index(kDim),
+                               k.index(rowStride), colStride);
     };
     Value slot = startSlot(poolArgs, sequence);
     if (poolArgs.indices)
       k.enterIf(k.compare(arith::CmpIPredicate::sge, slot, k.index(0)));
+    Value slotOffset = stateOffset(slot);
     Value state;
     // A shared slice of the storage type arrives by cp.async, overlapping
     // the token's prologue; the first token waits for it.
@@ -289,7 +290,7 @@ struct RecurrentKernelBuilder {
           b.getDenseI64ArrayAttr({plan.axis, plan.vector, plan.lanes}));
     }
     if (args.initialState)
-      kdk::LoadTileOp::create(b, loc, args.initialState, stateOffset(slot),
+      kdk::LoadTileOp::create(b, loc, args.initialState, slotOffset,
                               k.index(kDim), k.index(rowStride), colStride,
                               state, asyncState);
     else
@@ -305,10 +306,15 @@ struct RecurrentKernelBuilder {
     Value out = vector({1, vTileWidth});
     Value one = k.index(1);
 
-    auto loop = scf::ForOp::create(b, loc, k.index(0), range.getNumChunks(),
-                                   one);
-    b.setInsertionPointToStart(loop.getBody());
-    Value step = loop.getInductionVar();
+    // A one-token call has no token loop: nothing waits for a next token.
+    bool oneToken = oneTokenPerCall(op);
+    scf::ForOp loop;
+    Value step = k.index(0);
+    if (!oneToken) {
+      loop = scf::ForOp::create(b, loc, k.index(0), range.getNumChunks(), one);
+      b.setInsertionPointToStart(loop.getBody());
+      step = loop.getInductionVar();
+    }
     Value token = k.add(range.getStart(), step);
     Value batch = range.getBatch();
     auto load = [&](Value src, Value offset, int64_t colStrideOfLoad,
@@ -365,10 +371,19 @@ struct RecurrentKernelBuilder {
       kdk::LastRowExpOp::create(b, loc, gate, decay);
       barrierBeforeStep(true);
     }
-    kdk::DeltaStepOp::create(b, loc, state, q, key, v, beta,
-                             decays ? decay : Value(), out,
-                             op.getUpdate() == kda::UpdateRule::additive,
-                             llvm::APFloat(op.getEffectiveScale()));
+    // Where the state goes after the call: its pool slot or final_state
+    // (none for per-token slots, stored token by token below). A one-token
+    // shared state goes there straight from the update pass.
+    Value destination = poolArgs.pool && !poolArgs.perToken ? poolArgs.pool
+                                                             : args.finalState;
+    bool storeFromStep = plan.inShared && oneToken && kv && destination;
+    kdk::DeltaStepOp::create(
+        b, loc, state, q, key, v, beta, decays ? decay : Value(), out,
+        storeFromStep ? destination : Value(),
+        storeFromStep ? slotOffset : Value(),
+        storeFromStep ? k.index(rowStride) : Value(),
+        op.getUpdate() == kda::UpdateRule::additive,
+        llvm::APFloat(op.getEffectiveScale()));
     barrier();
     kdk::StoreTileOp::create(
         b, loc, out, args.o,
@@ -387,16 +402,17 @@ struct RecurrentKernelBuilder {
       k.enterIf(arith::AndIOp::create(
           b, loc, inside,
           k.compare(arith::CmpIPredicate::sge, tokenSlot, k.index(0))));
-      storeState(state, poolArgs.pool, tokenSlot);
+      storeState(state, poolArgs.pool, stateOffset(tokenSlot));
     }
-    // The next token's loads overwrite these tiles.
-    barrier();
-
-    b.setInsertionPointAfter(loop);
-    if (poolArgs.pool && !poolArgs.perToken)
-      storeState(state, poolArgs.pool, slot);
-    else if (args.finalState)
-      storeState(state, args.finalState, slot);
+    if (loop) {
+      // The next token's loads overwrite these tiles.
+      barrier();
+      b.setInsertionPointAfter(loop);
+    }
+    // The barrier after the step (or the loop's last) orders a shared
+    // state's writes before this store.
+    if (destination && !storeFromStep)
+      storeState(state, destination, slotOffset);
     // Leave the skip guard: the kernel's return goes after it.
     b.setInsertionPointToEnd(&k.getFunction().getBody().front());
     return success();

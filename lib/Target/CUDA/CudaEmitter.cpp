@@ -430,6 +430,10 @@ static FailureOr<KernelPlan> planKernel(func::FuncOp func,
   llvm::DenseSet<Value> written;
   func.walk([&](kdk::StoreTileOp op) { written.insert(op.getDst()); });
   func.walk([&](kdk::StoreDecayedRowsOp op) { written.insert(op.getDst()); });
+  func.walk([&](kdk::DeltaStepOp op) {
+    if (Value dst = op.getStoreTo())
+      written.insert(dst);
+  });
   llvm::StringSet<> cppNames;
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
     if (failed(planParam(func, i, written, plan, workspaces, launch)))

@@ -312,7 +312,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
         .templateArg(state->cols)
         .tile(*state);
   }
-  return call.arg(q.pointer)
+  call.arg(q.pointer)
       .arg(Twine(*qStride))
       .arg(k.pointer)
       .arg(Twine(*kStride))
@@ -322,6 +322,10 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       .optionalVector(*decay)
       .arg(out.pointer)
       .arg(Twine(*outStride))
-      .floatArg(op.getScale().convertToDouble())
-      .emit();
+      .floatArg(op.getScale().convertToDouble());
+  if (op.getStoreTo())
+    call.value(op.getStoreTo())
+        .value(op.getStoreOffset())
+        .value(op.getStoreRowStride());
+  return call.emit();
 }

@@ -42,19 +42,19 @@ template <int NT, int Rows, int Cols, typename T> struct SharedStateLayout {
 };
 
 namespace detail {
-// A run of N elements of shared memory, widened to f32.
+// An aligned run of N elements, widened to f32.
 template <typename T, int N>
-__device__ __forceinline__ void loadRun(const T *at, float (&values)[N]) {
+__device__ __forceinline__ void readRun(const T *at, float (&values)[N]) {
   const Run<T, N> run = *reinterpret_cast<const Run<T, N> *>(at);
 #pragma unroll
   for (int e = 0; e < N; ++e)
     values[e] = toFloat(run.elements[e]);
 }
 
-// Rounds N f32 values into a run of shared memory (pairs of 16-bit values
-// with one conversion each).
+// Rounds N f32 values into a run (pairs of 16-bit values with one
+// conversion each).
 template <typename T, int N>
-__device__ __forceinline__ void storeRun(T *at, const float (&values)[N]) {
+__device__ __forceinline__ void writeRun(T *at, const float (&values)[N]) {
   Run<T, N> run;
   if constexpr (!SameType<T, float>::value && N % 2 == 0) {
     u32 *words = reinterpret_cast<u32 *>(run.elements);
@@ -70,17 +70,16 @@ __device__ __forceinline__ void storeRun(T *at, const float (&values)[N]) {
 }
 } // namespace detail
 
-// kdk.delta_step on a shared state (row stride ld, a multiple of the run
-// length; the tile 16-byte aligned): the algebra of fragmentDeltaStep, in
-// place. Each thread reads its runs twice (product pass, update pass) and
-// touches no other thread's elements, so the op needs barriers only around
-// the shared vectors and around readers of the new state.
-template <bool Additive, bool HasDecay, int NT, int Rows, int Cols, typename T>
+namespace detail {
+// The delta step on a shared state; the update pass hands each new run to
+// `sink(row, col, values)`.
+template <bool Additive, bool HasDecay, int NT, int Rows, int Cols, typename T,
+          typename Sink>
 __device__ __forceinline__ void
-sharedDeltaStep(T *state, int ld, const float *q, int qStride, const float *k,
-                int kStride, const float *v, int vStride, const float *beta,
-                const float *decay, int decayStride, float *out, int outStride,
-                float scale) {
+sharedDeltaStepTo(const T *state, int ld, const float *q, int qStride,
+                  const float *k, int kStride, const float *v, int vStride,
+                  const float *beta, const float *decay, int decayStride,
+                  float *out, int outStride, float scale, Sink sink) {
   using L = typename SharedStateLayout<NT, Rows, Cols, T>::Layout;
   constexpr int Run = SharedStateLayout<NT, Rows, Cols, T>::Run;
   constexpr int CH = L::ColsHeld;
@@ -96,7 +95,7 @@ sharedDeltaStep(T *state, int ld, const float *q, int qStride, const float *k,
 #pragma unroll
     for (int j = 0; j < CH; j += Run) {
       float x[Run];
-      detail::loadRun(state + r * ld + L::col(j), x);
+      readRun(state + r * ld + L::col(j), x);
 #pragma unroll
       for (int e = 0; e < Run; ++e) {
         if constexpr (!Additive)
@@ -112,8 +111,8 @@ sharedDeltaStep(T *state, int ld, const float *q, int qStride, const float *k,
 #pragma unroll
   for (int j = 0; j < CH; ++j) {
     if constexpr (!Additive)
-      kS[j] = detail::sumOverRowLanes<L>(kS[j]);
-    qS[j] = detail::sumOverRowLanes<L>(qS[j]);
+      kS[j] = sumOverRowLanes<L>(kS[j]);
+    qS[j] = sumOverRowLanes<L>(qS[j]);
   }
   const float b = *beta;
   float update[CH];
@@ -134,16 +133,64 @@ sharedDeltaStep(T *state, int ld, const float *q, int qStride, const float *k,
     const float kr = k[r * kStride];
 #pragma unroll
     for (int j = 0; j < CH; j += Run) {
-      T *at = state + r * ld + L::col(j);
       float x[Run];
-      detail::loadRun(at, x);
+      readRun(state + r * ld + L::col(j), x);
 #pragma unroll
       for (int e = 0; e < Run; ++e)
         x[e] = HasDecay ? fmaf(d, x[e], kr * update[j + e])
                         : x[e] + kr * update[j + e];
-      detail::storeRun(at, x);
+      sink(r, L::col(j), x);
     }
   }
+}
+} // namespace detail
+
+// kdk.delta_step on a shared state (row stride ld, a multiple of the run
+// length; the tile 16-byte aligned): the algebra of fragmentDeltaStep, in
+// place. Each thread reads its runs twice (product pass, update pass) and
+// touches no other thread's elements, so the op needs barriers only around
+// the shared vectors and around readers of the new state.
+template <bool Additive, bool HasDecay, int NT, int Rows, int Cols, typename T>
+__device__ __forceinline__ void
+sharedDeltaStep(T *state, int ld, const float *q, int qStride, const float *k,
+                int kStride, const float *v, int vStride, const float *beta,
+                const float *decay, int decayStride, float *out, int outStride,
+                float scale) {
+  detail::sharedDeltaStepTo<Additive, HasDecay, NT, Rows, Cols>(
+      state, ld, q, qStride, k, kStride, v, vStride, beta, decay, decayStride,
+      out, outStride, scale, [&](int r, int c, const auto &values) {
+        detail::writeRun(state + r * ld + c, values);
+      });
+}
+
+// kdk.delta_step {store_to}: the new state goes to dst[offset + r *
+// rowStride + c] (as runs when they are aligned there, which is uniform for
+// the block), and the tile keeps the old one.
+template <bool Additive, bool HasDecay, int NT, int Rows, int Cols, typename T,
+          typename Dst>
+__device__ __forceinline__ void
+sharedDeltaStep(const T *state, int ld, const float *q, int qStride,
+                const float *k, int kStride, const float *v, int vStride,
+                const float *beta, const float *decay, int decayStride,
+                float *out, int outStride, float scale, Dst *__restrict__ dst,
+                long long offset, long long rowStride) {
+  constexpr int Run = SharedStateLayout<NT, Rows, Cols, T>::Run;
+  Dst *base = dst + offset;
+  const bool runs =
+      reinterpret_cast<unsigned long long>(base) % (sizeof(Dst) * Run) == 0 &&
+      rowStride % Run == 0;
+  detail::sharedDeltaStepTo<Additive, HasDecay, NT, Rows, Cols>(
+      state, ld, q, qStride, k, kStride, v, vStride, beta, decay, decayStride,
+      out, outStride, scale, [&](int r, int c, const auto &values) {
+        Dst *at = base + r * rowStride + c;
+        if (runs) {
+          detail::writeRun(at, values);
+        } else {
+#pragma unroll
+          for (int e = 0; e < Run; ++e)
+            at[e] = fromFloat<Dst>(values[e]);
+        }
+      });
 }
 
 } // namespace kdac

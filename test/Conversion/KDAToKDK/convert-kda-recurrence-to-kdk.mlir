@@ -133,18 +133,22 @@ func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
 // -----
 
 // A one-token bf16 kv state streams through a bf16 shared tile by default:
-// cp.async in before the token loop, waited for at the barrier before the
-// step (no prologue math here, so the loads' barrier), copied out after.
+// cp.async in first, waited for at the barrier before the step (no
+// prologue math here, so the loads' barrier); the step's update pass
+// writes the new state to final_state itself. One token: no token loop.
 // CHECK-LABEL: func.func @kda_recurrent(
 // CHECK-SAME: kdk.block_threads = 128
 // CHECK: %[[S:.*]] = kdk.alloc_tile : memref<128x128xbf16, 3>
-// CHECK: kdk.load_tile %{{.*}} into %[[S]] async : memref<?xbf16>, memref<128x128xbf16, 3>
-// CHECK: scf.for
+// CHECK: kdk.load_tile %{{[a-z0-9]+}}[%[[OFF:[a-z0-9_]+]]] rows(%c128) row_stride(%c128) col_stride = 1 into %[[S]] async : memref<?xbf16>, memref<128x128xbf16, 3>
+// CHECK-NOT: scf.for
 // CHECK: kdk.wait_async
 // CHECK-NEXT: kdk.barrier
-// CHECK-NEXT: kdk.delta_step %[[S]],
-// CHECK: }
-// CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<128x128xbf16, 3>, memref<?xbf16>
+// CHECK-NEXT: kdk.delta_step %[[S]], {{.*}} into %{{[^ ]*}} store_to %{{[a-z0-9]+}}[%[[OFF]]] row_stride(%c128) : memref<?xbf16> scale
+// CHECK-NEXT: kdk.barrier
+// CHECK-NOT: kdk.store_tile %[[S]]
+// CHECK: kdk.store_tile %{{.*}} into %{{.*}} rows(%c1)
+// CHECK-NOT: kdk.store_tile %[[S]]
+// CHECK: return
 // In registers it stays packed in runs of two (one register each, 16
 // lanes per 64-byte row segment).
 // REGS-LABEL: func.func @kda_recurrent(

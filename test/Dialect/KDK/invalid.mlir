@@ -151,3 +151,15 @@ func.func @scale_rows_bf16_in_place() {
   kdk.scale_rows %v, %r : memref<16x64xbf16, 3>, memref<16xf32, 3>
   return
 }
+
+// -----
+
+func.func @step_store_from_fragment(%dst: memref<?xf32>, %i: index) {
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+  %k = kdk.alloc_tile : memref<1x128xf32, 3>
+  %v = kdk.alloc_tile : memref<1x32xf32, 3>
+  %b = kdk.alloc_tile : memref<1xf32, 3>
+  // expected-error @+1 {{stores to global memory only from a shared state}}
+  kdk.delta_step %s, %k, %k, %v, %b into %v store_to %dst[%i] row_stride(%i) : memref<?xf32> : memref<128x32xf32, 5>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
+  return
+}

@@ -22,12 +22,14 @@ func.func @fragments() {
 // a shared tile.
 // CHECK-LABEL: func.func @shared_state
 // CHECK: kdk.delta_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} into %{{.*}} : memref<128x32xbf16, 3>
-func.func @shared_state() {
+// CHECK: kdk.delta_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} into %{{.*}} store_to %{{.*}}[%{{.*}}] row_stride(%{{.*}}) : memref<?xbf16> scale = 5.000000e-01 : memref<128x32xbf16, 3>
+func.func @shared_state(%dst: memref<?xbf16>, %offset: index, %stride: index) {
   %s = kdk.alloc_tile : memref<128x32xbf16, 3>
   %k = kdk.alloc_tile : memref<1x128xf32, 3>
   %v = kdk.alloc_tile : memref<1x32xf32, 3>
   %b = kdk.alloc_tile : memref<1xf32, 3>
   kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x32xbf16, 3>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
+  kdk.delta_step %s, %k, %k, %v, %b into %v store_to %dst[%offset] row_stride(%stride) : memref<?xbf16> scale = 0.5 : memref<128x32xbf16, 3>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
   return
 }
 

@@ -123,7 +123,9 @@ module attributes {kdk.chunk_size = 16 : i64} {
 
 // kdk.delta_step on a shared state tile (the streamed decode state) calls
 // sharedDeltaStep with the tile's shape and row stride; it updates the tile
-// in place and the tile is stored like any shared one.
+// in place and the tile is stored like any shared one, or, with store_to,
+// the call also takes the buffer (written, so not const), offset and row
+// stride.
 
 !state = memref<128x64xbf16, 3>
 !row = memref<1x128xf32, 3>
@@ -144,11 +146,12 @@ module attributes {kdk.chunk_size = 1 : i64} {
     kdk.delta_step %s, %k, %k, %v, %b into %v scale = 0.25 : !state, !row, !row, !vrow, memref<1xf32, 3>, !vrow
     kdk.barrier
     kdk.store_tile %s into %sT[%c0] rows(%c128) row_stride(%c128) col_stride = 1 : !state, memref<?xbf16>
+    kdk.delta_step %s, %k, %k, %v, %b into %v store_to %sT[%c128] row_stride(%c128) : memref<?xbf16> scale = 0.25 : !state, !row, !row, !vrow, memref<1xf32, 3>, !vrow
     return
   }
 }
 
-// CHECK-LABEL: shared_state(
+// CHECK-LABEL: shared_state(const __nv_bfloat16 *__restrict__ initial_state, __nv_bfloat16 *__restrict__ final_state)
 // CHECK:      __nv_bfloat16 *const [[S:v[0-9]+]] = reinterpret_cast<__nv_bfloat16 *>(kdac_smem + 0); // 128x64 bf16
 // CHECK:      kdac::tileLoadAsync<NT, 128, 64, 1>(initial_state, {{v[0-9]+}}, {{v[0-9]+}}, {{v[0-9]+}}, [[S]], 64);
 // CHECK-NEXT: kdac::cpAsyncWaitAll();
@@ -156,3 +159,4 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // CHECK-NEXT: kdac::sharedDeltaStep<false, false, NT, 128, 64>([[S]], 64, [[K:v[0-9]+]], 1, [[K]], 1, [[V:v[0-9]+]], 1, {{v[0-9]+}}, (const float *)nullptr, 0, [[V]], 1, 0.25f);
 // CHECK-NEXT: __syncthreads();
 // CHECK-NEXT: kdac::tileStore<NT, 128, 64, 1>([[S]], 64, final_state,
+// CHECK-NEXT: kdac::sharedDeltaStep<false, false, NT, 128, 64>([[S]], 64, [[K]], 1, [[K]], 1, [[V]], 1, {{v[0-9]+}}, (const float *)nullptr, 0, [[V]], 1, 0.25f, final_state, [[C128:v[0-9]+]], [[C128]]);
