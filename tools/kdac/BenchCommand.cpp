@@ -2,13 +2,15 @@
 //
 // Loads a case, JIT-compiles its kernels twice (a cold compile into a fresh
 // cache, then a hit from that disk cache), and times the kernels with CUDA
-// events: warm-up launches, then the median of many timed launches. Prints
-// one line of key=value pairs for the benchmark harness to read. --decode
+// events (KernelTimer.h: as do_bench times FLA): warm-up launches, then the
+// median of many timed launches. Prints one line of key=value pairs for the
+// benchmark harness to read. --decode
 // and --state-pool time the decode kernel (plain, or in place on a pool).
 // This is a benchmark, not a test: nothing here passes or fails on time.
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
+#include "KernelTimer.h"
 
 #include "kdac/Jit/GpuCase.h"
 
@@ -17,7 +19,6 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <algorithm>
 #include <chrono>
 
 namespace cl = llvm::cl;
@@ -111,30 +112,11 @@ int runBench() {
   if (pool)
     if (llvm::Error e = (*device)->attachPool(*pool))
       return reportError(llvm::toString(std::move(e)));
-  rt::Expected<rt::Stream> stream = rt::Stream::create();
-  if (!stream)
-    return reportError(stream.error());
-  for (int i = 0; i < warmup; ++i)
-    if (llvm::Error e = kernel->launch(stream->get(), (*device)->args()))
-      return reportError(llvm::toString(std::move(e)));
-
-  std::vector<double> times;
-  rt::Expected<rt::Event> begin = rt::Event::create(), end = rt::Event::create();
-  if (!begin || !end)
-    return reportError(begin ? end.error() : begin.error());
-  for (int i = 0; i < iterations; ++i) {
-    (void)begin->record(stream->get());
-    if (llvm::Error e = kernel->launch(stream->get(), (*device)->args()))
-      return reportError(llvm::toString(std::move(e)));
-    (void)end->record(stream->get());
-    if (rt::Status s = end->synchronize(); !s)
-      return reportError(s.error());
-    rt::Expected<float> ms = rt::Event::elapsedMilliseconds(*begin, *end);
-    if (!ms)
-      return reportError(ms.error());
-    times.push_back(*ms);
-  }
-  std::sort(times.begin(), times.end());
+  llvm::Expected<std::vector<double>> timed =
+      timeLaunches(*kernel, (*device)->args(), warmup, iterations);
+  if (!timed)
+    return reportError(llvm::toString(timed.takeError()));
+  const std::vector<double> &times = *timed;
   double median = times.empty() ? 0 : times[times.size() / 2];
   const KernelTimings &coldTimings = cold->first->timings();
   llvm::outs() << llvm::format(

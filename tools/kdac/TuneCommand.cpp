@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
+#include "KernelTimer.h"
 
 #include "kdac/Jit/Codegen.h"
 #include "kdac/Jit/GpuCase.h"
@@ -58,28 +59,11 @@ std::string today() {
 /// Median of `iters` timed launches after a short warm-up.
 llvm::Expected<double> timeKernel(KdaKernel &kernel, const DeviceCase &device,
                                   int iters) {
-  rt::Expected<rt::Stream> stream = rt::Stream::create();
-  rt::Expected<rt::Event> begin = rt::Event::create(), end = rt::Event::create();
-  if (!stream || !begin || !end)
-    return llvm::createStringError("creating a stream or events failed");
-  for (int i = 0; i < 3; ++i)
-    if (llvm::Error e = kernel.launch(stream->get(), device.args()))
-      return std::move(e);
-  std::vector<double> times;
-  for (int i = 0; i < iters; ++i) {
-    (void)begin->record(stream->get());
-    if (llvm::Error e = kernel.launch(stream->get(), device.args()))
-      return std::move(e);
-    (void)end->record(stream->get());
-    if (rt::Status s = end->synchronize(); !s)
-      return llvm::createStringError(s.error());
-    rt::Expected<float> ms = rt::Event::elapsedMilliseconds(*begin, *end);
-    if (!ms)
-      return llvm::createStringError(ms.error());
-    times.push_back(*ms);
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  llvm::Expected<std::vector<double>> times =
+      timeLaunches(kernel, device.args(), /*warmup=*/3, iters);
+  if (!times)
+    return times.takeError();
+  return (*times)[times->size() / 2];
 }
 } // namespace
 
