@@ -36,6 +36,33 @@ static bool isMmaFragment(Value tile) {
 
 static bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
 
+int64_t mlir::kdk::sharedStateRunLength(int64_t cols, int64_t threads,
+                                        int64_t elementBytes) {
+  int64_t warpCols = cols / std::max<int64_t>(1, threads / 32);
+  int64_t run = 16 / elementBytes;
+  while (run > 1 && warpCols % run != 0)
+    run /= 2;
+  return run;
+}
+
+std::string mlir::kdk::sharedStateSplitProblem(int64_t rows, int64_t cols,
+                                               int64_t threads,
+                                               int64_t elementBytes) {
+  int64_t warps = threads / 32;
+  if (threads % 32 != 0 || warps == 0 || cols % warps != 0)
+    return "its columns do not divide over whole warps";
+  int64_t warpCols = cols / warps;
+  int64_t runLanes = std::min<int64_t>(
+      32, warpCols / sharedStateRunLength(cols, threads, elementBytes));
+  if (!isPowerOfTwo(runLanes))
+    return "a warp's " + std::to_string(warpCols) +
+           " columns are not a power-of-two number of runs";
+  if (rows % (32 / runLanes) != 0)
+    return "its rows do not divide over a warp's " +
+           std::to_string(32 / runLanes) + " row lanes";
+  return "";
+}
+
 LogicalResult AllocTileOp::verify() {
   MemRefType type = getTile().getType();
   if (!type.hasStaticShape() || !type.getLayout().isIdentity())

@@ -33,6 +33,18 @@ inline constexpr unsigned kSharedMemorySpace = 3;
 /// a 2-D tile spread over the block's threads as its fragment_layout says
 /// (kdac_fragment.cuh).
 inline constexpr unsigned kRegisterMemorySpace = 5;
+
+/// How kdac::SharedStateLayout (kdac_shared_state.cuh) splits a rows x cols
+/// shared state of `elementBytes`-byte elements over `threads` threads for
+/// kdk.delta_step: whole columns per warp, runs of up to 16 bytes along a
+/// row, a power-of-two number of lanes per row, rows a multiple of the row
+/// lanes. Returns "" when it can, else why not. The decode lowering plans
+/// with it and the emitter checks with it.
+std::string sharedStateSplitProblem(int64_t rows, int64_t cols,
+                                    int64_t threads, int64_t elementBytes);
+/// The run length (elements) of that split.
+int64_t sharedStateRunLength(int64_t cols, int64_t threads,
+                             int64_t elementBytes);
 } // namespace mlir::kdk
 
 #endif // KDK_KDKOPS_H

@@ -93,9 +93,11 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
     it back. Holding no state in registers, a block needs a third of them
     and twice as many blocks share an SM, so their state reads overlap each
     other's arithmetic. `auto` (the default) streams a 16-bit kv state of a
-    one-token call, whose tile keeps the storage type (bench/RESULTS.md:
-    0.56 -> 0.9+ of the bytes floor for bf16 at B=256 on the H100), and
-    keeps every other state in registers.
+    one-token call, whose tile keeps the storage type and whose update
+    pass writes the new state straight out (kdk.delta_step store_to), and
+    keeps every other state in registers. bench/RESULTS.md: 0.93 of the
+    bytes floor for a bf16 state at B=256 on the H100 (0.82 with the packed
+    register fragment).
 
     Before:
     ```mlir

@@ -3,9 +3,11 @@
 // The decode lowering: for a few tokens per sequence the chunkwise algebra
 // does not pay, and the cost is reading and writing the state. One thread
 // block per (V tile, value head, sequence) loads its K x Vt slice of the
-// state into registers once, applies the recurrence token by token (decay,
-// delta write, output) and stores it once -- or, for a state pool, reads
-// and writes the slots state_indices names (see kda.recurrence).
+// state once -- into registers, or into shared memory by cp.async while
+// the token's prologue runs (state-in) -- applies the recurrence token by
+// token (decay, delta write, output) and stores it once -- or, for a state
+// pool, reads and writes the slots state_indices names (see
+// kda.recurrence).
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Conversion/Passes.h"
@@ -158,21 +160,6 @@ FailureOr<StateFragmentPlan> planStateFragment(kda::RecurrenceOp op,
                            "block-threads or change the v-tile";
 }
 
-/// Whether kdac::SharedStateLayout splits a K x `cols` tile over `warps`
-/// warps: whole columns per warp, runs of up to 16 bytes, a power-of-two
-/// number of lanes along a row and K a multiple of the row lanes.
-bool sharedStateSplits(int64_t kDim, int64_t cols, int64_t warps,
-                       int64_t elementBytes) {
-  if (cols % warps != 0)
-    return false;
-  int64_t warpCols = cols / warps;
-  int64_t run = 16 / elementBytes;
-  while (run > 1 && warpCols % run != 0)
-    run /= 2;
-  int64_t runLanes = std::min<int64_t>(32, warpCols / run);
-  return llvm::isPowerOf2_64(runLanes) && kDim % (32 / runLanes) == 0;
-}
-
 /// The shared-state block: a V tile of at most 32 KB (unless one is
 /// requested), so six blocks fit an SM's shared memory, and the most warps
 /// up to `maxThreads` that split it.
@@ -189,17 +176,23 @@ FailureOr<StateFragmentPlan> planSharedState(kda::RecurrenceOp op,
   while (requestedVTile <= 0 && plan.vTile % 2 == 0 &&
          kDim * plan.vTile * elementBytes > 32 * 1024)
     plan.vTile /= 2;
-  for (int64_t warps = maxThreads / 32; warps >= 1; --warps)
-    if (sharedStateSplits(kDim, plan.vTile, warps, elementBytes)) {
-      plan.threads = warps * 32;
+  std::string widestProblem;
+  for (int64_t threads = maxThreads / 32 * 32; threads >= 32; threads -= 32) {
+    std::string problem =
+        kdk::sharedStateSplitProblem(kDim, plan.vTile, threads, elementBytes);
+    if (problem.empty()) {
+      plan.threads = threads;
       return plan;
     }
+    if (widestProblem.empty())
+      widestProblem = problem;
+  }
   return op.emitError() << "convert-kda-recurrence-to-kdk: no block of at most "
                         << maxThreads << " threads (whole warps) can split the "
-                        << kDim << "x" << plan.vTile
-                        << " shared state: every warp needs whole columns and "
-                           "K a multiple of its row lanes; change the v-tile "
-                           "or use state-in=registers";
+                        << kDim << "x" << plan.vTile << " shared state ("
+                        << (widestProblem.empty() ? "fewer than 32 threads"
+                                                  : widestProblem)
+                        << "); change the v-tile or use state-in=registers";
 }
 
 struct RecurrentKernelBuilder {

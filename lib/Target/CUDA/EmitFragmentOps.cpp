@@ -238,27 +238,17 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
             "fragment, or an accumulated rank-one product into it";
 }
 
-/// Why kdac::SharedStateLayout cannot split a rows x cols shared state of
-/// `bytes`-byte elements over `threads` threads, or "" when it can (the
-/// device code static_asserts the same, so a bad tile is an error at the
-/// op rather than in NVRTC's log).
-static std::string sharedStateProblem(const TileRef &state, int64_t threads,
-                                      int64_t bytes) {
-  int64_t warps = threads / 32;
-  if (threads % 32 != 0 || state.cols % warps != 0)
-    return "its columns do not divide over whole warps";
-  int64_t warpCols = state.cols / warps;
-  int64_t run = 16 / bytes;
-  while (run > 1 && warpCols % run != 0)
-    run /= 2;
-  int64_t runLanes = std::min<int64_t>(32, warpCols / run);
-  if (!llvm::isPowerOf2_64(runLanes))
-    return "a warp's " + std::to_string(warpCols) +
-           " columns are not a power-of-two number of runs";
-  int64_t rowLanes = 32 / runLanes;
-  if (state.rows % rowLanes != 0)
-    return "its rows do not divide over a warp's " + std::to_string(rowLanes) +
-           " row lanes";
+/// Why kdac::SharedStateLayout cannot split `state` over `threads`
+/// threads, or "" when it can: the split rule of the lowering, plus rows
+/// aligned to its runs. (The device code static_asserts the rule, so a bad
+/// tile is an error at the op rather than in NVRTC's log.)
+static std::string sharedStateProblem(const TileRef &state, int64_t threads) {
+  int64_t bytes = state.elementType.getIntOrFloatBitWidth() / 8;
+  std::string problem =
+      kdk::sharedStateSplitProblem(state.rows, state.cols, threads, bytes);
+  if (!problem.empty())
+    return problem;
+  int64_t run = kdk::sharedStateRunLength(state.cols, threads, bytes);
   if (state.ld % run != 0 || state.firstByte % (run * bytes) != 0)
     return "its rows are not aligned to runs of " + std::to_string(run) +
            " elements";
@@ -299,9 +289,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   if (state->inRegisters) {
     call.arg(state->pointer);
   } else {
-    int64_t bytes = state->elementType.getIntOrFloatBitWidth() / 8;
-    std::string problem =
-        sharedStateProblem(*state, emitter.getBlockThreads(), bytes);
+    std::string problem = sharedStateProblem(*state, emitter.getBlockThreads());
     if (!problem.empty())
       return op.emitOpError()
              << "cannot split the " << state->rows << "x" << state->cols

@@ -173,6 +173,42 @@ __device__ __forceinline__ float sumOverRowLanes(float value) {
   return value;
 }
 
+// The middle of a delta step (kdk.delta_step), once each thread holds its
+// columns' partial sums kS = S^T (d k) and qS = S^T (d q) over its rows:
+// the sums meet over the row lanes, update = v' = beta (v - kS) (beta v if
+// Additive), and the lanes of row lane 0 write out = scale (qS + (q . k)
+// v'), q . k formed by each warp itself.
+template <bool Additive, typename Layout>
+__device__ __forceinline__ void
+deltaStepColumns(float (&kS)[Layout::ColsHeld], float (&qS)[Layout::ColsHeld],
+                 const float *q, int qStride, const float *k, int kStride,
+                 const float *v, int vStride, const float *beta, float *out,
+                 int outStride, float scale,
+                 float (&update)[Layout::ColsHeld]) {
+  constexpr int CH = Layout::ColsHeld;
+  float qk = 0.0f;
+  for (int r = (int)(threadIdx.x % 32); r < Layout::NumRows; r += 32)
+    qk = fmaf(q[r * qStride], k[r * kStride], qk);
+  qk = warpReduceSum(qk);
+#pragma unroll
+  for (int j = 0; j < CH; ++j) {
+    if constexpr (!Additive)
+      kS[j] = sumOverRowLanes<Layout>(kS[j]);
+    qS[j] = sumOverRowLanes<Layout>(qS[j]);
+  }
+  const float b = *beta;
+#pragma unroll
+  for (int j = 0; j < CH; ++j) {
+    const float value = v[Layout::col(j) * vStride];
+    update[j] = Additive ? b * value : b * (value - kS[j]);
+  }
+  if (Layout::rowLane() == 0) {
+#pragma unroll
+    for (int j = 0; j < CH; ++j)
+      out[Layout::col(j) * outStride] = scale * fmaf(qk, update[j], qS[j]);
+  }
+}
+
 // frag(i, j) = f(i, j, frag(i, j)) for every held element. Packed fragments
 // go a register (two neighbours) at a time, so each word is written once.
 template <typename Layout, typename T, typename F>
@@ -375,28 +411,10 @@ fragmentDeltaStep(Fragment<Layout, T> &frag, const float *q, int qStride,
       qS[j] = fmaf(qd, x, qS[j]);
     }
   }
-  float qk = 0.0f;
-  for (int r = (int)(threadIdx.x % 32); r < Layout::NumRows; r += 32)
-    qk = fmaf(q[r * qStride], k[r * kStride], qk);
-  qk = warpReduceSum(qk);
-#pragma unroll
-  for (int j = 0; j < CH; ++j) {
-    if constexpr (!Additive)
-      kS[j] = detail::sumOverRowLanes<Layout>(kS[j]);
-    qS[j] = detail::sumOverRowLanes<Layout>(qS[j]);
-  }
-  const float b = *beta;
   float update[CH];
-#pragma unroll
-  for (int j = 0; j < CH; ++j) {
-    const float value = v[Layout::col(j) * vStride];
-    update[j] = Additive ? b * value : b * (value - kS[j]);
-  }
-  if (Layout::rowLane() == 0) {
-#pragma unroll
-    for (int j = 0; j < CH; ++j)
-      out[Layout::col(j) * outStride] = scale * fmaf(qk, update[j], qS[j]);
-  }
+  detail::deltaStepColumns<Additive, Layout>(kS, qS, q, qStride, k, kStride, v,
+                                             vStride, beta, out, outStride,
+                                             scale, update);
   detail::updateEach(frag, [&](int i, int j, float x) {
     const int r = Layout::row(i);
     const float product = k[r * kStride] * update[j];

@@ -104,28 +104,9 @@ sharedDeltaStepTo(const T *state, int ld, const float *q, int qStride,
       }
     }
   }
-  float qk = 0.0f;
-  for (int r = (int)(threadIdx.x % 32); r < Rows; r += 32)
-    qk = fmaf(q[r * qStride], k[r * kStride], qk);
-  qk = warpReduceSum(qk);
-#pragma unroll
-  for (int j = 0; j < CH; ++j) {
-    if constexpr (!Additive)
-      kS[j] = sumOverRowLanes<L>(kS[j]);
-    qS[j] = sumOverRowLanes<L>(qS[j]);
-  }
-  const float b = *beta;
   float update[CH];
-#pragma unroll
-  for (int j = 0; j < CH; ++j) {
-    const float value = v[L::col(j) * vStride];
-    update[j] = Additive ? b * value : b * (value - kS[j]);
-  }
-  if (L::rowLane() == 0) {
-#pragma unroll
-    for (int j = 0; j < CH; ++j)
-      out[L::col(j) * outStride] = scale * fmaf(qk, update[j], qS[j]);
-  }
+  deltaStepColumns<Additive, L>(kS, qS, q, qStride, k, kStride, v, vStride,
+                                beta, out, outStride, scale, update);
 #pragma unroll
   for (int i = 0; i < L::RowsHeld; ++i) {
     const int r = L::row(i);
