@@ -8,10 +8,10 @@
 // fragment as B (a vector times the state) or as an accumulated rank-one
 // product, and delta_step (a whole token on the state; its form on a
 // shared state tile, kdac_shared_state.cuh, is emitted here too). An
-// mma_layout fragment (kdac_mma_fragment.cuh, the chunked recurrence's state) is a
-// kdac::MmaFragment: load, store (of its first `rows` rows), fill, row
-// scaling and tensor-core mma with it as B and out. Anything else on a
-// fragment is an error at the op, never a silent shared-memory access.
+// mma_layout fragment (kdac_mma_fragment.cuh, the chunked recurrence's
+// state) is a kdac::MmaFragment: load, store (of its first `rows` rows),
+// fill, row scaling and tensor-core mma with it as B and out. Anything else
+// on a fragment is an error at the op, never a silent shared-memory access.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceCall.h"

@@ -3,11 +3,12 @@
 // kdk.delta_step on a K x Vt state tile in shared memory rather than in a
 // register fragment. The decode kernel of a one-token call streams its
 // state: the tile arrives by cp.async while the block works through the
-// token's prologue and leaves by a plain copy, and with no state held in
-// registers a block needs ~56 of them instead of ~165, so six blocks share
-// an SM instead of three and the state reads of the others overlap each
-// block's arithmetic (bench/RESULTS.md: 0.56 -> ~1.0 of the bytes floor
-// for a bf16 state at B=256 on the H100).
+// token's prologue, and the update pass writes the new state straight to
+// global memory (or back into the tile). Holding no state in registers, a
+// block needs ~48 of them instead of 160-208, so six blocks share an SM
+// instead of two or three and the others' state reads overlap each block's
+// arithmetic (bench/RESULTS.md: a bf16 state at B=256 on the H100 went from
+// 0.82 of the bytes floor, packed in registers, to 0.93).
 //
 // The threads split the tile as a kv fragment would (SharedStateLayout):
 // each warp owns whole columns, so a column's sum over K never leaves the
@@ -68,9 +69,7 @@ __device__ __forceinline__ void writeRun(T *at, const float (&values)[N]) {
   }
   *reinterpret_cast<Run<T, N> *>(at) = run;
 }
-} // namespace detail
 
-namespace detail {
 // The delta step on a shared state; the update pass hands each new run to
 // `sink(row, col, values)`.
 template <bool Additive, bool HasDecay, int NT, int Rows, int Cols, typename T,
