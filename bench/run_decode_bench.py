@@ -96,8 +96,9 @@ def main():
                                    ["--decode", *config.split()])
             timings.append((config or "default", float(fields["median"]), raw))
         os.remove(path)
-        floor_ms = decode_bytes(B, H, K, V, 4 if state_dtype == "f32" else 2) / bandwidth * 1e3
-        rows.append(dict(name=name, fla_ms=fla_ms, floor_ms=floor_ms, timings=timings))
+        moved = decode_bytes(B, H, K, V, 4 if state_dtype == "f32" else 2)
+        rows.append(dict(name=name, fla_ms=fla_ms, floor_ms=moved / bandwidth * 1e3,
+                         bytes=moved, timings=timings))
 
     dev = torch.cuda.get_device_name()
     date = datetime.date.today().isoformat()
@@ -105,13 +106,19 @@ def main():
              f"fla-core {getattr(fla, '__version__', '?')}; measured copy bandwidth "
              f"{bandwidth / 1e12:.2f} TB/s",
              "",
-             "| case (T=1, H=32, K=V=128) | FLA fused_recurrent_kda (ms) | FLA of floor | "
-             "kdac (ms) | kdac of floor | kdac speedup vs FLA | bytes floor (ms) |",
-             "|---|---|---|---|---|---|---|"]
+             "| case (T=1, H=32, K=V=128) | FLA fused_recurrent_kda (ms) | FLA GB/s | "
+             "FLA of floor | kdac (ms) | kdac GB/s | kdac of floor | kdac speedup vs FLA | "
+             "bytes floor (ms) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+
+    def gbps(r, ms):
+        return r["bytes"] / (ms * 1e-3) / 1e9
+
     for r in rows:
         kdac_ms = r["timings"][0][1]
-        lines.append(f"| {r['name']} | {r['fla_ms']:.4f} | {r['floor_ms'] / r['fla_ms']:.2f} | "
-                     f"{kdac_ms:.4f} | {r['floor_ms'] / kdac_ms:.2f} | "
+        lines.append(f"| {r['name']} | {r['fla_ms']:.4f} | {gbps(r, r['fla_ms']):.0f} | "
+                     f"{r['floor_ms'] / r['fla_ms']:.2f} | "
+                     f"{kdac_ms:.4f} | {gbps(r, kdac_ms):.0f} | {r['floor_ms'] / kdac_ms:.2f} | "
                      f"{r['fla_ms'] / kdac_ms:.2f}x | {r['floor_ms']:.4f} |")
     if len(configs) > 1:
         lines += ["", "kdac configurations (median ms):", ""]
