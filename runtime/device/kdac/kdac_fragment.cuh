@@ -173,19 +173,38 @@ __device__ __forceinline__ float sumOverRowLanes(float value) {
   return value;
 }
 
-// The middle of a delta step (kdk.delta_step), once each thread holds its
-// columns' partial sums kS = S^T (d k) and qS = S^T (d q) over its rows:
-// the sums meet over the row lanes, update = v' = beta (v - kS) (beta v if
-// Additive), and the lanes of row lane 0 write out = scale (qS + (q . k)
-// v'), q . k formed by each warp itself.
-template <bool Additive, typename Layout>
+// The first half of a delta step (kdk.delta_step), up to the update:
+// kS = S^T (d k) and qS = S^T (d q) over this thread's rows, with
+// readRow(i, x) giving the i-th held row's ColsHeld elements in f32; the
+// sums meet over the row lanes; update = v' = beta (v - kS) (beta v if
+// Additive); and the lanes of row lane 0 write out = scale (qS + (q . k)
+// v'), q . k formed by each warp itself. The register and the shared forms
+// differ only in readRow and in their update passes.
+template <bool Additive, bool HasDecay, typename Layout, typename ReadRow>
 __device__ __forceinline__ void
-deltaStepColumns(float (&kS)[Layout::ColsHeld], float (&qS)[Layout::ColsHeld],
-                 const float *q, int qStride, const float *k, int kStride,
-                 const float *v, int vStride, const float *beta, float *out,
-                 int outStride, float scale,
-                 float (&update)[Layout::ColsHeld]) {
+deltaStepUpdate(ReadRow readRow, const float *q, int qStride, const float *k,
+                int kStride, const float *v, int vStride, const float *beta,
+                const float *decay, int decayStride, float *out, int outStride,
+                float scale, float (&update)[Layout::ColsHeld]) {
   constexpr int CH = Layout::ColsHeld;
+  float kS[CH], qS[CH];
+#pragma unroll
+  for (int j = 0; j < CH; ++j)
+    kS[j] = qS[j] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < Layout::RowsHeld; ++i) {
+    const int r = Layout::row(i);
+    const float d = HasDecay ? decay[r * decayStride] : 1.0f;
+    const float kd = d * k[r * kStride], qd = d * q[r * qStride];
+    float x[CH];
+    readRow(i, x);
+#pragma unroll
+    for (int j = 0; j < CH; ++j) {
+      if constexpr (!Additive)
+        kS[j] = fmaf(kd, x[j], kS[j]);
+      qS[j] = fmaf(qd, x[j], qS[j]);
+    }
+  }
   float qk = 0.0f;
   for (int r = (int)(threadIdx.x % 32); r < Layout::NumRows; r += 32)
     qk = fmaf(q[r * qStride], k[r * kStride], qk);
@@ -394,27 +413,15 @@ fragmentDeltaStep(Fragment<Layout, T> &frag, const float *q, int qStride,
                   const float *beta, const float *decay, int decayStride,
                   float *out, int outStride, float scale) {
   constexpr int CH = Layout::ColsHeld;
-  float kS[CH], qS[CH];
-#pragma unroll
-  for (int j = 0; j < CH; ++j)
-    kS[j] = qS[j] = 0.0f;
-#pragma unroll
-  for (int i = 0; i < Layout::RowsHeld; ++i) {
-    const int r = Layout::row(i);
-    const float d = HasDecay ? decay[r * decayStride] : 1.0f;
-    const float kd = d * k[r * kStride], qd = d * q[r * qStride];
-#pragma unroll
-    for (int j = 0; j < CH; ++j) {
-      const float x = frag.get(i, j);
-      if constexpr (!Additive)
-        kS[j] = fmaf(kd, x, kS[j]);
-      qS[j] = fmaf(qd, x, qS[j]);
-    }
-  }
   float update[CH];
-  detail::deltaStepColumns<Additive, Layout>(kS, qS, q, qStride, k, kStride, v,
-                                             vStride, beta, out, outStride,
-                                             scale, update);
+  detail::deltaStepUpdate<Additive, HasDecay, Layout>(
+      [&](int i, float (&x)[CH]) {
+#pragma unroll
+        for (int j = 0; j < CH; ++j)
+          x[j] = frag.get(i, j);
+      },
+      q, qStride, k, kStride, v, vStride, beta, decay, decayStride, out,
+      outStride, scale, update);
   detail::updateEach(frag, [&](int i, int j, float x) {
     const int r = Layout::row(i);
     const float product = k[r * kStride] * update[j];

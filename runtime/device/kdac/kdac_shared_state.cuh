@@ -43,9 +43,9 @@ template <int NT, int Rows, int Cols, typename T> struct SharedStateLayout {
 };
 
 namespace detail {
-// An aligned run of N elements, widened to f32.
+// An aligned run of N elements, widened to f32 into values[0, N).
 template <typename T, int N>
-__device__ __forceinline__ void readRun(const T *at, float (&values)[N]) {
+__device__ __forceinline__ void readRun(const T *at, float *values) {
   const Run<T, N> run = *reinterpret_cast<const Run<T, N> *>(at);
 #pragma unroll
   for (int e = 0; e < N; ++e)
@@ -82,30 +82,15 @@ sharedDeltaStepTo(const T *state, int ld, const float *q, int qStride,
   using L = typename SharedStateLayout<NT, Rows, Cols, T>::Layout;
   constexpr int Run = SharedStateLayout<NT, Rows, Cols, T>::Run;
   constexpr int CH = L::ColsHeld;
-  float kS[CH], qS[CH];
-#pragma unroll
-  for (int j = 0; j < CH; ++j)
-    kS[j] = qS[j] = 0.0f;
-#pragma unroll
-  for (int i = 0; i < L::RowsHeld; ++i) {
-    const int r = L::row(i);
-    const float d = HasDecay ? decay[r * decayStride] : 1.0f;
-    const float kd = d * k[r * kStride], qd = d * q[r * qStride];
-#pragma unroll
-    for (int j = 0; j < CH; j += Run) {
-      float x[Run];
-      readRun(state + r * ld + L::col(j), x);
-#pragma unroll
-      for (int e = 0; e < Run; ++e) {
-        if constexpr (!Additive)
-          kS[j + e] = fmaf(kd, x[e], kS[j + e]);
-        qS[j + e] = fmaf(qd, x[e], qS[j + e]);
-      }
-    }
-  }
   float update[CH];
-  deltaStepColumns<Additive, L>(kS, qS, q, qStride, k, kStride, v, vStride,
-                                beta, out, outStride, scale, update);
+  deltaStepUpdate<Additive, HasDecay, L>(
+      [&](int i, float (&x)[CH]) {
+#pragma unroll
+        for (int j = 0; j < CH; j += Run)
+          readRun<T, Run>(state + L::row(i) * ld + L::col(j), x + j);
+      },
+      q, qStride, k, kStride, v, vStride, beta, decay, decayStride, out,
+      outStride, scale, update);
 #pragma unroll
   for (int i = 0; i < L::RowsHeld; ++i) {
     const int r = L::row(i);
@@ -114,7 +99,7 @@ sharedDeltaStepTo(const T *state, int ld, const float *q, int qStride,
 #pragma unroll
     for (int j = 0; j < CH; j += Run) {
       float x[Run];
-      readRun(state + r * ld + L::col(j), x);
+      readRun<T, Run>(state + r * ld + L::col(j), x);
 #pragma unroll
       for (int e = 0; e < Run; ++e)
         x[e] = HasDecay ? fmaf(d, x[e], kr * update[j + e])
