@@ -23,9 +23,13 @@ void KDKDialect::initialize() {
 #define GET_OP_CLASSES
 #include "KDK/KDKOps.cpp.inc"
 
-static bool isFragment(MemRefType type) {
+static bool inMemorySpace(MemRefType type, unsigned memorySpace) {
   auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
-  return space && space.getInt() == kRegisterMemorySpace;
+  return space && space.getInt() == memorySpace;
+}
+
+static bool isFragment(MemRefType type) {
+  return inMemorySpace(type, kRegisterMemorySpace);
 }
 
 /// A tile made by kdk.alloc_tile {mma_layout}.
@@ -104,8 +108,7 @@ LogicalResult AllocTileOp::verify() {
     return emitOpError() << "has a fragment layout but is not a register "
                             "fragment (memory space "
                          << kRegisterMemorySpace << ")";
-  auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
-  if (!space || space.getInt() != kSharedMemorySpace)
+  if (!inMemorySpace(type, kSharedMemorySpace))
     return emitOpError() << "expects a tile in shared memory (memory space "
                          << kSharedMemorySpace << ") or registers (memory "
                          << "space " << kRegisterMemorySpace << ")";
@@ -132,8 +135,7 @@ static bool isVectorOf(MemRefType type, int64_t n) {
 
 LogicalResult DeltaStepOp::verify() {
   MemRefType state = getState().getType();
-  auto space = dyn_cast_or_null<IntegerAttr>(state.getMemorySpace());
-  bool shared = space && space.getInt() == kSharedMemorySpace;
+  bool shared = inMemorySpace(state, kSharedMemorySpace);
   if ((!isFragment(state) && !shared) || isMmaFragment(getState()))
     return emitOpError() << "expects a register fragment (memory space "
                          << kRegisterMemorySpace
