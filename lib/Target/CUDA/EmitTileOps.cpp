@@ -248,11 +248,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
     return failure();
   if (dst->inRegisters)
     return emitFragmentLoad(emitter, op, *dst);
-  if (op.getAsync() &&
-      dst->elementType !=
-          cast<MemRefType>(op.getSrc().getType()).getElementType())
-    return op.emitOpError() << "async needs the tile and the buffer to have "
-                               "one element type";
   return DeviceCall(emitter, op, op.getAsync() ? "tileLoadAsync" : "tileLoad")
       .templateArg(dst->rows)
       .templateArg(dst->cols)
