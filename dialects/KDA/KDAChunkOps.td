@@ -26,6 +26,7 @@ def KDA_L2NormOp : KDA_Op<"l2norm", [Pure]> {
   let arguments = (ins AnyRankedTensor:$input);
   let results = (outs KDA_F32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
 }
 
 def KDA_SigmoidOp : KDA_Op<"sigmoid", [Pure]> {
@@ -33,6 +34,7 @@ def KDA_SigmoidOp : KDA_Op<"sigmoid", [Pure]> {
   let arguments = (ins AnyRankedTensor:$input);
   let results = (outs KDA_F32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
 }
 
 def KDA_GateActivationOp : KDA_Op<"gate_activation",
@@ -55,6 +57,7 @@ def KDA_GateActivationOp : KDA_Op<"gate_activation",
     (`dt_bias` `(` $dt_bias^ `:` type($dt_bias) `)`)?
     (`lower_bound` `=` $lower_bound^)? attr-dict `:` type($input) `->` type($result)
   }];
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -120,6 +123,7 @@ def KDA_CumsumOp : KDA_ChunkOp<"cumsum", [SameOperandsAndResultType]> {
   let arguments = (ins KDA_F32Tensor:$input);
   let results = (outs KDA_F32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
 }
 
 def KDA_DecayedGramOp : KDA_ChunkOp<"decayed_gram",
@@ -153,6 +157,7 @@ def KDA_UTInverseOp : KDA_ChunkOp<"ut_inverse", [SameOperandsAndResultType]> {
   let arguments = (ins KDA_F32Tensor:$input);
   let results = (outs KDA_F32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
 }
 
 def KDA_ForwardSubstitutionOp : KDA_ChunkOp<"forward_substitution",
@@ -166,6 +171,7 @@ def KDA_ForwardSubstitutionOp : KDA_ChunkOp<"forward_substitution",
   let arguments = (ins KDA_F32Tensor:$input);
   let results = (outs KDA_F32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
 }
 
 def KDA_MatmulOp : KDA_ChunkOp<"matmul"> {
@@ -185,6 +191,7 @@ def KDA_AddIdentityOp : KDA_ChunkOp<"add_identity", [SameOperandsAndResultType]>
   let arguments = (ins KDA_F32Tensor:$input, UnitAttr:$negate);
   let results = (outs KDA_F32Tensor:$result);
   let assemblyFormat = "$input (`negate` $negate^)? attr-dict `:` type($result)";
+  let hasVerifier = 1;
 }
 
 def KDA_SubOp : KDA_ChunkOp<"sub", [AllTypesMatch<["lhs", "rhs", "result"]>]> {
@@ -192,6 +199,7 @@ def KDA_SubOp : KDA_ChunkOp<"sub", [AllTypesMatch<["lhs", "rhs", "result"]>]> {
   let arguments = (ins KDA_F32Tensor:$lhs, KDA_F32Tensor:$rhs);
   let results = (outs KDA_F32Tensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+  let hasVerifier = 1;
 }
 
 def KDA_ExtractBlockOp : KDA_ChunkOp<"extract_block"> {
@@ -201,6 +209,7 @@ def KDA_ExtractBlockOp : KDA_ChunkOp<"extract_block"> {
   let assemblyFormat = [{
     $input `[` $row `,` $col `]` attr-dict `:` type($input) `->` type($result)
   }];
+  let hasVerifier = 1;
 }
 
 def KDA_InsertBlockOp : KDA_ChunkOp<"insert_block",
@@ -213,12 +222,14 @@ def KDA_InsertBlockOp : KDA_ChunkOp<"insert_block",
     $block `into` $dest `[` $row `,` $col `]` attr-dict `:` type($block) `into`
     type($dest)
   }];
+  let hasVerifier = 1;
 }
 
 def KDA_ZeroOp : KDA_ChunkOp<"zero"> {
   let summary = "a zero f32 tensor";
   let results = (outs KDA_F32Tensor:$result);
   let assemblyFormat = "attr-dict `:` type($result)";
+  let hasVerifier = 1;
 }
 
 def KDA_WYOp : KDA_ChunkOp<"wy", [AllTypesMatch<["k", "gc", "w"]>,
@@ -231,6 +242,7 @@ def KDA_WYOp : KDA_ChunkOp<"wy", [AllTypesMatch<["k", "gc", "w"]>,
     $M `,` $k `,` $v `,` $gc `,` $beta attr-dict `:` type($M) `,` type($k) `,`
     type($v) `,` type($beta)
   }];
+  let hasVerifier = 1;
 }
 
 def KDA_ScaleRowsOp : KDA_ChunkOp<"scale_rows",
@@ -239,6 +251,7 @@ def KDA_ScaleRowsOp : KDA_ChunkOp<"scale_rows",
   let arguments = (ins KDA_F32Tensor:$input, KDA_F32Tensor:$row_scale);
   let results = (outs KDA_F32Tensor:$result);
   let assemblyFormat = "$input `,` $row_scale attr-dict `:` type($input) `,` type($row_scale)";
+  let hasVerifier = 1;
 }
 
 def KDA_StateApplyOp : KDA_ChunkOp<"state_apply",
@@ -249,6 +262,7 @@ def KDA_StateApplyOp : KDA_ChunkOp<"state_apply",
   let assemblyFormat = [{
     $u `,` $w `,` $state attr-dict `:` type($u) `,` type($w) `,` type($state)
   }];
+  let hasVerifier = 1;
 }
 
 def KDA_OutputOp : KDA_ChunkOp<"output", [AllTypesMatch<["q", "gc"]>,
@@ -262,6 +276,7 @@ def KDA_OutputOp : KDA_ChunkOp<"output", [AllTypesMatch<["q", "gc"]>,
     $q `,` $gc `,` $state `,` $Aqk `,` $values `scale` `=` $scale attr-dict `:`
     type($q) `,` type($state) `,` type($Aqk) `->` type($result)
   }];
+  let hasVerifier = 1;
 }
 
 def KDA_StateUpdateOp : KDA_ChunkOp<"state_update",
@@ -274,6 +289,7 @@ def KDA_StateUpdateOp : KDA_ChunkOp<"state_update",
     $state `,` $k `,` $gc `,` $values attr-dict `:` type($state) `,` type($k)
     `,` type($values)
   }];
+  let hasVerifier = 1;
 }
 
 #endif // KDA_CHUNK_OPS_TD

@@ -50,6 +50,9 @@ private:
 
 llvm::Error lowerToKernels(ModuleOp module,
                            const ChunkedPipelineOptions &options) {
+  std::string problem = validate(options, OptionNames::Json);
+  if (!problem.empty())
+    return llvm::createStringError("invalid compile options: " + problem);
   DiagnosticCollector diagnostics(*module.getContext());
   ChunkedPipelineOptions resolved = options;
   if (resolved.chunkSize == 0)

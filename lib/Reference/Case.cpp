@@ -10,6 +10,9 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Reference/Case.h"
 
+#include "kdac/Spec/Limits.h"
+#include "kdac/Support/BoundedJson.h"
+
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/JSON.h"
@@ -76,7 +79,7 @@ public:
     auto it = file.metadata.find(key.str());
     if (it == file.metadata.end())
       return fail(path, "missing metadata key '" + key + "'");
-    llvm::Expected<llvm::json::Value> v = llvm::json::parse(it->second);
+    llvm::Expected<llvm::json::Value> v = parseBoundedJson(it->second);
     if (!v)
       return fail(path, "metadata key '" + key + "' is not valid JSON ('" +
                             it->second +
@@ -311,6 +314,10 @@ llvm::Expected<KdaCase> kdac::loadCase(StringRef path) {
                 V = spec.V;
   if (B <= 0 || T < 0 || H <= 0 || HV <= 0 || K <= 0 || V <= 0)
     return fail(path, "metadata needs B, H, HV, K, V > 0 and T >= 0");
+  // Sizes are bounded before anything is sized by them.
+  std::string specError = validate(spec);
+  if (!specError.empty())
+    return fail(path, "invalid spec: " + specError);
   KdaInputs &in = c.inputs;
   in.B = B;
   in.T = T;
@@ -322,12 +329,19 @@ llvm::Expected<KdaCase> kdac::loadCase(StringRef path) {
       return fail(path, "tensor 'cu_seqlens' must have shape [N + 1] with "
                         "N >= 1");
     N = cu->shape[0] - 1;
+    if (N > limits::kMaxSequences)
+      return fail(path, "tensor 'cu_seqlens' holds " + Twine(N) +
+                            " sequences, more than the limit of " +
+                            Twine(limits::kMaxSequences));
     llvm::Expected<const Tensor *> t =
         r.get("cu_seqlens", {{"N + 1", N + 1}}, /*integer=*/true);
     if (!t)
       return t.takeError();
     in.cuSeqlens = (*t)->toInts();
   }
+
+  if (llvm::Error e = checkProblemSize(spec, B, T, N))
+    return fail(path, llvm::toString(std::move(e)));
 
   // Each input: name, expected dims, destination; g, A_log, dt_bias and the
   // initial state only when the metadata calls for them.
@@ -386,9 +400,6 @@ llvm::Expected<KdaCase> kdac::loadCase(StringRef path) {
     c.expected = std::move(expected);
   }
 
-  std::string specError = validate(spec);
-  if (!specError.empty())
-    return fail(path, "invalid spec: " + specError);
   if (llvm::Error e = checkInputs(spec, in))
     return fail(path, llvm::toString(std::move(e)));
   c.raw = std::move(file->tensors);

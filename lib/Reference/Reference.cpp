@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Reference/Reference.h"
 
+#include "kdac/Spec/Limits.h"
+
 #include "llvm/ADT/Twine.h"
 
 #include <cmath>
@@ -63,6 +65,39 @@ static llvm::Error checkSize(const char *name, size_t got, int64_t expected,
               " elements, expected " + formula + " = " + llvm::Twine(expected));
 }
 
+llvm::Error kdac::checkProblemSize(const KernelSpec &spec, int64_t B,
+                                   int64_t T, int64_t N) {
+  using limits::checkedAdd;
+  using limits::checkedMul;
+  // Each tensor's element count as a product of its dims; nothing on overflow.
+  auto product = [](std::initializer_list<int64_t> dims) {
+    std::optional<int64_t> n = 1;
+    for (int64_t d : dims)
+      n = n ? checkedMul(*n, d) : std::nullopt;
+    return n;
+  };
+  const int64_t H = spec.H, HV = spec.HV, K = spec.K, V = spec.V;
+  std::optional<int64_t> qk = product({B, T, H, K});
+  std::optional<int64_t> vo = product({B, T, HV, V});
+  std::optional<int64_t> gate = product({B, T, HV, K});
+  std::optional<int64_t> state = product({N, HV, K, V});
+  std::optional<int64_t> total = 0;
+  // q, k, v, o, g, beta, and the initial and final states.
+  for (std::optional<int64_t> n : {qk, qk, vo, vo, gate, product({B, T, HV}),
+                                   state, state})
+    total = total && n ? checkedAdd(*total, *n) : std::nullopt;
+  if (total && *total <= limits::kMaxCaseElements)
+    return llvm::Error::success();
+  std::string size = total ? std::to_string(*total) + " elements"
+                           : std::string("more elements than int64 counts");
+  return fail("the problem (B=" + llvm::Twine(B) + ", T=" + llvm::Twine(T) +
+              ", N=" + llvm::Twine(N) + ", H=" + llvm::Twine(H) + ", HV=" +
+              llvm::Twine(HV) + ", K=" + llvm::Twine(K) + ", V=" +
+              llvm::Twine(V) + ") needs " + size +
+              ", over the oracle's limit of " +
+              llvm::Twine(limits::kMaxCaseElements));
+}
+
 llvm::Error kdac::checkInputs(const KernelSpec &spec, const KdaInputs &in) {
   std::string specError = validate(spec);
   if (!specError.empty())
@@ -102,6 +137,8 @@ llvm::Error kdac::checkInputs(const KernelSpec &spec, const KdaInputs &in) {
     return fail("cu_seqlens given but the spec is not varlen");
   }
   const int64_t N = numSequences(spec, in);
+  if (llvm::Error e = checkProblemSize(spec, B, T, N))
+    return e;
 
   if (llvm::Error e = checkSize("q", in.q.size(), B * T * H * K, "B*T*H*K"))
     return e;

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Spec/KernelSpec.h"
+#include "kdac/Spec/Limits.h"
 
 #include <cmath>
 #include <sstream>
@@ -87,15 +88,27 @@ std::string validate(const KernelSpec &spec) {
   std::ostringstream err;
   if (spec.H <= 0 || spec.HV <= 0 || spec.K <= 0 || spec.V <= 0)
     err << "H, HV, K and V must be positive";
+  else if (spec.H > limits::kMaxHeads || spec.HV > limits::kMaxHeads)
+    err << "H and HV must be at most " << limits::kMaxHeads
+        << " (the grid's y extent; got H=" << spec.H << ", HV=" << spec.HV
+        << ")";
   else if (spec.HV % spec.H != 0)
     err << "HV (" << spec.HV << ") must be a multiple of H (" << spec.H << ")";
-  else if (spec.K > 256 || spec.V > 256)
-    err << "K and V must be at most 256 (got K=" << spec.K << ", V=" << spec.V
-        << ")";
+  else if (spec.K > limits::kMaxHeadDim || spec.V > limits::kMaxHeadDim)
+    err << "K and V must be at most " << limits::kMaxHeadDim << " (got K="
+        << spec.K << ", V=" << spec.V << ")";
   else if (spec.B != kDynamic && spec.B <= 0)
     err << "B must be positive";
+  else if (spec.B != kDynamic && spec.B > limits::kMaxSequences)
+    err << "B must be at most " << limits::kMaxSequences
+        << " (the grid's z extent; got " << spec.B << ")";
   else if (spec.T != kDynamic && spec.T < 0)
     err << "T must be non-negative";
+  else if (spec.T != kDynamic &&
+           limits::checkedMul(spec.T, spec.B == kDynamic ? 1 : spec.B)
+                   .value_or(limits::kMaxTokens + 1) > limits::kMaxTokens)
+    err << "B * T must be at most " << limits::kMaxTokens << " tokens (got B="
+        << spec.B << ", T=" << spec.T << ")";
   else if (spec.varlen && spec.B != 1)
     err << "varlen (cu_seqlens) requires B == 1";
   else if (spec.activation != GateActivation::None &&
@@ -107,7 +120,7 @@ std::string validate(const KernelSpec &spec) {
   else if (spec.activation == GateActivation::Softplus && !spec.hasALog)
     err << "activation softplus needs A_log";
   else if (spec.activation == GateActivation::LowerBound &&
-           (!spec.lowerBound || !(*spec.lowerBound >= -5.0 &&
+           (!spec.lowerBound || !(*spec.lowerBound >= limits::kMinLowerBound &&
                                   *spec.lowerBound < 0.0)))
     err << "activation lowerbound needs a lower bound in [-5, 0)";
   else if (spec.activation != GateActivation::LowerBound && spec.lowerBound)

@@ -9,6 +9,10 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Support/Safetensors.h"
 
+#include "kdac/Spec/Limits.h"
+#include "kdac/Support/BoundedJson.h"
+#include "kdac/Support/FileIO.h"
+
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/Twine.h"
 #include "llvm/Support/ErrorHandling.h"
@@ -393,7 +397,7 @@ llvm::Expected<SafetensorsFile> kdac::parseSafetensors(StringRef bytes,
   StringRef header = bytes.substr(8, headerLen);
   StringRef data = bytes.substr(8 + headerLen);
 
-  llvm::Expected<llvm::json::Value> json = llvm::json::parse(header);
+  llvm::Expected<llvm::json::Value> json = parseBoundedJson(header);
   if (!json)
     return fail(name, "header is not valid JSON: " +
                           llvm::toString(json.takeError()));
@@ -426,11 +430,10 @@ llvm::Expected<SafetensorsFile> kdac::parseSafetensors(StringRef bytes,
 }
 
 llvm::Expected<SafetensorsFile> kdac::readSafetensors(StringRef path) {
-  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
-      llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                  /*RequiresNullTerminator=*/false);
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      readRegularFile(path, limits::kMaxCaseFileBytes);
   if (!buffer)
-    return fail(path, "cannot read: " + buffer.getError().message());
+    return buffer.takeError();
   return parseSafetensors((*buffer)->getBuffer(), path);
 }
 
@@ -481,16 +484,5 @@ std::string kdac::serializeSafetensors(const SafetensorsFile &file) {
 
 llvm::Error kdac::writeSafetensors(StringRef path,
                                    const SafetensorsFile &file) {
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
-  if (ec)
-    return fail(path, "cannot open for writing: " + ec.message());
-  os << serializeSafetensors(file);
-  os.close();
-  if (os.has_error()) {
-    std::string msg = os.error().message();
-    os.clear_error();
-    return fail(path, "write failed: " + msg);
-  }
-  return llvm::Error::success();
+  return writeFileAtomically(path, serializeSafetensors(file));
 }

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Transforms/Passes.h"
+#include "kdac/Spec/Limits.h"
 
 #include "KDA/KDAOps.h"
 
@@ -85,10 +86,10 @@ struct KDAChunkPass : kdac::impl::KDAChunkBase<KDAChunkPass> {
   using KDAChunkBase::KDAChunkBase;
 
   void runOnOperation() override {
-    if (chunkSize <= 0 || (chunkSize & (chunkSize - 1)) != 0) {
-      getOperation().emitError() << "kda-chunk: chunk-size must be a positive "
-                                    "power of two, got "
-                                 << chunkSize.getValue();
+    std::string problem =
+        kdac::limits::checkIRChunkSize(chunkSize, "kda-chunk: chunk-size");
+    if (!problem.empty()) {
+      getOperation().emitError() << problem;
       return signalPassFailure();
     }
     WalkResult result = getOperation().walk([&](RecurrenceOp op) {

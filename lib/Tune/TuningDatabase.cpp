@@ -6,6 +6,10 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Tune/TuningDatabase.h"
 
+#include "kdac/Spec/Limits.h"
+#include "kdac/Support/BoundedJson.h"
+#include "kdac/Support/FileIO.h"
+
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -135,13 +139,16 @@ llvm::Expected<TuningEntry> entryFromJson(const llvm::json::Value &value,
     return fail(name, where + " options need 'ut_method' and 'diag_method'");
   o.utMethod = ut->str();
   o.diagMethod = diag->str();
+  std::string problem = validate(o, OptionNames::Json);
+  if (!problem.empty())
+    return fail(name, where + " options: " + problem);
   return entry;
 }
 } // namespace
 
 llvm::Expected<TuningDatabase> TuningDatabase::parse(llvm::StringRef text,
                                                      llvm::StringRef name) {
-  llvm::Expected<llvm::json::Value> json = llvm::json::parse(text);
+  llvm::Expected<llvm::json::Value> json = parseBoundedJson(text);
   if (!json)
     return fail(name, "not valid JSON: " + llvm::toString(json.takeError()));
   const llvm::json::Object *root = json->getAsObject();
@@ -167,9 +174,10 @@ llvm::Expected<TuningDatabase> TuningDatabase::parse(llvm::StringRef text,
 }
 
 llvm::Expected<TuningDatabase> TuningDatabase::load(llvm::StringRef path) {
-  auto buffer = llvm::MemoryBuffer::getFile(path);
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      readRegularFile(path, limits::kMaxTextFileBytes);
   if (!buffer)
-    return fail(path, "cannot read: " + buffer.getError().message());
+    return buffer.takeError();
   return parse((*buffer)->getBuffer(), path);
 }
 
@@ -192,12 +200,7 @@ std::string TuningDatabase::serialize() const {
 }
 
 llvm::Error TuningDatabase::save(llvm::StringRef path) const {
-  std::error_code ec;
-  llvm::raw_fd_ostream out(path, ec);
-  if (ec)
-    return fail(path, "cannot write: " + ec.message());
-  out << serialize();
-  return llvm::Error::success();
+  return writeFileAtomically(path, serialize());
 }
 
 void TuningDatabase::record(const TuningEntry &entry) {

@@ -4,7 +4,7 @@
 // RUN: kda-opt %s -split-input-file --kda-chunk=chunk-size=64 | FileCheck %s
 // RUN: kda-opt %s -split-input-file --kda-chunk=chunk-size=16 | FileCheck %s --check-prefix=C16
 // RUN: not kda-opt %s -split-input-file --kda-chunk=chunk-size=48 2>&1 | FileCheck %s --check-prefix=BAD
-// BAD: error: kda-chunk: chunk-size must be a positive power of two, got 48
+// BAD: error: kda-chunk: chunk-size must be a power of two in [1, 128], got 48
 
 // CHECK-LABEL: func @delta_fused
 // CHECK-DAG: %[[Q:.*]] = kda.l2norm %arg0 : tensor<1x?x2x128xbf16> -> tensor<1x?x2x128xf32>

@@ -8,6 +8,7 @@
 #include "Commands.h"
 
 #include "kdac/Reference/Case.h"
+#include "kdac/Spec/Limits.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/raw_ostream.h"
@@ -60,13 +61,41 @@ int runGenCase() {
   int64_t t = spec->T;
   if (spec->varlen) {
     t = 0;
-    for (int64_t len : seqLens)
-      t += len;
+    for (int64_t len : seqLens) {
+      std::optional<int64_t> sum = limits::checkedAdd(t, len);
+      if (!sum || *sum > limits::kMaxTokens)
+        return reportError("--seqlens add up to more than " +
+                           llvm::Twine(limits::kMaxTokens) + " tokens");
+      t = *sum;
+    }
   } else if (t == kDynamic) {
     return reportError("gen-case needs a sequence length: give --T");
   }
   if (spec->B == kDynamic)
     return reportError("gen-case needs a batch size: give --B");
+  // A case is backend-neutral: how it is run is `kdac check`'s choice, and
+  // the case format has no state pool.
+  if (spec->decode)
+    return reportError("gen-case writes backend-neutral cases: drop --op=decode "
+                       "and run the case with `kdac check --backend=decode`");
+  if (spec->statePool)
+    return reportError("gen-case cannot write state-pool cases (--state-pool, "
+                       "--accepted-counts): the case format holds "
+                       "initial/final states only");
+
+  // makeRandomCase treats a bad size as a programming error: check first.
+  KernelSpec sized = *spec;
+  sized.T = t;
+  std::string problem = validate(sized);
+  if (!problem.empty())
+    return reportError("inconsistent spec: " + problem);
+  int64_t numSeqs = spec->varlen ? int64_t(seqLens.size()) : spec->B;
+  if (numSeqs > limits::kMaxSequences)
+    return reportError("--seqlens lists " + llvm::Twine(numSeqs) +
+                       " sequences, more than the limit of " +
+                       llvm::Twine(limits::kMaxSequences));
+  if (llvm::Error e = checkProblemSize(sized, spec->B, t, numSeqs))
+    return reportError(llvm::toString(std::move(e)));
 
   KdaCase c = makeRandomCase(*spec, spec->B, t, seqLens, seedFlag);
   if (llvm::Error err = saveCase(outputFile, c, *store))

@@ -86,55 +86,6 @@ std::string archFromFlags() {
 }
 
 std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags() {
-  static const int64_t chunkSizes[] = {0, 16, 32, 64, 128};
-  if (!llvm::is_contained(chunkSizes, chunkSizeFlag.getValue())) {
-    reportError("invalid value '" + llvm::Twine(chunkSizeFlag.getValue()) +
-                "' for --chunk-size (expected 0, 16, 32, 64 or 128)");
-    return std::nullopt;
-  }
-  static const llvm::StringRef methods[] = {"forward-substitution", "neumann",
-                                            "blocked"};
-  if (!llvm::is_contained(methods, utMethodFlag.getValue())) {
-    reportError("invalid value '" + utMethodFlag + "' for --ut-method " +
-                "(expected forward-substitution, neumann or blocked)");
-    return std::nullopt;
-  }
-  if (diagMethodFlag != "forward-substitution" && diagMethodFlag != "neumann") {
-    reportError("invalid value '" + diagMethodFlag + "' for --diag-method " +
-                "(expected forward-substitution or neumann)");
-    return std::nullopt;
-  }
-  if (utMethodFlag == "neumann" && chunkSizeFlag > 16) {
-    reportError("--ut-method=neumann needs --chunk-size=16 (use "
-                "--ut-method=blocked --diag-method=neumann for larger chunks)");
-    return std::nullopt;
-  }
-  if (anchorBlockFlag < 0) {
-    reportError("--anchor-block must be 0 (direct) or positive");
-    return std::nullopt;
-  }
-  if (blockThreadsFlag < 32 || blockThreadsFlag > 1024 ||
-      blockThreadsFlag % 32 != 0) {
-    reportError("--block-threads must be a multiple of 32 in [32, 1024]");
-    return std::nullopt;
-  }
-  if (recurrenceThreadsFlag != 0 &&
-      (recurrenceThreadsFlag < 32 || recurrenceThreadsFlag > 1024 ||
-       recurrenceThreadsFlag % 32 != 0)) {
-    reportError("--recurrence-block-threads must be 0 or a multiple of 32 in "
-                "[32, 1024]");
-    return std::nullopt;
-  }
-  if (valueTileFlag < 0) {
-    reportError("--v-tile must be 0 (all of V) or positive");
-    return std::nullopt;
-  }
-  if (decodeStateInFlag != "auto" && decodeStateInFlag != "registers" &&
-      decodeStateInFlag != "shared") {
-    reportError("invalid value '" + decodeStateInFlag +
-                "' for --decode-state-in (expected registers, shared or auto)");
-    return std::nullopt;
-  }
   ChunkedPipelineOptions options;
   options.decodeStateIn = decodeStateInFlag;
   options.blockThreads = blockThreadsFlag;
@@ -146,6 +97,11 @@ std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags() {
   options.utMethod = utMethodFlag;
   options.diagMethod = diagMethodFlag;
   options.anchorBlock = anchorBlockFlag;
+  std::string problem = validate(options, OptionNames::Flags);
+  if (!problem.empty()) {
+    reportError(problem);
+    return std::nullopt;
+  }
   return options;
 }
 

@@ -40,8 +40,15 @@ struct KdaOutputs {
   std::vector<double> finalState; // [N, HV, K, V] or [N, HV, V, K]
 };
 
+/// Checks that a problem of \p B x \p T tokens over \p N sequences is small
+/// enough for the oracle to hold: every input and output tensor's element
+/// count is computed without int64 overflow, and their sum is at most
+/// limits::kMaxCaseElements. One line saying which size is too large.
+llvm::Error checkProblemSize(const KernelSpec &spec, int64_t B, int64_t T,
+                             int64_t N);
+
 /// Checks \p inputs against \p spec (the checks runReference starts with):
-/// an invalid spec, array sizes that disagree with the spec and B/T (e.g. "q
+/// an invalid spec, a problem too large to hold (checkProblemSize), array sizes that disagree with the spec and B/T (e.g. "q
 /// has 100 elements, expected B*T*H*K = 128"), cu_seqlens that do not start
 /// at 0, decrease, or end anywhere but T.
 llvm::Error checkInputs(const KernelSpec &spec, const KdaInputs &inputs);

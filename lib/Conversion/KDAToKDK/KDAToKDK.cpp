@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Conversion/Passes.h"
+#include "kdac/Spec/Limits.h"
 
 #include "Lowering.h"
 
@@ -158,9 +159,22 @@ struct ConvertKDAToKDKPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    using namespace kdac::limits;
+    std::string problem =
+        checkBlockThreads(blockThreads, "convert-kda-to-kdk: block-threads");
+    if (problem.empty() && recurrenceBlockThreads != 0)
+      problem = checkBlockThreads(recurrenceBlockThreads,
+                                  "convert-kda-to-kdk: recurrence-block-threads");
+    if (problem.empty())
+      problem = checkValueTile(valueTile, "convert-kda-to-kdk: v-tile");
+    if (problem.empty())
+      problem = checkSharedMemoryLimit(sharedMemoryLimit,
+                                       "convert-kda-to-kdk: smem-limit");
     FailureOr<kda::ChunkLoopOp> loop = findSingleOp<kda::ChunkLoopOp>(
         module, "convert-kda-to-kdk", "kda.chunk_loop (run kda-chunk first)");
-    if (failed(loop) || failed(convert(module, *loop)))
+    if (succeeded(loop) && !problem.empty())
+      loop->emitError() << problem;
+    if (failed(loop) || !problem.empty() || failed(convert(module, *loop)))
       signalPassFailure();
   }
 
@@ -168,6 +182,10 @@ struct ConvertKDAToKDKPass
     auto entry = loop->getParentOfType<func::FuncOp>();
     LoopGeometry g;
     g.chunk = loop.getChunkSize();
+    std::string chunkProblem = kdac::limits::checkKernelChunkSize(
+        g.chunk, "convert-kda-to-kdk: the chunk size");
+    if (!chunkProblem.empty())
+      return loop.emitError() << chunkProblem;
     auto qType = cast<RankedTensorType>(loop.getQ().getType());
     g.h = qType.getDimSize(2);
     g.kDim = qType.getDimSize(3);

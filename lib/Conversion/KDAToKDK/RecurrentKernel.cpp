@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Conversion/Passes.h"
+#include "kdac/Spec/Limits.h"
 
 #include "Lowering.h"
 
@@ -418,9 +419,19 @@ struct ConvertKDARecurrenceToKDKPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    using namespace kdac::limits;
+    std::string problem = checkBlockThreads(
+        blockThreads, "convert-kda-recurrence-to-kdk: block-threads");
+    if (problem.empty())
+      problem = checkValueTile(valueTile, "convert-kda-recurrence-to-kdk: v-tile");
+    if (problem.empty())
+      problem = checkSharedMemoryLimit(
+          sharedMemoryLimit, "convert-kda-recurrence-to-kdk: smem-limit");
     FailureOr<kda::RecurrenceOp> op = findSingleOp<kda::RecurrenceOp>(
         module, "convert-kda-recurrence-to-kdk", "kda.recurrence");
-    if (failed(op) || failed(convert(module, *op)))
+    if (succeeded(op) && !problem.empty())
+      op->emitError() << problem;
+    if (failed(op) || !problem.empty() || failed(convert(module, *op)))
       signalPassFailure();
   }
 

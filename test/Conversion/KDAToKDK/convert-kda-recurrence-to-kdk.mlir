@@ -11,7 +11,7 @@
 // RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="state-in=stack" 2>&1 | FileCheck %s --check-prefix=BADSTATEIN
 // BADSTATEIN: convert-kda-recurrence-to-kdk: unknown state-in 'stack' (registers | shared | auto)
 // BADTILE: convert-kda-recurrence-to-kdk: v-tile 48 does not divide V = 64
-// BADTHREADS: convert-kda-recurrence-to-kdk: no block of at most 16 threads (whole warps) can hold the 64x64 state slice in registers
+// BADTHREADS: error: convert-kda-recurrence-to-kdk: block-threads must be a multiple of 32 in [32, 1024], got 16
 // VTILE: kdk.grid = ["2", "4", "sequences"]
 // VTILE: kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<64x32xf32, 5>
 

@@ -1,0 +1,85 @@
+//===- Limits.h - The sizes kdac accepts, stated once ------------*- C++ -*-===//
+//
+// Every entry point (CLI flags, .mlir verifiers, kda-opt pass options, the
+// tuning database, case files, the JIT's launch checks) bounds its inputs
+// with these numbers and the check functions below, so that a size the
+// kernels cannot index, a grid CUDA cannot launch or a case the oracle
+// cannot allocate is refused with one line before anything is built. MLIR-
+// free, so the runtime side and the readers can use it too.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_SPEC_LIMITS_H
+#define KDAC_SPEC_LIMITS_H
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace kdac::limits {
+
+/// Head dims: one head's K x V state tile must fit on chip.
+inline constexpr int64_t kMaxHeadDim = 256;
+/// The lowerbound gate's bound lies in [kMinLowerBound, 0).
+inline constexpr double kMinLowerBound = -5.0;
+/// Query/key and value heads index grid.y, whose extent CUDA caps at 65535.
+inline constexpr int64_t kMaxHeads = 65535;
+/// Sequences (B, or cu_seqlens segments) index grid.z of the recurrence and
+/// decode kernels: the same 65535 cap.
+inline constexpr int64_t kMaxSequences = 65535;
+/// Tokens of one call over all sequences (B * T): chunk slots index grid.x
+/// (2^31 - 1 blocks at most), and workspace bytes (bytes per slot times
+/// slots) stay far from int64 overflow.
+inline constexpr int64_t kMaxTokens = (int64_t(1) << 31) - 1;
+/// CUDA's grid extents.
+inline constexpr int64_t kMaxGridX = (int64_t(1) << 31) - 1;
+inline constexpr int64_t kMaxGridYZ = 65535;
+
+/// Chunk sizes: the kda IR (interpreter, passes) takes any power of two up
+/// to kMaxChunkSize; the kernels need whole 16-row tensor-core tiles.
+inline constexpr int64_t kMaxChunkSize = 128;
+inline constexpr int64_t kMinKernelChunkSize = 16;
+/// Threads per block: whole warps, at most CUDA's 1024.
+inline constexpr int64_t kWarpSize = 32;
+inline constexpr int64_t kMaxBlockThreads = 1024;
+/// Dynamic shared memory one block may ask for on the largest target
+/// (227 KiB on sm_90; the per-arch limit comes from the target).
+inline constexpr int64_t kMaxSharedMemoryBytes = 232448;
+
+/// The fp64 oracle and `kdac check` hold every tensor of a case as doubles:
+/// at most this many elements over all of them (8 GiB).
+inline constexpr int64_t kMaxCaseElements = int64_t(1) << 30;
+/// Files kdac reads: a case file, a text file (.mlir, tuning database), a
+/// cubin cache entry. Larger ones are refused before they are read.
+inline constexpr int64_t kMaxCaseFileBytes = int64_t(16) << 30;
+inline constexpr int64_t kMaxTextFileBytes = int64_t(256) << 20;
+inline constexpr int64_t kMaxCacheEntryBytes = int64_t(256) << 20;
+/// JSON nesting (safetensors headers, metadata, tuning databases); the
+/// parser recurses, so deeper input would overflow the stack.
+inline constexpr int kMaxJsonDepth = 64;
+
+/// a * b, or nothing on int64 overflow or a negative operand.
+std::optional<int64_t> checkedMul(int64_t a, int64_t b);
+/// a + b, or nothing on int64 overflow or a negative operand.
+std::optional<int64_t> checkedAdd(int64_t a, int64_t b);
+
+// Each check returns "" when the value is accepted, else one line saying
+// what is wrong and what is allowed. `what` names the value as the caller's
+// user knows it (a flag, a pass option, a JSON key).
+
+/// A chunk size of kda IR: a power of two in [1, kMaxChunkSize].
+std::string checkIRChunkSize(int64_t chunkSize, const std::string &what);
+/// A chunk size of the kernels: 16, 32, 64 or 128.
+std::string checkKernelChunkSize(int64_t chunkSize, const std::string &what);
+/// A thread count: a multiple of 32 in [32, 1024].
+std::string checkBlockThreads(int64_t threads, const std::string &what);
+/// Sub-chunk anchors: 0 (direct) or a divisor of the chunk size.
+std::string checkAnchorBlock(int64_t block, int64_t chunkSize,
+                             const std::string &what);
+/// A V tile: 0 (all of V) or a positive size at most kMaxHeadDim.
+std::string checkValueTile(int64_t tile, const std::string &what);
+/// A shared-memory limit in bytes: positive, at most kMaxSharedMemoryBytes.
+std::string checkSharedMemoryLimit(int64_t bytes, const std::string &what);
+
+} // namespace kdac::limits
+
+#endif // KDAC_SPEC_LIMITS_H

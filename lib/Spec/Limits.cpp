@@ -1,0 +1,74 @@
+//===- Limits.cpp - Checks of the sizes kdac accepts ----------------------===//
+//
+// The one-line messages every entry point prints for an out-of-range
+// compilation choice; see Limits.h for why each bound is what it is.
+//
+//===----------------------------------------------------------------------===//
+#include "kdac/Spec/Limits.h"
+
+#include <limits>
+
+namespace kdac::limits {
+
+std::optional<int64_t> checkedMul(int64_t a, int64_t b) {
+  if (a < 0 || b < 0)
+    return std::nullopt;
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a)
+    return std::nullopt;
+  return a * b;
+}
+
+std::optional<int64_t> checkedAdd(int64_t a, int64_t b) {
+  if (a < 0 || b < 0 || a > std::numeric_limits<int64_t>::max() - b)
+    return std::nullopt;
+  return a + b;
+}
+
+static bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
+
+std::string checkIRChunkSize(int64_t chunkSize, const std::string &what) {
+  if (isPowerOfTwo(chunkSize) && chunkSize <= kMaxChunkSize)
+    return "";
+  return what + " must be a power of two in [1, " +
+         std::to_string(kMaxChunkSize) + "], got " + std::to_string(chunkSize);
+}
+
+std::string checkKernelChunkSize(int64_t chunkSize, const std::string &what) {
+  if (isPowerOfTwo(chunkSize) && chunkSize >= kMinKernelChunkSize &&
+      chunkSize <= kMaxChunkSize)
+    return "";
+  return what + " must be 16, 32, 64 or 128 for kernels, got " +
+         std::to_string(chunkSize);
+}
+
+std::string checkBlockThreads(int64_t threads, const std::string &what) {
+  if (threads >= kWarpSize && threads <= kMaxBlockThreads &&
+      threads % kWarpSize == 0)
+    return "";
+  return what + " must be a multiple of 32 in [32, 1024], got " +
+         std::to_string(threads);
+}
+
+std::string checkAnchorBlock(int64_t block, int64_t chunkSize,
+                             const std::string &what) {
+  if (block == 0 || (block > 0 && block <= chunkSize && chunkSize % block == 0))
+    return "";
+  return what + " must be 0 (direct) or divide the chunk size " +
+         std::to_string(chunkSize) + ", got " + std::to_string(block);
+}
+
+std::string checkValueTile(int64_t tile, const std::string &what) {
+  if (tile >= 0 && tile <= kMaxHeadDim)
+    return "";
+  return what + " must be 0 (all of V) or a tile of at most " +
+         std::to_string(kMaxHeadDim) + " columns, got " + std::to_string(tile);
+}
+
+std::string checkSharedMemoryLimit(int64_t bytes, const std::string &what) {
+  if (bytes > 0 && bytes <= kMaxSharedMemoryBytes)
+    return "";
+  return what + " must be in [1, " + std::to_string(kMaxSharedMemoryBytes) +
+         "] bytes, got " + std::to_string(bytes);
+}
+
+} // namespace kdac::limits
