@@ -31,9 +31,16 @@ class DiagnosticCollector {
 public:
   explicit DiagnosticCollector(MLIRContext &ctx)
       : handler(&ctx, [this](Diagnostic &diag) {
+          // The error's own line only: notes (an op dump) would not fit
+          // the one-line message.
           if (diag.getSeverity() == DiagnosticSeverity::Error) {
             if (!messages.empty())
               messages += "; ";
+            // A file's IR has locations worth keeping; spec-built IR has none.
+            if (auto file = diag.getLocation()->findInstanceOf<FileLineColLoc>())
+              messages += (file.getFilename().str() + ":" +
+                           std::to_string(file.getLine()) + ":" +
+                           std::to_string(file.getColumn()) + ": ");
             messages += diag.str();
           }
           return success();

@@ -89,7 +89,7 @@ struct KDAChunkPass : kdac::impl::KDAChunkBase<KDAChunkPass> {
     std::string problem =
         kdac::limits::checkIRChunkSize(chunkSize, "kda-chunk: chunk-size");
     if (!problem.empty()) {
-      getOperation().emitError() << problem;
+      emitError(getOperation().getLoc()) << problem;
       return signalPassFailure();
     }
     WalkResult result = getOperation().walk([&](RecurrenceOp op) {

@@ -25,7 +25,7 @@ struct KDADecayAnchorsPass
 
   void runOnOperation() override {
     if (block <= 0) {
-      getOperation().emitError()
+      emitError(getOperation().getLoc())
           << "kda-decay-anchors: block must be positive, got " << block.getValue();
       return signalPassFailure();
     }

@@ -91,14 +91,14 @@ struct KDAUTExpandPass : kdac::impl::KDAUTExpandBase<KDAUTExpandPass> {
                  method == "blocked";
     if (!known || (diagMethod != "forward-substitution" &&
                    diagMethod != "neumann")) {
-      getOperation().emitError()
+      emitError(getOperation().getLoc())
           << "kda-ut-expand: unknown method '" << method.getValue() << "' / diag-method '"
           << diagMethod.getValue()
           << "' (expected forward-substitution, neumann or blocked)";
       return signalPassFailure();
     }
     if (blockSize <= 0 || (diagMethod == "neumann" && blockSize > kMaxNeumannSize)) {
-      getOperation().emitError() << "kda-ut-expand: block-size must be in [1, "
+      emitError(getOperation().getLoc()) << "kda-ut-expand: block-size must be in [1, "
                                  << kMaxNeumannSize << "] for a Neumann diagonal";
       return signalPassFailure();
     }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace kdac::rt {
@@ -45,7 +46,8 @@ std::string errnoText(const std::string &what) {
   return what + ": " + std::strerror(errno);
 }
 
-/// mkdir -p; EEXIST races with other processes are fine.
+/// mkdir -p with mode 0700 for what it creates (XDG asks that of ~/.cache,
+/// and the cache itself must be private); EEXIST races are fine.
 Status makeDirectories(const std::string &path) {
   if (path.empty())
     return makeError("empty cache directory");
@@ -56,13 +58,19 @@ Status makeDirectories(const std::string &path) {
     prefix = path.substr(0, position);
     if (prefix.empty())
       continue;
-    if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
+    if (mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST)
       return makeError(errnoText("cannot create cache directory " + prefix));
   }
   struct stat info;
   if (stat(path.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
     return makeError("cache path " + path + " is not a directory");
   return Status::success();
+}
+
+std::string octal(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof(text), "%04o", unsigned(mode & 07777));
+  return text;
 }
 
 Status writeAll(int fd, const std::vector<char> &bytes,
@@ -80,11 +88,27 @@ Status writeAll(int fd, const std::vector<char> &bytes,
   return Status::success();
 }
 
-std::optional<std::vector<char>> readWholeFile(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+/// Reads an entry that is a regular file of this user of at most
+/// kMaxEntryBytes; anything else (a FIFO, a link to a device, a planted or
+/// oversized file) is nothing. O_NONBLOCK keeps a FIFO from blocking the open,
+/// O_NOFOLLOW refuses a symbolic link, and the checks run on the descriptor.
+/// `rejected` tells a refused file from a missing one.
+std::optional<std::vector<char>> readWholeFile(const std::string &path,
+                                               bool &rejected) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+  rejected = fd < 0 && errno != ENOENT;
   if (fd < 0)
     return std::nullopt;
+  struct stat info;
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
+      info.st_uid != ::geteuid() ||
+      int64_t(info.st_size) > CubinCache::kMaxEntryBytes) {
+    ::close(fd);
+    rejected = true;
+    return std::nullopt;
+  }
   std::vector<char> bytes;
+  bytes.reserve(size_t(info.st_size));
   char chunk[65536];
   while (true) {
     ssize_t result = ::read(fd, chunk, sizeof(chunk));
@@ -93,6 +117,8 @@ std::optional<std::vector<char>> readWholeFile(const std::string &path) {
     if (result <= 0)
       break;
     bytes.insert(bytes.end(), chunk, chunk + result);
+    if (int64_t(bytes.size()) > CubinCache::kMaxEntryBytes)
+      break; // grew while read: the size check in decodeEntry rejects it
   }
   ::close(fd);
   return bytes;
@@ -119,6 +145,8 @@ CubinCache::CubinCache(std::string directory)
 }
 
 std::string CubinCache::defaultDirectory() {
+  if (detail::getEnv("KDAC_CACHE") == "off")
+    return "";
   std::string explicitDir = detail::getEnv("KDAC_CACHE_DIR");
   if (!explicitDir.empty())
     return explicitDir;
@@ -129,6 +157,21 @@ std::string CubinCache::defaultDirectory() {
   if (!home.empty())
     return home + "/.cache/kdac";
   return "/tmp/kdac-cache-" + std::to_string(getuid());
+}
+
+std::string CubinCache::distrust() const {
+  struct stat info;
+  if (::stat(directory_.c_str(), &info) != 0)
+    return errno == ENOENT ? "" : errnoText("cannot stat " + directory_);
+  if (!S_ISDIR(info.st_mode))
+    return directory_ + " is not a directory";
+  if (info.st_uid != ::geteuid())
+    return directory_ + " is owned by uid " + std::to_string(info.st_uid) +
+           ", not by this user (uid " + std::to_string(::geteuid()) + ")";
+  if (info.st_mode & (S_IWGRP | S_IWOTH))
+    return directory_ + " is writable by group or others (mode " +
+           octal(info.st_mode) + ")";
+  return "";
 }
 
 bool CubinCache::isValidKey(const std::string &key) {
@@ -197,10 +240,20 @@ std::optional<std::vector<char>>
 CubinCache::readFromDisk(const std::string &key) {
   if (directory_.empty())
     return std::nullopt;
-  std::optional<std::vector<char>> bytes = readWholeFile(entryPath(key));
-  if (!bytes)
+  if (!distrust().empty()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.untrustedDirectory;
     return std::nullopt;
-  Expected<std::vector<char>> payload = decodeEntry(key, *bytes);
+  }
+  bool rejected = false;
+  std::optional<std::vector<char>> bytes =
+      readWholeFile(entryPath(key), rejected);
+  if (!bytes && !rejected)
+    return std::nullopt;
+  Expected<std::vector<char>> payload =
+      bytes ? decodeEntry(key, *bytes)
+            : Expected<std::vector<char>>(makeError("not a regular file of "
+                                                    "this user"));
   if (!payload) {
     // Not deleted: a concurrent writer may already have renamed a good entry
     // over it; the recompiled entry replaces it atomically either way.
@@ -213,8 +266,15 @@ CubinCache::readFromDisk(const std::string &key) {
 
 Status CubinCache::writeToDisk(const std::string &key,
                                const std::vector<char> &payload) {
+  if (std::string problem = distrust(); !problem.empty()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.untrustedDirectory;
+    return makeError("cache directory not used: " + problem);
+  }
   if (Status status = makeDirectories(directory_); !status)
     return status;
+  if (std::string problem = distrust(); !problem.empty())
+    return makeError("cache directory not used: " + problem);
   std::string finalPath = entryPath(key);
   // The temp file lives in the same directory so that rename is atomic.
   std::string tempPath = directory_ + "/." + key + ".tmp.XXXXXX";
@@ -222,7 +282,7 @@ Status CubinCache::writeToDisk(const std::string &key,
   if (fd < 0)
     return makeError(
         errnoText("cannot create a temporary file in " + directory_));
-  fchmod(fd, 0644);
+  fchmod(fd, 0600);
   Status status = writeAll(fd, encodeEntry(key, payload), tempPath);
   if (::close(fd) != 0 && status.ok())
     status = makeError(errnoText("cannot close " + tempPath));

@@ -21,7 +21,8 @@ DynamicLibrary::openFirst(const std::vector<std::string> &candidates) {
     void *handle = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
       const char *reason = dlerror();
-      attempts += "\n  " + candidate + ": " +
+      // One line: callers print this as part of a single error line.
+      attempts += (attempts.empty() ? " " : "; ") + candidate + ": " +
                   (reason ? reason : "unknown dlopen error");
       continue;
     }

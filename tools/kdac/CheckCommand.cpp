@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 
+#include "CliDiagnostics.h"
+
 #include "kdac/Frontend/SpecToIR.h"
 #include "kdac/Interpreter/Interpreter.h"
 #include "kdac/Jit/GpuCase.h"
@@ -80,7 +82,7 @@ llvm::Expected<KdaOutputs> runInterpreterBackend(const KdaCase &c) {
   registerKdacDialects(registry);
   mlir::MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
-  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  CliDiagnosticHandler diagnostics(sourceMgr, context);
   KernelSpec spec = c.spec;
   spec.hasFinalState = true;
   mlir::OwningOpRef<mlir::ModuleOp> module = buildRecurrenceModule(context, spec);

@@ -6,9 +6,13 @@
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 
+#include "CliDiagnostics.h"
+
 #include "kdac/Frontend/SpecToIR.h"
 #include "kdac/Jit/Codegen.h"
 #include "kdac/Pipelines/Pipelines.h"
+#include "kdac/Spec/Limits.h"
+#include "kdac/Support/FileIO.h"
 #include "kdac/Tune/TuningDatabase.h"
 #include "kdac/runtime/Nvrtc.h"
 
@@ -17,11 +21,9 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Support/FileUtilities.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/SourceMgr.h"
-#include "llvm/Support/ToolOutputFile.h"
 
 namespace cl = llvm::cl;
 using namespace mlir;
@@ -75,13 +77,13 @@ OwningOpRef<ModuleOp> readOrBuildModule(MLIRContext &context,
     reportError("spec flags cannot be combined with an input file");
     return nullptr;
   }
-  std::string message;
-  auto buffer = openInputFile(inputFile, &message);
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      readRegularFile(inputFile, limits::kMaxTextFileBytes);
   if (!buffer) {
-    reportError(message);
+    reportError(llvm::toString(buffer.takeError()));
     return nullptr;
   }
-  sourceMgr.AddNewSourceBuffer(std::move(buffer), llvm::SMLoc());
+  sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
   // The parser and verifier print located diagnostics themselves.
   return parseSourceFile<ModuleOp>(sourceMgr, &context);
 }
@@ -116,7 +118,7 @@ int runCompile() {
   registerKdacDialects(registry);
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  CliDiagnosticHandler diagnostics(sourceMgr, context);
   std::optional<KernelSpec> spec;
   OwningOpRef<ModuleOp> module = readOrBuildModule(context, sourceMgr, spec);
   if (!module)
@@ -181,12 +183,8 @@ int runCompile() {
     }
   }
 
-  std::string message;
-  auto output = openOutputFile(outputFile, &message);
-  if (!output)
-    return reportError(message);
-  output->os() << text;
-  output->keep();
+  if (llvm::Error e = writeFileAtomically(outputFile, text))
+    return reportError(llvm::toString(std::move(e)));
   return 0;
 }
 

@@ -47,6 +47,21 @@ static int reportParseErrors(llvm::StringRef errors) {
   return kdac::cli::reportError(joined);
 }
 
+/// A full disk or a closed pipe on stdout is an error like any other, not
+/// LLVM's "IO failure on output stream" at exit.
+static int finishOutput(int status) {
+  llvm::outs().flush();
+  if (llvm::outs().has_error()) {
+    std::string message = llvm::outs().error().message();
+    llvm::outs().clear_error();
+    status = kdac::cli::reportError("cannot write to standard output: " +
+                                    message);
+  }
+  // Nothing is left to tell where stderr itself failed.
+  llvm::errs().clear_error();
+  return status;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   std::string errors;
@@ -62,13 +77,10 @@ int main(int argc, char **argv) {
           &errorStream))
     return reportParseErrors(errors);
 
-  if (kdac::cli::checkCommand)
-    return kdac::cli::runCheck();
-  if (kdac::cli::genCaseCommand)
-    return kdac::cli::runGenCase();
-  if (kdac::cli::benchCommand)
-    return kdac::cli::runBench();
-  if (kdac::cli::tuneCommand)
-    return kdac::cli::runTune();
-  return kdac::cli::runCompile();
+  int status = kdac::cli::checkCommand     ? kdac::cli::runCheck()
+               : kdac::cli::genCaseCommand ? kdac::cli::runGenCase()
+               : kdac::cli::benchCommand   ? kdac::cli::runBench()
+               : kdac::cli::tuneCommand    ? kdac::cli::runTune()
+                                           : kdac::cli::runCompile();
+  return finishOutput(status);
 }

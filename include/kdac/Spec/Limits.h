@@ -48,11 +48,11 @@ inline constexpr int64_t kMaxSharedMemoryBytes = 232448;
 /// The fp64 oracle and `kdac check` hold every tensor of a case as doubles:
 /// at most this many elements over all of them (8 GiB).
 inline constexpr int64_t kMaxCaseElements = int64_t(1) << 30;
-/// Files kdac reads: a case file, a text file (.mlir, tuning database), a
-/// cubin cache entry. Larger ones are refused before they are read.
+/// Files kdac reads: a case file, a text file (.mlir, tuning database).
+/// Larger ones are refused before they are read. (The runtime bounds its
+/// cubin cache entries itself: CubinCache::kMaxEntryBytes.)
 inline constexpr int64_t kMaxCaseFileBytes = int64_t(16) << 30;
 inline constexpr int64_t kMaxTextFileBytes = int64_t(256) << 20;
-inline constexpr int64_t kMaxCacheEntryBytes = int64_t(256) << 20;
 /// JSON nesting (safetensors headers, metadata, tuning databases); the
 /// parser recurses, so deeper input would overflow the stack.
 inline constexpr int kMaxJsonDepth = 64;

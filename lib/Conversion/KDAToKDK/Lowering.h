@@ -107,8 +107,9 @@ mlir::FailureOr<OpT> findSingleOp(mlir::ModuleOp module, llvm::StringRef pass,
   llvm::SmallVector<OpT> ops;
   module.walk([&](OpT op) { ops.push_back(op); });
   if (ops.size() != 1)
-    return module.emitError() << pass << ": expects exactly one " << what
-                              << ", found " << ops.size();
+    return mlir::emitError(module.getLoc())
+           << pass << ": expects exactly one " << what << ", found "
+           << ops.size();
   return ops.front();
 }
 

@@ -293,7 +293,7 @@ static FailureOr<rt::GridExtent> parseGridExtent(func::FuncOp func,
     extent.constant = 0;
     extent.perBatch = 1;
   } else if (text.getAsInteger(10, extent.constant) || extent.constant < 1) {
-    return func.emitError() << "CUDA emitter: grid extent \"" << text
+    return emitError(func.getLoc()) << "CUDA emitter: grid extent \"" << text
                             << "\" is not a positive integer, "
                                "\"chunk_slots\", \"sequences\" or \"batch\"";
   }
@@ -308,7 +308,7 @@ static LogicalResult planParam(func::FuncOp func, unsigned index,
                                rt::LaunchDescriptor &launch) {
   BlockArgument arg = func.getArgument(index);
   auto fail = [&](const Twine &message) {
-    return func.emitError() << "CUDA emitter: argument #" << index << " of @"
+    return emitError(func.getLoc()) << "CUDA emitter: argument #" << index << " of @"
                             << func.getSymName() << ": " << message;
   };
   auto param = func.getArgAttrOfType<StringAttr>(index, kdk::kParamAttr);
@@ -397,28 +397,28 @@ static FailureOr<KernelPlan> planKernel(func::FuncOp func,
   plan.launch.name = func.getSymName().str();
   if (sanitizeIdentifier(plan.launch.name) != plan.launch.name ||
       std::isdigit(static_cast<unsigned char>(plan.launch.name[0])))
-    return func.emitError() << "CUDA emitter: kernel name \"" << plan.launch.name
+    return emitError(func.getLoc()) << "CUDA emitter: kernel name \"" << plan.launch.name
                             << "\" is not a C identifier";
   if (func.isExternal() || !func.getBody().hasOneBlock())
-    return func.emitError() << "CUDA emitter: a kernel needs a body of one block";
+    return emitError(func.getLoc()) << "CUDA emitter: a kernel needs a body of one block";
   if (func.getNumResults() != 0)
-    return func.emitError() << "CUDA emitter: a kernel returns nothing";
+    return emitError(func.getLoc()) << "CUDA emitter: a kernel returns nothing";
 
   auto threads = func->getAttrOfType<IntegerAttr>(kdk::kBlockThreadsAttr);
   if (!threads || threads.getInt() < 32 || threads.getInt() > 1024 ||
       threads.getInt() % 32 != 0)
-    return func.emitError() << "CUDA emitter: " << kdk::kBlockThreadsAttr
+    return emitError(func.getLoc()) << "CUDA emitter: " << kdk::kBlockThreadsAttr
                             << " must be a multiple of 32 in [32, 1024]";
   plan.launch.blockThreads = threads.getInt();
 
   auto grid = func->getAttrOfType<ArrayAttr>(kdk::kGridAttr);
   if (!grid || grid.size() != 3)
-    return func.emitError() << "CUDA emitter: " << kdk::kGridAttr
+    return emitError(func.getLoc()) << "CUDA emitter: " << kdk::kGridAttr
                             << " must be an array of three strings";
   for (auto [axis, attr] : llvm::enumerate(grid)) {
     auto text = dyn_cast<StringAttr>(attr);
     if (!text)
-      return func.emitError() << "CUDA emitter: grid axis " << axis
+      return emitError(func.getLoc()) << "CUDA emitter: grid axis " << axis
                               << " is not a string";
     FailureOr<rt::GridExtent> extent = parseGridExtent(func, text.getValue());
     if (failed(extent))
@@ -439,7 +439,7 @@ static FailureOr<KernelPlan> planKernel(func::FuncOp func,
     if (failed(planParam(func, i, written, plan, workspaces, launch)))
       return failure();
     if (!cppNames.insert(plan.params.back().name).second)
-      return func.emitError() << "CUDA emitter: two arguments of @"
+      return emitError(func.getLoc()) << "CUDA emitter: two arguments of @"
                               << func.getSymName() << " bind \""
                               << plan.params.back().name << "\"";
   }

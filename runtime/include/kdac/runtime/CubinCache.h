@@ -4,7 +4,9 @@
 // process-wide map and in a directory shared by every kdac process. Entries
 // on disk are written atomically (unique temp file + rename) and carry their
 // length and SHA-256, so concurrent writers are safe and a truncated or
-// corrupted file is detected and recompiled instead of loaded.
+// corrupted file is detected and recompiled instead of loaded. Only a
+// directory of the current user that no one else can write is used, and only
+// regular files of that user in it are read.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KDAC_RUNTIME_CUBINCACHE_H
@@ -33,8 +35,12 @@ struct CubinCacheStats {
   uint64_t memoryHits = 0;
   uint64_t diskHits = 0;
   uint64_t misses = 0;
-  /// Disk entries rejected (bad magic, size, key or checksum).
+  /// Disk entries rejected (not a regular file of ours, too large, bad
+  /// magic, size, key or checksum).
   uint64_t corruptEntries = 0;
+  /// Disk accesses skipped because the directory is not trusted (owned by
+  /// another user, or writable by group or others).
+  uint64_t untrustedDirectory = 0;
   uint64_t stores = 0;
   uint64_t storeFailures = 0;
 };
@@ -44,9 +50,18 @@ public:
   /// An empty `directory` keeps the cache in memory only.
   explicit CubinCache(std::string directory);
 
+  /// The largest entry read back: a bigger file is rejected unread.
+  static constexpr int64_t kMaxEntryBytes = int64_t(256) << 20;
+
   /// $KDAC_CACHE_DIR, else $XDG_CACHE_HOME/kdac, else $HOME/.cache/kdac, else
-  /// /tmp/kdac-cache-<uid>.
+  /// /tmp/kdac-cache-<uid>; "" (memory only) when $KDAC_CACHE is "off".
   static std::string defaultDirectory();
+
+  /// Why the directory must not be used, or "" when it may: it must be a
+  /// directory owned by this user and writable by no one else (an entry
+  /// planted by another user would be loaded as a kernel). A directory that
+  /// does not exist yet is fine: it is created with mode 0700.
+  std::string distrust() const;
   /// Keys are lowercase hex SHA-256 digests (64 characters); anything else is
   /// refused so that a key can never name a path outside the directory.
   static bool isValidKey(const std::string &key);
