@@ -14,6 +14,8 @@ config.test_exec_root = os.path.join(config.kdac_obj_root, "test")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Unit", "Inputs"]
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
+# %golden_bwd first: lit substitutes in order and %golden is its prefix.
+config.substitutions.append(("%golden_bwd", config.kdac_golden_bwd_dir))
 config.substitutions.append(("%golden", config.kdac_golden_dir))
 config.substitutions.append(("%python", sys.executable))
 

@@ -52,6 +52,10 @@ static std::optional<DType> toSpecDType(TensorDType t) {
     return DType::F16;
   case TensorDType::BF16:
     return DType::BF16;
+  case TensorDType::F64:
+    // The gradient goldens store every tensor as F64 without dtype keys; the
+    // widest dtype a kernel reads is f32 (which rounds them on load).
+    return DType::F32;
   default:
     return std::nullopt;
   }
@@ -301,6 +305,76 @@ static llvm::Error readSpec(const CaseReader &r, KernelSpec &spec) {
   return llvm::Error::success();
 }
 
+/// Reads the backward tensors of a gradient file into c.cotangents and
+/// c.expectedGradients (see Case.h), checking each shape like the inputs'.
+/// Runs after the inputs are read and checked, so N is known.
+static llvm::Error readBackwardTensors(const CaseReader &r, KdaCase &c) {
+  if (!r.find("do"))
+    return llvm::Error::success();
+  const KernelSpec &spec = c.spec;
+  const int64_t B = spec.B, T = spec.T, H = spec.H, HV = spec.HV, K = spec.K,
+                V = spec.V, N = numSequences(spec, c.inputs);
+  const bool channel = spec.gate == GateGranularity::Channel;
+  std::vector<Dim> stateDims =
+      spec.stateLayout == StateLayout::VK
+          ? std::vector<Dim>{{"N", N}, {"HV", HV}, {"V", V}, {"K", K}}
+          : std::vector<Dim>{{"N", N}, {"HV", HV}, {"K", K}, {"V", V}};
+  auto read = [&](const char *name, std::vector<Dim> dims,
+                  std::vector<double> &dest) -> llvm::Error {
+    llvm::Expected<const Tensor *> t = r.get(name, std::move(dims));
+    if (!t)
+      return t.takeError();
+    dest = (*t)->toDoubles();
+    return llvm::Error::success();
+  };
+
+  KdaCotangents cot;
+  if (llvm::Error e =
+          read("do", {{"B", B}, {"T", T}, {"HV", HV}, {"V", V}}, cot.dO))
+    return e;
+  if (r.find("dht"))
+    if (llvm::Error e = read("dht", stateDims, cot.dFinalState))
+      return e;
+
+  // Each gradient: its input's dims and whether the case has that input.
+  KdaGradients grads;
+  struct Want {
+    const char *name;
+    std::vector<Dim> dims;
+    std::vector<double> *dest;
+    bool hasInput;
+  };
+  std::vector<Want> wants = {
+      {"dq", {{"B", B}, {"T", T}, {"H", H}, {"K", K}}, &grads.dq, true},
+      {"dk", {{"B", B}, {"T", T}, {"H", H}, {"K", K}}, &grads.dk, true},
+      {"dv", {{"B", B}, {"T", T}, {"HV", HV}, {"V", V}}, &grads.dv, true},
+      {"dg",
+       channel ? std::vector<Dim>{{"B", B}, {"T", T}, {"HV", HV}, {"K", K}}
+               : std::vector<Dim>{{"B", B}, {"T", T}, {"HV", HV}},
+       &grads.dg, spec.gate != GateGranularity::None},
+      {"dbeta", {{"B", B}, {"T", T}, {"HV", HV}}, &grads.dbeta, true},
+      {"dA_log", {{"HV", HV}}, &grads.dALog, spec.hasALog},
+      {"ddt_bias",
+       channel ? std::vector<Dim>{{"HV*K", HV * K}}
+               : std::vector<Dim>{{"HV", HV}},
+       &grads.dDtBias, spec.hasDtBias},
+      {"dh0", stateDims, &grads.dInitialState, spec.hasInitialState},
+  };
+  for (Want &w : wants) {
+    if (!r.find(w.name))
+      continue;
+    if (!w.hasInput)
+      return fail(r.path, Twine("tensor '") + w.name +
+                              "' is the gradient of an input the case does "
+                              "not have");
+    if (llvm::Error e = read(w.name, std::move(w.dims), *w.dest))
+      return e;
+  }
+  c.cotangents = std::move(cot);
+  c.expectedGradients = std::move(grads);
+  return llvm::Error::success();
+}
+
 llvm::Expected<KdaCase> kdac::loadCase(StringRef path) {
   llvm::Expected<SafetensorsFile> file = readSafetensors(path);
   if (!file)
@@ -402,6 +476,8 @@ llvm::Expected<KdaCase> kdac::loadCase(StringRef path) {
 
   if (llvm::Error e = checkInputs(spec, in))
     return fail(path, llvm::toString(std::move(e)));
+  if (llvm::Error e = readBackwardTensors(r, c))
+    return std::move(e);
   c.raw = std::move(file->tensors);
   return std::move(c);
 }

@@ -2,8 +2,9 @@
 //
 // Loads a case file (FLA's golden format), runs the chosen backend on its
 // inputs and prints the relative error of o and final_state against the
-// file's expected outputs. A backend is a function from (spec, inputs) to
-// outputs; new backends (GPU) plug into the table below.
+// file's expected outputs (and, for a gradient file with the reference
+// backend, of every gradient it holds). A backend is a function from (spec,
+// inputs) to outputs; new backends (GPU) plug into the table below.
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
@@ -14,6 +15,7 @@
 #include "kdac/Interpreter/Interpreter.h"
 #include "kdac/Jit/GpuCase.h"
 #include "kdac/Reference/Case.h"
+#include "kdac/Reference/ReferenceBackward.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -23,6 +25,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
+#include <tuple>
 
 namespace cl = llvm::cl;
 
@@ -184,6 +187,28 @@ int runCheck() {
   if (!c.expected->finalState.empty())
     pass &= report("final_state", got->finalState, c.expected->finalState,
                    tol);
+  // Gradient files: only the fp64 oracle has a backward so far.
+  if (c.cotangents && c.expectedGradients &&
+      backend->name == llvm::StringRef("reference")) {
+    llvm::Expected<KdaGradients> grads =
+        runReferenceBackward(c.spec, c.inputs, *c.cotangents);
+    if (!grads)
+      return reportError(caseFile + ": backward of backend " + backend->name +
+                         ": " + llvm::toString(grads.takeError()));
+    const KdaGradients &want = *c.expectedGradients;
+    for (auto [name, gotGrad, wantGrad] :
+         {std::tuple<const char *, const std::vector<double> *,
+                     const std::vector<double> *>{"dq", &grads->dq, &want.dq},
+          {"dk", &grads->dk, &want.dk},
+          {"dv", &grads->dv, &want.dv},
+          {"dg", &grads->dg, &want.dg},
+          {"dbeta", &grads->dbeta, &want.dbeta},
+          {"dA_log", &grads->dALog, &want.dALog},
+          {"ddt_bias", &grads->dDtBias, &want.dDtBias},
+          {"dh0", &grads->dInitialState, &want.dInitialState}})
+      if (!wantGrad->empty())
+        pass &= report(name, *gotGrad, *wantGrad, tol);
+  }
   llvm::outs() << (pass ? "PASS" : "FAIL") << "\n";
   return pass ? 0 : 1;
 }

@@ -15,11 +15,17 @@
 // default delta) and dtype, gate_dtype, beta_dtype (default: the dtype of
 // the q, g, beta tensors).
 //
+// Gradient files (../shared/golden_bwd) add the loss's cotangents `do` and
+// optional `dht` (L = sum(o * do) + sum(final_state * dht)) and the expected
+// gradients dq, dk, dv, dg, dbeta, dA_log, ddt_bias, dh0, each with its
+// input's shape (do: o's, dht: final_state's); any of them may be absent.
+//
 //===----------------------------------------------------------------------===//
 #ifndef KDAC_REFERENCE_CASE_H
 #define KDAC_REFERENCE_CASE_H
 
 #include "kdac/Reference/Reference.h"
+#include "kdac/Reference/ReferenceBackward.h"
 #include "kdac/Spec/KernelSpec.h"
 #include "kdac/Support/Safetensors.h"
 
@@ -41,6 +47,12 @@ struct KdaCase {
   /// From the file's o / final_state (finalState empty if the file has no
   /// final_state), or the oracle's outputs for a random case.
   std::optional<KdaOutputs> expected;
+  /// From the file's do / dht (dFinalState empty without dht); unset when
+  /// the file has no `do`.
+  std::optional<KdaCotangents> cotangents;
+  /// The gradients the file holds, set with `cotangents`; a vector is empty
+  /// where the file lacks that gradient.
+  std::optional<KdaGradients> expectedGradients;
   /// Every tensor as stored (loadCase) or as a kernel would read it at the
   /// spec's dtypes (makeRandomCase), for tests that upload raw bytes.
   std::map<std::string, Tensor> raw;
@@ -48,10 +60,13 @@ struct KdaCase {
 
 /// Reads a case file. Tensors the metadata does not call for (an
 /// initial_state with has_initial_state false, say) are ignored but kept in
-/// `raw`, as FLA would not read them. One-line errors, prefixed by the path, for a missing
-/// tensor, a tensor whose shape disagrees with the metadata ("tensor 'k' dim
-/// 2 is 3, expected H = 2"), a missing or unparsable metadata key, and a spec
-/// that does not validate.
+/// `raw`, as FLA would not read them. One-line errors, prefixed by the path,
+/// for a missing tensor, a tensor whose shape disagrees with the metadata
+/// ("tensor 'k' dim 2 is 3, expected H = 2"), a missing or unparsable metadata
+/// key, and a spec that does not validate. With `do`, the gradient tensors'
+/// shapes are checked the same way, and a gradient of an input the case lacks
+/// (dA_log without A_log, say) is an error. F64 tensors without a dtype
+/// metadata key read as f32 data (the closest dtype a kernel reads).
 llvm::Expected<KdaCase> loadCase(llvm::StringRef path);
 
 /// Writes \p c in the format above. q, k, v, g and beta are stored as
