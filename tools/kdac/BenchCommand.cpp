@@ -31,9 +31,11 @@ cl::SubCommand benchCommand("bench",
 static cl::opt<std::string> benchCase(cl::Positional, cl::Required,
                                       cl::desc("<case.safetensors>"),
                                       cl::sub(benchCommand));
-static cl::opt<int> iterations("iters", cl::desc("Timed launches"),
+static cl::opt<int> iterations("iters",
+                               cl::desc("Timed launches (default: 100)"),
                                cl::init(100), cl::sub(benchCommand));
-static cl::opt<int> warmup("warmup", cl::desc("Untimed launches first"),
+static cl::opt<int> warmup("warmup",
+                           cl::desc("Untimed launches first (default: 10)"),
                            cl::init(10), cl::sub(benchCommand));
 static cl::opt<bool> benchDecode(
     "decode", cl::desc("Time the token-by-token decode kernel"),
@@ -93,14 +95,14 @@ int runBench() {
     spec.statePool = true;
   }
 
-  llvm::SmallString<128> cacheDir;
-  if (std::error_code ec =
-          llvm::sys::fs::createUniqueDirectory("kdac-bench-cache", cacheDir))
-    return reportError("creating a cache directory: " + ec.message());
-  auto cold = timedGet(spec, *pipeline, cacheDir.str().str());
+  std::optional<ScratchDirectory> cacheDir =
+      ScratchDirectory::create("kdac-bench-cache");
+  if (!cacheDir)
+    return 1;
+  auto cold = timedGet(spec, *pipeline, cacheDir->path());
   if (!cold)
     return reportError(llvm::toString(cold.takeError()));
-  auto disk = timedGet(spec, *pipeline, cacheDir.str().str());
+  auto disk = timedGet(spec, *pipeline, cacheDir->path());
   if (!disk)
     return reportError(llvm::toString(disk.takeError()));
   std::shared_ptr<KdaKernel> kernel = disk->first;
@@ -126,7 +128,6 @@ int runBench() {
       (long long)kernel->launchDescriptor().chunkSize, cold->second,
       coldTimings.generateMilliseconds, coldTimings.compileMilliseconds,
       coldTimings.loadMilliseconds, disk->second);
-  llvm::sys::fs::remove_directories(cacheDir);
   return 0;
 }
 

@@ -39,14 +39,17 @@ static cl::opt<std::string> backendFlag(
     cl::desc("Backend to check: reference (fp64 oracle) | interp (the CPU "
              "interpreter on the IR after --stage) | gpu (the JIT-compiled "
              "chunkwise kernels on CUDA device 0) | decode (the JIT-compiled "
-             "token-by-token kernel on CUDA device 0)"),
+             "token-by-token kernel on CUDA device 0) (default: reference)"),
     cl::init("reference"), cl::sub(checkCommand));
-static cl::opt<std::string> stageFlag(
-    "stage", cl::desc("IR stage the interpreter runs: kda | chunked | expanded"),
-    cl::init("expanded"), cl::sub(checkCommand));
-static cl::opt<std::string> precisionFlag(
-    "precision", cl::desc("Interpreter arithmetic: f64 | f32"),
-    cl::init("f64"), cl::sub(checkCommand));
+static cl::opt<std::string>
+    stageFlag("stage",
+              cl::desc("IR stage the interpreter runs: kda | chunked | "
+                       "expanded (default: expanded)"),
+              cl::init("expanded"), cl::sub(checkCommand));
+static cl::opt<std::string>
+    precisionFlag("precision",
+                  cl::desc("Interpreter arithmetic: f64 | f32 (default: f64)"),
+                  cl::init("f64"), cl::sub(checkCommand));
 static cl::opt<double> tolFlag(
     "tol", cl::desc("Largest relative error that passes (default 1e-5, or "
                     "5e-3 when any input or the state is 16-bit)"),
@@ -183,7 +186,12 @@ int runCheck() {
                << "/" << toString(s.activation) << (s.varlen ? " varlen" : "")
                << "\nbackend " << backend->name << ", tolerance "
                << llvm::format("%g", tol) << "\n";
-  bool pass = report("o", got->o, c.expected->o, tol);
+  // A file may hold either expected output; say which one it lacks.
+  bool pass = true;
+  if (c.expected->o.empty())
+    llvm::outs() << "  o            not in the case file, not compared\n";
+  else
+    pass &= report("o", got->o, c.expected->o, tol);
   if (!c.expected->finalState.empty())
     pass &= report("final_state", got->finalState, c.expected->finalState,
                    tol);

@@ -15,6 +15,7 @@
 #include "llvm/Support/CommandLine.h"
 
 #include <optional>
+#include <string>
 
 namespace kdac::cli {
 
@@ -41,6 +42,28 @@ std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags();
 std::string archFromFlags();
 /// The tuning database path from --tuning-db or $KDAC_TUNING_DB ("" if none).
 std::string tuningDatabaseFromFlags();
+
+/// A private directory (mode 0700) under the system's temporary directory,
+/// removed with its contents when this goes out of scope, on success and on
+/// every error path: `bench` and `tune` compile into one so that no run is
+/// served kernels another run left behind.
+class ScratchDirectory {
+public:
+  /// Creates "<tmp>/<prefix>-XXXXXX"; on failure reports one line and
+  /// returns nothing.
+  static std::optional<ScratchDirectory> create(llvm::StringRef prefix);
+  ScratchDirectory(ScratchDirectory &&other) : path_(std::move(other.path_)) {
+    other.path_.clear();
+  }
+  ScratchDirectory(const ScratchDirectory &) = delete;
+  ScratchDirectory &operator=(const ScratchDirectory &) = delete;
+  ~ScratchDirectory();
+  const std::string &path() const { return path_; }
+
+private:
+  explicit ScratchDirectory(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
 
 int runCompile();
 int runCheck();

@@ -37,10 +37,11 @@ static cl::opt<std::string> outputFile("o", cl::desc("Output file (default: stdo
                                        cl::value_desc("file"), cl::init("-"));
 static cl::opt<std::string> emitStage(
     "emit",
-    cl::desc("Stage to stop after: kda (the verified kda.recurrence), chunked "
-             "(kda-chunk), expanded (UT inverse expanded, decay anchored), "
-             "kernel (kdk thread-block kernels), cuda (CUDA C++ with its "
-             "launch descriptor), ptx, cubin (NVRTC, for --arch)"),
+    cl::desc(
+        "Stage to stop after: kda (the verified kda.recurrence), chunked "
+        "(kda-chunk), expanded (UT inverse expanded, decay anchored), "
+        "kernel (kdk thread-block kernels), cuda (CUDA C++ with its "
+        "launch descriptor), ptx, cubin (NVRTC, for --arch) (default: kda)"),
     cl::init("kda"));
 
 namespace {

@@ -21,7 +21,7 @@ static cl::opt<std::string> outputFile("o", cl::Required,
                                        cl::desc("Output case file"),
                                        cl::value_desc("file"),
                                        cl::sub(genCaseCommand));
-static cl::opt<uint64_t> seedFlag("seed", cl::desc("Random seed"),
+static cl::opt<uint64_t> seedFlag("seed", cl::desc("Random seed (default: 0)"),
                                   cl::init(0), cl::sub(genCaseCommand));
 static cl::opt<std::string> seqlensFlag(
     "seqlens",

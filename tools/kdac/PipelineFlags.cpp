@@ -24,32 +24,35 @@ static cl::opt<int64_t> chunkSizeFlag(
              "IR stages and the code generator's default (16) for kernels"),
     cl::init(0), KDAC_PIPELINE_FLAG);
 static cl::opt<std::string> archFlag(
-    "arch", cl::desc("Target architecture: sm_90a | sm_80"),
+    "arch", cl::desc("Target architecture: sm_90a | sm_80 (default: sm_90a)"),
     cl::init("sm_90a"), cl::cat(pipelineCategory),
     cl::sub(cl::SubCommand::getTopLevel()), cl::sub(checkCommand),
     cl::sub(genCaseCommand), cl::sub(benchCommand), cl::sub(tuneCommand));
 static cl::opt<std::string> utMethodFlag(
     "ut-method",
     cl::desc("UT inverse: forward-substitution | neumann (chunk <= 16) | "
-             "blocked"),
+             "blocked (default: blocked)"),
     cl::init("blocked"), KDAC_PIPELINE_FLAG);
 static cl::opt<std::string> diagMethodFlag(
     "diag-method",
     cl::desc("Diagonal blocks of the blocked inverse: forward-substitution | "
-             "neumann"),
+             "neumann (default: forward-substitution)"),
     cl::init("forward-substitution"), KDAC_PIPELINE_FLAG);
 static cl::opt<int64_t> anchorBlockFlag(
     "anchor-block",
-    cl::desc("Sub-chunk length of the anchored decay (0: direct)"),
+    cl::desc(
+        "Sub-chunk length of the anchored decay (0: direct) (default: 16)"),
     cl::init(16), KDAC_PIPELINE_FLAG);
 
 static cl::opt<int64_t> blockThreadsFlag(
-    "block-threads", cl::desc("Threads per block of the emitted kernels"),
+    "block-threads",
+    cl::desc("Threads per block of the emitted kernels (default: 256)"),
     cl::init(256), KDAC_PIPELINE_FLAG);
-static cl::opt<int64_t> recurrenceThreadsFlag(
-    "recurrence-block-threads",
-    cl::desc("Threads per block of the recurrence kernel (0: --block-threads)"),
-    cl::init(0), KDAC_PIPELINE_FLAG);
+static cl::opt<int64_t>
+    recurrenceThreadsFlag("recurrence-block-threads",
+                          cl::desc("Threads per block of the recurrence kernel "
+                                   "(0: --block-threads) (default: 0)"),
+                          cl::init(0), KDAC_PIPELINE_FLAG);
 static cl::opt<int64_t> valueTileFlag(
     "v-tile",
     cl::desc("Columns of V one recurrence block owns (0: all of V; decode "
@@ -58,7 +61,8 @@ static cl::opt<int64_t> valueTileFlag(
 static cl::opt<std::string> decodeStateInFlag(
     "decode-state-in",
     cl::desc("Where a decode block keeps its state slice: registers | shared "
-             "| auto (shared for a 16-bit kv state and one token per call)"),
+             "| auto (shared for a 16-bit kv state and one token per call) "
+             "(default: auto)"),
     cl::init("auto"), KDAC_PIPELINE_FLAG);
 
 static cl::opt<std::string> tuningDbFlag(

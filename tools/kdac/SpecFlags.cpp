@@ -23,43 +23,51 @@ static cl::OptionCategory specCategory(
 static cl::opt<std::string> opFlag(
     "op",
     cl::desc("Operation: forward (chunkwise kernels) | decode (token-by-token "
-             "kernel for a few tokens per sequence)"),
-                                   cl::init("forward"), KDAC_SPEC_FLAG);
-static cl::opt<int64_t> batchFlag("B", cl::desc("Batch size (-1: dynamic)"),
-                                  cl::init(1), KDAC_SPEC_FLAG);
-static cl::opt<int64_t> seqFlag("T",
-                                cl::desc("Sequence length (-1: dynamic)"),
-                                cl::init(-1), KDAC_SPEC_FLAG);
+             "kernel for a few tokens per sequence) (default: forward)"),
+    cl::init("forward"), KDAC_SPEC_FLAG);
+static cl::opt<int64_t>
+    batchFlag("B", cl::desc("Batch size (-1: dynamic) (default: 1)"),
+              cl::init(1), KDAC_SPEC_FLAG);
+static cl::opt<int64_t>
+    seqFlag("T", cl::desc("Sequence length (-1: dynamic) (default: -1)"),
+            cl::init(-1), KDAC_SPEC_FLAG);
 static cl::opt<bool> varlenFlag(
     "varlen", cl::desc("Packed variable-length sequences (cu_seqlens, B = 1)"),
     KDAC_SPEC_FLAG);
-static cl::opt<int64_t> headsFlag("H", cl::desc("Query/key heads"),
+static cl::opt<int64_t> headsFlag("H",
+                                  cl::desc("Query/key heads (default: 32)"),
                                   cl::init(32), KDAC_SPEC_FLAG);
 static cl::opt<int64_t> valueHeadsFlag(
-    "HV", cl::desc("Value heads, a multiple of H (0: same as H)"), cl::init(0),
-    KDAC_SPEC_FLAG);
-static cl::opt<int64_t> keyDimFlag("K", cl::desc("Key head dim"),
+    "HV", cl::desc("Value heads, a multiple of H (0: same as H) (default: 0)"),
+    cl::init(0), KDAC_SPEC_FLAG);
+static cl::opt<int64_t> keyDimFlag("K", cl::desc("Key head dim (default: 128)"),
                                    cl::init(128), KDAC_SPEC_FLAG);
-static cl::opt<int64_t> valueDimFlag("V", cl::desc("Value head dim"),
+static cl::opt<int64_t> valueDimFlag("V",
+                                     cl::desc("Value head dim (default: 128)"),
                                      cl::init(128), KDAC_SPEC_FLAG);
 static cl::opt<std::string> dtypeFlag(
-    "dtype", cl::desc("Element type of q, k, v, o: bf16 | f16 | f32"),
+    "dtype",
+    cl::desc("Element type of q, k, v, o: bf16 | f16 | f32 (default: bf16)"),
     cl::init("bf16"), KDAC_SPEC_FLAG);
 static cl::opt<std::string> gateDtypeFlag(
-    "gate-dtype", cl::desc("Element type of g: bf16 | f16 | f32"),
+    "gate-dtype",
+    cl::desc("Element type of g: bf16 | f16 | f32 (default: f32)"),
     cl::init("f32"), KDAC_SPEC_FLAG);
 static cl::opt<std::string> betaDtypeFlag(
     "beta-dtype", cl::desc("Element type of beta (default: --dtype)"),
     cl::init(""), KDAC_SPEC_FLAG);
 static cl::opt<std::string> gateFlag(
-    "gate", cl::desc("Gate granularity: none | scalar | channel"),
+    "gate",
+    cl::desc("Gate granularity: none | scalar | channel (default: channel)"),
     cl::init("channel"), KDAC_SPEC_FLAG);
 static cl::opt<std::string> updateFlag(
-    "update", cl::desc("State update: delta | additive (GLA-style)"),
+    "update",
+    cl::desc("State update: delta | additive (GLA-style) (default: delta)"),
     cl::init("delta"), KDAC_SPEC_FLAG);
 static cl::opt<std::string> activationFlag(
     "gate-activation",
-    cl::desc("Fused gate activation: none | softplus | lowerbound"),
+    cl::desc(
+        "Fused gate activation: none | softplus | lowerbound (default: none)"),
     cl::init("none"), KDAC_SPEC_FLAG);
 static cl::opt<double> lowerBoundFlag(
     "lower-bound",
@@ -81,16 +89,18 @@ static cl::opt<bool> initialStateFlag(
 static cl::opt<bool> finalStateFlag(
     "final-state", cl::desc("Write the final state"), KDAC_SPEC_FLAG);
 static cl::opt<std::string> stateLayoutFlag(
-    "state-layout", cl::desc("State layout: kv ([N,HV,K,V]) | vk ([N,HV,V,K])"),
+    "state-layout",
+    cl::desc("State layout: kv ([N,HV,K,V]) | vk ([N,HV,V,K]) (default: kv)"),
     cl::init("kv"), KDAC_SPEC_FLAG);
-static cl::opt<std::string> stateDtypeFlag(
-    "state-dtype", cl::desc("State element type: f32 | bf16"),
-    cl::init("f32"), KDAC_SPEC_FLAG);
+static cl::opt<std::string>
+    stateDtypeFlag("state-dtype",
+                   cl::desc("State element type: f32 | bf16 (default: f32)"),
+                   cl::init("f32"), KDAC_SPEC_FLAG);
 static cl::opt<std::string> statePoolFlag(
     "state-pool",
     cl::desc("Decode state pool updated in place: none | slots "
              "(state_indices [N]) | per-token (state_indices [N, S], the "
-             "state after each token to its own slot)"),
+             "state after each token to its own slot) (default: none)"),
     cl::init("none"), KDAC_SPEC_FLAG);
 static cl::opt<bool> acceptedCountsFlag(
     "accepted-counts",

@@ -35,12 +35,15 @@ cl::SubCommand tuneCommand(
 static cl::opt<std::string> tuneCase(cl::Positional, cl::Required,
                                      cl::desc("<case.safetensors>"),
                                      cl::sub(tuneCommand));
-static cl::opt<std::string> databaseOut(
-    "db", cl::desc("Tuning database to add the result to (created if absent)"),
-    cl::init("kdac-tuning.json"), cl::sub(tuneCommand));
-static cl::opt<int> tuneIterations("iters",
-                                   cl::desc("Timed launches per candidate"),
-                                   cl::init(20), cl::sub(tuneCommand));
+static cl::opt<std::string>
+    databaseOut("db",
+                cl::desc("Tuning database to add the result to (created if "
+                         "absent) (default: kdac-tuning.json)"),
+                cl::init("kdac-tuning.json"), cl::sub(tuneCommand));
+static cl::opt<int>
+    tuneIterations("iters",
+                   cl::desc("Timed launches per candidate (default: 20)"),
+                   cl::init(20), cl::sub(tuneCommand));
 
 namespace {
 struct Result {
@@ -82,14 +85,14 @@ int runTune() {
     return reportError(gpu.error());
   std::vector<ChunkedPipelineOptions> candidates = tuningCandidates(spec);
 
-  llvm::SmallString<128> cacheDir;
-  if (std::error_code ec =
-          llvm::sys::fs::createUniqueDirectory("kdac-tune-cache", cacheDir))
-    return reportError("creating a cache directory: " + ec.message());
+  std::optional<ScratchDirectory> cacheDir =
+      ScratchDirectory::create("kdac-tune-cache");
+  if (!cacheDir)
+    return 1;
   auto jitFor = [&](const ChunkedPipelineOptions &options) {
     JitOptions jit;
     jit.pipeline = options;
-    jit.cacheDirectory = cacheDir.str().str();
+    jit.cacheDirectory = cacheDir->path();
     return std::make_unique<Jit>(jit);
   };
 
@@ -99,7 +102,7 @@ int runTune() {
   {
     unsigned workers = std::max(1u, std::thread::hardware_concurrency());
     std::atomic<size_t> next{0}, done{0};
-    rt::KernelCompiler compiler({cacheDir.str().str(), true});
+    rt::KernelCompiler compiler({cacheDir->path(), true});
     auto work = [&] {
       for (size_t i; (i = next++) < candidates.size();) {
         results[i].options = candidates[i];
@@ -172,7 +175,6 @@ int runTune() {
       llvm::errs() << llvm::format("%.3f ms", r.milliseconds);
     llvm::errs() << "\n";
   }
-  llvm::sys::fs::remove_directories(cacheDir);
 
   std::stable_sort(results.begin(), results.end(),
                    [](const Result &a, const Result &b) {

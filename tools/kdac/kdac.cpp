@@ -6,7 +6,10 @@
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 
+#include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
@@ -25,6 +28,23 @@ cl::SubCommand genCaseCommand(
 int reportError(const llvm::Twine &message) {
   llvm::errs() << "kdac: error: " << message << "\n";
   return 1;
+}
+
+std::optional<ScratchDirectory>
+ScratchDirectory::create(llvm::StringRef prefix) {
+  llvm::SmallString<128> path;
+  if (std::error_code ec = llvm::sys::fs::createUniqueDirectory(prefix, path)) {
+    reportError("creating a temporary directory: " + ec.message());
+    return std::nullopt;
+  }
+  // Private whatever the umask: the cubin cache refuses a group-writable one.
+  llvm::sys::fs::setPermissions(path, llvm::sys::fs::owner_all);
+  return ScratchDirectory(path.str().str());
+}
+
+ScratchDirectory::~ScratchDirectory() {
+  if (!path_.empty())
+    llvm::sys::fs::remove_directories(path_);
 }
 
 } // namespace kdac::cli
@@ -62,18 +82,33 @@ static int finishOutput(int status) {
   return status;
 }
 
+static void printVersion(llvm::raw_ostream &os) {
+  os << "kdac " << KDAC_VERSION << " (commit " << KDAC_GIT_REVISION
+     << "), built with LLVM/MLIR " << LLVM_VERSION_STRING
+     << "; NVRTC and the CUDA driver are loaded at run time\n";
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  cl::SetVersionPrinter(printVersion);
   std::string errors;
   llvm::raw_string_ostream errorStream(errors);
   if (!cl::ParseCommandLineOptions(
           argc, argv,
-          "kdac: compiles Kimi Delta Attention kernels specialised per shape\n\n"
+          "kdac: compiles Kimi Delta Attention kernels specialised per "
+          "shape\n\n"
           "  kdac [file.mlir] [spec flags] --emit=<stage> [-o FILE]\n"
           "  kdac check CASE.safetensors [--backend=...]\n"
           "  kdac gen-case [spec flags] -o CASE.safetensors\n"
           "  kdac bench CASE.safetensors [--iters=N] (GPU)\n"
-          "  kdac tune CASE.safetensors [--db=FILE] (GPU)\n",
+          "  kdac tune CASE.safetensors [--db=FILE] (GPU)\n\n"
+          "Compiled kernels are cached on disk in $KDAC_CACHE_DIR, else\n"
+          "$XDG_CACHE_HOME/kdac, else ~/.cache/kdac, else "
+          "/tmp/kdac-cache-<uid>\n"
+          "(a directory of this user that no one else may write; created "
+          "0700).\n"
+          "KDAC_CACHE=off keeps them in memory only. KDAC_TUNING_DB names a\n"
+          "tuning database when --tuning-db is not given.\n",
           &errorStream))
     return reportParseErrors(errors);
 
