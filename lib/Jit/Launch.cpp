@@ -9,6 +9,7 @@
 #include "kdac/Jit/Jit.h"
 
 #include "kdac/Reference/Case.h"
+#include "kdac/Spec/Limits.h"
 
 #include <sstream>
 
@@ -123,6 +124,15 @@ llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &s,
   } else {
     sizes.N = sizes.B;
   }
+  if (sizes.N > limits::kMaxSequences)
+    return argError(llvm::Twine(sizes.N) + " sequences, more than the " +
+                    llvm::Twine(limits::kMaxSequences) +
+                    " a launch can cover (the grid's z extent)");
+  if (limits::checkedMul(sizes.B, sizes.T).value_or(limits::kMaxTokens + 1) >
+      limits::kMaxTokens)
+    return argError("B * T = " + llvm::Twine(sizes.B) + " * " +
+                    llvm::Twine(sizes.T) + " tokens, more than the limit of " +
+                    llvm::Twine(limits::kMaxTokens));
   sizes.chunkSlots =
       rt::chunkSlotsFor(sizes.B, sizes.T, sizes.N, s.varlen, chunkSize);
   std::map<std::string, TensorLayout> layouts =
@@ -198,6 +208,12 @@ llvm::Error KdaKernel::launch(rt::StreamHandle stream,
       grid[d] = kernel.grid[d].evaluate(*sizes);
     if (grid[0] <= 0 || grid[1] <= 0 || grid[2] <= 0)
       continue; // Nothing to do (T = 0 leaves no chunk slots).
+    if (grid[0] > limits::kMaxGridX || grid[1] > limits::kMaxGridYZ ||
+        grid[2] > limits::kMaxGridYZ)
+      return argError("kernel " + kernel.name + " would need a grid of [" +
+                      llvm::Twine(grid[0]) + ", " + llvm::Twine(grid[1]) +
+                      ", " + llvm::Twine(grid[2]) +
+                      "] blocks, beyond CUDA's limits");
     config.grid = {static_cast<unsigned>(grid[0]),
                    static_cast<unsigned>(grid[1]),
                    static_cast<unsigned>(grid[2])};

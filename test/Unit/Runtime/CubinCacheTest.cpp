@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -243,6 +244,89 @@ TEST(CubinCache, DefaultDirectoryFollowsTheEnvironment) {
   ScopedEnv noHome("HOME", nullptr);
   EXPECT_TRUE(
       test::startsWith(CubinCache::defaultDirectory(), "/tmp/kdac-cache-"));
+}
+
+TEST(CubinCache, OffDisablesTheDiskCache) {
+  ScopedEnv off("KDAC_CACHE", "off");
+  ScopedEnv explicitDir("KDAC_CACHE_DIR", "/some/where");
+  EXPECT_EQ(CubinCache::defaultDirectory(), "");
+}
+
+TEST(CubinCache, CreatesItsDirectoryPrivate) {
+  TemporaryDirectory dir;
+  CubinCache cache(dir.path() + "/fresh");
+  ASSERT_TRUE(cache.store(keyFor("private"), makeImage(16, 3)).ok());
+  struct stat info;
+  ASSERT_EQ(stat((dir.path() + "/fresh").c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0700u);
+}
+
+/// An entry another user could have planted must never be served.
+TEST(CubinCache, WorldWritableDirectoryIsNotUsed) {
+  TemporaryDirectory dir;
+  std::string key = keyFor("planted");
+  std::string shared = dir.path() + "/shared";
+  ASSERT_EQ(mkdir(shared.c_str(), 0700), 0);
+  writeFile(shared + "/" + key + ".kcubin",
+            CubinCache::encodeEntry(key, *makeImage(64, 4)));
+  ASSERT_EQ(chmod(shared.c_str(), 0777), 0);
+  CubinCache cache(shared);
+  EXPECT_TRUE(test::contains(cache.distrust(), "writable by group or others"))
+      << cache.distrust();
+  EXPECT_FALSE(cache.lookup(key).has_value());
+  EXPECT_EQ(cache.stats().untrustedDirectory, 1u);
+  Status stored = cache.store(keyFor("other"), makeImage(8, 5));
+  EXPECT_FALSE(stored.ok());
+  EXPECT_TRUE(test::contains(stored.error(), "cache directory not used"))
+      << stored.error();
+}
+
+TEST(CubinCache, DirectoryOrEntryOfAnotherUserIsNotUsed) {
+  if (geteuid() != 0)
+    GTEST_SKIP() << "needs root to give files to another user";
+  TemporaryDirectory dir;
+  std::string key = keyFor("foreign");
+  std::vector<char> entry = CubinCache::encodeEntry(key, *makeImage(64, 6));
+  // A directory of another user.
+  std::string foreign = dir.path() + "/foreign";
+  ASSERT_EQ(mkdir(foreign.c_str(), 0700), 0);
+  writeFile(foreign + "/" + key + ".kcubin", entry);
+  ASSERT_EQ(chown(foreign.c_str(), 4242, 4242), 0);
+  CubinCache inForeign(foreign);
+  EXPECT_TRUE(test::contains(inForeign.distrust(), "owned by uid 4242"))
+      << inForeign.distrust();
+  EXPECT_FALSE(inForeign.lookup(key).has_value());
+  // An entry of another user in our own directory.
+  std::string own = dir.path() + "/own";
+  ASSERT_EQ(mkdir(own.c_str(), 0700), 0);
+  std::string path = own + "/" + key + ".kcubin";
+  writeFile(path, entry);
+  ASSERT_EQ(chown(path.c_str(), 4242, 4242), 0);
+  CubinCache inOwn(own);
+  EXPECT_FALSE(inOwn.lookup(key).has_value());
+  EXPECT_EQ(inOwn.stats().corruptEntries, 1u);
+}
+
+/// Entries that are not regular files, or too large, are refused without
+/// blocking or reading them.
+TEST(CubinCache, FifoLinkAndHugeEntriesAreRefusedUnread) {
+  TemporaryDirectory dir;
+  CubinCache cache(dir.path());
+  std::string fifoKey = keyFor("fifo"), linkKey = keyFor("link"),
+              hugeKey = keyFor("huge");
+  ASSERT_EQ(mkfifo(cache.entryPath(fifoKey).c_str(), 0600), 0);
+  ASSERT_EQ(symlink("/dev/zero", cache.entryPath(linkKey).c_str()), 0);
+  int fd = ::open(cache.entryPath(hugeKey).c_str(), O_CREAT | O_WRONLY, 0600);
+  ASSERT_GE(fd, 0);
+  // Sparse: 4 GiB of size, no blocks.
+  ASSERT_EQ(ftruncate(fd, off_t(4) << 30), 0);
+  ::close(fd);
+  for (const std::string &key : {fifoKey, linkKey, hugeKey})
+    EXPECT_FALSE(cache.lookup(key).has_value()) << key;
+  EXPECT_EQ(cache.stats().corruptEntries, 3u);
+  // A store replaces the bad entry atomically.
+  ASSERT_TRUE(cache.store(linkKey, makeImage(8, 2)).ok());
+  EXPECT_TRUE(CubinCache(dir.path()).lookup(linkKey).has_value());
 }
 
 TEST(CubinCache, ConcurrentThreadsStoringOneKeyLeaveAValidEntry) {
