@@ -18,6 +18,18 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%golden_bwd", config.kdac_golden_bwd_dir))
 config.substitutions.append(("%golden", config.kdac_golden_dir))
 config.substitutions.append(("%python", sys.executable))
+# Runs a command that must fail with one clean error: no crash, hang or exit
+# status >= 128 (test/kdac/Inputs/expect_error.py).
+config.substitutions.append(
+    ("%expect-error", sys.executable + " " +
+     os.path.join(config.test_source_root, "kdac", "Inputs", "expect_error.py")))
+
+# Tests of the no-driver message run only where there is no CUDA driver.
+try:
+    import ctypes
+    ctypes.CDLL("libcuda.so.1")
+except OSError:
+    config.available_features.add("no-cuda-driver")
 
 llvm_config.with_system_environment(["HOME", "TMPDIR", "PATH"])
 llvm_config.use_default_substitutions()

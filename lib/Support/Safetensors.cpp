@@ -182,7 +182,11 @@ static uint16_t doubleToBF16Bits(double r) {
 // Tensor
 //===----------------------------------------------------------------------===//
 
+/// The reader bounds every non-empty shape's byte count; an empty one may
+/// have huge other dims, so its zero must win before they are multiplied.
 static int64_t product(const std::vector<int64_t> &shape) {
+  if (llvm::is_contained(shape, 0))
+    return 0;
   int64_t n = 1;
   for (int64_t d : shape)
     n *= d;
@@ -351,11 +355,15 @@ static llvm::Expected<Tensor> parseEntry(StringRef file, StringRef name,
       return fail(file, where + " has a non-integer entry in 'shape'");
     t.shape.push_back(*d);
   }
+  // An empty tensor holds no bytes however large its other dims.
+  bool empty = llvm::is_contained(t.shape, 0);
   for (int64_t d : t.shape) {
     if (d < 0)
       return fail(file, where + " has negative dimension " + Twine(d) +
                             " in shape " + shapeString(t.shape));
-    if (llvm::MulOverflow(numBytes, d, numBytes))
+    if (empty)
+      numBytes = 0;
+    else if (llvm::MulOverflow(numBytes, d, numBytes))
       return fail(file,
                   where + " shape " + shapeString(t.shape) + " is too large");
   }
