@@ -89,10 +89,11 @@ LogicalResult AllocTileOp::verify() {
       return emitOpError() << "expects a register fragment to have "
                               "fragment_layout = [axis, vector, lanes]";
     int64_t axis = (*layout)[0], vector = (*layout)[1], lanes = (*layout)[2];
-    if ((axis != 0 && axis != 1) || !isPowerOfTwo(vector) ||
+    if ((axis != 0 && axis != 1) || !isPowerOfTwo(vector) || vector > 16 ||
         !isPowerOfTwo(lanes) || lanes > 32)
       return emitOpError() << "expects fragment_layout axis 0 or 1 and "
-                              "powers of two for vector and lanes (<= 32)";
+                              "powers of two for vector (<= 16) and lanes "
+                              "(<= 32)";
     if (!type.getElementType().isF32() && vector < 2)
       return emitOpError() << "expects a 16-bit fragment to have runs of at "
                               "least 2 elements (it packs pairs)";

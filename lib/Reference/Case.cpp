@@ -379,6 +379,12 @@ llvm::Expected<KdaCase> kdac::loadCase(StringRef path) {
   llvm::Expected<SafetensorsFile> file = readSafetensors(path);
   if (!file)
     return file.takeError();
+  return caseFromFile(std::move(*file), path);
+}
+
+llvm::Expected<KdaCase> kdac::caseFromFile(SafetensorsFile contents,
+                                           StringRef path) {
+  SafetensorsFile *file = &contents;
   CaseReader r(path, *file);
   KdaCase c;
   KernelSpec &spec = c.spec;

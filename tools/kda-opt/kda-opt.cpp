@@ -6,6 +6,7 @@
 // a hang or an out-of-memory abort.
 //
 //===----------------------------------------------------------------------===//
+#include "kdac/Frontend/SourceChecks.h"
 #include "kdac/Frontend/SpecToIR.h"
 #include "kdac/Pipelines/Pipelines.h"
 #include "kdac/Spec/Limits.h"
@@ -35,6 +36,10 @@ int main(int argc, char **argv) {
   if (!input) {
     llvm::errs() << "kda-opt: error: " << llvm::toString(input.takeError())
                  << "\n";
+    return 1;
+  }
+  if (llvm::Error e = kdac::checkMlirSource((*input)->getBuffer(), inputFile)) {
+    llvm::errs() << "kda-opt: error: " << llvm::toString(std::move(e)) << "\n";
     return 1;
   }
   std::string message;

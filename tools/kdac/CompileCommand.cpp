@@ -8,6 +8,7 @@
 
 #include "CliDiagnostics.h"
 
+#include "kdac/Frontend/SourceChecks.h"
 #include "kdac/Frontend/SpecToIR.h"
 #include "kdac/Jit/Codegen.h"
 #include "kdac/Pipelines/Pipelines.h"
@@ -82,6 +83,10 @@ OwningOpRef<ModuleOp> readOrBuildModule(MLIRContext &context,
       readRegularFile(inputFile, limits::kMaxTextFileBytes);
   if (!buffer) {
     reportError(llvm::toString(buffer.takeError()));
+    return nullptr;
+  }
+  if (llvm::Error e = checkMlirSource((*buffer)->getBuffer(), inputFile)) {
+    reportError(llvm::toString(std::move(e)));
     return nullptr;
   }
   sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());

@@ -68,6 +68,9 @@ struct KdaCase {
 /// (dA_log without A_log, say) is an error. F64 tensors without a dtype
 /// metadata key read as f32 data (the closest dtype a kernel reads).
 llvm::Expected<KdaCase> loadCase(llvm::StringRef path);
+/// loadCase on a file already parsed; \p nameForErrors prefixes messages.
+llvm::Expected<KdaCase> caseFromFile(SafetensorsFile file,
+                                     llvm::StringRef nameForErrors);
 
 /// Writes \p c in the format above. q, k, v, g and beta are stored as
 /// \p inputDType (values it cannot represent are rounded to nearest-even);

@@ -53,6 +53,9 @@ inline constexpr int64_t kMaxCaseElements = int64_t(1) << 30;
 /// cubin cache entries itself: CubinCache::kMaxEntryBytes.)
 inline constexpr int64_t kMaxCaseFileBytes = int64_t(16) << 30;
 inline constexpr int64_t kMaxTextFileBytes = int64_t(256) << 20;
+/// Result numbers in .mlir text (`%x#N`): MLIR's parser sizes a table by
+/// them, so a huge one would exhaust memory.
+inline constexpr int64_t kMaxResultNumber = 65535;
 /// JSON nesting (safetensors headers, metadata, tuning databases); the
 /// parser recurses, so deeper input would overflow the stack.
 inline constexpr int kMaxJsonDepth = 64;

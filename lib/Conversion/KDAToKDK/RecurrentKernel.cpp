@@ -107,11 +107,13 @@ FailureOr<StateFragmentPlan> planStateFragment(kda::RecurrenceOp op,
   int64_t span = requestedVTile > 0 ? requestedVTile : vDim;
   // Warp widths: those near 128 elements per thread first, then wider ones.
   int64_t targetCols = std::max<int64_t>(1, 128 * 32 / kDim);
+  // Named: llvm::reverse of a temporary would iterate a destroyed vector.
+  SmallVector<int64_t> divisors = divisorsOf(span);
   SmallVector<int64_t> widths;
-  for (int64_t w : llvm::reverse(divisorsOf(span)))
+  for (int64_t w : llvm::reverse(divisors))
     if (w <= targetCols)
       widths.push_back(w);
-  for (int64_t w : divisorsOf(span))
+  for (int64_t w : divisors)
     if (w > targetCols)
       widths.push_back(w);
   for (int64_t warpCols : widths) {

@@ -10,7 +10,7 @@ func.func @fragment_without_layout() {
 // -----
 
 func.func @fragment_bad_axis() {
-  // expected-error @+1 {{expects fragment_layout axis 0 or 1 and powers of two for vector and lanes (<= 32)}}
+  // expected-error @+1 {{expects fragment_layout axis 0 or 1 and powers of two for vector (<= 16) and lanes (<= 32)}}
   %s = kdk.alloc_tile {fragment_layout = array<i64: 2, 4, 8>} : memref<128x32xf32, 5>
   return
 }
