@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Reference/Reference.h"
 
+#include "Activations.h"
+
 #include "kdac/Spec/Limits.h"
 
 #include "llvm/ADT/Twine.h"
@@ -22,20 +24,8 @@ static llvm::Error fail(const llvm::Twine &msg) {
                                              llvm::inconvertibleErrorCode());
 }
 
-/// PyTorch's F.softplus with beta = 1 and threshold = 20, which FLA's
-/// reference gate uses: linear above the threshold, log1p(exp(x)) below
-/// (exact for very negative x, where exp(x) underflows gracefully).
-static double softplus(double x) {
-  return x > 20.0 ? x : std::log1p(std::exp(x));
-}
-
-/// Sigmoid that never evaluates exp of a large positive argument.
-static double sigmoid(double x) {
-  if (x >= 0.0)
-    return 1.0 / (1.0 + std::exp(-x));
-  double e = std::exp(x);
-  return e / (1.0 + e);
-}
+using reference::sigmoid;
+using reference::softplus;
 
 int64_t kdac::numSequences(const KernelSpec &spec, const KdaInputs &in) {
   if (spec.varlen)

@@ -26,6 +26,8 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Reference/ReferenceBackward.h"
 
+#include "Activations.h"
+
 #include "llvm/ADT/Twine.h"
 
 #include <algorithm>
@@ -39,22 +41,8 @@ static llvm::Error fail(const llvm::Twine &msg) {
                                              llvm::inconvertibleErrorCode());
 }
 
-// The forward's activations, restated here because their derivatives below
-// must differentiate exactly these definitions (Reference.cpp keeps its
-// copies file-local).
-
-/// PyTorch's F.softplus with threshold 20: linear above it.
-static double softplus(double x) {
-  return x > 20.0 ? x : std::log1p(std::exp(x));
-}
-
-/// Sigmoid that never evaluates exp of a large positive argument.
-static double sigmoid(double x) {
-  if (x >= 0.0)
-    return 1.0 / (1.0 + std::exp(-x));
-  double e = std::exp(x);
-  return e / (1.0 + e);
-}
+using reference::sigmoid;
+using reference::softplus;
 
 /// PyTorch's softplus gradient: 1 above the threshold, sigmoid(x) below.
 static double softplusDerivative(double x) {
