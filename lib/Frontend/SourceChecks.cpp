@@ -6,6 +6,7 @@
 #include "kdac/Frontend/SourceChecks.h"
 
 #include "kdac/Spec/Limits.h"
+#include "kdac/Support/StringLiterals.h"
 
 #include "llvm/ADT/Twine.h"
 
@@ -20,7 +21,8 @@ static bool isIdentifierChar(char c) {
 
 llvm::Error kdac::checkMlirSource(llvm::StringRef text, llvm::StringRef name) {
   int line = 1;
-  bool inString = false, escaped = false, inComment = false;
+  bool inComment = false;
+  StringLiteralTracker strings;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (c == '\n') {
@@ -28,21 +30,8 @@ llvm::Error kdac::checkMlirSource(llvm::StringRef text, llvm::StringRef name) {
       inComment = false;
       continue;
     }
-    if (inComment)
+    if (inComment || strings.skip(c))
       continue;
-    if (inString) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        inString = false;
-      continue;
-    }
-    if (c == '"') {
-      inString = true;
-      continue;
-    }
     if (c == '/' && i + 1 < text.size() && text[i + 1] == '/') {
       inComment = true;
       continue;

@@ -1,12 +1,13 @@
 //===- BoundedJson.cpp - JSON parsing with a nesting bound ----------------===//
 //
-// A linear scan that tracks string literals (and their escapes) so that
+// A linear scan that skips string literals (StringLiteralTracker) so that
 // brackets inside strings are not counted, then llvm::json::parse.
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Support/BoundedJson.h"
 
 #include "kdac/Spec/Limits.h"
+#include "kdac/Support/StringLiterals.h"
 
 #include "llvm/ADT/Twine.h"
 
@@ -16,20 +17,11 @@ using namespace kdac;
 
 int kdac::jsonNestingDepth(llvm::StringRef text) {
   int depth = 0, deepest = 0;
-  bool inString = false, escaped = false;
+  StringLiteralTracker strings;
   for (char c : text) {
-    if (inString) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        inString = false;
+    if (strings.skip(c))
       continue;
-    }
-    if (c == '"') {
-      inString = true;
-    } else if (c == '[' || c == '{') {
+    if (c == '[' || c == '{') {
       deepest = std::max(deepest, ++depth);
     } else if (c == ']' || c == '}') {
       depth = std::max(depth - 1, 0);
