@@ -55,6 +55,10 @@ static cl::opt<double> secondsFlag(
 static cl::opt<int64_t> iterationsFlag(
     "iterations", cl::desc("Stop after this many inputs (default: 1000000)"),
     cl::init(1000000));
+static cl::opt<int64_t> skipFlag(
+    "skip",
+    cl::desc("Draw but do not run the first N mutated inputs (default: 0)"),
+    cl::init(0));
 static cl::opt<uint64_t> seedFlag("seed",
                                   cl::desc("Random seed (default: 1)"),
                                   cl::init(1));
@@ -340,6 +344,10 @@ int main(int argc, char **argv) {
   };
   int64_t runs = 0;
   double nextReport = 5.0;
+  // Skipped inputs are still drawn, so input N is the same with or without
+  // --skip: a finding can be bisected to the window of inputs that causes it.
+  for (int64_t i = 0; i < skipFlag; ++i)
+    (void)mutator.mutate(seeds, mutator.pickSeed(seeds.size()));
   while (runs < iterationsFlag && elapsed() < secondsFlag) {
     std::string input = mutator.mutate(seeds, mutator.pickSeed(seeds.size()));
     writeLastInput(input);

@@ -1,9 +1,11 @@
 //===- SourceChecks.h - Checks of .mlir text before it is parsed -*- C++ -*-===//
 //
-// MLIR's parser trusts some numbers in the text: a result reference
-// `%x#2147483647` makes it size a table of that many entries, and runs out
-// of memory. Every tool that parses a .mlir file (kdac, kda-opt, the fuzzer)
-// passes the text through checkMlirSource first.
+// MLIR's parser trusts some of the text: a result reference `%x#2147483647`
+// makes it size a table of that many entries (and run out of memory), and a
+// forward reference resolved by a definition inside a region that is then
+// freed on a later parse error corrupts the heap. Every tool that parses a
+// .mlir file (kdac, kda-opt, the fuzzer) passes the text through
+// checkMlirSource first.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KDAC_FRONTEND_SOURCECHECKS_H
@@ -15,7 +17,9 @@
 namespace kdac {
 
 /// An error naming the line when \p text refers to a result number above
-/// limits::kMaxResultNumber; \p name prefixes the message.
+/// limits::kMaxResultNumber, or uses an SSA name outside a region before a
+/// definition inside it (kdac's IR never needs either); \p name prefixes the
+/// message.
 llvm::Error checkMlirSource(llvm::StringRef text, llvm::StringRef name);
 
 } // namespace kdac
