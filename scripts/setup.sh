@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Installs what kdac's build needs (Debian 12 packages; idempotent), then
 # configures and builds into ./build. Re-running only rebuilds what changed.
-#   scripts/setup.sh [extra cmake -D options...]
+#   scripts/setup.sh [--python] [extra cmake -D options...]
+# --python also installs torch and pytest (PyPI) for the Python package's tests.
 set -euo pipefail
+with_python=0
+if [ "${1:-}" = "--python" ]; then
+  with_python=1
+  shift
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${KDAC_BUILD_DIR:-$root/build}
 
@@ -18,6 +24,11 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ((with_python)) && ! python3 -c "import torch, pytest" 2>/dev/null; then
+  echo "setup: installing torch and pytest for the Python tests"
+  python3 -m pip install -q torch pytest
 fi
 
 if [ ! -f "$build/build.ninja" ]; then

@@ -168,6 +168,24 @@ llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &s,
   return sizes;
 }
 
+static size_t workspaceSize(const rt::Workspace &ws,
+                            const rt::RuntimeSizes &sizes) {
+  return static_cast<size_t>(ws.bytesPerChunkSlot) *
+         static_cast<size_t>(std::max<int64_t>(sizes.chunkSlots, 1));
+}
+
+llvm::Expected<std::vector<size_t>>
+KdaKernel::workspaceBytes(const KdaLaunchArgs &args) const {
+  llvm::Expected<rt::RuntimeSizes> sizes =
+      checkLaunchArgs(spec_, launch_.chunkSize, args);
+  if (!sizes)
+    return sizes.takeError();
+  std::vector<size_t> bytes;
+  for (const rt::Workspace &ws : launch_.workspaces)
+    bytes.push_back(workspaceSize(ws, *sizes));
+  return bytes;
+}
+
 llvm::Error KdaKernel::launch(rt::StreamHandle stream,
                               const KdaLaunchArgs &args) {
   llvm::Expected<rt::RuntimeSizes> sizes =
@@ -175,21 +193,55 @@ llvm::Error KdaKernel::launch(rt::StreamHandle stream,
   if (!sizes)
     return sizes.takeError();
   std::lock_guard<std::mutex> lock(mutex_);
-
+  std::vector<rt::DevicePtr> pointers;
   for (const rt::Workspace &ws : launch_.workspaces) {
-    size_t bytes = static_cast<size_t>(ws.bytesPerChunkSlot) *
-                   static_cast<size_t>(std::max<int64_t>(sizes->chunkSlots, 1));
+    size_t bytes = workspaceSize(ws, *sizes);
     auto it = workspaces_.find(ws.name);
-    if (it != workspaces_.end() && it->second.size() >= bytes)
-      continue;
-    rt::Expected<rt::DeviceBuffer> buffer = rt::DeviceBuffer::allocate(bytes);
-    if (!buffer)
-      return argError("allocating workspace '" + ws.name + "' (" +
-                      llvm::Twine(bytes) + " bytes): " + buffer.error());
-    workspaces_.erase(ws.name);
-    workspaces_.emplace(ws.name, std::move(*buffer));
+    if (it == workspaces_.end() || it->second.size() < bytes) {
+      rt::Expected<rt::DeviceBuffer> buffer =
+          rt::DeviceBuffer::allocate(bytes);
+      if (!buffer)
+        return argError("allocating workspace '" + ws.name + "' (" +
+                        llvm::Twine(bytes) + " bytes): " + buffer.error());
+      workspaces_.erase(ws.name);
+      it = workspaces_.emplace(ws.name, std::move(*buffer)).first;
+    }
+    pointers.push_back(it->second.get());
   }
+  return enqueue(stream, args, *sizes, pointers);
+}
 
+llvm::Error KdaKernel::launch(rt::StreamHandle stream,
+                              const KdaLaunchArgs &args,
+                              llvm::ArrayRef<rt::DevicePtr> workspaces,
+                              llvm::ArrayRef<size_t> workspaceSizes) {
+  llvm::Expected<rt::RuntimeSizes> sizes =
+      checkLaunchArgs(spec_, launch_.chunkSize, args);
+  if (!sizes)
+    return sizes.takeError();
+  if (workspaces.size() != launch_.workspaces.size() ||
+      workspaceSizes.size() != launch_.workspaces.size())
+    return argError("the kernel needs " +
+                    llvm::Twine(launch_.workspaces.size()) +
+                    " workspaces, " + llvm::Twine(workspaces.size()) +
+                    " were passed");
+  for (size_t i = 0; i < workspaces.size(); ++i) {
+    size_t bytes = workspaceSize(launch_.workspaces[i], *sizes);
+    if (!workspaces[i] || workspaceSizes[i] < bytes)
+      return argError("workspace '" + launch_.workspaces[i].name + "' has " +
+                      llvm::Twine(workspaceSizes[i]) + " bytes, the launch needs " +
+                      llvm::Twine(bytes));
+  }
+  return enqueue(stream, args, *sizes, workspaces);
+}
+
+llvm::Error KdaKernel::enqueue(rt::StreamHandle stream,
+                               const KdaLaunchArgs &args,
+                               const rt::RuntimeSizes &sizes,
+                               llvm::ArrayRef<rt::DevicePtr> workspaces) {
+  std::map<std::string, rt::DevicePtr> workspaceByName;
+  for (size_t i = 0; i < workspaces.size(); ++i)
+    workspaceByName[launch_.workspaces[i].name] = workspaces[i];
   const std::map<std::string, const DeviceTensor *> tensors = {
       {"q", &args.q},         {"k", &args.k},
       {"v", &args.v},         {"g", &args.g},
@@ -205,7 +257,7 @@ llvm::Error KdaKernel::launch(rt::StreamHandle stream,
     rt::LaunchConfig config;
     int64_t grid[3];
     for (int d = 0; d < 3; ++d)
-      grid[d] = kernel.grid[d].evaluate(*sizes);
+      grid[d] = kernel.grid[d].evaluate(sizes);
     if (grid[0] <= 0 || grid[1] <= 0 || grid[2] <= 0)
       continue; // Nothing to do (T = 0 leaves no chunk slots).
     if (grid[0] > limits::kMaxGridX || grid[1] > limits::kMaxGridYZ ||
@@ -240,17 +292,17 @@ llvm::Error KdaKernel::launch(rt::StreamHandle stream,
         break;
       }
       case rt::ParamKind::Workspace:
-        pointers.push_back(workspaces_.at(param.name).get());
+        pointers.push_back(workspaceByName.at(param.name));
         params.push_back(&pointers.back());
         break;
       case rt::ParamKind::SizeT:
       case rt::ParamKind::SizeN:
       case rt::ParamKind::SizeB:
       case rt::ParamKind::SizeS:
-        scalars.push_back(param.kind == rt::ParamKind::SizeT   ? sizes->T
-                          : param.kind == rt::ParamKind::SizeN ? sizes->N
-                          : param.kind == rt::ParamKind::SizeB ? sizes->B
-                                                               : sizes->S);
+        scalars.push_back(param.kind == rt::ParamKind::SizeT   ? sizes.T
+                          : param.kind == rt::ParamKind::SizeN ? sizes.N
+                          : param.kind == rt::ParamKind::SizeB ? sizes.B
+                                                               : sizes.S);
         params.push_back(&scalars.back());
         break;
       }

@@ -23,6 +23,7 @@
 #include "kdac/runtime/KernelCompiler.h"
 #include "kdac/runtime/LaunchDescriptor.h"
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/Support/Error.h"
 
 #include <map>
@@ -96,10 +97,25 @@ public:
   /// KdaKernel must not be launched on two streams at once.
   llvm::Error launch(rt::StreamHandle stream, const KdaLaunchArgs &args);
 
+  /// The bytes each workspace (in launchDescriptor().workspaces order) needs
+  /// for a launch with `args`, after the same checks as launch().
+  llvm::Expected<std::vector<size_t>>
+  workspaceBytes(const KdaLaunchArgs &args) const;
+
+  /// As launch(), on workspaces the caller owns (a framework's caching
+  /// allocator): one pointer and its size per launchDescriptor().workspaces
+  /// entry, each at least workspaceBytes(args). Keeps no state, so it may run
+  /// on several streams at once and inside a CUDA graph capture.
+  llvm::Error launch(rt::StreamHandle stream, const KdaLaunchArgs &args,
+                     llvm::ArrayRef<rt::DevicePtr> workspaces,
+                     llvm::ArrayRef<size_t> workspaceSizes);
 
 private:
   friend class Jit;
   KdaKernel() = default;
+  llvm::Error enqueue(rt::StreamHandle stream, const KdaLaunchArgs &args,
+                      const rt::RuntimeSizes &sizes,
+                      llvm::ArrayRef<rt::DevicePtr> workspaces);
 
   KernelSpec spec_;
   std::string source_;

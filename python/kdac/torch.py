@@ -1,0 +1,499 @@
+"""kdac as a drop-in for FLA's KDA ops: chunk_kda, fused_recurrent_kda and
+fused_recurrent_kda_fwd, with FLA's signatures, shapes and defaults.
+
+Each call validates its arguments (TypeError/ValueError naming the argument),
+turns them into a kdac spec, JIT-compiles the spec's kernels on first use
+(NVRTC and kdac's disk cache; one debug line on the "kdac" logger) and
+launches them on torch's current stream with workspaces from torch's caching
+allocator. The launches are torch.library custom ops with fake
+implementations, so they trace under torch.compile and replay inside CUDA
+graphs (compile once eagerly before capturing, as with FLA's autotuning).
+There is no backward yet: a call that needs gradients is refused.
+"""
+
+import logging
+import math
+import os
+
+import torch
+
+from . import _capi
+
+try:
+    from torch._subclasses.fake_tensor import is_fake as _is_fake
+except ImportError:  # pragma: no cover - older torch
+    def _is_fake(t):
+        return type(t).__name__ == "FakeTensor"
+
+__all__ = ["chunk_kda", "fused_recurrent_kda", "fused_recurrent_kda_fwd"]
+
+_log = logging.getLogger("kdac")
+
+_FLOAT_CODES = {torch.float32: _capi.F32, torch.float16: _capi.F16,
+                torch.bfloat16: _capi.BF16}
+_TENSOR_CODES = {**_FLOAT_CODES, torch.float64: _capi.F64, torch.int64: _capi.I64,
+                 torch.int32: _capi.I32}
+
+
+def _fail(exc, function, message):
+    raise exc(f"kdac.torch.{function}: {message}")
+
+
+def _tensor(function, name, value, optional=False):
+    if value is None:
+        if optional:
+            return None
+        _fail(TypeError, function, f"{name} is required")
+    if not isinstance(value, torch.Tensor):
+        _fail(TypeError, function, f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+def _shape(function, name, tensor, expected):
+    if tuple(tensor.shape) != tuple(expected):
+        _fail(ValueError, function,
+              f"{name} has shape {list(tensor.shape)}, expected {list(expected)}")
+
+
+def _float_dtype(function, name, tensor):
+    if tensor.dtype not in _FLOAT_CODES:
+        _fail(TypeError, function,
+              f"{name} has dtype {tensor.dtype}; kdac takes float32, float16 or bfloat16")
+    return _FLOAT_CODES[tensor.dtype]
+
+
+class _Problem:
+    """Validated arguments of one call, the spec they imply and the tensors
+    to pass (converted where kdac's layout differs from what FLA accepts)."""
+
+
+def _prepare(function, q, k, v, g, beta, scale, initial_state, output_final_state,
+             use_qk_l2norm_in_kernel, use_gate_in_kernel, use_beta_sigmoid_in_kernel,
+             allow_neg_eigval, lower_bound, state_v_first, cu_seqlens, A_log, dt_bias,
+             decode, ssm_state_indices=None, num_accepted_tokens=None, inplace=False):
+    q = _tensor(function, "q", q)
+    k = _tensor(function, "k", k)
+    v = _tensor(function, "v", v)
+    g = _tensor(function, "g", g)
+    beta = _tensor(function, "beta", beta)
+    if q.dim() != 4:
+        _fail(ValueError, function, f"q must be [B, T, H, K], got shape {list(q.shape)}")
+    B, T, H, K = q.shape
+    if v.dim() != 4 or v.shape[0] != B or v.shape[1] != T:
+        _fail(ValueError, function,
+              f"v must be [B, T, HV, V] = [{B}, {T}, HV, V], got shape {list(v.shape)}")
+    HV, V = v.shape[2], v.shape[3]
+    _shape(function, "k", k, (B, T, H, K))
+    if HV % H != 0:
+        _fail(ValueError, function, f"v's head count HV = {HV} must be a multiple of H = {H}")
+    _shape(function, "g", g, (B, T, HV, K))
+    _shape(function, "beta", beta, (B, T, HV))
+    dtype = _float_dtype(function, "q", q)
+    for name, t in (("k", k), ("v", v)):
+        if t.dtype != q.dtype:
+            _fail(TypeError, function, f"{name} has dtype {t.dtype}, q has {q.dtype}")
+    gate_dtype = _float_dtype(function, "g", g)
+    beta_dtype = _float_dtype(function, "beta", beta)
+    device = q.device
+    for name, t in (("k", k), ("v", v), ("g", g), ("beta", beta)):
+        if t.device != device:
+            _fail(ValueError, function, f"{name} is on {t.device}, q is on {device}")
+    if allow_neg_eigval and use_beta_sigmoid_in_kernel:
+        _fail(ValueError, function, "allow_neg_eigval=True is not supported by kdac")
+    if scale is not None and not (isinstance(scale, (int, float)) and math.isfinite(scale)):
+        _fail(ValueError, function, f"scale must be a finite number, got {scale!r}")
+
+    varlen = cu_seqlens is not None
+    if varlen:
+        cu_seqlens = _tensor(function, "cu_seqlens", cu_seqlens)
+        if B != 1:
+            _fail(ValueError, function,
+                  f"with cu_seqlens the batch size must be 1 (flattened), q has B = {B}")
+        if cu_seqlens.dim() != 1 or cu_seqlens.shape[0] < 2:
+            _fail(ValueError, function, "cu_seqlens must be a 1-D [N + 1] tensor with N >= 1")
+        if cu_seqlens.dtype not in (torch.int64, torch.int32):
+            _fail(TypeError, function, f"cu_seqlens has dtype {cu_seqlens.dtype}, expected int64")
+        cu_seqlens = cu_seqlens.to(device=device, dtype=torch.int64).contiguous()
+        N = cu_seqlens.shape[0] - 1
+    else:
+        N = B
+
+    activation, has_a_log, has_dt_bias = 0, False, False
+    if use_gate_in_kernel:
+        if lower_bound is not None:
+            if not (isinstance(lower_bound, (int, float)) and math.isfinite(lower_bound)
+                    and lower_bound < 0):
+                _fail(ValueError, function,
+                      f"lower_bound must be a finite negative number, got {lower_bound!r}")
+            activation = 2
+        else:
+            activation = 1
+            if A_log is None:
+                _fail(ValueError, function,
+                      "A_log must be provided when use_gate_in_kernel=True and "
+                      "lower_bound is not set")
+        if A_log is not None:
+            A_log = _tensor(function, "A_log", A_log)
+            if A_log.numel() != HV:
+                _fail(ValueError, function, f"A_log must have HV = {HV} elements, "
+                      f"got shape {list(A_log.shape)}")
+            A_log = A_log.to(device=device, dtype=torch.float32).reshape(HV).contiguous()
+            has_a_log = True
+        if dt_bias is not None:
+            dt_bias = _tensor(function, "dt_bias", dt_bias)
+            if dt_bias.numel() != HV * K:
+                _fail(ValueError, function, f"dt_bias must have HV * K = {HV * K} elements, "
+                      f"got shape {list(dt_bias.shape)}")
+            dt_bias = dt_bias.to(device=device, dtype=torch.float32).reshape(HV * K).contiguous()
+            has_dt_bias = True
+    else:
+        A_log = dt_bias = None
+
+    state_shape = (N, HV, V, K) if state_v_first else (N, HV, K, V)
+    pool = ssm_state_indices is not None or inplace
+    state_dtype = _capi.F32
+    indices = accepted = None
+    if pool:
+        initial_state = _tensor(function, "initial_state", initial_state)
+        if initial_state.dim() != 4 or tuple(initial_state.shape[1:]) != state_shape[1:]:
+            _fail(ValueError, function,
+                  f"initial_state (the state pool) must be [P, {', '.join(map(str, state_shape[1:]))}],"
+                  f" got shape {list(initial_state.shape)}")
+        if not initial_state.is_contiguous():
+            _fail(ValueError, function, "initial_state is updated in place and must be contiguous")
+        state_dtype = _float_dtype(function, "initial_state", initial_state)
+        if ssm_state_indices is None:
+            if initial_state.shape[0] != N:
+                _fail(ValueError, function, f"initial_state has {initial_state.shape[0]} states, "
+                      f"the inputs have N = {N} sequences")
+            indices = torch.arange(N, dtype=torch.int32, device=device)
+        else:
+            indices = _tensor(function, "ssm_state_indices", ssm_state_indices)
+            if indices.dim() not in (1, 2) or indices.shape[0] != N:
+                _fail(ValueError, function, f"ssm_state_indices must be [N] or [N, S] with "
+                      f"N = {N}, got shape {list(indices.shape)}")
+            if indices.dtype not in (torch.int32, torch.int64):
+                _fail(TypeError, function, f"ssm_state_indices has dtype {indices.dtype}, "
+                      "expected int32")
+            indices = indices.to(device=device, dtype=torch.int32).contiguous()
+        if num_accepted_tokens is not None:
+            accepted = _tensor(function, "num_accepted_tokens", num_accepted_tokens)
+            if indices.dim() != 2:
+                _fail(ValueError, function,
+                      "num_accepted_tokens needs [N, S] ssm_state_indices")
+            _shape(function, "num_accepted_tokens", accepted, (N,))
+            accepted = accepted.to(device=device, dtype=torch.int32).contiguous()
+    elif initial_state is not None:
+        initial_state = _tensor(function, "initial_state", initial_state)
+        _shape(function, "initial_state", initial_state, state_shape)
+        _float_dtype(function, "initial_state", initial_state)
+        # FLA reads any float state and returns a float32 final state.
+        initial_state = initial_state.to(device=device, dtype=torch.float32).contiguous()
+
+    fields = dict(
+        B=1 if varlen else -1, T=-1, H=H, HV=HV, K=K, V=V, varlen=int(varlen), dtype=dtype,
+        gate_dtype=gate_dtype, beta_dtype=beta_dtype, state_dtype=state_dtype, gate=2,
+        update=0, activation=activation, has_lower_bound=int(activation == 2),
+        lower_bound=float(lower_bound) if activation == 2 else 0.0,
+        has_a_log=int(has_a_log), has_dt_bias=int(has_dt_bias),
+        qk_l2norm=int(bool(use_qk_l2norm_in_kernel)),
+        beta_sigmoid=int(bool(use_beta_sigmoid_in_kernel)),
+        has_initial_state=int(initial_state is not None and not pool),
+        has_final_state=int(bool(output_final_state) and not pool),
+        state_v_first=int(bool(state_v_first)), has_scale=int(scale is not None),
+        scale=float(scale) if scale is not None else 0.0, decode=int(bool(decode)),
+        state_pool=int(pool), per_token_states=int(pool and indices.dim() == 2),
+        accepted_counts=int(accepted is not None))
+    values = tuple(fields[name] for name in _SPEC_FIELDS)
+    # Under torch.compile the spec is built (and checked) when the traced
+    # custom op first runs: ctypes objects cannot be traced.
+    spec = None if torch.compiler.is_compiling() else _spec_for(function, values)
+    return dict(spec=spec, values=values, has_final_state=fields["has_final_state"],
+                q=q.contiguous(), k=k.contiguous(), v=v.contiguous(),
+                g=g.contiguous(), beta=beta.contiguous(), A_log=A_log, dt_bias=dt_bias,
+                initial_state=initial_state, cu_seqlens=cu_seqlens, pool=pool,
+                indices=indices, accepted=accepted, state_shape=state_shape)
+
+
+_specs = {}
+
+
+def _spec_for(function, values):
+    """The validated spec for field values in _capi.Spec's order (cached: a
+    call's cost must stay near the C launch's)."""
+    spec = _specs.get(values)
+    if spec is None:
+        spec = _capi.Spec(*values)
+        try:
+            _capi.validate_spec(spec)
+        except _capi.CApiError as e:
+            _fail(ValueError, function, str(e))
+        _specs[values] = spec
+    return spec
+
+
+def _refuse_grad(function, *tensors):
+    if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad
+                                       for t in tensors):
+        _fail(NotImplementedError, function,
+              "kdac has no backward pass yet; call it under torch.no_grad() or "
+              "torch.inference_mode(), or use FLA's op for training")
+
+
+# ---------------------------------------------------------------------------
+# Kernels, launches and the custom ops.
+
+_kernels = {}
+
+
+def _kernel(spec, T, device):
+    # Specs are interned by _spec_for, so the object identifies the spec.
+    key = (id(spec), device)
+    kernel = _kernels.get(key)
+    if kernel is None:
+        typical_t = 1 << max(int(T) - 1, 0).bit_length()
+        kernel = _capi.Kernel(spec, typical_t, device)
+        _log.debug("kdac: kernels for %s on cuda:%d: %s",
+                   {name: getattr(spec, name) for name in _SPEC_FIELDS}, device,
+                   kernel.description)
+        _kernels[key] = kernel
+    return kernel
+
+
+def _describe(t):
+    d = _capi.Tensor()
+    if t is not None:
+        if t.dim() > _capi.MAX_RANK:
+            raise ValueError("kdac: tensor rank over the C API's limit")
+        d.data = t.data_ptr()
+        d.dtype = _TENSOR_CODES[t.dtype]
+        d.rank = t.dim()
+        for i, n in enumerate(t.shape):
+            d.shape[i] = n
+    return d
+
+
+def _launch(spec, tensors):
+    """Runs a spec's kernels on tensors (a dict of the C API's field names),
+    on the current stream of q's device."""
+    q = tensors["q"]
+    if q.device.type != "cuda":
+        raise ValueError(f"kdac: tensors must be on a CUDA device, q is on {q.device}")
+    args = _capi.LaunchArgs()
+    for name in _capi.TENSOR_FIELDS:
+        setattr(args, name, _describe(tensors.get(name)))
+    if q.shape[1] == 0:
+        return
+    device = q.device.index if q.device.index is not None else torch.cuda.current_device()
+    kernel = _kernel(spec, q.shape[1], device)
+    sizes = kernel.workspace_bytes(args)
+    # One allocation from torch's caching allocator, cut at 256-byte offsets.
+    offsets, total = [], 0
+    for n in sizes:
+        offsets.append(total)
+        total += (n + 255) // 256 * 256
+    workspace = torch.empty(max(total, 1), dtype=torch.uint8, device=q.device)
+    base = workspace.data_ptr()
+    stream = torch.cuda.current_stream(q.device).cuda_stream
+    kernel.launch(stream, args, [base + off for off in offsets], sizes)
+
+
+# Tests set KDAC_POISON_OUTPUTS=1: outputs start as NaN, so a row a kernel
+# skipped cannot pass as a zero.
+_POISON = os.environ.get("KDAC_POISON_OUTPUTS", "") not in ("", "0")
+
+
+def _new_output(like=None, shape=None, dtype=None, device=None):
+    if like is not None:
+        return torch.full_like(like, float("nan")) if _POISON else torch.empty_like(like)
+    if _POISON:
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
+_SPEC_FIELDS = [name for name, _ in _capi.Spec._fields_]
+
+
+_DOUBLE_FIELDS = {name for name, kind in _capi.Spec._fields_ if kind is _capi.ctypes.c_double}
+
+
+def _spec_from_list(values):
+    """The spec a custom op received as floats (its schema's type)."""
+    return _spec_for("kda", tuple(x if name in _DOUBLE_FIELDS else int(x)
+                                  for name, x in zip(_SPEC_FIELDS, values)))
+
+
+def _spec_to_list(values):
+    return [float(x) for x in values]
+
+
+def _forward(spec, q, k, v, g, beta, A_log, dt_bias, initial_state, cu_seqlens):
+    N = cu_seqlens.shape[0] - 1 if cu_seqlens is not None else q.shape[0]
+    o = _new_output(like=v)
+    state_shape = _state_shape(spec, N)
+    final_state = (_new_output(shape=state_shape, dtype=torch.float32, device=q.device)
+                   if state_shape else q.new_empty(0, dtype=torch.float32))
+    _launch(spec, dict(q=q, k=k, v=v, g=g, beta=beta, a_log=A_log, dt_bias=dt_bias,
+                       initial_state=initial_state, cu_seqlens=cu_seqlens, o=o,
+                       final_state=final_state if state_shape else None))
+    return o, final_state
+
+
+def _decode_pool(spec, q, k, v, g, beta, A_log, dt_bias, state_pool, state_indices,
+                 num_accepted, cu_seqlens):
+    o = _new_output(like=v)
+    _launch(spec, dict(q=q, k=k, v=v, g=g, beta=beta, a_log=A_log, dt_bias=dt_bias,
+                       cu_seqlens=cu_seqlens, o=o, state_pool=state_pool,
+                       state_indices=state_indices, num_accepted=num_accepted))
+    return o
+
+
+def _state_shape(spec, num_states):
+    if not spec.has_final_state:
+        return None
+    HV, K, V = spec.HV, spec.K, spec.V
+    return (num_states, HV, V, K) if spec.state_v_first else (num_states, HV, K, V)
+
+
+# The same launches as torch.library custom ops, for tracing (torch.compile,
+# fake tensors); a custom op's dispatch costs tens of microseconds, so eager
+# calls skip it. The spec travels as floats, the schema's only list type.
+@torch.library.custom_op("kdac::kda_forward", mutates_args=())
+def _kda_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
+                 beta: torch.Tensor, A_log: torch.Tensor | None,
+                 dt_bias: torch.Tensor | None, initial_state: torch.Tensor | None,
+                 cu_seqlens: torch.Tensor | None,
+                 spec_values: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    return _forward(_spec_from_list(spec_values), q, k, v, g, beta, A_log, dt_bias,
+                    initial_state, cu_seqlens)
+
+
+@_kda_forward.register_fake
+def _(q, k, v, g, beta, A_log, dt_bias, initial_state, cu_seqlens, spec_values):
+    N = cu_seqlens.shape[0] - 1 if cu_seqlens is not None else q.shape[0]
+    state_shape = _state_shape(_spec_from_list(spec_values), N)
+    final_state = q.new_empty(state_shape if state_shape else (0,), dtype=torch.float32)
+    return torch.empty_like(v), final_state
+
+
+@torch.library.custom_op("kdac::kda_decode_pool", mutates_args=("state_pool",))
+def _kda_decode_pool(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
+                     beta: torch.Tensor, A_log: torch.Tensor | None,
+                     dt_bias: torch.Tensor | None, state_pool: torch.Tensor,
+                     state_indices: torch.Tensor, num_accepted: torch.Tensor | None,
+                     cu_seqlens: torch.Tensor | None,
+                     spec_values: list[float]) -> torch.Tensor:
+    return _decode_pool(_spec_from_list(spec_values), q, k, v, g, beta, A_log, dt_bias,
+                        state_pool, state_indices, num_accepted, cu_seqlens)
+
+
+@_kda_decode_pool.register_fake
+def _(q, k, v, g, beta, A_log, dt_bias, state_pool, state_indices, num_accepted,
+      cu_seqlens, spec_values):
+    return torch.empty_like(v)
+
+
+def _tracing(t):
+    return torch.compiler.is_compiling() or _is_fake(t)
+
+
+def _run(p):
+    spec = p["spec"]
+    if p["pool"]:
+        operands = (p["q"], p["k"], p["v"], p["g"], p["beta"], p["A_log"], p["dt_bias"],
+                    p["initial_state"], p["indices"], p["accepted"], p["cu_seqlens"])
+        if _tracing(p["q"]):
+            o = _kda_decode_pool(*operands, _spec_to_list(p["values"]))
+        else:
+            o = _decode_pool(spec, *operands)
+        return o, p["initial_state"]
+    operands = (p["q"], p["k"], p["v"], p["g"], p["beta"], p["A_log"], p["dt_bias"],
+                p["initial_state"], p["cu_seqlens"])
+    if _tracing(p["q"]):
+        o, final_state = _kda_forward(*operands, _spec_to_list(p["values"]))
+    else:
+        o, final_state = _forward(spec, *operands)
+    return o, (final_state if p["has_final_state"] else None)
+
+
+_CHUNK_IGNORED = {"cu_seqlens_cpu", "disable_recompute", "use_graph", "max_num_seqs"}
+
+
+def _take_kwargs(function, kwargs, allowed):
+    if "transpose_state_layout" in kwargs:
+        kwargs["state_v_first"] = kwargs.pop("transpose_state_layout")
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        _fail(TypeError, function, f"unexpected keyword argument(s) {', '.join(unknown)}")
+    return kwargs
+
+
+def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False,
+              use_qk_l2norm_in_kernel=False, use_gate_in_kernel=False,
+              use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False, safe_gate=False,
+              lower_bound=None, disable_recompute=False, return_intermediate_states=False,
+              state_v_first=False, cu_seqlens=None, cu_seqlens_cpu=None, cp_context=None,
+              use_graph=False, max_num_seqs=None, **kwargs):
+    """FLA's chunk_kda: (o [B, T, HV, V], final_state [N, HV, K, V] float32 or
+    None). A_log and dt_bias come as keyword arguments, as in FLA."""
+    extra = _take_kwargs("chunk_kda", dict(kwargs), {"A_log", "dt_bias", "state_v_first"})
+    state_v_first = extra.get("state_v_first", state_v_first)
+    if return_intermediate_states:
+        _fail(ValueError, "chunk_kda", "return_intermediate_states=True is not supported")
+    if cp_context is not None:
+        _fail(ValueError, "chunk_kda", "cp_context (context parallelism) is not supported")
+    if safe_gate and use_gate_in_kernel and lower_bound is None:
+        _fail(ValueError, "chunk_kda", "safe_gate=True with use_gate_in_kernel needs lower_bound")
+    _refuse_grad("chunk_kda", q, k, v, g, beta, initial_state, extra.get("A_log"),
+                 extra.get("dt_bias"))
+    p = _prepare("chunk_kda", q, k, v, g, beta, scale, initial_state, output_final_state,
+                 use_qk_l2norm_in_kernel, use_gate_in_kernel, use_beta_sigmoid_in_kernel,
+                 allow_neg_eigval, lower_bound, state_v_first, cu_seqlens,
+                 extra.get("A_log"), extra.get("dt_bias"), decode=False)
+    return _run(p)
+
+
+def fused_recurrent_kda(q, k, v, g, beta, A_log=None, dt_bias=None, scale=None,
+                        initial_state=None, output_final_state=False,
+                        use_qk_l2norm_in_kernel=False, use_gate_in_kernel=False,
+                        use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False,
+                        lower_bound=None, state_v_first=False, cu_seqlens=None, **kwargs):
+    """FLA's fused_recurrent_kda (token by token, for decoding)."""
+    extra = _take_kwargs("fused_recurrent_kda", dict(kwargs), {"state_v_first"})
+    state_v_first = extra.get("state_v_first", state_v_first)
+    _refuse_grad("fused_recurrent_kda", q, k, v, g, beta, initial_state, A_log, dt_bias)
+    p = _prepare("fused_recurrent_kda", q, k, v, g, beta, scale, initial_state,
+                 output_final_state, use_qk_l2norm_in_kernel, use_gate_in_kernel,
+                 use_beta_sigmoid_in_kernel, allow_neg_eigval, lower_bound, state_v_first,
+                 cu_seqlens, A_log, dt_bias, decode=True)
+    return _run(p)
+
+
+def fused_recurrent_kda_fwd(q, k, v, g, beta, A_log=None, dt_bias=None, initial_state=None,
+                            scale=None, output_final_state=False, inplace_final_state=True,
+                            state_v_first=False, cu_seqlens=None, ssm_state_indices=None,
+                            num_accepted_tokens=None, use_qk_l2norm_in_kernel=False,
+                            use_gate_in_kernel=False, use_beta_sigmoid_in_kernel=False,
+                            allow_neg_eigval=False, lower_bound=None, out=None, **kwargs):
+    """FLA's fused_recurrent_kda_fwd: with inplace_final_state (the default)
+    initial_state is a state pool updated in place (slot ssm_state_indices[n],
+    or n), in any float dtype; returns (o, the pool)."""
+    extra = _take_kwargs("fused_recurrent_kda_fwd", dict(kwargs), {"state_v_first"})
+    state_v_first = extra.get("state_v_first", state_v_first)
+    _refuse_grad("fused_recurrent_kda_fwd", q, k, v, g, beta, initial_state, A_log, dt_bias)
+    inplace = bool(inplace_final_state) or ssm_state_indices is not None
+    if inplace and initial_state is None:
+        _fail(ValueError, "fused_recurrent_kda_fwd",
+              "inplace_final_state=True needs initial_state (the state pool)")
+    p = _prepare("fused_recurrent_kda_fwd", q, k, v, g, beta, scale, initial_state,
+                 output_final_state, use_qk_l2norm_in_kernel, use_gate_in_kernel,
+                 use_beta_sigmoid_in_kernel, allow_neg_eigval, lower_bound, state_v_first,
+                 cu_seqlens, A_log, dt_bias, decode=True, ssm_state_indices=ssm_state_indices,
+                 num_accepted_tokens=num_accepted_tokens, inplace=inplace)
+    o, state = _run(p)
+    if out is not None:
+        if not isinstance(out, torch.Tensor) or out.shape != o.shape:
+            _fail(ValueError, "fused_recurrent_kda_fwd", "out must have v's shape")
+        out.copy_(o)
+        o = out
+    return o, state

@@ -1,0 +1,112 @@
+"""CPU tests of kdac.torch: the import, argument validation with errors that
+name the argument, fake-tensor shapes, and the refusals (grad, no GPU)."""
+
+import re
+
+import pytest
+import torch
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+import kdac
+import kdac.torch as kt
+
+B, T, H, HV, K, V = 2, 32, 2, 4, 64, 32
+
+
+def inputs(device="cpu", **overrides):
+    x = dict(q=torch.randn(B, T, H, K, dtype=torch.bfloat16, device=device),
+             k=torch.randn(B, T, H, K, dtype=torch.bfloat16, device=device),
+             v=torch.randn(B, T, HV, V, dtype=torch.bfloat16, device=device),
+             g=torch.randn(B, T, HV, K, device=device),
+             beta=torch.rand(B, T, HV, dtype=torch.bfloat16, device=device))
+    x.update(overrides)
+    return x
+
+
+def test_library_loads():
+    assert kdac.library_path().endswith("libkdac_capi.so")
+
+
+@pytest.mark.parametrize("override, exc, message", [
+    (dict(q=None), TypeError, "q is required"),
+    (dict(q="x"), TypeError, "q must be a torch.Tensor"),
+    (dict(q=torch.zeros(T, H, K)), ValueError, "q must be [B, T, H, K]"),
+    (dict(k=torch.zeros(B, T, H, K + 1, dtype=torch.bfloat16)), ValueError, "k has shape"),
+    (dict(v=torch.zeros(B, T, 3, V, dtype=torch.bfloat16)), ValueError, "must be a multiple of H"),
+    (dict(v=torch.zeros(B, T, HV, V, dtype=torch.float16)), TypeError, "v has dtype"),
+    (dict(g=torch.zeros(B, T, HV)), ValueError, "g has shape"),
+    (dict(beta=torch.zeros(B, T, HV, dtype=torch.int32)), TypeError, "beta has dtype"),
+    (dict(initial_state=torch.zeros(B, HV, V, K + 1)), ValueError, "initial_state has shape"),
+    (dict(cu_seqlens=torch.tensor([0, T])), ValueError, "batch size must be 1"),
+    (dict(use_gate_in_kernel=True), ValueError, "A_log must be provided"),
+    (dict(use_gate_in_kernel=True, lower_bound=2.0), ValueError, "lower_bound must be a finite negative"),
+    (dict(use_gate_in_kernel=True, A_log=torch.zeros(3)), ValueError, "A_log must have HV"),
+    (dict(use_beta_sigmoid_in_kernel=True, allow_neg_eigval=True), ValueError, "allow_neg_eigval"),
+    (dict(return_intermediate_states=True), ValueError, "return_intermediate_states"),
+    (dict(scale=float("nan")), ValueError, "scale must be a finite number"),
+    (dict(bogus=1), TypeError, "unexpected keyword argument(s) bogus"),
+])
+def test_chunk_kda_names_the_bad_argument(override, exc, message):
+    with pytest.raises(exc, match="kdac.torch.chunk_kda: .*" + re.escape(message)):
+        kt.chunk_kda(**inputs(**override))
+
+
+def test_spec_limits_come_from_the_compiler():
+    big = inputs(q=torch.zeros(1, 4, 1, 512, dtype=torch.bfloat16),
+                 k=torch.zeros(1, 4, 1, 512, dtype=torch.bfloat16),
+                 v=torch.zeros(1, 4, 1, 32, dtype=torch.bfloat16),
+                 g=torch.zeros(1, 4, 1, 512), beta=torch.zeros(1, 4, 1, dtype=torch.bfloat16))
+    with pytest.raises(ValueError, match="inconsistent spec: .*K"):
+        kt.chunk_kda(**big)
+
+
+def test_cpu_tensors_are_refused_clearly():
+    with pytest.raises(ValueError, match="must be on a CUDA device"):
+        kt.chunk_kda(**inputs())
+
+
+def test_grad_is_refused_until_the_backward_lands():
+    x = inputs()
+    x["q"].requires_grad_(True)
+    with pytest.raises(NotImplementedError, match="no backward pass yet"):
+        kt.chunk_kda(**x)
+
+
+def test_fake_tensor_shapes():
+    with FakeTensorMode():
+        x = inputs(device="cuda", initial_state=torch.empty(B, HV, K, V, device="cuda"))
+        o, state = kt.chunk_kda(**x, output_final_state=True)
+        assert o.shape == (B, T, HV, V) and o.dtype == torch.bfloat16
+        assert state.shape == (B, HV, K, V) and state.dtype == torch.float32
+        x["initial_state"] = torch.empty(B, HV, V, K, device="cuda")
+        o, state = kt.chunk_kda(**x, output_final_state=True, state_v_first=True)
+        assert state.shape == (B, HV, V, K)
+        o, state = kt.fused_recurrent_kda(**inputs(device="cuda"))
+        assert o.shape == (B, T, HV, V) and state is None
+        pool = torch.empty(7, HV, K, V, dtype=torch.bfloat16, device="cuda")
+        idx = torch.tensor([3, 5], dtype=torch.int32, device="cuda")
+        o, out_pool = kt.fused_recurrent_kda_fwd(**inputs(device="cuda"), initial_state=pool,
+                                                 ssm_state_indices=idx)
+        assert o.shape == (B, T, HV, V) and out_pool is pool
+
+
+def test_varlen_fake_shapes():
+    with FakeTensorMode():
+        x = inputs(device="cuda")
+        x = {n: t[:1] for n, t in x.items()}
+        cu = torch.tensor([0, 5, T], device="cuda")
+        o, state = kt.chunk_kda(**x, cu_seqlens=cu, output_final_state=True)
+        assert state.shape == (2, HV, K, V)
+
+
+def test_state_pool_checks():
+    x = inputs()
+    with pytest.raises(ValueError, match="needs initial_state"):
+        kt.fused_recurrent_kda_fwd(**x)
+    with pytest.raises(ValueError, match="ssm_state_indices must be"):
+        kt.fused_recurrent_kda_fwd(**x, initial_state=torch.zeros(4, HV, K, V),
+                                   ssm_state_indices=torch.zeros(3, dtype=torch.int32))
+    with pytest.raises(ValueError, match="num_accepted_tokens needs"):
+        kt.fused_recurrent_kda_fwd(**x, initial_state=torch.zeros(4, HV, K, V),
+                                   ssm_state_indices=torch.zeros(B, dtype=torch.int32),
+                                   num_accepted_tokens=torch.ones(B, dtype=torch.int32))
