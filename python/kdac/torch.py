@@ -260,17 +260,32 @@ def _kernel(spec, T, device):
     return kernel
 
 
+def _fill(d, t):
+    """Writes tensor t's descriptor into d (a field of a LaunchArgs)."""
+    rank = t.dim()
+    if rank > _capi.MAX_RANK:
+        raise ValueError("kdac: tensor rank over the C API's limit")
+    d.data = t.data_ptr()
+    d.dtype = _TENSOR_CODES[t.dtype]
+    d.rank = rank
+    d.shape[:rank] = t.shape
+
+
 def _describe(t):
     d = _capi.Tensor()
     if t is not None:
-        if t.dim() > _capi.MAX_RANK:
-            raise ValueError("kdac: tensor rank over the C API's limit")
-        d.data = t.data_ptr()
-        d.dtype = _TENSOR_CODES[t.dtype]
-        d.rank = t.dim()
-        for i, n in enumerate(t.shape):
-            d.shape[i] = n
+        _fill(d, t)
     return d
+
+
+try:
+    _raw_stream = torch._C._cuda_getCurrentRawStream
+except AttributeError:  # pragma: no cover - older torch
+    def _raw_stream(device):
+        return torch.cuda.current_stream(device).cuda_stream
+
+# Workspace layouts by (kernel, B, T, N): sizes, offsets in one allocation.
+_layouts = {}
 
 
 def _launch(spec, tensors):
@@ -279,23 +294,32 @@ def _launch(spec, tensors):
     q = tensors["q"]
     if q.device.type != "cuda":
         raise ValueError(f"kdac: tensors must be on a CUDA device, q is on {q.device}")
-    args = _capi.LaunchArgs()
-    for name in _capi.TENSOR_FIELDS:
-        setattr(args, name, _describe(tensors.get(name)))
-    if q.shape[1] == 0:
+    args = _capi.LaunchArgs()  # zeroed: every absent tensor reads as absent
+    for name, t in tensors.items():
+        if t is not None:
+            _fill(getattr(args, name), t)
+    B, T = q.shape[0], q.shape[1]
+    if T == 0:
         return
     device = q.device.index if q.device.index is not None else torch.cuda.current_device()
-    kernel = _kernel(spec, q.shape[1], device)
-    sizes = kernel.workspace_bytes(args)
-    # One allocation from torch's caching allocator, cut at 256-byte offsets.
-    offsets, total = [], 0
-    for n in sizes:
-        offsets.append(total)
-        total += (n + 255) // 256 * 256
-    workspace = torch.empty(max(total, 1), dtype=torch.uint8, device=q.device)
+    kernel = _kernel(spec, T, device)
+    cu_seqlens = tensors.get("cu_seqlens")
+    key = (id(kernel), B, T, cu_seqlens.shape[0] if cu_seqlens is not None else 0)
+    layout = _layouts.get(key)
+    if layout is None:
+        if len(_layouts) > 4096:  # many distinct lengths: start over
+            _layouts.clear()
+        sizes = kernel.workspace_bytes(args)
+        # One allocation from torch's caching allocator, cut at 256 bytes.
+        offsets, total = [], 0
+        for n in sizes:
+            offsets.append(total)
+            total += (n + 255) // 256 * 256
+        layout = _layouts[key] = (sizes, offsets, max(total, 1))
+    sizes, offsets, total = layout
+    workspace = torch.empty(total, dtype=torch.uint8, device=q.device)
     base = workspace.data_ptr()
-    stream = torch.cuda.current_stream(q.device).cuda_stream
-    kernel.launch(stream, args, [base + off for off in offsets], sizes)
+    kernel.launch(_raw_stream(device), args, [base + off for off in offsets], sizes)
 
 
 # Tests set KDAC_POISON_OUTPUTS=1: outputs start as NaN, so a row a kernel
