@@ -44,8 +44,8 @@ def main():
         args = _capi.LaunchArgs()
         tensors = dict(q=p["q"], k=p["k"], v=p["v"], g=p["g"], beta=p["beta"], a_log=p["A_log"],
                        dt_bias=p["dt_bias"], initial_state=p["initial_state"], o=o, final_state=s)
-        for name in _capi.TENSOR_FIELDS:
-            setattr(args, name, kt._describe(tensors.get(name)))
+        for name, t in tensors.items():
+            kt._fill(getattr(args, name), t)
         kernel = kt._kernel(p["spec"], T, 0)
         sizes = kernel.workspace_bytes(args)
         ws = [torch.empty(max(n, 1), dtype=torch.uint8, device=d) for n in sizes]

@@ -62,15 +62,12 @@ def _float_dtype(function, name, tensor):
     return _FLOAT_CODES[tensor.dtype]
 
 
-class _Problem:
-    """Validated arguments of one call, the spec they imply and the tensors
-    to pass (converted where kdac's layout differs from what FLA accepts)."""
-
-
 def _prepare(function, q, k, v, g, beta, scale, initial_state, output_final_state,
              use_qk_l2norm_in_kernel, use_gate_in_kernel, use_beta_sigmoid_in_kernel,
              allow_neg_eigval, lower_bound, state_v_first, cu_seqlens, A_log, dt_bias,
              decode, ssm_state_indices=None, num_accepted_tokens=None, inplace=False):
+    """Validates one call's arguments and returns the spec they imply with
+    the tensors to pass (converted where kdac's layout differs from FLA's)."""
     q = _tensor(function, "q", q)
     k = _tensor(function, "k", k)
     v = _tensor(function, "v", v)
@@ -271,13 +268,6 @@ def _fill(d, t):
     d.shape[:rank] = t.shape
 
 
-def _describe(t):
-    d = _capi.Tensor()
-    if t is not None:
-        _fill(d, t)
-    return d
-
-
 try:
     _raw_stream = torch._C._cuda_getCurrentRawStream
 except AttributeError:  # pragma: no cover - older torch
@@ -438,9 +428,6 @@ def _run(p):
     else:
         o, final_state = _forward(spec, *operands)
     return o, (final_state if p["has_final_state"] else None)
-
-
-_CHUNK_IGNORED = {"cu_seqlens_cpu", "disable_recompute", "use_graph", "max_num_seqs"}
 
 
 def _take_kwargs(function, kwargs, allowed):

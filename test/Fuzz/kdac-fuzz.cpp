@@ -162,11 +162,17 @@ mlir::OwningOpRef<mlir::ModuleOp> parseFront(mlir::MLIRContext &context,
   return mlir::parseSourceString<mlir::ModuleOp>(bytes, &context, "fuzz.mlir");
 }
 
+/// A context with kdac's dialects that drops every diagnostic: the fuzzer
+/// counts outcomes, it does not print them.
+struct QuietContext {
+  mlir::MLIRContext context{kdacRegistry()};
+  mlir::ScopedDiagnosticHandler handler{
+      &context, [](mlir::Diagnostic &) { return mlir::success(); }};
+};
+
 void runMlir(llvm::StringRef bytes) {
-  mlir::MLIRContext context(kdacRegistry());
-  mlir::ScopedDiagnosticHandler quiet(
-      &context, [](mlir::Diagnostic &) { return mlir::success(); });
-  mlir::OwningOpRef<mlir::ModuleOp> module = parseFront(context, bytes);
+  QuietContext quiet;
+  mlir::OwningOpRef<mlir::ModuleOp> module = parseFront(quiet.context, bytes);
   if (!module)
     return;
   ++reach.accepted;
@@ -188,10 +194,8 @@ void runMlir(llvm::StringRef bytes) {
 /// Kernel-level (kdk) IR straight into the CUDA emitter, as kdac-emit-cuda
 /// takes it.
 void runKernelIR(llvm::StringRef bytes) {
-  mlir::MLIRContext context(kdacRegistry());
-  mlir::ScopedDiagnosticHandler quiet(
-      &context, [](mlir::Diagnostic &) { return mlir::success(); });
-  mlir::OwningOpRef<mlir::ModuleOp> module = parseFront(context, bytes);
+  QuietContext quiet;
+  mlir::OwningOpRef<mlir::ModuleOp> module = parseFront(quiet.context, bytes);
   if (!module)
     return;
   ++reach.accepted;
