@@ -9,6 +9,7 @@ writes the same tensors as a kdac case file and times `kdac bench` on it
   python3 bench/run_bench.py --kdac path/to/kdac --out results.md [--quick]
       [--shape B,T,H,K,V ...]            (your own shapes instead)
       [--sweep-t 1024,2048,... --plot scaling.png]   (time vs T, H=64)
+      [--python]                         (also kdac.torch.chunk_kda, do_bench)
 """
 import argparse
 import datetime
@@ -16,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import torch
 from safetensors.torch import save_file
@@ -87,6 +87,23 @@ def run_fla(x, K):
     return do_bench(fn, warmup=100, rep=500, return_mode="median"), fn()
 
 
+def run_kdac_torch(x):
+    """kdac through its PyTorch package, timed like FLA (do_bench, median)."""
+    import kdac.torch as kt
+
+    def fn():
+        return kt.chunk_kda(x["q"], x["k"], x["v"], x["g"], x["beta"],
+                            initial_state=x["initial_state"], output_final_state=True,
+                            use_qk_l2norm_in_kernel=True, use_gate_in_kernel=True,
+                            use_beta_sigmoid_in_kernel=True, safe_gate=True,
+                            lower_bound=-5.0, A_log=x["A_log"], dt_bias=x["dt_bias"],
+                            cu_seqlens=x["cu_seqlens"])
+    with torch.no_grad():
+        fn()  # JIT-compile outside the timing
+        torch.cuda.synchronize()
+        return do_bench(fn, warmup=100, rep=500, return_mode="median")
+
+
 def write_case(path, x, B, T, H, K, V, state_dtype="f32"):
     tensors = {k: v.contiguous().cpu() for k, v in x.items() if v is not None}
     meta = dict(B=B, T=T, H=H, HV=H, K=K, V=V, scale=None, gate_kind="lowerbound",
@@ -129,6 +146,8 @@ def main():
                     help="B,T,H,K,V of a shape to run instead of the DESIGN.md ones")
     ap.add_argument("--sweep-t", help="comma-separated T values at H=64 K=V=128")
     ap.add_argument("--plot", help="PNG of time vs T for the --sweep-t shapes")
+    ap.add_argument("--python", action="store_true",
+                    help="also time kdac.torch.chunk_kda (the PyTorch package)")
     args = ap.parse_args()
     if args.write_case:
         name, B, T, H, K, V, cu = SHAPES[0]
@@ -158,23 +177,29 @@ def main():
         fields, raw = run_kdac(args.kdac, path, args.iters)
         log("   ", raw)
         kdac_ms = float(fields["median"])
+        torch_ms = None
+        if args.python:
+            log(f"[{i + 1}/{len(shapes)}] {name}: kdac.torch.chunk_kda")
+            torch_ms = run_kdac_torch(x)
         floor_ms = bytes_floor(B, T, H, K, V, N) / COPY_BANDWIDTH * 1e3
         peak_ms = useful_flops(B, T, H, K, V) / MATMUL_PEAK * 1e3
         rows.append(dict(name=name, T=T, fla_ms=fla_ms, kdac_ms=kdac_ms,
                          floor_ms=floor_ms, peak_ms=peak_ms,
-                         chunk=fields.get("chunk"), raw=raw))
+                         torch_ms=torch_ms, chunk=fields.get("chunk"), raw=raw))
         os.remove(path)
 
     dev = torch.cuda.get_device_name()
     date = datetime.date.today().isoformat()
     lines = [f"Device: {dev}; date: {date}; torch {torch.__version__}; "
              f"fla-core {getattr(fla, '__version__', '?')}; kdac {args.kdac}",
-             "",
-             "| case | FLA chunk_kda (ms) | kdac (ms) | kdac speedup vs FLA | "
-             "bytes floor (ms) | kdac % of floor | kdac % of tensor-core peak |",
-             "|---|---|---|---|---|---|---|"]
+             ""]
+    python = " kdac.torch (ms) |" if args.python else ""
+    lines += ["| case | FLA chunk_kda (ms) | kdac (ms) |" + python + " kdac speedup vs FLA | "
+              "bytes floor (ms) | kdac % of floor | kdac % of tensor-core peak |",
+              "|---|---|---|" + ("---|" if args.python else "") + "---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['name']} | {r['fla_ms']:.3f} | {r['kdac_ms']:.3f} | "
+        python = f" {r['torch_ms']:.3f} |" if args.python else ""
+        lines.append(f"| {r['name']} | {r['fla_ms']:.3f} | {r['kdac_ms']:.3f} |{python} "
                      f"{r['fla_ms'] / r['kdac_ms']:.2f}x | {r['floor_ms']:.3f} | "
                      f"{100 * r['floor_ms'] / r['kdac_ms']:.0f}% | "
                      f"{100 * r['peak_ms'] / r['kdac_ms']:.1f}% |")

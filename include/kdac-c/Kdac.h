@@ -74,8 +74,10 @@ int kdac_validate_spec(const kdac_spec *spec);
 int kdac_check_launch(const kdac_spec *spec, const kdac_launch_args *args);
 
 /* Generates, compiles (or loads from the disk cache) and loads the kernels
- * for a spec on a device (its primary context, which PyTorch shares); the
- * same spec returns the same kernel, valid until the process exits. */
+ * for a spec on a device (its primary context, which PyTorch shares), for
+ * the device's target (sm_90a on compute capability 9.0, sm_80 on 8.x; other
+ * devices are refused with a message); the same spec returns the same
+ * kernel, valid until the process exits. */
 int kdac_get_kernel(const kdac_spec *spec, int64_t typical_t, int device,
                     kdac_kernel **kernel);
 /* Where the kernel's configuration came from and how it was obtained

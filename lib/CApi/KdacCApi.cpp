@@ -9,6 +9,8 @@
 #include "kdac-c/Kdac.h"
 
 #include "kdac/Jit/Jit.h"
+#include "kdac/Spec/Limits.h"
+#include "kdac/runtime/CudaDriver.h"
 
 #include <map>
 #include <memory>
@@ -167,21 +169,41 @@ std::optional<KdaLaunchArgs> toArgs(const kdac_launch_args *in,
   return a;
 }
 
-/// One Jit per device, created on first use and kept for the process.
-llvm::Expected<Jit *> jitFor(int device) {
+/// A device's Jit and the target its kernels are generated for.
+struct DeviceJit {
+  std::unique_ptr<Jit> jit;
+  std::string arch;
+};
+
+/// One Jit per device, created on first use and kept for the process; the
+/// target comes from the device's compute capability.
+llvm::Expected<DeviceJit *> jitFor(int device) {
   static std::mutex mutex;
-  static std::map<int, std::unique_ptr<Jit>> jits;
+  static std::map<int, DeviceJit> jits;
   if (device < 0)
     return llvm::createStringError("kdac: device " + std::to_string(device) +
                                    " is not a CUDA device index");
   std::lock_guard<std::mutex> lock(mutex);
-  std::unique_ptr<Jit> &jit = jits[device];
-  if (!jit) {
-    JitOptions options;
-    options.device = device;
-    jit = std::make_unique<Jit>(options);
-  }
-  return jit.get();
+  auto found = jits.find(device);
+  if (found != jits.end())
+    return &found->second;
+  rt::Expected<rt::Device> opened = rt::Device::open(device);
+  if (!opened)
+    return llvm::createStringError("kdac: " + opened.error());
+  const rt::DeviceProperties &properties = opened->properties();
+  std::string error;
+  std::string arch = limits::archForComputeCapability(
+      properties.computeCapabilityMajor, properties.computeCapabilityMinor,
+      error);
+  if (arch.empty())
+    return llvm::createStringError("kdac: device " + std::to_string(device) +
+                                   " (" + properties.name + "): " + error);
+  JitOptions options;
+  options.device = device;
+  DeviceJit &entry = jits[device];
+  entry.jit = std::make_unique<Jit>(options);
+  entry.arch = arch;
+  return &entry;
 }
 
 } // namespace
@@ -219,11 +241,12 @@ int kdac_get_kernel(const kdac_spec *spec, int64_t typical_t, int device,
   std::optional<KernelSpec> s = toSpec(spec, error);
   if (!s)
     return fail(error);
-  llvm::Expected<Jit *> jit = jitFor(device);
+  llvm::Expected<DeviceJit *> jit = jitFor(device);
   if (!jit)
     return fail(jit.takeError());
+  s->arch = (*jit)->arch;
   llvm::Expected<std::shared_ptr<KdaKernel>> loaded =
-      (*jit)->get(*s, typical_t > 0 ? typical_t : 8192);
+      (*jit)->jit->get(*s, typical_t > 0 ? typical_t : 8192);
   if (!loaded)
     return fail(loaded.takeError());
   // Handles live as long as the process, like the Jit's own cache.

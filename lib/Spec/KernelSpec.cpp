@@ -138,6 +138,9 @@ std::string validate(const KernelSpec &spec) {
     err << "per-token states need a state pool";
   else if (spec.acceptedCounts && !spec.perTokenStates)
     err << "accepted counts need per-token states ([N, S] state indices)";
+  else if (std::string arch = limits::checkArch(spec.arch, "the target");
+           !arch.empty())
+    err << arch;
   return err.str();
 }
 

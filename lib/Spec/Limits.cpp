@@ -71,4 +71,21 @@ std::string checkSharedMemoryLimit(int64_t bytes, const std::string &what) {
          "] bytes, got " + std::to_string(bytes);
 }
 
+std::string checkArch(const std::string &arch, const std::string &what) {
+  if (arch == "sm_90a" || arch == "sm_80")
+    return "";
+  return what + " must be sm_90a or sm_80, got '" + arch + "'";
+}
+
+std::string archForComputeCapability(int major, int minor, std::string &error) {
+  if (major == 9 && minor == 0)
+    return "sm_90a";
+  if (major == 8)
+    return "sm_80";
+  error = "kdac generates code for compute capability 8.x (sm_80) and 9.0 "
+          "(sm_90a); this device has " +
+          std::to_string(major) + "." + std::to_string(minor);
+  return "";
+}
+
 } // namespace kdac::limits

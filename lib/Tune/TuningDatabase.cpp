@@ -104,6 +104,9 @@ llvm::Expected<TuningEntry> entryFromJson(const llvm::json::Value &value,
   };
   if (llvm::Error e = string("arch", entry.arch))
     return std::move(e);
+  if (std::string error = limits::checkArch(entry.arch, where + "'s 'arch'");
+      !error.empty())
+    return fail(name, error);
   if (llvm::Error e = string("spec", entry.spec))
     return std::move(e);
   if (llvm::Error e = string("measured_on", entry.measuredOn))

@@ -13,11 +13,10 @@ There is no backward yet: a call that needs gradients is refused.
 
 import logging
 import math
-import os
 
 import torch
 
-from . import _capi
+from . import _capi, _launch
 
 try:
     from torch._subclasses.fake_tensor import is_fake as _is_fake
@@ -31,8 +30,6 @@ _log = logging.getLogger("kdac")
 
 _FLOAT_CODES = {torch.float32: _capi.F32, torch.float16: _capi.F16,
                 torch.bfloat16: _capi.BF16}
-_TENSOR_CODES = {**_FLOAT_CODES, torch.float64: _capi.F64, torch.int64: _capi.I64,
-                 torch.int32: _capi.I32}
 
 
 def _fail(exc, function, message):
@@ -238,91 +235,69 @@ def _refuse_grad(function, *tensors):
 
 
 # ---------------------------------------------------------------------------
-# Kernels, launches and the custom ops.
+# Launch plans and the custom ops.
 
-_kernels = {}
+# The call's tensors by role, the order of every plan's `tensors`.
+_ROLES = ("q", "k", "v", "g", "beta", "A_log", "dt_bias", "initial_state", "cu_seqlens",
+          "ssm_state_indices", "num_accepted_tokens")
 
+# C API field <- (role, key of the prepared tensor in _prepare's result).
+_CALL_FIELDS = (("q", 0, "q"), ("k", 1, "k"), ("v", 2, "v"), ("g", 3, "g"),
+                ("beta", 4, "beta"), ("a_log", 5, "A_log"), ("dt_bias", 6, "dt_bias"),
+                ("cu_seqlens", 8, "cu_seqlens"), ("state_indices", 9, "indices"),
+                ("num_accepted", 10, "accepted"))
 
-def _kernel(spec, T, device):
-    # Specs are interned by _spec_for, so the object identifies the spec.
-    key = (id(spec), device)
-    kernel = _kernels.get(key)
-    if kernel is None:
-        typical_t = 1 << max(int(T) - 1, 0).bit_length()
-        kernel = _capi.Kernel(spec, typical_t, device)
-        _log.debug("kdac: kernels for %s on cuda:%d: %s",
-                   {name: getattr(spec, name) for name in _SPEC_FIELDS}, device,
-                   kernel.description)
-        _kernels[key] = kernel
-    return kernel
+_call_plans = _launch.PlanCache()
+_op_plans = _launch.PlanCache()
 
 
-def _fill(d, t):
-    """Writes tensor t's descriptor into d (a field of a LaunchArgs)."""
-    rank = t.dim()
-    if rank > _capi.MAX_RANK:
-        raise ValueError("kdac: tensor rank over the C API's limit")
-    d.data = t.data_ptr()
-    d.dtype = _TENSOR_CODES[t.dtype]
-    d.rank = rank
-    d.shape[:rank] = t.shape
-
-
-try:
-    _raw_stream = torch._C._cuda_getCurrentRawStream
-except AttributeError:  # pragma: no cover - older torch
-    def _raw_stream(device):
-        return torch.cuda.current_stream(device).cuda_stream
-
-# Workspace layouts by (kernel, B, T, N): sizes, offsets in one allocation.
-_layouts = {}
-
-
-def _launch(spec, tensors):
-    """Runs a spec's kernels on tensors (a dict of the C API's field names),
-    on the current stream of q's device."""
-    q = tensors["q"]
+def _check_device(q):
     if q.device.type != "cuda":
         raise ValueError(f"kdac: tensors must be on a CUDA device, q is on {q.device}")
-    args = _capi.LaunchArgs()  # zeroed: every absent tensor reads as absent
-    for name, t in tensors.items():
-        if t is not None:
-            _fill(getattr(args, name), t)
-    B, T = q.shape[0], q.shape[1]
-    if T == 0:
-        return
-    device = q.device.index if q.device.index is not None else torch.cuda.current_device()
-    kernel = _kernel(spec, T, device)
-    cu_seqlens = tensors.get("cu_seqlens")
-    key = (id(kernel), B, T, cu_seqlens.shape[0] if cu_seqlens is not None else 0)
-    layout = _layouts.get(key)
-    if layout is None:
-        if len(_layouts) > 4096:  # many distinct lengths: start over
-            _layouts.clear()
-        sizes = kernel.workspace_bytes(args)
-        # One allocation from torch's caching allocator, cut at 256 bytes.
-        offsets, total = [], 0
-        for n in sizes:
-            offsets.append(total)
-            total += (n + 255) // 256 * 256
-        layout = _layouts[key] = (sizes, offsets, max(total, 1))
-    sizes, offsets, total = layout
-    workspace = torch.empty(total, dtype=torch.uint8, device=q.device)
-    base = workspace.data_ptr()
-    kernel.launch(_raw_stream(device), args, [base + off for off in offsets], sizes)
 
 
-# Tests set KDAC_POISON_OUTPUTS=1: outputs start as NaN, so a row a kernel
-# skipped cannot pass as a zero.
-_POISON = os.environ.get("KDAC_POISON_OUTPUTS", "") not in ("", "0")
+def _outputs(spec, v, N):
+    outputs = {"o": (tuple(v.shape), v.dtype)}
+    state_shape = _state_shape(spec, N)
+    if state_shape:
+        outputs["final_state"] = (state_shape, torch.float32)
+    return outputs
 
 
-def _new_output(like=None, shape=None, dtype=None, device=None):
-    if like is not None:
-        return torch.full_like(like, float("nan")) if _POISON else torch.empty_like(like)
-    if _POISON:
-        return torch.full(shape, float("nan"), dtype=dtype, device=device)
-    return torch.empty(shape, dtype=dtype, device=device)
+def _call_plan(p, tensors):
+    """The plan of an eager call whose arguments _prepare accepted: each
+    prepared tensor is the call's own, a conversion of it, or a constant."""
+    _check_device(p["q"])
+    inputs = []
+    for field, role, name in _CALL_FIELDS:
+        prepared = p[name]
+        if prepared is None:
+            continue
+        given = tensors[role]
+        inputs.append((field, prepared, role if given is not None else None,
+                       _launch.source_of(prepared, given) if given is not None else None))
+    state = p["initial_state"]
+    if state is not None:
+        inputs.append(("state_pool" if p["pool"] else "initial_state", state, 7,
+                       _launch.source_of(state, tensors[7])))
+    N = p["cu_seqlens"].shape[0] - 1 if p["cu_seqlens"] is not None else p["q"].shape[0]
+    return _launch.Plan(p["spec"], p["q"].device, inputs, _outputs(p["spec"], p["v"], N),
+                        p["q"].shape[1], _log)
+
+
+def _op_plan(spec, fields, tensors, N):
+    """The plan of a custom op's launch: its tensors are already prepared
+    (made contiguous again if the compiled graph changed their strides)."""
+    key = (id(spec),) + tuple(_launch.signature(t) for t in tensors)
+    plan = _op_plans.get(key)
+    if plan is None:
+        q, v = tensors[0], tensors[2]
+        _check_device(q)
+        inputs = [(field, t, i, None if t.is_contiguous() else t.dtype)
+                  for i, (field, t) in enumerate(zip(fields, tensors)) if t is not None]
+        plan = _launch.Plan(spec, q.device, inputs, _outputs(spec, v, N), q.shape[1], _log)
+        _op_plans.put(key, plan)
+    return plan.run(tensors)
 
 
 _SPEC_FIELDS = [name for name, _ in _capi.Spec._fields_]
@@ -341,25 +316,27 @@ def _spec_to_list(values):
     return [float(x) for x in values]
 
 
+_FORWARD_FIELDS = ("q", "k", "v", "g", "beta", "a_log", "dt_bias", "initial_state",
+                   "cu_seqlens")
+_DECODE_POOL_FIELDS = ("q", "k", "v", "g", "beta", "a_log", "dt_bias", "state_pool",
+                       "state_indices", "num_accepted", "cu_seqlens")
+
+
 def _forward(spec, q, k, v, g, beta, A_log, dt_bias, initial_state, cu_seqlens):
     N = cu_seqlens.shape[0] - 1 if cu_seqlens is not None else q.shape[0]
-    o = _new_output(like=v)
-    state_shape = _state_shape(spec, N)
-    final_state = (_new_output(shape=state_shape, dtype=torch.float32, device=q.device)
-                   if state_shape else q.new_empty(0, dtype=torch.float32))
-    _launch(spec, dict(q=q, k=k, v=v, g=g, beta=beta, a_log=A_log, dt_bias=dt_bias,
-                       initial_state=initial_state, cu_seqlens=cu_seqlens, o=o,
-                       final_state=final_state if state_shape else None))
-    return o, final_state
+    outputs = _op_plan(spec, _FORWARD_FIELDS,
+                       (q, k, v, g, beta, A_log, dt_bias, initial_state, cu_seqlens), N)
+    if len(outputs) == 1:  # the op's schema returns a tensor either way
+        outputs.append(q.new_empty(0, dtype=torch.float32))
+    return outputs[0], outputs[1]
 
 
 def _decode_pool(spec, q, k, v, g, beta, A_log, dt_bias, state_pool, state_indices,
                  num_accepted, cu_seqlens):
-    o = _new_output(like=v)
-    _launch(spec, dict(q=q, k=k, v=v, g=g, beta=beta, a_log=A_log, dt_bias=dt_bias,
-                       cu_seqlens=cu_seqlens, o=o, state_pool=state_pool,
-                       state_indices=state_indices, num_accepted=num_accepted))
-    return o
+    N = cu_seqlens.shape[0] - 1 if cu_seqlens is not None else q.shape[0]
+    return _op_plan(spec, _DECODE_POOL_FIELDS,
+                    (q, k, v, g, beta, A_log, dt_bias, state_pool, state_indices,
+                     num_accepted, cu_seqlens), N)[0]
 
 
 def _state_shape(spec, num_states):
@@ -411,23 +388,47 @@ def _tracing(t):
     return torch.compiler.is_compiling() or _is_fake(t)
 
 
-def _run(p):
-    spec = p["spec"]
-    if p["pool"]:
-        operands = (p["q"], p["k"], p["v"], p["g"], p["beta"], p["A_log"], p["dt_bias"],
-                    p["initial_state"], p["indices"], p["accepted"], p["cu_seqlens"])
-        if _tracing(p["q"]):
-            o = _kda_decode_pool(*operands, _spec_to_list(p["values"]))
-        else:
-            o = _decode_pool(spec, *operands)
-        return o, p["initial_state"]
-    operands = (p["q"], p["k"], p["v"], p["g"], p["beta"], p["A_log"], p["dt_bias"],
-                p["initial_state"], p["cu_seqlens"])
+def _finish(plan, outputs, tensors):
+    if plan.pool:
+        return outputs[0], tensors[7]
+    return outputs[0], (outputs[1] if len(outputs) > 1 else None)
+
+
+def _lookup(key):
+    """The plan of a call signature seen before, or None (also for an
+    argument that cannot be hashed: the checks will name it)."""
+    if torch.compiler.is_compiling():
+        return None
+    try:
+        return _call_plans.get(key)
+    except TypeError:
+        return None
+
+
+def _run(p, key, tensors):
+    """Runs a call that _prepare accepted: through the custom ops when
+    tracing, else through a plan, kept for the signature's next call."""
     if _tracing(p["q"]):
-        o, final_state = _kda_forward(*operands, _spec_to_list(p["values"]))
-    else:
-        o, final_state = _forward(spec, *operands)
-    return o, (final_state if p["has_final_state"] else None)
+        spec_values = _spec_to_list(p["values"])
+        if p["pool"]:
+            o = _kda_decode_pool(p["q"], p["k"], p["v"], p["g"], p["beta"], p["A_log"],
+                                 p["dt_bias"], p["initial_state"], p["indices"],
+                                 p["accepted"], p["cu_seqlens"], spec_values)
+            return o, p["initial_state"]
+        o, final_state = _kda_forward(p["q"], p["k"], p["v"], p["g"], p["beta"], p["A_log"],
+                                      p["dt_bias"], p["initial_state"], p["cu_seqlens"],
+                                      spec_values)
+        return o, (final_state if p["has_final_state"] else None)
+    plan = _call_plan(p, tensors)
+    plan.pool = p["pool"]
+    # A plan's constants (the default state indices) must not be made
+    # inside a graph capture, where their initialisation is only recorded.
+    if not torch.cuda.is_current_stream_capturing():
+        try:
+            _call_plans.put(key, plan)
+        except TypeError:
+            pass
+    return _finish(plan, plan.run(tensors), tensors)
 
 
 def _take_kwargs(function, kwargs, allowed):
@@ -439,6 +440,11 @@ def _take_kwargs(function, kwargs, allowed):
     return kwargs
 
 
+# A call's signature holds every argument the checks read; the tensors'
+# shapes, dtypes, devices, contiguity and grad flags (_launch.signature).
+_sig = _launch.signature
+
+
 def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_state=False,
               use_qk_l2norm_in_kernel=False, use_gate_in_kernel=False,
               use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False, safe_gate=False,
@@ -447,6 +453,17 @@ def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_sta
               use_graph=False, max_num_seqs=None, **kwargs):
     """FLA's chunk_kda: (o [B, T, HV, V], final_state [N, HV, K, V] float32 or
     None). A_log and dt_bias come as keyword arguments, as in FLA."""
+    A_log, dt_bias = kwargs.get("A_log"), kwargs.get("dt_bias")
+    tensors = (q, k, v, g, beta, A_log, dt_bias, initial_state, cu_seqlens, None, None)
+    key = ("chunk_kda", torch.is_grad_enabled(), type(q), _sig(q), _sig(k), _sig(v), _sig(g),
+           _sig(beta), scale, _sig(initial_state), output_final_state,
+           use_qk_l2norm_in_kernel, use_gate_in_kernel, use_beta_sigmoid_in_kernel,
+           allow_neg_eigval, safe_gate, lower_bound, return_intermediate_states,
+           state_v_first, _sig(cu_seqlens), cp_context,
+           tuple([(n, _sig(x)) for n, x in kwargs.items()]))
+    plan = _lookup(key)
+    if plan is not None:
+        return _finish(plan, plan.run(tensors), tensors)
     extra = _take_kwargs("chunk_kda", dict(kwargs), {"A_log", "dt_bias", "state_v_first"})
     state_v_first = extra.get("state_v_first", state_v_first)
     if return_intermediate_states:
@@ -455,13 +472,12 @@ def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_sta
         _fail(ValueError, "chunk_kda", "cp_context (context parallelism) is not supported")
     if safe_gate and use_gate_in_kernel and lower_bound is None:
         _fail(ValueError, "chunk_kda", "safe_gate=True with use_gate_in_kernel needs lower_bound")
-    _refuse_grad("chunk_kda", q, k, v, g, beta, initial_state, extra.get("A_log"),
-                 extra.get("dt_bias"))
+    _refuse_grad("chunk_kda", q, k, v, g, beta, initial_state, A_log, dt_bias)
     p = _prepare("chunk_kda", q, k, v, g, beta, scale, initial_state, output_final_state,
                  use_qk_l2norm_in_kernel, use_gate_in_kernel, use_beta_sigmoid_in_kernel,
-                 allow_neg_eigval, lower_bound, state_v_first, cu_seqlens,
-                 extra.get("A_log"), extra.get("dt_bias"), decode=False)
-    return _run(p)
+                 allow_neg_eigval, lower_bound, state_v_first, cu_seqlens, A_log, dt_bias,
+                 decode=False)
+    return _run(p, key, tensors)
 
 
 def fused_recurrent_kda(q, k, v, g, beta, A_log=None, dt_bias=None, scale=None,
@@ -470,6 +486,15 @@ def fused_recurrent_kda(q, k, v, g, beta, A_log=None, dt_bias=None, scale=None,
                         use_beta_sigmoid_in_kernel=False, allow_neg_eigval=False,
                         lower_bound=None, state_v_first=False, cu_seqlens=None, **kwargs):
     """FLA's fused_recurrent_kda (token by token, for decoding)."""
+    tensors = (q, k, v, g, beta, A_log, dt_bias, initial_state, cu_seqlens, None, None)
+    key = ("fused_recurrent_kda", torch.is_grad_enabled(), type(q), _sig(q), _sig(k),
+           _sig(v), _sig(g), _sig(beta), _sig(A_log), _sig(dt_bias), scale,
+           _sig(initial_state), output_final_state, use_qk_l2norm_in_kernel,
+           use_gate_in_kernel, use_beta_sigmoid_in_kernel, allow_neg_eigval, lower_bound,
+           state_v_first, _sig(cu_seqlens), tuple([(n, _sig(x)) for n, x in kwargs.items()]))
+    plan = _lookup(key)
+    if plan is not None:
+        return _finish(plan, plan.run(tensors), tensors)
     extra = _take_kwargs("fused_recurrent_kda", dict(kwargs), {"state_v_first"})
     state_v_first = extra.get("state_v_first", state_v_first)
     _refuse_grad("fused_recurrent_kda", q, k, v, g, beta, initial_state, A_log, dt_bias)
@@ -477,7 +502,7 @@ def fused_recurrent_kda(q, k, v, g, beta, A_log=None, dt_bias=None, scale=None,
                  output_final_state, use_qk_l2norm_in_kernel, use_gate_in_kernel,
                  use_beta_sigmoid_in_kernel, allow_neg_eigval, lower_bound, state_v_first,
                  cu_seqlens, A_log, dt_bias, decode=True)
-    return _run(p)
+    return _run(p, key, tensors)
 
 
 def fused_recurrent_kda_fwd(q, k, v, g, beta, A_log=None, dt_bias=None, initial_state=None,
@@ -489,19 +514,33 @@ def fused_recurrent_kda_fwd(q, k, v, g, beta, A_log=None, dt_bias=None, initial_
     """FLA's fused_recurrent_kda_fwd: with inplace_final_state (the default)
     initial_state is a state pool updated in place (slot ssm_state_indices[n],
     or n), in any float dtype; returns (o, the pool)."""
-    extra = _take_kwargs("fused_recurrent_kda_fwd", dict(kwargs), {"state_v_first"})
-    state_v_first = extra.get("state_v_first", state_v_first)
-    _refuse_grad("fused_recurrent_kda_fwd", q, k, v, g, beta, initial_state, A_log, dt_bias)
-    inplace = bool(inplace_final_state) or ssm_state_indices is not None
-    if inplace and initial_state is None:
-        _fail(ValueError, "fused_recurrent_kda_fwd",
-              "inplace_final_state=True needs initial_state (the state pool)")
-    p = _prepare("fused_recurrent_kda_fwd", q, k, v, g, beta, scale, initial_state,
-                 output_final_state, use_qk_l2norm_in_kernel, use_gate_in_kernel,
-                 use_beta_sigmoid_in_kernel, allow_neg_eigval, lower_bound, state_v_first,
-                 cu_seqlens, A_log, dt_bias, decode=True, ssm_state_indices=ssm_state_indices,
-                 num_accepted_tokens=num_accepted_tokens, inplace=inplace)
-    o, state = _run(p)
+    tensors = (q, k, v, g, beta, A_log, dt_bias, initial_state, cu_seqlens,
+               ssm_state_indices, num_accepted_tokens)
+    key = ("fused_recurrent_kda_fwd", torch.is_grad_enabled(), type(q), _sig(q), _sig(k),
+           _sig(v), _sig(g), _sig(beta), _sig(A_log), _sig(dt_bias), _sig(initial_state),
+           scale, output_final_state, inplace_final_state, state_v_first, _sig(cu_seqlens),
+           _sig(ssm_state_indices), _sig(num_accepted_tokens), use_qk_l2norm_in_kernel,
+           use_gate_in_kernel, use_beta_sigmoid_in_kernel, allow_neg_eigval, lower_bound,
+           tuple([(n, _sig(x)) for n, x in kwargs.items()]))
+    plan = _lookup(key)
+    if plan is not None:
+        o, state = _finish(plan, plan.run(tensors), tensors)
+    else:
+        extra = _take_kwargs("fused_recurrent_kda_fwd", dict(kwargs), {"state_v_first"})
+        state_v_first = extra.get("state_v_first", state_v_first)
+        _refuse_grad("fused_recurrent_kda_fwd", q, k, v, g, beta, initial_state, A_log,
+                     dt_bias)
+        inplace = bool(inplace_final_state) or ssm_state_indices is not None
+        if inplace and initial_state is None:
+            _fail(ValueError, "fused_recurrent_kda_fwd",
+                  "inplace_final_state=True needs initial_state (the state pool)")
+        p = _prepare("fused_recurrent_kda_fwd", q, k, v, g, beta, scale, initial_state,
+                     output_final_state, use_qk_l2norm_in_kernel, use_gate_in_kernel,
+                     use_beta_sigmoid_in_kernel, allow_neg_eigval, lower_bound,
+                     state_v_first, cu_seqlens, A_log, dt_bias, decode=True,
+                     ssm_state_indices=ssm_state_indices,
+                     num_accepted_tokens=num_accepted_tokens, inplace=inplace)
+        o, state = _run(p, key, tensors)
     if out is not None:
         if not isinstance(out, torch.Tensor) or out.shape != o.shape:
             _fail(ValueError, "fused_recurrent_kda_fwd", "out must have v's shape")

@@ -110,3 +110,29 @@ def test_state_pool_checks():
         kt.fused_recurrent_kda_fwd(**x, initial_state=torch.zeros(4, HV, K, V),
                                    ssm_state_indices=torch.zeros(B, dtype=torch.int32),
                                    num_accepted_tokens=torch.ones(B, dtype=torch.int32))
+
+
+def test_signature_holds_what_the_checks_read():
+    from kdac import _launch
+    t = torch.zeros(2, 3, 4)
+    base = _launch.signature(t)
+    assert _launch.signature(torch.zeros(2, 3, 4)) == base
+    assert _launch.signature(torch.zeros(2, 4, 3).transpose(1, 2)) != base  # strides
+    assert _launch.signature(torch.zeros(2, 3, 4, dtype=torch.bfloat16)) != base
+    assert _launch.signature(torch.zeros(2, 3, 5)) != base
+    assert _launch.signature(torch.zeros(2, 3, 4, requires_grad=True)) != base
+    assert _launch.signature(1.5) == 1.5 and _launch.signature(None) is None
+
+
+def test_refused_calls_leave_no_plan():
+    kt._call_plans._plans.clear()
+    for override in (dict(k=torch.zeros(B, T, H, K + 1, dtype=torch.bfloat16)),
+                     dict(scale=float("nan")), dict(), dict(bogus=[1, 2])):
+        with pytest.raises((TypeError, ValueError)):
+            kt.chunk_kda(**inputs(**override))
+    assert not kt._call_plans._plans
+
+
+def test_unhashable_arguments_are_checked_not_crashed():
+    with pytest.raises(ValueError, match="scale must be a finite number"):
+        kt.chunk_kda(**inputs(), scale=[1.0])

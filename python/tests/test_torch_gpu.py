@@ -157,3 +157,48 @@ def test_cuda_graph_capture_and_replay():
         torch.cuda.synchronize()
         eager = kt.chunk_kda(**fresh, **opts, **flags)
     assert torch.equal(out[0], eager[0]) and torch.equal(out[1], eager[1])
+
+
+def test_plan_reuse_matches_a_fresh_call():
+    # The second call of a signature skips the checks and reuses its plan;
+    # its result must equal a call that starts from nothing, on new inputs.
+    x, opts = make(B=2, T=300, H=4, HV=4, K=128, V=128)
+    with torch.no_grad():
+        kt._call_plans._plans.clear()
+        kt.chunk_kda(**x, **opts, output_final_state=True)
+        assert len(kt._call_plans._plans) == 1
+        fresh, _ = make(B=2, T=300, H=4, HV=4, K=128, V=128, seed=3)
+        reused = kt.chunk_kda(**fresh, **opts, output_final_state=True)
+        assert len(kt._call_plans._plans) == 1
+        kt._call_plans._plans.clear()
+        first = kt.chunk_kda(**fresh, **opts, output_final_state=True)
+    assert torch.equal(reused[0], first[0]) and torch.equal(reused[1], first[1])
+
+
+def test_plan_conversions_match_converted_inputs():
+    # Strided q, a bf16 initial state, int32 cu_seqlens and a bf16 A_log are
+    # converted by the plan on every call, as on the first.
+    x, opts = make(B=1, T=700, H=2, HV=2, K=128, V=128, varlen=[130, 1, 300, 269])
+    ref_inputs = dict(x, initial_state=x["initial_state"].to(torch.bfloat16).float())
+    opts["A_log"] = opts["A_log"].to(torch.bfloat16).float()
+    with torch.no_grad():
+        expected = kt.chunk_kda(**ref_inputs, **opts, output_final_state=True)
+        odd = dict(x, q=x["q"].transpose(1, 2).contiguous().transpose(1, 2),
+                   initial_state=x["initial_state"].to(torch.bfloat16),
+                   cu_seqlens=x["cu_seqlens"].to(torch.int32))
+        odd_opts = dict(opts, A_log=opts["A_log"].to(torch.bfloat16))
+        assert not odd["q"].is_contiguous()
+        for _ in range(2):  # the plan's first call, then its reuse
+            got = kt.chunk_kda(**odd, **odd_opts, output_final_state=True)
+            assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+
+
+def test_checks_still_run_after_a_plan_exists():
+    x, opts = make(B=2, T=128, H=2, HV=2, K=128, V=128)
+    with torch.no_grad():
+        kt.chunk_kda(**x, **opts)
+        with pytest.raises(ValueError, match="k has shape"):
+            kt.chunk_kda(**dict(x, k=x["k"][:, :, :, :64]), **opts)
+    x["q"].requires_grad_(True)
+    with pytest.raises(NotImplementedError, match="no backward pass yet"):
+        kt.chunk_kda(**x, **opts)

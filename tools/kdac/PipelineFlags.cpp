@@ -6,6 +6,8 @@
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 
+#include "kdac/Spec/Limits.h"
+
 #include <cstdlib>
 
 namespace cl = llvm::cl;
@@ -81,9 +83,9 @@ std::string tuningDatabaseFromFlags() {
 }
 
 std::string archFromFlags() {
-  if (archFlag != "sm_90a" && archFlag != "sm_80") {
-    reportError("invalid value '" + archFlag +
-                "' for --arch (expected sm_90a or sm_80)");
+  if (std::string error = limits::checkArch(archFlag, "--arch");
+      !error.empty()) {
+    reportError(error);
     return "";
   }
   return archFlag;

@@ -82,6 +82,12 @@ std::string checkAnchorBlock(int64_t block, int64_t chunkSize,
 std::string checkValueTile(int64_t tile, const std::string &what);
 /// A shared-memory limit in bytes: positive, at most kMaxSharedMemoryBytes.
 std::string checkSharedMemoryLimit(int64_t bytes, const std::string &what);
+/// A code-generation target: sm_90a or sm_80 (the only ones kdac emits).
+std::string checkArch(const std::string &arch, const std::string &what);
+/// The target kdac generates for a device of compute capability
+/// major.minor (sm_90a for 9.0, sm_80 for 8.x, whose cubins run on every
+/// 8.x), or "" with `error` saying why there is none.
+std::string archForComputeCapability(int major, int minor, std::string &error);
 
 } // namespace kdac::limits
 

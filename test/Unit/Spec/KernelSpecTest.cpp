@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Spec/KernelSpec.h"
+#include "kdac/Spec/Limits.h"
 
 #include <gtest/gtest.h>
 
@@ -55,4 +56,18 @@ TEST(KernelSpec, ParsesNames) {
   EXPECT_EQ(parseStateLayout("vk"), StateLayout::VK);
   EXPECT_EQ(parseUpdateRule("additive"), UpdateRule::Additive);
   EXPECT_EQ(parseGateGranularity("scalar"), GateGranularity::Scalar);
+}
+
+TEST(KernelSpec, TargetsComeFromOneList) {
+  KernelSpec spec;
+  spec.arch = "sm_80";
+  EXPECT_EQ(validate(spec), "");
+  spec.arch = "sm_100a";
+  EXPECT_EQ(validate(spec), "the target must be sm_90a or sm_80, got 'sm_100a'");
+  std::string error;
+  EXPECT_EQ(limits::archForComputeCapability(9, 0, error), "sm_90a");
+  EXPECT_EQ(limits::archForComputeCapability(8, 9, error), "sm_80");
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(limits::archForComputeCapability(10, 0, error), "");
+  EXPECT_NE(error.find("this device has 10.0"), std::string::npos) << error;
 }
