@@ -127,7 +127,8 @@ class Plan:
         """Launches on `tensors` (the call's tensors, indexed by role) on
         the current stream; returns the outputs in `outputs`' order."""
         device = self._device
-        outputs = [new_output(shape, dtype, device) for _, shape, dtype in self._outputs]
+        make = new_output if POISON else torch.empty
+        outputs = [make(shape, dtype=dtype, device=device) for _, shape, dtype in self._outputs]
         if self._kernel is None:
             return outputs
         workspace = torch.empty(self._total, dtype=torch.uint8, device=device)
@@ -146,8 +147,10 @@ class Plan:
             pointers = self._pointers
             for i, offset in enumerate(self._offsets):
                 pointers[i] = base + offset
-            _capi.check(self._call(self._handle, _raw_stream(self._device_index),
-                                   self._args_ref, pointers, self._sizes, self._count))
+            code = self._call(self._handle, _raw_stream(self._device_index), self._args_ref,
+                              pointers, self._sizes, self._count)
+        if code:
+            _capi.check(code)
         return outputs
 
 
