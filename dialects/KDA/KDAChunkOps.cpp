@@ -100,6 +100,33 @@ LogicalResult GateActivationOp::verify() {
 int64_t ChunkLoopOp::getKeyDim() { return dim(getQ(), 3); }
 int64_t ChunkLoopOp::getValueDim() { return dim(getV(), 3); }
 
+LogicalResult mlir::kda::verifyChunkBody(Operation *op, Block &body, int64_t c,
+                                        int64_t kDim, int64_t vDim) {
+  Type f32 = Float32Type::get(op->getContext());
+  SmallVector<Type> expected = {
+      RankedTensorType::get({c, kDim}, f32), RankedTensorType::get({c, kDim}, f32),
+      RankedTensorType::get({c, vDim}, f32), RankedTensorType::get({c, kDim}, f32),
+      RankedTensorType::get({c}, f32),       RankedTensorType::get({kDim, vDim}, f32)};
+  if (body.getNumArguments() != expected.size())
+    return op->emitOpError() << "expects a body with " << expected.size()
+                             << " arguments (q, k, v, g, beta, state), got "
+                             << body.getNumArguments();
+  for (auto [i, type] : llvm::enumerate(expected))
+    if (body.getArgument(i).getType() != type)
+      return op->emitOpError() << "expects body argument #" << i << " of type "
+                               << type << ", got "
+                               << body.getArgument(i).getType();
+  auto yield = dyn_cast<YieldOp>(body.getTerminator());
+  if (!yield)
+    return op->emitOpError() << "expects the body to end in kda.yield";
+  if (yield.getO().getType() != RankedTensorType::get({c, vDim}, f32) ||
+      yield.getState().getType() != expected[ChunkLoopOp::kState])
+    return yield.emitOpError() << "expects to yield the chunk output (" << c
+                               << "x" << vDim << ") and the state (" << kDim
+                               << "x" << vDim << ")";
+  return success();
+}
+
 /// The loop's operands and results: the recurrence's shapes.
 static LogicalResult verifyLoopTensors(ChunkLoopOp op) {
   ShapeChecker shapes(op);
@@ -134,30 +161,8 @@ LogicalResult ChunkLoopOp::verify() {
     return emitOpError() << "expects " << problem;
   if (failed(verifyLoopTensors(*this)))
     return failure();
-  int64_t kDim = getKeyDim(), vDim = getValueDim();
-  Block &body = getBody().front();
-  Type f32 = Float32Type::get(getContext());
-  SmallVector<Type> expected = {
-      RankedTensorType::get({c, kDim}, f32), RankedTensorType::get({c, kDim}, f32),
-      RankedTensorType::get({c, vDim}, f32), RankedTensorType::get({c, kDim}, f32),
-      RankedTensorType::get({c}, f32),       RankedTensorType::get({kDim, vDim}, f32)};
-  if (body.getNumArguments() != expected.size())
-    return emitOpError() << "expects a body with " << expected.size()
-                         << " arguments (q, k, v, g, beta, state), got "
-                         << body.getNumArguments();
-  for (auto [i, type] : llvm::enumerate(expected))
-    if (body.getArgument(i).getType() != type)
-      return emitOpError() << "expects body argument #" << i << " of type "
-                           << type << ", got " << body.getArgument(i).getType();
-  auto yield = dyn_cast<YieldOp>(body.getTerminator());
-  if (!yield)
-    return emitOpError() << "expects the body to end in kda.yield";
-  if (yield.getO().getType() != RankedTensorType::get({c, vDim}, f32) ||
-      yield.getState().getType() != expected[kState])
-    return yield.emitOpError() << "expects to yield the chunk output (" << c
-                               << "x" << vDim << ") and the state (" << kDim
-                               << "x" << vDim << ")";
-  return success();
+  return verifyChunkBody(*this, getBody().front(), c, getKeyDim(),
+                         getValueDim());
 }
 
 //===----------------------------------------------------------------------===//

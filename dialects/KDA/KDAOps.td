@@ -117,5 +117,6 @@ def KDA_RecurrenceOp : KDA_Op<"recurrence",
 }
 
 include "KDAChunkOps.td"
+include "KDAGradOps.td"
 
 #endif // KDA_OPS_TD

@@ -48,33 +48,39 @@ void registerKdacDialects(DialectRegistry &registry) {
                   tensor::TensorDialect>();
 }
 
-OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
-                                            const KernelSpec &spec) {
-  ctx.loadDialect<kda::KDADialect, func::FuncDialect>();
-  OpBuilder builder(&ctx);
-  Location loc = builder.getUnknownLoc();
-  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+namespace {
+/// The types of a spec's tensors in IR and the entry function's arguments,
+/// in FLA's chunk_kda order.
+struct EntryTypes {
+  Type vType, stateType;
+  SmallVector<Type> args;
+  bool readsState = false, writesState = false;
+};
+} // namespace
 
+static EntryTypes entryTypes(MLIRContext &ctx, const KernelSpec &spec) {
+  Builder builder(&ctx);
+  EntryTypes e;
   int64_t b = irDim(spec.B), t = irDim(spec.T);
   auto tensor = [&](ArrayRef<int64_t> shape, DType dtype) -> Type {
     return RankedTensorType::get(shape, elementType(ctx, dtype));
   };
   Type qkType = tensor({b, t, spec.H, spec.K}, spec.dtype);
-  Type vType = tensor({b, t, spec.HV, spec.V}, spec.dtype);
+  e.vType = tensor({b, t, spec.HV, spec.V}, spec.dtype);
   Type betaType = tensor({b, t, spec.HV}, spec.betaDType);
   // A pool holds any number of slots.
   int64_t numStates =
       spec.varlen || spec.statePool ? ShapedType::kDynamic : b;
-  bool readsState = spec.hasInitialState || spec.statePool;
-  bool writesState = spec.hasFinalState || spec.statePool;
+  e.readsState = spec.hasInitialState || spec.statePool;
+  e.writesState = spec.hasFinalState || spec.statePool;
   bool kv = spec.stateLayout == StateLayout::KV;
-  Type stateType = tensor({numStates, spec.HV, kv ? spec.K : spec.V,
-                           kv ? spec.V : spec.K},
-                          spec.stateDType);
+  e.stateType = tensor({numStates, spec.HV, kv ? spec.K : spec.V,
+                        kv ? spec.V : spec.K},
+                       spec.stateDType);
   Type f32 = Float32Type::get(&ctx);
 
-  // Argument order follows FLA's chunk_kda signature.
-  SmallVector<Type> argTypes = {qkType, qkType, vType};
+  SmallVector<Type> &argTypes = e.args;
+  argTypes = {qkType, qkType, e.vType};
   if (spec.gate == GateGranularity::Channel)
     argTypes.push_back(tensor({b, t, spec.HV, spec.K}, spec.gateDType));
   else if (spec.gate == GateGranularity::Scalar)
@@ -87,8 +93,8 @@ OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
                                                           : spec.HV;
     argTypes.push_back(RankedTensorType::get({width}, f32));
   }
-  if (readsState)
-    argTypes.push_back(stateType);
+  if (e.readsState)
+    argTypes.push_back(e.stateType);
   if (spec.varlen)
     argTypes.push_back(RankedTensorType::get({ShapedType::kDynamic},
                                              builder.getI64Type()));
@@ -101,6 +107,23 @@ OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
             : RankedTensorType::get({numSequences}, i32));
   if (spec.acceptedCounts)
     argTypes.push_back(RankedTensorType::get({numSequences}, i32));
+  return e;
+}
+
+static FloatAttr optionalF64(Builder &b, std::optional<double> value) {
+  return value ? b.getF64FloatAttr(*value) : FloatAttr();
+}
+
+OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
+                                            const KernelSpec &spec) {
+  ctx.loadDialect<kda::KDADialect, func::FuncDialect>();
+  OpBuilder builder(&ctx);
+  Location loc = builder.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  EntryTypes types = entryTypes(ctx, spec);
+  Type vType = types.vType, stateType = types.stateType;
+  const SmallVector<Type> &argTypes = types.args;
+  bool readsState = types.readsState, writesState = types.writesState;
   SmallVector<Type> resultTypes = {vType};
   if (writesState)
     resultTypes.push_back(stateType);
@@ -132,11 +155,68 @@ OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
       static_cast<kda::GateGranularity>(spec.gate),
       static_cast<kda::UpdateRule>(spec.update),
       static_cast<kda::GateActivation>(spec.activation),
-      spec.lowerBound ? builder.getF64FloatAttr(*spec.lowerBound) : FloatAttr(),
-      spec.qkL2Norm, spec.betaSigmoid,
+      optionalF64(builder, spec.lowerBound), spec.qkL2Norm, spec.betaSigmoid,
       static_cast<kda::StateLayout>(spec.stateLayout),
-      spec.scale ? builder.getF64FloatAttr(*spec.scale) : FloatAttr());
+      optionalF64(builder, spec.scale));
   func::ReturnOp::create(builder, loc, op->getResults());
+
+  if (failed(verify(*module)))
+    return nullptr;
+  return module;
+}
+
+OwningOpRef<ModuleOp> buildRecurrenceGradModule(MLIRContext &ctx,
+                                                const KernelSpec &spec) {
+  ctx.loadDialect<kda::KDADialect, func::FuncDialect>();
+  if (spec.statePool || spec.decode)
+    return nullptr;
+  OpBuilder builder(&ctx);
+  Location loc = builder.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  EntryTypes types = entryTypes(ctx, spec);
+  Type f32 = builder.getF32Type();
+  auto asF32 = [&](Type type) {
+    return cast<RankedTensorType>(type).clone(f32);
+  };
+  SmallVector<Type> argTypes = types.args;
+  argTypes.push_back(asF32(types.vType)); // do
+  if (spec.hasFinalState)
+    argTypes.push_back(asF32(types.stateType)); // dht
+
+  builder.setInsertionPointToEnd(module->getBody());
+  auto func = func::FuncOp::create(builder, loc, kGradientFunctionName,
+                                   builder.getFunctionType(argTypes, {}));
+  Block *entry = func.addEntryBlock();
+  builder.setInsertionPointToStart(entry);
+  unsigned next = 0;
+  auto arg = [&]() -> Value { return entry->getArgument(next++); };
+  auto optionalArg = [&](bool present) -> Value {
+    return present ? arg() : Value();
+  };
+  Value q = arg(), k = arg(), v = arg();
+  Value g = optionalArg(spec.gate != GateGranularity::None);
+  Value beta = arg();
+  Value aLog = optionalArg(spec.hasALog);
+  Value dtBias = optionalArg(spec.hasDtBias);
+  Value initial = optionalArg(spec.hasInitialState);
+  Value cuSeqlens = optionalArg(spec.varlen);
+  Value dOut = arg();
+  Value dht = optionalArg(spec.hasFinalState);
+
+  SmallVector<Type> gradTypes;
+  for (Value input : {q, k, v, g, beta, aLog, dtBias, initial})
+    if (input)
+      gradTypes.push_back(asF32(input.getType()));
+  auto op = kda::RecurrenceGradOp::create(
+      builder, loc, gradTypes, q, k, v, g, beta, aLog, dtBias, initial,
+      cuSeqlens, dOut, dht, static_cast<kda::GateGranularity>(spec.gate),
+      static_cast<kda::UpdateRule>(spec.update),
+      static_cast<kda::GateActivation>(spec.activation),
+      optionalF64(builder, spec.lowerBound), spec.qkL2Norm, spec.betaSigmoid,
+      static_cast<kda::StateLayout>(spec.stateLayout),
+      optionalF64(builder, spec.scale));
+  func::ReturnOp::create(builder, loc, op->getResults());
+  func.setType(builder.getFunctionType(argTypes, gradTypes));
 
   if (failed(verify(*module)))
     return nullptr;

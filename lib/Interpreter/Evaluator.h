@@ -104,6 +104,51 @@ llvm::Expected<SequenceTensors<T>> readSequenceTensors(OpT op,
   return t;
 }
 
+/// One chunk's operands as a loop body receives them: rows [start, start +
+/// rows) of value head hv, zero-padded to C rows; q/k from the head's group.
+template <typename T> struct ChunkTiles {
+  Tensor<T> q, k, v, g, beta;
+};
+
+template <typename T>
+ChunkTiles<T> gatherChunk(const SequenceTensors<T> &inputs, bool channel,
+                          int64_t hv, int64_t start, int64_t rows, int64_t C);
+
+/// Binds the tiles to a chunk body's first five arguments (q, k, v, g, beta:
+/// the same positions in kda.chunk_loop's body and both regions of
+/// kda.chunk_grad_loop).
+template <typename T>
+void bindChunkTiles(mlir::Block &body, ChunkTiles<T> tiles, Env<T> &env);
+
+/// Runs a kda.chunk_loop body (or kda.chunk_grad_loop's forward region) on
+/// one chunk: `state` goes in and comes out advanced; `o`, if given,
+/// receives the chunk's output.
+template <typename T>
+llvm::Error runForwardChunk(mlir::Block &body, ChunkTiles<T> tiles,
+                            Tensor<T> &state, const Env<T> &env, Tensor<T> *o);
+
+/// Prefixes an error from a loop body with the chunk it happened in.
+llvm::Error inChunk(llvm::Error e, int64_t n, int64_t hv, int64_t chunk);
+
+/// State slot `slot` of `states` (null: zero) as a K x V matrix, and back.
+template <typename T>
+Tensor<T> readStateSlot(const Tensor<T> *states, const SequenceGeometry &geo,
+                        int64_t slot) {
+  Tensor<T> S = Tensor<T>::zeros({geo.K, geo.V});
+  if (states)
+    for (int64_t i = 0; i < geo.K; ++i)
+      for (int64_t j = 0; j < geo.V; ++j)
+        S.at(i, j) = states->data[slot + geo.stateIndex(i, j)];
+  return S;
+}
+template <typename T>
+void writeStateSlot(const Tensor<T> &S, const SequenceGeometry &geo,
+                    int64_t slot, Tensor<T> &states) {
+  for (int64_t i = 0; i < geo.K; ++i)
+    for (int64_t j = 0; j < geo.V; ++j)
+      states.data[slot + geo.stateIndex(i, j)] = S.at(i, j);
+}
+
 /// PyTorch's F.softplus (beta 1, threshold 20), as the oracle computes it.
 template <typename T> T softplus(T x) {
   return x > T(20) ? x : std::log1p(std::exp(x));
@@ -129,6 +174,25 @@ template <typename T> struct Evaluator {
 
   // ChunkLoopEval.cpp
   static llvm::Error evaluate(mlir::kda::ChunkLoopOp op, Env<T> &env);
+
+  // ChunkGradLoopEval.cpp
+  static llvm::Error evaluate(mlir::kda::ChunkGradLoopOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::RecurrenceGradOp op, Env<T> &env);
+
+  // GradOpsEval.cpp
+  static llvm::Error evaluate(mlir::kda::AddOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::ReverseCumsumOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::DecayedGramGradOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::UTInverseGradOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::WYGradOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::StateApplyGradOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::OutputGradOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::StateUpdateGradOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::ScaleRowsGradOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::L2NormGradOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::SigmoidGradOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::GateActivationGradOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::GroupSumOp op, Env<T> &env);
 
   // ChunkOpsEval.cpp
   static llvm::Error evaluate(mlir::kda::CumsumOp op, Env<T> &env);

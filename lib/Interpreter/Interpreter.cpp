@@ -167,7 +167,12 @@ llvm::Error Evaluator<T>::evaluateOp(Operation *op, Env<T> &env) {
             kda::DecayedGramOp, kda::UTInverseOp, kda::ForwardSubstitutionOp,
             kda::MatmulOp, kda::AddIdentityOp, kda::SubOp, kda::ExtractBlockOp,
             kda::InsertBlockOp, kda::ZeroOp, kda::WYOp, kda::ScaleRowsOp,
-            kda::StateApplyOp, kda::OutputOp, kda::StateUpdateOp>(
+            kda::StateApplyOp, kda::OutputOp, kda::StateUpdateOp,
+            kda::RecurrenceGradOp, kda::ChunkGradLoopOp, kda::AddOp,
+            kda::ReverseCumsumOp, kda::DecayedGramGradOp, kda::UTInverseGradOp,
+            kda::WYGradOp, kda::StateApplyGradOp, kda::OutputGradOp,
+            kda::StateUpdateGradOp, kda::ScaleRowsGradOp, kda::L2NormGradOp,
+            kda::SigmoidGradOp, kda::GateActivationGradOp, kda::GroupSumOp>(
           [&](auto concrete) { return evaluate(concrete, env); })
       .Default([&](Operation *other) {
         return opError(other, "op not supported by the interpreter");
@@ -237,9 +242,10 @@ static std::vector<double> toDoubles(const Tensor<float> &t) {
   return std::vector<double>(t.data.begin(), t.data.end());
 }
 
+/// Runs \p func on \p args and returns its results as doubles.
 template <typename T>
-static llvm::Expected<KdaOutputs>
-run(func::FuncOp func, ArrayRef<Argument> args, int64_t oElements) {
+static llvm::Expected<std::vector<std::vector<double>>>
+run(func::FuncOp func, ArrayRef<Argument> args) {
   Env<T> env;
   for (auto [i, arg] : llvm::enumerate(args)) {
     Tensor<T> t;
@@ -260,25 +266,44 @@ run(func::FuncOp func, ArrayRef<Argument> args, int64_t oElements) {
 
   auto ret = dyn_cast<func::ReturnOp>(body.getTerminator());
   if (!ret)
-    return opError(body.getTerminator(), "expected func.return to end @" +
-                                             llvm::Twine(kEntryFunctionName));
-  if (ret.getNumOperands() < 1 || ret.getNumOperands() > 2)
-    return opError(ret, "expected to return o and optionally the final "
-                        "state, got " +
-                            llvm::Twine(ret.getNumOperands()) + " values");
-  KdaOutputs out;
+    return opError(body.getTerminator(),
+                   "expected func.return to end @" + func.getSymName());
+  std::vector<std::vector<double>> results;
   for (auto [i, value] : llvm::enumerate(ret.getOperands())) {
     const Tensor<T> *t = env.lookup(value);
     if (!t || t->isInteger)
       return opError(ret, "result #" + llvm::Twine(uint64_t(i)) +
                               " has no float value");
-    (i == 0 ? out.o : out.finalState) = toDoubles(*t);
+    results.push_back(toDoubles(*t));
   }
-  if (int64_t(out.o.size()) != oElements)
-    return opError(
-        ret, "o has " + llvm::Twine(uint64_t(out.o.size())) +
-                 " elements, expected B*T*HV*V = " + llvm::Twine(oElements));
-  return out;
+  return results;
+}
+
+/// The entry function \p name of \p module, checked against \p args.
+static llvm::Expected<func::FuncOp> entryFunction(ModuleOp module,
+                                                  StringRef name,
+                                                  ArrayRef<Argument> args) {
+  auto func = module.lookupSymbol<func::FuncOp>(name);
+  if (!func || func.isExternal())
+    return fail("module has no function @" + name + " with a body");
+  if (!func.getBody().hasOneBlock())
+    return opError(func, "expected a body of one block");
+  if (func.getNumArguments() != args.size())
+    return opError(func, "has " + llvm::Twine(func.getNumArguments()) +
+                             " arguments, but the spec implies " +
+                             llvm::Twine(uint64_t(args.size())));
+  for (auto [i, arg] : llvm::enumerate(args))
+    if (llvm::Error e = checkArgumentType(func, i, arg))
+      return std::move(e);
+  return func;
+}
+
+static llvm::Expected<std::vector<std::vector<double>>>
+runIn(func::FuncOp func, ArrayRef<Argument> args,
+      const InterpreterOptions &options) {
+  if (options.precision == InterpreterOptions::Precision::F32)
+    return run<float>(func, args);
+  return run<double>(func, args);
 }
 
 llvm::Expected<KdaOutputs> kdac::interpret(ModuleOp module,
@@ -287,26 +312,86 @@ llvm::Expected<KdaOutputs> kdac::interpret(ModuleOp module,
                                            const InterpreterOptions &options) {
   if (llvm::Error e = kdac::checkInputs(spec, inputs))
     return std::move(e);
-  auto func = module.lookupSymbol<func::FuncOp>(kEntryFunctionName);
-  if (!func || func.isExternal())
-    return fail("module has no function @" + llvm::Twine(kEntryFunctionName) +
-                " with a body");
-  if (!func.getBody().hasOneBlock())
-    return opError(func, "expected a body of one block");
-
   SmallVector<Argument> args = expectedArguments(spec, inputs);
-  if (func.getNumArguments() != args.size())
-    return opError(func, "has " + llvm::Twine(func.getNumArguments()) +
-                             " arguments, but the spec implies " +
-                             llvm::Twine(uint64_t(args.size())));
-  for (auto [i, arg] : llvm::enumerate(args))
-    if (llvm::Error e = checkArgumentType(func, i, arg))
-      return std::move(e);
-
+  llvm::Expected<func::FuncOp> func =
+      entryFunction(module, kEntryFunctionName, args);
+  if (!func)
+    return func.takeError();
+  llvm::Expected<std::vector<std::vector<double>>> results =
+      runIn(*func, args, options);
+  if (!results)
+    return results.takeError();
+  auto ret = cast<func::ReturnOp>(func->getBody().front().getTerminator());
+  if (results->size() < 1 || results->size() > 2)
+    return opError(ret, "expected to return o and optionally the final "
+                        "state, got " +
+                            llvm::Twine(uint64_t(results->size())) + " values");
+  KdaOutputs out;
+  out.o = std::move((*results)[0]);
+  if (results->size() == 2)
+    out.finalState = std::move((*results)[1]);
   int64_t oElements = inputs.B * inputs.T * spec.HV * spec.V;
-  if (options.precision == InterpreterOptions::Precision::F32)
-    return run<float>(func, args, oElements);
-  return run<double>(func, args, oElements);
+  if (int64_t(out.o.size()) != oElements)
+    return opError(
+        ret, "o has " + llvm::Twine(uint64_t(out.o.size())) +
+                 " elements, expected B*T*HV*V = " + llvm::Twine(oElements));
+  return out;
+}
+
+llvm::Expected<kdac::KdaGradients>
+kdac::interpretGradients(ModuleOp module, const KernelSpec &spec,
+                         const KdaInputs &inputs, const KdaCotangents &cot,
+                         const InterpreterOptions &options) {
+  if (llvm::Error e = kdac::checkInputs(spec, inputs))
+    return std::move(e);
+  SmallVector<Argument> args = expectedArguments(spec, inputs);
+  const int64_t N = kdac::numSequences(spec, inputs);
+  const bool kv = spec.stateLayout == StateLayout::KV;
+  SmallVector<int64_t, 4> stateShape = {N, spec.HV, kv ? spec.K : spec.V,
+                                        kv ? spec.V : spec.K};
+  const SmallVector<int64_t, 4> oShape = {inputs.B, inputs.T, spec.HV, spec.V};
+  if (int64_t(cot.dO.size()) != Tensor<double>::numElementsOf(oShape))
+    return fail("do has " + llvm::Twine(uint64_t(cot.dO.size())) +
+                " elements, expected B*T*HV*V");
+  std::vector<double> zeroDht;
+  args.push_back({"do", oShape, &cot.dO});
+  if (spec.hasFinalState) {
+    const std::vector<double> *dht = &cot.dFinalState;
+    if (dht->empty()) {
+      zeroDht.assign(Tensor<double>::numElementsOf(stateShape), 0.0);
+      dht = &zeroDht;
+    } else if (int64_t(dht->size()) != Tensor<double>::numElementsOf(stateShape)) {
+      return fail("dht has " + llvm::Twine(uint64_t(dht->size())) +
+                  " elements, expected the final state's");
+    }
+    args.push_back({"dht", stateShape, dht});
+  }
+  llvm::Expected<func::FuncOp> func =
+      entryFunction(module, kGradientFunctionName, args);
+  if (!func)
+    return func.takeError();
+  llvm::Expected<std::vector<std::vector<double>>> results =
+      runIn(*func, args, options);
+  if (!results)
+    return results.takeError();
+  kdac::KdaGradients grads;
+  SmallVector<std::vector<double> *> slots = {&grads.dq, &grads.dk, &grads.dv};
+  if (spec.gate != GateGranularity::None)
+    slots.push_back(&grads.dg);
+  slots.push_back(&grads.dbeta);
+  if (spec.hasALog)
+    slots.push_back(&grads.dALog);
+  if (spec.hasDtBias)
+    slots.push_back(&grads.dDtBias);
+  if (spec.hasInitialState)
+    slots.push_back(&grads.dInitialState);
+  if (results->size() != slots.size())
+    return opError(*func, "returns " + llvm::Twine(uint64_t(results->size())) +
+                              " gradients, the spec implies " +
+                              llvm::Twine(uint64_t(slots.size())));
+  for (auto [slot, result] : llvm::zip(slots, *results))
+    *slot = std::move(result);
+  return grads;
 }
 
 template struct kdac::interp::Evaluator<double>;

@@ -37,6 +37,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   }
   OpPassManager &funcPm = pm.nest<func::FuncOp>();
   funcPm.addPass(createKDAChunk({options.chunkSize}));
+  funcPm.addPass(createKDAChunkAdjoint());
   if (stage == Stage::Chunked)
     return;
   KDAUTExpandOptions ut;

@@ -34,7 +34,7 @@ struct PreparedInputs {
   Value q, k, g, beta;
 };
 
-PreparedInputs emitPrologue(OpBuilder &b, RecurrenceOp op) {
+template <typename OpT> PreparedInputs emitPrologue(OpBuilder &b, OpT op) {
   Location loc = op.getLoc();
   PreparedInputs in{op.getQ(), op.getK(), op.getG(), op.getBeta()};
   if (op.getQkL2norm()) {
@@ -50,9 +50,10 @@ PreparedInputs emitPrologue(OpBuilder &b, RecurrenceOp op) {
   return in;
 }
 
-/// Builds the per-chunk algebra into the loop body.
-void buildChunkBody(OpBuilder &b, Location loc, Block &body, RecurrenceOp op,
-                    int64_t chunk) {
+/// Builds the per-chunk algebra into a loop body (kda.chunk_loop's, or
+/// kda.chunk_grad_loop's forward region).
+void buildChunkBody(OpBuilder &b, Location loc, Block &body, UpdateRule update,
+                    double effectiveScale, int64_t chunk) {
   Value qc = body.getArgument(ChunkLoopOp::kQ);
   Value kc = body.getArgument(ChunkLoopOp::kK);
   Value vc = body.getArgument(ChunkLoopOp::kV);
@@ -61,11 +62,11 @@ void buildChunkBody(OpBuilder &b, Location loc, Block &body, RecurrenceOp op,
   Value state = body.getArgument(ChunkLoopOp::kState);
   auto f32 = b.getF32Type();
   auto square = RankedTensorType::get({chunk, chunk}, f32);
-  FloatAttr scale = b.getF64FloatAttr(op.getEffectiveScale());
+  FloatAttr scale = b.getF64FloatAttr(effectiveScale);
 
   Value gc = CumsumOp::create(b, loc, gch);
   Value values; // v' = the chunk's values after the state's correction
-  if (op.getUpdate() == UpdateRule::delta) {
+  if (update == UpdateRule::delta) {
     Value akk = DecayedGramOp::create(b, loc, square, kc, kc, gc, bc,
                                       CausalMask::strict, FloatAttr(), 0);
     Value m = UTInverseOp::create(b, loc, akk);
@@ -92,6 +93,7 @@ struct KDAChunkPass : kdac::impl::KDAChunkBase<KDAChunkPass> {
       emitError(getOperation().getLoc()) << problem;
       return signalPassFailure();
     }
+    getOperation().walk([&](RecurrenceGradOp op) { rewriteGrad(op); });
     WalkResult result = getOperation().walk([&](RecurrenceOp op) {
       // A pool's slot indirection and per-token writes exist only
       // token by token.
@@ -108,6 +110,95 @@ struct KDAChunkPass : kdac::impl::KDAChunkBase<KDAChunkPass> {
       signalPassFailure();
   }
 
+  /// A loop body's block on [C, K] / [C, V] tiles: q, k, v, g, beta, state.
+  Block *createChunkBlock(OpBuilder &b, Location loc, Region &region,
+                          int64_t kDim, int64_t vDim) {
+    auto f32 = b.getF32Type();
+    Type tileK = RankedTensorType::get({chunkSize, kDim}, f32);
+    Type tileV = RankedTensorType::get({chunkSize, vDim}, f32);
+    Type argTypes[] = {tileK, tileK, tileV, tileK,
+                       RankedTensorType::get({chunkSize}, f32),
+                       RankedTensorType::get({kDim, vDim}, f32)};
+    SmallVector<Location> argLocs(std::size(argTypes), loc);
+    return b.createBlock(&region, {}, argTypes, argLocs);
+  }
+
+  /// The backward: the prologue again, a kda.chunk_grad_loop whose forward
+  /// region is the chunk body (kda-chunk-adjoint derives the backward one),
+  /// then the adjoints of GVA's sharing and of the prologue.
+  void rewriteGrad(RecurrenceGradOp op) {
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    PreparedInputs in = emitPrologue(b, op);
+    auto f32 = b.getF32Type();
+    auto asF32Type = [&](Value value) {
+      return cast<RankedTensorType>(value.getType()).clone(f32);
+    };
+    auto qType = cast<RankedTensorType>(op.getQ().getType());
+    auto vType = cast<RankedTensorType>(op.getV().getType());
+    const int64_t kDim = qType.getDimSize(3), vDim = vType.getDimSize(3);
+    const int64_t numValueHeads = vType.getDimSize(2);
+    auto perValueHead = RankedTensorType::get(
+        {qType.getDimSize(0), qType.getDimSize(1), numValueHeads, kDim}, f32);
+    SmallVector<Type> loopTypes = {perValueHead, perValueHead, asF32Type(op.getV())};
+    if (in.g)
+      loopTypes.push_back(asF32Type(in.g));
+    loopTypes.push_back(asF32Type(op.getBeta()));
+    if (op.getInitialState())
+      loopTypes.push_back(asF32Type(op.getInitialState()));
+    auto loop = ChunkGradLoopOp::create(
+        b, loc, loopTypes, in.q, in.k, op.getV(), in.g, in.beta,
+        op.getInitialState(), op.getCuSeqlens(), op.getDOut(), op.getDht(),
+        chunkSize, op.getGate(), op.getLayout());
+    {
+      OpBuilder::InsertionGuard guard(b);
+      Block *body = createChunkBlock(b, loc, loop.getForward(), kDim, vDim);
+      b.setInsertionPointToStart(body);
+      buildChunkBody(b, loc, *body, op.getUpdate(), op.getEffectiveScale(),
+                     chunkSize);
+    }
+
+    ValueRange grads = loop.getGrads();
+    unsigned next = 0;
+    auto qkGrad = [&](Value grad, Value raw) {
+      if (numValueHeads != qType.getDimSize(2))
+        grad = GroupSumOp::create(b, loc, asF32Type(raw), grad);
+      if (op.getQkL2norm())
+        grad = L2NormGradOp::create(b, loc, asF32Type(raw), raw, grad);
+      return grad;
+    };
+    SmallVector<Value> replacements = {qkGrad(grads[next++], op.getQ()),
+                                       qkGrad(grads[next++], op.getK()),
+                                       grads[next++]};
+    Value dg = in.g ? grads[next++] : Value();
+    Value dbeta = grads[next++];
+    Value dh0 = op.getInitialState() ? grads[next++] : Value();
+    SmallVector<Value> gateParameterGrads;
+    if (dg && op.getActivation() != GateActivation::none) {
+      SmallVector<Type> types = {asF32Type(op.getG())};
+      for (Value parameter : {op.getALog(), op.getDtBias()})
+        if (parameter)
+          types.push_back(asF32Type(parameter));
+      auto gateGrad = GateActivationGradOp::create(
+          b, loc, types, op.getG(), op.getALog(), op.getDtBias(), dg,
+          op.getActivation(), op.getLowerBoundAttr());
+      dg = gateGrad.getGrads()[0];
+      gateParameterGrads.append(gateGrad.getGrads().begin() + 1,
+                                gateGrad.getGrads().end());
+    }
+    if (op.getBetaSigmoid())
+      dbeta = SigmoidGradOp::create(b, loc, asF32Type(op.getBeta()),
+                                    op.getBeta(), dbeta);
+    if (dg)
+      replacements.push_back(dg);
+    replacements.push_back(dbeta);
+    replacements.append(gateParameterGrads);
+    if (dh0)
+      replacements.push_back(dh0);
+    op.replaceAllUsesWith(replacements);
+    op.erase();
+  }
+
   void rewrite(RecurrenceOp op) {
     OpBuilder b(op);
     Location loc = op.getLoc();
@@ -119,17 +210,11 @@ struct KDAChunkPass : kdac::impl::KDAChunkBase<KDAChunkPass> {
         in.beta, op.getInitialState(), op.getCuSeqlens(), chunkSize,
         op.getGate(), op.getLayout());
 
-    int64_t kDim = op.getKeyDim(), vDim = op.getValueDim();
-    auto f32 = b.getF32Type();
-    Type tileK = RankedTensorType::get({chunkSize, kDim}, f32);
-    Type tileV = RankedTensorType::get({chunkSize, vDim}, f32);
-    Type argTypes[] = {tileK, tileK, tileV, tileK,
-                       RankedTensorType::get({chunkSize}, f32),
-                       RankedTensorType::get({kDim, vDim}, f32)};
-    SmallVector<Location> argLocs(std::size(argTypes), loc);
-    Block *body = b.createBlock(&loop.getBody(), {}, argTypes, argLocs);
+    Block *body = createChunkBlock(b, loc, loop.getBody(), op.getKeyDim(),
+                                   op.getValueDim());
     b.setInsertionPointToStart(body);
-    buildChunkBody(b, loc, *body, op, chunkSize);
+    buildChunkBody(b, loc, *body, op.getUpdate(), op.getEffectiveScale(),
+                   chunkSize);
 
     op.replaceAllUsesWith(loop.getResults());
     op.erase();

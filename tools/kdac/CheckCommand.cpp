@@ -62,7 +62,14 @@ llvm::Expected<KdaOutputs> runReferenceBackend(const KdaCase &c) {
   return runReference(c.spec, c.inputs);
 }
 
-llvm::Expected<KdaOutputs> runInterpreterBackend(const KdaCase &c) {
+/// The interpreter's flags, read once per run.
+struct InterpreterSetup {
+  Stage stage;
+  InterpreterOptions options;
+  ChunkedPipelineOptions pipeline;
+};
+
+llvm::Expected<InterpreterSetup> interpreterSetup() {
   std::optional<Stage> stage;
   if (stageFlag == "kda") stage = Stage::KDA;
   if (stageFlag == "chunked") stage = Stage::Chunked;
@@ -71,9 +78,9 @@ llvm::Expected<KdaOutputs> runInterpreterBackend(const KdaCase &c) {
     return llvm::createStringError("invalid value '" + stageFlag +
                                    "' for --stage (expected kda, chunked or "
                                    "expanded)");
-  InterpreterOptions options;
+  InterpreterSetup setup{*stage, {}, {}};
   if (precisionFlag == "f32")
-    options.precision = InterpreterOptions::Precision::F32;
+    setup.options.precision = InterpreterOptions::Precision::F32;
   else if (precisionFlag != "f64")
     return llvm::createStringError("invalid value '" + precisionFlag +
                                    "' for --precision (expected f64 or f32)");
@@ -81,24 +88,61 @@ llvm::Expected<KdaOutputs> runInterpreterBackend(const KdaCase &c) {
       pipelineOptionsFromFlags();
   if (!pipelineOptions)
     return llvm::createStringError("bad compilation flags");
-  if (pipelineOptions->chunkSize == 0)
-    pipelineOptions->chunkSize = 64;
+  setup.pipeline = *pipelineOptions;
+  if (setup.pipeline.chunkSize == 0)
+    setup.pipeline.chunkSize = 64;
+  return setup;
+}
 
+/// Builds the module for \p spec (forward or gradient), runs the stage's
+/// pipeline on it and hands it to \p interpretModule.
+template <typename Result>
+llvm::Expected<Result> interpretBuilt(
+    const KernelSpec &spec, bool gradient,
+    llvm::function_ref<llvm::Expected<Result>(mlir::ModuleOp,
+                                              const InterpreterOptions &)>
+        interpretModule) {
+  llvm::Expected<InterpreterSetup> setup = interpreterSetup();
+  if (!setup)
+    return setup.takeError();
   mlir::DialectRegistry registry;
   registerKdacDialects(registry);
   mlir::MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   CliDiagnosticHandler diagnostics(sourceMgr, context);
-  KernelSpec spec = c.spec;
-  spec.hasFinalState = true;
-  mlir::OwningOpRef<mlir::ModuleOp> module = buildRecurrenceModule(context, spec);
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      gradient ? buildRecurrenceGradModule(context, spec)
+               : buildRecurrenceModule(context, spec);
   if (!module)
     return llvm::createStringError("the case's spec does not build valid IR");
   mlir::PassManager pm(&context);
-  buildPipeline(pm, *stage, *pipelineOptions);
+  buildPipeline(pm, setup->stage, setup->pipeline);
   if (failed(pm.run(*module)))
     return llvm::createStringError("the pass pipeline failed (see above)");
-  return interpret(*module, spec, c.inputs, options);
+  return interpretModule(*module, setup->options);
+}
+
+llvm::Expected<KdaOutputs> runInterpreterBackend(const KdaCase &c) {
+  KernelSpec spec = c.spec;
+  spec.hasFinalState = true;
+  return interpretBuilt<KdaOutputs>(
+      spec, /*gradient=*/false,
+      [&](mlir::ModuleOp module, const InterpreterOptions &options) {
+        return interpret(module, spec, c.inputs, options);
+      });
+}
+
+llvm::Expected<KdaGradients> runReferenceBackward(const KdaCase &c) {
+  return runReferenceBackward(c.spec, c.inputs, *c.cotangents);
+}
+
+llvm::Expected<KdaGradients> runInterpreterBackward(const KdaCase &c) {
+  return interpretBuilt<KdaGradients>(
+      c.spec, /*gradient=*/true,
+      [&](mlir::ModuleOp module, const InterpreterOptions &options) {
+        return interpretGradients(module, c.spec, c.inputs, *c.cotangents,
+                                  options);
+      });
 }
 
 llvm::Expected<KdaOutputs> runOnDevice(const KdaCase &c, bool decode) {
@@ -126,11 +170,14 @@ llvm::Expected<KdaOutputs> runDecodeBackend(const KdaCase &c) {
 struct BackendEntry {
   llvm::StringRef name;
   Backend run;
+  /// Null for a backend without a backward yet.
+  llvm::Expected<KdaGradients> (*backward)(const KdaCase &);
 };
-const BackendEntry kBackends[] = {{"reference", runReferenceBackend},
-                                  {"interp", runInterpreterBackend},
-                                  {"gpu", runGpuBackend},
-                                  {"decode", runDecodeBackend}};
+const BackendEntry kBackends[] = {
+    {"reference", runReferenceBackend, runReferenceBackward},
+    {"interp", runInterpreterBackend, runInterpreterBackward},
+    {"gpu", runGpuBackend, nullptr},
+    {"decode", runDecodeBackend, nullptr}};
 
 /// Prints one comparison line; returns whether it passed. NaN never passes.
 bool report(llvm::StringRef name, const std::vector<double> &got,
@@ -195,11 +242,9 @@ int runCheck() {
   if (!c.expected->finalState.empty())
     pass &= report("final_state", got->finalState, c.expected->finalState,
                    tol);
-  // Gradient files: only the fp64 oracle has a backward so far.
-  if (c.cotangents && c.expectedGradients &&
-      backend->name == llvm::StringRef("reference")) {
-    llvm::Expected<KdaGradients> grads =
-        runReferenceBackward(c.spec, c.inputs, *c.cotangents);
+  // Gradient files: the oracle and the interpreter have a backward so far.
+  if (c.cotangents && c.expectedGradients && backend->backward) {
+    llvm::Expected<KdaGradients> grads = backend->backward(c);
     if (!grads)
       return reportError(caseFile + ": backward of backend " + backend->name +
                          ": " + llvm::toString(grads.takeError()));

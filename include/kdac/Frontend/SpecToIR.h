@@ -28,6 +28,18 @@ inline constexpr const char *kEntryFunctionName = "kda_forward";
 mlir::OwningOpRef<mlir::ModuleOp> buildRecurrenceModule(mlir::MLIRContext &ctx,
                                                         const KernelSpec &spec);
 
+/// Name of the function that holds the kda.recurrence_grad of a built
+/// gradient module.
+inline constexpr const char *kGradientFunctionName = "kda_backward";
+
+/// Builds `func.func @kda_backward(...)`: @kda_forward's arguments (no state
+/// pool), then do ([B, T, HV, V] f32) and, when the spec has a final state,
+/// dht (the state's shape, f32); it returns kda.recurrence_grad's gradients
+/// (dq, dk, dv, [dg], dbeta, [dA_log], [ddt_bias], [dh0], f32). Null for a
+/// decode or state-pool spec, which have no backward.
+mlir::OwningOpRef<mlir::ModuleOp>
+buildRecurrenceGradModule(mlir::MLIRContext &ctx, const KernelSpec &spec);
+
 /// Reads the spec back off a verified kda.recurrence. The arch is not part of
 /// the IR and is left at its default.
 KernelSpec specFromRecurrence(mlir::kda::RecurrenceOp op);

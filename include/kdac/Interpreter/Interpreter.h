@@ -12,6 +12,7 @@
 #define KDAC_INTERPRETER_INTERPRETER_H
 
 #include "kdac/Reference/Reference.h"
+#include "kdac/Reference/ReferenceBackward.h"
 #include "kdac/Spec/KernelSpec.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -40,6 +41,15 @@ llvm::Expected<KdaOutputs> interpret(mlir::ModuleOp module,
                                      const KernelSpec &spec,
                                      const KdaInputs &inputs,
                                      const InterpreterOptions &options = {});
+
+/// Runs `func.func @kda_backward` (buildRecurrenceGradModule) of \p module:
+/// the arguments as for interpret(), then do and, with a final state, dht
+/// (cot.dFinalState; empty reads as zero). Returns the gradients the spec
+/// implies, in KdaGradients' fields.
+llvm::Expected<KdaGradients>
+interpretGradients(mlir::ModuleOp module, const KernelSpec &spec,
+                   const KdaInputs &inputs, const KdaCotangents &cot,
+                   const InterpreterOptions &options = {});
 
 } // namespace kdac
 

@@ -18,6 +18,10 @@ def KDAChunk : Pass<"kda-chunk", "::mlir::func::FuncOp"> {
     algebra: gate cumsum, the decayed gram matrices Akk and Aqk, the UT
     inverse M = (I + Akk)^-1, the WY factors, v' = u - w S, the output and
     the state update. The additive (GLA-style) rule skips the UT/WY steps.
+    kda.recurrence_grad becomes the same prologue, a kda.chunk_grad_loop
+    whose forward region is that body (kda-chunk-adjoint derives its
+    backward region), then kda.group_sum (GVA) and the prologue's adjoints
+    (kda.l2norm_grad, kda.gate_activation_grad, kda.sigmoid_grad).
 
     Before:
     ```mlir
@@ -47,6 +51,50 @@ def KDAChunk : Pass<"kda-chunk", "::mlir::func::FuncOp"> {
     Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
            "Tokens per chunk (16, 32, 64 or 128)">
   ];
+  let dependentDialects = ["::mlir::kda::KDADialect"];
+}
+
+def KDAChunkAdjoint : Pass<"kda-chunk-adjoint", "::mlir::func::FuncOp"> {
+  let summary = "Derive the backward body of each kda.chunk_grad_loop";
+  let description = [{
+    Differentiates the loop's forward region (the chunk body kda-chunk
+    builds) in reverse mode: its ops are recomputed in the backward region,
+    then visited last to first, each emitting its adjoint op and adding the
+    cotangents of its operands (kda.add where a value has several uses). The
+    seeds are the chunk's do (for the output) and the leaving state's
+    cotangent; kda.grad_yield returns the cotangents of the chunk's q, k, v,
+    g, beta and entering state. Ops without an adjoint rule (such as the UT
+    inverse's expanded forms) are an error: run this before kda-ut-expand.
+
+    Before:
+    ```mlir
+    %dq, ... = kda.chunk_grad_loop q(%q) ... do(%do) chunk_size = 16
+        gate = channel : (...) -> (...) forward {
+    ^bb0(%qc: tensor<16x64xf32>, ..., %s: tensor<64x64xf32>):
+      %gc = kda.cumsum %gch : tensor<16x64xf32>
+      ...
+      %s2 = kda.state_update %s, %kc, %gc, %vn : ...
+      kda.yield %oc, %s2 : tensor<16x64xf32>, tensor<64x64xf32>
+    } backward {
+    }
+    ```
+    After:
+    ```mlir
+    ... forward { ... } backward {
+    ^bb0(%qc: ..., %s: tensor<64x64xf32>, %doc: tensor<16x64xf32>,
+         %ds: tensor<64x64xf32>):
+      %gc = kda.cumsum %gch : tensor<16x64xf32>
+      ...                                          (the forward, recomputed)
+      %ds0, %dk0, %dgc0, %dvn0 = kda.state_update_grad %s, %kc, %gc, %vn, %ds
+      %dq, %dgc1, %ds1, %daqk, %dvn1 = kda.output_grad %qc, %gc, %s, %aqk, %vn, %doc
+          scale = 0.125 : ...
+      %dvn = kda.add %dvn0, %dvn1 : tensor<16x64xf32>
+      ...
+      %dg = kda.reverse_cumsum %dgc : tensor<16x64xf32>
+      kda.grad_yield %dq, %dk, %dv, %dg, %db, %dsin : ...
+    }
+    ```
+  }];
   let dependentDialects = ["::mlir::kda::KDADialect"];
 }
 
