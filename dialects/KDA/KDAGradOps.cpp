@@ -79,6 +79,12 @@ static FailureOr<std::pair<int64_t, int64_t>> matrixDims(Operation *op,
   return std::make_pair(type.getDimSize(0), type.getDimSize(1));
 }
 
+/// do has o's shape; its element type is the cotangent's own (f32 for a bf16
+/// o), so it is checked as an output of v's element type.
+static RankedTensorType cotangentAsOutput(Value dOut, Value v) {
+  return typeOf(dOut).clone(typeOf(v).getElementType());
+}
+
 //===----------------------------------------------------------------------===//
 // kda.recurrence_grad
 //===----------------------------------------------------------------------===//
@@ -121,7 +127,7 @@ LogicalResult RecurrenceGradOp::verify() {
   ShapeChecker shapes(*this);
   FailureOr<HeadDims> dims = verifyHeadTensors(
       shapes, {"q", typeOf(getQ())}, {"k", typeOf(getK())},
-      {"v", typeOf(getV())}, {"do", typeOf(getDOut())},
+      {"v", typeOf(getV())}, {"do", cotangentAsOutput(getDOut(), getV())},
       {"beta", typeOf(getBeta())}, /*oneInputType=*/true);
   if (failed(dims) || failed(verifyGateTensor(shapes, getG(), getGate(), *dims)))
     return failure();
@@ -180,7 +186,7 @@ LogicalResult ChunkGradLoopOp::verify() {
   ShapeChecker shapes(*this);
   FailureOr<HeadDims> dims = verifyHeadTensors(
       shapes, {"q", typeOf(getQ())}, {"k", typeOf(getK())},
-      {"v", typeOf(getV())}, {"do", typeOf(getDOut())},
+      {"v", typeOf(getV())}, {"do", cotangentAsOutput(getDOut(), getV())},
       {"beta", typeOf(getBeta())}, /*oneInputType=*/false);
   if (failed(dims) || failed(verifyGateTensor(shapes, getG(), getGate(), *dims)))
     return failure();

@@ -33,6 +33,8 @@ bool anySpecFlagGiven();
 /// Builds and validates the spec from the flags; on error reports one line
 /// and returns nothing.
 std::optional<KernelSpec> specFromFlags();
+/// --op=backward: the spec's gradients (buildRecurrenceGradModule).
+bool backwardFromFlags();
 
 /// The compiler's own choices (chunk size, UT method, anchors) from flags,
 /// shared by compile and check; on error reports one line.

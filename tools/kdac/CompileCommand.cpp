@@ -69,7 +69,9 @@ OwningOpRef<ModuleOp> readOrBuildModule(MLIRContext &context,
     spec = specFromFlags();
     if (!spec)
       return nullptr;
-    OwningOpRef<ModuleOp> module = buildRecurrenceModule(context, *spec);
+    OwningOpRef<ModuleOp> module =
+        backwardFromFlags() ? buildRecurrenceGradModule(context, *spec)
+                            : buildRecurrenceModule(context, *spec);
     if (!module)
       reportError("internal error: the module built from the spec does not "
                   "verify");
@@ -119,6 +121,9 @@ int runCompile() {
   std::optional<ChunkedPipelineOptions> options = pipelineOptionsFromFlags();
   if (!options || archFromFlags().empty())
     return 1;
+  if (backwardFromFlags() && emit->stage == Stage::Kernel)
+    return reportError("--op=backward has no GPU kernels yet; --emit=kda, "
+                       "chunked or expanded print the derived backward IR");
 
   DialectRegistry registry;
   registerKdacDialects(registry);

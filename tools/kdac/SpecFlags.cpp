@@ -23,7 +23,8 @@ static cl::OptionCategory specCategory(
 static cl::opt<std::string> opFlag(
     "op",
     cl::desc("Operation: forward (chunkwise kernels) | decode (token-by-token "
-             "kernel for a few tokens per sequence) (default: forward)"),
+             "kernel for a few tokens per sequence) | backward (the gradients, "
+             "kda IR stages only so far) (default: forward)"),
     cl::init("forward"), KDAC_SPEC_FLAG);
 static cl::opt<int64_t>
     batchFlag("B", cl::desc("Batch size (-1: dynamic) (default: 1)"),
@@ -132,10 +133,16 @@ parseFlag(const cl::opt<std::string> &flag,
   return value;
 }
 
+bool backwardFromFlags() { return opFlag == "backward"; }
+
 std::optional<KernelSpec> specFromFlags() {
-  if (opFlag != "forward" && opFlag != "decode") {
+  if (opFlag != "forward" && opFlag != "decode" && opFlag != "backward") {
     reportError("invalid value '" + opFlag +
-                "' for --op (expected forward or decode)");
+                "' for --op (expected forward, decode or backward)");
+    return std::nullopt;
+  }
+  if (opFlag == "backward" && statePoolFlag != "none") {
+    reportError("--op=backward has no state pool (a decode-only option)");
     return std::nullopt;
   }
   if (statePoolFlag != "none" && statePoolFlag != "slots" &&

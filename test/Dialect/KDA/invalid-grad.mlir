@@ -1,0 +1,84 @@
+// Verifier rules of the backward ops: a gradient has its input's shape in
+// f32, an adjoint's results the forward operands' shapes, and a backward
+// body the arguments and yield the loop runs it with.
+// RUN: kda-opt %s -split-input-file -verify-diagnostics
+
+func.func @missing_gradient(%q: tensor<1x8x1x16xf32>, %b: tensor<1x8x1xf32>, %do: tensor<1x8x1x16xf32>) {
+  // expected-error @+1 {{expects 4 results (dq, dk, dv, dbeta), got 3}}
+  %0:3 = kda.recurrence_grad q(%q) k(%q) v(%q) beta(%b) do(%do) gate = none update = delta
+      : (tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1xf32>, tensor<1x8x1x16xf32>)
+        -> (tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>)
+  return
+}
+
+// -----
+
+func.func @bf16_gradient(%q: tensor<1x8x1x16xbf16>, %b: tensor<1x8x1xbf16>, %do: tensor<1x8x1x16xf32>) {
+  // expected-error @+1 {{expects result #0 (dq) of type 'tensor<1x8x1x16xf32>', got 'tensor<1x8x1x16xbf16>'}}
+  %0:4 = kda.recurrence_grad q(%q) k(%q) v(%q) beta(%b) do(%do) gate = none update = delta
+      : (tensor<1x8x1x16xbf16>, tensor<1x8x1x16xbf16>, tensor<1x8x1x16xbf16>, tensor<1x8x1xbf16>, tensor<1x8x1x16xf32>)
+        -> (tensor<1x8x1x16xbf16>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1xf32>)
+  return
+}
+
+// -----
+
+func.func @do_shape(%q: tensor<1x8x1x16xf32>, %b: tensor<1x8x1xf32>, %do: tensor<1x8x1x32xf32>) {
+  // expected-error @+1 {{expects do of shape [B, T, HV, V], but V (dim 3) is 32 where 16 is required}}
+  %0:4 = kda.recurrence_grad q(%q) k(%q) v(%q) beta(%b) do(%do) gate = none update = delta
+      : (tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1xf32>, tensor<1x8x1x32xf32>)
+        -> (tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1xf32>)
+  return
+}
+
+// -----
+
+func.func @wy_grad_shapes(%m: tensor<16x16xf32>, %k: tensor<16x32xf32>, %v: tensor<16x8xf32>, %b: tensor<16xf32>) {
+  // expected-error @+1 {{expects du of shape [16, 8], got 'tensor<16x32xf32>'}}
+  %0:5 = kda.wy_grad %m, %k, %v, %k, %b, %k, %k
+      : (tensor<16x16xf32>, tensor<16x32xf32>, tensor<16x8xf32>, tensor<16x32xf32>, tensor<16xf32>, tensor<16x32xf32>, tensor<16x32xf32>)
+        -> (tensor<16x16xf32>, tensor<16x32xf32>, tensor<16x8xf32>, tensor<16x32xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @gram_grad_results(%a: tensor<16x16xf32>, %k: tensor<16x32xf32>, %b: tensor<16xf32>) {
+  // expected-error @+1 {{expects 4 results (dlhs, drhs, dgc, drow_scale), got 3}}
+  %0:3 = kda.decayed_gram_grad %a, %k, %k, %k row_scale(%b) mask = strict
+      : (tensor<16x16xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>, tensor<16xf32>)
+        -> (tensor<16x32xf32>, tensor<16x32xf32>, tensor<16x32xf32>)
+  return
+}
+
+// -----
+
+func.func @group_sum_heads(%x: tensor<1x8x3x16xf32>) {
+  // expected-error @+1 {{expects static head counts with H dividing HV}}
+  %0 = kda.group_sum %x : tensor<1x8x3x16xf32> -> tensor<1x8x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @l2norm_grad_cotangent(%x: tensor<1x8x1x16xbf16>, %d: tensor<1x8x1x8xf32>) {
+  // expected-error @+1 {{expects the cotangent in the input's shape, got 'tensor<1x8x1x8xf32>'}}
+  %0 = kda.l2norm_grad %x, %d : (tensor<1x8x1x16xbf16>, tensor<1x8x1x8xf32>) -> tensor<1x8x1x16xf32>
+  return
+}
+
+// -----
+
+func.func @backward_arity(%q: tensor<1x8x1x16xf32>, %b: tensor<1x8x1xf32>, %do: tensor<1x8x1x16xf32>) {
+  // expected-error @+1 {{expects a backward body with 8 arguments (q, k, v, g, beta, state, do, dstate), got 1}}
+  %0:4 = kda.chunk_grad_loop q(%q) k(%q) v(%q) beta(%b) do(%do) chunk_size = 16 gate = none
+      : (tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1xf32>, tensor<1x8x1x16xf32>)
+        -> (tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1xf32>) forward {
+  ^bb0(%cq: tensor<16x16xf32>, %ck: tensor<16x16xf32>, %cv: tensor<16x16xf32>, %cg: tensor<16x16xf32>, %cb: tensor<16xf32>, %s: tensor<16x16xf32>):
+    kda.yield %cv, %s : tensor<16x16xf32>, tensor<16x16xf32>
+  } backward {
+  ^bb0(%x: tensor<16x16xf32>):
+    kda.grad_yield %x, %x, %x, %x, %x, %x : tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>, tensor<16x16xf32>
+  }
+  return
+}
