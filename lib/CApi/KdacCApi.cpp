@@ -309,8 +309,12 @@ int kdac_kernel_launch(kdac_kernel *kernel, void *stream,
   std::optional<KdaLaunchArgs> a = toArgs(args, error);
   if (!a)
     return fail(error);
-  std::vector<rt::DevicePtr> pointers(workspaces, workspaces + num_workspaces);
-  std::vector<size_t> sizes(workspace_bytes, workspace_bytes + num_workspaces);
+  // uint64_t and rt::DevicePtr (unsigned long long) are both 64-bit
+  // unsigned; the launch reads the caller's arrays in place.
+  static_assert(sizeof(uint64_t) == sizeof(rt::DevicePtr));
+  llvm::ArrayRef<rt::DevicePtr> pointers(
+      reinterpret_cast<const rt::DevicePtr *>(workspaces), num_workspaces);
+  llvm::ArrayRef<size_t> sizes(workspace_bytes, num_workspaces);
   if (llvm::Error e = kernel->kernel->launch(stream, *a, pointers, sizes))
     return fail(std::move(e));
   return 0;

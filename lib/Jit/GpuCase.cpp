@@ -21,14 +21,18 @@ llvm::Expected<DeviceTensor> DeviceCase::place(const Tensor &host) {
         !s)
       return llvm::createStringError("copying to the device: " + s.error());
   buffers_.push_back(std::make_unique<rt::DeviceBuffer>(std::move(*buffer)));
-  return DeviceTensor{buffers_.back()->get(), host.dtype, host.shape};
+  DeviceTensor t;
+  t.data = buffers_.back()->get();
+  t.dtype = host.dtype;
+  t.shape.assign(host.shape.begin(), host.shape.end());
+  return t;
 }
 
 llvm::Expected<std::vector<double>>
 DeviceCase::read(const DeviceTensor &t) const {
   Tensor host;
   host.dtype = t.dtype;
-  host.shape = t.shape;
+  host.shape.assign(t.shape.begin(), t.shape.end());
   host.bytes.resize(host.numElements() * itemSize(t.dtype));
   for (const auto &buffer : buffers_)
     if (buffer->get() == t.data) {
@@ -65,7 +69,10 @@ DeviceCase::upload(const KdaCase &c) {
     if (!layout.present)
       continue;
     llvm::Expected<DeviceTensor> t =
-        d->place(Tensor::fromDoubles(layout.dtype, layout.shape, *values));
+        d->place(Tensor::fromDoubles(
+            layout.dtype,
+            std::vector<int64_t>(layout.shape.begin(), layout.shape.end()),
+            *values));
     if (!t)
       return t.takeError();
     *slot = *t;
@@ -86,7 +93,7 @@ DeviceCase::upload(const KdaCase &c) {
     const TensorLayout &layout = layouts.at(name);
     Tensor t;
     t.dtype = layout.dtype;
-    t.shape = layout.shape;
+    t.shape.assign(layout.shape.begin(), layout.shape.end());
     t.bytes.assign(t.numElements() * itemSize(t.dtype), 0xFF);
     return t;
   };

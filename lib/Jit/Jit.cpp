@@ -105,6 +105,8 @@ llvm::Expected<std::shared_ptr<KdaKernel>> Jit::get(const KernelSpec &spec,
   kernel->timings_.generateMilliseconds = millisecondsSince(start);
   kernel->source_ = std::move(emitted->source);
   kernel->launch_ = std::move(emitted->launch);
+  if (llvm::Error e = kernel->bindParameters())
+    return std::move(e);
 
   // One NVRTC program per kernel, compiled concurrently: a cold start costs
   // the slowest kernel's compile instead of their sum.

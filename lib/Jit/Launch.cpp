@@ -11,13 +11,15 @@
 #include "kdac/Reference/Case.h"
 #include "kdac/Spec/Limits.h"
 
+#include <algorithm>
+#include <array>
 #include <sstream>
 
 namespace kdac {
 
 namespace {
 
-std::string shapeString(const std::vector<int64_t> &shape) {
+std::string shapeString(llvm::ArrayRef<int64_t> shape) {
   std::ostringstream s;
   s << "[";
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -38,7 +40,7 @@ llvm::Error argError(const llvm::Twine &message) {
 /// Checks one tensor: present iff `expected`, of dtype `dtype` and shape
 /// `shape`.
 llvm::Error checkTensor(const char *name, const DeviceTensor &t, bool expected,
-                        TensorDType dtype, const std::vector<int64_t> &shape) {
+                        TensorDType dtype, llvm::ArrayRef<int64_t> shape) {
   if (!expected) {
     if (t.present())
       return argError(llvm::Twine(name) +
@@ -59,42 +61,75 @@ llvm::Error checkTensor(const char *name, const DeviceTensor &t, bool expected,
   return llvm::Error::success();
 }
 
+/// The tensors of a launch in a fixed order, so that a launch indexes them
+/// instead of looking them up by name.
+enum TensorSlot : unsigned {
+  kQ, kK, kV, kG, kBeta, kALog, kDtBias, kInitialState, kCuSeqlens, kO,
+  kFinalState, kStatePool, kStateIndices, kNumAccepted, kNumTensorSlots
+};
+constexpr const char *kTensorNames[kNumTensorSlots] = {
+    "q", "k", "v", "g", "beta", "A_log", "dt_bias", "initial_state",
+    "cu_seqlens", "o", "final_state", "state_pool", "state_indices",
+    "num_accepted"};
+
+std::array<const DeviceTensor *, kNumTensorSlots>
+tensorSlots(const KdaLaunchArgs &a) {
+  return {&a.q,         &a.k,          &a.v,          &a.g,
+          &a.beta,      &a.aLog,       &a.dtBias,     &a.initialState,
+          &a.cuSeqlens, &a.o,          &a.finalState, &a.statePool,
+          &a.stateIndices, &a.numAccepted};
+}
+
+/// Every tensor's layout in TensorSlot order (no allocation: shapes are
+/// inline).
+std::array<TensorLayout, kNumTensorSlots>
+layoutsBySlot(const KernelSpec &s, int64_t B, int64_t T, int64_t N) {
+  TensorDType io = toTensorDType(s.dtype);
+  TensorDType state = toTensorDType(s.stateDType);
+  bool kv = s.stateLayout == StateLayout::KV;
+  llvm::SmallVector<int64_t, 4> stateShape = {N, s.HV, kv ? s.K : s.V,
+                                              kv ? s.V : s.K};
+  llvm::SmallVector<int64_t, 4> poolShape = stateShape;
+  poolShape[0] = -1;
+  llvm::SmallVector<int64_t, 4> indexShape = {N};
+  if (s.perTokenStates)
+    indexShape.push_back(-1);
+  bool channel = s.gate == GateGranularity::Channel;
+  llvm::SmallVector<int64_t, 4> gShape = {B, T, s.HV};
+  if (channel)
+    gShape.push_back(s.K);
+  std::array<TensorLayout, kNumTensorSlots> l;
+  l[kQ] = {true, io, {B, T, s.H, s.K}};
+  l[kK] = {true, io, {B, T, s.H, s.K}};
+  l[kV] = {true, io, {B, T, s.HV, s.V}};
+  l[kG] = {s.gate != GateGranularity::None, toTensorDType(s.gateDType), gShape};
+  l[kBeta] = {true, toTensorDType(s.betaDType), {B, T, s.HV}};
+  l[kALog] = {s.hasALog, TensorDType::F32, {s.HV}};
+  l[kDtBias] = {s.hasDtBias, TensorDType::F32, {channel ? s.HV * s.K : s.HV}};
+  l[kInitialState] = {s.hasInitialState, state, stateShape};
+  l[kCuSeqlens] = {s.varlen, TensorDType::I64, {N + 1}};
+  l[kO] = {true, io, {B, T, s.HV, s.V}};
+  l[kFinalState] = {s.hasFinalState, state, stateShape};
+  l[kStatePool] = {s.statePool, state, poolShape};
+  l[kStateIndices] = {s.statePool, TensorDType::I32, indexShape};
+  l[kNumAccepted] = {s.acceptedCounts, TensorDType::I32, {N}};
+  return l;
+}
+
+/// Parameters one kernel may take; the launch keeps their values on the
+/// stack.
+constexpr size_t kMaxKernelParams = 64;
+
 } // namespace
 
 std::map<std::string, TensorLayout> tensorLayouts(const KernelSpec &s,
                                                   int64_t B, int64_t T,
                                                   int64_t N) {
-  TensorDType io = toTensorDType(s.dtype);
-  TensorDType state = toTensorDType(s.stateDType);
-  bool kv = s.stateLayout == StateLayout::KV;
-  std::vector<int64_t> stateShape = {N, s.HV, kv ? s.K : s.V, kv ? s.V : s.K};
-  std::vector<int64_t> poolShape = stateShape;
-  poolShape[0] = -1;
-  std::vector<int64_t> indexShape = {N};
-  if (s.perTokenStates)
-    indexShape.push_back(-1);
-  bool channel = s.gate == GateGranularity::Channel;
-  std::vector<int64_t> gShape = {B, T, s.HV};
-  if (channel)
-    gShape.push_back(s.K);
-  return {
-      {"q", {true, io, {B, T, s.H, s.K}}},
-      {"k", {true, io, {B, T, s.H, s.K}}},
-      {"v", {true, io, {B, T, s.HV, s.V}}},
-      {"g", {s.gate != GateGranularity::None, toTensorDType(s.gateDType),
-             gShape}},
-      {"beta", {true, toTensorDType(s.betaDType), {B, T, s.HV}}},
-      {"A_log", {s.hasALog, TensorDType::F32, {s.HV}}},
-      {"dt_bias",
-       {s.hasDtBias, TensorDType::F32, {channel ? s.HV * s.K : s.HV}}},
-      {"initial_state", {s.hasInitialState, state, stateShape}},
-      {"cu_seqlens", {s.varlen, TensorDType::I64, {N + 1}}},
-      {"o", {true, io, {B, T, s.HV, s.V}}},
-      {"final_state", {s.hasFinalState, state, stateShape}},
-      {"state_pool", {s.statePool, state, poolShape}},
-      {"state_indices", {s.statePool, TensorDType::I32, indexShape}},
-      {"num_accepted", {s.acceptedCounts, TensorDType::I32, {N}}},
-  };
+  std::array<TensorLayout, kNumTensorSlots> bySlot = layoutsBySlot(s, B, T, N);
+  std::map<std::string, TensorLayout> layouts;
+  for (unsigned i = 0; i < kNumTensorSlots; ++i)
+    layouts[kTensorNames[i]] = bySlot[i];
+  return layouts;
 }
 
 llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &s,
@@ -135,29 +170,14 @@ llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &s,
                     llvm::Twine(limits::kMaxTokens));
   sizes.chunkSlots =
       rt::chunkSlotsFor(sizes.B, sizes.T, sizes.N, s.varlen, chunkSize);
-  std::map<std::string, TensorLayout> layouts =
-      tensorLayouts(s, sizes.B, sizes.T, sizes.N);
-  const std::pair<const char *, const DeviceTensor *> passed[] = {
-      {"q", &a.q},
-      {"k", &a.k},
-      {"v", &a.v},
-      {"g", &a.g},
-      {"beta", &a.beta},
-      {"A_log", &a.aLog},
-      {"dt_bias", &a.dtBias},
-      {"initial_state", &a.initialState},
-      {"cu_seqlens", &a.cuSeqlens},
-      {"o", &a.o},
-      {"final_state", &a.finalState},
-      {"state_pool", &a.statePool},
-      {"state_indices", &a.stateIndices},
-      {"num_accepted", &a.numAccepted}};
-  for (auto [name, tensor] : passed) {
-    const TensorLayout &layout = layouts.at(name);
-    if (llvm::Error e = checkTensor(name, *tensor, layout.present,
-                                    layout.dtype, layout.shape))
+  std::array<TensorLayout, kNumTensorSlots> layouts =
+      layoutsBySlot(s, sizes.B, sizes.T, sizes.N);
+  std::array<const DeviceTensor *, kNumTensorSlots> passed = tensorSlots(a);
+  for (unsigned i = 0; i < kNumTensorSlots; ++i)
+    if (llvm::Error e = checkTensor(kTensorNames[i], *passed[i],
+                                    layouts[i].present, layouts[i].dtype,
+                                    layouts[i].shape))
       return std::move(e);
-  }
   if (s.perTokenStates) {
     sizes.S = a.stateIndices.shape[1];
     if (!s.varlen && sizes.S < sizes.T)
@@ -193,20 +213,21 @@ llvm::Error KdaKernel::launch(rt::StreamHandle stream,
   if (!sizes)
     return sizes.takeError();
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<rt::DevicePtr> pointers;
-  for (const rt::Workspace &ws : launch_.workspaces) {
+  llvm::SmallVector<rt::DevicePtr, 8> pointers;
+  for (auto [i, ws] : llvm::enumerate(launch_.workspaces)) {
     size_t bytes = workspaceSize(ws, *sizes);
-    auto it = workspaces_.find(ws.name);
-    if (it == workspaces_.end() || it->second.size() < bytes) {
+    if (workspaces_.size() <= i || workspaces_[i].size() < bytes) {
       rt::Expected<rt::DeviceBuffer> buffer =
           rt::DeviceBuffer::allocate(bytes);
       if (!buffer)
         return argError("allocating workspace '" + ws.name + "' (" +
                         llvm::Twine(bytes) + " bytes): " + buffer.error());
-      workspaces_.erase(ws.name);
-      it = workspaces_.emplace(ws.name, std::move(*buffer)).first;
+      if (workspaces_.size() <= i)
+        workspaces_.push_back(std::move(*buffer));
+      else
+        workspaces_[i] = std::move(*buffer);
     }
-    pointers.push_back(it->second.get());
+    pointers.push_back(workspaces_[i].get());
   }
   return enqueue(stream, args, *sizes, pointers);
 }
@@ -235,23 +256,46 @@ llvm::Error KdaKernel::launch(rt::StreamHandle stream,
   return enqueue(stream, args, *sizes, workspaces);
 }
 
+llvm::Error KdaKernel::bindParameters() {
+  bindings_.clear();
+  for (const rt::KernelLaunch &kernel : launch_.kernels) {
+    if (kernel.params.size() > kMaxKernelParams)
+      return argError("kernel " + kernel.name + " has " +
+                      llvm::Twine(uint64_t(kernel.params.size())) +
+                      " parameters, more than the launcher's " +
+                      llvm::Twine(uint64_t(kMaxKernelParams)));
+    std::vector<ParamBinding> &bound = bindings_.emplace_back();
+    for (const rt::KernelParam &param : kernel.params) {
+      ParamBinding binding{param.kind, 0};
+      if (param.kind == rt::ParamKind::Tensor) {
+        const char *const *found =
+            std::find(std::begin(kTensorNames), std::end(kTensorNames),
+                      llvm::StringRef(param.name));
+        if (found == std::end(kTensorNames))
+          return argError("kernel " + kernel.name + " takes tensor '" +
+                          param.name + "', which is not a KDA tensor");
+        binding.index = unsigned(found - std::begin(kTensorNames));
+      } else if (param.kind == rt::ParamKind::Workspace) {
+        auto found = llvm::find_if(launch_.workspaces,
+                                   [&](const rt::Workspace &ws) {
+                                     return ws.name == param.name;
+                                   });
+        if (found == launch_.workspaces.end())
+          return argError("kernel " + kernel.name + " takes workspace '" +
+                          param.name + "', which the launch does not declare");
+        binding.index = unsigned(found - launch_.workspaces.begin());
+      }
+      bound.push_back(binding);
+    }
+  }
+  return llvm::Error::success();
+}
+
 llvm::Error KdaKernel::enqueue(rt::StreamHandle stream,
                                const KdaLaunchArgs &args,
                                const rt::RuntimeSizes &sizes,
                                llvm::ArrayRef<rt::DevicePtr> workspaces) {
-  std::map<std::string, rt::DevicePtr> workspaceByName;
-  for (size_t i = 0; i < workspaces.size(); ++i)
-    workspaceByName[launch_.workspaces[i].name] = workspaces[i];
-  const std::map<std::string, const DeviceTensor *> tensors = {
-      {"q", &args.q},         {"k", &args.k},
-      {"v", &args.v},         {"g", &args.g},
-      {"beta", &args.beta},   {"A_log", &args.aLog},
-      {"dt_bias", &args.dtBias}, {"initial_state", &args.initialState},
-      {"cu_seqlens", &args.cuSeqlens}, {"o", &args.o},
-      {"final_state", &args.finalState}, {"state_pool", &args.statePool},
-      {"state_indices", &args.stateIndices},
-      {"num_accepted", &args.numAccepted}};
-
+  std::array<const DeviceTensor *, kNumTensorSlots> tensors = tensorSlots(args);
   for (size_t i = 0; i < launch_.kernels.size(); ++i) {
     const rt::KernelLaunch &kernel = launch_.kernels[i];
     rt::LaunchConfig config;
@@ -274,40 +318,45 @@ llvm::Error KdaKernel::enqueue(rt::StreamHandle stream,
         static_cast<unsigned>(kernel.dynamicSharedBytes);
     config.stream = stream;
 
-    // Parameter storage must outlive the launch call.
-    std::vector<unsigned long long> pointers;
-    std::vector<long long> scalars;
-    pointers.reserve(kernel.params.size());
-    scalars.reserve(kernel.params.size());
-    std::vector<void *> params;
-    for (const rt::KernelParam &param : kernel.params) {
-      switch (param.kind) {
+    // Parameter storage must outlive the launch call: one value slot per
+    // parameter, pointers or sizes, on the stack.
+    union Value {
+      unsigned long long pointer;
+      long long size;
+    };
+    Value values[kMaxKernelParams];
+    void *params[kMaxKernelParams];
+    const std::vector<ParamBinding> &bound = bindings_[i];
+    for (size_t p = 0; p < bound.size(); ++p) {
+      switch (bound[p].kind) {
       case rt::ParamKind::Tensor: {
-        auto it = tensors.find(param.name);
-        if (it == tensors.end() || !it->second->present())
+        const DeviceTensor *t = tensors[bound[p].index];
+        if (!t->present())
           return argError("kernel " + kernel.name + " needs tensor '" +
-                          param.name + "', which was not passed");
-        pointers.push_back(it->second->data);
-        params.push_back(&pointers.back());
+                          kTensorNames[bound[p].index] +
+                          "', which was not passed");
+        values[p].pointer = t->data;
         break;
       }
       case rt::ParamKind::Workspace:
-        pointers.push_back(workspaceByName.at(param.name));
-        params.push_back(&pointers.back());
+        values[p].pointer = workspaces[bound[p].index];
         break;
       case rt::ParamKind::SizeT:
+        values[p].size = sizes.T;
+        break;
       case rt::ParamKind::SizeN:
+        values[p].size = sizes.N;
+        break;
       case rt::ParamKind::SizeB:
+        values[p].size = sizes.B;
+        break;
       case rt::ParamKind::SizeS:
-        scalars.push_back(param.kind == rt::ParamKind::SizeT   ? sizes.T
-                          : param.kind == rt::ParamKind::SizeN ? sizes.N
-                          : param.kind == rt::ParamKind::SizeB ? sizes.B
-                                                               : sizes.S);
-        params.push_back(&scalars.back());
+        values[p].size = sizes.S;
         break;
       }
+      params[p] = &values[p];
     }
-    if (rt::Status s = functions_[i].launchWithParams(config, params.data()); !s)
+    if (rt::Status s = functions_[i].launchWithParams(config, params); !s)
       return argError("launching " + kernel.name + ": " + s.error());
   }
   return llvm::Error::success();

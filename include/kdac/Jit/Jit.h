@@ -24,6 +24,7 @@
 #include "kdac/runtime/LaunchDescriptor.h"
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/Support/Error.h"
 
 #include <map>
@@ -39,7 +40,9 @@ namespace kdac {
 struct DeviceTensor {
   rt::DevicePtr data = 0;
   TensorDType dtype = TensorDType::F32;
-  std::vector<int64_t> shape;
+  /// Inline up to rank 4 (every KDA tensor), so that describing a launch
+  /// allocates nothing.
+  llvm::SmallVector<int64_t, 4> shape;
   bool present() const { return data != 0; }
 };
 
@@ -117,14 +120,26 @@ private:
                       const rt::RuntimeSizes &sizes,
                       llvm::ArrayRef<rt::DevicePtr> workspaces);
 
+  /// Resolves every kernel parameter to a tensor slot (TensorSlot order), a
+  /// workspace index or a size, once at load time: launches then look
+  /// nothing up by name and allocate nothing.
+  llvm::Error bindParameters();
+
+  /// A kernel parameter resolved by bindParameters().
+  struct ParamBinding {
+    rt::ParamKind kind;
+    unsigned index = 0; ///< the tensor slot or the workspace index
+  };
+
   KernelSpec spec_;
   std::string source_;
   rt::LaunchDescriptor launch_;
+  std::vector<std::vector<ParamBinding>> bindings_; ///< per kernel
   KernelTimings timings_;
   std::string configuration_;
   std::vector<std::shared_ptr<rt::Module>> modules_; ///< one per kernel
   std::vector<rt::Function> functions_; ///< in launch order
-  std::map<std::string, rt::DeviceBuffer> workspaces_;
+  std::vector<rt::DeviceBuffer> workspaces_; ///< launch_.workspaces' order
   std::mutex mutex_;
 };
 
@@ -163,7 +178,7 @@ private:
 struct TensorLayout {
   bool present = false;
   TensorDType dtype = TensorDType::F32;
-  std::vector<int64_t> shape;
+  llvm::SmallVector<int64_t, 4> shape;
 };
 
 /// Every tensor's layout by name (q k v g beta A_log dt_bias initial_state
