@@ -175,6 +175,42 @@ LogicalResult RecurrenceGradOp::verify() {
 // kda.chunk_grad_loop
 //===----------------------------------------------------------------------===//
 
+/// A backward body on [C, K] / [C, V] tiles: q, k, v, g, beta, the entering
+/// state, do and the leaving state's cotangent, ending in kda.grad_yield of
+/// the chunk's dq, dk, dv, dg, dbeta and the entering state's cotangent.
+static LogicalResult verifyBackwardBody(Operation *op, Block &body, int64_t c,
+                                        int64_t kDim, int64_t vDim) {
+  Type f32 = Float32Type::get(op->getContext());
+  auto tile = [&](ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, f32);
+  };
+  SmallVector<Type> args = {tile({c, kDim}), tile({c, kDim}), tile({c, vDim}),
+                            tile({c, kDim}), tile({c}),       tile({kDim, vDim}),
+                            tile({c, vDim}), tile({kDim, vDim})};
+  if (body.getNumArguments() != args.size())
+    return op->emitOpError() << "expects a backward body with " << args.size()
+                             << " arguments (q, k, v, g, beta, state, do, "
+                                "dstate), got "
+                             << body.getNumArguments();
+  for (auto [i, type] : llvm::enumerate(args))
+    if (body.getArgument(i).getType() != type)
+      return op->emitOpError() << "expects backward argument #" << i
+                               << " of type " << type << ", got "
+                               << body.getArgument(i).getType();
+  auto yield = dyn_cast<GradYieldOp>(body.getTerminator());
+  if (!yield)
+    return op->emitOpError()
+           << "expects the backward body to end in kda.grad_yield";
+  using Arg = ChunkGradLoopOp::BackwardArg;
+  SmallVector<Type> yielded = {args[Arg::kQ],    args[Arg::kK],
+                               args[Arg::kV],    args[Arg::kG],
+                               args[Arg::kBeta], args[Arg::kState]};
+  if (TypeRange(yield.getOperands()) != TypeRange(yielded))
+    return yield.emitOpError() << "expects dq, dk ([C, K]), dv ([C, V]), dg "
+                                  "([C, K]), dbeta ([C]) and dstate ([K, V])";
+  return success();
+}
+
 int64_t ChunkGradLoopOp::getKeyDim() { return typeOf(getQ()).getDimSize(3); }
 int64_t ChunkGradLoopOp::getValueDim() { return typeOf(getV()).getDimSize(3); }
 
@@ -233,32 +269,126 @@ LogicalResult ChunkGradLoopOp::verify() {
     return failure();
   if (getBackward().empty())
     return success();
-  Block &body = getBackward().front();
-  Type f32 = Float32Type::get(getContext());
-  auto tile = [&](ArrayRef<int64_t> shape) {
-    return RankedTensorType::get(shape, f32);
-  };
-  SmallVector<Type> args = {tile({c, kDim}), tile({c, kDim}), tile({c, vDim}),
-                            tile({c, kDim}), tile({c}),       tile({kDim, vDim}),
-                            tile({c, vDim}), tile({kDim, vDim})};
-  if (body.getNumArguments() != args.size())
-    return emitOpError() << "expects a backward body with " << args.size()
-                         << " arguments (q, k, v, g, beta, state, do, "
-                            "dstate), got "
-                         << body.getNumArguments();
-  for (auto [i, type] : llvm::enumerate(args))
-    if (body.getArgument(i).getType() != type)
-      return emitOpError() << "expects backward argument #" << i << " of type "
-                           << type << ", got " << body.getArgument(i).getType();
-  auto yield = dyn_cast<GradYieldOp>(body.getTerminator());
-  if (!yield)
-    return emitOpError() << "expects the backward body to end in kda.grad_yield";
-  SmallVector<Type> yielded = {args[kQ], args[kK], args[kV],
-                               args[kG], args[kBeta], args[kState]};
-  if (TypeRange(yield.getOperands()) != TypeRange(yielded))
-    return yield.emitOpError() << "expects dq, dk ([C, K]), dv ([C, V]), dg "
-                                  "([C, K]), dbeta ([C]) and dstate ([K, V])";
+  return verifyBackwardBody(*this, getBackward().front(), c, kDim, vDim);
+}
+
+//===----------------------------------------------------------------------===//
+// The split backward: kda.chunk_states, kda.chunk_state_grads,
+// kda.chunk_grad_map
+//===----------------------------------------------------------------------===//
+
+/// The checks the split loops share: chunk size, the head tensors (with
+/// `output` standing for o), the gate, cu_seqlens; returns the head dims and
+/// the state slot count through \p numStates.
+static FailureOr<HeadDims> verifySplitLoop(Operation *op, int64_t c, Value q,
+                                           Value k, Value v, Value output,
+                                           Value beta, Value g,
+                                           GateGranularity gate, Value cuSeqlens,
+                                           int64_t &numStates) {
+  std::string problem = kdac::limits::checkIRChunkSize(c, "chunk_size");
+  if (!problem.empty())
+    return op->emitOpError() << "expects " << problem;
+  ShapeChecker shapes(op);
+  FailureOr<HeadDims> dims = verifyHeadTensors(
+      shapes, {"q", typeOf(q)}, {"k", typeOf(k)}, {"v", typeOf(v)},
+      {"do", cotangentAsOutput(output, v)}, {"beta", typeOf(beta)},
+      /*oneInputType=*/false);
+  if (failed(dims) || failed(verifyGateTensor(shapes, g, gate, *dims)))
+    return failure();
+  FailureOr<int64_t> states = verifyCuSeqlens(shapes, cuSeqlens, *dims);
+  if (failed(states))
+    return failure();
+  numStates = *states;
+  return dims;
+}
+
+/// Per-chunk-slot states or cotangents: [slots, HV, K, V] in f32.
+static LogicalResult verifySlotStates(Operation *op, StringRef name, Value value,
+                                      const HeadDims &dims) {
+  auto type = typeOf(value);
+  if (type.getRank() != 4 || !type.getElementType().isF32() ||
+      type.getDimSize(1) != dims.hv || type.getDimSize(2) != dims.k ||
+      type.getDimSize(3) != dims.v)
+    return op->emitOpError() << "expects " << name << " of type tensor<?x"
+                             << dims.hv << "x" << dims.k << "x" << dims.v
+                             << "xf32> (per chunk slot, K x V), got " << type;
   return success();
+}
+
+LogicalResult ChunkStatesOp::verify() {
+  int64_t numStates = 0;
+  FailureOr<HeadDims> dims =
+      verifySplitLoop(*this, getChunkSize(), getQ(), getK(), getV(), getV(),
+                      getBeta(), getG(), getGate(), getCuSeqlens(), numStates);
+  if (failed(dims))
+    return failure();
+  ShapeChecker shapes(*this);
+  if (Value initial = getInitialState())
+    if (failed(verifyStateTensor(shapes, {"initial_state", typeOf(initial)},
+                                 getLayout(), numStates, *dims)))
+      return failure();
+  if (failed(verifySlotStates(*this, "the states", getStates(), *dims)))
+    return failure();
+  return verifyChunkBody(*this, getBody().front(), getChunkSize(), dims->k,
+                         dims->v);
+}
+
+LogicalResult ChunkStateGradsOp::verify() {
+  int64_t numStates = 0;
+  FailureOr<HeadDims> dims = verifySplitLoop(
+      *this, getChunkSize(), getQ(), getK(), getV(), getDOut(), getBeta(),
+      getG(), getGate(), getCuSeqlens(), numStates);
+  if (failed(dims))
+    return failure();
+  ShapeChecker shapes(*this);
+  for (auto [name, state] :
+       {std::pair<StringRef, Value>{"dht", getDht()}, {"dh0", getDh0()}})
+    if (state && failed(verifyStateTensor(shapes, {name, typeOf(state)},
+                                          getLayout(), numStates, *dims)))
+      return failure();
+  if (failed(verifySlotStates(*this, "states", getStates(), *dims)) ||
+      failed(verifySlotStates(*this, "the state cotangents",
+                              getNextStateGrads(), *dims)))
+    return failure();
+  return verifyBackwardBody(*this, getBody().front(), getChunkSize(), dims->k,
+                            dims->v);
+}
+
+LogicalResult ChunkGradMapOp::verify() {
+  int64_t numStates = 0;
+  FailureOr<HeadDims> dims = verifySplitLoop(
+      *this, getChunkSize(), getQ(), getK(), getV(), getDOut(), getBeta(),
+      getG(), getGate(), getCuSeqlens(), numStates);
+  if (failed(dims))
+    return failure();
+  if (failed(verifySlotStates(*this, "states", getStates(), *dims)) ||
+      failed(verifySlotStates(*this, "next_state_grads", getNextStateGrads(),
+                              *dims)))
+    return failure();
+  auto qType = typeOf(getQ());
+  auto perValueHead = RankedTensorType::get(
+      {qType.getDimSize(0), qType.getDimSize(1), dims->hv, dims->k},
+      Float32Type::get(getContext()));
+  SmallVector<RankedTensorType> want = {perValueHead, perValueHead,
+                                        typeOf(getV())};
+  SmallVector<StringRef> names = {"dq", "dk", "dv"};
+  if (getG()) {
+    want.push_back(typeOf(getG()));
+    names.push_back("dg");
+  }
+  want.push_back(typeOf(getBeta()));
+  names.push_back("dbeta");
+  if (getGrads().size() != want.size())
+    return emitOpError() << "expects " << want.size() << " results ("
+                         << llvm::join(names, ", ") << "), got "
+                         << getGrads().size();
+  for (auto [i, result, type] : llvm::enumerate(getGrads(), want))
+    if (!sameShape(typeOf(result), type))
+      return emitOpError() << "expects result #" << i << " (" << names[i]
+                           << ") of shape " << type << "'s, got "
+                           << result.getType();
+  return verifyBackwardBody(*this, getBody().front(), getChunkSize(), dims->k,
+                            dims->v);
 }
 
 //===----------------------------------------------------------------------===//

@@ -117,8 +117,108 @@ def KDA_ChunkGradLoopOp : KDA_Op<"chunk_grad_loop", [AttrSizedOperandSegments,
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// The backward split by its dependence on the state (kda-chunk-grad-split):
+// a forward scan for the entering states, a reverse scan for the states'
+// cotangents, and a map over chunks that needs neither scan's order. A chunk
+// slot numbers the chunks of all sequences in order: sequence n's chunk c is
+// slot sum_{m < n} ceil(len_m / C) + c.
+//===----------------------------------------------------------------------===//
+
+def KDA_ChunkStatesOp : KDA_Op<"chunk_states", [AttrSizedOperandSegments,
+    RecursiveMemoryEffects]> {
+  let summary = "each chunk's entering state, by a forward scan over the chunks";
+  let description = [{
+    Runs its body (a kda.chunk_loop body) over the chunks of every sequence
+    and value head as kda.chunk_loop does, and returns the state entering
+    each chunk: [slots, HV, K, V] f32 (K x V whatever the layout).
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k,
+                       AnyRankedTensor:$v, Optional<AnyRankedTensor>:$g,
+                       AnyRankedTensor:$beta,
+                       Optional<AnyRankedTensor>:$initial_state,
+                       Optional<AnyRankedTensor>:$cu_seqlens,
+                       I64Attr:$chunk_size, KDA_GateGranularity:$gate,
+                       DefaultValuedAttr<KDA_StateLayout, "StateLayout::kv">:$layout);
+  let results = (outs KDA_F32Tensor:$states);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `q` `(` $q `)` `k` `(` $k `)` `v` `(` $v `)` (`g` `(` $g^ `)`)?
+    `beta` `(` $beta `)` (`initial_state` `(` $initial_state^ `)`)?
+    (`cu_seqlens` `(` $cu_seqlens^ `)`)?
+    `chunk_size` `=` $chunk_size `gate` `=` $gate (`layout` `=` $layout^)?
+    `:` functional-type(operands, results) $body attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
+def KDA_ChunkStateGradsOp : KDA_Op<"chunk_state_grads", [AttrSizedOperandSegments,
+    RecursiveMemoryEffects]> {
+  let summary = "each chunk's leaving-state cotangent, by a reverse scan";
+  let description = [{
+    From dS = dht (or zero), visits the chunks of every sequence and value
+    head last to first: records dS as the chunk's leaving-state cotangent,
+    then runs its body (a kda.chunk_grad_loop backward body, of which only
+    the yielded dstate is read) on the chunk's tiles, its entering state
+    from `states`, its rows of do and dS, and takes the yielded dstate as the
+    next dS. Returns the cotangents [slots, HV, K, V] and, when dh0 is
+    requested (a result type given), the first chunk's entering one.
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k,
+                       AnyRankedTensor:$v, Optional<AnyRankedTensor>:$g,
+                       AnyRankedTensor:$beta,
+                       Optional<AnyRankedTensor>:$cu_seqlens,
+                       KDA_F32Tensor:$states, AnyRankedTensor:$d_out,
+                       Optional<AnyRankedTensor>:$dht,
+                       I64Attr:$chunk_size, KDA_GateGranularity:$gate,
+                       DefaultValuedAttr<KDA_StateLayout, "StateLayout::kv">:$layout);
+  let results = (outs KDA_F32Tensor:$next_state_grads,
+                      Optional<KDA_F32Tensor>:$dh0);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `q` `(` $q `)` `k` `(` $k `)` `v` `(` $v `)` (`g` `(` $g^ `)`)?
+    `beta` `(` $beta `)` (`cu_seqlens` `(` $cu_seqlens^ `)`)?
+    `states` `(` $states `)` `do` `(` $d_out `)` (`dht` `(` $dht^ `)`)?
+    `chunk_size` `=` $chunk_size `gate` `=` $gate (`layout` `=` $layout^)?
+    `:` functional-type(operands, results) $body attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
+def KDA_ChunkGradMapOp : KDA_Op<"chunk_grad_map", [AttrSizedOperandSegments,
+    RecursiveMemoryEffects]> {
+  let summary = "every chunk's input gradients, each chunk independent";
+  let description = [{
+    Runs its body (a kda.chunk_grad_loop backward body, of which the yielded
+    dq, dk, dv, dg and dbeta are read) once per chunk, in any order, on the
+    chunk's tiles, its entering state from `states`, its rows of do and its
+    leaving-state cotangent from `next_state_grads`. Results as
+    kda.chunk_grad_loop's without dh0: dq, dk ([B, T, HV, K]), dv, [dg],
+    dbeta.
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k,
+                       AnyRankedTensor:$v, Optional<AnyRankedTensor>:$g,
+                       AnyRankedTensor:$beta,
+                       Optional<AnyRankedTensor>:$cu_seqlens,
+                       KDA_F32Tensor:$states, KDA_F32Tensor:$next_state_grads,
+                       AnyRankedTensor:$d_out,
+                       I64Attr:$chunk_size, KDA_GateGranularity:$gate,
+                       DefaultValuedAttr<KDA_StateLayout, "StateLayout::kv">:$layout);
+  let results = (outs Variadic<KDA_F32Tensor>:$grads);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = [{
+    `q` `(` $q `)` `k` `(` $k `)` `v` `(` $v `)` (`g` `(` $g^ `)`)?
+    `beta` `(` $beta `)` (`cu_seqlens` `(` $cu_seqlens^ `)`)?
+    `states` `(` $states `)` `next_state_grads` `(` $next_state_grads `)`
+    `do` `(` $d_out `)`
+    `chunk_size` `=` $chunk_size `gate` `=` $gate (`layout` `=` $layout^)?
+    `:` functional-type(operands, results) $body attr-dict
+  }];
+  let hasVerifier = 1;
+}
+
 def KDA_GradYieldOp : KDA_Op<"grad_yield", [Pure, Terminator,
-    HasParent<"ChunkGradLoopOp">]> {
+    ParentOneOf<["ChunkGradLoopOp", "ChunkStateGradsOp", "ChunkGradMapOp"]>]> {
   let summary = "yields a chunk's gradients and the entering state's cotangent";
   let arguments = (ins KDA_F32Tensor:$dq, KDA_F32Tensor:$dk, KDA_F32Tensor:$dv,
                        KDA_F32Tensor:$dg, KDA_F32Tensor:$dbeta,

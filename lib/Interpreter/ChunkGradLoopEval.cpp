@@ -1,10 +1,12 @@
-//===- ChunkGradLoopEval.cpp - kda.chunk_grad_loop ------------------------===//
+//===- ChunkGradLoopEval.cpp - The backward chunk loops -------------------===//
 //
-// The backward chunk loop: per sequence and value head, the forward region
-// runs over the chunks to give each one's entering state (kept here; a
-// kernel may save or recompute them), then the backward region runs on the
-// chunks in reverse, carrying the state's cotangent from dht (or zero) back
-// to dh0. Tiles are gathered and zero-padded as kda.chunk_loop's are, and
+// kda.chunk_grad_loop: per sequence and value head, the forward region runs
+// over the chunks to give each one's entering state, then the backward
+// region runs on the chunks in reverse, carrying the state's cotangent from
+// dht (or zero) back to dh0. Its split form: kda.chunk_states (the forward
+// scan), kda.chunk_state_grads (the reverse scan of the cotangent) and
+// kda.chunk_grad_map (every chunk on its own), which exchange per-chunk-slot
+// states. Tiles are gathered and zero-padded as kda.chunk_loop's are, and
 // only the real rows' gradients are scattered back.
 //
 //===----------------------------------------------------------------------===//
@@ -12,6 +14,149 @@
 
 using namespace mlir;
 using namespace kdac::interp;
+
+namespace {
+
+/// The chunks of one sequence: first token of each, and the first slot.
+struct SequenceChunks {
+  std::vector<int64_t> starts;
+  int64_t firstSlot = 0;
+};
+
+/// Chunk starts per sequence, and chunk slots numbered over all sequences in
+/// order (sequence n's chunk c is slot sum_{m < n} ceil(len_m / C) + c).
+std::vector<SequenceChunks> chunksOf(const SequenceGeometry &geo, int64_t C,
+                                     int64_t &numSlots) {
+  std::vector<SequenceChunks> chunks(geo.N);
+  numSlots = 0;
+  for (int64_t n = 0; n < geo.N; ++n) {
+    chunks[n].firstSlot = numSlots;
+    for (int64_t start = geo.bos[n]; start < geo.eos[n]; start += C)
+      chunks[n].starts.push_back(start);
+    numSlots += int64_t(chunks[n].starts.size());
+  }
+  return chunks;
+}
+
+/// A backward body's yields for one chunk: dq, dk, dv, dg, dbeta, dstate.
+template <typename T> struct ChunkGrads {
+  Tensor<T> dq, dk, dv, dg, dbeta, dstate;
+};
+
+/// Accumulates one chunk's real rows into the loop's gradient tensors.
+template <typename T> struct GradScatter {
+  Tensor<T> dq, dk, dv, dg, dbeta;
+  bool hasGate = false, channel = false;
+
+  GradScatter(const SequenceGeometry &geo, const Tensor<T> *g, bool channel)
+      : dq(Tensor<T>::zeros({geo.B, geo.T, geo.HV, geo.K})), dk(dq),
+        dv(Tensor<T>::zeros({geo.B, geo.T, geo.HV, geo.V})),
+        dg(g ? Tensor<T>::zeros(g->shape) : Tensor<T>()),
+        dbeta(Tensor<T>::zeros({geo.B, geo.T, geo.HV})), hasGate(g),
+        channel(channel) {}
+
+  void add(const ChunkGrads<T> &y, const SequenceGeometry &geo, int64_t hv,
+           int64_t start, int64_t rows) {
+    const int64_t HV = geo.HV, K = geo.K, V = geo.V;
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t t = start + r;
+      for (int64_t d = 0; d < K; ++d) {
+        dq.data[(t * HV + hv) * K + d] = y.dq.at(r, d);
+        dk.data[(t * HV + hv) * K + d] = y.dk.at(r, d);
+        if (hasGate && channel)
+          dg.data[(t * HV + hv) * K + d] = y.dg.at(r, d);
+        else if (hasGate)
+          dg.data[t * HV + hv] += y.dg.at(r, d); // broadcast over K
+      }
+      for (int64_t d = 0; d < V; ++d)
+        dv.data[(t * HV + hv) * V + d] = y.dv.at(r, d);
+      dbeta.data[t * HV + hv] = y.dbeta.data[r];
+    }
+  }
+
+  /// Binds dq, dk, dv, [dg], dbeta to the first results of \p results.
+  unsigned bind(ResultRange results, Env<T> &env) {
+    unsigned next = 0;
+    for (Tensor<T> *grad : {&dq, &dk, &dv})
+      env.bind(results[next++], std::move(*grad));
+    if (hasGate)
+      env.bind(results[next++], std::move(dg));
+    env.bind(results[next++], std::move(dbeta));
+    return next;
+  }
+};
+
+/// The rows [start, start + rows) of do for value head hv, zero-padded.
+template <typename T>
+Tensor<T> doRows(const Tensor<T> &dO, const SequenceGeometry &geo, int64_t hv,
+                 int64_t start, int64_t rows, int64_t C) {
+  Tensor<T> tile = Tensor<T>::zeros({C, geo.V});
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t d = 0; d < geo.V; ++d)
+      tile.at(r, d) = dO.data[((start + r) * geo.HV + hv) * geo.V + d];
+  return tile;
+}
+
+/// Runs a backward body on one chunk.
+template <typename T>
+llvm::Expected<ChunkGrads<T>>
+runBackwardChunk(Block &body, ChunkTiles<T> tiles, Tensor<T> state,
+                 Tensor<T> dO, Tensor<T> dNextState, const Env<T> &env) {
+  auto yield = dyn_cast<kda::GradYieldOp>(body.getTerminator());
+  if (!yield ||
+      body.getNumArguments() != kda::ChunkGradLoopOp::kNumBackwardArgs)
+    return opError(body.getParentOp(), "expects a backward body of 8 "
+                                       "arguments ending in kda.grad_yield");
+  const int64_t C = tiles.q.dim(0), K = state.dim(0), V = state.dim(1);
+  Env<T> chunkEnv(&env);
+  bindChunkTiles(body, std::move(tiles), chunkEnv);
+  using Arg = kda::ChunkGradLoopOp::BackwardArg;
+  chunkEnv.bind(body.getArgument(Arg::kState), std::move(state));
+  chunkEnv.bind(body.getArgument(Arg::kDO), std::move(dO));
+  chunkEnv.bind(body.getArgument(Arg::kDNextState), std::move(dNextState));
+  for (Operation &inner : body.without_terminator())
+    if (llvm::Error e = Evaluator<T>::evaluateOp(&inner, chunkEnv))
+      return std::move(e);
+  SmallVector<Tensor<T>, 6> y;
+  const SmallVector<int64_t, 2> shapes[] = {{C, K}, {C, K}, {C, V},
+                                            {C, K}, {C},    {K, V}};
+  for (auto [value, shape] : llvm::zip(yield.getOperands(), shapes)) {
+    const Tensor<T> *t = chunkEnv.lookup(value);
+    if (!t || t->isInteger)
+      return opError(yield, "yields a value the body did not compute");
+    if (llvm::Error e = expectShape(yield, "a gradient", t->shape, shape))
+      return std::move(e);
+    y.push_back(*t);
+  }
+  return ChunkGrads<T>{y[0], y[1], y[2], y[3], y[4], y[5]};
+}
+
+/// One slot of [slots, HV, K, V] per-chunk states, as a K x V matrix.
+template <typename T>
+Tensor<T> slotState(const Tensor<T> &states, const SequenceGeometry &geo,
+                    int64_t slot, int64_t hv) {
+  Tensor<T> S = Tensor<T>::zeros({geo.K, geo.V});
+  const int64_t base = (slot * geo.HV + hv) * geo.K * geo.V;
+  std::copy(states.data.begin() + base,
+            states.data.begin() + base + geo.K * geo.V, S.data.begin());
+  return S;
+}
+
+template <typename T>
+void setSlotState(Tensor<T> &states, const SequenceGeometry &geo, int64_t slot,
+                  int64_t hv, const Tensor<T> &S) {
+  std::copy(S.data.begin(), S.data.end(),
+            states.data.begin() + (slot * geo.HV + hv) * geo.K * geo.V);
+}
+
+/// Checks per-slot states against the geometry.
+template <typename T>
+llvm::Error expectSlotStates(Operation *op, StringRef name, const Tensor<T> &t,
+                             const SequenceGeometry &geo, int64_t numSlots) {
+  return expectShape(op, name, t.shape, {numSlots, geo.HV, geo.K, geo.V});
+}
+
+} // namespace
 
 template <typename T>
 llvm::Error Evaluator<T>::evaluate(kda::RecurrenceGradOp op, Env<T> &env) {
@@ -25,12 +170,12 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkGradLoopOp op, Env<T> &env) {
   if (!inputs)
     return inputs.takeError();
   const SequenceGeometry &geo = inputs->geo;
-  const int64_t B = geo.B, T_ = geo.T, HV = geo.HV, K = geo.K, V = geo.V;
   const int64_t C = op.getChunkSize();
   if (C <= 0)
     return opError(op, "needs a positive chunk_size, got " + llvm::Twine(C));
   const Tensor<T> &dO = env[op.getDOut()];
-  if (llvm::Error e = expectShape(op, "do", dO.shape, {B, T_, HV, V}))
+  if (llvm::Error e =
+          expectShape(op, "do", dO.shape, {geo.B, geo.T, geo.HV, geo.V}))
     return e;
   const Tensor<T> *dht = op.getDht() ? &env[op.getDht()] : nullptr;
   if (dht)
@@ -39,94 +184,169 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkGradLoopOp op, Env<T> &env) {
   if (op.getBackward().empty())
     return opError(op, "has no backward body yet: run kda-chunk-adjoint");
   Block &forward = op.getForward().front(), &backward = op.getBackward().front();
-  auto yield = dyn_cast<kda::GradYieldOp>(backward.getTerminator());
-  if (!yield ||
-      backward.getNumArguments() != kda::ChunkGradLoopOp::kNumBackwardArgs)
-    return opError(op, "expects a backward body of 8 arguments ending in "
-                       "kda.grad_yield");
 
   const bool channel = op.getGate() == kda::GateGranularity::channel;
-  Tensor<T> dq = Tensor<T>::zeros({B, T_, HV, K}), dk = dq;
-  Tensor<T> dv = Tensor<T>::zeros({B, T_, HV, V});
-  Tensor<T> dg = inputs->g ? Tensor<T>::zeros(inputs->g->shape) : Tensor<T>();
-  Tensor<T> dbeta = Tensor<T>::zeros({B, T_, HV});
+  GradScatter<T> grads(geo, inputs->g, channel);
   Tensor<T> dh0 = Tensor<T>::zeros(geo.stateShape());
+  int64_t numSlots = 0;
+  std::vector<SequenceChunks> chunks = chunksOf(geo, C, numSlots);
   for (int64_t n = 0; n < geo.N; ++n) {
-    for (int64_t hv = 0; hv < HV; ++hv) {
-      const int64_t slot = (n * HV + hv) * K * V;
-      std::vector<int64_t> starts;
+    for (int64_t hv = 0; hv < geo.HV; ++hv) {
+      const int64_t slot = (n * geo.HV + hv) * geo.K * geo.V;
+      const std::vector<int64_t> &starts = chunks[n].starts;
       std::vector<Tensor<T>> entering;
       Tensor<T> S = readStateSlot(inputs->initial, geo, slot);
-      for (int64_t start = geo.bos[n]; start < geo.eos[n]; start += C) {
-        starts.push_back(start);
+      for (int64_t start : starts) {
         entering.push_back(S);
         const int64_t rows = std::min(C, geo.eos[n] - start);
         if (llvm::Error e = runForwardChunk(
                 forward, gatherChunk(*inputs, channel, hv, start, rows, C), S,
                 env, static_cast<Tensor<T> *>(nullptr)))
-          return inChunk(std::move(e), n, hv, int64_t(starts.size()) - 1);
+          return inChunk(std::move(e), n, hv, int64_t(entering.size()) - 1);
       }
-
       Tensor<T> dS = readStateSlot(dht, geo, slot);
       for (int64_t chunk = int64_t(starts.size()) - 1; chunk >= 0; --chunk) {
         const int64_t start = starts[chunk];
         const int64_t rows = std::min(C, geo.eos[n] - start);
-        Env<T> chunkEnv(&env);
-        bindChunkTiles(backward,
-                       gatherChunk(*inputs, channel, hv, start, rows, C),
-                       chunkEnv);
-        Tensor<T> dOChunk = Tensor<T>::zeros({C, V});
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t d = 0; d < V; ++d)
-            dOChunk.at(r, d) = dO.data[((start + r) * HV + hv) * V + d];
-        using Arg = kda::ChunkGradLoopOp::BackwardArg;
-        chunkEnv.bind(backward.getArgument(Arg::kState),
-                      std::move(entering[chunk]));
-        chunkEnv.bind(backward.getArgument(Arg::kDO), std::move(dOChunk));
-        chunkEnv.bind(backward.getArgument(Arg::kDNextState), std::move(dS));
-        for (Operation &inner : backward.without_terminator())
-          if (llvm::Error e = evaluateOp(&inner, chunkEnv))
-            return inChunk(std::move(e), n, hv, chunk);
-
-        SmallVector<const Tensor<T> *, 6> y;
-        for (Value value : yield.getOperands()) {
-          const Tensor<T> *t = chunkEnv.lookup(value);
-          if (!t || t->isInteger)
-            return opError(yield, "yields a value the body did not compute");
-          y.push_back(t);
-        }
-        const SmallVector<int64_t, 2> shapes[] = {{C, K}, {C, K}, {C, V},
-                                                  {C, K}, {C},    {K, V}};
-        for (auto [t, shape] : llvm::zip(y, shapes))
-          if (llvm::Error e = expectShape(yield, "a gradient", t->shape, shape))
-            return e;
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t t = start + r;
-          for (int64_t d = 0; d < K; ++d) {
-            dq.data[(t * HV + hv) * K + d] = y[0]->at(r, d);
-            dk.data[(t * HV + hv) * K + d] = y[1]->at(r, d);
-            if (inputs->g && channel)
-              dg.data[(t * HV + hv) * K + d] = y[3]->at(r, d);
-            else if (inputs->g)
-              dg.data[t * HV + hv] += y[3]->at(r, d); // broadcast over K
-          }
-          for (int64_t d = 0; d < V; ++d)
-            dv.data[(t * HV + hv) * V + d] = y[2]->at(r, d);
-          dbeta.data[t * HV + hv] = y[4]->data[r];
-        }
-        dS = *y[5];
+        llvm::Expected<ChunkGrads<T>> y = runBackwardChunk(
+            backward, gatherChunk(*inputs, channel, hv, start, rows, C),
+            std::move(entering[chunk]), doRows(dO, geo, hv, start, rows, C),
+            std::move(dS), env);
+        if (!y)
+          return inChunk(y.takeError(), n, hv, chunk);
+        grads.add(*y, geo, hv, start, rows);
+        dS = std::move(y->dstate);
       }
       writeStateSlot(dS, geo, slot, dh0);
     }
   }
-  unsigned next = 0;
-  for (Tensor<T> *grad : {&dq, &dk, &dv})
-    env.bind(op.getGrads()[next++], std::move(*grad));
-  if (inputs->g)
-    env.bind(op.getGrads()[next++], std::move(dg));
-  env.bind(op.getGrads()[next++], std::move(dbeta));
+  unsigned next = grads.bind(op.getGrads(), env);
   if (inputs->initial)
-    env.bind(op.getGrads()[next++], std::move(dh0));
+    env.bind(op.getGrads()[next], std::move(dh0));
+  return llvm::Error::success();
+}
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::ChunkStatesOp op, Env<T> &env) {
+  llvm::Expected<SequenceTensors<T>> inputs = readSequenceTensors(op, env);
+  if (!inputs)
+    return inputs.takeError();
+  const SequenceGeometry &geo = inputs->geo;
+  const int64_t C = op.getChunkSize();
+  if (C <= 0)
+    return opError(op, "needs a positive chunk_size, got " + llvm::Twine(C));
+  const bool channel = op.getGate() == kda::GateGranularity::channel;
+  int64_t numSlots = 0;
+  std::vector<SequenceChunks> chunks = chunksOf(geo, C, numSlots);
+  Tensor<T> states = Tensor<T>::zeros({numSlots, geo.HV, geo.K, geo.V});
+  for (int64_t n = 0; n < geo.N; ++n)
+    for (int64_t hv = 0; hv < geo.HV; ++hv) {
+      Tensor<T> S =
+          readStateSlot(inputs->initial, geo, (n * geo.HV + hv) * geo.K * geo.V);
+      for (auto [chunk, start] : llvm::enumerate(chunks[n].starts)) {
+        setSlotState(states, geo, chunks[n].firstSlot + chunk, hv, S);
+        const int64_t rows = std::min(C, geo.eos[n] - start);
+        if (llvm::Error e = runForwardChunk(
+                op.getBody().front(),
+                gatherChunk(*inputs, channel, hv, start, rows, C), S, env,
+                static_cast<Tensor<T> *>(nullptr)))
+          return inChunk(std::move(e), n, hv, chunk);
+      }
+    }
+  env.bind(op.getStates(), std::move(states));
+  return llvm::Error::success();
+}
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::ChunkStateGradsOp op, Env<T> &env) {
+  llvm::Expected<SequenceTensors<T>> inputs =
+      readSequenceTensors(op, env, Value());
+  if (!inputs)
+    return inputs.takeError();
+  const SequenceGeometry &geo = inputs->geo;
+  const int64_t C = op.getChunkSize();
+  if (C <= 0)
+    return opError(op, "needs a positive chunk_size, got " + llvm::Twine(C));
+  int64_t numSlots = 0;
+  std::vector<SequenceChunks> chunks = chunksOf(geo, C, numSlots);
+  const Tensor<T> &states = env[op.getStates()], &dO = env[op.getDOut()];
+  if (llvm::Error e = expectSlotStates(op, "states", states, geo, numSlots))
+    return e;
+  if (llvm::Error e =
+          expectShape(op, "do", dO.shape, {geo.B, geo.T, geo.HV, geo.V}))
+    return e;
+  const Tensor<T> *dht = op.getDht() ? &env[op.getDht()] : nullptr;
+  if (dht)
+    if (llvm::Error e = expectShape(op, "dht", dht->shape, geo.stateShape()))
+      return e;
+  const bool channel = op.getGate() == kda::GateGranularity::channel;
+  Tensor<T> next = Tensor<T>::zeros({numSlots, geo.HV, geo.K, geo.V});
+  Tensor<T> dh0 = Tensor<T>::zeros(geo.stateShape());
+  for (int64_t n = 0; n < geo.N; ++n)
+    for (int64_t hv = 0; hv < geo.HV; ++hv) {
+      const int64_t slot = (n * geo.HV + hv) * geo.K * geo.V;
+      Tensor<T> dS = readStateSlot(dht, geo, slot);
+      const std::vector<int64_t> &starts = chunks[n].starts;
+      for (int64_t chunk = int64_t(starts.size()) - 1; chunk >= 0; --chunk) {
+        const int64_t start = starts[chunk], at = chunks[n].firstSlot + chunk;
+        const int64_t rows = std::min(C, geo.eos[n] - start);
+        setSlotState(next, geo, at, hv, dS);
+        llvm::Expected<ChunkGrads<T>> y = runBackwardChunk(
+            op.getBody().front(),
+            gatherChunk(*inputs, channel, hv, start, rows, C),
+            slotState(states, geo, at, hv), doRows(dO, geo, hv, start, rows, C),
+            std::move(dS), env);
+        if (!y)
+          return inChunk(y.takeError(), n, hv, chunk);
+        dS = std::move(y->dstate);
+      }
+      writeStateSlot(dS, geo, slot, dh0);
+    }
+  env.bind(op.getNextStateGrads(), std::move(next));
+  if (op.getDh0())
+    env.bind(op.getDh0(), std::move(dh0));
+  return llvm::Error::success();
+}
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::ChunkGradMapOp op, Env<T> &env) {
+  llvm::Expected<SequenceTensors<T>> inputs =
+      readSequenceTensors(op, env, Value());
+  if (!inputs)
+    return inputs.takeError();
+  const SequenceGeometry &geo = inputs->geo;
+  const int64_t C = op.getChunkSize();
+  if (C <= 0)
+    return opError(op, "needs a positive chunk_size, got " + llvm::Twine(C));
+  int64_t numSlots = 0;
+  std::vector<SequenceChunks> chunks = chunksOf(geo, C, numSlots);
+  const Tensor<T> &states = env[op.getStates()],
+                  &next = env[op.getNextStateGrads()], &dO = env[op.getDOut()];
+  if (llvm::Error e = expectSlotStates(op, "states", states, geo, numSlots))
+    return e;
+  if (llvm::Error e =
+          expectSlotStates(op, "next_state_grads", next, geo, numSlots))
+    return e;
+  if (llvm::Error e =
+          expectShape(op, "do", dO.shape, {geo.B, geo.T, geo.HV, geo.V}))
+    return e;
+  const bool channel = op.getGate() == kda::GateGranularity::channel;
+  GradScatter<T> grads(geo, inputs->g, channel);
+  for (int64_t n = 0; n < geo.N; ++n)
+    for (int64_t hv = 0; hv < geo.HV; ++hv)
+      for (auto [chunk, start] : llvm::enumerate(chunks[n].starts)) {
+        const int64_t at = chunks[n].firstSlot + chunk;
+        const int64_t rows = std::min(C, geo.eos[n] - start);
+        llvm::Expected<ChunkGrads<T>> y = runBackwardChunk(
+            op.getBody().front(),
+            gatherChunk(*inputs, channel, hv, start, rows, C),
+            slotState(states, geo, at, hv), doRows(dO, geo, hv, start, rows, C),
+            slotState(next, geo, at, hv), env);
+        if (!y)
+          return inChunk(y.takeError(), n, hv, chunk);
+        grads.add(*y, geo, hv, start, rows);
+      }
+  grads.bind(op.getGrads(), env);
   return llvm::Error::success();
 }
 

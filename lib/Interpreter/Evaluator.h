@@ -74,9 +74,10 @@ template <typename T> struct SequenceTensors {
   SequenceGeometry geo;
 };
 
+/// \p initial is the op's initial state (null for ops without one).
 template <typename T, typename OpT>
-llvm::Expected<SequenceTensors<T>> readSequenceTensors(OpT op,
-                                                       const Env<T> &env) {
+llvm::Expected<SequenceTensors<T>>
+readSequenceTensors(OpT op, const Env<T> &env, mlir::Value initial) {
   auto optional = [&](mlir::Value value) -> const Tensor<T> * {
     return value ? &env[value] : nullptr;
   };
@@ -85,7 +86,7 @@ llvm::Expected<SequenceTensors<T>> readSequenceTensors(OpT op,
                        &env[op.getV()],
                        &env[op.getBeta()],
                        optional(op.getG()),
-                       optional(op.getInitialState()),
+                       optional(initial),
                        optional(op.getCuSeqlens()),
                        {}};
   SequenceOperands s;
@@ -102,6 +103,12 @@ llvm::Expected<SequenceTensors<T>> readSequenceTensors(OpT op,
     return geo.takeError();
   t.geo = std::move(*geo);
   return t;
+}
+
+template <typename T, typename OpT>
+llvm::Expected<SequenceTensors<T>> readSequenceTensors(OpT op,
+                                                       const Env<T> &env) {
+  return readSequenceTensors(op, env, op.getInitialState());
 }
 
 /// One chunk's operands as a loop body receives them: rows [start, start +
@@ -178,6 +185,9 @@ template <typename T> struct Evaluator {
   // ChunkGradLoopEval.cpp
   static llvm::Error evaluate(mlir::kda::ChunkGradLoopOp op, Env<T> &env);
   static llvm::Error evaluate(mlir::kda::RecurrenceGradOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::ChunkStatesOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::ChunkStateGradsOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::ChunkGradMapOp op, Env<T> &env);
 
   // GradOpsEval.cpp
   static llvm::Error evaluate(mlir::kda::AddOp op, Env<T> &env);

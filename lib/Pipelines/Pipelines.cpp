@@ -38,6 +38,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   OpPassManager &funcPm = pm.nest<func::FuncOp>();
   funcPm.addPass(createKDAChunk({options.chunkSize}));
   funcPm.addPass(createKDAChunkAdjoint());
+  funcPm.addPass(createKDAChunkGradSplit());
   if (stage == Stage::Chunked)
     return;
   KDAUTExpandOptions ut;

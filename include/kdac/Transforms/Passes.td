@@ -98,6 +98,43 @@ def KDAChunkAdjoint : Pass<"kda-chunk-adjoint", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::kda::KDADialect"];
 }
 
+def KDAChunkGradSplit : Pass<"kda-chunk-grad-split", "::mlir::func::FuncOp"> {
+  let summary = "Split each kda.chunk_grad_loop by its dependence on the state";
+  let description = [{
+    Only the entering states (a forward scan over the chunks) and their
+    cotangents (a reverse scan) are sequential in a backward chunk loop;
+    every chunk's input gradients follow from them independently. The loop
+    becomes kda.chunk_states (its forward body), kda.chunk_state_grads (its
+    backward body sliced to the entering state's cotangent: the other yields
+    become zeros and what only fed them is erased) and kda.chunk_grad_map
+    (the backward body sliced to dq, dk, dv, dg, dbeta), which pass
+    per-chunk-slot states [slots, HV, K, V] between them: the structure of a
+    GPU backward (two scans, one parallel kernel).
+
+    Before:
+    ```mlir
+    %g:6 = kda.chunk_grad_loop q(%q) ... do(%do) dht(%dht) chunk_size = 16
+        gate = channel : (...) -> (...) forward { ... } backward { ... }
+    ```
+    After:
+    ```mlir
+    %s = kda.chunk_states q(%q) ... chunk_size = 16 gate = channel
+        : (...) -> tensor<?x2x64x64xf32> { ... }
+    %ds, %dh0 = kda.chunk_state_grads q(%q) ... states(%s) do(%do) dht(%dht)
+        chunk_size = 16 gate = channel : (...) -> (...) {
+      ...
+      kda.grad_yield %z0, %z1, %z2, %z3, %z4, %dsin : ...
+    }
+    %g:5 = kda.chunk_grad_map q(%q) ... states(%s) next_state_grads(%ds)
+        do(%do) chunk_size = 16 gate = channel : (...) -> (...) {
+      ...
+      kda.grad_yield %dq, %dk, %dv, %dg, %db, %z : ...
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::kda::KDADialect"];
+}
+
 def KDAUTExpand : Pass<"kda-ut-expand", "::mlir::func::FuncOp"> {
   let summary = "Expand the UT inverse (I + A)^-1 by a chosen method";
   let description = [{

@@ -82,3 +82,15 @@ func.func @backward_arity(%q: tensor<1x8x1x16xf32>, %b: tensor<1x8x1xf32>, %do: 
   }
   return
 }
+
+// -----
+
+func.func @slot_states_type(%q: tensor<1x8x1x16xf32>, %b: tensor<1x8x1xf32>) {
+  // expected-error @+1 {{expects the states of type tensor<?x1x16x16xf32> (per chunk slot, K x V), got 'tensor<?x1x16x8xf32>'}}
+  %s = kda.chunk_states q(%q) k(%q) v(%q) beta(%b) chunk_size = 16 gate = none
+      : (tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1xf32>) -> tensor<?x1x16x8xf32> {
+  ^bb0(%cq: tensor<16x16xf32>, %ck: tensor<16x16xf32>, %cv: tensor<16x16xf32>, %cg: tensor<16x16xf32>, %cb: tensor<16xf32>, %st: tensor<16x16xf32>):
+    kda.yield %cv, %st : tensor<16x16xf32>, tensor<16x16xf32>
+  }
+  return
+}

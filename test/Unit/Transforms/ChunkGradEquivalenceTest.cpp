@@ -1,8 +1,9 @@
 //===- ChunkGradEquivalenceTest.cpp - recurrence == chunked backward ------===//
 //
 // The chunked backward that kda-chunk and kda-chunk-adjoint derive, run by
-// the interpreter after the chunked and the expanded stages, against the
-// fp64 reverse-mode recurrence (lib/Reference) at 1e-10: every gradient
+// the interpreter as one loop (before kda-chunk-grad-split) and split into
+// its two scans and map (after the chunked and the expanded stages), against
+// the fp64 reverse-mode recurrence (lib/Reference) at 1e-10: every gradient
 // golden (../shared/golden_bwd) and random cases over tails, varlen
 // boundaries, GVA, both layouts, the fused prologue options and the family
 // members, for chunk sizes 16, 32 and 64 and every UT inverse method.
@@ -13,9 +14,11 @@
 #include "kdac/Pipelines/Pipelines.h"
 #include "kdac/Reference/Case.h"
 #include "kdac/Reference/ReferenceBackward.h"
+#include "kdac/Transforms/Passes.h"
 
 #include "../GoldenFiles.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
 
@@ -52,16 +55,25 @@ public:
     context = std::make_unique<mlir::MLIRContext>(registry);
   }
 
+  /// With `unsplit`, only kda-chunk and kda-chunk-adjoint run: the
+  /// backward stays one kda.chunk_grad_loop.
   llvm::Expected<KdaGradients> run(const KernelSpec &spec,
                                    const KdaInputs &inputs,
                                    const KdaCotangents &cot, Stage stage,
-                                   const ChunkedPipelineOptions &options) {
+                                   const ChunkedPipelineOptions &options,
+                                   bool unsplit = false) {
     mlir::OwningOpRef<mlir::ModuleOp> module =
         buildRecurrenceGradModule(*context, spec);
     if (!module)
       return llvm::createStringError("spec does not build");
     mlir::PassManager pm(context.get());
-    buildPipeline(pm, stage, options);
+    if (unsplit) {
+      mlir::OpPassManager &funcPm = pm.nest<mlir::func::FuncOp>();
+      funcPm.addPass(createKDAChunk({options.chunkSize}));
+      funcPm.addPass(createKDAChunkAdjoint());
+    } else {
+      buildPipeline(pm, stage, options);
+    }
     if (mlir::failed(pm.run(*module)))
       return llvm::createStringError("pipeline failed");
     return interpretGradients(*module, spec, inputs, cot);
@@ -99,9 +111,9 @@ void expectAllStagesMatch(GradientRunner &runner, const KernelSpec &spec,
   llvm::Expected<KdaGradients> want = runReferenceBackward(spec, inputs, cot);
   ASSERT_TRUE(bool(want)) << llvm::toString(want.takeError());
   auto check = [&](Stage stage, const ChunkedPipelineOptions &options,
-                   const std::string &what) {
+                   const std::string &what, bool unsplit = false) {
     llvm::Expected<KdaGradients> got =
-        runner.run(spec, inputs, cot, stage, options);
+        runner.run(spec, inputs, cot, stage, options, unsplit);
     ASSERT_TRUE(bool(got)) << label << " " << what << ": "
                            << llvm::toString(got.takeError());
     for (const Field &f : kFields) {
@@ -118,6 +130,8 @@ void expectAllStagesMatch(GradientRunner &runner, const KernelSpec &spec,
     ChunkedPipelineOptions options;
     options.chunkSize = chunk;
     check(Stage::Chunked, options, "chunked C=" + std::to_string(chunk));
+    check(Stage::Chunked, options, "unsplit C=" + std::to_string(chunk),
+          /*unsplit=*/true);
     for (Method method : methodsFor(chunk)) {
       options.utMethod = method.utMethod;
       options.diagMethod = method.diagMethod;
