@@ -100,8 +100,12 @@ LogicalResult GateActivationOp::verify() {
 int64_t ChunkLoopOp::getKeyDim() { return dim(getQ(), 3); }
 int64_t ChunkLoopOp::getValueDim() { return dim(getV(), 3); }
 
-LogicalResult mlir::kda::verifyChunkBody(Operation *op, Block &body, int64_t c,
-                                        int64_t kDim, int64_t vDim) {
+LogicalResult mlir::kda::verifyChunkBody(Operation *op, Region &region,
+                                        int64_t c, int64_t kDim, int64_t vDim) {
+  if (region.empty())
+    return op->emitOpError() << "expects a body block (q, k, v, g, beta, "
+                                "state) ending in kda.yield";
+  Block &body = region.front();
   Type f32 = Float32Type::get(op->getContext());
   SmallVector<Type> expected = {
       RankedTensorType::get({c, kDim}, f32), RankedTensorType::get({c, kDim}, f32),
@@ -116,7 +120,10 @@ LogicalResult mlir::kda::verifyChunkBody(Operation *op, Block &body, int64_t c,
       return op->emitOpError() << "expects body argument #" << i << " of type "
                                << type << ", got "
                                << body.getArgument(i).getType();
-  auto yield = dyn_cast<YieldOp>(body.getTerminator());
+  // A block without ops has no terminator to ask for.
+  auto yield = body.mightHaveTerminator()
+                   ? dyn_cast<YieldOp>(body.getTerminator())
+                   : YieldOp();
   if (!yield)
     return op->emitOpError() << "expects the body to end in kda.yield";
   if (yield.getO().getType() != RankedTensorType::get({c, vDim}, f32) ||
@@ -161,7 +168,7 @@ LogicalResult ChunkLoopOp::verify() {
     return emitOpError() << "expects " << problem;
   if (failed(verifyLoopTensors(*this)))
     return failure();
-  return verifyChunkBody(*this, getBody().front(), c, getKeyDim(),
+  return verifyChunkBody(*this, getBody(), c, getKeyDim(),
                          getValueDim());
 }
 

@@ -178,8 +178,12 @@ LogicalResult RecurrenceGradOp::verify() {
 /// A backward body on [C, K] / [C, V] tiles: q, k, v, g, beta, the entering
 /// state, do and the leaving state's cotangent, ending in kda.grad_yield of
 /// the chunk's dq, dk, dv, dg, dbeta and the entering state's cotangent.
-static LogicalResult verifyBackwardBody(Operation *op, Block &body, int64_t c,
-                                        int64_t kDim, int64_t vDim) {
+static LogicalResult verifyBackwardBody(Operation *op, Region &region,
+                                        int64_t c, int64_t kDim, int64_t vDim) {
+  if (region.empty())
+    return op->emitOpError() << "expects a backward body block ending in "
+                                "kda.grad_yield";
+  Block &body = region.front();
   Type f32 = Float32Type::get(op->getContext());
   auto tile = [&](ArrayRef<int64_t> shape) {
     return RankedTensorType::get(shape, f32);
@@ -197,7 +201,9 @@ static LogicalResult verifyBackwardBody(Operation *op, Block &body, int64_t c,
       return op->emitOpError() << "expects backward argument #" << i
                                << " of type " << type << ", got "
                                << body.getArgument(i).getType();
-  auto yield = dyn_cast<GradYieldOp>(body.getTerminator());
+  auto yield = body.mightHaveTerminator()
+                   ? dyn_cast<GradYieldOp>(body.getTerminator())
+                   : GradYieldOp();
   if (!yield)
     return op->emitOpError()
            << "expects the backward body to end in kda.grad_yield";
@@ -265,11 +271,11 @@ LogicalResult ChunkGradLoopOp::verify() {
                            << result.getType();
 
   int64_t kDim = getKeyDim(), vDim = getValueDim();
-  if (failed(verifyChunkBody(*this, getForward().front(), c, kDim, vDim)))
+  if (failed(verifyChunkBody(*this, getForward(), c, kDim, vDim)))
     return failure();
   if (getBackward().empty())
     return success();
-  return verifyBackwardBody(*this, getBackward().front(), c, kDim, vDim);
+  return verifyBackwardBody(*this, getBackward(), c, kDim, vDim);
 }
 
 //===----------------------------------------------------------------------===//
@@ -329,7 +335,7 @@ LogicalResult ChunkStatesOp::verify() {
       return failure();
   if (failed(verifySlotStates(*this, "the states", getStates(), *dims)))
     return failure();
-  return verifyChunkBody(*this, getBody().front(), getChunkSize(), dims->k,
+  return verifyChunkBody(*this, getBody(), getChunkSize(), dims->k,
                          dims->v);
 }
 
@@ -350,7 +356,7 @@ LogicalResult ChunkStateGradsOp::verify() {
       failed(verifySlotStates(*this, "the state cotangents",
                               getNextStateGrads(), *dims)))
     return failure();
-  return verifyBackwardBody(*this, getBody().front(), getChunkSize(), dims->k,
+  return verifyBackwardBody(*this, getBody(), getChunkSize(), dims->k,
                             dims->v);
 }
 
@@ -387,7 +393,7 @@ LogicalResult ChunkGradMapOp::verify() {
       return emitOpError() << "expects result #" << i << " (" << names[i]
                            << ") of shape " << type << "'s, got "
                            << result.getType();
-  return verifyBackwardBody(*this, getBody().front(), getChunkSize(), dims->k,
+  return verifyBackwardBody(*this, getBody(), getChunkSize(), dims->k,
                             dims->v);
 }
 

@@ -77,7 +77,7 @@ LogicalResult verifyStateTensor(ShapeChecker &shapes, NamedTensor state,
 
 /// A chunk loop body on [C, K] / [C, V] tiles: arguments q, k, v, g, beta
 /// and the state, ending in kda.yield of the chunk output and the state.
-LogicalResult verifyChunkBody(Operation *op, Block &body, int64_t c,
+LogicalResult verifyChunkBody(Operation *op, Region &region, int64_t c,
                               int64_t kDim, int64_t vDim);
 
 /// Present scales are positive and finite.

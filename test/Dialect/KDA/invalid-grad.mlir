@@ -94,3 +94,31 @@ func.func @slot_states_type(%q: tensor<1x8x1x16xf32>, %b: tensor<1x8x1xf32>) {
   }
   return
 }
+
+// -----
+
+// An empty forward region.
+func.func @empty_forward(%q: tensor<1x8x1x16xf32>, %b: tensor<1x8x1xf32>, %do: tensor<1x8x1x16xf32>) {
+  // expected-error @+1 {{region #0 ('forward') failed to verify constraint: region with 1 blocks}}
+  %0:4 = kda.chunk_grad_loop q(%q) k(%q) v(%q) beta(%b) do(%do) chunk_size = 16 gate = none
+      : (tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1xf32>, tensor<1x8x1x16xf32>)
+        -> (tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1xf32>) forward {
+  } backward {
+  }
+  return
+}
+
+// -----
+
+// A body block without ops (found by fuzz-mlir: the verifier asked it for
+// its terminator).
+func.func @empty_forward_block(%q: tensor<1x8x1x16xf32>, %b: tensor<1x8x1xf32>, %do: tensor<1x8x1x16xf32>) {
+  // expected-error @+1 {{expects the body to end in kda.yield}}
+  %0:4 = kda.chunk_grad_loop q(%q) k(%q) v(%q) beta(%b) do(%do) chunk_size = 16 gate = none
+      : (tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1xf32>, tensor<1x8x1x16xf32>)
+        -> (tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1x16xf32>, tensor<1x8x1xf32>) forward {
+  ^bb0(%cq: tensor<16x16xf32>, %ck: tensor<16x16xf32>, %cv: tensor<16x16xf32>, %cg: tensor<16x16xf32>, %cb: tensor<16xf32>, %s: tensor<16x16xf32>):
+  } backward {
+  }
+  return
+}
