@@ -14,6 +14,7 @@
 #include "kdac/Reference/Case.h"
 
 #include "../GoldenFiles.h"
+#include "UTMethods.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
@@ -29,20 +30,8 @@ using namespace kdac;
 
 namespace {
 
-struct Method {
-  const char *utMethod;
-  const char *diagMethod;
-};
-
-/// Every inverse construction that applies to chunk size C.
-std::vector<Method> methodsFor(int64_t chunk) {
-  std::vector<Method> methods = {{"forward-substitution", "forward-substitution"},
-                                 {"blocked", "forward-substitution"},
-                                 {"blocked", "neumann"}};
-  if (chunk <= 16)
-    methods.push_back({"neumann", "forward-substitution"});
-  return methods;
-}
+using test::Method;
+using test::methodsFor;
 
 class StageRunner {
 public:

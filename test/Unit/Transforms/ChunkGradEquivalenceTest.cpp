@@ -17,6 +17,7 @@
 #include "kdac/Transforms/Passes.h"
 
 #include "../GoldenFiles.h"
+#include "UTMethods.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -33,19 +34,8 @@ using namespace kdac;
 
 namespace {
 
-struct Method {
-  const char *utMethod;
-  const char *diagMethod;
-};
-
-std::vector<Method> methodsFor(int64_t chunk) {
-  std::vector<Method> methods = {{"forward-substitution", "forward-substitution"},
-                                 {"blocked", "forward-substitution"},
-                                 {"blocked", "neumann"}};
-  if (chunk <= 16)
-    methods.push_back({"neumann", "forward-substitution"});
-  return methods;
-}
+using test::Method;
+using test::methodsFor;
 
 /// Compiles @kda_backward for a spec to a stage and interprets it.
 class GradientRunner {
