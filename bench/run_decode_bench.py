@@ -69,7 +69,7 @@ def main():
     ap.add_argument("--batches", default="1,32,256")
     ap.add_argument("--configs", default="",
                     help="extra kdac configs to time at each row, ';'-separated "
-                         "flag lists, e.g. '--v-tile=16 --block-threads=128'")
+                         "flag lists, e.g. '--decode-v-tile=16 --recurrence-block-threads=64'")
     args = ap.parse_args()
     import fla
 

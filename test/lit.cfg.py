@@ -39,5 +39,5 @@ llvm_config.with_environment("PATH", config.kdac_tools_dir, append_path=True)
 config.environment["KDAC_CACHE_DIR"] = os.path.join(config.test_exec_root, "kdac-cache")
 
 tool_dirs = [config.kdac_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["kdac", "kda-opt", "kdac-emit-cuda"], tool_dirs)
+llvm_config.add_tool_substitutions(["kdac", "kda-opt", "kdac-translate"], tool_dirs)
 llvm_config.add_tool_substitutions(["not", "count", "split-file"], [config.llvm_tools_dir])

@@ -285,6 +285,7 @@ llvm::Error SourceScanner::checkResultNumbers() {
 llvm::Error SourceScanner::checkForwardReferences() {
   scopes.assign(1, Scope());
   std::vector<ParenKind> parens;
+  std::vector<bool> braceOpensScope;
   std::vector<llvm::StringRef> results;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
@@ -294,6 +295,13 @@ llvm::Error SourceScanner::checkForwardReferences() {
       if (!parens.empty())
         parens.pop_back();
     } else if (c == '{') {
+      // `@f(%a: t {kdk.param = "q"})`: an argument's attribute dictionary,
+      // not a region; the pending arguments still belong to the body.
+      bool argumentAttributes =
+          !parens.empty() && parens.back() == ParenKind::FunctionArguments;
+      braceOpensScope.push_back(!argumentAttributes);
+      if (argumentAttributes)
+        continue;
       scopes.emplace_back();
       // `@f(%a: t) attributes {...} {`: the arguments belong to the body.
       if (precededByKeyword(i, "attributes"))
@@ -302,7 +310,10 @@ llvm::Error SourceScanner::checkForwardReferences() {
         scopes.back().defined[pending] = true;
       pendingDefinitions.clear();
     } else if (c == '}') {
-      if (scopes.size() == 1)
+      bool opensScope = braceOpensScope.empty() || braceOpensScope.back();
+      if (!braceOpensScope.empty())
+        braceOpensScope.pop_back();
+      if (!opensScope || scopes.size() == 1)
         continue;
       // A use left unresolved in a closed region stays a forward reference
       // of the enclosing one: a later sibling region may still resolve it.

@@ -61,11 +61,8 @@ llvm::Error lowerToKernels(ModuleOp module,
   if (!problem.empty())
     return llvm::createStringError("invalid compile options: " + problem);
   DiagnosticCollector diagnostics(*module.getContext());
-  ChunkedPipelineOptions resolved = options;
-  if (resolved.chunkSize == 0)
-    resolved.chunkSize = kDefaultKernelChunkSize;
   PassManager pm(module.getContext());
-  buildPipeline(pm, Stage::Kernel, resolved);
+  buildPipeline(pm, Stage::Kernel, options);
   if (failed(pm.run(module)))
     return diagnostics.error("lowering to kernels failed");
   return llvm::Error::success();

@@ -43,12 +43,8 @@ std::string specKey(const KernelSpec &spec,
       << toString(s.stateDType) << " scale " << s.effectiveScale() << " arch "
       << s.arch << (s.decode ? " decode" : "")
       << (s.statePool ? " pool" : "") << (s.perTokenStates ? " per-token" : "")
-      << (s.acceptedCounts ? " accepted" : "") << " | C" << options.chunkSize << " " << options.utMethod
-      << "/" << options.diagMethod << " anchor " << options.anchorBlock
-      << " threads " << options.blockThreads << "/"
-      << options.recurrenceBlockThreads << " vtile "
-      << options.valueTile << "/" << options.decodeValueTile << " state-in "
-      << options.decodeStateIn;
+      << (s.acceptedCounts ? " accepted" : "") << " | "
+      << optionsKey(options);
   return key.str();
 }
 

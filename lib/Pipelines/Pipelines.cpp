@@ -36,7 +36,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
     return;
   }
   OpPassManager &funcPm = pm.nest<func::FuncOp>();
-  funcPm.addPass(createKDAChunk({options.chunkSize}));
+  funcPm.addPass(createKDAChunk({options.effectiveChunkSize()}));
   funcPm.addPass(createKDAChunkAdjoint());
   funcPm.addPass(createKDAChunkGradSplit());
   if (stage == Stage::Chunked)
@@ -60,42 +60,42 @@ void buildPipeline(OpPassManager &pm, Stage stage,
 }
 
 namespace {
-struct ChunkedPipelineCLOptions
-    : public PassPipelineOptions<ChunkedPipelineCLOptions> {
-  Option<int64_t> chunkSize{*this, "chunk-size",
-                            llvm::cl::desc("Tokens per chunk"),
-                            llvm::cl::init(64)};
-  Option<std::string> utMethod{
-      *this, "ut-method",
-      llvm::cl::desc("forward-substitution | neumann | blocked"),
-      llvm::cl::init("blocked")};
-  Option<std::string> diagMethod{
-      *this, "diag-method",
-      llvm::cl::desc("Diagonal blocks of `blocked`: forward-substitution | "
-                     "neumann"),
-      llvm::cl::init("forward-substitution")};
-  Option<int64_t> anchorBlock{
-      *this, "anchor-block",
-      llvm::cl::desc("Sub-chunk length of the anchored decay (0: direct)"),
-      llvm::cl::init(16)};
+/// kda-opt's options of the pipelines: one per CompileOptions.def entry.
+struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+  Option<TYPE> MEMBER{*this, FLAG, llvm::cl::desc(HELP),                       \
+                      llvm::cl::init(DEFAULT)};
+#include "kdac/Spec/CompileOptions.def"
+
+  ChunkedPipelineOptions toOptions() const {
+    ChunkedPipelineOptions options;
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+  options.MEMBER = MEMBER;
+#include "kdac/Spec/CompileOptions.def"
+    return options;
+  }
 };
+
+void registerPipeline(StringRef name, StringRef description, Stage stage) {
+  PassPipelineRegistration<PipelineCLOptions>(
+      name, description,
+      [stage](OpPassManager &pm, const PipelineCLOptions &cl) {
+        buildPipeline(pm, stage, cl.toOptions());
+      });
+}
 } // namespace
 
 void registerKdacPassesAndPipelines() {
   registerKDACTransformsPasses();
   registerKDACConversionPasses();
-  PassPipelineRegistration<ChunkedPipelineCLOptions>(
-      "kda-chunked-pipeline",
-      "kda.recurrence -> chunked form with the UT inverse expanded and the "
-      "decay anchored",
-      [](OpPassManager &pm, const ChunkedPipelineCLOptions &cl) {
-        ChunkedPipelineOptions options;
-        options.chunkSize = cl.chunkSize;
-        options.utMethod = cl.utMethod;
-        options.diagMethod = cl.diagMethod;
-        options.anchorBlock = cl.anchorBlock;
-        buildPipeline(pm, Stage::Expanded, options);
-      });
+  registerPipeline("kda-chunked-pipeline",
+                   "kda.recurrence -> chunked form with the UT inverse "
+                   "expanded and the decay anchored (kdac --emit=expanded)",
+                   Stage::Expanded);
+  registerPipeline("kdac-kernel-pipeline",
+                   "kda.recurrence -> kdk kernels, as kdac --emit=kernel "
+                   "lowers them (recurrent=true for a decode spec)",
+                   Stage::Kernel);
 }
 
 } // namespace kdac

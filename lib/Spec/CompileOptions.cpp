@@ -20,15 +20,12 @@ struct FieldName {
     return names == OptionNames::Flags ? std::string("--") + flag : json;
   }
 };
-constexpr FieldName kChunkSize{"chunk-size", "chunk_size"};
-constexpr FieldName kUTMethod{"ut-method", "ut_method"};
-constexpr FieldName kDiagMethod{"diag-method", "diag_method"};
-constexpr FieldName kAnchorBlock{"anchor-block", "anchor_block"};
-constexpr FieldName kBlockThreads{"block-threads", "block_threads"};
-constexpr FieldName kRecurrenceThreads{"recurrence-block-threads",
-                                       "recurrence_block_threads"};
-constexpr FieldName kValueTile{"v-tile", "v_tile"};
-constexpr FieldName kDecodeStateIn{"decode-state-in", "decode_state_in"};
+/// Each field's names, from the table: field::chunkSize.in(names).
+namespace field {
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+  constexpr FieldName MEMBER{FLAG, JSON};
+#include "kdac/Spec/CompileOptions.def"
+} // namespace field
 
 bool oneOf(const std::string &value, std::initializer_list<const char *> set) {
   for (const char *allowed : set)
@@ -41,42 +38,58 @@ bool oneOf(const std::string &value, std::initializer_list<const char *> set) {
 std::string validate(const ChunkedPipelineOptions &o, OptionNames names) {
   using namespace limits;
   if (o.chunkSize != 0) {
-    std::string problem = checkKernelChunkSize(o.chunkSize, kChunkSize.in(names));
+    std::string problem = checkKernelChunkSize(o.chunkSize, field::chunkSize.in(names));
     if (!problem.empty())
       return problem + " (or 0 for the default)";
   }
   if (!oneOf(o.utMethod, {"forward-substitution", "neumann", "blocked"}))
-    return "invalid value '" + o.utMethod + "' for " + kUTMethod.in(names) +
+    return "invalid value '" + o.utMethod + "' for " + field::utMethod.in(names) +
            " (expected forward-substitution, neumann or blocked)";
   if (!oneOf(o.diagMethod, {"forward-substitution", "neumann"}))
     return "invalid value '" + o.diagMethod + "' for " +
-           kDiagMethod.in(names) + " (expected forward-substitution or neumann)";
-  if (o.utMethod == "neumann" && o.chunkSize > 16)
-    return kUTMethod.in(names) + " neumann needs chunks of at most 16 tokens, "
-           "got " + std::to_string(o.chunkSize) +
+           field::diagMethod.in(names) + " (expected forward-substitution or neumann)";
+  if (o.utMethod == "neumann" && o.effectiveChunkSize() > 16)
+    return field::utMethod.in(names) + " neumann needs chunks of at most 16 tokens, "
+           "got " + std::to_string(o.effectiveChunkSize()) +
            " (use blocked with the neumann diagonal method for larger chunks)";
   if (o.anchorBlock != 0 &&
-      !checkIRChunkSize(o.anchorBlock, kAnchorBlock.in(names)).empty())
-    return kAnchorBlock.in(names) + " must be 0 (direct) or a power of two "
+      !checkIRChunkSize(o.anchorBlock, field::anchorBlock.in(names)).empty())
+    return field::anchorBlock.in(names) + " must be 0 (direct) or a power of two "
            "in [1, " + std::to_string(kMaxChunkSize) + "], got " +
            std::to_string(o.anchorBlock);
-  std::string problem = checkBlockThreads(o.blockThreads, kBlockThreads.in(names));
+  std::string problem = checkBlockThreads(o.blockThreads, field::blockThreads.in(names));
   if (problem.empty() && o.recurrenceBlockThreads != 0) {
     problem = checkBlockThreads(o.recurrenceBlockThreads,
-                                kRecurrenceThreads.in(names));
+                                field::recurrenceBlockThreads.in(names));
     if (!problem.empty())
-      problem += " (or 0 for " + kBlockThreads.in(names) + ")";
+      problem += " (or 0 for " + field::blockThreads.in(names) + ")";
   }
   if (problem.empty())
-    problem = checkValueTile(o.valueTile, kValueTile.in(names));
+    problem = checkValueTile(o.valueTile, field::valueTile.in(names));
   if (problem.empty())
-    problem = checkValueTile(o.decodeValueTile, kValueTile.in(names));
+    problem = checkValueTile(o.decodeValueTile,
+                             field::decodeValueTile.in(names));
   if (!problem.empty())
     return problem;
   if (!oneOf(o.decodeStateIn, {"auto", "registers", "shared"}))
     return "invalid value '" + o.decodeStateIn + "' for " +
-           kDecodeStateIn.in(names) + " (expected registers, shared or auto)";
+           field::decodeStateIn.in(names) + " (expected registers, shared or auto)";
   return "";
+}
+
+namespace {
+void appendValue(std::string &out, int64_t v) { out += std::to_string(v); }
+void appendValue(std::string &out, bool v) { out += v ? "1" : "0"; }
+void appendValue(std::string &out, const std::string &v) { out += v; }
+} // namespace
+
+std::string optionsKey(const ChunkedPipelineOptions &o) {
+  std::string key;
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+  key += key.empty() ? JSON "=" : " " JSON "=";                                \
+  appendValue(key, o.MEMBER);
+#include "kdac/Spec/CompileOptions.def"
+  return key;
 }
 
 } // namespace kdac

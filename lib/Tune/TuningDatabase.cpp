@@ -77,14 +77,62 @@ llvm::Error fail(llvm::StringRef name, const llvm::Twine &message) {
 }
 
 llvm::json::Object toJson(const ChunkedPipelineOptions &o) {
-  return llvm::json::Object{{"chunk_size", o.chunkSize},
-                            {"ut_method", o.utMethod},
-                            {"diag_method", o.diagMethod},
-                            {"anchor_block", o.anchorBlock},
-                            {"v_tile", o.valueTile},
-                            {"block_threads", o.blockThreads},
-                            {"recurrence_block_threads",
-                             o.recurrenceBlockThreads}};
+  llvm::json::Object out;
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+  out[JSON] = o.MEMBER;
+#include "kdac/Spec/CompileOptions.def"
+  return out;
+}
+
+/// One option's JSON value; what it must be when it is not.
+const char *readOption(const llvm::json::Value &v, int64_t &out) {
+  std::optional<int64_t> i = v.getAsInteger();
+  if (!i || *i < 0)
+    return "a non-negative integer";
+  out = *i;
+  return nullptr;
+}
+const char *readOption(const llvm::json::Value &v, std::string &out) {
+  std::optional<llvm::StringRef> text = v.getAsString();
+  if (!text)
+    return "a string";
+  out = text->str();
+  return nullptr;
+}
+const char *readOption(const llvm::json::Value &v, bool &out) {
+  std::optional<bool> flag = v.getAsBoolean();
+  if (!flag)
+    return "true or false";
+  out = *flag;
+  return nullptr;
+}
+
+/// An entry's options: every key of CompileOptions.def may appear (a missing
+/// one keeps its default); any other key is an error, so that a misspelt
+/// choice is not silently the default.
+llvm::Expected<ChunkedPipelineOptions>
+optionsFromJson(const llvm::json::Object &options, llvm::StringRef name,
+                const std::string &where) {
+  ChunkedPipelineOptions o;
+  for (const auto &[key, value] : options) {
+    const char *expected = nullptr;
+    bool known = false;
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+  if (!known && key == JSON) {                                                 \
+    known = true;                                                              \
+    expected = readOption(value, o.MEMBER);                                    \
+  }
+#include "kdac/Spec/CompileOptions.def"
+    if (!known)
+      return fail(name, where + " options: unknown option '" + key.str() + "'");
+    if (expected)
+      return fail(name, where + " options: '" + key.str() + "' must be " +
+                            expected);
+  }
+  std::string problem = validate(o, OptionNames::Json);
+  if (!problem.empty())
+    return fail(name, where + " options: " + problem);
+  return o;
 }
 
 /// Reads one entry; `where` names it in errors ("entry 3").
@@ -119,32 +167,11 @@ llvm::Expected<TuningEntry> entryFromJson(const llvm::json::Value &value,
                               "and an object 'options'");
   entry.bucket = *bucket;
   entry.milliseconds = *ms;
-  ChunkedPipelineOptions &o = entry.options;
-  struct IntField {
-    const char *key;
-    int64_t &out;
-  };
-  for (IntField f : {IntField{"chunk_size", o.chunkSize},
-                     IntField{"anchor_block", o.anchorBlock},
-                     IntField{"v_tile", o.valueTile},
-                     IntField{"block_threads", o.blockThreads},
-                     IntField{"recurrence_block_threads",
-                              o.recurrenceBlockThreads}}) {
-    std::optional<int64_t> v = options->getInteger(f.key);
-    if (!v || *v < 0)
-      return fail(name, where + " options need a non-negative integer '" +
-                            f.key + "'");
-    f.out = *v;
-  }
-  std::optional<llvm::StringRef> ut = options->getString("ut_method");
-  std::optional<llvm::StringRef> diag = options->getString("diag_method");
-  if (!ut || !diag)
-    return fail(name, where + " options need 'ut_method' and 'diag_method'");
-  o.utMethod = ut->str();
-  o.diagMethod = diag->str();
-  std::string problem = validate(o, OptionNames::Json);
-  if (!problem.empty())
-    return fail(name, where + " options: " + problem);
+  llvm::Expected<ChunkedPipelineOptions> o =
+      optionsFromJson(*options, name, where);
+  if (!o)
+    return o.takeError();
+  entry.options = std::move(*o);
   return entry;
 }
 } // namespace

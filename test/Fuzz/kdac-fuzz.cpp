@@ -191,7 +191,7 @@ void runMlir(llvm::StringRef bytes) {
   }
 }
 
-/// Kernel-level (kdk) IR straight into the CUDA emitter, as kdac-emit-cuda
+/// Kernel-level (kdk) IR straight into the CUDA emitter, as kdac-translate --kdk-to-cuda
 /// takes it.
 void runKernelIR(llvm::StringRef bytes) {
   QuietContext quiet;

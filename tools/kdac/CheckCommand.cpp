@@ -89,8 +89,6 @@ llvm::Expected<InterpreterSetup> interpreterSetup() {
   if (!pipelineOptions)
     return llvm::createStringError("bad compilation flags");
   setup.pipeline = *pipelineOptions;
-  if (setup.pipeline.chunkSize == 0)
-    setup.pipeline.chunkSize = 64;
   return setup;
 }
 

@@ -155,8 +155,7 @@ int runCompile() {
       options->recurrent |= spec->decode;
     }
     ChunkedPipelineOptions shown = *options;
-    if (shown.chunkSize == 0)
-      shown.chunkSize = kDefaultKernelChunkSize;
+    shown.chunkSize = shown.effectiveChunkSize();
     configuration = "// kdac configuration: " + describe(shown) + "\n// chosen by " +
                     why + "\n";
   }
@@ -164,9 +163,6 @@ int runCompile() {
   std::string text;
   llvm::raw_string_ostream os(text);
   if (emit->stage != Stage::Kernel) {
-    // IR stages before code generation keep a fixed chunk size (64 for auto).
-    if (options->chunkSize == 0)
-      options->chunkSize = 64;
     PassManager pm(&context);
     buildPipeline(pm, emit->stage, *options);
     if (failed(pm.run(*module)))

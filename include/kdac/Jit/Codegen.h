@@ -27,15 +27,8 @@ KernelSpec kernelSpecFor(const KernelSpec &spec);
 llvm::Expected<EmittedCuda> generateCuda(const KernelSpec &spec,
                                          const ChunkedPipelineOptions &options);
 
-/// The chunk size kernels use when none is asked for. Measured on an H100
-/// (bench/RESULTS.md and bench/chunk_sweep.py, 2026-11-22): 16-token chunks
-/// beat 32 on 5 of 7 shapes (T=8192 H=64 K=V=128: 1.80 vs 2.31 ms); 32 wins
-/// only for long single sequences at K=V=64, where the recurrence's chunk
-/// count dominates. A tuning database (kdac tune) overrides it per spec.
-inline constexpr int64_t kDefaultKernelChunkSize = 16;
-
 /// Runs the pipeline to the kernel level in place; options.chunkSize == 0
-/// means kDefaultKernelChunkSize.
+/// means kDefaultChunkSize.
 llvm::Error lowerToKernels(mlir::ModuleOp module,
                            const ChunkedPipelineOptions &options);
 

@@ -62,15 +62,8 @@ struct JitOptions {
   /// Empty: $KDAC_CACHE_DIR, else $XDG_CACHE_HOME/kdac, else ~/.cache/kdac.
   std::string cacheDirectory;
   bool useDiskCache = true;
-  /// The compiler's choices (chunk size, UT method, tiling, threads);
-  /// chunkSize 0 means the code generator's default.
-  ChunkedPipelineOptions pipeline = kernelDefaults();
-
-  static ChunkedPipelineOptions kernelDefaults() {
-    ChunkedPipelineOptions options;
-    options.chunkSize = 0;
-    return options;
-  }
+  /// The compiler's choices (chunk size, UT method, tiling, threads).
+  ChunkedPipelineOptions pipeline;
   int device = 0;
   /// A tuning database (kdac tune) to take configurations from; empty:
   /// $KDAC_TUNING_DB if set. Entries override `pipeline` for their spec.

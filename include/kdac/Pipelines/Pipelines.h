@@ -20,7 +20,9 @@ enum class Stage { KDA, Chunked, Expanded, Kernel };
 void buildPipeline(mlir::OpPassManager &pm, Stage stage,
                    const ChunkedPipelineOptions &options);
 
-/// Registers kdac's passes and the `kda-chunked-pipeline` pipeline.
+/// Registers kdac's passes and the `kda-chunked-pipeline` (to the expanded
+/// stage) and `kdac-kernel-pipeline` (to kdk kernels) pipelines, whose
+/// options are CompileOptions.def's.
 void registerKdacPassesAndPipelines();
 
 } // namespace kdac

@@ -18,34 +18,28 @@ namespace kdac {
 /// says otherwise.
 constexpr int64_t kDecodeBlockThreads = 128;
 
-/// Choices the compiler owns and the autotuner sweeps.
+/// The chunk size when none is asked for (chunkSize == 0), at every stage.
+/// Measured on an H100 (bench/RESULTS.md and bench/chunk_sweep.py,
+/// 2026-11-22): 16-token chunks beat 32 on 5 of 7 shapes (T=8192 H=64
+/// K=V=128: 1.80 vs 2.31 ms); 32 wins only for long single sequences at
+/// K=V=64, where the recurrence's chunk count dominates. A tuning database
+/// (kdac tune) overrides it per spec.
+#define KDAC_DEFAULT_CHUNK_SIZE 16
+constexpr int64_t kDefaultChunkSize = KDAC_DEFAULT_CHUNK_SIZE;
+#define KDAC_STRINGIFY_VALUE(x) #x
+#define KDAC_STRINGIFY(x) KDAC_STRINGIFY_VALUE(x)
+
+/// Choices the compiler owns and the autotuner sweeps; the fields, their
+/// defaults, flags and JSON keys are listed once, in CompileOptions.def.
 struct ChunkedPipelineOptions {
-  /// Tokens per chunk; 0 lets code generation use its default.
-  int64_t chunkSize = 64;
-  /// forward-substitution | neumann | blocked
-  std::string utMethod = "blocked";
-  /// How `blocked` inverts its 16 x 16 diagonal blocks: forward substitution
-  /// (one warp, a column per lane in registers, no barrier) or neumann
-  /// (log2(16) = 4 products, a barrier each). The first measured faster on
-  /// the H100 (T=8192 H=64 bf16: 1.96 vs 2.12 ms).
-  std::string diagMethod = "forward-substitution";
-  /// Sub-chunk length of the anchored decay; 0 keeps the direct form.
-  int64_t anchorBlock = 16;
-  /// Kernel level: threads per block and the V columns one recurrence
-  /// block owns (0: all of V).
-  int64_t blockThreads = 256;
-  /// Threads of the recurrence kernel, and of the decode kernel (0:
-  /// blockThreads, and kDecodeBlockThreads for decode).
-  int64_t recurrenceBlockThreads = 0;
-  int64_t valueTile = 64;
-  /// The decode kernel's V tile (0: chosen with its state fragment).
-  int64_t decodeValueTile = 0;
-  /// Where a decode block keeps its state slice: registers | shared | auto
-  /// (shared for a 16-bit kv state of a one-token call, measured fastest).
-  std::string decodeStateIn = "auto";
-  /// Lower token by token (the decode kernel) instead of chunkwise; only the
-  /// kernel stage differs.
-  bool recurrent = false;
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+  TYPE MEMBER = DEFAULT;
+#include "kdac/Spec/CompileOptions.def"
+
+  /// The chunk size the passes use: chunkSize, or kDefaultChunkSize for 0.
+  int64_t effectiveChunkSize() const {
+    return chunkSize == 0 ? kDefaultChunkSize : chunkSize;
+  }
 };
 
 /// How validate() names a field in its message: as kdac's flag
@@ -58,6 +52,10 @@ enum class OptionNames { Flags, Json };
 /// Returns "" when valid, else one line naming the field.
 std::string validate(const ChunkedPipelineOptions &options,
                      OptionNames names = OptionNames::Flags);
+
+/// Every field as "json_key=value", in table order: the options' part of
+/// the JIT's cache key.
+std::string optionsKey(const ChunkedPipelineOptions &options);
 
 } // namespace kdac
 

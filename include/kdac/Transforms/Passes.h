@@ -8,6 +8,7 @@
 #define KDAC_TRANSFORMS_PASSES_H
 
 #include "KDA/KDADialect.h"
+#include "kdac/Spec/CompileOptions.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"

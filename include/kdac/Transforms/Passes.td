@@ -48,7 +48,8 @@ def KDAChunk : Pass<"kda-chunk", "::mlir::func::FuncOp"> {
     ```
   }];
   let options = [
-    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"64",
+    Option<"chunkSize", "chunk-size", "int64_t",
+           /*default=*/"::kdac::kDefaultChunkSize",
            "Tokens per chunk (16, 32, 64 or 128)">
   ];
   let dependentDialects = ["::mlir::kda::KDADialect"];

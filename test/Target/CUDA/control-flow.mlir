@@ -1,4 +1,4 @@
-// RUN: kdac-emit-cuda %s | FileCheck %s
+// RUN: kdac-translate %s --kdk-to-cuda | FileCheck %s
 
 // Scalars are per-thread C++ locals: loop-carried values are mutable locals
 // declared before the loop (and are its results afterwards); several yielded

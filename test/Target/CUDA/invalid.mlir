@@ -1,4 +1,4 @@
-// RUN: kdac-emit-cuda %s --split-input-file --verify-diagnostics
+// RUN: kdac-translate %s --kdk-to-cuda --split-input-file --verify-diagnostics
 
 // The emitter fails loudly, at the op, on anything it cannot express.
 

@@ -1,5 +1,5 @@
-// RUN: kdac-emit-cuda %s --launch-descriptor-only | FileCheck %s
-// RUN: kdac-emit-cuda %s | FileCheck %s --check-prefix=SOURCE
+// RUN: kdac-translate %s --kdk-to-launch-descriptor | FileCheck %s
+// RUN: kdac-translate %s --kdk-to-cuda | FileCheck %s --check-prefix=SOURCE
 
 // Kernels in module order; each workspace once, at its first use; grid
 // extents from kdk.grid; params in argument order; kernels without tiles get

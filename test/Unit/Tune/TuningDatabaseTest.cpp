@@ -53,6 +53,40 @@ TEST(TuningDatabase, RoundTripsAndLooksUpTheNearestBucket) {
   EXPECT_FALSE(back->lookup("sm_90a", other, 6000).has_value());
 }
 
+TEST(TuningDatabase, RoundTripsEveryOption) {
+  TuningEntry e = entry(4096, 32, 2.0);
+  ChunkedPipelineOptions &o = e.options;
+  o.utMethod = "forward-substitution";
+  o.diagMethod = "neumann";
+  o.anchorBlock = 8;
+  o.blockThreads = 128;
+  o.recurrenceBlockThreads = 64;
+  o.valueTile = 32;
+  o.decodeValueTile = 16;
+  o.decodeStateIn = "shared";
+  o.recurrent = true;
+  TuningDatabase db;
+  db.record(e);
+  llvm::Expected<TuningDatabase> back =
+      TuningDatabase::parse(db.serialize(), "db.json");
+  ASSERT_TRUE(static_cast<bool>(back)) << llvm::toString(back.takeError());
+  EXPECT_EQ(optionsKey(back->entries().front().options), optionsKey(o));
+  EXPECT_NE(optionsKey(o), optionsKey(ChunkedPipelineOptions{}));
+}
+
+TEST(TuningDatabase, MissingOptionsKeepTheirDefaults) {
+  // Databases written before an option existed name only the older ones.
+  llvm::Expected<TuningDatabase> db = TuningDatabase::parse(
+      "{\"format\": \"kdac-tuning\", \"version\": 1, \"entries\": "
+      "[{\"arch\": \"sm_90a\", \"spec\": \"x\", \"measured_on\": \"y\", "
+      "\"t_bucket\": 64, \"ms\": 1, \"options\": {\"chunk_size\": 32}}]}",
+      "t.json");
+  ASSERT_TRUE(static_cast<bool>(db)) << llvm::toString(db.takeError());
+  ChunkedPipelineOptions expected;
+  expected.chunkSize = 32;
+  EXPECT_EQ(optionsKey(db->entries().front().options), optionsKey(expected));
+}
+
 TEST(TuningDatabase, RejectsMalformedFiles) {
   auto error = [](const char *text) {
     llvm::Expected<TuningDatabase> db = TuningDatabase::parse(text, "t.json");
@@ -65,10 +99,25 @@ TEST(TuningDatabase, RejectsMalformedFiles) {
             "t.json: unsupported version (this kdac reads version 1)");
   EXPECT_EQ(error("{\"format\": \"kdac-tuning\", \"version\": 1}"),
             "t.json: needs an array 'entries'");
-  EXPECT_EQ(error("{\"format\": \"kdac-tuning\", \"version\": 1, \"entries\": "
-                  "[{\"arch\": \"sm_90a\", \"spec\": \"x\", \"measured_on\": "
-                  "\"y\", \"t_bucket\": 64, \"ms\": 1, \"options\": {}}]}"),
-            "t.json: entry 0 options need a non-negative integer 'chunk_size'");
+  auto withOptions = [&](const std::string &options) {
+    std::string text =
+        "{\"format\": \"kdac-tuning\", \"version\": 1, \"entries\": "
+        "[{\"arch\": \"sm_90a\", \"spec\": \"x\", \"measured_on\": "
+        "\"y\", \"t_bucket\": 64, \"ms\": 1, \"options\": " +
+        options + "}]}";
+    return error(text.c_str());
+  };
+  EXPECT_EQ(withOptions("{\"chunk_size\": -16}"),
+            "t.json: entry 0 options: 'chunk_size' must be a non-negative integer");
+  EXPECT_EQ(withOptions("{\"ut_method\": 3}"),
+            "t.json: entry 0 options: 'ut_method' must be a string");
+  EXPECT_EQ(withOptions("{\"recurrent\": \"yes\"}"),
+            "t.json: entry 0 options: 'recurrent' must be true or false");
+  EXPECT_EQ(withOptions("{\"chunk_sise\": 16}"),
+            "t.json: entry 0 options: unknown option 'chunk_sise'");
+  EXPECT_EQ(withOptions("{\"decode_v_tile\": 100000}"),
+            "t.json: entry 0 options: decode_v_tile must be 0 (all of V) or a "
+            "tile of at most 256 columns, got 100000");
   EXPECT_EQ(error("{\"format\": \"kdac-tuning\", \"version\": 1, \"entries\": [3]}"),
             "t.json: entry 0 is not an object");
 }
