@@ -111,7 +111,7 @@ std::optional<KernelSpec> toSpec(const kdac_spec *in, std::string &error) {
   s.stateLayout = in->state_v_first ? StateLayout::VK : StateLayout::KV;
   if (in->has_scale)
     s.scale = in->scale;
-  s.decode = in->decode != 0;
+  s.op = in->decode != 0 ? KernelOp::Decode : KernelOp::Forward;
   s.statePool = in->state_pool != 0;
   s.perTokenStates = in->per_token_states != 0;
   s.acceptedCounts = in->accepted_counts != 0;

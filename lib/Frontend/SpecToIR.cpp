@@ -168,7 +168,7 @@ OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
 OwningOpRef<ModuleOp> buildRecurrenceGradModule(MLIRContext &ctx,
                                                 const KernelSpec &spec) {
   ctx.loadDialect<kda::KDADialect, func::FuncDialect>();
-  if (spec.statePool || spec.decode)
+  if (spec.statePool || spec.isDecode())
     return nullptr;
   OpBuilder builder(&ctx);
   Location loc = builder.getUnknownLoc();
@@ -252,7 +252,8 @@ KernelSpec specFromRecurrence(kda::RecurrenceOp op) {
   spec.hasInitialState = !spec.statePool && op.getInitialState();
   spec.hasFinalState = !spec.statePool && op.getFinalState();
   // Only the decode lowering implements pools.
-  spec.decode |= spec.statePool;
+  if (spec.statePool)
+    spec.op = KernelOp::Decode;
   spec.stateLayout = static_cast<StateLayout>(op.getLayout());
   if (Value state = op.getInitialState() ? op.getInitialState()
                                          : op.getFinalState())

@@ -20,7 +20,7 @@ namespace kdac {
 
 KernelSpec kernelSpecFor(const KernelSpec &spec) {
   KernelSpec generic = spec;
-  bool oneTokenDecode = spec.decode && !spec.varlen && spec.T == 1;
+  bool oneTokenDecode = spec.isDecode() && !spec.varlen && spec.T == 1;
   generic.T = oneTokenDecode ? 1 : kDynamic;
   generic.B = spec.varlen ? 1 : kDynamic;
   return generic;
@@ -90,7 +90,7 @@ generateCudaAt(const KernelSpec &spec, const ChunkedPipelineOptions &options) {
   if (!module)
     return diagnostics.error("the spec does not build valid IR");
   ChunkedPipelineOptions lowering = options;
-  lowering.recurrent |= spec.decode;
+  lowering.recurrent |= spec.isDecode();
   return generateCuda(*module, lowering);
 }
 
@@ -99,6 +99,10 @@ generateCuda(const KernelSpec &spec, const ChunkedPipelineOptions &options) {
   std::string problem = validate(spec);
   if (!problem.empty())
     return llvm::createStringError("inconsistent spec: " + problem);
+  if (spec.op == KernelOp::Backward)
+    return llvm::createStringError(
+        "op backward has no GPU kernels yet: its chunked IR is derived "
+        "(kdac --op=backward --emit=expanded) and runs in the interpreter");
   return generateCudaAt(spec, options);
 }
 

@@ -41,7 +41,7 @@ std::string specKey(const KernelSpec &spec,
       << s.betaSigmoid << " s0 " << s.hasInitialState << " sT "
       << s.hasFinalState << " layout " << toString(s.stateLayout) << " state "
       << toString(s.stateDType) << " scale " << s.effectiveScale() << " arch "
-      << s.arch << (s.decode ? " decode" : "")
+      << s.arch << (s.isDecode() ? " decode" : "")
       << (s.statePool ? " pool" : "") << (s.perTokenStates ? " per-token" : "")
       << (s.acceptedCounts ? " accepted" : "") << " | "
       << optionsKey(options);

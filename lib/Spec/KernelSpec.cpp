@@ -47,6 +47,14 @@ const char *toString(UpdateRule u) {
 const char *toString(StateLayout l) {
   return l == StateLayout::KV ? "kv" : "vk";
 }
+const char *toString(KernelOp op) {
+  switch (op) {
+  case KernelOp::Forward: return "forward";
+  case KernelOp::Decode: return "decode";
+  case KernelOp::Backward: return "backward";
+  }
+  return "?";
+}
 
 template <typename Enum, size_t N>
 static std::optional<Enum> parseEnum(const std::string &s,
@@ -81,6 +89,11 @@ std::optional<UpdateRule> parseUpdateRule(const std::string &s) {
 }
 std::optional<StateLayout> parseStateLayout(const std::string &s) {
   static const StateLayout all[] = {StateLayout::KV, StateLayout::VK};
+  return parseEnum(s, all);
+}
+std::optional<KernelOp> parseKernelOp(const std::string &s) {
+  static const KernelOp all[] = {KernelOp::Forward, KernelOp::Decode,
+                                 KernelOp::Backward};
   return parseEnum(s, all);
 }
 
@@ -129,7 +142,7 @@ std::string validate(const KernelSpec &spec) {
     err << "scale must be positive and finite";
   else if (spec.stateDType == DType::F16)
     err << "state dtype must be f32 or bf16";
-  else if (spec.statePool && !spec.decode)
+  else if (spec.statePool && !spec.isDecode())
     err << "a state pool needs the decode kernel (--op=decode)";
   else if (spec.statePool && (spec.hasInitialState || spec.hasFinalState))
     err << "a state pool is both the initial and the final state: drop "

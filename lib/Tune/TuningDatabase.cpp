@@ -37,7 +37,7 @@ std::string tuningSpecKey(const KernelSpec &s) {
       << (s.betaSigmoid ? " beta_sigmoid" : "")
       << (s.hasInitialState ? " s0" : "") << (s.hasFinalState ? " sT" : "")
       << " " << toString(s.stateLayout) << " state:" << toString(s.stateDType)
-      << (s.decode ? " decode" : "") << (s.statePool ? " pool" : "")
+      << (s.isDecode() ? " decode" : "") << (s.statePool ? " pool" : "")
       << (s.perTokenStates ? " per-token" : "")
       << (s.acceptedCounts ? " accepted" : "");
   return key.str();

@@ -79,7 +79,8 @@ int runBench() {
   KernelSpec &spec = loaded->spec;
   spec.hasFinalState = true;
   spec.arch = archFromFlags();
-  spec.decode |= benchDecode || benchPool;
+  if (benchDecode || benchPool)
+    spec.op = KernelOp::Decode;
   std::optional<StatePool> pool;
   if (benchPool) {
     if (!spec.hasInitialState)

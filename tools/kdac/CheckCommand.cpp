@@ -153,7 +153,7 @@ llvm::Expected<KdaOutputs> runOnDevice(const KdaCase &c, bool decode) {
   Jit jit(options);
   KdaCase onDevice = c;
   onDevice.spec.arch = archFromFlags();
-  onDevice.spec.decode = decode;
+  onDevice.spec.op = decode ? KernelOp::Decode : KernelOp::Forward;
   return runCaseOnGpu(jit, onDevice);
 }
 

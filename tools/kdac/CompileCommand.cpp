@@ -70,7 +70,7 @@ OwningOpRef<ModuleOp> readOrBuildModule(MLIRContext &context,
     if (!spec)
       return nullptr;
     OwningOpRef<ModuleOp> module =
-        backwardFromFlags() ? buildRecurrenceGradModule(context, *spec)
+        spec->op == KernelOp::Backward ? buildRecurrenceGradModule(context, *spec)
                             : buildRecurrenceModule(context, *spec);
     if (!module)
       reportError("internal error: the module built from the spec does not "
@@ -152,7 +152,7 @@ int runCompile() {
       int64_t typicalT = spec->T == kDynamic ? 8192 : spec->T;
       *options = chooseOptions(*spec, typicalT, *options, db ? &*db : nullptr,
                                &why);
-      options->recurrent |= spec->decode;
+      options->recurrent |= spec->isDecode();
     }
     ChunkedPipelineOptions shown = *options;
     shown.chunkSize = shown.effectiveChunkSize();

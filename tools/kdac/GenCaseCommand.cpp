@@ -75,7 +75,7 @@ int runGenCase() {
     return reportError("gen-case needs a batch size: give --B");
   // A case is backend-neutral: how it is run is `kdac check`'s choice, and
   // the case format has no state pool.
-  if (spec->decode)
+  if (spec->isDecode())
     return reportError("gen-case writes backend-neutral cases: drop --op=decode "
                        "and run the case with `kdac check --backend=decode`");
   if (spec->statePool)

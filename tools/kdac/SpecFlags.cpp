@@ -133,15 +133,18 @@ parseFlag(const cl::opt<std::string> &flag,
   return value;
 }
 
-bool backwardFromFlags() { return opFlag == "backward"; }
+bool backwardFromFlags() {
+  return parseKernelOp(opFlag) == KernelOp::Backward;
+}
 
 std::optional<KernelSpec> specFromFlags() {
-  if (opFlag != "forward" && opFlag != "decode" && opFlag != "backward") {
+  std::optional<KernelOp> op = parseKernelOp(opFlag);
+  if (!op) {
     reportError("invalid value '" + opFlag +
                 "' for --op (expected forward, decode or backward)");
     return std::nullopt;
   }
-  if (opFlag == "backward" && statePoolFlag != "none") {
+  if (*op == KernelOp::Backward && statePoolFlag != "none") {
     reportError("--op=backward has no state pool (a decode-only option)");
     return std::nullopt;
   }
@@ -195,7 +198,7 @@ std::optional<KernelSpec> specFromFlags() {
   spec.stateDType = *stateDtype;
   if (scaleFlag.getNumOccurrences())
     spec.scale = scaleFlag.getValue();
-  spec.decode = opFlag == "decode";
+  spec.op = *op;
   spec.statePool = statePoolFlag != "none";
   spec.perTokenStates = statePoolFlag == "per-token";
   spec.acceptedCounts = acceptedCountsFlag;

@@ -20,6 +20,10 @@ enum class GateGranularity { None, Scalar, Channel };
 enum class GateActivation { None, Softplus, LowerBound };
 enum class UpdateRule { Delta, Additive };
 enum class StateLayout { KV, VK };
+/// What a spec's kernels compute: the chunkwise forward, the token-by-token
+/// decode kernel (a few tokens per sequence, where the state's traffic
+/// dominates), or the gradients of every input (IR stages only so far).
+enum class KernelOp { Forward, Decode, Backward };
 
 /// Sentinel for a dimension only known at run time (T, B or N).
 constexpr int64_t kDynamic = -1;
@@ -61,9 +65,7 @@ struct KernelSpec {
   /// Output scale; unset means K^-1/2.
   std::optional<double> scale;
 
-  /// Decode: a token-by-token kernel for a few tokens per sequence, where
-  /// the state's traffic dominates (the chunkwise kernels otherwise).
-  bool decode = false;
+  KernelOp op = KernelOp::Forward;
 
   /// Decode with a state pool (continuous batching): one [P, HV, K, V]
   /// tensor `state_pool` is read and written in place, sequence n using slot
@@ -81,6 +83,7 @@ struct KernelSpec {
   std::string arch = "sm_90a";
 
   double effectiveScale() const;
+  bool isDecode() const { return op == KernelOp::Decode; }
   /// Number of state slots: B, or the number of sequences with varlen.
   int64_t numStates(int64_t numSeqs) const { return varlen ? numSeqs : B; }
 };
@@ -90,11 +93,13 @@ const char *toString(GateGranularity g);
 const char *toString(GateActivation a);
 const char *toString(UpdateRule u);
 const char *toString(StateLayout l);
+const char *toString(KernelOp op);
 std::optional<DType> parseDType(const std::string &s);
 std::optional<GateGranularity> parseGateGranularity(const std::string &s);
 std::optional<GateActivation> parseGateActivation(const std::string &s);
 std::optional<UpdateRule> parseUpdateRule(const std::string &s);
 std::optional<StateLayout> parseStateLayout(const std::string &s);
+std::optional<KernelOp> parseKernelOp(const std::string &s);
 
 /// Checks the spec for internal consistency, as the kda.recurrence verifier
 /// does for IR. Returns an empty string when valid, else one line saying what

@@ -94,7 +94,7 @@ FailureOr<SplitPlan> planSplit(kda::ChunkLoopOp loop, const LoopGeometry &g,
   return plan;
 }
 
-GlobalArgs InputBindings::declareChunkKernelArgs(KernelFunction &k,
+GlobalArgs InputBindings::declareChunkParallelKernelArgs(KernelFunction &k,
                                                  const LoopGeometry &g,
                                                  const SplitPlan &plan) const {
   GlobalArgs args;
@@ -121,7 +121,7 @@ GlobalArgs InputBindings::declareChunkKernelArgs(KernelFunction &k,
 }
 
 GlobalArgs
-InputBindings::declareRecurrenceKernelArgs(KernelFunction &k,
+InputBindings::declareChunkScanKernelArgs(KernelFunction &k,
                                            const LoopGeometry &g,
                                            const SplitPlan &plan) const {
   GlobalArgs args;
@@ -247,8 +247,8 @@ struct ConvertKDAToKDKPass
     opts.valueTile = valueTile;
     opts.sharedMemoryLimit = sharedMemoryLimit;
     OpBuilder builder(&getContext());
-    if (failed(buildChunkKernel(builder, module, loop, g, *plan, opts, inputs)) ||
-        failed(buildRecurrenceKernel(builder, module, loop, g, *plan, opts,
+    if (failed(buildChunkParallelKernel(builder, module, loop, g, *plan, opts, inputs)) ||
+        failed(buildChunkScanKernel(builder, module, loop, g, *plan, opts,
                                      inputs)))
       return failure();
     module->setAttr(kdk::kChunkSizeAttr, builder.getI64IntegerAttr(g.chunk));

@@ -72,9 +72,9 @@ struct InputBindings {
   mlir::FloatAttr lowerBound;
   bool hasFinalState = false;
 
-  GlobalArgs declareChunkKernelArgs(KernelFunction &k, const LoopGeometry &g,
+  GlobalArgs declareChunkParallelKernelArgs(KernelFunction &k, const LoopGeometry &g,
                                     const SplitPlan &plan) const;
-  GlobalArgs declareRecurrenceKernelArgs(KernelFunction &k,
+  GlobalArgs declareChunkScanKernelArgs(KernelFunction &k,
                                          const LoopGeometry &g,
                                          const SplitPlan &plan) const;
 };
@@ -83,7 +83,7 @@ struct InputBindings {
 mlir::FailureOr<SplitPlan> planSplit(mlir::kda::ChunkLoopOp loop,
                                      const LoopGeometry &g, double scale);
 
-mlir::LogicalResult buildChunkKernel(mlir::OpBuilder &builder,
+mlir::LogicalResult buildChunkParallelKernel(mlir::OpBuilder &builder,
                                      mlir::ModuleOp module,
                                      mlir::kda::ChunkLoopOp loop,
                                      const LoopGeometry &g,
@@ -91,7 +91,7 @@ mlir::LogicalResult buildChunkKernel(mlir::OpBuilder &builder,
                                      const KernelOptions &opts,
                                      const InputBindings &inputs);
 
-mlir::LogicalResult buildRecurrenceKernel(mlir::OpBuilder &builder,
+mlir::LogicalResult buildChunkScanKernel(mlir::OpBuilder &builder,
                                           mlir::ModuleOp module,
                                           mlir::kda::ChunkLoopOp loop,
                                           const LoopGeometry &g,

@@ -166,7 +166,7 @@ TEST_F(JitGpu, DecodeKernel) {
   for (StateLayout layout : {StateLayout::KV, StateLayout::VK})
     for (DType dtype : {DType::BF16, DType::F32}) {
       KernelSpec spec = base(dtype, 128, 128);
-      spec.decode = true;
+      spec.op = KernelOp::Decode;
       spec.H = 2;
       spec.HV = 4;
       spec.stateLayout = layout;
@@ -189,7 +189,7 @@ TEST_F(JitGpu, DecodeKernel) {
 /// A decode spec with every fused option, GVA and the given state options.
 KernelSpec decodeSpec(DType dtype, StateLayout layout, DType stateDType) {
   KernelSpec spec = base(dtype, 128, 128);
-  spec.decode = true;
+  spec.op = KernelOp::Decode;
   spec.H = 2;
   spec.HV = 4;
   spec.stateLayout = layout;

@@ -111,7 +111,7 @@ TEST(JitArgs, VarlenNeedsOneRowAndOffsets) {
 /// kernels take any T.
 TEST(JitArgs, OneTokenDecodeKernelTakesOneToken) {
   KernelSpec spec = smallSpec();
-  spec.decode = true;
+  spec.op = KernelOp::Decode;
   spec.T = 1;
   KernelSpec served = kernelSpecFor(spec);
   EXPECT_EQ(served.T, 1);
@@ -123,9 +123,10 @@ TEST(JitArgs, OneTokenDecodeKernelTakesOneToken) {
   for (DeviceTensor *t : {&one.q, &one.k, &one.v, &one.g, &one.beta, &one.o})
     t->shape[1] = 1;
   EXPECT_EQ(errorOf(served, one), "");
-  spec.decode = false;
+  spec.op = KernelOp::Forward;
   EXPECT_EQ(kernelSpecFor(spec).T, kDynamic);
-  spec.decode = spec.varlen = true;
+  spec.op = KernelOp::Decode;
+  spec.varlen = true;
   EXPECT_EQ(kernelSpecFor(spec).T, kDynamic);
 }
 
@@ -133,7 +134,8 @@ TEST(JitArgs, OneTokenDecodeKernelTakesOneToken) {
 /// (B = 2, T = 10, S = 12 slots per sequence, P = 50 slots).
 KernelSpec pooledSpec() {
   KernelSpec spec = smallSpec();
-  spec.decode = spec.statePool = spec.perTokenStates = true;
+  spec.op = KernelOp::Decode;
+  spec.statePool = spec.perTokenStates = true;
   spec.hasInitialState = spec.hasFinalState = false;
   spec.stateDType = DType::BF16;
   return spec;
@@ -275,26 +277,28 @@ std::vector<MatrixEntry> supportMatrix() {
     s.hasALog = s.hasDtBias = true;
   });
   add("decode_fused", [](KernelSpec &s) {
-    s.decode = true;
+    s.op = KernelOp::Decode;
     s.activation = GateActivation::LowerBound;
     s.lowerBound = -5.0;
     s.hasALog = s.hasDtBias = s.qkL2Norm = s.betaSigmoid = true;
   });
   add("decode_varlen_vk_scalar_K256", [](KernelSpec &s) {
-    s.decode = true;
+    s.op = KernelOp::Decode;
     s.varlen = true;
     s.stateLayout = StateLayout::VK;
     s.gate = GateGranularity::Scalar;
     s.K = s.V = 256;
   });
   add("decode_pool_slots_bf16_state_vk", [](KernelSpec &s) {
-    s.decode = s.statePool = true;
+    s.op = KernelOp::Decode;
+    s.statePool = true;
     s.hasInitialState = s.hasFinalState = false;
     s.stateDType = DType::BF16;
     s.stateLayout = StateLayout::VK;
   });
   add("decode_pool_per_token_accepted_varlen_gva", [](KernelSpec &s) {
-    s.decode = s.statePool = s.perTokenStates = s.acceptedCounts = true;
+    s.op = KernelOp::Decode;
+    s.statePool = s.perTokenStates = s.acceptedCounts = true;
     s.hasInitialState = s.hasFinalState = false;
     s.varlen = true;
     s.HV = 2 * s.H;
@@ -303,7 +307,7 @@ std::vector<MatrixEntry> supportMatrix() {
   // A static T = 1 and a bf16 kv state: `auto` streams it through a bf16
   // shared tile (cp.async in, in-place delta_step, 16-byte copy out).
   add("decode_one_token_bf16_state_fused", [](KernelSpec &s) {
-    s.decode = true;
+    s.op = KernelOp::Decode;
     s.T = 1;
     s.stateDType = DType::BF16;
     s.activation = GateActivation::LowerBound;
@@ -313,12 +317,13 @@ std::vector<MatrixEntry> supportMatrix() {
   // Forced into shared memory: an f32 tile for several tokens, and a vk
   // state loaded with conversion.
   add("decode_shared_f32_tile_pool_per_token", [](KernelSpec &s) {
-    s.decode = s.statePool = s.perTokenStates = true;
+    s.op = KernelOp::Decode;
+    s.statePool = s.perTokenStates = true;
     s.hasInitialState = s.hasFinalState = false;
     s.stateDType = DType::BF16;
   }, "shared");
   add("decode_shared_vk_additive", [](KernelSpec &s) {
-    s.decode = true;
+    s.op = KernelOp::Decode;
     s.T = 1;
     s.stateLayout = StateLayout::VK;
     s.update = UpdateRule::Additive;
@@ -330,6 +335,21 @@ std::vector<MatrixEntry> supportMatrix() {
     s.stateDType = DType::BF16;
   });
   return specs;
+}
+
+/// The backward exists in IR only: code generation says so instead of
+/// failing inside a pass.
+TEST(JitCodegen, BackwardIsRefusedWithAMessage) {
+  KernelSpec spec = smallSpec();
+  spec.op = KernelOp::Backward;
+  llvm::Expected<EmittedCuda> cuda = generateCuda(spec, ChunkedPipelineOptions{});
+  ASSERT_FALSE(static_cast<bool>(cuda));
+  EXPECT_EQ(llvm::toString(cuda.takeError()),
+            "op backward has no GPU kernels yet: its chunked IR is derived "
+            "(kdac --op=backward --emit=expanded) and runs in the interpreter");
+  EXPECT_EQ(parseKernelOp("backward"), KernelOp::Backward);
+  EXPECT_EQ(parseKernelOp(toString(KernelOp::Decode)), KernelOp::Decode);
+  EXPECT_FALSE(parseKernelOp("grad").has_value());
 }
 
 TEST(JitCodegen, SupportMatrixCompilesWithNvrtc) {

@@ -25,7 +25,8 @@ KernelSpec pooledSpec(bool perToken, bool accepted) {
   spec.V = 4;
   spec.dtype = spec.betaDType = DType::F32;
   spec.B = kDynamic;
-  spec.decode = spec.statePool = true;
+  spec.op = KernelOp::Decode;
+  spec.statePool = true;
   spec.perTokenStates = perToken;
   spec.acceptedCounts = accepted;
   spec.qkL2Norm = spec.betaSigmoid = true;

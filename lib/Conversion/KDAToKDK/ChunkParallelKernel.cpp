@@ -1,4 +1,4 @@
-//===- ChunkKernel.cpp - The chunk-parallel kernel of kda -> kdk ----------===//
+//===- ChunkParallelKernel.cpp - The chunk-parallel kernel of kda -> kdk --===//
 //
 // Lowers the state-independent part of a kda.chunk_loop body to a kernel
 // with one thread block per (chunk slot, value head). Each kda value gets a
@@ -33,9 +33,9 @@ struct TileRef {
   Value root;
 };
 
-class ChunkKernelBuilder {
+class ChunkParallelKernelBuilder {
 public:
-  ChunkKernelBuilder(KernelFunction &k, TilePool &pool, const LoopGeometry &g,
+  ChunkParallelKernelBuilder(KernelFunction &k, TilePool &pool, const LoopGeometry &g,
                      const SplitPlan &plan)
       : k(k), b(k.b), loc(k.loc), pool(pool), g(g), plan(plan) {}
 
@@ -109,13 +109,13 @@ private:
   kda::CumsumOp fusedCumsum;
 };
 
-bool ChunkKernelBuilder::writableInPlace(Value v) {
+bool ChunkParallelKernelBuilder::writableInPlace(Value v) {
   TileRef ref = tiles.lookup(v);
   return pendingUses.lookup(v) == 1 && rootUsers.lookup(ref.root) == 1 &&
          ref.tile == ref.root && !readInPhase.contains(ref.root);
 }
 
-Value ChunkKernelBuilder::writableCopyOf(Value v, Operation *reader) {
+Value ChunkParallelKernelBuilder::writableCopyOf(Value v, Operation *reader) {
   TileRef ref = tiles.lookup(v);
   if (writableInPlace(v))
     return ref.tile;
@@ -126,7 +126,7 @@ Value ChunkKernelBuilder::writableCopyOf(Value v, Operation *reader) {
   return copy;
 }
 
-void ChunkKernelBuilder::retire(Value v) {
+void ChunkParallelKernelBuilder::retire(Value v) {
   auto it = tiles.find(v);
   if (it == tiles.end())
     return;
@@ -136,40 +136,40 @@ void ChunkKernelBuilder::retire(Value v) {
     releasedInPhase.push_back(root);
 }
 
-void ChunkKernelBuilder::releaseAfterBarrier() {
+void ChunkParallelKernelBuilder::releaseAfterBarrier() {
   for (Value tile : releasedInPhase)
     pool.release(tile);
   releasedInPhase.clear();
 }
 
-void ChunkKernelBuilder::endPhase() {
+void ChunkParallelKernelBuilder::endPhase() {
   k.barrier();
   releaseAfterBarrier();
   readInPhase.clear();
   gramWarpsInPhase = 0;
 }
 
-void ChunkKernelBuilder::noteUse(Value v) {
+void ChunkParallelKernelBuilder::noteUse(Value v) {
   if (--pendingUses[v] == 0)
     retire(v);
 }
 
-ChunkKernelBuilder::WorkspaceRows
-ChunkKernelBuilder::workspaceRows(MemRefType type) {
+ChunkParallelKernelBuilder::WorkspaceRows
+ChunkParallelKernelBuilder::workspaceRows(MemRefType type) {
   int64_t elements = type.getNumElements();
   int64_t rowWidth = type.getRank() == 2 ? type.getDimSize(1) : 1;
   return {k.mul(k.add(k.mul(slot, g.hv), head), elements),
           k.index(type.getDimSize(0)), k.index(rowWidth)};
 }
 
-void ChunkKernelBuilder::storeWorkspace(StringRef name, Value tile) {
+void ChunkParallelKernelBuilder::storeWorkspace(StringRef name, Value tile) {
   auto type = cast<MemRefType>(tile.getType());
   WorkspaceRows at = workspaceRows(type);
   kdk::StoreTileOp::create(b, loc, tile, workspaceArgs.lookup(name), at.offset,
                            at.rows, at.rowStride, type.getRank() == 2 ? 1 : 0);
 }
 
-void ChunkKernelBuilder::emitWorkspaceTraffic() {
+void ChunkParallelKernelBuilder::emitWorkspaceTraffic() {
   for (auto [crossing, tile] : computed) {
     storeWorkspace(crossing->workspace.name, tile);
     releasedInPhase.push_back(tile);
@@ -218,7 +218,7 @@ void ChunkKernelBuilder::emitWorkspaceTraffic() {
   }
 }
 
-void ChunkKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
+void ChunkParallelKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
                                     const GlobalArgs &args) {
   Block &body = loop.getBody().front();
   Value tokens = args.seqLen;
@@ -285,7 +285,7 @@ void ChunkKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
   bind(body.getArgument(kda::ChunkLoopOp::kBeta), beta);
 }
 
-LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
+LogicalResult ChunkParallelKernelBuilder::lowerOp(Operation *op) {
   auto square = [&](Value v) {
     return cast<RankedTensorType>(v.getType()).getShape();
   };
@@ -429,7 +429,7 @@ LogicalResult ChunkKernelBuilder::lowerOp(Operation *op) {
   return result;
 }
 
-LogicalResult ChunkKernelBuilder::build(kda::ChunkLoopOp loop,
+LogicalResult ChunkParallelKernelBuilder::build(kda::ChunkLoopOp loop,
                                         const GlobalArgs &args) {
   for (const Crossing &c : plan.crossings)
     workspaceArgs[c.workspace.name] = args.workspaces.lookup(c.workspace.name);
@@ -521,16 +521,16 @@ LogicalResult ChunkKernelBuilder::build(kda::ChunkLoopOp loop,
 
 } // namespace
 
-LogicalResult buildChunkKernel(OpBuilder &builder, ModuleOp module,
+LogicalResult buildChunkParallelKernel(OpBuilder &builder, ModuleOp module,
                                kda::ChunkLoopOp loop, const LoopGeometry &g,
                                const SplitPlan &plan, const KernelOptions &opts,
                                const InputBindings &inputs) {
   KernelFunction k(builder, module, "kda_chunk_prep", opts.blockThreads,
                    {"chunk_slots", std::to_string(g.hv), "1"});
-  GlobalArgs args = inputs.declareChunkKernelArgs(k, g, plan);
+  GlobalArgs args = inputs.declareChunkParallelKernelArgs(k, g, plan);
   k.beginBody();
   TilePool pool(k, opts.sharedMemoryLimit);
-  ChunkKernelBuilder kernel(k, pool, g, plan);
+  ChunkParallelKernelBuilder kernel(k, pool, g, plan);
   if (failed(kernel.build(loop, args)))
     return failure();
   return k.finish(pool, loop, "chunk-parallel kernel",

@@ -1,4 +1,4 @@
-//===- RecurrenceKernel.cpp - The state-carrying kernel of kda -> kdk -----===//
+//===- ChunkScanKernel.cpp - The state-carrying chunk scan of kda -> kdk --===//
 //
 // One thread block per (V tile, value head, sequence) walks its sequence's
 // chunks in order with a K x Vt slice of the state in shared memory. Per
@@ -27,9 +27,9 @@ namespace kdac::lowering {
 
 namespace {
 
-class RecurrenceKernelBuilder {
+class ChunkScanKernelBuilder {
 public:
-  RecurrenceKernelBuilder(KernelFunction &k, TilePool &pool,
+  ChunkScanKernelBuilder(KernelFunction &k, TilePool &pool,
                           const LoopGeometry &g, const SplitPlan &plan,
                           const GlobalArgs &args, bool inRegisters)
       : k(k), b(k.b), loc(k.loc), pool(pool), g(g), plan(plan), args(args),
@@ -102,8 +102,8 @@ private:
   llvm::DenseMap<Value, Value> f32Tiles, operandTiles;
 };
 
-RecurrenceKernelBuilder::StateAccess
-RecurrenceKernelBuilder::stateAccess(Value sequence, Value head, Value vTile) {
+ChunkScanKernelBuilder::StateAccess
+ChunkScanKernelBuilder::stateAccess(Value sequence, Value head, Value vTile) {
   Value base = k.mul(k.add(k.mul(sequence, g.hv), head), g.kDim * g.vDim);
   Value column = k.mul(vTile, g.valueTile);
   if (g.layout == kda::StateLayout::kv) // [N, HV, K, V]
@@ -111,7 +111,7 @@ RecurrenceKernelBuilder::stateAccess(Value sequence, Value head, Value vTile) {
   return {k.add(base, k.mul(column, g.kDim)), 1, g.kDim}; // [N, HV, V, K]
 }
 
-Value RecurrenceKernelBuilder::loadWorkspace(StringRef name, Value slot,
+Value ChunkScanKernelBuilder::loadWorkspace(StringRef name, Value slot,
                                              Value head, Value vTile,
                                              bool sliceColumns, Value into,
                                              bool async) {
@@ -138,7 +138,7 @@ static bool isValueSlice(StringRef workspace) {
   return workspace == "u" || workspace == "vnew";
 }
 
-void RecurrenceKernelBuilder::loadChunk(Value slot, Value head, Value vTile) {
+void ChunkScanKernelBuilder::loadChunk(Value slot, Value head, Value vTile) {
   chunkTiles.clear();
   for (const Crossing &c : plan.crossings) {
     StringRef name = c.workspace.name;
@@ -147,7 +147,7 @@ void RecurrenceKernelBuilder::loadChunk(Value slot, Value head, Value vTile) {
   }
 }
 
-void RecurrenceKernelBuilder::issueChunkLoads(ChunkStage &stage, Value slot,
+void ChunkScanKernelBuilder::issueChunkLoads(ChunkStage &stage, Value slot,
                                               Value head, Value vTile) {
   for (const Crossing &c : plan.crossings) {
     StringRef name = c.workspace.name;
@@ -162,7 +162,7 @@ void RecurrenceKernelBuilder::issueChunkLoads(ChunkStage &stage, Value slot,
 }
 
 std::pair<Value, Value>
-RecurrenceKernelBuilder::chunkSpan(kdk::SequenceRangeOp range, Value index) {
+ChunkScanKernelBuilder::chunkSpan(kdk::SequenceRangeOp range, Value index) {
   Value offsetInSequence = k.mul(index, g.chunk);
   Value token = k.add(range.getStart(), offsetInSequence);
   Value rows = k.min(k.index(g.chunk),
@@ -170,14 +170,14 @@ RecurrenceKernelBuilder::chunkSpan(kdk::SequenceRangeOp range, Value index) {
   return {token, rows};
 }
 
-void RecurrenceKernelBuilder::storeFinalState(const StateAccess &access) {
+void ChunkScanKernelBuilder::storeFinalState(const StateAccess &access) {
   if (args.finalState)
     kdk::StoreTileOp::create(b, loc, state, args.finalState, access.offset,
                              k.index(g.kDim), k.index(access.rowStride),
                              access.colStride);
 }
 
-Value RecurrenceKernelBuilder::allocAccumulators(ArrayRef<int64_t> shape) {
+Value ChunkScanKernelBuilder::allocAccumulators(ArrayRef<int64_t> shape) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&k.getFunction().getBody().front());
   auto space = b.getI64IntegerAttr(kdk::kRegisterMemorySpace);
@@ -188,13 +188,13 @@ Value RecurrenceKernelBuilder::allocAccumulators(ArrayRef<int64_t> shape) {
       /*fragment_layout=*/DenseI64ArrayAttr(), /*mma_layout=*/true);
 }
 
-Value RecurrenceKernelBuilder::outputOffset(Value batch, Value token,
+Value ChunkScanKernelBuilder::outputOffset(Value batch, Value token,
                                             Value head, Value vTile) {
   return k.add(tokenOffset(k, batch, token, args.seqLen, g.hv, head, g.vDim),
                k.mul(vTile, g.valueTile));
 }
 
-LogicalResult RecurrenceKernelBuilder::lowerChunkOpInRegisters(
+LogicalResult ChunkScanKernelBuilder::lowerChunkOpInRegisters(
     Operation *op, Value head, Value vTile, Value token, Value rows,
     Value batch) {
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
@@ -226,7 +226,7 @@ LogicalResult RecurrenceKernelBuilder::lowerChunkOpInRegisters(
       });
 }
 
-LogicalResult RecurrenceKernelBuilder::lowerChunkOp(Operation *op, Value slot,
+LogicalResult ChunkScanKernelBuilder::lowerChunkOp(Operation *op, Value slot,
                                                     Value head, Value vTile,
                                                     Value token, Value rows,
                                                     Value batch) {
@@ -291,7 +291,7 @@ LogicalResult RecurrenceKernelBuilder::lowerChunkOp(Operation *op, Value slot,
       });
 }
 
-LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
+LogicalResult ChunkScanKernelBuilder::build(kda::ChunkLoopOp loop) {
   Value vTile = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 0);
   Value head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
   Value sequence = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 2);
@@ -364,7 +364,7 @@ LogicalResult RecurrenceKernelBuilder::build(kda::ChunkLoopOp loop) {
   return success();
 }
 
-LogicalResult RecurrenceKernelBuilder::pipelinedChunk(
+LogicalResult ChunkScanKernelBuilder::pipelinedChunk(
     ChunkStage &current, ChunkStage &next, Value index,
     kdk::SequenceRangeOp range, Value head, Value vTile) {
   // Every thread's copies for this chunk have landed and, after the
@@ -393,7 +393,7 @@ LogicalResult RecurrenceKernelBuilder::pipelinedChunk(
   return success();
 }
 
-LogicalResult RecurrenceKernelBuilder::buildChunkLoopInRegisters(
+LogicalResult ChunkScanKernelBuilder::buildChunkLoopInRegisters(
     kdk::SequenceRangeOp range, Value head, Value vTile,
     const StateAccess &access) {
   ChunkStage stages[2];
@@ -432,7 +432,7 @@ static bool stateFitsAccumulators(const LoopGeometry &g) {
          g.valueTile % 16 == 0;
 }
 
-LogicalResult buildRecurrenceKernel(OpBuilder &builder, ModuleOp module,
+LogicalResult buildChunkScanKernel(OpBuilder &builder, ModuleOp module,
                                     kda::ChunkLoopOp loop, const LoopGeometry &g,
                                     const SplitPlan &plan,
                                     const KernelOptions &opts,
@@ -451,10 +451,10 @@ LogicalResult buildRecurrenceKernel(OpBuilder &builder, ModuleOp module,
   KernelFunction k(builder, module, "kda_chunk_recurrence", threads,
                    {std::to_string(g.vDim / g.valueTile), std::to_string(g.hv),
                     "sequences"});
-  GlobalArgs args = inputs.declareRecurrenceKernelArgs(k, g, plan);
+  GlobalArgs args = inputs.declareChunkScanKernelArgs(k, g, plan);
   k.beginBody();
   TilePool pool(k, opts.sharedMemoryLimit);
-  RecurrenceKernelBuilder kernel(k, pool, g, plan, args, inRegisters);
+  ChunkScanKernelBuilder kernel(k, pool, g, plan, args, inRegisters);
   if (failed(kernel.build(loop)))
     return failure();
   return k.finish(pool, loop, "recurrence kernel", "use a smaller v-tile");

@@ -1,4 +1,4 @@
-//===- RecurrentKernel.cpp - kda.recurrence -> a token-by-token kernel ----===//
+//===- DecodeKernel.cpp - kda.recurrence -> a token-by-token kernel -------===//
 //
 // The decode lowering: for a few tokens per sequence the chunkwise algebra
 // does not pay, and the cost is reading and writing the state. One thread
@@ -198,7 +198,7 @@ FailureOr<StateFragmentPlan> planSharedState(kda::RecurrenceOp op,
                         << "); change the v-tile or use state-in=registers";
 }
 
-struct RecurrentKernelBuilder {
+struct DecodeKernelBuilder {
   KernelFunction &k;
   OpBuilder &b;
   Location loc;
@@ -532,7 +532,7 @@ struct ConvertKDARecurrenceToKDKPass
     k.beginBody();
 
     TilePool pool(k, sharedMemoryLimit);
-    RecurrentKernelBuilder kernel{k,
+    DecodeKernelBuilder kernel{k,
                                   k.b,
                                   k.loc,
                                   pool,
