@@ -8,7 +8,7 @@
 //                                exits 1 without one)
 //
 //===----------------------------------------------------------------------===//
-#include "kdac/Jit/GpuCase.h"
+#include "kdac/Testing/GpuCase.h"
 
 #include "llvm/Support/raw_ostream.h"
 

@@ -8,7 +8,6 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Jit/Jit.h"
 
-#include "kdac/Reference/Case.h"
 #include "kdac/Spec/Limits.h"
 
 #include <algorithm>

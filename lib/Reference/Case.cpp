@@ -32,17 +32,6 @@ static llvm::Error fail(StringRef path, const Twine &msg) {
                                              llvm::inconvertibleErrorCode());
 }
 
-TensorDType kdac::toTensorDType(DType t) {
-  switch (t) {
-  case DType::F32:
-    return TensorDType::F32;
-  case DType::F16:
-    return TensorDType::F16;
-  case DType::BF16:
-    return TensorDType::BF16;
-  }
-  return TensorDType::F32;
-}
 
 static std::optional<DType> toSpecDType(TensorDType t) {
   switch (t) {

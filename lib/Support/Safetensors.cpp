@@ -494,3 +494,15 @@ llvm::Error kdac::writeSafetensors(StringRef path,
                                    const SafetensorsFile &file) {
   return writeFileAtomically(path, serializeSafetensors(file));
 }
+
+kdac::TensorDType kdac::toTensorDType(DType t) {
+  switch (t) {
+  case DType::F32:
+    return TensorDType::F32;
+  case DType::F16:
+    return TensorDType::F16;
+  case DType::BF16:
+    return TensorDType::BF16;
+  }
+  return TensorDType::F32;
+}

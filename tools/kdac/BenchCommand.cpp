@@ -12,7 +12,7 @@
 #include "Commands.h"
 #include "KernelTimer.h"
 
-#include "kdac/Jit/GpuCase.h"
+#include "kdac/Testing/GpuCase.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"

@@ -13,7 +13,7 @@
 
 #include "kdac/Frontend/SpecToIR.h"
 #include "kdac/Interpreter/Interpreter.h"
-#include "kdac/Jit/GpuCase.h"
+#include "kdac/Testing/GpuCase.h"
 #include "kdac/Reference/Case.h"
 #include "kdac/Reference/ReferenceBackward.h"
 

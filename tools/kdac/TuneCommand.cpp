@@ -12,7 +12,7 @@
 #include "KernelTimer.h"
 
 #include "kdac/Jit/Codegen.h"
-#include "kdac/Jit/GpuCase.h"
+#include "kdac/Testing/GpuCase.h"
 #include "kdac/Tune/TuningDatabase.h"
 
 #include "llvm/Support/FileSystem.h"

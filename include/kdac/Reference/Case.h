@@ -100,9 +100,6 @@ std::map<std::string, std::string> caseMetadata(const KernelSpec &spec,
 KdaCase makeRandomCase(const KernelSpec &spec, int64_t B, int64_t T,
                        std::vector<int64_t> seqLens, uint64_t seed);
 
-/// Safetensors dtype of a spec dtype.
-TensorDType toTensorDType(DType t);
-
 } // namespace kdac
 
 #endif // KDAC_REFERENCE_CASE_H

@@ -11,6 +11,8 @@
 #ifndef KDAC_SUPPORT_SAFETENSORS_H
 #define KDAC_SUPPORT_SAFETENSORS_H
 
+#include "kdac/Spec/KernelSpec.h"
+
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
@@ -79,6 +81,9 @@ llvm::Expected<SafetensorsFile> readSafetensors(llvm::StringRef path);
 /// spaces so that the data starts at a multiple of 8 bytes.
 std::string serializeSafetensors(const SafetensorsFile &file);
 llvm::Error writeSafetensors(llvm::StringRef path, const SafetensorsFile &file);
+
+/// The safetensors dtype of a spec's element type.
+TensorDType toTensorDType(DType t);
 
 } // namespace kdac
 

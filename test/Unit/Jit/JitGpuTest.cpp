@@ -6,7 +6,7 @@
 // 1e-4, bf16/f16 inputs to 5e-3 (the oracle reads the same rounded inputs).
 //
 //===----------------------------------------------------------------------===//
-#include "kdac/Jit/GpuCase.h"
+#include "kdac/Testing/GpuCase.h"
 #include "kdac/Reference/StatePool.h"
 
 #include "../GoldenFiles.h"

@@ -3,7 +3,7 @@
 // Host <-> device marshalling of a KdaCase.
 //
 //===----------------------------------------------------------------------===//
-#include "kdac/Jit/GpuCase.h"
+#include "kdac/Testing/GpuCase.h"
 
 #include <tuple>
 

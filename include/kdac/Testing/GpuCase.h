@@ -5,8 +5,8 @@
 // backend of `kdac check`, of the GPU tests and of the benchmarks.
 //
 //===----------------------------------------------------------------------===//
-#ifndef KDAC_JIT_GPUCASE_H
-#define KDAC_JIT_GPUCASE_H
+#ifndef KDAC_TESTING_GPUCASE_H
+#define KDAC_TESTING_GPUCASE_H
 
 #include "kdac/Jit/Jit.h"
 #include "kdac/Reference/Case.h"
@@ -56,4 +56,4 @@ llvm::Expected<KdaOutputs> runPooledCaseOnGpu(Jit &jit, const KdaCase &c,
 
 } // namespace kdac
 
-#endif // KDAC_JIT_GPUCASE_H
+#endif // KDAC_TESTING_GPUCASE_H
