@@ -4,7 +4,9 @@
 // shared memory (memory space 3), possibly strided subviews, or 2-D
 // register fragments (memory space 5) spread over the block's threads;
 // global buffers are flat memref<?xT> addressed by element offsets computed
-// in arith.
+// in arith. Every op declares what it reads and writes (MemRead/MemWrite on
+// its operands, MemAlloc on kdk.alloc_tile; a barrier or wait reads and
+// writes everything), so passes can order tile ops from the IR alone.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KDK_OPS_TD
@@ -101,7 +103,7 @@ def KDK_AllocTileOp : KDK_Op<"alloc_tile"> {
   }];
   let arguments = (ins OptionalAttr<DenseI64ArrayAttr>:$fragment_layout,
                        UnitAttr:$mma_layout);
-  let results = (outs KDK_Tile:$tile);
+  let results = (outs Res<KDK_Tile, "", [MemAlloc]>:$tile);
   let assemblyFormat = "attr-dict `:` type($tile)";
   let hasVerifier = 1;
 }
@@ -115,12 +117,12 @@ def KDK_LoadIndexOp : KDK_Op<"load_index"> {
     %slot = kdk.load_index %state_indices[%n] : memref<?xi32>
     ```
   }];
-  let arguments = (ins MemRefRankOf<[I32, I64], [1]>:$src, Index:$offset);
+  let arguments = (ins Arg<MemRefRankOf<[I32, I64], [1]>, "", [MemRead]>:$src, Index:$offset);
   let results = (outs Index:$result);
   let assemblyFormat = "$src `[` $offset `]` attr-dict `:` type($src)";
 }
 
-def KDK_BarrierOp : KDK_Op<"barrier"> {
+def KDK_BarrierOp : KDK_Op<"barrier", [MemoryEffects<[MemRead, MemWrite]>]> {
   let summary = "__syncthreads(): orders the tile ops before and after";
   let assemblyFormat = "attr-dict";
 }
@@ -138,8 +140,8 @@ def KDK_LoadTileOp : KDK_Op<"load_tile"> {
     kdk.wait_async and a barrier, so a kernel can load the next chunk's
     tiles while it computes on this one's.
   }];
-  let arguments = (ins KDK_Global:$src, Index:$offset, Index:$rows,
-                       Index:$row_stride, I64Attr:$col_stride, KDK_Tile:$dst,
+  let arguments = (ins Arg<KDK_Global, "", [MemRead]>:$src, Index:$offset, Index:$rows,
+                       Index:$row_stride, I64Attr:$col_stride, Arg<KDK_Tile, "", [MemWrite]>:$dst,
                        UnitAttr:$async);
   let assemblyFormat = [{
     $src `[` $offset `]` `rows` `(` $rows `)` `row_stride` `(` $row_stride `)`
@@ -149,7 +151,8 @@ def KDK_LoadTileOp : KDK_Op<"load_tile"> {
   let hasVerifier = 1;
 }
 
-def KDK_WaitAsyncOp : KDK_Op<"wait_async"> {
+def KDK_WaitAsyncOp : KDK_Op<"wait_async",
+    [MemoryEffects<[MemRead, MemWrite]>]> {
   let summary = "waits for this thread's kdk.load_tile {async} copies";
   let description = [{
     Each thread waits for its own copies only: a kdk.barrier must follow
@@ -171,7 +174,7 @@ def KDK_StoreTileOp : KDK_Op<"store_tile"> {
     dst[offset + r * row_stride + c * col_stride] = src[r, c] for r < rows,
     converted to the buffer's element type.
   }];
-  let arguments = (ins KDK_Tile:$src, KDK_Global:$dst, Index:$offset,
+  let arguments = (ins Arg<KDK_Tile, "", [MemRead]>:$src, Arg<KDK_Global, "", [MemWrite]>:$dst, Index:$offset,
                        Index:$rows, Index:$row_stride, I64Attr:$col_stride);
   let assemblyFormat = [{
     $src `into` $dst `[` $offset `]` `rows` `(` $rows `)` `row_stride` `(`
@@ -181,13 +184,13 @@ def KDK_StoreTileOp : KDK_Op<"store_tile"> {
 
 def KDK_ConvertOp : KDK_Op<"convert"> {
   let summary = "copies a tile into another of the same shape, converting elements";
-  let arguments = (ins KDK_Tile:$src, KDK_Tile:$dst);
+  let arguments = (ins Arg<KDK_Tile, "", [MemRead]>:$src, Arg<KDK_Tile, "", [MemWrite]>:$dst);
   let assemblyFormat = "$src `into` $dst attr-dict `:` type($src) `,` type($dst)";
 }
 
 def KDK_FillOp : KDK_Op<"fill"> {
   let summary = "sets every element of a tile";
-  let arguments = (ins KDK_Tile:$tile, F64Attr:$value);
+  let arguments = (ins Arg<KDK_Tile, "", [MemWrite]>:$tile, F64Attr:$value);
   let assemblyFormat = "$tile `,` $value attr-dict `:` type($tile)";
 }
 
@@ -197,7 +200,7 @@ def KDK_FillOp : KDK_Op<"fill"> {
 
 def KDK_L2NormRowsOp : KDK_Op<"l2norm_rows"> {
   let summary = "x[r, :] /= sqrt(sum(x[r, :]^2) + 1e-6)";
-  let arguments = (ins KDK_F32Tile2D:$tile);
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$tile);
   let assemblyFormat = "$tile attr-dict `:` type($tile)";
 }
 
@@ -207,7 +210,7 @@ def KDK_SigmoidOp : KDK_Op<"sigmoid"> {
     Rows at and past `rows` are padding and stay as they are (zero), so a
     padded row never gets sigmoid(0) = 1/2.
   }];
-  let arguments = (ins KDK_F32Tile:$tile, Index:$rows);
+  let arguments = (ins Arg<KDK_F32Tile, "", [MemRead, MemWrite]>:$tile, Index:$rows);
   let assemblyFormat = "$tile `rows` `(` $rows `)` attr-dict `:` type($tile)";
 }
 
@@ -231,8 +234,8 @@ def KDK_GateActivationOp : KDK_Op<"gate_activation", [AttrSizedOperandSegments]>
         lower_bound = -5.0 cumulative : memref<16x128xf32, 3>
     ```
   }];
-  let arguments = (ins KDK_F32Tile2D:$tile, Index:$head, Index:$rows,
-                       Optional<KDK_Global>:$A_log, Optional<KDK_Global>:$dt_bias,
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$tile, Index:$head, Index:$rows,
+                       Arg<Optional<KDK_Global>, "", [MemRead]>:$A_log, Arg<Optional<KDK_Global>, "", [MemRead]>:$dt_bias,
                        KDA_GateActivation:$activation,
                        OptionalAttr<F64Attr>:$lower_bound, UnitAttr:$per_head,
                        UnitAttr:$cumulative);
@@ -251,7 +254,7 @@ def KDK_GateActivationOp : KDK_Op<"gate_activation", [AttrSizedOperandSegments]>
 
 def KDK_CumsumRowsOp : KDK_Op<"cumsum_rows"> {
   let summary = "inclusive prefix sum down the rows, in place";
-  let arguments = (ins KDK_F32Tile2D:$tile);
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$tile);
   let assemblyFormat = "$tile attr-dict `:` type($tile)";
 }
 
@@ -282,8 +285,8 @@ def KDK_DecayedGramOp : KDK_Op<"decayed_gram"> {
         tensor_cores first_warp = 2 : ...
     ```
   }];
-  let arguments = (ins KDK_Tile2D:$lhs, KDK_Tile2D:$rhs, KDK_F32Tile2D:$gc,
-                       Optional<KDK_F32Tile1D>:$row_scale, KDK_F32Tile2D:$out,
+  let arguments = (ins Arg<KDK_Tile2D, "", [MemRead]>:$lhs, Arg<KDK_Tile2D, "", [MemRead]>:$rhs, Arg<KDK_F32Tile2D, "", [MemRead]>:$gc,
+                       Arg<Optional<KDK_F32Tile1D>, "", [MemRead]>:$row_scale, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out,
                        KDA_CausalMask:$mask, F64Attr:$scale,
                        DefaultValuedAttr<I64Attr, "0">:$anchor_block,
                        UnitAttr:$tensor_cores,
@@ -300,7 +303,7 @@ def KDK_DecayedGramOp : KDK_Op<"decayed_gram"> {
 
 def KDK_TriInverseOp : KDK_Op<"tri_inverse"> {
   let summary = "out = (I + A)^-1 for strictly lower A, by forward substitution";
-  let arguments = (ins KDK_F32Tile2D:$input, KDK_F32Tile2D:$out);
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$input, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out);
   let assemblyFormat = "$input `into` $out attr-dict `:` type($input) `,` type($out)";
 }
 
@@ -313,7 +316,7 @@ def KDK_MmaOp : KDK_Op<"mma"> {
     When B and out are `mma_layout` fragments, A must be a shared bf16/f16
     tile and B is rounded to A's element type as a tensor-core operand.
   }];
-  let arguments = (ins KDK_Tile2D:$lhs, KDK_Tile2D:$rhs, KDK_F32Tile2D:$out,
+  let arguments = (ins Arg<KDK_Tile2D, "", [MemRead]>:$lhs, Arg<KDK_Tile2D, "", [MemRead]>:$rhs, Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$out,
                        UnitAttr:$transpose_lhs, UnitAttr:$accumulate,
                        DefaultValuedAttr<F64Attr, "1.0">:$alpha);
   let assemblyFormat = [{
@@ -326,13 +329,13 @@ def KDK_MmaOp : KDK_Op<"mma"> {
 
 def KDK_SubOp : KDK_Op<"sub"> {
   let summary = "out = a - b element-wise";
-  let arguments = (ins KDK_F32Tile2D:$lhs, KDK_F32Tile2D:$rhs, KDK_F32Tile2D:$out);
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$lhs, Arg<KDK_F32Tile2D, "", [MemRead]>:$rhs, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out);
   let assemblyFormat = "$lhs `,` $rhs `into` $out attr-dict `:` type($lhs) `,` type($rhs) `,` type($out)";
 }
 
 def KDK_AddIdentityOp : KDK_Op<"add_identity"> {
   let summary = "out = I + A (I - A with `negate`) for a square tile";
-  let arguments = (ins KDK_F32Tile2D:$input, KDK_F32Tile2D:$out, UnitAttr:$negate);
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$input, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out, UnitAttr:$negate);
   let assemblyFormat = [{
     $input `into` $out (`negate` $negate^)? attr-dict `:` type($input) `,` type($out)
   }];
@@ -346,8 +349,8 @@ def KDK_DecayRowsOp : KDK_Op<"decay_rows"> {
     r is the optional row_scale (1 when absent). Every factor is <= 1 for a
     log-decay cumsum, so nothing overflows.
   }];
-  let arguments = (ins KDK_F32Tile2D:$input, KDK_F32Tile2D:$gc,
-                       Optional<KDK_F32Tile1D>:$row_scale, KDK_Tile2D:$out,
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$input, Arg<KDK_F32Tile2D, "", [MemRead]>:$gc,
+                       Arg<Optional<KDK_F32Tile1D>, "", [MemRead]>:$row_scale, Arg<KDK_Tile2D, "", [MemWrite]>:$out,
                        UnitAttr:$to_last, DefaultValuedAttr<F64Attr, "1.0">:$scale);
   let assemblyFormat = [{
     $input `,` $gc (`row_scale` `(` $row_scale^ `:` type($row_scale) `)`)?
@@ -371,8 +374,8 @@ def KDK_StoreDecayedRowsOp : KDK_Op<"store_decayed_rows"> {
         memref<16x128xf32, 3>, memref<?xbf16>
     ```
   }];
-  let arguments = (ins KDK_F32Tile2D:$input, KDK_F32Tile2D:$gc,
-                       KDK_Global:$dst, Index:$offset, Index:$rows,
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$input, Arg<KDK_F32Tile2D, "", [MemRead]>:$gc,
+                       Arg<KDK_Global, "", [MemWrite]>:$dst, Index:$offset, Index:$rows,
                        Index:$row_stride, UnitAttr:$to_last,
                        DefaultValuedAttr<F64Attr, "1.0">:$scale);
   let assemblyFormat = [{
@@ -385,7 +388,7 @@ def KDK_StoreDecayedRowsOp : KDK_Op<"store_decayed_rows"> {
 
 def KDK_LastRowExpOp : KDK_Op<"last_row_exp"> {
   let summary = "out[d] = exp(gc[C-1, d]): the chunk's total decay per channel";
-  let arguments = (ins KDK_F32Tile2D:$gc, KDK_F32Tile1D:$out);
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$gc, Arg<KDK_F32Tile1D, "", [MemWrite]>:$out);
   let assemblyFormat = "$gc `into` $out attr-dict `:` type($gc) `,` type($out)";
 }
 
@@ -402,8 +405,8 @@ def KDK_ScaleRowsOp : KDK_Op<"scale_rows"> {
         memref<16xf32, 3>, memref<16x128xbf16, 3>
     ```
   }];
-  let arguments = (ins KDK_Tile2D:$tile, KDK_F32Tile1D:$row_scale,
-                       Optional<KDK_Tile2D>:$out);
+  let arguments = (ins Arg<KDK_Tile2D, "", [MemRead, MemWrite]>:$tile, Arg<KDK_F32Tile1D, "", [MemRead]>:$row_scale,
+                       Arg<Optional<KDK_Tile2D>, "", [MemWrite]>:$out);
   let assemblyFormat = [{
     $tile `,` $row_scale (`into` $out^)? attr-dict `:` type($tile) `,`
     type($row_scale) (`,` type($out)^)?
@@ -447,10 +450,10 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step", [AttrSizedOperandSegments]> {
         memref<1x128xf32, 3>
     ```
   }];
-  let arguments = (ins KDK_Tile2D:$state, KDK_F32Tile2D:$q, KDK_F32Tile2D:$k,
-                       KDK_F32Tile2D:$v, KDK_F32Tile1D:$beta,
-                       Optional<KDK_F32Tile1D>:$decay, KDK_F32Tile2D:$out,
-                       Optional<KDK_Global>:$store_to,
+  let arguments = (ins Arg<KDK_Tile2D, "", [MemRead, MemWrite]>:$state, Arg<KDK_F32Tile2D, "", [MemRead]>:$q, Arg<KDK_F32Tile2D, "", [MemRead]>:$k,
+                       Arg<KDK_F32Tile2D, "", [MemRead]>:$v, Arg<KDK_F32Tile1D, "", [MemRead]>:$beta,
+                       Arg<Optional<KDK_F32Tile1D>, "", [MemRead]>:$decay, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out,
+                       Arg<Optional<KDK_Global>, "", [MemWrite]>:$store_to,
                        Optional<Index>:$store_offset,
                        Optional<Index>:$store_row_stride,
                        UnitAttr:$additive, DefaultValuedAttr<F64Attr, "1.0">:$scale);
