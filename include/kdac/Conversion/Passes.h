@@ -7,6 +7,7 @@
 #define KDAC_CONVERSION_PASSES_H
 
 #include "KDK/KDKDialect.h"
+#include "kdac/Spec/Limits.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"

@@ -63,7 +63,8 @@ def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
            "Threads per block of the recurrence kernel (0: block-threads)">,
     Option<"valueTile", "v-tile", "int64_t", /*default=*/"64",
            "Columns of V one recurrence block owns (0: all of V)">,
-    Option<"sharedMemoryLimit", "smem-limit", "int64_t", /*default=*/"232448",
+    Option<"sharedMemoryLimit", "smem-limit", "int64_t",
+           /*default=*/"::kdac::limits::kMaxSharedMemoryBytes",
            "Largest dynamic shared memory per block, bytes (227 KiB on sm_90)">
   ];
   let dependentDialects = ["::mlir::kdk::KDKDialect", "::mlir::func::FuncDialect",
@@ -128,7 +129,8 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
            "Columns of V one block owns (0: chosen for the state fragment)">,
     Option<"stateIn", "state-in", "std::string", /*default=*/"\"auto\"",
            "Where a block keeps its state slice: registers | shared | auto">,
-    Option<"sharedMemoryLimit", "smem-limit", "int64_t", /*default=*/"232448",
+    Option<"sharedMemoryLimit", "smem-limit", "int64_t",
+           /*default=*/"::kdac::limits::kMaxSharedMemoryBytes",
            "Largest dynamic shared memory per block, bytes">
   ];
   let dependentDialects = ["::mlir::kdk::KDKDialect", "::mlir::func::FuncDialect",

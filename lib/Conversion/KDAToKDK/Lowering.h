@@ -11,6 +11,8 @@
 
 #include "KernelBuilder.h"
 
+#include "kdac/Spec/Limits.h"
+
 #include "llvm/ADT/StringMap.h"
 
 namespace kdac::lowering {
@@ -50,7 +52,7 @@ struct KernelOptions {
   /// chain: fewer threads per block let more blocks share an SM.
   int64_t recurrenceBlockThreads = 256;
   int64_t valueTile = 64;
-  int64_t sharedMemoryLimit = 232448;
+  int64_t sharedMemoryLimit = limits::kMaxSharedMemoryBytes;
 };
 
 /// Kernel arguments, by role; absent ones are null.
