@@ -62,14 +62,14 @@ void buildPipeline(OpPassManager &pm, Stage stage,
 namespace {
 /// kda-opt's options of the pipelines: one per CompileOptions.def entry.
 struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
-#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)           \
   Option<TYPE> MEMBER{*this, FLAG, llvm::cl::desc(HELP),                       \
                       llvm::cl::init(DEFAULT)};
 #include "kdac/Spec/CompileOptions.def"
 
   ChunkedPipelineOptions toOptions() const {
     ChunkedPipelineOptions options;
-#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)           \
   options.MEMBER = MEMBER;
 #include "kdac/Spec/CompileOptions.def"
     return options;

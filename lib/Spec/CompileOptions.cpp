@@ -22,7 +22,7 @@ struct FieldName {
 };
 /// Each field's names, from the table: field::chunkSize.in(names).
 namespace field {
-#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)           \
   constexpr FieldName MEMBER{FLAG, JSON};
 #include "kdac/Spec/CompileOptions.def"
 } // namespace field
@@ -38,26 +38,34 @@ bool oneOf(const std::string &value, std::initializer_list<const char *> set) {
 std::string validate(const ChunkedPipelineOptions &o, OptionNames names) {
   using namespace limits;
   if (o.chunkSize != 0) {
-    std::string problem = checkKernelChunkSize(o.chunkSize, field::chunkSize.in(names));
+    std::string problem =
+        checkKernelChunkSize(o.chunkSize, field::chunkSize.in(names));
     if (!problem.empty())
       return problem + " (or 0 for the default)";
   }
   if (!oneOf(o.utMethod, {"forward-substitution", "neumann", "blocked"}))
-    return "invalid value '" + o.utMethod + "' for " + field::utMethod.in(names) +
+    return "invalid value '" + o.utMethod + "' for " +
+           field::utMethod.in(names) +
            " (expected forward-substitution, neumann or blocked)";
   if (!oneOf(o.diagMethod, {"forward-substitution", "neumann"}))
     return "invalid value '" + o.diagMethod + "' for " +
-           field::diagMethod.in(names) + " (expected forward-substitution or neumann)";
+           field::diagMethod.in(names) +
+           " (expected forward-substitution or neumann)";
   if (o.utMethod == "neumann" && o.effectiveChunkSize() > 16)
-    return field::utMethod.in(names) + " neumann needs chunks of at most 16 tokens, "
-           "got " + std::to_string(o.effectiveChunkSize()) +
+    return field::utMethod.in(names) +
+           " neumann needs chunks of at most 16 tokens, "
+           "got " +
+           std::to_string(o.effectiveChunkSize()) +
            " (use blocked with the neumann diagonal method for larger chunks)";
   if (o.anchorBlock != 0 &&
       !checkIRChunkSize(o.anchorBlock, field::anchorBlock.in(names)).empty())
-    return field::anchorBlock.in(names) + " must be 0 (direct) or a power of two "
-           "in [1, " + std::to_string(kMaxChunkSize) + "], got " +
+    return field::anchorBlock.in(names) +
+           " must be 0 (direct) or a power of two "
+           "in [1, " +
+           std::to_string(kMaxChunkSize) + "], got " +
            std::to_string(o.anchorBlock);
-  std::string problem = checkBlockThreads(o.blockThreads, field::blockThreads.in(names));
+  std::string problem =
+      checkBlockThreads(o.blockThreads, field::blockThreads.in(names));
   if (problem.empty() && o.recurrenceBlockThreads != 0) {
     problem = checkBlockThreads(o.recurrenceBlockThreads,
                                 field::recurrenceBlockThreads.in(names));
@@ -67,13 +75,14 @@ std::string validate(const ChunkedPipelineOptions &o, OptionNames names) {
   if (problem.empty())
     problem = checkValueTile(o.valueTile, field::valueTile.in(names));
   if (problem.empty())
-    problem = checkValueTile(o.decodeValueTile,
-                             field::decodeValueTile.in(names));
+    problem =
+        checkValueTile(o.decodeValueTile, field::decodeValueTile.in(names));
   if (!problem.empty())
     return problem;
   if (!oneOf(o.decodeStateIn, {"auto", "registers", "shared"}))
     return "invalid value '" + o.decodeStateIn + "' for " +
-           field::decodeStateIn.in(names) + " (expected registers, shared or auto)";
+           field::decodeStateIn.in(names) +
+           " (expected registers, shared or auto)";
   return "";
 }
 
@@ -85,7 +94,7 @@ void appendValue(std::string &out, const std::string &v) { out += v; }
 
 std::string optionsKey(const ChunkedPipelineOptions &o) {
   std::string key;
-#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)           \
   key += key.empty() ? JSON "=" : " " JSON "=";                                \
   appendValue(key, o.MEMBER);
 #include "kdac/Spec/CompileOptions.def"

@@ -78,7 +78,7 @@ llvm::Error fail(llvm::StringRef name, const llvm::Twine &message) {
 
 llvm::json::Object toJson(const ChunkedPipelineOptions &o) {
   llvm::json::Object out;
-#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)           \
   out[JSON] = o.MEMBER;
 #include "kdac/Spec/CompileOptions.def"
   return out;
@@ -117,7 +117,7 @@ optionsFromJson(const llvm::json::Object &options, llvm::StringRef name,
   for (const auto &[key, value] : options) {
     const char *expected = nullptr;
     bool known = false;
-#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)           \
   if (!known && key == JSON) {                                                 \
     known = true;                                                              \
     expected = readOption(value, o.MEMBER);                                    \

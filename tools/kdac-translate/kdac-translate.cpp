@@ -37,8 +37,9 @@ using namespace mlir;
 
 namespace {
 void registerKernelDialects(DialectRegistry &registry) {
-  registry.insert<kda::KDADialect, kdk::KDKDialect, func::FuncDialect,
-                  arith::ArithDialect, scf::SCFDialect, memref::MemRefDialect>();
+  registry
+      .insert<kda::KDADialect, kdk::KDKDialect, func::FuncDialect,
+              arith::ArithDialect, scf::SCFDialect, memref::MemRefDialect>();
 }
 
 /// Emits \p op (a module of kdk kernels) and prints what \p print selects.
@@ -59,7 +60,8 @@ void registerTranslations() {
       "kdk-to-cuda",
       "kdk kernels -> CUDA C++ (the launch descriptor as a leading comment)",
       [](Operation *op, raw_ostream &os) {
-        return emit(op, os, [](const kdac::EmittedCuda &e) { return e.source; });
+        return emit(op, os,
+                    [](const kdac::EmittedCuda &e) { return e.source; });
       },
       registerKernelDialects);
   static TranslateFromMLIRRegistration launch(
@@ -77,13 +79,15 @@ void registerTranslations() {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerTranslations();
-  llvm::cl::opt<std::string> inputFilename(
-      llvm::cl::Positional, llvm::cl::desc("<input .mlir>"), llvm::cl::init("-"));
-  llvm::cl::opt<std::string> outputFilename(
-      "o", llvm::cl::desc("Output file"), llvm::cl::init("-"));
+  llvm::cl::opt<std::string> inputFilename(llvm::cl::Positional,
+                                           llvm::cl::desc("<input .mlir>"),
+                                           llvm::cl::init("-"));
+  llvm::cl::opt<std::string> outputFilename("o", llvm::cl::desc("Output file"),
+                                            llvm::cl::init("-"));
   llvm::cl::opt<bool> splitInputFile(
       "split-input-file",
-      llvm::cl::desc("Translate each '// -----' chunk of the input separately"));
+      llvm::cl::desc(
+          "Translate each '// -----' chunk of the input separately"));
   llvm::cl::opt<bool> verifyDiagnostics(
       "verify-diagnostics",
       llvm::cl::desc("Check diagnostics against expected-* comments"));
@@ -128,11 +132,10 @@ int main(int argc, char **argv) {
     return handler.verify();
   };
   LogicalResult result =
-      splitInputFile
-          ? splitAndProcessBuffer(std::move(*input), processBuffer,
-                                  output->os(), kDefaultSplitMarker,
-                                  kDefaultSplitMarker)
-          : processBuffer(std::move(*input), output->os());
+      splitInputFile ? splitAndProcessBuffer(std::move(*input), processBuffer,
+                                             output->os(), kDefaultSplitMarker,
+                                             kDefaultSplitMarker)
+                     : processBuffer(std::move(*input), output->os());
   if (failed(result))
     return 1;
   output->os().flush();

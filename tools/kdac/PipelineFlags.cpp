@@ -28,7 +28,7 @@ static cl::opt<std::string> archFlag(
     cl::sub(genCaseCommand), cl::sub(benchCommand), cl::sub(tuneCommand));
 
 // One flag per compile option (CompileOptions.def), e.g. --chunk-size.
-#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)           \
   static cl::opt<TYPE> MEMBER##Flag(FLAG,                                      \
                                     cl::desc(HELP " (default: " #DEFAULT ")"), \
                                     cl::init(DEFAULT), KDAC_PIPELINE_FLAG);
@@ -60,7 +60,7 @@ std::string archFromFlags() {
 
 std::optional<ChunkedPipelineOptions> pipelineOptionsFromFlags() {
   ChunkedPipelineOptions options;
-#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)           \
   options.MEMBER = MEMBER##Flag;
 #include "kdac/Spec/CompileOptions.def"
   std::string problem = validate(options, OptionNames::Flags);

@@ -1,4 +1,4 @@
-//===- CompileOptions.h - The compiler's own choices -------------*- C++ -*-===//
+//===- CompileOptions.h - The compiler's own choices ------------*- C++ -*-===//
 //
 // What the compiler decides for a spec and the autotuner sweeps (chunk size,
 // UT inverse method, anchors, tiles, threads): a plain struct, so that the
@@ -32,7 +32,7 @@ constexpr int64_t kDefaultChunkSize = KDAC_DEFAULT_CHUNK_SIZE;
 /// Choices the compiler owns and the autotuner sweeps; the fields, their
 /// defaults, flags and JSON keys are listed once, in CompileOptions.def.
 struct ChunkedPipelineOptions {
-#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)            \
+#define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)           \
   TYPE MEMBER = DEFAULT;
 #include "kdac/Spec/CompileOptions.def"
 
