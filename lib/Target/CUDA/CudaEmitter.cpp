@@ -11,6 +11,7 @@
 #include "kdac/Target/CUDA/CudaEmitter.h"
 
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -426,13 +427,17 @@ static FailureOr<KernelPlan> planKernel(func::FuncOp func,
     plan.launch.grid[axis] = *extent;
   }
 
-  // Buffers the kernel stores to lose `const` (and so the read-only path).
+  // Buffers the kernel stores to lose `const` (and so the read-only path):
+  // the arguments some op declares a write to.
   llvm::DenseSet<Value> written;
-  func.walk([&](kdk::StoreTileOp op) { written.insert(op.getDst()); });
-  func.walk([&](kdk::StoreDecayedRowsOp op) { written.insert(op.getDst()); });
-  func.walk([&](kdk::DeltaStepOp op) {
-    if (Value dst = op.getStoreTo())
-      written.insert(dst);
+  func.walk([&](MemoryEffectOpInterface op) {
+    SmallVector<MemoryEffects::EffectInstance> effects;
+    op.getEffects(effects);
+    for (const MemoryEffects::EffectInstance &effect : effects)
+      if (isa<MemoryEffects::Write>(effect.getEffect()))
+        if (auto arg = dyn_cast_or_null<BlockArgument>(effect.getValue()))
+          if (arg.getOwner()->getParentOp() == func)
+            written.insert(arg);
   });
   llvm::StringSet<> cppNames;
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
