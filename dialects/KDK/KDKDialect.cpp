@@ -1,11 +1,13 @@
 //===- KDKDialect.cpp - The kdk dialect -----------------------------------===//
 //
-// Registers the ops of `kdk` and implements their verifiers.
+// Registers the ops of `kdk` and implements their verifiers and those of the
+// kernel attributes (kdk.grid, kdk.block_threads, argument bindings).
 //
 //===----------------------------------------------------------------------===//
 #include "KDK/KDKOps.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/IR/OpImplementation.h"
 
 using namespace mlir;
@@ -22,6 +24,102 @@ void KDKDialect::initialize() {
 
 #define GET_OP_CLASSES
 #include "KDK/KDKOps.cpp.inc"
+
+LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
+                                                  NamedAttribute attr) {
+  StringRef name = attr.getName().getValue();
+  if (name == kBlockThreadsAttr) {
+    auto threads = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!threads || threads.getInt() < 32 || threads.getInt() > 1024 ||
+        threads.getInt() % 32 != 0)
+      return op->emitError() << kBlockThreadsAttr
+                             << " must be a multiple of 32 in [32, 1024]";
+  } else if (name == kGridAttr) {
+    auto grid = dyn_cast<ArrayAttr>(attr.getValue());
+    if (!grid || grid.size() != 3)
+      return op->emitError() << kGridAttr
+                             << " must be an array of three strings";
+    for (auto [axis, extent] : llvm::enumerate(grid)) {
+      auto text = dyn_cast<StringAttr>(extent);
+      if (!text)
+        return op->emitError() << "grid axis " << axis << " is not a string";
+      int64_t constant = 0;
+      if (!llvm::is_contained(kGridExtents, text.getValue()) &&
+          (text.getValue().getAsInteger(10, constant) || constant < 1))
+        return op->emitError()
+               << "grid extent \"" << text.getValue()
+               << "\" is not a positive integer, \"chunk_slots\", "
+                  "\"sequences\" or \"batch\"";
+    }
+  } else if (name == kChunkSizeAttr) {
+    auto chunk = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!chunk || chunk.getInt() < 1)
+      return op->emitError() << kChunkSizeAttr << " must be a positive integer";
+  }
+  return success();
+}
+
+/// memref<?xT>: a flat buffer in global memory.
+static bool isGlobalBuffer(Type type) {
+  auto memref = dyn_cast<MemRefType>(type);
+  return memref && memref.getRank() == 1 && memref.isDynamicDim(0) &&
+         !memref.getMemorySpace() && memref.getLayout().isIdentity();
+}
+
+LogicalResult KDKDialect::verifyRegionArgAttribute(Operation *op,
+                                                   unsigned region,
+                                                   unsigned argIndex,
+                                                   NamedAttribute attr) {
+  auto func = dyn_cast<FunctionOpInterface>(op);
+  if (!func || region != 0)
+    return op->emitError() << attr.getName()
+                           << " binds the arguments of a kernel function";
+  StringRef name = attr.getName().getValue();
+  Type type = func.getArgumentTypes()[argIndex];
+  auto fail = [&]() {
+    return op->emitError() << "argument #" << argIndex << " of @"
+                           << SymbolTable::getSymbolName(op).getValue()
+                           << ": ";
+  };
+  DictionaryAttr attrs = func.getArgAttrDict(argIndex);
+  if (name == kParamAttr || name == kWorkspaceAttr || name == kSizeAttr) {
+    int bindings = int(bool(attrs.get(kParamAttr))) +
+                   int(bool(attrs.get(kWorkspaceAttr))) +
+                   int(bool(attrs.get(kSizeAttr)));
+    if (bindings != 1)
+      return fail() << "needs exactly one of kdk.param, kdk.workspace, "
+                       "kdk.size";
+    auto text = dyn_cast<StringAttr>(attr.getValue());
+    if (!text)
+      return fail() << name << " must be a string";
+    if (name == kSizeAttr) {
+      if (!type.isIndex())
+        return fail() << "a kdk.size argument must be an index";
+      if (!llvm::is_contained(kSizeParams, text.getValue()))
+        return fail() << "kdk.size must be \"T\", \"N\", \"B\" or \"S\"";
+      return success();
+    }
+    if (!isGlobalBuffer(type))
+      return fail()
+             << "a buffer argument must be a memref<?xT> in global memory";
+    Type element = cast<MemRefType>(type).getElementType();
+    if (!(element.isF32() || element.isBF16() || element.isF16() ||
+          element.isInteger(64) || element.isInteger(32)))
+      return fail() << "buffer elements must be f32, bf16, f16, i64 or i32";
+    if (name == kParamAttr && !llvm::is_contained(kTensorParams, text.getValue()))
+      return fail() << "kdk.param \"" << text.getValue()
+                    << "\" is not a KDA tensor name";
+    if (name == kWorkspaceAttr) {
+      auto bytes = attrs.getAs<IntegerAttr>(kBytesPerSlotAttr);
+      if (!bytes || bytes.getInt() <= 0)
+        return fail() << "a kdk.workspace argument needs a positive "
+                         "kdk.bytes_per_slot";
+    }
+  } else if (name == kBytesPerSlotAttr && !attrs.get(kWorkspaceAttr)) {
+    return fail() << "kdk.bytes_per_slot belongs to a kdk.workspace argument";
+  }
+  return success();
+}
 
 static bool inMemorySpace(MemRefType type, unsigned memorySpace) {
   auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());

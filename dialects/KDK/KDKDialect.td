@@ -19,11 +19,15 @@ def KDK_Dialect : Dialect {
     `kdk.grid` (three extents: an integer, "chunk_slots", "sequences" or
     "batch"). Its arguments are flat global buffers (`memref<?xT>`), each
     naming what it binds to with `kdk.param` (a user tensor), `kdk.workspace`
-    (with `kdk.bytes_per_slot`) or `kdk.size` ("T", "N" or "B"). Tiles are
+    (with `kdk.bytes_per_slot`) or `kdk.size` ("T", "N", "B" or "S"). Tiles are
     memrefs in memory space 3 (shared memory) made by kdk.alloc_tile. Every
     tile op is executed by the whole thread block; kdk.barrier orders them.
   }];
   let cppNamespace = "::mlir::kdk";
+  // The kernel attributes (grid, threads, argument bindings) are checked
+  // here, so that the emitter only reads them.
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
   let dependentDialects = ["::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::scf::SCFDialect"];

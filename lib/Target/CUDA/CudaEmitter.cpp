@@ -14,6 +14,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "llvm/ADT/StringSet.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cctype>
@@ -266,11 +267,6 @@ struct KernelPlan {
 
 } // namespace
 
-static const char *const kTensorNames[] = {
-    "q",       "k",             "v",          "g", "beta",       "A_log",
-    "dt_bias", "initial_state", "cu_seqlens", "o", "final_state",
-    "state_pool", "state_indices", "num_accepted"};
-
 /// A C++ identifier made of `name` (any character outside [A-Za-z0-9_]
 /// becomes '_').
 static std::string sanitizeIdentifier(StringRef name) {
@@ -281,8 +277,8 @@ static std::string sanitizeIdentifier(StringRef name) {
   return id;
 }
 
-static FailureOr<rt::GridExtent> parseGridExtent(func::FuncOp func,
-                                                 StringRef text) {
+/// A verified kdk.grid extent as the launch descriptor states it.
+static rt::GridExtent gridExtent(StringRef text) {
   rt::GridExtent extent;
   if (text == "chunk_slots") {
     extent.constant = 0;
@@ -293,80 +289,68 @@ static FailureOr<rt::GridExtent> parseGridExtent(func::FuncOp func,
   } else if (text == "batch") {
     extent.constant = 0;
     extent.perBatch = 1;
-  } else if (text.getAsInteger(10, extent.constant) || extent.constant < 1) {
-    return emitError(func.getLoc()) << "CUDA emitter: grid extent \"" << text
-                            << "\" is not a positive integer, "
-                               "\"chunk_slots\", \"sequences\" or \"batch\"";
+  } else {
+    (void)text.getAsInteger(10, extent.constant);
   }
   return extent;
 }
 
 /// Binds one kernel argument: its launch parameter, C++ declaration and name.
+/// The kdk dialect verified the bindings (one of kdk.param, kdk.workspace,
+/// kdk.size, their values and argument types).
 static LogicalResult planParam(func::FuncOp func, unsigned index,
                                const llvm::DenseSet<Value> &written,
                                KernelPlan &plan,
                                llvm::StringMap<int64_t> &workspaces,
                                rt::LaunchDescriptor &launch) {
   BlockArgument arg = func.getArgument(index);
-  auto fail = [&](const Twine &message) {
-    return emitError(func.getLoc()) << "CUDA emitter: argument #" << index << " of @"
-                            << func.getSymName() << ": " << message;
-  };
   auto param = func.getArgAttrOfType<StringAttr>(index, kdk::kParamAttr);
   auto workspace =
       func.getArgAttrOfType<StringAttr>(index, kdk::kWorkspaceAttr);
   auto size = func.getArgAttrOfType<StringAttr>(index, kdk::kSizeAttr);
-  if (int(bool(param)) + int(bool(workspace)) + int(bool(size)) != 1)
-    return fail("needs exactly one of kdk.param, kdk.workspace, kdk.size");
+  if (!param && !workspace && !size)
+    return emitError(func.getLoc())
+           << "CUDA emitter: argument #" << index << " of @"
+           << func.getSymName()
+           << ": needs exactly one of kdk.param, kdk.workspace, kdk.size";
 
   if (size) {
-    if (!arg.getType().isIndex())
-      return fail("a kdk.size argument must be an index");
-    rt::ParamKind kind;
-    if (size.getValue() == "T")
-      kind = rt::ParamKind::SizeT;
-    else if (size.getValue() == "N")
-      kind = rt::ParamKind::SizeN;
-    else if (size.getValue() == "B")
-      kind = rt::ParamKind::SizeB;
-    else if (size.getValue() == "S")
-      kind = rt::ParamKind::SizeS;
-    else
-      return fail("kdk.size must be \"T\", \"N\", \"B\" or \"S\"");
+    rt::ParamKind kind = llvm::StringSwitch<rt::ParamKind>(size.getValue())
+                             .Case("T", rt::ParamKind::SizeT)
+                             .Case("N", rt::ParamKind::SizeN)
+                             .Case("B", rt::ParamKind::SizeB)
+                             .Default(rt::ParamKind::SizeS);
     plan.launch.params.push_back({kind, size.getValue().str()});
     plan.params.push_back({"long long", size.getValue().str()});
     return success();
   }
 
-  if (!isGlobalBuffer(arg.getType()))
-    return fail("a buffer argument must be a memref<?xT> in global memory");
   Type element = cast<MemRefType>(arg.getType()).getElementType();
   FailureOr<StringRef> elementName = getCppType(element);
-  if (failed(elementName) || element.isInteger(1) || element.isF64())
-    return fail("buffer elements must be f32, bf16, f16, i64 or i32");
+  if (failed(elementName))
+    return failure();
   std::string type = (written.contains(arg) ? "" : "const ") +
                      elementName->str() + " *__restrict__";
 
   if (param) {
     StringRef name = param.getValue();
-    if (!llvm::is_contained(kTensorNames, name))
-      return fail("kdk.param \"" + name + "\" is not a KDA tensor name");
     plan.launch.params.push_back({rt::ParamKind::Tensor, name.str()});
     plan.params.push_back({type, sanitizeIdentifier(name)});
     return success();
   }
 
-  auto bytes = func.getArgAttrOfType<IntegerAttr>(index, kdk::kBytesPerSlotAttr);
-  if (!bytes || bytes.getInt() <= 0)
-    return fail("a kdk.workspace argument needs a positive kdk.bytes_per_slot");
+  int64_t bytes =
+      func.getArgAttrOfType<IntegerAttr>(index, kdk::kBytesPerSlotAttr).getInt();
   StringRef name = workspace.getValue();
-  auto [it, inserted] = workspaces.try_emplace(name, bytes.getInt());
+  auto [it, inserted] = workspaces.try_emplace(name, bytes);
   if (inserted)
-    launch.workspaces.push_back({name.str(), bytes.getInt()});
-  else if (it->second != bytes.getInt())
-    return fail("workspace \"" + name + "\" has bytes_per_slot " +
-                Twine(bytes.getInt()) + " here but " + Twine(it->second) +
-                " in an earlier kernel");
+    launch.workspaces.push_back({name.str(), bytes});
+  else if (it->second != bytes)
+    return emitError(func.getLoc())
+           << "CUDA emitter: argument #" << index << " of @"
+           << func.getSymName() << ": workspace \"" << name
+           << "\" has bytes_per_slot " << bytes << " here but " << it->second
+           << " in an earlier kernel";
   plan.launch.params.push_back({rt::ParamKind::Workspace, name.str()});
   plan.params.push_back({type, "ws_" + sanitizeIdentifier(name)});
   return success();
@@ -405,27 +389,17 @@ static FailureOr<KernelPlan> planKernel(func::FuncOp func,
   if (func.getNumResults() != 0)
     return emitError(func.getLoc()) << "CUDA emitter: a kernel returns nothing";
 
+  // kdk.block_threads and kdk.grid are verified by the kdk dialect; a
+  // kernel must have them.
   auto threads = func->getAttrOfType<IntegerAttr>(kdk::kBlockThreadsAttr);
-  if (!threads || threads.getInt() < 32 || threads.getInt() > 1024 ||
-      threads.getInt() % 32 != 0)
-    return emitError(func.getLoc()) << "CUDA emitter: " << kdk::kBlockThreadsAttr
-                            << " must be a multiple of 32 in [32, 1024]";
-  plan.launch.blockThreads = threads.getInt();
-
   auto grid = func->getAttrOfType<ArrayAttr>(kdk::kGridAttr);
-  if (!grid || grid.size() != 3)
-    return emitError(func.getLoc()) << "CUDA emitter: " << kdk::kGridAttr
-                            << " must be an array of three strings";
-  for (auto [axis, attr] : llvm::enumerate(grid)) {
-    auto text = dyn_cast<StringAttr>(attr);
-    if (!text)
-      return emitError(func.getLoc()) << "CUDA emitter: grid axis " << axis
-                              << " is not a string";
-    FailureOr<rt::GridExtent> extent = parseGridExtent(func, text.getValue());
-    if (failed(extent))
-      return failure();
-    plan.launch.grid[axis] = *extent;
-  }
+  if (!threads || !grid)
+    return emitError(func.getLoc()) << "CUDA emitter: a kernel needs "
+                                    << kdk::kBlockThreadsAttr << " and "
+                                    << kdk::kGridAttr;
+  plan.launch.blockThreads = threads.getInt();
+  for (auto [axis, attr] : llvm::enumerate(grid))
+    plan.launch.grid[axis] = gridExtent(cast<StringAttr>(attr).getValue());
 
   // Buffers the kernel stores to lose `const` (and so the read-only path):
   // the arguments some op declares a write to.

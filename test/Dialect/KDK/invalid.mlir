@@ -1,4 +1,6 @@
-// The kdk verifier rules for register fragments, each with its diagnostic.
+// The kdk verifier rules (register fragments, ops, and the kernel attributes
+// kdk.grid, kdk.block_threads and the argument bindings), each with its
+// diagnostic.
 // RUN: kda-opt %s -split-input-file -verify-diagnostics
 
 func.func @fragment_without_layout() {
@@ -162,4 +164,60 @@ func.func @step_store_from_fragment(%dst: memref<?xf32>, %i: index) {
   // expected-error @+1 {{stores to global memory only from a shared state}}
   kdk.delta_step %s, %k, %k, %v, %b into %v store_to %dst[%i] row_stride(%i) : memref<?xf32> : memref<128x32xf32, 5>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
   return
+}
+
+// -----
+
+// The kernel attributes are checked by the dialect, before any emitter.
+// expected-error @+1 {{kdk.grid must be an array of three strings}}
+func.func @two_axes() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1"]} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{kdk.block_threads must be a multiple of 32 in [32, 1024]}}
+func.func @odd_threads() attributes {kdk.kernel, kdk.block_threads = 100 : i64, kdk.grid = ["1", "1", "1"]} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument #0 of @unknown_tensor: kdk.param "h" is not a KDA tensor name}}
+func.func @unknown_tensor(%h: memref<?xf32> {kdk.param = "h"}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument #0 of @tile_param: a buffer argument must be a memref<?xT> in global memory}}
+func.func @tile_param(%q: memref<16x16xf32, 3> {kdk.param = "q"}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument #0 of @two_bindings: needs exactly one of kdk.param, kdk.workspace, kdk.size}}
+func.func @two_bindings(%q: memref<?xf32> {kdk.param = "q", kdk.workspace = "u", kdk.bytes_per_slot = 4 : i64}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument #0 of @no_bytes: a kdk.workspace argument needs a positive kdk.bytes_per_slot}}
+func.func @no_bytes(%u: memref<?xf32> {kdk.workspace = "u"}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument #0 of @stray_bytes: kdk.bytes_per_slot belongs to a kdk.workspace argument}}
+func.func @stray_bytes(%q: memref<?xf32> {kdk.param = "q", kdk.bytes_per_slot = 4 : i64}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{kdk.chunk_size must be a positive integer}}
+module attributes {kdk.chunk_size = 0 : i64} {
 }
