@@ -6,6 +6,8 @@
 //===----------------------------------------------------------------------===//
 #include "KDK/KDKOps.h"
 
+#include "kdac/Spec/KernelSpec.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/IR/OpImplementation.h"
@@ -59,8 +61,7 @@ LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
   return success();
 }
 
-/// memref<?xT>: a flat buffer in global memory.
-static bool isGlobalBuffer(Type type) {
+bool mlir::kdk::isGlobalBuffer(Type type) {
   auto memref = dyn_cast<MemRefType>(type);
   return memref && memref.getRank() == 1 && memref.isDynamicDim(0) &&
          !memref.getMemorySpace() && memref.getLayout().isIdentity();
@@ -106,7 +107,10 @@ LogicalResult KDKDialect::verifyRegionArgAttribute(Operation *op,
     if (!(element.isF32() || element.isBF16() || element.isF16() ||
           element.isInteger(64) || element.isInteger(32)))
       return fail() << "buffer elements must be f32, bf16, f16, i64 or i32";
-    if (name == kParamAttr && !llvm::is_contained(kTensorParams, text.getValue()))
+    if (name == kParamAttr &&
+        llvm::none_of(kdac::kTensorNames, [&](llvm::StringRef tensor) {
+          return tensor == text.getValue();
+        }))
       return fail() << "kdk.param \"" << text.getValue()
                     << "\" is not a KDA tensor name";
     if (name == kWorkspaceAttr) {

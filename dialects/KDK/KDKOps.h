@@ -27,16 +27,14 @@ inline constexpr llvm::StringLiteral kWorkspaceAttr = "kdk.workspace";
 inline constexpr llvm::StringLiteral kBytesPerSlotAttr = "kdk.bytes_per_slot";
 inline constexpr llvm::StringLiteral kSizeAttr = "kdk.size";
 inline constexpr llvm::StringLiteral kChunkSizeAttr = "kdk.chunk_size";
-/// What a kdk.param may bind: the tensors of the launch ABI.
-inline constexpr llvm::StringLiteral kTensorParams[] = {
-    "q",       "k",          "v",          "g",           "beta",
-    "A_log",   "dt_bias",    "initial_state", "cu_seqlens", "o",
-    "final_state", "state_pool", "state_indices", "num_accepted"};
 /// A grid extent: a positive integer or one of these run-time extents.
 inline constexpr llvm::StringLiteral kGridExtents[] = {"chunk_slots",
                                                       "sequences", "batch"};
 /// What a kdk.size may bind.
 inline constexpr llvm::StringLiteral kSizeParams[] = {"T", "N", "B", "S"};
+/// Whether `type` is a global buffer: memref<?xT>, contiguous, not in
+/// shared memory or registers.
+bool isGlobalBuffer(Type type);
 /// Shared memory is memory space 3, as in the GPU dialect.
 inline constexpr unsigned kSharedMemorySpace = 3;
 /// A tile in memory space 5 (private, as in NVVM) is a register fragment:

@@ -12,6 +12,7 @@
 #include "kdac/Frontend/SourceChecks.h"
 
 #include "kdac/Spec/Limits.h"
+#include "kdac/Support/FileIO.h"
 #include "kdac/Support/StringLiterals.h"
 
 #include "llvm/ADT/StringMap.h"
@@ -363,4 +364,15 @@ llvm::Error kdac::checkMlirSource(llvm::StringRef text, llvm::StringRef name) {
   if (llvm::Error e = scanner.checkResultNumbers())
     return e;
   return scanner.checkForwardReferences();
+}
+
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>>
+kdac::readMlirSource(llvm::StringRef path) {
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      readRegularFile(path, limits::kMaxTextFileBytes);
+  if (!buffer)
+    return buffer.takeError();
+  if (llvm::Error e = checkMlirSource((*buffer)->getBuffer(), path))
+    return std::move(e);
+  return buffer;
 }

@@ -66,10 +66,8 @@ enum TensorSlot : unsigned {
   kQ, kK, kV, kG, kBeta, kALog, kDtBias, kInitialState, kCuSeqlens, kO,
   kFinalState, kStatePool, kStateIndices, kNumAccepted, kNumTensorSlots
 };
-constexpr const char *kTensorNames[kNumTensorSlots] = {
-    "q", "k", "v", "g", "beta", "A_log", "dt_bias", "initial_state",
-    "cu_seqlens", "o", "final_state", "state_pool", "state_indices",
-    "num_accepted"};
+static_assert(std::size(kTensorNames) == kNumTensorSlots,
+              "a tensor slot per name of the launch ABI (KernelSpec.h)");
 
 std::array<const DeviceTensor *, kNumTensorSlots>
 tensorSlots(const KdaLaunchArgs &a) {

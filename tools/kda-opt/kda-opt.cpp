@@ -9,8 +9,6 @@
 #include "kdac/Frontend/SourceChecks.h"
 #include "kdac/Frontend/SpecToIR.h"
 #include "kdac/Pipelines/Pipelines.h"
-#include "kdac/Spec/Limits.h"
-#include "kdac/Support/FileIO.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Support/FileUtilities.h"
@@ -32,14 +30,10 @@ int main(int argc, char **argv) {
       argc, argv, "kdac optimizer driver\n", registry);
 
   llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> input =
-      kdac::readRegularFile(inputFile, kdac::limits::kMaxTextFileBytes);
+      kdac::readMlirSource(inputFile);
   if (!input) {
     llvm::errs() << "kda-opt: error: " << llvm::toString(input.takeError())
                  << "\n";
-    return 1;
-  }
-  if (llvm::Error e = kdac::checkMlirSource((*input)->getBuffer(), inputFile)) {
-    llvm::errs() << "kda-opt: error: " << llvm::toString(std::move(e)) << "\n";
     return 1;
   }
   std::string message;

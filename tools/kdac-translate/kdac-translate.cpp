@@ -10,17 +10,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Frontend/SourceChecks.h"
-#include "kdac/Spec/Limits.h"
-#include "kdac/Support/FileIO.h"
+#include "kdac/Frontend/SpecToIR.h"
 #include "kdac/Target/CUDA/CudaEmitter.h"
 
-#include "KDA/KDAOps.h"
-#include "KDK/KDKOps.h"
-
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -36,12 +28,6 @@
 using namespace mlir;
 
 namespace {
-void registerKernelDialects(DialectRegistry &registry) {
-  registry
-      .insert<kda::KDADialect, kdk::KDKDialect, func::FuncDialect,
-              arith::ArithDialect, scf::SCFDialect, memref::MemRefDialect>();
-}
-
 /// Emits \p op (a module of kdk kernels) and prints what \p print selects.
 LogicalResult emit(Operation *op, raw_ostream &os,
                    std::string (*print)(const kdac::EmittedCuda &)) {
@@ -63,7 +49,7 @@ void registerTranslations() {
         return emit(op, os,
                     [](const kdac::EmittedCuda &e) { return e.source; });
       },
-      registerKernelDialects);
+      kdac::registerKdacDialects);
   static TranslateFromMLIRRegistration launch(
       "kdk-to-launch-descriptor",
       "kdk kernels -> the launch descriptor text the runtime reads",
@@ -72,7 +58,7 @@ void registerTranslations() {
           return kdac::printLaunchDescriptor(e.launch);
         });
       },
-      registerKernelDialects);
+      kdac::registerKdacDialects);
 }
 } // namespace
 
@@ -96,16 +82,10 @@ int main(int argc, char **argv) {
   llvm::cl::ParseCommandLineOptions(argc, argv, "kdac translation driver\n");
 
   llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> input =
-      kdac::readRegularFile(inputFilename, kdac::limits::kMaxTextFileBytes);
+      kdac::readMlirSource(inputFilename);
   if (!input) {
     llvm::errs() << "kdac-translate: error: "
                  << llvm::toString(input.takeError()) << "\n";
-    return 1;
-  }
-  if (llvm::Error e =
-          kdac::checkMlirSource((*input)->getBuffer(), inputFilename)) {
-    llvm::errs() << "kdac-translate: error: " << llvm::toString(std::move(e))
-                 << "\n";
     return 1;
   }
   std::string message;

@@ -12,7 +12,6 @@
 #include "kdac/Frontend/SpecToIR.h"
 #include "kdac/Jit/Codegen.h"
 #include "kdac/Pipelines/Pipelines.h"
-#include "kdac/Spec/Limits.h"
 #include "kdac/Support/FileIO.h"
 #include "kdac/Tune/TuningDatabase.h"
 #include "kdac/runtime/Nvrtc.h"
@@ -82,13 +81,9 @@ OwningOpRef<ModuleOp> readOrBuildModule(MLIRContext &context,
     return nullptr;
   }
   llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buffer =
-      readRegularFile(inputFile, limits::kMaxTextFileBytes);
+      readMlirSource(inputFile);
   if (!buffer) {
     reportError(llvm::toString(buffer.takeError()));
-    return nullptr;
-  }
-  if (llvm::Error e = checkMlirSource((*buffer)->getBuffer(), inputFile)) {
-    reportError(llvm::toString(std::move(e)));
     return nullptr;
   }
   sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());

@@ -25,6 +25,13 @@ enum class StateLayout { KV, VK };
 /// dominates), or the gradients of every input (IR stages only so far).
 enum class KernelOp { Forward, Decode, Backward };
 
+/// The tensors a KDA kernel binds, in the launch ABI's order (the JIT's
+/// tensor slots); a kdk.param names one of them.
+inline constexpr const char *kTensorNames[] = {
+    "q",           "k",          "v",             "g",           "beta",
+    "A_log",       "dt_bias",    "initial_state", "cu_seqlens",  "o",
+    "final_state", "state_pool", "state_indices", "num_accepted"};
+
 /// Sentinel for a dimension only known at run time (T, B or N).
 constexpr int64_t kDynamic = -1;
 

@@ -91,12 +91,6 @@ int64_t kdac::cuda::getElementBytes(Type type) {
   return (type.getIntOrFloatBitWidth() + 7) / 8;
 }
 
-bool kdac::cuda::isGlobalBuffer(Type type) {
-  auto memref = dyn_cast<MemRefType>(type);
-  return memref && memref.getRank() == 1 && memref.isDynamicDim(0) &&
-         !memref.getMemorySpace();
-}
-
 FailureOr<TileRef> kdac::cuda::getTileLayout(Operation *at, MemRefType type) {
   auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
   bool inRegisters = space && space.getInt() == kdk::kRegisterMemorySpace;

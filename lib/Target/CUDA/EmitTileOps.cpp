@@ -84,7 +84,7 @@ getOptionalVector(CudaEmitter &emitter, Operation *op, Value value,
 /// A global buffer operand: a kernel argument of type memref<?xT>.
 static LogicalResult expectGlobal(Operation *op, StringRef what, Value value,
                                   bool allowInteger) {
-  if (!isGlobalBuffer(value.getType()) || !isa<BlockArgument>(value))
+  if (!kdk::isGlobalBuffer(value.getType()) || !isa<BlockArgument>(value))
     return op->emitOpError() << "expects " << what
                              << " to be a kernel buffer argument";
   Type element = cast<MemRefType>(value.getType()).getElementType();

@@ -113,8 +113,6 @@ mlir::FailureOr<llvm::StringRef> getCppType(mlir::Operation *op,
 std::string formatFloatLiteral(double value, bool isDouble = false);
 /// The element size in bytes of a tile or buffer element type.
 int64_t getElementBytes(mlir::Type type);
-/// Whether `type` is a global buffer memref<?xT> (not shared memory).
-bool isGlobalBuffer(mlir::Type type);
 /// The tile layout a shared memref type denotes (pointer left empty).
 mlir::FailureOr<TileRef> getTileLayout(mlir::Operation *at,
                                        mlir::MemRefType type);
