@@ -4,9 +4,10 @@ A plan holds the loaded kernel set, the C launch descriptors with every
 shape and dtype already written, the workspace layout, the outputs' shapes
 and, per input, where its tensor comes from (the caller's tensor as is, or a
 conversion such as a dtype change). A call with a known signature then only
-writes data pointers, allocates its outputs and one workspace from torch's
-caching allocator, and makes one ctypes call: this is what keeps the Python
-path within a few microseconds of the C launch.
+writes data pointers, allocates its outputs from torch's caching allocator,
+takes its stream's workspace (stream_workspace) and makes one ctypes call:
+this is what keeps the Python path within a few microseconds of the C
+launch.
 """
 
 import ctypes
@@ -34,6 +35,33 @@ try:
 except AttributeError:  # pragma: no cover - older torch
     def _raw_stream(device):
         return torch.cuda.current_stream(device).cuda_stream
+
+
+# Workspaces up to this size are kept per (device, stream) and reused by
+# every later launch on that stream, as cuBLAS keeps its workspace: stream
+# order makes the reuse safe and saves the call an allocation. Larger ones
+# (long prefills, where a few microseconds do not matter) and those made
+# during a graph capture (which must come from the graph's pool) are taken
+# from torch's caching allocator per call.
+WORKSPACE_CACHE_BYTES = 64 << 20
+_stream_workspaces = {}
+_capturing = torch.cuda.is_current_stream_capturing
+
+
+def stream_workspace(device, device_index, stream, nbytes):
+    """A workspace of at least `nbytes` for launches on `stream`."""
+    if nbytes > WORKSPACE_CACHE_BYTES or _capturing():
+        return torch.empty(nbytes, dtype=torch.uint8, device=device)
+    key = (device_index, stream)
+    workspace = _stream_workspaces.get(key)
+    if workspace is None or workspace.numel() < nbytes:
+        # Grow geometrically so a caller whose sizes creep up does not
+        # reallocate on every call.
+        size = max(nbytes, 2 * workspace.numel() if workspace is not None else 0, 1 << 20)
+        workspace = torch.empty(min(size, WORKSPACE_CACHE_BYTES), dtype=torch.uint8,
+                                device=device)
+        _stream_workspaces[key] = workspace
+    return workspace
 
 
 def new_output(shape, dtype, device):
@@ -131,7 +159,8 @@ class Plan:
         outputs = [make(shape, dtype=dtype, device=device) for _, shape, dtype in self._outputs]
         if self._kernel is None:
             return outputs
-        workspace = torch.empty(self._total, dtype=torch.uint8, device=device)
+        stream = _raw_stream(self._device_index)
+        workspace = stream_workspace(device, self._device_index, stream, self._total)
         base = workspace.data_ptr()
         converted = []  # alive until the launch is enqueued
         with self._lock:
@@ -147,8 +176,8 @@ class Plan:
             pointers = self._pointers
             for i, offset in enumerate(self._offsets):
                 pointers[i] = base + offset
-            code = self._call(self._handle, _raw_stream(self._device_index), self._args_ref,
-                              pointers, self._sizes, self._count)
+            code = self._call(self._handle, stream, self._args_ref, pointers, self._sizes,
+                              self._count)
         if code:
             _capi.check(code)
         return outputs

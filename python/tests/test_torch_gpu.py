@@ -202,3 +202,38 @@ def test_checks_still_run_after_a_plan_exists():
     x["q"].requires_grad_(True)
     with pytest.raises(NotImplementedError, match="no backward pass yet"):
         kt.chunk_kda(**x, **opts)
+
+
+def test_stream_workspaces_are_per_stream_and_grow():
+    # Small workspaces are kept per (device, stream): a call on a side
+    # stream gets its own, a larger problem grows it, and every result
+    # equals one computed with a fresh workspace from torch's allocator.
+    from kdac import _launch
+    small, opts = make(B=1, T=64, H=2, HV=2, K=128, V=128)
+    large, large_opts = make(B=2, T=700, H=4, HV=4, K=128, V=128, seed=5)
+    flags = dict(output_final_state=True)
+    with torch.no_grad():
+        limit = _launch.WORKSPACE_CACHE_BYTES
+        try:
+            _launch.WORKSPACE_CACHE_BYTES = 0  # every call allocates its own
+            expected_small = kt.chunk_kda(**small, **opts, **flags)
+            expected_large = kt.chunk_kda(**large, **large_opts, **flags)
+        finally:
+            _launch.WORKSPACE_CACHE_BYTES = limit
+        _launch._stream_workspaces.clear()
+        got_small = kt.chunk_kda(**small, **opts, **flags)
+        assert len(_launch._stream_workspaces) == 1
+        (first,) = _launch._stream_workspaces.values()
+        got_large = kt.chunk_kda(**large, **large_opts, **flags)
+        (grown,) = _launch._stream_workspaces.values()
+        assert grown.numel() >= first.numel()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            got_side = kt.chunk_kda(**small, **opts, **flags)
+        torch.cuda.current_stream().wait_stream(side)
+        assert len(_launch._stream_workspaces) == 2
+        torch.cuda.synchronize()
+    for got, expected in ((got_small, expected_small), (got_large, expected_large),
+                          (got_side, expected_small)):
+        assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
