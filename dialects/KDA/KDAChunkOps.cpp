@@ -19,24 +19,6 @@ static int64_t dim(Value value, unsigned i) {
   return cast<RankedTensorType>(value.getType()).getDimSize(i);
 }
 
-/// Checks that \p value is a static tensor of rank `shape.size()` whose
-/// dimensions equal `shape` where it is not kDynamic; `names` spell the
-/// expected shape for the message ("[C, K]").
-static LogicalResult expectTile(Operation *op, StringRef name, Value value,
-                                ArrayRef<int64_t> shape, StringRef names) {
-  auto type = cast<RankedTensorType>(value.getType());
-  if (!type.hasStaticShape())
-    return op->emitOpError() << "expects " << name
-                             << " to be a static tile, got " << type;
-  bool matches = type.getRank() == int64_t(shape.size());
-  for (size_t i = 0; matches && i < shape.size(); ++i)
-    matches = ShapedType::isDynamic(shape[i]) || type.getDimSize(i) == shape[i];
-  if (matches)
-    return success();
-  return op->emitOpError() << "expects " << name << " of shape " << names
-                           << ", got " << type;
-}
-
 /// A static square matrix; returns its size.
 static FailureOr<int64_t> expectSquare(Operation *op, StringRef name,
                                        Value value) {

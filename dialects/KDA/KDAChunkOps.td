@@ -106,7 +106,8 @@ def KDA_ChunkLoopOp : KDA_Op<"chunk_loop", [AttrSizedOperandSegments,
 }
 
 def KDA_YieldOp : KDA_Op<"yield", [Pure, Terminator,
-    ParentOneOf<["ChunkLoopOp", "ChunkGradLoopOp", "ChunkStatesOp"]>]> {
+    ParentOneOf<["ChunkLoopOp", "ChunkGradLoopOp", "ChunkStatesOp",
+                "ChunkScanOp"]>]> {
   let summary = "yields a chunk's output and the outgoing state";
   let arguments = (ins KDA_F32Tensor:$o, KDA_F32Tensor:$state);
   let assemblyFormat = "$o `,` $state attr-dict `:` type($o) `,` type($state)";

@@ -118,5 +118,6 @@ def KDA_RecurrenceOp : KDA_Op<"recurrence",
 
 include "KDAChunkOps.td"
 include "KDAGradOps.td"
+include "KDASplitOps.td"
 
 #endif // KDA_OPS_TD

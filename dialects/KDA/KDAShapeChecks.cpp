@@ -250,3 +250,19 @@ LogicalResult kda::verifyScale(ShapeChecker &shapes,
     return shapes.error() << "expects a positive finite scale, got " << *scale;
   return success();
 }
+
+LogicalResult mlir::kda::expectTile(Operation *op, StringRef name,
+                                   Value value, ArrayRef<int64_t> shape,
+                                   StringRef names) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (!type.hasStaticShape())
+    return op->emitOpError() << "expects " << name
+                             << " to be a static tile, got " << type;
+  bool matches = type.getRank() == int64_t(shape.size());
+  for (size_t i = 0; matches && i < shape.size(); ++i)
+    matches = ShapedType::isDynamic(shape[i]) || type.getDimSize(i) == shape[i];
+  if (matches)
+    return success();
+  return op->emitOpError() << "expects " << name << " of shape " << names
+                           << ", got " << type;
+}

@@ -80,6 +80,12 @@ LogicalResult verifyStateTensor(ShapeChecker &shapes, NamedTensor state,
 LogicalResult verifyChunkBody(Operation *op, Region &region, int64_t c,
                               int64_t kDim, int64_t vDim);
 
+/// \p value is a static tensor of rank `shape.size()` whose dimensions
+/// equal `shape` where it is not kDynamic; `names` spell the expected shape
+/// for the message ("[C, K]").
+LogicalResult expectTile(Operation *op, StringRef name, Value value,
+                         ArrayRef<int64_t> shape, StringRef names);
+
 /// Present scales are positive and finite.
 LogicalResult verifyScale(ShapeChecker &shapes, std::optional<double> scale);
 

@@ -17,27 +17,6 @@ using namespace kdac::interp;
 
 namespace {
 
-/// The chunks of one sequence: first token of each, and the first slot.
-struct SequenceChunks {
-  std::vector<int64_t> starts;
-  int64_t firstSlot = 0;
-};
-
-/// Chunk starts per sequence, and chunk slots numbered over all sequences in
-/// order (sequence n's chunk c is slot sum_{m < n} ceil(len_m / C) + c).
-std::vector<SequenceChunks> chunksOf(const SequenceGeometry &geo, int64_t C,
-                                     int64_t &numSlots) {
-  std::vector<SequenceChunks> chunks(geo.N);
-  numSlots = 0;
-  for (int64_t n = 0; n < geo.N; ++n) {
-    chunks[n].firstSlot = numSlots;
-    for (int64_t start = geo.bos[n]; start < geo.eos[n]; start += C)
-      chunks[n].starts.push_back(start);
-    numSlots += int64_t(chunks[n].starts.size());
-  }
-  return chunks;
-}
-
 /// A backward body's yields for one chunk: dq, dk, dv, dg, dbeta, dstate.
 template <typename T> struct ChunkGrads {
   Tensor<T> dq, dk, dv, dg, dbeta, dstate;

@@ -66,6 +66,20 @@ template void kdac::interp::bindChunkTiles(Block &, ChunkTiles<double>,
 template void kdac::interp::bindChunkTiles(Block &, ChunkTiles<float>,
                                            Env<float> &);
 
+std::vector<SequenceChunks>
+kdac::interp::chunksOf(const SequenceGeometry &geo, int64_t C,
+                       int64_t &numSlots) {
+  std::vector<SequenceChunks> chunks(geo.N);
+  numSlots = 0;
+  for (int64_t n = 0; n < geo.N; ++n) {
+    chunks[n].firstSlot = numSlots;
+    for (int64_t start = geo.bos[n]; start < geo.eos[n]; start += C)
+      chunks[n].starts.push_back(start);
+    numSlots += int64_t(chunks[n].starts.size());
+  }
+  return chunks;
+}
+
 template <typename T>
 llvm::Error kdac::interp::runForwardChunk(Block &body, ChunkTiles<T> tiles,
                                           Tensor<T> &state, const Env<T> &env,

@@ -411,5 +411,100 @@ llvm::Error Evaluator<T>::evaluate(kda::StateUpdateOp op, Env<T> &env) {
   return llvm::Error::success();
 }
 
+//===----------------------------------------------------------------------===//
+// The values kda-chunk-split moves from the map to the scan, and the scan's
+// products that read them: each computes what kda.output / kda.state_update
+// compute, in the same order, so the split stage reproduces the chunk loop's
+// numbers exactly.
+//===----------------------------------------------------------------------===//
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::DecayRowsOp op, Env<T> &env) {
+  const Tensor<T> &x = env[op.getInput()], &gc = env[op.getGc()];
+  if (llvm::Error e = expectMatrix(op, "the input", x))
+    return e;
+  const int64_t C = x.dim(0), K = x.dim(1);
+  if (C == 0)
+    return opError(op, "needs at least one row");
+  if (llvm::Error e = expectShape(op, "gc", gc.shape, {C, K}))
+    return e;
+  Tensor<T> out = x;
+  if (op.getToLast()) {
+    for (int64_t i = 0; i < C; ++i)
+      for (int64_t d = 0; d < K; ++d)
+        out.at(i, d) = x.at(i, d) * std::exp(gc.at(C - 1, d) - gc.at(i, d));
+  } else {
+    const T scale = T(op.getScale().convertToDouble());
+    for (int64_t i = 0; i < C; ++i)
+      for (int64_t d = 0; d < K; ++d)
+        out.at(i, d) = scale * x.at(i, d) * std::exp(gc.at(i, d));
+  }
+  env.bind(op.getResult(), std::move(out));
+  return llvm::Error::success();
+}
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::LastRowExpOp op, Env<T> &env) {
+  const Tensor<T> &gc = env[op.getGc()];
+  if (llvm::Error e = expectMatrix(op, "gc", gc))
+    return e;
+  const int64_t C = gc.dim(0), K = gc.dim(1);
+  if (C == 0)
+    return opError(op, "needs at least one row");
+  Tensor<T> out = Tensor<T>::zeros({K});
+  for (int64_t d = 0; d < K; ++d)
+    out.data[d] = std::exp(gc.at(C - 1, d));
+  env.bind(op.getResult(), std::move(out));
+  return llvm::Error::success();
+}
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::DecayedOutputOp op, Env<T> &env) {
+  const Tensor<T> &qg = env[op.getQg()], &s = env[op.getState()],
+                  &aqk = env[op.getAqk()], &values = env[op.getValues()];
+  if (llvm::Error e = expectMatrix(op, "state", s))
+    return e;
+  const int64_t K = s.dim(0), V = s.dim(1);
+  if (llvm::Error e = expectMatrix(op, "qg", qg))
+    return e;
+  const int64_t C = qg.dim(0);
+  if (llvm::Error e = expectShape(op, "qg", qg.shape, {C, K}))
+    return e;
+  if (llvm::Error e = expectShape(op, "Aqk", aqk.shape, {C, C}))
+    return e;
+  if (llvm::Error e = expectShape(op, "values", values.shape, {C, V}))
+    return e;
+  Tensor<T> out = matmul(qg, s, false);
+  Tensor<T> intra = matmul(aqk, values, false);
+  for (size_t i = 0; i < out.data.size(); ++i)
+    out.data[i] += intra.data[i];
+  env.bind(op.getResult(), std::move(out));
+  return llvm::Error::success();
+}
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::DecayedStateUpdateOp op, Env<T> &env) {
+  const Tensor<T> &s = env[op.getState()], &kg = env[op.getKg()],
+                  &glast = env[op.getGlast()], &values = env[op.getValues()];
+  if (llvm::Error e = expectMatrix(op, "state", s))
+    return e;
+  const int64_t K = s.dim(0), V = s.dim(1);
+  if (llvm::Error e = expectMatrix(op, "kg", kg))
+    return e;
+  const int64_t C = kg.dim(0);
+  if (llvm::Error e = expectShape(op, "kg", kg.shape, {C, K}))
+    return e;
+  if (llvm::Error e = expectShape(op, "glast", glast.shape, {K}))
+    return e;
+  if (llvm::Error e = expectShape(op, "values", values.shape, {C, V}))
+    return e;
+  Tensor<T> out = matmul(kg, values, /*transposeA=*/true);
+  for (int64_t d = 0; d < K; ++d)
+    for (int64_t j = 0; j < V; ++j)
+      out.at(d, j) += glast.data[d] * s.at(d, j);
+  env.bind(op.getResult(), std::move(out));
+  return llvm::Error::success();
+}
+
 template struct kdac::interp::Evaluator<double>;
 template struct kdac::interp::Evaluator<float>;

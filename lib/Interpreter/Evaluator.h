@@ -3,8 +3,10 @@
 // One evaluate function per op, templated on the scalar type (double for the
 // exact mode, float for the faithful fp32 mode) and instantiated for both in
 // the file that defines it: Interpreter.cpp (dispatch), RecurrenceEval.cpp
-// (kda.recurrence and the prologue), ChunkLoopEval.cpp (kda.chunk_loop) and
-// ChunkOpsEval.cpp (the per-chunk algebra).
+// (kda.recurrence and the prologue), ChunkLoopEval.cpp (kda.chunk_loop),
+// ChunkSplitEval.cpp (its split form), ChunkGradLoopEval.cpp and
+// GradOpsEval.cpp (the backward) and ChunkOpsEval.cpp (the per-chunk
+// algebra).
 //
 //===----------------------------------------------------------------------===//
 #ifndef KDAC_LIB_INTERPRETER_EVALUATOR_H
@@ -74,6 +76,14 @@ template <typename T> struct SequenceTensors {
   SequenceGeometry geo;
 };
 
+/// The state layout an op reads its states in (kda.chunk_map has none).
+template <typename OpT> mlir::kda::StateLayout layoutOf(OpT op) {
+  return op.getLayout();
+}
+inline mlir::kda::StateLayout layoutOf(mlir::kda::ChunkMapOp) {
+  return mlir::kda::StateLayout::kv;
+}
+
 /// \p initial is the op's initial state (null for ops without one).
 template <typename T, typename OpT>
 llvm::Expected<SequenceTensors<T>>
@@ -97,7 +107,7 @@ readSequenceTensors(OpT op, const Env<T> &env, mlir::Value initial) {
     s.state = llvm::ArrayRef<int64_t>(t.initial->shape);
   s.cuSeqlens = t.cu ? &t.cu->ints : nullptr;
   s.gate = op.getGate();
-  s.vkLayout = op.getLayout() == mlir::kda::StateLayout::vk;
+  s.vkLayout = layoutOf(op) == mlir::kda::StateLayout::vk;
   llvm::Expected<SequenceGeometry> geo = computeGeometry(op, s);
   if (!geo)
     return geo.takeError();
@@ -133,6 +143,17 @@ void bindChunkTiles(mlir::Block &body, ChunkTiles<T> tiles, Env<T> &env);
 template <typename T>
 llvm::Error runForwardChunk(mlir::Block &body, ChunkTiles<T> tiles,
                             Tensor<T> &state, const Env<T> &env, Tensor<T> *o);
+
+/// The chunks of one sequence: the first token of each, and its first slot.
+struct SequenceChunks {
+  std::vector<int64_t> starts;
+  int64_t firstSlot = 0;
+};
+
+/// Chunk starts per sequence, and chunk slots numbered over all sequences in
+/// order (sequence n's chunk c is slot sum_{m < n} ceil(len_m / C) + c).
+std::vector<SequenceChunks> chunksOf(const SequenceGeometry &geo, int64_t C,
+                                     int64_t &numSlots);
 
 /// Prefixes an error from a loop body with the chunk it happened in.
 llvm::Error inChunk(llvm::Error e, int64_t n, int64_t hv, int64_t chunk);
@@ -220,6 +241,14 @@ template <typename T> struct Evaluator {
   static llvm::Error evaluate(mlir::kda::StateApplyOp op, Env<T> &env);
   static llvm::Error evaluate(mlir::kda::OutputOp op, Env<T> &env);
   static llvm::Error evaluate(mlir::kda::StateUpdateOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::DecayRowsOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::LastRowExpOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::DecayedOutputOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::DecayedStateUpdateOp op, Env<T> &env);
+
+  // ChunkSplitEval.cpp
+  static llvm::Error evaluate(mlir::kda::ChunkMapOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::ChunkScanOp op, Env<T> &env);
 };
 
 } // namespace kdac::interp

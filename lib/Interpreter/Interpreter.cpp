@@ -173,7 +173,10 @@ llvm::Error Evaluator<T>::evaluateOp(Operation *op, Env<T> &env) {
             kda::ReverseCumsumOp, kda::DecayedGramGradOp, kda::UTInverseGradOp,
             kda::WYGradOp, kda::StateApplyGradOp, kda::OutputGradOp,
             kda::StateUpdateGradOp, kda::ScaleRowsGradOp, kda::L2NormGradOp,
-            kda::SigmoidGradOp, kda::GateActivationGradOp, kda::GroupSumOp>(
+            kda::SigmoidGradOp, kda::GateActivationGradOp, kda::GroupSumOp,
+            kda::ChunkMapOp, kda::ChunkScanOp, kda::DecayRowsOp,
+            kda::LastRowExpOp, kda::DecayedOutputOp,
+            kda::DecayedStateUpdateOp>(
           [&](auto concrete) { return evaluate(concrete, env); })
       .Default([&](Operation *other) {
         return opError(other, "op not supported by the interpreter");

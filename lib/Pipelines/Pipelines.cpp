@@ -50,6 +50,9 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   funcPm.addPass(createCSEPass());
   if (stage == Stage::Expanded)
     return;
+  funcPm.addPass(createKDAChunkSplit());
+  if (stage == Stage::Split)
+    return;
   ConvertKDAToKDKOptions kernel;
   kernel.blockThreads = options.blockThreads;
   kernel.recurrenceBlockThreads = options.recurrenceBlockThreads;

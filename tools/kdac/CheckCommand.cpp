@@ -44,7 +44,7 @@ static cl::opt<std::string> backendFlag(
 static cl::opt<std::string>
     stageFlag("stage",
               cl::desc("IR stage the interpreter runs: kda | chunked | "
-                       "expanded (default: expanded)"),
+                       "expanded | split (default: expanded)"),
               cl::init("expanded"), cl::sub(checkCommand));
 static cl::opt<std::string>
     precisionFlag("precision",
@@ -74,10 +74,11 @@ llvm::Expected<InterpreterSetup> interpreterSetup() {
   if (stageFlag == "kda") stage = Stage::KDA;
   if (stageFlag == "chunked") stage = Stage::Chunked;
   if (stageFlag == "expanded") stage = Stage::Expanded;
+  if (stageFlag == "split") stage = Stage::Split;
   if (!stage)
     return llvm::createStringError("invalid value '" + stageFlag +
-                                   "' for --stage (expected kda, chunked or "
-                                   "expanded)");
+                                   "' for --stage (expected kda, chunked, "
+                                   "expanded or split)");
   InterpreterSetup setup{*stage, {}, {}};
   if (precisionFlag == "f32")
     setup.options.precision = InterpreterOptions::Precision::F32;

@@ -40,7 +40,7 @@ static cl::opt<std::string> emitStage(
     cl::desc(
         "Stage to stop after: kda (the verified kda.recurrence), chunked "
         "(kda-chunk), expanded (UT inverse expanded, decay anchored), "
-        "kernel (kdk thread-block kernels), cuda (CUDA C++ with its "
+        "split (the chunk loop cut at the state: map and scan), kernel (kdk thread-block kernels), cuda (CUDA C++ with its "
         "launch descriptor), ptx, cubin (NVRTC, for --arch) (default: kda)"),
     cl::init("kda"));
 
@@ -56,6 +56,7 @@ const EmitStage kEmitStages[] = {
     {"kda", Stage::KDA, Output::IR},
     {"chunked", Stage::Chunked, Output::IR},
     {"expanded", Stage::Expanded, Output::IR},
+    {"split", Stage::Split, Output::IR},
     {"kernel", Stage::Kernel, Output::IR},
     {"cuda", Stage::Kernel, Output::Cuda},
     {"ptx", Stage::Kernel, Output::Ptx},
@@ -111,14 +112,15 @@ int runCompile() {
       emit = &candidate;
   if (!emit)
     return reportError("invalid value '" + emitStage +
-                       "' for --emit (expected kda, chunked, expanded, kernel, "
-                       "cuda, ptx or cubin)");
+                       "' for --emit (expected kda, chunked, expanded, split, "
+                       "kernel, cuda, ptx or cubin)");
   std::optional<ChunkedPipelineOptions> options = pipelineOptionsFromFlags();
   if (!options || archFromFlags().empty())
     return 1;
   if (backwardFromFlags() && emit->stage == Stage::Kernel)
     return reportError("--op=backward has no GPU kernels yet; --emit=kda, "
-                       "chunked or expanded print the derived backward IR");
+                       "chunked, expanded or split print the derived "
+                       "backward IR");
 
   DialectRegistry registry;
   registerKdacDialects(registry);

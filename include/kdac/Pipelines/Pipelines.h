@@ -14,7 +14,7 @@
 namespace kdac {
 
 /// The stages kdac can stop after, in pipeline order.
-enum class Stage { KDA, Chunked, Expanded, Kernel };
+enum class Stage { KDA, Chunked, Expanded, Split, Kernel };
 
 /// Adds the passes that take a module of kda.recurrence to `stage`.
 void buildPipeline(mlir::OpPassManager &pm, Stage stage,

@@ -136,6 +136,57 @@ def KDAChunkGradSplit : Pass<"kda-chunk-grad-split", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::kda::KDADialect"];
 }
 
+def KDAChunkSplit : Pass<"kda-chunk-split", "::mlir::func::FuncOp"> {
+  let summary = "Split each forward kda.chunk_loop at its dependence on the state";
+  let description = [{
+    A forward chunk loop is sequential only in the ops that read the carried
+    state; the rest of its body is independent per chunk. The loop becomes
+    kda.chunk_map (the independent ops, yielding what crosses, per chunk
+    slot) and kda.chunk_scan (the state recurrence reading those tiles), the
+    two kernels' structure. What crosses is chosen here and named (the
+    workspace names): u and w of kda.state_apply; for kda.output qg = scale
+    q exp(gc) and Aqk (kda.decayed_output in the scan); for kda.state_update
+    kg = k exp(gc_last - gc) and glast = exp(gc_last)
+    (kda.decayed_state_update); and v' as vnew when it does not read the
+    state. A state-dependent op other than these three, or a state update
+    that is not last, is a located error.
+
+    Before:
+    ```mlir
+    %o, %s = kda.chunk_loop q(%q) k(%k) v(%v) g(%g) beta(%b) chunk_size = 16
+        gate = channel : (...) -> (...) {
+    ^bb0(%q0: tensor<16x64xf32>, ..., %S: tensor<64x64xf32>):
+      ...
+      %vn = kda.state_apply %u, %w, %S : ...
+      %o0 = kda.output %q0, %gc, %S, %aqk, %vn scale = 1.250000e-01 : ...
+      %S1 = kda.state_update %S, %k0, %gc, %vn : ...
+      kda.yield %o0, %S1 : tensor<16x64xf32>, tensor<64x64xf32>
+    }
+    ```
+    After:
+    ```mlir
+    %x:6 = kda.chunk_map q(%q) k(%k) v(%v) g(%g) beta(%b) chunk_size = 16
+        gate = channel names = ["u", "w", "qg", "aqk", "kg", "glast"]
+        : (...) -> (tensor<?x2x16x64xf32>, ...) {
+      ...
+      %qg = kda.decay_rows %q0, %gc scale = 1.250000e-01 : tensor<16x64xf32>
+      %kg = kda.decay_rows %k0, %gc to_last : tensor<16x64xf32>
+      %gl = kda.last_row_exp %gc : tensor<16x64xf32> -> tensor<64xf32>
+      kda.map_yield %u, %w, %qg, %aqk, %kg, %gl : ...
+    }
+    %o, %s = kda.chunk_scan values(%x#0, ..., %x#5) like(%v) chunk_size = 16
+        : (...) -> (...) {
+    ^bb0(%u: tensor<16x64xf32>, ..., %S: tensor<64x64xf32>):
+      %vn = kda.state_apply %u, %w, %S : ...
+      %o0 = kda.decayed_output %qg, %S, %aqk, %vn : ...
+      %S1 = kda.decayed_state_update %S, %kg, %gl, %vn : ...
+      kda.yield %o0, %S1 : tensor<16x64xf32>, tensor<64x64xf32>
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::kda::KDADialect"];
+}
+
 def KDAUTExpand : Pass<"kda-ut-expand", "::mlir::func::FuncOp"> {
   let summary = "Expand the UT inverse (I + A)^-1 by a chosen method";
   let description = [{

@@ -1,7 +1,8 @@
 //===- ChunkParallelKernel.cpp - The chunk-parallel kernel of kda -> kdk --===//
 //
-// Lowers the state-independent part of a kda.chunk_loop body to a kernel
-// with one thread block per (chunk slot, value head). Each kda value gets a
+// Lowers kda.chunk_map (the state-independent part of a chunk loop, cut by
+// kda-chunk-split) to a kernel with one thread block per (chunk slot, value
+// head). Each kda value gets a
 // shared-memory tile; ops that rewrite their operand in place (cumsum, the
 // prologue) reuse the operand's tile when they are its only reader. Values
 // the state-dependent ops need are stored to workspace buffers as soon as
@@ -39,7 +40,7 @@ public:
                      const SplitPlan &plan)
       : k(k), b(k.b), loc(k.loc), pool(pool), g(g), plan(plan) {}
 
-  LogicalResult build(kda::ChunkLoopOp loop, const GlobalArgs &args);
+  LogicalResult build(kda::ChunkMapOp map, const GlobalArgs &args);
 
 private:
   // Tiles and their lifetimes.
@@ -71,7 +72,7 @@ private:
   void releaseAfterBarrier();
 
   LogicalResult lowerOp(Operation *op);
-  void loadInputs(kda::ChunkLoopOp loop, const GlobalArgs &args);
+  void loadInputs(kda::ChunkMapOp map, const GlobalArgs &args);
   /// Where this block's tile of a workspace goes: offset, rows, row stride.
   struct WorkspaceRows {
     Value offset, rows, rowStride;
@@ -218,9 +219,9 @@ void ChunkParallelKernelBuilder::emitWorkspaceTraffic() {
   }
 }
 
-void ChunkParallelKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
+void ChunkParallelKernelBuilder::loadInputs(kda::ChunkMapOp map,
                                     const GlobalArgs &args) {
-  Block &body = loop.getBody().front();
+  Block &body = map.getBody().front();
   Value tokens = args.seqLen;
   Value qkHead = k.div(head, g.hv / g.h);
   auto load = [&](Value src, Value offset, int64_t rowStride, int64_t colStride,
@@ -232,7 +233,7 @@ void ChunkParallelKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
   // v is only scaled by beta into a tensor-core operand (kda.wy): held in
   // the operand type when that is its type in memory (an exact copy, half
   // the shared memory of f32), it rounds once all the same.
-  Value vArg = body.getArgument(kda::ChunkLoopOp::kV);
+  Value vArg = body.getArgument(kda::ChunkMapOp::kV);
   Type vInMemory = cast<MemRefType>(args.v.getType()).getElementType();
   bool vAsOperand = !g.operandType.isF32() && vInMemory == g.operandType &&
                     llvm::all_of(vArg.getUsers(), [](Operation *user) {
@@ -275,14 +276,14 @@ void ChunkParallelKernelBuilder::loadInputs(kda::ChunkLoopOp loop,
     kdk::SigmoidOp::create(b, loc, beta, rows);
   endPhase();
 
-  bind(body.getArgument(kda::ChunkLoopOp::kQ), q);
-  bind(body.getArgument(kda::ChunkLoopOp::kK), kt);
-  bind(body.getArgument(kda::ChunkLoopOp::kV), v);
+  bind(body.getArgument(kda::ChunkMapOp::kQ), q);
+  bind(body.getArgument(kda::ChunkMapOp::kK), kt);
+  bind(body.getArgument(kda::ChunkMapOp::kV), v);
   if (fusedCumsum)
     bind(fusedCumsum.getResult(), gate);
   else
-    bind(body.getArgument(kda::ChunkLoopOp::kG), gate);
-  bind(body.getArgument(kda::ChunkLoopOp::kBeta), beta);
+    bind(body.getArgument(kda::ChunkMapOp::kG), gate);
+  bind(body.getArgument(kda::ChunkMapOp::kBeta), beta);
 }
 
 LogicalResult ChunkParallelKernelBuilder::lowerOp(Operation *op) {
@@ -429,7 +430,7 @@ LogicalResult ChunkParallelKernelBuilder::lowerOp(Operation *op) {
   return result;
 }
 
-LogicalResult ChunkParallelKernelBuilder::build(kda::ChunkLoopOp loop,
+LogicalResult ChunkParallelKernelBuilder::build(kda::ChunkMapOp map,
                                         const GlobalArgs &args) {
   for (const Crossing &c : plan.crossings)
     workspaceArgs[c.workspace.name] = args.workspaces.lookup(c.workspace.name);
@@ -452,7 +453,7 @@ LogicalResult ChunkParallelKernelBuilder::build(kda::ChunkLoopOp loop,
   start = located.getStart();
   rows = located.getRows();
 
-  Value gateArg = loop.getBody().front().getArgument(kda::ChunkLoopOp::kG);
+  Value gateArg = map.getBody().front().getArgument(kda::ChunkMapOp::kG);
   if (gateArg.hasOneUse())
     if (auto cumsum = dyn_cast<kda::CumsumOp>(*gateArg.getUsers().begin()))
       if (llvm::is_contained(plan.independentOps, cumsum.getOperation()))
@@ -487,8 +488,8 @@ LogicalResult ChunkParallelKernelBuilder::build(kda::ChunkLoopOp loop,
     lastLevel = std::max(lastLevel, l);
   }
 
-  loadInputs(loop, args);
-  for (BlockArgument arg : loop.getBody().front().getArguments())
+  loadInputs(map, args);
+  for (BlockArgument arg : map.getBody().front().getArguments())
     if (pendingUses.lookup(arg) == 0)
       retire(arg);
   for (int phase = 1;; ++phase) {
@@ -514,7 +515,7 @@ LogicalResult ChunkParallelKernelBuilder::build(kda::ChunkLoopOp loop,
     endPhase();
   }
   if (started.size() != plan.crossings.size())
-    return loop.emitError() << "convert-kda-to-kdk: internal error: not every "
+    return map.emitError() << "convert-kda-to-kdk: internal error: not every "
                                "workspace value was produced";
   return success();
 }
@@ -522,7 +523,7 @@ LogicalResult ChunkParallelKernelBuilder::build(kda::ChunkLoopOp loop,
 } // namespace
 
 LogicalResult buildChunkParallelKernel(OpBuilder &builder, ModuleOp module,
-                               kda::ChunkLoopOp loop, const LoopGeometry &g,
+                               kda::ChunkMapOp map, const LoopGeometry &g,
                                const SplitPlan &plan, const KernelOptions &opts,
                                const InputBindings &inputs) {
   KernelFunction k(builder, module, "kda_chunk_prep", opts.blockThreads,
@@ -531,9 +532,9 @@ LogicalResult buildChunkParallelKernel(OpBuilder &builder, ModuleOp module,
   k.beginBody();
   TilePool pool(k, opts.sharedMemoryLimit);
   ChunkParallelKernelBuilder kernel(k, pool, g, plan);
-  if (failed(kernel.build(loop, args)))
+  if (failed(kernel.build(map, args)))
     return failure();
-  return k.finish(pool, loop, "chunk-parallel kernel",
+  return k.finish(pool, map, "chunk-parallel kernel",
                   "use a smaller chunk size");
 }
 

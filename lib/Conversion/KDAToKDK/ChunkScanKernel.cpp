@@ -1,10 +1,10 @@
 //===- ChunkScanKernel.cpp - The state-carrying chunk scan of kda -> kdk --===//
 //
-// One thread block per (V tile, value head, sequence) walks its sequence's
-// chunks in order with a K x Vt slice of the state in shared memory. Per
-// chunk it reads the chunk-parallel kernel's workspace tiles and applies the
-// state-dependent ops: v' = u - w S, o = qg S + Aqk v', S = exp(gc_last) S +
-// kg^T v'. The recurrence is independent per column block of V, which is
+// Lowers kda.chunk_scan: one thread block per (V tile, value head, sequence)
+// walks its sequence's chunks in order with a K x Vt slice of the state in
+// shared memory. Per chunk it reads the chunk-parallel kernel's workspace
+// tiles and applies the scan's ops: v' = u - w S, o = qg S + Aqk v',
+// S = exp(gc_last) S + kg^T v'. The recurrence is independent per column block of V, which is
 // where the extra parallelism comes from.
 //
 // With bf16/f16 operands the state, v' and o live in registers as
@@ -35,7 +35,7 @@ public:
       : k(k), b(k.b), loc(k.loc), pool(pool), g(g), plan(plan), args(args),
         inRegisters(inRegisters) {}
 
-  LogicalResult build(kda::ChunkLoopOp loop);
+  LogicalResult build();
 
 private:
   /// Offset of the state slice [K, Vt] of (sequence, head, V tile) and its
@@ -204,7 +204,7 @@ LogicalResult ChunkScanKernelBuilder::lowerChunkOpInRegisters(
                            false, true, llvm::APFloat(-1.0));
         return success();
       })
-      .Case([&](kda::OutputOp op) {
+      .Case([&](kda::DecayedOutputOp op) {
         kdk::MmaOp::create(b, loc, chunkTiles.lookup("aqk"), values,
                            outputTile, false, true, llvm::APFloat(1.0));
         kdk::StoreTileOp::create(b, loc, outputTile, args.o,
@@ -212,7 +212,7 @@ LogicalResult ChunkScanKernelBuilder::lowerChunkOpInRegisters(
                                  k.index(g.hv * g.vDim), 1);
         return success();
       })
-      .Case([&](kda::StateUpdateOp op) {
+      .Case([&](kda::DecayedStateUpdateOp op) {
         kdk::ScaleRowsOp::create(b, loc, state, chunkTiles.lookup("glast"),
                                  Value());
         kdk::MmaOp::create(b, loc, chunkTiles.lookup("kg"), values, state,
@@ -260,7 +260,7 @@ LogicalResult ChunkScanKernelBuilder::lowerChunkOp(Operation *op, Value slot,
         f32Tiles[op.getResult()] = vn;
         return success();
       })
-      .Case([&](kda::OutputOp op) {
+      .Case([&](kda::DecayedOutputOp op) {
         // outputTile already holds qg S (issued with the chunk's first
         // products); add Aqk v' and store the chunk's rows.
         Value values = valuesOperand(op.getValues());
@@ -274,7 +274,7 @@ LogicalResult ChunkScanKernelBuilder::lowerChunkOp(Operation *op, Value slot,
                                  k.index(g.hv * g.vDim), 1);
         return success();
       })
-      .Case([&](kda::StateUpdateOp op) {
+      .Case([&](kda::DecayedStateUpdateOp op) {
         Value kg = chunkTiles.lookup("kg");
         Value decay = chunkTiles.lookup("glast");
         Value values = valuesOperand(op.getValues());
@@ -291,7 +291,7 @@ LogicalResult ChunkScanKernelBuilder::lowerChunkOp(Operation *op, Value slot,
       });
 }
 
-LogicalResult ChunkScanKernelBuilder::build(kda::ChunkLoopOp loop) {
+LogicalResult ChunkScanKernelBuilder::build() {
   Value vTile = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 0);
   Value head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
   Value sequence = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 2);
@@ -433,7 +433,7 @@ static bool stateFitsAccumulators(const LoopGeometry &g) {
 }
 
 LogicalResult buildChunkScanKernel(OpBuilder &builder, ModuleOp module,
-                                    kda::ChunkLoopOp loop, const LoopGeometry &g,
+                                    kda::ChunkScanOp scan, const LoopGeometry &g,
                                     const SplitPlan &plan,
                                     const KernelOptions &opts,
                                     const InputBindings &inputs) {
@@ -455,9 +455,9 @@ LogicalResult buildChunkScanKernel(OpBuilder &builder, ModuleOp module,
   k.beginBody();
   TilePool pool(k, opts.sharedMemoryLimit);
   ChunkScanKernelBuilder kernel(k, pool, g, plan, args, inRegisters);
-  if (failed(kernel.build(loop)))
+  if (failed(kernel.build()))
     return failure();
-  return k.finish(pool, loop, "recurrence kernel", "use a smaller v-tile");
+  return k.finish(pool, scan, "recurrence kernel", "use a smaller v-tile");
 }
 
 } // namespace kdac::lowering

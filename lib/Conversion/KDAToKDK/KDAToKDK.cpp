@@ -1,8 +1,9 @@
 //===- KDAToKDK.cpp - convert-kda-to-kdk: the pass and its split plan -----===//
 //
-// Reads the entry function's chunk loop and fused prologue, plans the split
-// of the loop body by dependence on the state, builds the two kernels and
-// replaces the entry function with them.
+// Reads the entry function's split chunk loop (kda.chunk_map and
+// kda.chunk_scan, from kda-chunk-split) and fused prologue, binds the values
+// that cross to workspaces, builds the two kernels and replaces the entry
+// function with them.
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Conversion/Passes.h"
@@ -25,71 +26,68 @@ static Type elementTypeOf(Value v) {
   return cast<ShapedType>(v.getType()).getElementType();
 }
 
-FailureOr<SplitPlan> planSplit(kda::ChunkLoopOp loop, const LoopGeometry &g,
-                               double scale) {
-  SplitPlan plan;
-  Block &body = loop.getBody().front();
-  llvm::DenseSet<Value> dependent = {body.getArgument(kda::ChunkLoopOp::kState)};
-  for (Operation &op : body.without_terminator()) {
-    bool readsState = llvm::any_of(op.getOperands(), [&](Value v) {
-      return dependent.contains(v);
-    });
-    if (readsState) {
-      plan.dependentOps.push_back(&op);
-      dependent.insert(op.result_begin(), op.result_end());
-    } else {
-      plan.independentOps.push_back(&op);
-    }
-  }
+/// Whether the scan reads `arg` only as a product's f32 accumulator or row
+/// scale (u, which v' = u - w S starts from; the total decay glast), which
+/// keep f32 in their workspace; tensor-core operands take the operand type.
+static bool readAsF32(BlockArgument arg) {
+  return llvm::all_of(arg.getUses(), [](OpOperand &use) {
+    Operation *user = use.getOwner();
+    if (auto apply = dyn_cast<kda::StateApplyOp>(user))
+      return use.get() == apply.getU();
+    if (auto update = dyn_cast<kda::DecayedStateUpdateOp>(user))
+      return use.get() == update.getGlast();
+    return false;
+  });
+}
 
-  Type f32 = Float32Type::get(loop.getContext());
-  int64_t c = g.chunk;
-  auto add = [&](Crossing::Kind kind, StringRef name, ArrayRef<int64_t> shape,
-                 Type type, ArrayRef<Value> inputs) {
-    if (plan.find(name))
-      return;
+FailureOr<SplitPlan> readSplit(kda::ChunkMapOp map, kda::ChunkScanOp scan,
+                               const LoopGeometry &g) {
+  SplitPlan plan;
+  auto yield = cast<kda::MapYieldOp>(map.getBody().front().getTerminator());
+  Block &scanBody = scan.getBody().front();
+  if (scan.getChunkValues() != ValueRange(map.getValues()))
+    return scan.emitError() << "convert-kda-to-kdk: expects the scan to read "
+                               "the map's results, in order";
+  Type f32 = Float32Type::get(map.getContext());
+  // A crossing op whose only reader is the yield is done by the workspace
+  // store itself (kdk.store_decayed_rows, kdk.last_row_exp).
+  auto isCrossingOp = [](Operation *op) {
+    return isa<kda::DecayRowsOp, kda::LastRowExpOp>(op) && op->hasOneUse() &&
+           isa<kda::MapYieldOp>(*op->getUsers().begin());
+  };
+  for (auto [i, value] : llvm::enumerate(yield.getValues())) {
     Crossing crossing;
-    crossing.kind = kind;
-    crossing.workspace = {name.str(), tileType(shape, type)};
-    crossing.inputs.assign(inputs.begin(), inputs.end());
-    crossing.scale = scale;
-    plan.crossings.push_back(crossing);
-  };
-  auto independentValues = [&](Value v) {
-    if (!dependent.contains(v))
-      add(Crossing::Copy, "vnew", {c, g.vDim}, g.operandType, {v});
-  };
-  for (auto [i, op] : llvm::enumerate(plan.dependentOps)) {
-    bool ok = true;
-    if (auto apply = dyn_cast<kda::StateApplyOp>(op)) {
-      ok = !dependent.contains(apply.getU()) && !dependent.contains(apply.getW());
-      add(Crossing::Copy, "u", {c, g.vDim}, f32, {apply.getU()});
-      add(Crossing::Copy, "w", {c, g.kDim}, g.operandType, {apply.getW()});
-    } else if (auto output = dyn_cast<kda::OutputOp>(op)) {
-      ok = !dependent.contains(output.getQ()) &&
-           !dependent.contains(output.getGc()) &&
-           !dependent.contains(output.getAqk());
-      add(Crossing::DecayToStart, "qg", {c, g.kDim}, g.operandType,
-          {output.getQ(), output.getGc()});
-      add(Crossing::Copy, "aqk", {c, c}, g.operandType, {output.getAqk()});
-      independentValues(output.getValues());
-    } else if (auto update = dyn_cast<kda::StateUpdateOp>(op)) {
-      ok = !dependent.contains(update.getK()) &&
-           !dependent.contains(update.getGc()) &&
-           i + 1 == plan.dependentOps.size();
-      add(Crossing::DecayToLast, "kg", {c, g.kDim}, g.operandType,
-          {update.getK(), update.getGc()});
-      add(Crossing::LastRowExp, "glast", {g.kDim}, f32, {update.getGc()});
-      independentValues(update.getValues());
+    Operation *def = value.getDefiningOp();
+    if (auto decay = dyn_cast_or_null<kda::DecayRowsOp>(def);
+        decay && isCrossingOp(def)) {
+      crossing.kind = decay.getToLast() ? Crossing::DecayToLast
+                                        : Crossing::DecayToStart;
+      crossing.inputs = {decay.getInput(), decay.getGc()};
+      crossing.scale = decay.getScale().convertToDouble();
+    } else if (auto last = dyn_cast_or_null<kda::LastRowExpOp>(def);
+               last && isCrossingOp(def)) {
+      crossing.kind = Crossing::LastRowExp;
+      crossing.inputs = {last.getGc()};
     } else {
-      return op->emitError() << "convert-kda-to-kdk: no kernel lowering for "
-                                "state-dependent op '"
-                             << op->getName() << "'";
+      crossing.inputs = {value};
     }
-    if (!ok)
-      return op->emitError()
-             << "convert-kda-to-kdk: expects the state to enter only through "
-                "the state operand and the state update to come last";
+    auto tile = cast<RankedTensorType>(value.getType());
+    crossing.workspace = {
+        cast<StringAttr>(map.getNames()[i]).str(),
+        tileType(tile.getShape(),
+                 readAsF32(scanBody.getArgument(i)) ? f32 : g.operandType)};
+    plan.crossings.push_back(crossing);
+  }
+  for (Operation &op : map.getBody().front().without_terminator())
+    if (!isCrossingOp(&op))
+      plan.independentOps.push_back(&op);
+  for (Operation &op : scanBody.without_terminator()) {
+    if (!isa<kda::StateApplyOp, kda::DecayedOutputOp,
+             kda::DecayedStateUpdateOp>(op))
+      return op.emitError() << "convert-kda-to-kdk: no kernel lowering for "
+                               "state-dependent op '"
+                            << op.getName() << "'";
+    plan.dependentOps.push_back(&op);
   }
   return plan;
 }
@@ -170,55 +168,67 @@ struct ConvertKDAToKDKPass
     if (problem.empty())
       problem = checkSharedMemoryLimit(sharedMemoryLimit,
                                        "convert-kda-to-kdk: smem-limit");
-    FailureOr<kda::ChunkLoopOp> loop = findSingleOp<kda::ChunkLoopOp>(
-        module, "convert-kda-to-kdk", "kda.chunk_loop (run kda-chunk first)");
-    if (succeeded(loop) && !problem.empty())
-      loop->emitError() << problem;
-    if (failed(loop) || !problem.empty() || failed(convert(module, *loop)))
+    if (!problem.empty()) {
+      module.emitError() << problem;
+      return signalPassFailure();
+    }
+    FailureOr<kda::ChunkMapOp> map = findSingleOp<kda::ChunkMapOp>(
+        module, "convert-kda-to-kdk", "kda.chunk_map (run kda-chunk-split first)");
+    if (failed(map))
+      return signalPassFailure();
+    FailureOr<kda::ChunkScanOp> scan = findSingleOp<kda::ChunkScanOp>(
+        module, "convert-kda-to-kdk", "kda.chunk_scan (run kda-chunk-split first)");
+    if (failed(scan) || failed(convert(module, *map, *scan)))
       signalPassFailure();
   }
 
-  LogicalResult convert(ModuleOp module, kda::ChunkLoopOp loop) {
-    auto entry = loop->getParentOfType<func::FuncOp>();
+  LogicalResult convert(ModuleOp module, kda::ChunkMapOp map,
+                        kda::ChunkScanOp scan) {
+    auto entry = map->getParentOfType<func::FuncOp>();
     LoopGeometry g;
-    g.chunk = loop.getChunkSize();
+    g.chunk = map.getChunkSize();
     std::string chunkProblem = kdac::limits::checkKernelChunkSize(
         g.chunk, "convert-kda-to-kdk: the chunk size");
     if (!chunkProblem.empty())
-      return loop.emitError() << chunkProblem;
-    auto qType = cast<RankedTensorType>(loop.getQ().getType());
+      return map.emitError() << chunkProblem;
+    if (scan.getChunkSize() != g.chunk)
+      return scan.emitError() << "convert-kda-to-kdk: expects the scan's "
+                                 "chunk size to be the map's ("
+                              << g.chunk << ")";
+    auto qType = cast<RankedTensorType>(map.getQ().getType());
     g.h = qType.getDimSize(2);
     g.kDim = qType.getDimSize(3);
-    g.hv = cast<RankedTensorType>(loop.getV().getType()).getDimSize(2);
-    g.vDim = loop.getValueDim();
+    auto vType = cast<RankedTensorType>(map.getV().getType());
+    g.hv = vType.getDimSize(2);
+    g.vDim = vType.getDimSize(3);
     // A tile wider than V means all of V.
     g.valueTile = valueTile == 0 || valueTile >= g.vDim ? g.vDim
                                                          : int64_t(valueTile);
-    g.gate = loop.getGate();
-    g.layout = loop.getLayout();
-    g.varlen = static_cast<bool>(loop.getCuSeqlens());
+    g.gate = map.getGate();
+    g.layout = scan.getLayout();
+    g.varlen = static_cast<bool>(map.getCuSeqlens());
     if (g.vDim % g.valueTile != 0)
-      return loop.emitError() << "convert-kda-to-kdk: v-tile " << g.valueTile
-                              << " does not divide V = " << g.vDim;
+      return map.emitError() << "convert-kda-to-kdk: v-tile " << g.valueTile
+                             << " does not divide V = " << g.vDim;
 
     InputBindings inputs;
     auto bindTensor = [&](StringRef name, Value v) {
       if (v)
         inputs.tensorTypes[name] = elementTypeOf(rawInput(v));
     };
-    bindTensor("q", loop.getQ());
-    bindTensor("k", loop.getK());
-    bindTensor("v", loop.getV());
-    bindTensor("g", loop.getG());
-    bindTensor("beta", loop.getBeta());
-    bindTensor("initial_state", loop.getInitialState());
-    bindTensor("cu_seqlens", loop.getCuSeqlens());
-    inputs.tensorTypes["o"] = elementTypeOf(loop.getO());
-    inputs.hasFinalState = static_cast<bool>(loop.getFinalState());
-    inputs.qkL2Norm = isa_and_nonnull<kda::L2NormOp>(loop.getQ().getDefiningOp());
+    bindTensor("q", map.getQ());
+    bindTensor("k", map.getK());
+    bindTensor("v", map.getV());
+    bindTensor("g", map.getG());
+    bindTensor("beta", map.getBeta());
+    bindTensor("initial_state", scan.getInitialState());
+    bindTensor("cu_seqlens", map.getCuSeqlens());
+    inputs.tensorTypes["o"] = elementTypeOf(scan.getO());
+    inputs.hasFinalState = static_cast<bool>(scan.getFinalState());
+    inputs.qkL2Norm = isa_and_nonnull<kda::L2NormOp>(map.getQ().getDefiningOp());
     inputs.betaSigmoid =
-        isa_and_nonnull<kda::SigmoidOp>(loop.getBeta().getDefiningOp());
-    if (Value gate = loop.getG())
+        isa_and_nonnull<kda::SigmoidOp>(map.getBeta().getDefiningOp());
+    if (Value gate = map.getG())
       if (auto act = gate.getDefiningOp<kda::GateActivationOp>()) {
         inputs.activation = act.getActivation();
         inputs.lowerBound = act.getLowerBoundAttr();
@@ -227,15 +237,12 @@ struct ConvertKDAToKDKPass
       }
     Type qkType = inputs.tensorTypes.lookup("q");
     g.operandType = qkType.isF32() ? Float32Type::get(&getContext()) : qkType;
-    g.stateType = loop.getFinalState() ? elementTypeOf(loop.getFinalState())
-                  : loop.getInitialState()
-                      ? elementTypeOf(loop.getInitialState())
+    g.stateType = scan.getFinalState() ? elementTypeOf(scan.getFinalState())
+                  : scan.getInitialState()
+                      ? elementTypeOf(scan.getInitialState())
                       : Float32Type::get(&getContext());
 
-    double scale = 1.0;
-    loop.getBody().walk(
-        [&](kda::OutputOp op) { scale = op.getScale().convertToDouble(); });
-    FailureOr<SplitPlan> plan = planSplit(loop, g, scale);
+    FailureOr<SplitPlan> plan = readSplit(map, scan, g);
     if (failed(plan))
       return failure();
 
@@ -247,8 +254,9 @@ struct ConvertKDAToKDKPass
     opts.valueTile = valueTile;
     opts.sharedMemoryLimit = sharedMemoryLimit;
     OpBuilder builder(&getContext());
-    if (failed(buildChunkParallelKernel(builder, module, loop, g, *plan, opts, inputs)) ||
-        failed(buildChunkScanKernel(builder, module, loop, g, *plan, opts,
+    if (failed(buildChunkParallelKernel(builder, module, map, g, *plan, opts,
+                                        inputs)) ||
+        failed(buildChunkScanKernel(builder, module, scan, g, *plan, opts,
                                      inputs)))
       return failure();
     module->setAttr(kdk::kChunkSizeAttr, builder.getI64IntegerAttr(g.chunk));

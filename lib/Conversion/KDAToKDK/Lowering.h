@@ -1,9 +1,10 @@
 //===- Lowering.h - The plan and kernels of kda -> kdk ----------*- C++ -*-===//
 //
-// The lowering splits a chunk loop's body by dependence on the carried state
-// (SplitPlan), then builds the chunk-parallel kernel from the independent
-// ops and the recurrence kernel from the dependent ones; the values that
-// cross between them go through workspace buffers (Crossing).
+// The lowering reads the chunk loop as kda-chunk-split cut it (SplitPlan:
+// kda.chunk_map's ops, kda.chunk_scan's ops and the values that cross), then
+// builds the chunk-parallel kernel from the map and the recurrence kernel
+// from the scan; the values that cross go through workspace buffers
+// (Crossing).
 //
 //===----------------------------------------------------------------------===//
 #ifndef KDAC_LIB_CONVERSION_KDATOKDK_LOWERING_H
@@ -33,9 +34,10 @@ struct Crossing {
 };
 
 struct SplitPlan {
-  /// Body ops that do not depend on the state, in program order.
+  /// kda.chunk_map's ops, in program order, without those a Crossing does.
   llvm::SmallVector<mlir::Operation *> independentOps;
-  /// Ops that read the state (state_apply, output, state_update), in order.
+  /// kda.chunk_scan's ops (state_apply, decayed_output,
+  /// decayed_state_update), in order.
   llvm::SmallVector<mlir::Operation *> dependentOps;
   llvm::SmallVector<Crossing> crossings;
   const Crossing *find(llvm::StringRef name) const {
@@ -81,13 +83,15 @@ struct InputBindings {
                                          const SplitPlan &plan) const;
 };
 
-/// Builds the split plan; fails (with a diagnostic) on a body it cannot split.
-mlir::FailureOr<SplitPlan> planSplit(mlir::kda::ChunkLoopOp loop,
-                                     const LoopGeometry &g, double scale);
+/// Reads the split plan off the map and the scan; fails (with a diagnostic)
+/// on a split the kernels cannot run.
+mlir::FailureOr<SplitPlan> readSplit(mlir::kda::ChunkMapOp map,
+                                     mlir::kda::ChunkScanOp scan,
+                                     const LoopGeometry &g);
 
 mlir::LogicalResult buildChunkParallelKernel(mlir::OpBuilder &builder,
                                      mlir::ModuleOp module,
-                                     mlir::kda::ChunkLoopOp loop,
+                                     mlir::kda::ChunkMapOp map,
                                      const LoopGeometry &g,
                                      const SplitPlan &plan,
                                      const KernelOptions &opts,
@@ -95,7 +99,7 @@ mlir::LogicalResult buildChunkParallelKernel(mlir::OpBuilder &builder,
 
 mlir::LogicalResult buildChunkScanKernel(mlir::OpBuilder &builder,
                                           mlir::ModuleOp module,
-                                          mlir::kda::ChunkLoopOp loop,
+                                          mlir::kda::ChunkScanOp scan,
                                           const LoopGeometry &g,
                                           const SplitPlan &plan,
                                           const KernelOptions &opts,

@@ -1,10 +1,11 @@
-// convert-kda-to-kdk splits the chunk loop by dependence on the state: a
-// chunk-parallel kernel writes workspaces, a recurrence kernel walks chunks.
+// convert-kda-to-kdk lowers the split chunk loop (kda-chunk-split): the map
+// becomes a chunk-parallel kernel writing workspaces, the scan a recurrence
+// kernel walking chunks.
 // RUN: kda-opt %s -split-input-file --kda-chunked-pipeline="chunk-size=32 ut-method=blocked diag-method=forward-substitution" \
-// RUN:   --convert-kda-to-kdk="block-threads=128 v-tile=32" --canonicalize | FileCheck %s
+// RUN:   --kda-chunk-split --convert-kda-to-kdk="block-threads=128 v-tile=32" --canonicalize | FileCheck %s
 // RUN: kda-opt %s -split-input-file --kda-chunked-pipeline="chunk-size=32 ut-method=blocked diag-method=forward-substitution" \
-// RUN:   --convert-kda-to-kdk="block-threads=128 v-tile=32" --canonicalize | FileCheck %s --check-prefix=F32
-// RUN: not kda-opt %s -split-input-file --kda-chunk=chunk-size=32 --convert-kda-to-kdk="v-tile=48" 2>&1 | FileCheck %s --check-prefix=BADTILE
+// RUN:   --kda-chunk-split --convert-kda-to-kdk="block-threads=128 v-tile=32" --canonicalize | FileCheck %s --check-prefix=F32
+// RUN: not kda-opt %s -split-input-file --kda-chunk=chunk-size=32 --kda-chunk-split --convert-kda-to-kdk="v-tile=48" 2>&1 | FileCheck %s --check-prefix=BADTILE
 // BADTILE: convert-kda-to-kdk: v-tile 48 does not divide V = 64
 
 // CHECK-LABEL: func.func @kda_chunk_prep(
