@@ -276,7 +276,7 @@ void addGeneratedMlirSeeds(std::vector<std::string> &seeds, bool kernelLevel) {
   scalar.stateLayout = StateLayout::VK;
   scalar.hasFinalState = true;
   for (const KernelSpec &spec : {small, fused, scalar})
-    for (int variant = 0; variant < 3; ++variant) {
+    for (int variant = 0; variant < 4; ++variant) {
       mlir::DialectRegistry registry;
       registerKdacDialects(registry);
       mlir::MLIRContext context(registry);
@@ -285,9 +285,10 @@ void addGeneratedMlirSeeds(std::vector<std::string> &seeds, bool kernelLevel) {
       mlir::PassManager pm(&context);
       ChunkedPipelineOptions options;
       options.chunkSize = 16;
-      const Stage stages[] = {Stage::KDA, Stage::Chunked, Stage::Expanded};
+      const Stage stages[] = {Stage::KDA, Stage::Chunked, Stage::Expanded,
+                              Stage::Split};
       Stage stage = kernelLevel ? Stage::Kernel : stages[variant];
-      if (kernelLevel && variant == 2)
+      if (kernelLevel && variant >= 2)
         continue;
       options.recurrent = kernelLevel && variant == 1;
       buildPipeline(pm, stage, options);

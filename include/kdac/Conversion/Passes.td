@@ -11,13 +11,15 @@ include "mlir/Pass/PassBase.td"
 def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
   let summary = "Lower the chunkwise kda form to thread-block kernels (kdk)";
   let description = [{
-    Splits the body of each kda.chunk_loop by its dependence on the carried
-    state. Ops that do not read the state (prologue, cumsum, gram matrices,
-    UT inverse, WY factors) become a chunk-parallel kernel over
-    (chunk slots, value heads) that writes what the state-dependent ops need
-    to workspace buffers; the state-dependent ops (state_apply, output,
-    state_update) become a recurrence kernel over (V tiles, value heads,
-    sequences) that walks the chunks of its sequence with the state on chip.
+    Lowers the chunk loop as kda-chunk-split cut it. kda.chunk_map (the
+    fused prologue, cumsum, gram matrices, UT inverse, WY factors) becomes a
+    chunk-parallel kernel over (chunk slots, value heads) that stores each
+    of the map's results to the workspace its name says (the decays folded
+    into qg, kg and glast are done by the stores); kda.chunk_scan
+    (state_apply, decayed_output, decayed_state_update) becomes a recurrence
+    kernel over (V tiles, value heads, sequences) that walks the chunks of
+    its sequence with the state on chip. A scan operand that is not the
+    workspace its role needs, by name and shape, is a located error.
     Tiles live in shared memory; products of bf16/f16 data run on tensor
     cores, f32 data keeps f32 FMAs. With bf16/f16 operands the recurrence
     kernel keeps the state, v' and o in tensor-core accumulators
@@ -32,7 +34,9 @@ def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
     Before:
     ```mlir
     func.func @kda_forward(...) {
-      %o = kda.chunk_loop q(%q) ... chunk_size = 64 gate = channel : ... {
+      %x:6 = kda.chunk_map q(%q) ... chunk_size = 64 gate = channel
+          names = ["u", "w", "qg", "aqk", "kg", "glast"] : ... { ... }
+      %o = kda.chunk_scan values(%x#0, ...) like(%v) chunk_size = 64 : ... {
         ...
         %vn = kda.state_apply %u, %w, %s : ...
         ...

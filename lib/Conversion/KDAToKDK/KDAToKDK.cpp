@@ -13,6 +13,8 @@
 
 #include "KDK/KDKOps.h"
 
+#include "llvm/ADT/TypeSwitch.h"
+
 using namespace mlir;
 
 namespace kdac {
@@ -38,6 +40,91 @@ static bool readAsF32(BlockArgument arg) {
       return use.get() == update.getGlast();
     return false;
   });
+}
+
+/// The kernels bind each scan operand by its workspace name (the launch
+/// ABI) and shape: checks that every scan op reads the state, the crossing
+/// of the name its role needs, or v' where the kernels expect them, so a
+/// renamed or reshaped split is a located error rather than a lowering that
+/// reads the wrong workspace.
+static LogicalResult checkScanRoles(kda::ChunkScanOp scan,
+                                    const SplitPlan &plan,
+                                    const LoopGeometry &g) {
+  Block &body = scan.getBody().front();
+  Value state = body.getArguments().back();
+  int64_t c = g.chunk, kDim = g.kDim, vDim = g.vDim;
+  auto fail = [&](Operation *op, const llvm::Twine &what) {
+    return op->emitError() << "convert-kda-to-kdk: expects " << what;
+  };
+  auto crossing = [&](Operation *op, Value v, StringRef name,
+                      ArrayRef<int64_t> shape) -> LogicalResult {
+    auto arg = dyn_cast<BlockArgument>(v);
+    if (!arg || arg.getOwner() != &body || arg == state ||
+        plan.crossings[arg.getArgNumber()].workspace.name != name)
+      return fail(op, "operand '" + name + "' to be the map's \"" + name +
+                          "\" result");
+    if (cast<RankedTensorType>(v.getType()).getShape() != shape)
+      return fail(op, "\"" + name + "\" tiles of the kernel's shape");
+    return success();
+  };
+  if (cast<RankedTensorType>(state.getType()).getShape() !=
+      ArrayRef<int64_t>{kDim, vDim})
+    return fail(scan, "a K x V state");
+  Value values; // v', once the state apply made it
+  Value current = state;
+  Operation *last = nullptr, *output = nullptr;
+  for (Operation &op : body.without_terminator()) {
+    if (last)
+      return fail(&op, "the state update to be the scan's last op");
+    auto valuesOperand = [&](Value v) -> LogicalResult {
+      if (values ? v == values : succeeded(crossing(&op, v, "vnew", {c, vDim})))
+        return success();
+      return fail(&op, "v' (the state apply's result or \"vnew\")");
+    };
+    LogicalResult ok =
+        llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+            .Case([&](kda::StateApplyOp apply) -> LogicalResult {
+              if (values || apply.getState() != current)
+                return fail(&op, "one state apply, on the incoming state");
+              if (failed(crossing(&op, apply.getU(), "u", {c, vDim})) ||
+                  failed(crossing(&op, apply.getW(), "w", {c, kDim})))
+                return failure();
+              values = apply.getResult();
+              return success();
+            })
+            .Case([&](kda::DecayedOutputOp decayed) -> LogicalResult {
+              if (output || decayed.getState() != current)
+                return fail(&op, "one output, on the incoming state");
+              if (failed(crossing(&op, decayed.getQg(), "qg", {c, kDim})) ||
+                  failed(crossing(&op, decayed.getAqk(), "aqk", {c, c})))
+                return failure();
+              output = &op;
+              return valuesOperand(decayed.getValues());
+            })
+            .Case([&](kda::DecayedStateUpdateOp update) -> LogicalResult {
+              if (update.getState() != current)
+                return fail(&op, "the state update to read the incoming state");
+              if (failed(crossing(&op, update.getKg(), "kg", {c, kDim})) ||
+                  failed(crossing(&op, update.getGlast(), "glast", {kDim})))
+                return failure();
+              last = &op;
+              return valuesOperand(update.getValues());
+            })
+            .Default([&](Operation *other) {
+              return other->emitError()
+                     << "convert-kda-to-kdk: no kernel lowering for "
+                        "state-dependent op '"
+                     << other->getName() << "'";
+            });
+    if (failed(ok))
+      return failure();
+  }
+  auto yield = cast<kda::YieldOp>(body.getTerminator());
+  if (!last || yield.getState() != last->getResult(0) || !output ||
+      yield.getO() != output->getResult(0))
+    return fail(yield, "the scan to yield its output's and its state "
+                       "update's results");
+  return success();
 }
 
 FailureOr<SplitPlan> readSplit(kda::ChunkMapOp map, kda::ChunkScanOp scan,
@@ -81,14 +168,10 @@ FailureOr<SplitPlan> readSplit(kda::ChunkMapOp map, kda::ChunkScanOp scan,
   for (Operation &op : map.getBody().front().without_terminator())
     if (!isCrossingOp(&op))
       plan.independentOps.push_back(&op);
-  for (Operation &op : scanBody.without_terminator()) {
-    if (!isa<kda::StateApplyOp, kda::DecayedOutputOp,
-             kda::DecayedStateUpdateOp>(op))
-      return op.emitError() << "convert-kda-to-kdk: no kernel lowering for "
-                               "state-dependent op '"
-                            << op.getName() << "'";
+  if (failed(checkScanRoles(scan, plan, g)))
+    return failure();
+  for (Operation &op : scanBody.without_terminator())
     plan.dependentOps.push_back(&op);
-  }
   return plan;
 }
 
