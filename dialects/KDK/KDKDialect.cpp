@@ -27,6 +27,8 @@ void KDKDialect::initialize() {
 #define GET_OP_CLASSES
 #include "KDK/KDKOps.cpp.inc"
 
+static LogicalResult verifySharedMemoryPlan(Operation *op, Attribute value);
+
 LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
                                                   NamedAttribute attr) {
   StringRef name = attr.getName().getValue();
@@ -57,6 +59,8 @@ LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
     auto chunk = dyn_cast<IntegerAttr>(attr.getValue());
     if (!chunk || chunk.getInt() < 1)
       return op->emitError() << kChunkSizeAttr << " must be a positive integer";
+  } else if (name == kSharedMemoryBytesAttr) {
+    return verifySharedMemoryPlan(op, attr.getValue());
   }
   return success();
 }
@@ -174,6 +178,9 @@ LogicalResult AllocTileOp::verify() {
   if (!type.hasStaticShape() || !type.getLayout().isIdentity())
     return emitOpError() << "expects a static, contiguous tile type";
   if (isFragment(type)) {
+    if (getOffset())
+      return emitOpError() << "has a shared-memory offset but is a register "
+                              "fragment";
     if (type.getRank() != 2)
       return emitOpError() << "expects a register fragment to be a 2-D tile";
     if (getMmaLayout()) {
@@ -215,6 +222,52 @@ LogicalResult AllocTileOp::verify() {
     return emitOpError() << "expects a tile in shared memory (memory space "
                          << kSharedMemorySpace << ") or registers (memory "
                          << "space " << kRegisterMemorySpace << ")";
+  if (std::optional<int64_t> offset = getOffset();
+      offset && (*offset < 0 || *offset % kSharedTileAlignment != 0))
+    return emitOpError() << "expects offset to be a non-negative multiple of "
+                         << kSharedTileAlignment << ", got " << *offset;
+  return success();
+}
+
+int64_t mlir::kdk::tileBytes(MemRefType type) {
+  return type.getNumElements() * type.getElementTypeBitWidth() / 8;
+}
+
+/// kdk.shared_memory_bytes on a kernel: every shared tile of it has an
+/// offset, within the total, and no two overlap.
+static LogicalResult verifySharedMemoryPlan(Operation *op, Attribute value) {
+  auto total = dyn_cast<IntegerAttr>(value);
+  if (!total || total.getInt() < 0)
+    return op->emitError() << kSharedMemoryBytesAttr
+                           << " must be a non-negative integer";
+  SmallVector<std::pair<int64_t, AllocTileOp>> tiles;
+  WalkResult walk = op->walk([&](AllocTileOp alloc) {
+    if (isFragment(alloc.getTile().getType()))
+      return WalkResult::advance();
+    std::optional<int64_t> offset = alloc.getOffset();
+    if (!offset) {
+      alloc.emitOpError() << "has no offset in a kernel with "
+                          << kSharedMemoryBytesAttr;
+      return WalkResult::interrupt();
+    }
+    if (*offset + tileBytes(alloc.getTile().getType()) > total.getInt()) {
+      alloc.emitOpError() << "ends past the kernel's " << total.getInt()
+                          << " bytes of shared memory";
+      return WalkResult::interrupt();
+    }
+    tiles.push_back({*offset, alloc});
+    return WalkResult::advance();
+  });
+  if (walk.wasInterrupted())
+    return failure();
+  llvm::sort(tiles, [](auto &a, auto &b) { return a.first < b.first; });
+  for (size_t i = 1; i < tiles.size(); ++i) {
+    auto [start, alloc] = tiles[i];
+    auto [before, previous] = tiles[i - 1];
+    if (before + tileBytes(previous.getTile().getType()) > start)
+      return alloc.emitOpError() << "overlaps the tile at offset " << before
+                                 << " in shared memory";
+  }
   return success();
 }
 

@@ -27,6 +27,15 @@ inline constexpr llvm::StringLiteral kWorkspaceAttr = "kdk.workspace";
 inline constexpr llvm::StringLiteral kBytesPerSlotAttr = "kdk.bytes_per_slot";
 inline constexpr llvm::StringLiteral kSizeAttr = "kdk.size";
 inline constexpr llvm::StringLiteral kChunkSizeAttr = "kdk.chunk_size";
+/// A kernel's dynamic shared memory, bytes (kdk-allocate-shared-memory).
+inline constexpr llvm::StringLiteral kSharedMemoryBytesAttr =
+    "kdk.shared_memory_bytes";
+/// Every shared tile starts at a multiple of this many bytes: 128-byte rows
+/// of any tile start a cache line and a bank cycle, and cp.async and
+/// ldmatrix need 16-byte alignment.
+inline constexpr int64_t kSharedTileAlignment = 128;
+/// The bytes a tile type occupies (elements times element size).
+int64_t tileBytes(MemRefType type);
 /// A grid extent: a positive integer or one of these run-time extents.
 inline constexpr llvm::StringLiteral kGridExtents[] = {"chunk_slots",
                                                       "sequences", "batch"};

@@ -100,9 +100,14 @@ def KDK_AllocTileOp : KDK_Op<"alloc_tile"> {
     ```mlir
     %state = kdk.alloc_tile {mma_layout} : memref<128x64xf32, 5>
     ```
+
+    A shared tile's `offset` is its first byte in the kernel's dynamic
+    shared memory, set by kdk-allocate-shared-memory (a multiple of
+    kSharedTileAlignment); the kernel's kdk.shared_memory_bytes covers
+    every tile, and no two tiles overlap.
   }];
   let arguments = (ins OptionalAttr<DenseI64ArrayAttr>:$fragment_layout,
-                       UnitAttr:$mma_layout);
+                       UnitAttr:$mma_layout, OptionalAttr<I64Attr>:$offset);
   let results = (outs Res<KDK_Tile, "", [MemAlloc]>:$tile);
   let assemblyFormat = "attr-dict `:` type($tile)";
   let hasVerifier = 1;

@@ -33,6 +33,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
     pm.addPass(createConvertKDARecurrenceToKDK(decode));
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
+    pm.addPass(createKDKAllocateSharedMemory());
     return;
   }
   OpPassManager &funcPm = pm.nest<func::FuncOp>();
@@ -60,6 +61,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   pm.addPass(createConvertKDAToKDK(kernel));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  pm.addPass(createKDKAllocateSharedMemory());
 }
 
 namespace {

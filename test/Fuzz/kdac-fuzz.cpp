@@ -22,6 +22,7 @@
 #include "kdac/Support/FileIO.h"
 #include "kdac/Support/Safetensors.h"
 #include "kdac/Target/CUDA/CudaEmitter.h"
+#include "kdac/Transforms/Passes.h"
 #include "kdac/Tune/TuningDatabase.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -191,15 +192,18 @@ void runMlir(llvm::StringRef bytes) {
   }
 }
 
-/// Kernel-level (kdk) IR straight into the CUDA emitter, as kdac-translate --kdk-to-cuda
-/// takes it.
+/// Kernel-level (kdk) IR into the CUDA emitter, through the shared-memory
+/// placement every pipeline ends in (the emitter's inputs in lit are that
+/// pass's output).
 void runKernelIR(llvm::StringRef bytes) {
   QuietContext quiet;
   mlir::OwningOpRef<mlir::ModuleOp> module = parseFront(quiet.context, bytes);
   if (!module)
     return;
   ++reach.accepted;
-  if (mlir::succeeded(emitCuda(*module)))
+  mlir::PassManager pm(&quiet.context);
+  pm.addPass(createKDKAllocateSharedMemory());
+  if (mlir::succeeded(pm.run(*module)) && mlir::succeeded(emitCuda(*module)))
     ++reach.deep;
 }
 

@@ -1,4 +1,4 @@
-//===- Passes.h - kdac's passes on the kda dialect --------------*- C++ -*-===//
+//===- Passes.h - kdac's passes on the kda and kdk dialects -----*- C++ -*-===//
 //
 // Generated declarations (create functions, options structs, registration)
 // of the passes in Passes.td.
@@ -8,7 +8,9 @@
 #define KDAC_TRANSFORMS_PASSES_H
 
 #include "KDA/KDADialect.h"
+#include "KDK/KDKDialect.h"
 #include "kdac/Spec/CompileOptions.h"
+#include "kdac/Spec/Limits.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Pass/Pass.h"

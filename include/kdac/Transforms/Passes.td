@@ -250,4 +250,44 @@ def KDADecayAnchors : Pass<"kda-decay-anchors", "::mlir::func::FuncOp"> {
   ];
 }
 
+def KDKAllocateSharedMemory : Pass<"kdk-allocate-shared-memory",
+                                   "::mlir::ModuleOp"> {
+  let summary = "Place every shared kdk tile of each kernel in its dynamic shared memory";
+  let description = [{
+    A kdk tile lives for its whole kernel (a lowering that reuses storage
+    hands out the same tile again), so each kernel's shared tiles are laid
+    out end to end in program order, each at a multiple of
+    kSharedTileAlignment (128 bytes). The pass writes each tile's `offset`
+    and the kernel's kdk.shared_memory_bytes, which the kdk verifier checks
+    (every tile placed, inside the total, no two overlapping) and the CUDA
+    emitter only prints; a kernel over `smem-limit` is an error naming it.
+    Register fragments (memory space 5) take no shared memory.
+
+    Before:
+    ```mlir
+    func.func @k() attributes {kdk.kernel, ...} {
+      %a = kdk.alloc_tile : memref<16x68xf32, 3>
+      %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+      %b = kdk.alloc_tile : memref<16xf32, 3>
+      ...
+    }
+    ```
+    After:
+    ```mlir
+    func.func @k() attributes {kdk.kernel, kdk.shared_memory_bytes = 4480 : i64, ...} {
+      %a = kdk.alloc_tile {offset = 0 : i64} : memref<16x68xf32, 3>
+      %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+      %b = kdk.alloc_tile {offset = 4352 : i64} : memref<16xf32, 3>
+      ...
+    }
+    ```
+  }];
+  let options = [
+    Option<"sharedMemoryLimit", "smem-limit", "int64_t",
+           /*default=*/"::kdac::limits::kMaxSharedMemoryBytes",
+           "Largest dynamic shared memory per block, bytes (227 KiB on sm_90)">
+  ];
+  let dependentDialects = ["::mlir::kdk::KDKDialect"];
+}
+
 #endif // KDAC_TRANSFORMS_PASSES_TD

@@ -185,7 +185,8 @@ Value ChunkScanKernelBuilder::allocAccumulators(ArrayRef<int64_t> shape) {
       b, loc,
       MemRefType::get(shape, b.getF32Type(), MemRefLayoutAttrInterface(),
                       space),
-      /*fragment_layout=*/DenseI64ArrayAttr(), /*mma_layout=*/true);
+      /*fragment_layout=*/DenseI64ArrayAttr(), /*mma_layout=*/true,
+      /*offset=*/nullptr);
 }
 
 Value ChunkScanKernelBuilder::outputOffset(Value batch, Value token,

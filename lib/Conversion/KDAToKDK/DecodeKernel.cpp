@@ -283,7 +283,8 @@ struct DecodeKernelBuilder {
           b, loc,
           MemRefType::get({kDim, vTileWidth}, plan.elementType,
                           MemRefLayoutAttrInterface(), fragmentSpace),
-          b.getDenseI64ArrayAttr({plan.axis, plan.vector, plan.lanes}));
+          b.getDenseI64ArrayAttr({plan.axis, plan.vector, plan.lanes}),
+          /*mma_layout=*/false, /*offset=*/nullptr);
     }
     if (args.initialState)
       kdk::LoadTileOp::create(b, loc, args.initialState, slotOffset,

@@ -117,14 +117,16 @@ Value TilePool::get(ArrayRef<int64_t> shape, Type elementType, bool padRows) {
   if (pad)
     stored.back() += pad;
   MemRefType type = tileType(stored, elementType);
-  allocated += (type.getNumElements() * bytesPerElement + 127) / 128 * 128;
+  allocated += llvm::alignTo(kdk::tileBytes(type), kdk::kSharedTileAlignment);
   // Tiles live for the whole kernel: allocate them in the entry block so
   // that a tile first needed inside a loop is not re-made per iteration.
   OpBuilder::InsertionGuard guard(kernel.b);
   Block *entry = &kernel.getFunction().getBody().front();
   kernel.b.setInsertionPointToStart(entry);
   Value tile = kdk::AllocTileOp::create(kernel.b, kernel.loc, type,
-                                        /*fragment_layout=*/nullptr);
+                                        /*fragment_layout=*/nullptr,
+                                        /*mma_layout=*/false,
+                                        /*offset=*/nullptr);
   if (!pad)
     return tile;
   kernel.b.setInsertionPointAfterValue(tile);

@@ -28,7 +28,7 @@ using namespace kdac::cuda;
 
 /// Shared tiles start at multiples of this many bytes: enough for 16-byte
 /// vector and ldmatrix accesses and for future TMA/wgmma layouts.
-static constexpr int64_t kTileAlignment = 128;
+static constexpr int64_t kTileAlignment = kdk::kSharedTileAlignment;
 
 //===----------------------------------------------------------------------===//
 // Types and literals.
@@ -350,22 +350,26 @@ static LogicalResult planParam(func::FuncOp func, unsigned index,
   return success();
 }
 
-/// Carves every kdk.alloc_tile, in program order, out of one dynamic buffer.
+/// Reads the shared-memory plan kdk-allocate-shared-memory wrote (and the
+/// kdk verifier checked): each shared tile's offset, the kernel's total.
 static LogicalResult planSharedMemory(func::FuncOp func, KernelPlan &plan) {
-  int64_t next = 0;
+  auto total = func->getAttrOfType<IntegerAttr>(kdk::kSharedMemoryBytesAttr);
   WalkResult result = func.walk<WalkOrder::PreOrder>([&](kdk::AllocTileOp op) {
-    MemRefType type = op.getTile().getType();
-    FailureOr<TileRef> layout = getTileLayout(op, type);
+    FailureOr<TileRef> layout = getTileLayout(op, op.getTile().getType());
     if (failed(layout))
       return WalkResult::interrupt();
     if (layout->inRegisters)
       return WalkResult::advance();
-    plan.allocOffsets[op] = next;
-    int64_t bytes = type.getNumElements() * getElementBytes(type.getElementType());
-    next += llvm::alignTo(bytes, kTileAlignment);
+    std::optional<int64_t> offset = op.getOffset();
+    if (!offset || !total) {
+      op.emitOpError() << "has no shared-memory offset: run "
+                          "kdk-allocate-shared-memory before the CUDA emitter";
+      return WalkResult::interrupt();
+    }
+    plan.allocOffsets[op] = *offset;
     return WalkResult::advance();
   });
-  plan.launch.dynamicSharedBytes = next;
+  plan.launch.dynamicSharedBytes = total ? total.getInt() : 0;
   return failure(result.wasInterrupted());
 }
 

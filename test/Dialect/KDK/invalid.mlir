@@ -1,6 +1,6 @@
-// The kdk verifier rules (register fragments, ops, and the kernel attributes
-// kdk.grid, kdk.block_threads and the argument bindings), each with its
-// diagnostic.
+// The kdk verifier rules (register fragments, ops, the kernel attributes
+// kdk.grid, kdk.block_threads, the argument bindings and the shared-memory
+// plan), each with its diagnostic.
 // RUN: kda-opt %s -split-input-file -verify-diagnostics
 
 func.func @fragment_without_layout() {
@@ -220,4 +220,54 @@ func.func @stray_bytes(%q: memref<?xf32> {kdk.param = "q", kdk.bytes_per_slot = 
 
 // expected-error @+1 {{kdk.chunk_size must be a positive integer}}
 module attributes {kdk.chunk_size = 0 : i64} {
+}
+
+// -----
+
+// The shared-memory plan (kdk-allocate-shared-memory): aligned offsets,
+// every tile inside the kernel's total, no two overlapping.
+func.func @misaligned_offset() {
+  // expected-error @+1 {{expects offset to be a non-negative multiple of 128, got 64}}
+  %a = kdk.alloc_tile {offset = 64 : i64} : memref<16xf32, 3>
+  return
+}
+
+// -----
+
+func.func @fragment_with_offset() {
+  // expected-error @+1 {{has a shared-memory offset but is a register fragment}}
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>, offset = 0 : i64} : memref<128x32xf32, 5>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{kdk.shared_memory_bytes must be a non-negative integer}}
+func.func @negative_total() attributes {kdk.shared_memory_bytes = -1 : i64} {
+  return
+}
+
+// -----
+
+func.func @unplaced_tile() attributes {kdk.shared_memory_bytes = 1024 : i64} {
+  // expected-error @+1 {{has no offset in a kernel with kdk.shared_memory_bytes}}
+  %a = kdk.alloc_tile : memref<16xf32, 3>
+  return
+}
+
+// -----
+
+func.func @past_the_end() attributes {kdk.shared_memory_bytes = 128 : i64} {
+  // expected-error @+1 {{ends past the kernel's 128 bytes of shared memory}}
+  %a = kdk.alloc_tile {offset = 0 : i64} : memref<64xf32, 3>
+  return
+}
+
+// -----
+
+func.func @overlapping_tiles() attributes {kdk.shared_memory_bytes = 1024 : i64} {
+  %a = kdk.alloc_tile {offset = 0 : i64} : memref<64xf32, 3>
+  // expected-error @+1 {{overlaps the tile at offset 0 in shared memory}}
+  %b = kdk.alloc_tile {offset = 128 : i64} : memref<64xf32, 3>
+  return
 }

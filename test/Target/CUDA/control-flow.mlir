@@ -1,4 +1,4 @@
-// RUN: kdac-translate %s --kdk-to-cuda | FileCheck %s
+// RUN: kda-opt %s --kdk-allocate-shared-memory | kdac-translate --kdk-to-cuda | FileCheck %s
 
 // Scalars are per-thread C++ locals: loop-carried values are mutable locals
 // declared before the loop (and are its results afterwards); several yielded

@@ -1,4 +1,4 @@
-// RUN: kdac-translate %s --kdk-to-cuda --split-input-file | FileCheck %s
+// RUN: kda-opt %s --split-input-file --kdk-allocate-shared-memory | kdac-translate --kdk-to-cuda --split-input-file | FileCheck %s
 
 // A chunk-parallel kernel: signature, the shared-memory plan, one device call
 // per tile op with its static shapes, and the launch descriptor on top.

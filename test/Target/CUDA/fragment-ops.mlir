@@ -1,4 +1,4 @@
-// RUN: kdac-translate %s --kdk-to-cuda -split-input-file | FileCheck %s
+// RUN: kda-opt %s -split-input-file --kdk-allocate-shared-memory | kdac-translate --kdk-to-cuda -split-input-file | FileCheck %s
 
 // A register fragment (memory space 5) is a kdac::Fragment whose type holds
 // its shape and fragment_layout, takes no shared memory, and its ops call

@@ -99,8 +99,8 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
-    %a = kdk.alloc_tile : memref<64x64xf32, 3>
+  func.func @k() attributes {kdk.shared_memory_bytes = 16384 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+    %a = kdk.alloc_tile {offset = 0 : i64} : memref<64x64xf32, 3>
     %s = memref.subview %a[0, 0] [32, 64] [1, 1] : memref<64x64xf32, 3> to memref<32x64xf32, strided<[64, 1]>, 3>
     // expected-error @+1 {{'kdk.mma' op has out overlapping lhs in shared memory, which the CUDA emitter cannot execute in place}}
     kdk.mma %a, %a into %a : memref<64x64xf32, 3>, memref<64x64xf32, 3>, memref<64x64xf32, 3>
@@ -111,9 +111,9 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
-    %a = kdk.alloc_tile : memref<64x64xf32, 3>
-    %b = kdk.alloc_tile : memref<64x64xf32, 3>
+  func.func @k() attributes {kdk.shared_memory_bytes = 32768 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+    %a = kdk.alloc_tile {offset = 0 : i64} : memref<64x64xf32, 3>
+    %b = kdk.alloc_tile {offset = 16384 : i64} : memref<64x64xf32, 3>
     %top = memref.subview %a[0, 0] [32, 64] [1, 1] : memref<64x64xf32, 3> to memref<32x64xf32, strided<[64, 1]>, 3>
     %shifted = memref.subview %a[1, 0] [32, 64] [1, 1] : memref<64x64xf32, 3> to memref<32x64xf32, strided<[64, 1], offset: 64>, 3>
     %bt = memref.subview %b[0, 0] [32, 64] [1, 1] : memref<64x64xf32, 3> to memref<32x64xf32, strided<[64, 1]>, 3>
@@ -127,10 +127,10 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
-    %k = kdk.alloc_tile : memref<64x128xbf16, 3>
-    %g = kdk.alloc_tile : memref<32x128xf32, 3>
-    %o = kdk.alloc_tile : memref<64x64xf32, 3>
+  func.func @k() attributes {kdk.shared_memory_bytes = 49152 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+    %k = kdk.alloc_tile {offset = 0 : i64} : memref<64x128xbf16, 3>
+    %g = kdk.alloc_tile {offset = 16384 : i64} : memref<32x128xf32, 3>
+    %o = kdk.alloc_tile {offset = 32768 : i64} : memref<64x64xf32, 3>
     // expected-error @+1 {{'kdk.decayed_gram' op expects gc of shape 64x128, got 32x128}}
     kdk.decayed_gram %k, %k, %g into %o mask = strict scale = 1.0 : memref<64x128xbf16, 3>, memref<64x128xbf16, 3>, memref<32x128xf32, 3>, memref<64x64xf32, 3>
     return
@@ -140,8 +140,8 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
-    %a = kdk.alloc_tile : memref<64x64xf32, 3>
+  func.func @k() attributes {kdk.shared_memory_bytes = 16384 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+    %a = kdk.alloc_tile {offset = 0 : i64} : memref<64x64xf32, 3>
     // expected-error @+1 {{a 2-D tile must have contiguous rows (inner stride 1)}}
     %s = memref.subview %a[0, 0] [64, 32] [1, 2] : memref<64x64xf32, 3> to memref<64x32xf32, strided<[64, 2]>, 3>
     return
@@ -152,10 +152,10 @@ module attributes {kdk.chunk_size = 64 : i64} {
 
 module attributes {kdk.chunk_size = 64 : i64} {
   func.func @k(%q: memref<?xf32> {kdk.param = "q"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+      attributes {kdk.shared_memory_bytes = 16384 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
-    %a = kdk.alloc_tile : memref<64x64xf32, 3>
+    %a = kdk.alloc_tile {offset = 0 : i64} : memref<64x64xf32, 3>
     // expected-error @+1 {{tiles cannot be carried by scf.for (only scalars)}}
     %r = scf.for %i = %c0 to %c1 step %c1 iter_args(%t = %a) -> (memref<64x64xf32, 3>) {
       scf.yield %t : memref<64x64xf32, 3>
@@ -180,9 +180,9 @@ module attributes {kdk.chunk_size = 64 : i64} {
 
 module attributes {kdk.chunk_size = 64 : i64} {
   func.func @k(%cu: memref<?xi64> {kdk.param = "cu_seqlens"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+      attributes {kdk.shared_memory_bytes = 256 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
     %c0 = arith.constant 0 : index
-    %a = kdk.alloc_tile : memref<64xf32, 3>
+    %a = kdk.alloc_tile {offset = 0 : i64} : memref<64xf32, 3>
     // expected-error @+1 {{'kdk.load_tile' op expects the global buffer with float elements, got 'i64'}}
     kdk.load_tile %cu[%c0] rows(%c0) row_stride(%c0) col_stride = 1 into %a : memref<?xi64>, memref<64xf32, 3>
     return
@@ -234,10 +234,10 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @fragment_product(%x: memref<?xf32> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = ["1", "1", "1"]} {
-    %a = kdk.alloc_tile : memref<16x128xf32, 3>
+  func.func @fragment_product(%x: memref<?xf32> {kdk.param = "q"}) attributes {kdk.shared_memory_bytes = 10240 : i64, kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = ["1", "1", "1"]} {
+    %a = kdk.alloc_tile {offset = 0 : i64} : memref<16x128xf32, 3>
     %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
-    %o = kdk.alloc_tile : memref<16x32xf32, 3>
+    %o = kdk.alloc_tile {offset = 8192 : i64} : memref<16x32xf32, 3>
     // expected-error @+1 {{expects A to be a vector of 128 elements}}
     kdk.mma %a, %s into %o : memref<16x128xf32, 3>, memref<128x32xf32, 5>, memref<16x32xf32, 3>
     return
@@ -250,13 +250,26 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // lanes along a row, which kdac::SharedStateLayout cannot index.
 module attributes {kdk.chunk_size = 1 : i64} {
   func.func @shared_state_split(%o: memref<?xf32> {kdk.param = "o"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
-    %s = kdk.alloc_tile : memref<128x48xbf16, 3>
-    %k = kdk.alloc_tile : memref<1x128xf32, 3>
-    %v = kdk.alloc_tile : memref<1x48xf32, 3>
-    %b = kdk.alloc_tile : memref<1xf32, 3>
+      attributes {kdk.shared_memory_bytes = 13184 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+    %s = kdk.alloc_tile {offset = 0 : i64} : memref<128x48xbf16, 3>
+    %k = kdk.alloc_tile {offset = 12288 : i64} : memref<1x128xf32, 3>
+    %v = kdk.alloc_tile {offset = 12800 : i64} : memref<1x48xf32, 3>
+    %b = kdk.alloc_tile {offset = 13056 : i64} : memref<1xf32, 3>
     // expected-error @+1 {{cannot split the 128x48 shared state over 128 threads: a warp's 12 columns are not a power-of-two number of runs}}
     kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x48xbf16, 3>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x48xf32, 3>, memref<1xf32, 3>, memref<1x48xf32, 3>
+    return
+  }
+}
+
+// -----
+
+// The emitter only prints the shared-memory plan; without it, it says which
+// pass writes it.
+module attributes {kdk.chunk_size = 16 : i64} {
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+    // expected-error @+1 {{'kdk.alloc_tile' op has no shared-memory offset: run kdk-allocate-shared-memory before the CUDA emitter}}
+    %a = kdk.alloc_tile : memref<64xf32, 3>
+    kdk.fill %a, 0.0 : memref<64xf32, 3>
     return
   }
 }

@@ -1,5 +1,5 @@
-// RUN: kdac-translate %s --kdk-to-launch-descriptor | FileCheck %s
-// RUN: kdac-translate %s --kdk-to-cuda | FileCheck %s --check-prefix=SOURCE
+// RUN: kda-opt %s --kdk-allocate-shared-memory | kdac-translate --kdk-to-launch-descriptor | FileCheck %s
+// RUN: kda-opt %s --kdk-allocate-shared-memory | kdac-translate --kdk-to-cuda | FileCheck %s --check-prefix=SOURCE
 
 // Kernels in module order; each workspace once, at its first use; grid
 // extents from kdk.grid; params in argument order; kernels without tiles get

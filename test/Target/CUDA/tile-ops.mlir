@@ -1,4 +1,4 @@
-// RUN: kdac-translate %s --kdk-to-cuda | FileCheck %s
+// RUN: kda-opt %s --kdk-allocate-shared-memory | kdac-translate --kdk-to-cuda | FileCheck %s
 
 // Every remaining kdk tile op becomes one device-library call whose template
 // arguments are the thread count, the static shapes and the op's flags.

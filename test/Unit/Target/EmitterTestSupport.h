@@ -1,14 +1,17 @@
 //===- EmitterTestSupport.h - Parsing and emitting kdk IR in unit tests ---===//
 //
 // Parses a kdk module from text with every dialect the emitter accepts,
-// captures diagnostics as text so tests can assert on messages, and
-// fills `@name@` placeholders in IR templates (braces are taken by MLIR).
+// places its shared tiles (kdk-allocate-shared-memory, as every pipeline
+// does before the emitter), captures diagnostics as text so tests can
+// assert on messages, and fills `@name@` placeholders in IR templates
+// (braces are taken by MLIR).
 //
 //===----------------------------------------------------------------------===//
 #ifndef KDAC_TEST_UNIT_TARGET_EMITTERTESTSUPPORT_H
 #define KDAC_TEST_UNIT_TARGET_EMITTERTESTSUPPORT_H
 
 #include "kdac/Target/CUDA/CudaEmitter.h"
+#include "kdac/Transforms/Passes.h"
 
 #include "KDA/KDAOps.h"
 #include "KDK/KDKOps.h"
@@ -20,6 +23,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 
 #include <string>
 #include <utility>
@@ -51,6 +55,10 @@ public:
       diagnostics = "parse error: " + diagnostics;
       return mlir::failure();
     }
+    mlir::PassManager pm(&context);
+    pm.addPass(createKDKAllocateSharedMemory());
+    if (mlir::failed(pm.run(*module)))
+      return mlir::failure();
     return emitCuda(*module);
   }
 
