@@ -286,28 +286,6 @@ LogicalResult ChunkGradLoopOp::verify() {
 /// The checks the split loops share: chunk size, the head tensors (with
 /// `output` standing for o), the gate, cu_seqlens; returns the head dims and
 /// the state slot count through \p numStates.
-static FailureOr<HeadDims> verifySplitLoop(Operation *op, int64_t c, Value q,
-                                           Value k, Value v, Value output,
-                                           Value beta, Value g,
-                                           GateGranularity gate, Value cuSeqlens,
-                                           int64_t &numStates) {
-  std::string problem = kdac::limits::checkIRChunkSize(c, "chunk_size");
-  if (!problem.empty())
-    return op->emitOpError() << "expects " << problem;
-  ShapeChecker shapes(op);
-  FailureOr<HeadDims> dims = verifyHeadTensors(
-      shapes, {"q", typeOf(q)}, {"k", typeOf(k)}, {"v", typeOf(v)},
-      {"do", cotangentAsOutput(output, v)}, {"beta", typeOf(beta)},
-      /*oneInputType=*/false);
-  if (failed(dims) || failed(verifyGateTensor(shapes, g, gate, *dims)))
-    return failure();
-  FailureOr<int64_t> states = verifyCuSeqlens(shapes, cuSeqlens, *dims);
-  if (failed(states))
-    return failure();
-  numStates = *states;
-  return dims;
-}
-
 /// Per-chunk-slot states or cotangents: [slots, HV, K, V] in f32.
 static LogicalResult verifySlotStates(Operation *op, StringRef name, Value value,
                                       const HeadDims &dims) {
@@ -324,7 +302,7 @@ static LogicalResult verifySlotStates(Operation *op, StringRef name, Value value
 LogicalResult ChunkStatesOp::verify() {
   int64_t numStates = 0;
   FailureOr<HeadDims> dims =
-      verifySplitLoop(*this, getChunkSize(), getQ(), getK(), getV(), getV(),
+      verifyChunkLoopTensors(*this, getChunkSize(), getQ(), getK(), getV(), getV(),
                       getBeta(), getG(), getGate(), getCuSeqlens(), numStates);
   if (failed(dims))
     return failure();
@@ -341,7 +319,7 @@ LogicalResult ChunkStatesOp::verify() {
 
 LogicalResult ChunkStateGradsOp::verify() {
   int64_t numStates = 0;
-  FailureOr<HeadDims> dims = verifySplitLoop(
+  FailureOr<HeadDims> dims = verifyChunkLoopTensors(
       *this, getChunkSize(), getQ(), getK(), getV(), getDOut(), getBeta(),
       getG(), getGate(), getCuSeqlens(), numStates);
   if (failed(dims))
@@ -362,7 +340,7 @@ LogicalResult ChunkStateGradsOp::verify() {
 
 LogicalResult ChunkGradMapOp::verify() {
   int64_t numStates = 0;
-  FailureOr<HeadDims> dims = verifySplitLoop(
+  FailureOr<HeadDims> dims = verifyChunkLoopTensors(
       *this, getChunkSize(), getQ(), getK(), getV(), getDOut(), getBeta(),
       getG(), getGate(), getCuSeqlens(), numStates);
   if (failed(dims))

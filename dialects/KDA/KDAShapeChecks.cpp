@@ -266,3 +266,31 @@ LogicalResult mlir::kda::expectTile(Operation *op, StringRef name,
   return op->emitOpError() << "expects " << name << " of shape " << names
                            << ", got " << type;
 }
+
+FailureOr<HeadDims> kda::verifyChunkLoopTensors(Operation *op, int64_t c,
+                                                Value q, Value k, Value v,
+                                                Value output, Value beta,
+                                                Value g, GateGranularity gate,
+                                                Value cuSeqlens,
+                                                int64_t &numStates) {
+  std::string problem = limits::checkIRChunkSize(c, "chunk_size");
+  if (!problem.empty())
+    return op->emitOpError() << "expects " << problem;
+  ShapeChecker shapes(op);
+  auto typeOf = [](Value value) {
+    return cast<RankedTensorType>(value.getType());
+  };
+  // The output (or its cotangent, f32 for a bf16 o) is checked as an
+  // output of v's element type.
+  FailureOr<HeadDims> dims = verifyHeadTensors(
+      shapes, {"q", typeOf(q)}, {"k", typeOf(k)}, {"v", typeOf(v)},
+      {"do", typeOf(output).clone(typeOf(v).getElementType())},
+      {"beta", typeOf(beta)}, /*oneInputType=*/false);
+  if (failed(dims) || failed(verifyGateTensor(shapes, g, gate, *dims)))
+    return failure();
+  FailureOr<int64_t> states = verifyCuSeqlens(shapes, cuSeqlens, *dims);
+  if (failed(states))
+    return failure();
+  numStates = *states;
+  return dims;
+}

@@ -86,6 +86,16 @@ LogicalResult verifyChunkBody(Operation *op, Region &region, int64_t c,
 LogicalResult expectTile(Operation *op, StringRef name, Value value,
                          ArrayRef<int64_t> shape, StringRef names);
 
+/// The tensors a split chunk loop (kda.chunk_map, kda.chunk_states, ...)
+/// reads: the chunk size, q, k, v, beta, g and cu_seqlens as
+/// verifyHeadTensors and its neighbours check them, with `output` (v, or
+/// do) standing for o. Sets the number of state slots.
+FailureOr<HeadDims> verifyChunkLoopTensors(Operation *op, int64_t c, Value q,
+                                           Value k, Value v, Value output,
+                                           Value beta, Value g,
+                                           GateGranularity gate,
+                                           Value cuSeqlens, int64_t &numStates);
+
 /// Present scales are positive and finite.
 LogicalResult verifyScale(ShapeChecker &shapes, std::optional<double> scale);
 

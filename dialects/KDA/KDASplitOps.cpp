@@ -48,18 +48,11 @@ static RankedTensorType tileOfSlot(RankedTensorType slotType) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult ChunkMapOp::verify() {
-  int64_t c = getChunkSize();
-  std::string problem = kdac::limits::checkIRChunkSize(c, "chunk_size");
-  if (!problem.empty())
-    return emitOpError() << "expects " << problem;
-  ShapeChecker shapes(*this);
-  FailureOr<HeadDims> dims = verifyHeadTensors(
-      shapes, {"q", typeOf(getQ())}, {"k", typeOf(getK())},
-      {"v", typeOf(getV())}, {"v", typeOf(getV())},
-      {"beta", typeOf(getBeta())}, /*oneInputType=*/false);
-  if (failed(dims) ||
-      failed(verifyGateTensor(shapes, getG(), getGate(), *dims)) ||
-      failed(verifyCuSeqlens(shapes, getCuSeqlens(), *dims)))
+  int64_t c = getChunkSize(), numStates = 0;
+  FailureOr<HeadDims> dims = verifyChunkLoopTensors(
+      *this, c, getQ(), getK(), getV(), getV(), getBeta(), getG(), getGate(),
+      getCuSeqlens(), numStates);
+  if (failed(dims))
     return failure();
 
   llvm::StringSet<> seen;

@@ -228,8 +228,8 @@ int kdac_check_launch(const kdac_spec *spec, const kdac_launch_args *args) {
   if (!a)
     return fail(error);
   // The chunk size only changes the workspace slots, not what is valid.
-  llvm::Expected<rt::RuntimeSizes> sizes = checkLaunchArgs(*s, 64, *a);
-  return sizes ? 0 : fail(sizes.takeError());
+  rt::Expected<rt::RuntimeSizes> sizes = checkLaunchArgs(*s, 64, *a);
+  return sizes ? 0 : fail(sizes.error());
 }
 
 int kdac_get_kernel(const kdac_spec *spec, int64_t typical_t, int device,

@@ -345,6 +345,31 @@ llvm::Error Evaluator<T>::evaluate(kda::StateApplyOp op, Env<T> &env) {
   return llvm::Error::success();
 }
 
+/// o = qg S + Aqk v', shared by kda.output (which decays q first) and
+/// kda.decayed_output, so the split stage computes the loop's numbers.
+template <typename T>
+static Tensor<T> decayedOutput(const Tensor<T> &qg, const Tensor<T> &s,
+                               const Tensor<T> &aqk, const Tensor<T> &values) {
+  Tensor<T> out = matmul(qg, s, false);
+  Tensor<T> intra = matmul(aqk, values, false);
+  for (size_t i = 0; i < out.data.size(); ++i)
+    out.data[i] += intra.data[i];
+  return out;
+}
+
+/// S' = Diag(glast) S + kg^T v', shared by kda.state_update and
+/// kda.decayed_state_update.
+template <typename T>
+static Tensor<T> decayedStateUpdate(const Tensor<T> &s, const Tensor<T> &kg,
+                                    const Tensor<T> &glast,
+                                    const Tensor<T> &values) {
+  Tensor<T> out = matmul(kg, values, /*transposeA=*/true);
+  for (int64_t d = 0; d < s.dim(0); ++d)
+    for (int64_t j = 0; j < s.dim(1); ++j)
+      out.at(d, j) += glast.data[d] * s.at(d, j);
+  return out;
+}
+
 template <typename T>
 llvm::Error Evaluator<T>::evaluate(kda::OutputOp op, Env<T> &env) {
   const Tensor<T> &q = env[op.getQ()], &gc = env[op.getGc()],
@@ -369,11 +394,7 @@ llvm::Error Evaluator<T>::evaluate(kda::OutputOp op, Env<T> &env) {
   for (int64_t i = 0; i < C; ++i)
     for (int64_t d = 0; d < K; ++d)
       qDecayed.at(i, d) = scale * q.at(i, d) * std::exp(gc.at(i, d));
-  Tensor<T> out = matmul(qDecayed, s, false);
-  Tensor<T> intra = matmul(aqk, values, false);
-  for (size_t i = 0; i < out.data.size(); ++i)
-    out.data[i] += intra.data[i];
-  env.bind(op.getResult(), std::move(out));
+  env.bind(op.getResult(), decayedOutput(qDecayed, s, aqk, values));
   return llvm::Error::success();
 }
 
@@ -401,21 +422,18 @@ llvm::Error Evaluator<T>::evaluate(kda::StateUpdateOp op, Env<T> &env) {
   for (int64_t i = 0; i < C; ++i)
     for (int64_t d = 0; d < K; ++d)
       kDecayed.at(i, d) = k.at(i, d) * std::exp(gc.at(C - 1, d) - gc.at(i, d));
-  Tensor<T> out = matmul(kDecayed, values, /*transposeA=*/true);
-  for (int64_t d = 0; d < K; ++d) {
-    T decay = std::exp(gc.at(C - 1, d));
-    for (int64_t j = 0; j < V; ++j)
-      out.at(d, j) += decay * s.at(d, j);
-  }
-  env.bind(op.getResult(), std::move(out));
+  Tensor<T> decay = Tensor<T>::zeros({K});
+  for (int64_t d = 0; d < K; ++d)
+    decay.data[d] = std::exp(gc.at(C - 1, d));
+  env.bind(op.getResult(), decayedStateUpdate(s, kDecayed, decay, values));
   return llvm::Error::success();
 }
 
 //===----------------------------------------------------------------------===//
 // The values kda-chunk-split moves from the map to the scan, and the scan's
-// products that read them: each computes what kda.output / kda.state_update
-// compute, in the same order, so the split stage reproduces the chunk loop's
-// numbers exactly.
+// products that read them: the same arithmetic as kda.output and
+// kda.state_update (decayedOutput, decayedStateUpdate), so the split stage
+// reproduces the chunk loop's numbers exactly.
 //===----------------------------------------------------------------------===//
 
 template <typename T>
@@ -474,11 +492,7 @@ llvm::Error Evaluator<T>::evaluate(kda::DecayedOutputOp op, Env<T> &env) {
     return e;
   if (llvm::Error e = expectShape(op, "values", values.shape, {C, V}))
     return e;
-  Tensor<T> out = matmul(qg, s, false);
-  Tensor<T> intra = matmul(aqk, values, false);
-  for (size_t i = 0; i < out.data.size(); ++i)
-    out.data[i] += intra.data[i];
-  env.bind(op.getResult(), std::move(out));
+  env.bind(op.getResult(), decayedOutput(qg, s, aqk, values));
   return llvm::Error::success();
 }
 
@@ -498,11 +512,7 @@ llvm::Error Evaluator<T>::evaluate(kda::DecayedStateUpdateOp op, Env<T> &env) {
     return e;
   if (llvm::Error e = expectShape(op, "values", values.shape, {C, V}))
     return e;
-  Tensor<T> out = matmul(kg, values, /*transposeA=*/true);
-  for (int64_t d = 0; d < K; ++d)
-    for (int64_t j = 0; j < V; ++j)
-      out.at(d, j) += glast.data[d] * s.at(d, j);
-  env.bind(op.getResult(), std::move(out));
+  env.bind(op.getResult(), decayedStateUpdate(s, kg, glast, values));
   return llvm::Error::success();
 }
 

@@ -1,7 +1,7 @@
 //===- Jit.cpp - Generate, compile, cache and load KDA kernels ------------===//
 //
 // Jit::get: spec -> CUDA (Codegen) -> cubin (NVRTC through the cache) ->
-// loaded module, memoised per spec.
+// a loaded KernelSet, memoised per spec; KdaKernel's launches forward to it.
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Jit/Jit.h"
@@ -91,7 +91,6 @@ llvm::Expected<std::shared_ptr<KdaKernel>> Jit::get(const KernelSpec &spec,
     return fromStatus("kdac JIT", s.error());
 
   std::shared_ptr<KdaKernel> kernel(new KdaKernel());
-  kernel->spec_ = kernelSpecFor(spec);
   kernel->configuration_ = describe(pipeline) + " (" + why + ")";
 
   auto start = std::chrono::steady_clock::now();
@@ -100,9 +99,6 @@ llvm::Expected<std::shared_ptr<KdaKernel>> Jit::get(const KernelSpec &spec,
     return emitted.takeError();
   kernel->timings_.generateMilliseconds = millisecondsSince(start);
   kernel->source_ = std::move(emitted->source);
-  kernel->launch_ = std::move(emitted->launch);
-  if (llvm::Error e = kernel->bindParameters())
-    return std::move(e);
 
   // One NVRTC program per kernel, compiled concurrently: a cold start costs
   // the slowest kernel's compile instead of their sum.
@@ -112,7 +108,7 @@ llvm::Expected<std::shared_ptr<KdaKernel>> Jit::get(const KernelSpec &spec,
   for (size_t i = 0; i < sources.size(); ++i) {
     rt::CompileRequest request;
     request.source = sources[i];
-    request.programName = "kdac_" + kernel->launch_.kernels[i].name + ".cu";
+    request.programName = "kdac_" + emitted->launch.kernels[i].name + ".cu";
     request.arch = spec.arch;
     pending.push_back(std::async(std::launch::async, [this, request] {
       return compiler_.getCubin(request);
@@ -133,30 +129,44 @@ llvm::Expected<std::shared_ptr<KdaKernel>> Jit::get(const KernelSpec &spec,
     kernel->timings_.source = std::max(kernel->timings_.source, one.source);
 
   start = std::chrono::steady_clock::now();
-  for (auto [launch, cubin] : llvm::zip(kernel->launch_.kernels, compiled)) {
-    rt::Expected<rt::Module> module = rt::Module::load(*cubin.image);
-    if (!module)
-      return fromStatus("kdac JIT: loading the module of " + launch.name,
-                        module.error());
-    kernel->modules_.push_back(
-        std::make_shared<rt::Module>(std::move(*module)));
-    rt::Expected<rt::Function> function =
-        kernel->modules_.back()->function(launch.name);
-    if (!function)
-      return fromStatus("kdac JIT", function.error());
-    if (launch.dynamicSharedBytes > 48 * 1024)
-      if (rt::Status s = function->setMaxDynamicSharedMemory(
-              static_cast<int>(launch.dynamicSharedBytes));
-          !s)
-        return fromStatus("kdac JIT: kernel " + launch.name + " needs " +
-                              std::to_string(launch.dynamicSharedBytes) +
-                              " bytes of shared memory",
-                          s.error());
-    kernel->functions_.push_back(*function);
-  }
+  std::vector<const void *> images;
+  for (const rt::CompiledKernel &one : compiled)
+    images.push_back(one.image->data());
+  rt::Expected<std::shared_ptr<KernelSet>> set =
+      KernelSet::load(kernelSpecFor(spec), std::move(emitted->launch), images);
+  if (!set)
+    return fromStatus("kdac JIT", set.error());
+  kernel->set_ = std::move(*set);
   kernel->timings_.loadMilliseconds = millisecondsSince(start);
   kernels_[key] = kernel;
   return kernel;
+}
+
+llvm::Error KdaKernel::launch(rt::StreamHandle stream,
+                              const KdaLaunchArgs &args) {
+  rt::Status s = set_->launch(stream, args);
+  return s ? llvm::Error::success() : llvm::createStringError(s.error());
+}
+
+llvm::Expected<std::vector<size_t>>
+KdaKernel::workspaceBytes(const KdaLaunchArgs &args) const {
+  rt::Expected<std::vector<size_t>> bytes = set_->workspaceBytes(args);
+  if (!bytes)
+    return llvm::createStringError(bytes.error());
+  return std::move(*bytes);
+}
+
+llvm::Error KdaKernel::launch(rt::StreamHandle stream,
+                              const KdaLaunchArgs &args,
+                              llvm::ArrayRef<rt::DevicePtr> workspaces,
+                              llvm::ArrayRef<size_t> workspaceSizes) {
+  if (workspaces.size() != workspaceSizes.size())
+    return llvm::createStringError(
+        "kdac launch: " + std::to_string(workspaces.size()) +
+        " workspaces but " + std::to_string(workspaceSizes.size()) + " sizes");
+  rt::Status s = set_->launch(stream, args, workspaces.data(),
+                              workspaceSizes.data(), workspaces.size());
+  return s ? llvm::Error::success() : llvm::createStringError(s.error());
 }
 
 } // namespace kdac

@@ -35,49 +35,12 @@ using llvm::Twine;
 // DTypes and exact conversions
 //===----------------------------------------------------------------------===//
 
-const char *kdac::toString(TensorDType t) {
-  switch (t) {
-  case TensorDType::F64:
-    return "F64";
-  case TensorDType::F32:
-    return "F32";
-  case TensorDType::F16:
-    return "F16";
-  case TensorDType::BF16:
-    return "BF16";
-  case TensorDType::I64:
-    return "I64";
-  case TensorDType::I32:
-    return "I32";
-  }
-  return "?";
-}
-
 std::optional<TensorDType> kdac::parseTensorDType(StringRef s) {
   for (TensorDType t : {TensorDType::F64, TensorDType::F32, TensorDType::F16,
                         TensorDType::BF16, TensorDType::I64, TensorDType::I32})
     if (s == toString(t))
       return t;
   return std::nullopt;
-}
-
-int64_t kdac::itemSize(TensorDType t) {
-  switch (t) {
-  case TensorDType::F64:
-  case TensorDType::I64:
-    return 8;
-  case TensorDType::F32:
-  case TensorDType::I32:
-    return 4;
-  case TensorDType::F16:
-  case TensorDType::BF16:
-    return 2;
-  }
-  return 0;
-}
-
-bool kdac::isFloatingPoint(TensorDType t) {
-  return t != TensorDType::I64 && t != TensorDType::I32;
 }
 
 /// Rounds to a binary format with `precision` significand bits (implicit bit
@@ -495,14 +458,3 @@ llvm::Error kdac::writeSafetensors(StringRef path,
   return writeFileAtomically(path, serializeSafetensors(file));
 }
 
-kdac::TensorDType kdac::toTensorDType(DType t) {
-  switch (t) {
-  case DType::F32:
-    return TensorDType::F32;
-  case DType::F16:
-    return TensorDType::F16;
-  case DType::BF16:
-    return TensorDType::BF16;
-  }
-  return TensorDType::F32;
-}

@@ -3,7 +3,9 @@
 // The host C++ API: a Jit turns a KernelSpec into a loaded kernel set
 // (compiler -> CUDA -> NVRTC -> cubin cache -> module), and a KdaKernel
 // launches it on device pointers after checking every argument against the
-// spec. One kernel serves every batch size and sequence length.
+// spec. One kernel serves every batch size and sequence length. The loading
+// and launching are the launch-only library's (kdac/Launch/KernelSet.h, no
+// LLVM); this library adds the compiler.
 //
 //   kdac::Jit jit;                                   // NVRTC + disk cache
 //   auto kernel = jit.get(spec);                     // Expected<shared_ptr>
@@ -15,6 +17,7 @@
 #ifndef KDAC_JIT_JIT_H
 #define KDAC_JIT_JIT_H
 
+#include "kdac/Launch/KernelSet.h"
 #include "kdac/Pipelines/Pipelines.h"
 #include "kdac/Spec/KernelSpec.h"
 #include "kdac/Support/Safetensors.h"
@@ -34,29 +37,6 @@
 #include <vector>
 
 namespace kdac {
-
-/// A tensor in device memory, as the caller describes it. An absent tensor
-/// has data == 0.
-struct DeviceTensor {
-  rt::DevicePtr data = 0;
-  TensorDType dtype = TensorDType::F32;
-  /// Inline up to rank 4 (every KDA tensor), so that describing a launch
-  /// allocates nothing.
-  llvm::SmallVector<int64_t, 4> shape;
-  bool present() const { return data != 0; }
-};
-
-/// Every tensor of DESIGN.md section 1. Shapes follow FLA; cu_seqlens is
-/// int64 [N + 1] and its contents are trusted (0, non-decreasing, ends at T).
-/// A decode spec with a state pool takes statePool ([P, HV, K, V] or
-/// [P, HV, V, K], updated in place) and int32 stateIndices ([N], or [N, S]
-/// with per-token states) and numAccepted ([N]) instead of the initial and
-/// final state; index contents are trusted to be < P (negative skips).
-struct KdaLaunchArgs {
-  DeviceTensor q, k, v, g, beta, aLog, dtBias, initialState, cuSeqlens;
-  DeviceTensor o, finalState;
-  DeviceTensor statePool, stateIndices, numAccepted;
-};
 
 struct JitOptions {
   /// Empty: $KDAC_CACHE_DIR, else $XDG_CACHE_HOME/kdac, else ~/.cache/kdac.
@@ -78,14 +58,20 @@ struct KernelTimings {
   rt::CacheSource source = rt::CacheSource::Compiled;
 };
 
+/// A kernel set the JIT generated and loaded (KernelSet, the launch-only
+/// library's), with how it was made and llvm::Error-returning launches.
 class KdaKernel {
 public:
-  const KernelSpec &spec() const { return spec_; }
+  const KernelSpec &spec() const { return set_->spec(); }
   const std::string &source() const { return source_; }
-  const rt::LaunchDescriptor &launchDescriptor() const { return launch_; }
+  const rt::LaunchDescriptor &launchDescriptor() const {
+    return set_->launchDescriptor();
+  }
   const KernelTimings &timings() const { return timings_; }
   /// Where the compilation choices came from (defaults or tuning database).
   const std::string &configuration() const { return configuration_; }
+  /// The loaded kernels themselves.
+  KernelSet &kernelSet() const { return *set_; }
 
   /// Checks `args` against the spec (presence, dtype and shape of every
   /// tensor), then enqueues the kernels on `stream`. Workspace buffers are
@@ -109,31 +95,11 @@ public:
 private:
   friend class Jit;
   KdaKernel() = default;
-  llvm::Error enqueue(rt::StreamHandle stream, const KdaLaunchArgs &args,
-                      const rt::RuntimeSizes &sizes,
-                      llvm::ArrayRef<rt::DevicePtr> workspaces);
 
-  /// Resolves every kernel parameter to a tensor slot (TensorSlot order), a
-  /// workspace index or a size, once at load time: launches then look
-  /// nothing up by name and allocate nothing.
-  llvm::Error bindParameters();
-
-  /// A kernel parameter resolved by bindParameters().
-  struct ParamBinding {
-    rt::ParamKind kind;
-    unsigned index = 0; ///< the tensor slot or the workspace index
-  };
-
-  KernelSpec spec_;
+  std::shared_ptr<KernelSet> set_;
   std::string source_;
-  rt::LaunchDescriptor launch_;
-  std::vector<std::vector<ParamBinding>> bindings_; ///< per kernel
   KernelTimings timings_;
   std::string configuration_;
-  std::vector<std::shared_ptr<rt::Module>> modules_; ///< one per kernel
-  std::vector<rt::Function> functions_; ///< in launch order
-  std::vector<rt::DeviceBuffer> workspaces_; ///< launch_.workspaces' order
-  std::mutex mutex_;
 };
 
 class Jit {
@@ -164,28 +130,6 @@ private:
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<KdaKernel>> kernels_;
 };
-
-/// What one tensor of DESIGN.md section 1 must be for a spec and run-time
-/// sizes: whether the spec uses it, its dtype and its shape (a negative
-/// extent takes any positive size: a pool's slots, S).
-struct TensorLayout {
-  bool present = false;
-  TensorDType dtype = TensorDType::F32;
-  llvm::SmallVector<int64_t, 4> shape;
-};
-
-/// Every tensor's layout by name (q k v g beta A_log dt_bias initial_state
-/// cu_seqlens o final_state state_pool state_indices num_accepted), for B
-/// batch rows of T tokens and N sequences.
-std::map<std::string, TensorLayout> tensorLayouts(const KernelSpec &spec,
-                                                  int64_t B, int64_t T,
-                                                  int64_t N);
-
-/// Checks launch arguments against the spec a kernel was generated for and
-/// returns the run-time sizes they describe (needs no GPU).
-llvm::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &spec,
-                                                 int64_t chunkSize,
-                                                 const KdaLaunchArgs &args);
 
 /// A stable text key of everything in a spec that changes generated code.
 std::string specKey(const KernelSpec &spec,

@@ -12,6 +12,7 @@
 #define KDAC_SUPPORT_SAFETENSORS_H
 
 #include "kdac/Spec/KernelSpec.h"
+#include "kdac/Spec/TensorDType.h"
 
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -24,17 +25,8 @@
 
 namespace kdac {
 
-/// The element types kdac stores. Other safetensors dtypes (I8, U8, BOOL,
-/// F8_*) are rejected on read with a clear error.
-enum class TensorDType { F64, F32, F16, BF16, I64, I32 };
-
-/// The safetensors spelling: "F64", "F32", "F16", "BF16", "I64", "I32".
-const char *toString(TensorDType t);
-/// Inverse of toString; std::nullopt for anything else.
+/// Inverse of toString(TensorDType); std::nullopt for anything else.
 std::optional<TensorDType> parseTensorDType(llvm::StringRef s);
-/// Bytes per element.
-int64_t itemSize(TensorDType t);
-bool isFloatingPoint(TensorDType t);
 
 /// Rounds \p x to the nearest value representable in \p t, ties to even,
 /// directly from double (no double rounding through float). Overflow gives
@@ -81,9 +73,6 @@ llvm::Expected<SafetensorsFile> readSafetensors(llvm::StringRef path);
 /// spaces so that the data starts at a multiple of 8 bytes.
 std::string serializeSafetensors(const SafetensorsFile &file);
 llvm::Error writeSafetensors(llvm::StringRef path, const SafetensorsFile &file);
-
-/// The safetensors dtype of a spec's element type.
-TensorDType toTensorDType(DType t);
 
 } // namespace kdac
 

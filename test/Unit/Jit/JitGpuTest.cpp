@@ -6,11 +6,16 @@
 // 1e-4, bf16/f16 inputs to 5e-3 (the oracle reads the same rounded inputs).
 //
 //===----------------------------------------------------------------------===//
-#include "kdac/Testing/GpuCase.h"
+#include "kdac/Jit/Codegen.h"
+#include "kdac/Launch/KernelSet.h"
 #include "kdac/Reference/StatePool.h"
+#include "kdac/Support/FileIO.h"
+#include "kdac/Testing/GpuCase.h"
 
 #include "../GoldenFiles.h"
 
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
 #include <gtest/gtest.h>
@@ -354,6 +359,85 @@ TEST_F(JitGpu, SecondRequestIsCachedInMemoryAndOnDisk) {
   auto c = second.get(spec);
   ASSERT_TRUE(static_cast<bool>(c));
   EXPECT_NE((*c)->timings().source, rt::CacheSource::Compiled);
+}
+
+/// The deployment path of the launch-only library: kernels compiled ahead
+/// of time (as `kdac --emit=cubin` does), shipped as files with the
+/// descriptor's text, read back and launched by a KernelSet with the
+/// caller's workspaces, give exactly what the JIT's kernels give.
+TEST_F(JitGpu, KernelSetFromShippedFilesMatchesTheJit) {
+  KernelSpec spec = base(DType::BF16, 128, 64);
+  spec.varlen = true;
+  spec.activation = GateActivation::LowerBound;
+  spec.lowerBound = -5.0;
+  spec.hasALog = spec.hasDtBias = spec.qkL2Norm = spec.betaSigmoid = true;
+  KdaCase c = makeRandomCase(spec, 1, 300, {100, 1, 199}, 77);
+  llvm::Expected<KdaOutputs> viaJit = runCaseOnGpu(jit(), c);
+  ASSERT_TRUE(static_cast<bool>(viaJit)) << llvm::toString(viaJit.takeError());
+
+  ChunkedPipelineOptions options = jit().configurationFor(c.spec, 8192);
+  llvm::Expected<EmittedCuda> emitted = generateCuda(c.spec, options);
+  ASSERT_TRUE(static_cast<bool>(emitted)) << llvm::toString(emitted.takeError());
+  std::string dir = ::testing::TempDir() + "/kdac-shipped";
+  ASSERT_FALSE(llvm::sys::fs::create_directories(dir));
+  rt::KernelCompiler compiler({"", false});
+  std::vector<std::string> images;
+  for (size_t i = 0; i < emitted->kernelSources.size(); ++i) {
+    rt::Expected<rt::CompiledKernel> one = compiler.getCubin(
+        emitted->kernelSources[i], "shipped.cu", c.spec.arch);
+    ASSERT_TRUE(one.ok()) << one.error();
+    std::string path = dir + "/kernel" + std::to_string(i) + ".cubin";
+    ASSERT_FALSE(static_cast<bool>(writeFileAtomically(
+        path, std::string(one->image->begin(), one->image->end()))));
+    llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> read =
+        readRegularFile(path, 64 << 20);
+    ASSERT_TRUE(static_cast<bool>(read)) << llvm::toString(read.takeError());
+    images.push_back((*read)->getBuffer().str());
+  }
+  rt::Expected<rt::LaunchDescriptor> launch =
+      parseLaunchDescriptor(printLaunchDescriptor(emitted->launch));
+  ASSERT_TRUE(launch.ok()) << launch.error();
+  std::vector<const void *> pointers;
+  for (const std::string &image : images)
+    pointers.push_back(image.data());
+  rt::Expected<std::shared_ptr<KernelSet>> set =
+      KernelSet::load(kernelSpecFor(c.spec), *launch, pointers);
+  ASSERT_TRUE(set.ok()) << set.error();
+
+  llvm::Expected<std::unique_ptr<DeviceCase>> device = DeviceCase::upload(c);
+  ASSERT_TRUE(static_cast<bool>(device)) << llvm::toString(device.takeError());
+  llvm::Error poisoned = (*device)->poisonOutputs();
+  ASSERT_FALSE(static_cast<bool>(poisoned)) << llvm::toString(std::move(poisoned));
+  rt::Expected<std::vector<size_t>> bytes =
+      (*set)->workspaceBytes((*device)->args());
+  ASSERT_TRUE(bytes.ok()) << bytes.error();
+  std::vector<rt::DeviceBuffer> workspaces;
+  std::vector<rt::DevicePtr> workspacePointers;
+  for (size_t n : *bytes) {
+    rt::Expected<rt::DeviceBuffer> buffer = rt::DeviceBuffer::allocate(n);
+    ASSERT_TRUE(buffer.ok()) << buffer.error();
+    workspacePointers.push_back(buffer->get());
+    workspaces.push_back(std::move(*buffer));
+  }
+  rt::Status launched =
+      (*set)->launch(nullptr, (*device)->args(), workspacePointers.data(),
+                     bytes->data(), bytes->size());
+  ASSERT_TRUE(launched.ok()) << launched.error();
+  rt::Expected<rt::Device> dev = rt::Device::open(0);
+  ASSERT_TRUE(dev.ok()) << dev.error();
+  rt::Status ran = dev->synchronize();
+  ASSERT_TRUE(ran.ok()) << ran.error();
+  llvm::Expected<KdaOutputs> viaFiles = (*device)->download();
+  ASSERT_TRUE(static_cast<bool>(viaFiles))
+      << llvm::toString(viaFiles.takeError());
+  EXPECT_EQ(viaFiles->o, viaJit->o);
+  EXPECT_EQ(viaFiles->finalState, viaJit->finalState);
+  // Too few workspaces is reported, not launched.
+  rt::Status missing = (*set)->launch(nullptr, (*device)->args(),
+                                      workspacePointers.data(), bytes->data(),
+                                      bytes->size() - 1);
+  EXPECT_NE(missing.error().find("workspaces, "), std::string::npos)
+      << missing.error();
 }
 
 } // namespace

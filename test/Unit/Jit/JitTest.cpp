@@ -50,16 +50,14 @@ KdaLaunchArgs matchingArgs() {
 }
 
 std::string errorOf(const KernelSpec &spec, const KdaLaunchArgs &args) {
-  llvm::Expected<rt::RuntimeSizes> sizes = checkLaunchArgs(spec, 64, args);
-  if (sizes)
-    return "";
-  return llvm::toString(sizes.takeError());
+  rt::Expected<rt::RuntimeSizes> sizes = checkLaunchArgs(spec, 64, args);
+  return sizes ? "" : sizes.error();
 }
 
 TEST(JitArgs, MatchingArgumentsGiveTheSizes) {
-  llvm::Expected<rt::RuntimeSizes> sizes =
+  rt::Expected<rt::RuntimeSizes> sizes =
       checkLaunchArgs(smallSpec(), 64, matchingArgs());
-  ASSERT_TRUE(static_cast<bool>(sizes)) << llvm::toString(sizes.takeError());
+  ASSERT_TRUE(static_cast<bool>(sizes)) << sizes.error();
   EXPECT_EQ(sizes->B, 2);
   EXPECT_EQ(sizes->T, 10);
   EXPECT_EQ(sizes->N, 2);
@@ -100,8 +98,8 @@ TEST(JitArgs, VarlenNeedsOneRowAndOffsets) {
                               "tensor with N >= 1");
   a.cuSeqlens = {0xA000, TensorDType::I64, {4}};
   a.initialState.shape[0] = a.finalState.shape[0] = 3;
-  llvm::Expected<rt::RuntimeSizes> sizes = checkLaunchArgs(spec, 64, a);
-  ASSERT_TRUE(static_cast<bool>(sizes)) << llvm::toString(sizes.takeError());
+  rt::Expected<rt::RuntimeSizes> sizes = checkLaunchArgs(spec, 64, a);
+  ASSERT_TRUE(static_cast<bool>(sizes)) << sizes.error();
   EXPECT_EQ(sizes->N, 3);
   EXPECT_EQ(sizes->chunkSlots, 1 + 3); // ceil(10 / 64) + N
 }
@@ -150,9 +148,9 @@ KdaLaunchArgs pooledArgs() {
 
 TEST(JitArgs, StatePoolArgumentsAreChecked) {
   KernelSpec spec = pooledSpec();
-  llvm::Expected<rt::RuntimeSizes> sizes =
+  rt::Expected<rt::RuntimeSizes> sizes =
       checkLaunchArgs(spec, 1, pooledArgs());
-  ASSERT_TRUE(static_cast<bool>(sizes)) << llvm::toString(sizes.takeError());
+  ASSERT_TRUE(static_cast<bool>(sizes)) << sizes.error();
   EXPECT_EQ(sizes->S, 12);
   KdaLaunchArgs a = pooledArgs();
   a.statePool.dtype = TensorDType::F32;

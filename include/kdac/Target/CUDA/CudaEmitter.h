@@ -8,6 +8,7 @@
 #ifndef KDAC_TARGET_CUDA_CUDAEMITTER_H
 #define KDAC_TARGET_CUDA_CUDAEMITTER_H
 
+#include "kdac/Launch/KernelSet.h"
 #include "kdac/runtime/LaunchDescriptor.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -29,18 +30,10 @@ struct EmittedCuda {
 };
 
 /// Emits every kdk kernel of `module` (func.func with kdk.kernel), in module
-/// order. Fails with an error diagnostic at the offending op for anything the
+/// order; the source starts with the launch descriptor's text
+/// (printLaunchDescriptor, kdac/Launch/KernelSet.h) as a comment block. Fails with an error diagnostic at the offending op for anything the
 /// emitter does not know, so nothing is silently dropped.
 mlir::FailureOr<EmittedCuda> emitCuda(mlir::ModuleOp module);
-
-/// A stable, line-oriented rendering of a launch descriptor, e.g.
-///   chunk_size 64
-///   workspace "w" bytes_per_chunk_slot 32768
-///   kernel "kda_intra" grid [chunk_slots, 4, 1] block_threads 128 dynamic_shared_bytes 49152
-///     param tensor "q"
-///     param size "T"
-/// The emitted source starts with it as a comment block.
-std::string printLaunchDescriptor(const rt::LaunchDescriptor &launch);
 
 } // namespace kdac
 
