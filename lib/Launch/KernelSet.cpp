@@ -36,23 +36,27 @@ size_t workspaceSize(const rt::Workspace &ws, const rt::RuntimeSizes &sizes) {
 rt::Expected<std::shared_ptr<KernelSet>>
 KernelSet::load(const KernelSpec &spec, rt::LaunchDescriptor launch,
                 const std::vector<const void *> &images) {
-  if (images.size() != launch.kernels.size())
+  if (images.size() != launch.kernels.size() && images.size() != 1)
     return argError("the launch descriptor has " +
                     std::to_string(launch.kernels.size()) + " kernels, " +
-                    std::to_string(images.size()) + " images were given");
+                    std::to_string(images.size()) +
+                    " images were given (one per kernel, or one for all)");
   std::shared_ptr<KernelSet> set(new KernelSet());
   set->spec_ = spec;
   set->launch_ = std::move(launch);
   if (rt::Status s = set->bindParameters(); !s)
     return s;
   set->modules_.reserve(images.size());
-  for (size_t i = 0; i < images.size(); ++i) {
+  for (size_t i = 0; i < set->launch_.kernels.size(); ++i) {
     const rt::KernelLaunch &kernel = set->launch_.kernels[i];
-    rt::Expected<rt::Module> module = rt::Module::load(images[i]);
-    if (!module)
-      return std::move(module).withContext("loading the module of " +
-                                           kernel.name).status();
-    set->modules_.push_back(std::move(*module));
+    if (i < images.size()) {
+      rt::Expected<rt::Module> module = rt::Module::load(images[i]);
+      if (!module)
+        return std::move(module)
+            .withContext("loading the module of " + kernel.name)
+            .status();
+      set->modules_.push_back(std::move(*module));
+    }
     rt::Expected<rt::Function> function =
         set->modules_.back().function(kernel.name);
     if (!function)

@@ -40,13 +40,16 @@ static cl::opt<std::string> emitStage(
     cl::desc(
         "Stage to stop after: kda (the verified kda.recurrence), chunked "
         "(kda-chunk), expanded (UT inverse expanded, decay anchored), "
-        "split (the chunk loop cut at the state: map and scan), kernel (kdk thread-block kernels), cuda (CUDA C++ with its "
-        "launch descriptor), ptx, cubin (NVRTC, for --arch) (default: kda)"),
+        "split (the chunk loop cut at the state: map and scan), kernel "
+        "(kdk thread-block kernels), cuda (CUDA C++ with its launch "
+        "descriptor), launch-descriptor (its text alone, for KernelSet), "
+        "ptx, cubin (NVRTC, for --arch: one image holding every kernel) "
+        "(default: kda)"),
     cl::init("kda"));
 
 namespace {
 /// Where --emit stops: after a pass pipeline stage, or after code generation.
-enum class Output { IR, Cuda, Ptx, Cubin };
+enum class Output { IR, Cuda, LaunchDescriptor, Ptx, Cubin };
 struct EmitStage {
   llvm::StringRef name;
   Stage stage;
@@ -59,6 +62,7 @@ const EmitStage kEmitStages[] = {
     {"split", Stage::Split, Output::IR},
     {"kernel", Stage::Kernel, Output::IR},
     {"cuda", Stage::Kernel, Output::Cuda},
+    {"launch-descriptor", Stage::Kernel, Output::LaunchDescriptor},
     {"ptx", Stage::Kernel, Output::Ptx},
     {"cubin", Stage::Kernel, Output::Cubin}};
 
@@ -113,7 +117,7 @@ int runCompile() {
   if (!emit)
     return reportError("invalid value '" + emitStage +
                        "' for --emit (expected kda, chunked, expanded, split, "
-                       "kernel, cuda, ptx or cubin)");
+                       "kernel, cuda, launch-descriptor, ptx or cubin)");
   std::optional<ChunkedPipelineOptions> options = pipelineOptionsFromFlags();
   if (!options || archFromFlags().empty())
     return 1;
@@ -176,6 +180,8 @@ int runCompile() {
       return reportError(llvm::toString(cuda.takeError()));
     if (emit->output == Output::Cuda) {
       os << configuration << cuda->source;
+    } else if (emit->output == Output::LaunchDescriptor) {
+      os << printLaunchDescriptor(cuda->launch);
     } else {
       rt::Expected<rt::CompileOutput> compiled = compileWithNvrtc(*cuda);
       if (!compiled)

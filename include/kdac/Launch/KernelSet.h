@@ -6,7 +6,8 @@
 // tensors against the spec, takes the caller's stream and (optionally) the
 // caller's workspaces, allocates nothing per launch and links no LLVM or
 // MLIR: a deployment that ships `kdac --emit=cubin` output and the
-// descriptor text needs only this library, the CUDA driver and libstdc++.
+// descriptor text (`kdac --emit=launch-descriptor`) needs only this
+// library, the CUDA driver and libstdc++.
 //
 //   auto launch = kdac::parseLaunchDescriptor(descriptorText);
 //   auto set = kdac::KernelSet::load(spec, *launch, {cubinImage});
@@ -29,7 +30,8 @@ namespace kdac {
 
 class KernelSet {
 public:
-  /// Loads one image per kernel of `launch` (in its order) on the current
+  /// Loads one image per kernel of `launch` (in its order), or one image
+  /// holding every kernel (what `kdac --emit=cubin` writes), on the current
   /// context; binds every kernel parameter to its tensor, workspace or size
   /// once, so a launch looks nothing up by name.
   static rt::Expected<std::shared_ptr<KernelSet>>

@@ -432,6 +432,28 @@ TEST_F(JitGpu, KernelSetFromShippedFilesMatchesTheJit) {
       << llvm::toString(viaFiles.takeError());
   EXPECT_EQ(viaFiles->o, viaJit->o);
   EXPECT_EQ(viaFiles->finalState, viaJit->finalState);
+
+  // One image holding every kernel (the whole source, as `kdac
+  // --emit=cubin` writes it) serves as well.
+  rt::Expected<rt::CompiledKernel> whole =
+      compiler.getCubin(emitted->source, "whole.cu", c.spec.arch);
+  ASSERT_TRUE(whole.ok()) << whole.error();
+  rt::Expected<std::shared_ptr<KernelSet>> oneImage = KernelSet::load(
+      kernelSpecFor(c.spec), *launch, {whole->image->data()});
+  ASSERT_TRUE(oneImage.ok()) << oneImage.error();
+  poisoned = (*device)->poisonOutputs();
+  ASSERT_FALSE(static_cast<bool>(poisoned)) << llvm::toString(std::move(poisoned));
+  launched = (*oneImage)->launch(nullptr, (*device)->args(),
+                                 workspacePointers.data(), bytes->data(),
+                                 bytes->size());
+  ASSERT_TRUE(launched.ok()) << launched.error();
+  ran = dev->synchronize();
+  ASSERT_TRUE(ran.ok()) << ran.error();
+  llvm::Expected<KdaOutputs> viaOneImage = (*device)->download();
+  ASSERT_TRUE(static_cast<bool>(viaOneImage))
+      << llvm::toString(viaOneImage.takeError());
+  EXPECT_EQ(viaOneImage->o, viaJit->o);
+  EXPECT_EQ(viaOneImage->finalState, viaJit->finalState);
   // Too few workspaces is reported, not launched.
   rt::Status missing = (*set)->launch(nullptr, (*device)->args(),
                                       workspacePointers.data(), bytes->data(),

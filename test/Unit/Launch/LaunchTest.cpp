@@ -109,10 +109,10 @@ TEST(LaunchArgs, ShapesBeyondAnyKdaRankAreRefused) {
 TEST(KernelSet, LoadRefusesADescriptorItCannotBind) {
   rt::LaunchDescriptor d = sampleDescriptor();
   rt::Expected<std::shared_ptr<KernelSet>> set =
-      KernelSet::load(smallSpec(), d, {nullptr});
+      KernelSet::load(smallSpec(), d, {nullptr, nullptr, nullptr});
   ASSERT_FALSE(set.ok());
-  EXPECT_EQ(set.error(), "kdac launch: the launch descriptor has 2 kernels, 1 "
-                         "images were given");
+  EXPECT_EQ(set.error(), "kdac launch: the launch descriptor has 2 kernels, 3 "
+                         "images were given (one per kernel, or one for all)");
   d.kernels[0].params.push_back({rt::ParamKind::Tensor, "h0"});
   set = KernelSet::load(smallSpec(), d, {nullptr, nullptr});
   ASSERT_FALSE(set.ok());
