@@ -7,6 +7,11 @@
 #include "KDK/KDKOps.h"
 
 #include "kdac/Spec/KernelSpec.h"
+#include "kdac/Spec/Limits.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
@@ -17,11 +22,54 @@ using namespace mlir::kdk;
 
 #include "KDK/KDKDialect.cpp.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "KDK/KDKAttrs.cpp.inc"
+
 void KDKDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
 #include "KDK/KDKOps.cpp.inc"
       >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "KDK/KDKAttrs.cpp.inc"
+      >();
+}
+
+LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 StringRef arch, int64_t sharedMemory,
+                                 int64_t registers) {
+  const kdac::limits::TargetLimits *target =
+      kdac::limits::findTarget(arch.str());
+  if (!target)
+    return emitError() << kdac::limits::checkArch(arch.str(),
+                                                  "the #kdk.target arch");
+  if (sharedMemory < 1 || sharedMemory > target->maxSharedMemoryPerBlock)
+    return emitError() << "#kdk.target shared_memory must be in [1, "
+                       << target->maxSharedMemoryPerBlock << "] bytes on "
+                       << arch << ", got " << sharedMemory;
+  if (registers < 1 || registers > target->maxRegistersPerThread)
+    return emitError() << "#kdk.target registers must be in [1, "
+                       << target->maxRegistersPerThread << "] on " << arch
+                       << ", got " << registers;
+  return success();
+}
+
+TargetAttr mlir::kdk::getTargetAttr(MLIRContext *context, StringRef arch) {
+  const kdac::limits::TargetLimits *target =
+      kdac::limits::findTarget(arch.str());
+  if (!target)
+    return nullptr;
+  return TargetAttr::get(context, target->arch,
+                         target->maxSharedMemoryPerBlock,
+                         target->maxRegistersPerThread);
+}
+
+std::optional<int64_t> mlir::kdk::targetSharedMemory(Operation *op) {
+  for (Operation *at = op; at; at = at->getParentOp())
+    if (auto target = at->getAttrOfType<TargetAttr>(kTargetAttr))
+      return target.getSharedMemory();
+  return std::nullopt;
 }
 
 #define GET_OP_CLASSES
@@ -61,6 +109,10 @@ LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << kChunkSizeAttr << " must be a positive integer";
   } else if (name == kSharedMemoryBytesAttr) {
     return verifySharedMemoryPlan(op, attr.getValue());
+  } else if (name == kTargetAttr) {
+    if (!isa<TargetAttr>(attr.getValue()) || !isa<ModuleOp>(op))
+      return op->emitError() << kTargetAttr
+                             << " must be a #kdk.target on a module";
   }
   return success();
 }
@@ -260,6 +312,11 @@ static LogicalResult verifySharedMemoryPlan(Operation *op, Attribute value) {
   });
   if (walk.wasInterrupted())
     return failure();
+  if (std::optional<int64_t> limit = targetSharedMemory(op);
+      limit && total.getInt() > *limit)
+    return op->emitError() << kSharedMemoryBytesAttr << " = " << total.getInt()
+                           << " exceeds the target's " << *limit
+                           << " bytes per block";
   llvm::sort(tiles, [](auto &a, auto &b) { return a.first < b.first; });
   for (size_t i = 1; i < tiles.size(); ++i) {
     auto [start, alloc] = tiles[i];

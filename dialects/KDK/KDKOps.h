@@ -14,6 +14,12 @@
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include <algorithm>
+#include <optional>
+
+#define GET_ATTRDEF_CLASSES
+#include "KDK/KDKAttrs.h.inc"
+
 #define GET_OP_CLASSES
 #include "KDK/KDKOps.h.inc"
 
@@ -27,6 +33,18 @@ inline constexpr llvm::StringLiteral kWorkspaceAttr = "kdk.workspace";
 inline constexpr llvm::StringLiteral kBytesPerSlotAttr = "kdk.bytes_per_slot";
 inline constexpr llvm::StringLiteral kSizeAttr = "kdk.size";
 inline constexpr llvm::StringLiteral kChunkSizeAttr = "kdk.chunk_size";
+/// The module's code-generation target (#kdk.target).
+inline constexpr llvm::StringLiteral kTargetAttr = "kdk.target";
+/// The #kdk.target of `arch` as kdac's target table states it; null for an
+/// arch kdac does not emit for.
+TargetAttr getTargetAttr(MLIRContext *context, llvm::StringRef arch);
+/// The dynamic shared memory one block may use on the #kdk.target of `op`'s
+/// module; none without a target (the passes' smem-limit options decide).
+std::optional<int64_t> targetSharedMemory(Operation *op);
+/// `option` (a pass's smem-limit), capped by the module's target.
+inline int64_t sharedMemoryLimitOf(Operation *op, int64_t option) {
+  return std::min(option, targetSharedMemory(op).value_or(option));
+}
 /// A kernel's dynamic shared memory, bytes (kdk-allocate-shared-memory).
 inline constexpr llvm::StringLiteral kSharedMemoryBytesAttr =
     "kdk.shared_memory_bytes";

@@ -13,6 +13,7 @@
 #define KDK_OPS_TD
 
 include "KDKDialect.td"
+include "KDKAttrs.td"
 include "KDA/KDAEnums.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 

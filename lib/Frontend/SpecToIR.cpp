@@ -114,12 +114,22 @@ static FloatAttr optionalF64(Builder &b, std::optional<double> value) {
   return value ? b.getF64FloatAttr(*value) : FloatAttr();
 }
 
+/// The spec's code-generation target on the module (#kdk.target), so the
+/// passes plan against its limits.
+static void attachTarget(ModuleOp module, const KernelSpec &spec) {
+  MLIRContext *ctx = module.getContext();
+  ctx->loadDialect<kdk::KDKDialect>();
+  if (kdk::TargetAttr target = kdk::getTargetAttr(ctx, spec.arch))
+    module->setAttr(kdk::kTargetAttr, target);
+}
+
 OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
                                             const KernelSpec &spec) {
   ctx.loadDialect<kda::KDADialect, func::FuncDialect>();
   OpBuilder builder(&ctx);
   Location loc = builder.getUnknownLoc();
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  attachTarget(*module, spec);
   EntryTypes types = entryTypes(ctx, spec);
   Type vType = types.vType, stateType = types.stateType;
   const SmallVector<Type> &argTypes = types.args;
@@ -173,6 +183,7 @@ OwningOpRef<ModuleOp> buildRecurrenceGradModule(MLIRContext &ctx,
   OpBuilder builder(&ctx);
   Location loc = builder.getUnknownLoc();
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  attachTarget(*module, spec);
   EntryTypes types = entryTypes(ctx, spec);
   Type f32 = builder.getF32Type();
   auto asF32 = [&](Type type) {

@@ -71,10 +71,20 @@ std::string checkSharedMemoryLimit(int64_t bytes, const std::string &what) {
          "] bytes, got " + std::to_string(bytes);
 }
 
+const TargetLimits *findTarget(const std::string &arch) {
+  for (const TargetLimits &target : kTargets)
+    if (arch == target.arch)
+      return &target;
+  return nullptr;
+}
+
 std::string checkArch(const std::string &arch, const std::string &what) {
-  if (arch == "sm_90a" || arch == "sm_80")
+  if (findTarget(arch))
     return "";
-  return what + " must be sm_90a or sm_80, got '" + arch + "'";
+  std::string names;
+  for (const TargetLimits &target : kTargets)
+    names += (names.empty() ? "" : " or ") + std::string(target.arch);
+  return what + " must be " + names + ", got '" + arch + "'";
 }
 
 std::string archForComputeCapability(int major, int minor, std::string &error) {

@@ -4,7 +4,8 @@
 // reuses storage reuses the tile itself), so a kernel's dynamic shared
 // memory is its tiles laid end to end. This pass writes that plan into the
 // IR, each tile's `offset` and the kernel's kdk.shared_memory_bytes, and
-// checks it against the limit, so the CUDA emitter only prints offsets.
+// checks it against the limit (the smaller of the option and the module's
+// #kdk.target), so the CUDA emitter only prints offsets.
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Transforms/Passes.h"
@@ -54,11 +55,12 @@ struct KDKAllocateSharedMemoryPass
       next += llvm::alignTo(kdk::tileBytes(type), kdk::kSharedTileAlignment);
     });
     func->setAttr(kdk::kSharedMemoryBytesAttr, b.getI64IntegerAttr(next));
-    if (next > sharedMemoryLimit)
+    int64_t limit = kdk::sharedMemoryLimitOf(func, sharedMemoryLimit);
+    if (next > limit)
       return emitError(func.getLoc())
              << "kdk-allocate-shared-memory: @" << func.getSymName()
              << " needs " << next << " bytes of shared memory, over the "
-             << int64_t(sharedMemoryLimit) << "-byte limit";
+             << limit << "-byte limit";
     return success();
   }
 };

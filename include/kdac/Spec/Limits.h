@@ -45,6 +45,23 @@ inline constexpr int64_t kMaxBlockThreads = 1024;
 /// (227 KiB on sm_90; the per-arch limit comes from the target).
 inline constexpr int64_t kMaxSharedMemoryBytes = 232448;
 
+/// What one code-generation target allows a kernel, per block. The module's
+/// #kdk.target carries it into the IR, where the passes read it.
+struct TargetLimits {
+  const char *arch;
+  int64_t maxSharedMemoryPerBlock; ///< dynamic shared memory, bytes
+  int64_t maxRegistersPerThread;
+};
+/// The targets kdac emits for: sm_90a (H100/H200: 227 KiB) and sm_80
+/// (A100: 163 KiB; its cubins also load on other 8.x parts, whose smaller
+/// shared memory the driver then enforces at load).
+inline constexpr TargetLimits kTargets[] = {
+    {"sm_90a", 232448, 255},
+    {"sm_80", 166912, 255},
+};
+/// The limits of `arch`, or null for a target kdac does not emit for.
+const TargetLimits *findTarget(const std::string &arch);
+
 /// The fp64 oracle and `kdac check` hold every tensor of a case as doubles:
 /// at most this many elements over all of them (8 GiB).
 inline constexpr int64_t kMaxCaseElements = int64_t(1) << 30;
@@ -82,7 +99,7 @@ std::string checkAnchorBlock(int64_t block, int64_t chunkSize,
 std::string checkValueTile(int64_t tile, const std::string &what);
 /// A shared-memory limit in bytes: positive, at most kMaxSharedMemoryBytes.
 std::string checkSharedMemoryLimit(int64_t bytes, const std::string &what);
-/// A code-generation target: sm_90a or sm_80 (the only ones kdac emits).
+/// A code-generation target: one of kTargets.
 std::string checkArch(const std::string &arch, const std::string &what);
 /// The target kdac generates for a device of compute capability
 /// major.minor (sm_90a for 9.0, sm_80 for 8.x, whose cubins run on every

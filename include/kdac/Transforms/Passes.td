@@ -290,4 +290,36 @@ def KDKAllocateSharedMemory : Pass<"kdk-allocate-shared-memory",
   let dependentDialects = ["::mlir::kdk::KDKDialect"];
 }
 
+def KDKAttachTarget : Pass<"kdk-attach-target", "::mlir::ModuleOp"> {
+  let summary = "Put the code-generation target and its limits on the module";
+  let description = [{
+    Sets the module's `kdk.target` to the #kdk.target of `arch` with the
+    per-block limits of kdac's target table (Limits.h kTargets), replacing
+    any there. convert-kda-to-kdk, convert-kda-recurrence-to-kdk and
+    kdk-allocate-shared-memory plan against the module's target (capping
+    their smem-limit options, which default to the largest target's), so a
+    kernel over sm_80's
+    163 KiB is refused when it is compiled, not when an A100 loads it. kdac
+    and the JIT attach their spec's target when they build the module.
+
+    Before:
+    ```mlir
+    module {
+      func.func @kda_forward(...) { ... }
+    }
+    ```
+    After (arch=sm_80):
+    ```mlir
+    module attributes {kdk.target = #kdk.target<"sm_80", shared_memory = 166912, registers = 255>} {
+      func.func @kda_forward(...) { ... }
+    }
+    ```
+  }];
+  let options = [
+    Option<"arch", "arch", "std::string", /*default=*/"\"sm_90a\"",
+           "Target architecture: sm_90a | sm_80">
+  ];
+  let dependentDialects = ["::mlir::kdk::KDKDialect"];
+}
+
 #endif // KDAC_TRANSFORMS_PASSES_TD

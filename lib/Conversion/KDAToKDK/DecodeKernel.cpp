@@ -532,7 +532,8 @@ struct ConvertKDARecurrenceToKDKPass
     args.lowerBound = op.getLowerBoundAttr();
     k.beginBody();
 
-    TilePool pool(k, sharedMemoryLimit);
+    // The smaller of the option and what the module's target allows.
+    TilePool pool(k, kdk::sharedMemoryLimitOf(module, sharedMemoryLimit));
     DecodeKernelBuilder kernel{k,
                                   k.b,
                                   k.loc,

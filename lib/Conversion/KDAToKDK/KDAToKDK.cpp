@@ -335,7 +335,8 @@ struct ConvertKDAToKDKPass
         recurrenceBlockThreads == 0 ? int64_t(blockThreads)
                                     : int64_t(recurrenceBlockThreads);
     opts.valueTile = valueTile;
-    opts.sharedMemoryLimit = sharedMemoryLimit;
+    // The smaller of the option and what the module's target allows.
+    opts.sharedMemoryLimit = kdk::sharedMemoryLimitOf(module, sharedMemoryLimit);
     OpBuilder builder(&getContext());
     if (failed(buildChunkParallelKernel(builder, module, map, g, *plan, opts,
                                         inputs)) ||

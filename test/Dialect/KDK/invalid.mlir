@@ -271,3 +271,34 @@ func.func @overlapping_tiles() attributes {kdk.shared_memory_bytes = 1024 : i64}
   %b = kdk.alloc_tile {offset = 128 : i64} : memref<64xf32, 3>
   return
 }
+
+// -----
+
+// #kdk.target: a target kdac emits for, with limits no larger than its own.
+// expected-error @+1 {{the #kdk.target arch must be sm_90a or sm_80, got 'sm_70'}}
+module attributes {kdk.target = #kdk.target<"sm_70", shared_memory = 1024, registers = 255>} {
+}
+
+// -----
+
+// expected-error @+1 {{#kdk.target shared_memory must be in [1, 166912] bytes on sm_80, got 232448}}
+module attributes {kdk.target = #kdk.target<"sm_80", shared_memory = 232448, registers = 255>} {
+}
+
+// -----
+
+// expected-error @+1 {{kdk.target must be a #kdk.target on a module}}
+func.func @not_on_a_module() attributes {kdk.target = #kdk.target<"sm_80", shared_memory = 1024, registers = 255>} {
+  return
+}
+
+// -----
+
+// A kernel's plan must fit its module's target.
+module attributes {kdk.target = #kdk.target<"sm_80", shared_memory = 1024, registers = 255>} {
+  // expected-error @+1 {{kdk.shared_memory_bytes = 2048 exceeds the target's 1024 bytes per block}}
+  func.func @over_the_target() attributes {kdk.shared_memory_bytes = 2048 : i64} {
+    %a = kdk.alloc_tile {offset = 0 : i64} : memref<512xf32, 3>
+    return
+  }
+}
