@@ -56,11 +56,14 @@ static LogicalResult checkScanRoles(kda::ChunkScanOp scan,
   auto fail = [&](Operation *op, const llvm::Twine &what) {
     return op->emitError() << "convert-kda-to-kdk: expects " << what;
   };
+  auto isCrossing = [&](Value v, StringRef name) {
+    auto arg = dyn_cast<BlockArgument>(v);
+    return arg && arg.getOwner() == &body && arg != state &&
+           plan.crossings[arg.getArgNumber()].workspace.name == name;
+  };
   auto crossing = [&](Operation *op, Value v, StringRef name,
                       ArrayRef<int64_t> shape) -> LogicalResult {
-    auto arg = dyn_cast<BlockArgument>(v);
-    if (!arg || arg.getOwner() != &body || arg == state ||
-        plan.crossings[arg.getArgNumber()].workspace.name != name)
+    if (!isCrossing(v, name))
       return fail(op, "operand '" + name + "' to be the map's \"" + name +
                           "\" result");
     if (cast<RankedTensorType>(v.getType()).getShape() != shape)
@@ -71,20 +74,19 @@ static LogicalResult checkScanRoles(kda::ChunkScanOp scan,
       ArrayRef<int64_t>{kDim, vDim})
     return fail(scan, "a K x V state");
   Value values; // v', once the state apply made it
-  Value current = state;
   Operation *last = nullptr, *output = nullptr;
   for (Operation &op : body.without_terminator()) {
     if (last)
       return fail(&op, "the state update to be the scan's last op");
     auto valuesOperand = [&](Value v) -> LogicalResult {
-      if (values ? v == values : succeeded(crossing(&op, v, "vnew", {c, vDim})))
-        return success();
+      if (values ? v == values : isCrossing(v, "vnew"))
+        return values ? success() : crossing(&op, v, "vnew", {c, vDim});
       return fail(&op, "v' (the state apply's result or \"vnew\")");
     };
     LogicalResult ok =
         llvm::TypeSwitch<Operation *, LogicalResult>(&op)
             .Case([&](kda::StateApplyOp apply) -> LogicalResult {
-              if (values || apply.getState() != current)
+              if (values || apply.getState() != state)
                 return fail(&op, "one state apply, on the incoming state");
               if (failed(crossing(&op, apply.getU(), "u", {c, vDim})) ||
                   failed(crossing(&op, apply.getW(), "w", {c, kDim})))
@@ -93,7 +95,7 @@ static LogicalResult checkScanRoles(kda::ChunkScanOp scan,
               return success();
             })
             .Case([&](kda::DecayedOutputOp decayed) -> LogicalResult {
-              if (output || decayed.getState() != current)
+              if (output || decayed.getState() != state)
                 return fail(&op, "one output, on the incoming state");
               if (failed(crossing(&op, decayed.getQg(), "qg", {c, kDim})) ||
                   failed(crossing(&op, decayed.getAqk(), "aqk", {c, c})))
@@ -102,7 +104,7 @@ static LogicalResult checkScanRoles(kda::ChunkScanOp scan,
               return valuesOperand(decayed.getValues());
             })
             .Case([&](kda::DecayedStateUpdateOp update) -> LogicalResult {
-              if (update.getState() != current)
+              if (update.getState() != state)
                 return fail(&op, "the state update to read the incoming state");
               if (failed(crossing(&op, update.getKg(), "kg", {c, kDim})) ||
                   failed(crossing(&op, update.getGlast(), "glast", {kDim})))
