@@ -145,9 +145,7 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkLoopOp op, Env<T> &env) {
                 body, gatherChunk(*inputs, channel, hv, start, rows, C), S,
                 env, &chunkOut))
           return inChunk(std::move(e), n, hv, chunk);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t d = 0; d < V; ++d)
-            o.data[((start + r) * HV + hv) * V + d] = chunkOut.at(r, d);
+        scatterOutputRows(chunkOut, start, rows, hv, geo, o);
       }
       writeStateSlot(S, geo, slot, finalState);
     }

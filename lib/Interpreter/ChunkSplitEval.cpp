@@ -38,17 +38,13 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkMapOp op, Env<T> &env) {
     return opError(op, "expects a body of 5 arguments ending in kda.map_yield");
   int64_t numSlots = 0;
   std::vector<SequenceChunks> chunks = chunksOf(geo, C, numSlots);
+  // Result i holds yielded tile i per chunk slot and value head.
   SmallVector<Tensor<T>> results;
-  for (Value result : op.getValues()) {
-    llvm::Expected<SmallVector<int64_t>> shape =
-        staticShape(op, RankedTensorType::get(
-                            cast<RankedTensorType>(result.getType())
-                                .getShape()
-                                .drop_front(),
-                            Float32Type::get(op.getContext())));
+  for (Value tile : yield.getValues()) {
+    llvm::Expected<SmallVector<int64_t>> shape = staticShape(op, tile.getType());
     if (!shape)
       return shape.takeError();
-    shape->insert(shape->begin(), numSlots);
+    shape->insert(shape->begin(), {numSlots, geo.HV});
     results.push_back(Tensor<T>::zeros(*shape));
   }
   const bool channel = op.getGate() == kda::GateGranularity::channel;
@@ -160,10 +156,8 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkScanOp op, Env<T> &env) {
           return e;
         if (llvm::Error e = expectShape(yield, "state", ys->shape, {K, V}))
           return e;
-        const int64_t rows = std::min(C, geo.eos[n] - start);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t d = 0; d < V; ++d)
-            o.data[((start + r) * HV + hv) * V + d] = yo->at(r, d);
+        scatterOutputRows(*yo, start, std::min(C, geo.eos[n] - start), hv,
+                          geo, o);
         S = *ys;
       }
       writeStateSlot(S, geo, stateSlot, finalState);

@@ -155,6 +155,16 @@ struct SequenceChunks {
 std::vector<SequenceChunks> chunksOf(const SequenceGeometry &geo, int64_t C,
                                      int64_t &numSlots);
 
+/// Writes the first `rows` rows of a chunk's output tile into o
+/// ([B, T, HV, V], flattened over B * T) from token `start` of value head hv.
+template <typename T>
+void scatterOutputRows(const Tensor<T> &tile, int64_t start, int64_t rows,
+                       int64_t hv, const SequenceGeometry &geo, Tensor<T> &o) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t d = 0; d < geo.V; ++d)
+      o.data[((start + r) * geo.HV + hv) * geo.V + d] = tile.at(r, d);
+}
+
 /// Prefixes an error from a loop body with the chunk it happened in.
 llvm::Error inChunk(llvm::Error e, int64_t n, int64_t hv, int64_t chunk);
 

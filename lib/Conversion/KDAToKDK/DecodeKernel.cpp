@@ -422,14 +422,9 @@ struct ConvertKDARecurrenceToKDKPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    using namespace kdac::limits;
-    std::string problem = checkBlockThreads(
-        blockThreads, "convert-kda-recurrence-to-kdk: block-threads");
-    if (problem.empty())
-      problem = checkValueTile(valueTile, "convert-kda-recurrence-to-kdk: v-tile");
-    if (problem.empty())
-      problem = checkSharedMemoryLimit(
-          sharedMemoryLimit, "convert-kda-recurrence-to-kdk: smem-limit");
+    std::string problem = checkConversionOptions(
+        "convert-kda-recurrence-to-kdk", blockThreads,
+        /*recurrenceBlockThreads=*/0, valueTile, sharedMemoryLimit);
     FailureOr<kda::RecurrenceOp> op = findSingleOp<kda::RecurrenceOp>(
         module, "convert-kda-recurrence-to-kdk", "kda.recurrence");
     if (succeeded(op) && !problem.empty())

@@ -242,17 +242,10 @@ struct ConvertKDAToKDKPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    using namespace kdac::limits;
     std::string problem =
-        checkBlockThreads(blockThreads, "convert-kda-to-kdk: block-threads");
-    if (problem.empty() && recurrenceBlockThreads != 0)
-      problem = checkBlockThreads(recurrenceBlockThreads,
-                                  "convert-kda-to-kdk: recurrence-block-threads");
-    if (problem.empty())
-      problem = checkValueTile(valueTile, "convert-kda-to-kdk: v-tile");
-    if (problem.empty())
-      problem = checkSharedMemoryLimit(sharedMemoryLimit,
-                                       "convert-kda-to-kdk: smem-limit");
+        checkConversionOptions("convert-kda-to-kdk", blockThreads,
+                               recurrenceBlockThreads, valueTile,
+                               sharedMemoryLimit);
     if (!problem.empty()) {
       module.emitError() << problem;
       return signalPassFailure();

@@ -3,7 +3,7 @@
 // Kernel function construction, index arithmetic and the tile pool.
 //
 //===----------------------------------------------------------------------===//
-#include "KernelBuilder.h"
+#include "Lowering.h"
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
@@ -160,6 +160,23 @@ void TilePool::release(Value tile) {
                                                  type.getShape().end()),
                             const_cast<void *>(type.getElementType().getAsOpaquePointer()));
   free[key].push_back(tile);
+}
+
+std::string checkConversionOptions(StringRef pass, int64_t blockThreads,
+                                   int64_t recurrenceBlockThreads,
+                                   int64_t valueTile,
+                                   int64_t sharedMemoryLimit) {
+  using namespace kdac::limits;
+  std::string prefix = pass.str() + ": ";
+  std::string problem = checkBlockThreads(blockThreads, prefix + "block-threads");
+  if (problem.empty() && recurrenceBlockThreads != 0)
+    problem = checkBlockThreads(recurrenceBlockThreads,
+                                prefix + "recurrence-block-threads");
+  if (problem.empty())
+    problem = checkValueTile(valueTile, prefix + "v-tile");
+  if (problem.empty())
+    problem = checkSharedMemoryLimit(sharedMemoryLimit, prefix + "smem-limit");
+  return problem;
 }
 
 Value tokenOffset(KernelFunction &k, Value batch, Value token, Value seqLen,

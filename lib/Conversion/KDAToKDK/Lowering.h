@@ -105,6 +105,14 @@ mlir::LogicalResult buildChunkScanKernel(mlir::OpBuilder &builder,
                                           const KernelOptions &opts,
                                           const InputBindings &inputs);
 
+/// The options both conversions take, checked in this order against
+/// Limits.h, each message prefixed by `pass`: block threads, the recurrence
+/// kernel's threads (when given and non-zero), the V tile and the
+/// shared-memory limit. Returns "" when all hold.
+std::string checkConversionOptions(llvm::StringRef pass, int64_t blockThreads,
+                                   int64_t recurrenceBlockThreads,
+                                   int64_t valueTile, int64_t sharedMemoryLimit);
+
 /// The one `OpT` in `module` that a conversion pass lowers, or an error
 /// naming the pass and `what` it expected.
 template <typename OpT>

@@ -406,8 +406,6 @@ TEST_F(JitGpu, KernelSetFromShippedFilesMatchesTheJit) {
 
   llvm::Expected<std::unique_ptr<DeviceCase>> device = DeviceCase::upload(c);
   ASSERT_TRUE(static_cast<bool>(device)) << llvm::toString(device.takeError());
-  llvm::Error poisoned = (*device)->poisonOutputs();
-  ASSERT_FALSE(static_cast<bool>(poisoned)) << llvm::toString(std::move(poisoned));
   rt::Expected<std::vector<size_t>> bytes =
       (*set)->workspaceBytes((*device)->args());
   ASSERT_TRUE(bytes.ok()) << bytes.error();
@@ -419,19 +417,26 @@ TEST_F(JitGpu, KernelSetFromShippedFilesMatchesTheJit) {
     workspacePointers.push_back(buffer->get());
     workspaces.push_back(std::move(*buffer));
   }
-  rt::Status launched =
-      (*set)->launch(nullptr, (*device)->args(), workspacePointers.data(),
-                     bytes->data(), bytes->size());
-  ASSERT_TRUE(launched.ok()) << launched.error();
   rt::Expected<rt::Device> dev = rt::Device::open(0);
   ASSERT_TRUE(dev.ok()) << dev.error();
-  rt::Status ran = dev->synchronize();
-  ASSERT_TRUE(ran.ok()) << ran.error();
-  llvm::Expected<KdaOutputs> viaFiles = (*device)->download();
-  ASSERT_TRUE(static_cast<bool>(viaFiles))
-      << llvm::toString(viaFiles.takeError());
-  EXPECT_EQ(viaFiles->o, viaJit->o);
-  EXPECT_EQ(viaFiles->finalState, viaJit->finalState);
+  // Poisoned outputs, one launch on the caller's workspaces: the JIT's.
+  auto expectTheJitsOutput = [&](KernelSet &kernels, const char *label) {
+    llvm::Error poisoned = (*device)->poisonOutputs();
+    ASSERT_FALSE(static_cast<bool>(poisoned))
+        << label << ": " << llvm::toString(std::move(poisoned));
+    rt::Status launched =
+        kernels.launch(nullptr, (*device)->args(), workspacePointers.data(),
+                       bytes->data(), bytes->size());
+    ASSERT_TRUE(launched.ok()) << label << ": " << launched.error();
+    rt::Status ran = dev->synchronize();
+    ASSERT_TRUE(ran.ok()) << label << ": " << ran.error();
+    llvm::Expected<KdaOutputs> got = (*device)->download();
+    ASSERT_TRUE(static_cast<bool>(got))
+        << label << ": " << llvm::toString(got.takeError());
+    EXPECT_EQ(got->o, viaJit->o) << label;
+    EXPECT_EQ(got->finalState, viaJit->finalState) << label;
+  };
+  expectTheJitsOutput(**set, "one image per kernel");
 
   // One image holding every kernel (the whole source, as `kdac
   // --emit=cubin` writes it) serves as well.
@@ -441,19 +446,7 @@ TEST_F(JitGpu, KernelSetFromShippedFilesMatchesTheJit) {
   rt::Expected<std::shared_ptr<KernelSet>> oneImage = KernelSet::load(
       kernelSpecFor(c.spec), *launch, {whole->image->data()});
   ASSERT_TRUE(oneImage.ok()) << oneImage.error();
-  poisoned = (*device)->poisonOutputs();
-  ASSERT_FALSE(static_cast<bool>(poisoned)) << llvm::toString(std::move(poisoned));
-  launched = (*oneImage)->launch(nullptr, (*device)->args(),
-                                 workspacePointers.data(), bytes->data(),
-                                 bytes->size());
-  ASSERT_TRUE(launched.ok()) << launched.error();
-  ran = dev->synchronize();
-  ASSERT_TRUE(ran.ok()) << ran.error();
-  llvm::Expected<KdaOutputs> viaOneImage = (*device)->download();
-  ASSERT_TRUE(static_cast<bool>(viaOneImage))
-      << llvm::toString(viaOneImage.takeError());
-  EXPECT_EQ(viaOneImage->o, viaJit->o);
-  EXPECT_EQ(viaOneImage->finalState, viaJit->finalState);
+  expectTheJitsOutput(**oneImage, "one image for all kernels");
   // Too few workspaces is reported, not launched.
   rt::Status missing = (*set)->launch(nullptr, (*device)->args(),
                                       workspacePointers.data(), bytes->data(),
