@@ -12,6 +12,8 @@
 
 #include "kdac/Spec/Limits.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::kda;
 
@@ -204,13 +206,15 @@ LogicalResult MatmulOp::verify() {
     return emitOpError() << "expects static matrices";
   int64_t m = getTransposeLhs() ? lhs.getDimSize(1) : lhs.getDimSize(0);
   int64_t k = getTransposeLhs() ? lhs.getDimSize(0) : lhs.getDimSize(1);
-  if (k != rhs.getDimSize(0))
+  int64_t rhsK = getTransposeRhs() ? rhs.getDimSize(1) : rhs.getDimSize(0);
+  int64_t n = getTransposeRhs() ? rhs.getDimSize(0) : rhs.getDimSize(1);
+  if (k != rhsK)
     return emitOpError() << "expects a contraction dim of " << k
-                         << " on both sides, got " << rhs.getDimSize(0);
-  if (getResult().getType().getShape() !=
-      ArrayRef<int64_t>{m, rhs.getDimSize(1)})
-    return emitOpError() << "expects a " << m << "x" << rhs.getDimSize(1)
-                         << " result";
+                         << " on both sides, got " << rhsK;
+  if (getResult().getType().getShape() != ArrayRef<int64_t>{m, n})
+    return emitOpError() << "expects a " << m << "x" << n << " result";
+  if (!std::isfinite(getScale().convertToDouble()))
+    return emitOpError() << "expects a finite scale";
   return success();
 }
 

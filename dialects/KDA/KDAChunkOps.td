@@ -177,14 +177,34 @@ def KDA_ForwardSubstitutionOp : KDA_ChunkOp<"forward_substitution",
 }
 
 def KDA_MatmulOp : KDA_ChunkOp<"matmul"> {
-  let summary = "C = A B (or A^T B with transpose_lhs), f32 accumulation";
+  let summary = "C = s op(A) op(B), op = transpose where asked, f32 accumulation";
+  let description = [{
+    op(A) is A^T with `transpose_lhs`, op(B) is B^T with `transpose_rhs`;
+    s is `scale` (1 when absent). The backward's products contract over
+    either side of a tile (dq = dO S^T, dS = q^T dO), so both flags exist:
+
+    ```mlir
+    %dw = kda.matmul %dvalues, %S transpose_rhs scale = -1.0
+        : tensor<16x64xf32>, tensor<64x64xf32> -> tensor<16x64xf32>
+    ```
+  }];
   let arguments = (ins KDA_F32Tensor:$lhs, KDA_F32Tensor:$rhs,
-                       UnitAttr:$transpose_lhs);
+                       UnitAttr:$transpose_lhs, UnitAttr:$transpose_rhs,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
   let results = (outs KDA_F32Tensor:$result);
   let assemblyFormat = [{
-    $lhs `,` $rhs (`transpose_lhs` $transpose_lhs^)? attr-dict `:`
+    $lhs `,` $rhs (`transpose_lhs` $transpose_lhs^)?
+    (`transpose_rhs` $transpose_rhs^)? (`scale` `=` $scale^)? attr-dict `:`
     type($lhs) `,` type($rhs) `->` type($result)
   }];
+  let builders = [
+    // The forward's products: op(B) = B, no scale.
+    OpBuilder<(ins "Type":$result, "Value":$lhs, "Value":$rhs,
+                   "bool":$transposeLhs), [{
+      build($_builder, $_state, result, lhs, rhs, transposeLhs, false,
+            llvm::APFloat(1.0));
+    }]>
+  ];
   let hasVerifier = 1;
 }
 

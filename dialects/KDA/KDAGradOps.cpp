@@ -495,6 +495,56 @@ LogicalResult ScaleRowsGradOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// Primitives of the decomposed backward
+//===----------------------------------------------------------------------===//
+
+static LogicalResult verifyFiniteScale(Operation *op, APFloat scale) {
+  if (!std::isfinite(scale.convertToDouble()))
+    return op->emitOpError() << "expects a finite scale";
+  return success();
+}
+
+LogicalResult MulOp::verify() {
+  if (!typeOf(getLhs()).hasStaticShape())
+    return emitOpError() << "expects static tiles, got " << getLhs().getType();
+  return verifyFiniteScale(*this, getScale());
+}
+
+LogicalResult RowDotOp::verify() {
+  FailureOr<std::pair<int64_t, int64_t>> a = matrixDims(*this, "lhs", getLhs());
+  if (failed(a))
+    return failure();
+  return verifyTiles(*this, {{"the result", getResult(), {a->first}}});
+}
+
+LogicalResult ColumnSumOp::verify() {
+  FailureOr<std::pair<int64_t, int64_t>> x =
+      matrixDims(*this, "input", getInput());
+  if (failed(x))
+    return failure();
+  return verifyTiles(*this, {{"the result", getResult(), {x->second}}});
+}
+
+LogicalResult AddToLastRowOp::verify() {
+  FailureOr<std::pair<int64_t, int64_t>> x =
+      matrixDims(*this, "input", getInput());
+  if (failed(x))
+    return failure();
+  return verifyTiles(*this, {{"row", getRow(), {x->second}}});
+}
+
+LogicalResult TrilOp::verify() {
+  FailureOr<std::pair<int64_t, int64_t>> x =
+      matrixDims(*this, "input", getInput());
+  if (failed(x))
+    return failure();
+  if (x->first != x->second)
+    return emitOpError() << "expects a square input, got "
+                         << getInput().getType();
+  return verifyFiniteScale(*this, getScale());
+}
+
+//===----------------------------------------------------------------------===//
 // Adjoints of the prologue
 //===----------------------------------------------------------------------===//
 

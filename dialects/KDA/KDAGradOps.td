@@ -329,6 +329,75 @@ def KDA_ScaleRowsGradOp : KDA_ChunkOp<"scale_rows_grad"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Primitives of the decomposed backward (kda-grad-decompose): each is one
+// kernel tile op, so a backward body made of them lowers op for op.
+//===----------------------------------------------------------------------===//
+
+def KDA_MulOp : KDA_ChunkOp<"mul", [AllTypesMatch<["lhs", "rhs", "result"]>]> {
+  let summary = "element-wise s * a * b (s = `scale`, 1 when absent)";
+  let arguments = (ins KDA_F32Tensor:$lhs, KDA_F32Tensor:$rhs,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let results = (outs KDA_F32Tensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs (`scale` `=` $scale^)? attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def KDA_RowDotOp : KDA_ChunkOp<"row_dot", [AllTypesMatch<["lhs", "rhs"]>]> {
+  let summary = "r_i = sum_d a[i, d] b[i, d]: [R, D] x [R, D] -> [R]";
+  let description = [{
+    The cotangent of a row scale (dbeta_i = dkb_i . k_i) and of a state's
+    per-channel decay (rows of S . dS):
+
+    ```mlir
+    %dbeta = kda.row_dot %dkb, %kd : tensor<16x64xf32> -> tensor<16xf32>
+    ```
+  }];
+  let arguments = (ins KDA_F32Tensor:$lhs, KDA_F32Tensor:$rhs);
+  let results = (outs KDA_F32Tensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def KDA_ColumnSumOp : KDA_ChunkOp<"column_sum"> {
+  let summary = "c_d = sum_i x[i, d]: [R, D] -> [D]";
+  let arguments = (ins KDA_F32Tensor:$input);
+  let results = (outs KDA_F32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def KDA_AddToLastRowOp : KDA_ChunkOp<"add_to_last_row",
+    [AllTypesMatch<["input", "result"]>]> {
+  let summary = "x with x[R-1, :] + r: what reaches gc_last from the whole chunk";
+  let description = [{
+    ```mlir
+    %dgc = kda.add_to_last_row %dgc0, %dlast : tensor<16x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins KDA_F32Tensor:$input, KDA_F32Tensor:$row);
+  let results = (outs KDA_F32Tensor:$result);
+  let assemblyFormat = "$input `,` $row attr-dict `:` type($input) `,` type($row)";
+  let hasVerifier = 1;
+}
+
+def KDA_TrilOp : KDA_ChunkOp<"tril", [SameOperandsAndResultType]> {
+  let summary = "s * x on the causal mask (j < i strict, j <= i inclusive), 0 above";
+  let description = [{
+    Only A's strictly lower part exists in M = (I + A)^-1, so its cotangent
+    is masked: dA = tril(-(M^T dM M^T), strict).
+
+    ```mlir
+    %dA = kda.tril %p mask = strict scale = -1.0 : tensor<16x16xf32>
+    ```
+  }];
+  let arguments = (ins KDA_F32Tensor:$input, KDA_CausalMask:$mask,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let results = (outs KDA_F32Tensor:$result);
+  let assemblyFormat = "$input `mask` `=` $mask (`scale` `=` $scale^)? attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Adjoints of the prologue, on whole tensors.
 //===----------------------------------------------------------------------===//
 

@@ -31,23 +31,6 @@ static llvm::Error expectSquare(Operation *op, StringRef what,
                          ", expected a square matrix");
 }
 
-/// a b, or a^T b; shapes checked by the caller.
-template <typename T>
-static Tensor<T> matmul(const Tensor<T> &a, const Tensor<T> &b,
-                        bool transposeA) {
-  const int64_t m = transposeA ? a.dim(1) : a.dim(0);
-  const int64_t inner = transposeA ? a.dim(0) : a.dim(1);
-  const int64_t n = b.dim(1);
-  Tensor<T> c = Tensor<T>::zeros({m, n});
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t p = 0; p < inner; ++p) {
-      T x = transposeA ? a.at(p, i) : a.at(i, p);
-      for (int64_t j = 0; j < n; ++j)
-        c.at(i, j) += x * b.at(p, j);
-    }
-  return c;
-}
-
 /// (I + A)^-1 for strictly lower-triangular A, row by row:
 /// M[i, :] = e_i - sum_{j < i} A[i, j] M[j, :]. Entries on or above the
 /// diagonal of A are ignored, as the op's definition implies.
@@ -176,13 +159,19 @@ llvm::Error Evaluator<T>::evaluate(kda::MatmulOp op, Env<T> &env) {
     return e;
   if (llvm::Error e = expectMatrix(op, "rhs", b))
     return e;
-  const bool transpose = op.getTransposeLhs();
-  const int64_t inner = transpose ? a.dim(0) : a.dim(1);
-  if (inner != b.dim(0))
+  const bool transposeA = op.getTransposeLhs(), transposeB = op.getTransposeRhs();
+  const int64_t inner = transposeA ? a.dim(0) : a.dim(1);
+  if (inner != (transposeB ? b.dim(1) : b.dim(0)))
     return opError(op, "contracts " + shapeString(a.shape) +
-                           (transpose ? " (transposed)" : "") + " with " +
-                           shapeString(b.shape));
-  env.bind(op.getResult(), matmul(a, b, transpose));
+                           (transposeA ? " (transposed)" : "") + " with " +
+                           shapeString(b.shape) +
+                           (transposeB ? " (transposed)" : ""));
+  Tensor<T> c = matmul(a, b, transposeA, transposeB);
+  const T scale = T(op.getScale().convertToDouble());
+  if (scale != T(1))
+    for (T &x : c.data)
+      x *= scale;
+  env.bind(op.getResult(), std::move(c));
   return llvm::Error::success();
 }
 

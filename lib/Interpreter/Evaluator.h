@@ -234,6 +234,11 @@ template <typename T> struct Evaluator {
   static llvm::Error evaluate(mlir::kda::SigmoidGradOp op, Env<T> &env);
   static llvm::Error evaluate(mlir::kda::GateActivationGradOp op, Env<T> &env);
   static llvm::Error evaluate(mlir::kda::GroupSumOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::MulOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::RowDotOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::ColumnSumOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::AddToLastRowOp op, Env<T> &env);
+  static llvm::Error evaluate(mlir::kda::TrilOp op, Env<T> &env);
 
   // ChunkOpsEval.cpp
   static llvm::Error evaluate(mlir::kda::CumsumOp op, Env<T> &env);

@@ -27,23 +27,6 @@ static llvm::Error checkStaticOperands(Operation *op, const Env<T> &env) {
   return llvm::Error::success();
 }
 
-/// a^T b (transposeA), a b^T (transposeB) or a b.
-template <typename T>
-static Tensor<T> product(const Tensor<T> &a, const Tensor<T> &b,
-                         bool transposeA, bool transposeB) {
-  const int64_t m = transposeA ? a.dim(1) : a.dim(0);
-  const int64_t inner = transposeA ? a.dim(0) : a.dim(1);
-  const int64_t n = transposeB ? b.dim(0) : b.dim(1);
-  Tensor<T> c = Tensor<T>::zeros({m, n});
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t p = 0; p < inner; ++p) {
-      T x = transposeA ? a.at(p, i) : a.at(i, p);
-      for (int64_t j = 0; j < n; ++j)
-        c.at(i, j) += x * (transposeB ? b.at(j, p) : b.at(p, j));
-    }
-  return c;
-}
-
 template <typename T>
 llvm::Error Evaluator<T>::evaluate(kda::AddOp op, Env<T> &env) {
   const Tensor<T> &a = env[op.getLhs()], &b = env[op.getRhs()];
@@ -111,7 +94,7 @@ llvm::Error Evaluator<T>::evaluate(kda::UTInverseGradOp op, Env<T> &env) {
     return e;
   const Tensor<T> &m = env[op.getM()], &dM = env[op.getDM()];
   // dM = -M dA M, so dA = -M^T dM M^T; only A's strictly lower part exists.
-  Tensor<T> dA = product(product(m, dM, true, false), m, false, true);
+  Tensor<T> dA = matmul(matmul(m, dM, true, false), m, false, true);
   const int64_t C = m.dim(0);
   for (int64_t i = 0; i < C; ++i)
     for (int64_t j = 0; j < C; ++j)
@@ -136,11 +119,11 @@ llvm::Error Evaluator<T>::evaluate(kda::WYGradOp op, Env<T> &env) {
     for (int64_t d = 0; d < V; ++d)
       vb.at(i, d) = beta.data[i] * v.at(i, d);
   }
-  Tensor<T> dM = product(dw, kb, false, true);
-  Tensor<T> fromU = product(du, vb, false, true);
+  Tensor<T> dM = matmul(dw, kb, false, true);
+  Tensor<T> fromU = matmul(du, vb, false, true);
   for (size_t i = 0; i < dM.data.size(); ++i)
     dM.data[i] += fromU.data[i];
-  Tensor<T> dkb = product(m, dw, true, false), dvb = product(m, du, true, false);
+  Tensor<T> dkb = matmul(m, dw, true, false), dvb = matmul(m, du, true, false);
   Tensor<T> dk = Tensor<T>::zeros({C, K}), dgc = Tensor<T>::zeros({C, K}),
             dv = Tensor<T>::zeros({C, V}), dbeta = Tensor<T>::zeros({C});
   for (int64_t i = 0; i < C; ++i) {
@@ -169,8 +152,8 @@ llvm::Error Evaluator<T>::evaluate(kda::StateApplyGradOp op, Env<T> &env) {
     return e;
   const Tensor<T> &w = env[op.getW()], &s = env[op.getState()],
                   &dvalues = env[op.getDvalues()];
-  Tensor<T> dw = product(dvalues, s, false, true);
-  Tensor<T> ds = product(w, dvalues, true, false);
+  Tensor<T> dw = matmul(dvalues, s, false, true);
+  Tensor<T> ds = matmul(w, dvalues, true, false);
   for (T &x : dw.data)
     x = -x;
   for (T &x : ds.data)
@@ -195,7 +178,7 @@ llvm::Error Evaluator<T>::evaluate(kda::OutputGradOp op, Env<T> &env) {
   for (int64_t i = 0; i < C; ++i)
     for (int64_t d = 0; d < K; ++d)
       qd.at(i, d) = q.at(i, d) * std::exp(gc.at(i, d));
-  Tensor<T> dqd = product(dO, s, false, true);
+  Tensor<T> dqd = matmul(dO, s, false, true);
   Tensor<T> dq = Tensor<T>::zeros({C, K}), dgc = Tensor<T>::zeros({C, K});
   for (int64_t i = 0; i < C; ++i)
     for (int64_t d = 0; d < K; ++d) {
@@ -203,14 +186,14 @@ llvm::Error Evaluator<T>::evaluate(kda::OutputGradOp op, Env<T> &env) {
       dq.at(i, d) = g * std::exp(gc.at(i, d));
       dgc.at(i, d) = g * qd.at(i, d);
     }
-  Tensor<T> ds = product(qd, dO, true, false);
+  Tensor<T> ds = matmul(qd, dO, true, false);
   for (T &x : ds.data)
     x *= scale;
   env.bind(op.getDq(), std::move(dq));
   env.bind(op.getDgc(), std::move(dgc));
   env.bind(op.getDstate(), std::move(ds));
-  env.bind(op.getDAqk(), product(dO, values, false, true));
-  env.bind(op.getDvalues(), product(aqk, dO, true, false));
+  env.bind(op.getDAqk(), matmul(dO, values, false, true));
+  env.bind(op.getDvalues(), matmul(aqk, dO, true, false));
   return llvm::Error::success();
 }
 
@@ -233,7 +216,7 @@ llvm::Error Evaluator<T>::evaluate(kda::StateUpdateGradOp op, Env<T> &env) {
     for (int64_t j = 0; j < V; ++j)
       ds.at(d, j) *= decay;
   }
-  Tensor<T> dkd = product(values, dnext, false, true); // [C, K]
+  Tensor<T> dkd = matmul(values, dnext, false, true); // [C, K]
   Tensor<T> dk = Tensor<T>::zeros({C, K}), dgc = Tensor<T>::zeros({C, K});
   for (int64_t i = 0; i < C; ++i)
     for (int64_t d = 0; d < K; ++d) {
@@ -251,7 +234,7 @@ llvm::Error Evaluator<T>::evaluate(kda::StateUpdateGradOp op, Env<T> &env) {
   env.bind(op.getDstate(), std::move(ds));
   env.bind(op.getDk(), std::move(dk));
   env.bind(op.getDgc(), std::move(dgc));
-  env.bind(op.getDvalues(), product(kd, dnext, false, false));
+  env.bind(op.getDvalues(), matmul(kd, dnext, false, false));
   return llvm::Error::success();
 }
 
@@ -270,6 +253,76 @@ llvm::Error Evaluator<T>::evaluate(kda::ScaleRowsGradOp op, Env<T> &env) {
     }
   env.bind(op.getDinput(), std::move(dx));
   env.bind(op.getDrowScale(), std::move(dr));
+  return llvm::Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// Primitives of the decomposed backward
+//===----------------------------------------------------------------------===//
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::MulOp op, Env<T> &env) {
+  if (llvm::Error e = checkStaticOperands(op, env))
+    return e;
+  Tensor<T> out = env[op.getLhs()];
+  const Tensor<T> &b = env[op.getRhs()];
+  const T s = T(op.getScale().convertToDouble());
+  for (size_t i = 0; i < out.data.size(); ++i)
+    out.data[i] = s * out.data[i] * b.data[i];
+  env.bind(op.getResult(), std::move(out));
+  return llvm::Error::success();
+}
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::RowDotOp op, Env<T> &env) {
+  if (llvm::Error e = checkStaticOperands(op, env))
+    return e;
+  const Tensor<T> &a = env[op.getLhs()], &b = env[op.getRhs()];
+  Tensor<T> out = Tensor<T>::zeros({a.dim(0)});
+  for (int64_t i = 0; i < a.dim(0); ++i)
+    for (int64_t d = 0; d < a.dim(1); ++d)
+      out.data[i] += a.at(i, d) * b.at(i, d);
+  env.bind(op.getResult(), std::move(out));
+  return llvm::Error::success();
+}
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::ColumnSumOp op, Env<T> &env) {
+  if (llvm::Error e = checkStaticOperands(op, env))
+    return e;
+  const Tensor<T> &x = env[op.getInput()];
+  Tensor<T> out = Tensor<T>::zeros({x.dim(1)});
+  for (int64_t i = 0; i < x.dim(0); ++i)
+    for (int64_t d = 0; d < x.dim(1); ++d)
+      out.data[d] += x.at(i, d);
+  env.bind(op.getResult(), std::move(out));
+  return llvm::Error::success();
+}
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::AddToLastRowOp op, Env<T> &env) {
+  if (llvm::Error e = checkStaticOperands(op, env))
+    return e;
+  Tensor<T> out = env[op.getInput()];
+  const Tensor<T> &row = env[op.getRow()];
+  const int64_t last = out.dim(0) - 1;
+  for (int64_t d = 0; d < out.dim(1); ++d)
+    out.at(last, d) += row.data[d];
+  env.bind(op.getResult(), std::move(out));
+  return llvm::Error::success();
+}
+
+template <typename T>
+llvm::Error Evaluator<T>::evaluate(kda::TrilOp op, Env<T> &env) {
+  if (llvm::Error e = checkStaticOperands(op, env))
+    return e;
+  Tensor<T> out = env[op.getInput()];
+  const bool inclusive = op.getMask() == kda::CausalMask::inclusive;
+  const T s = T(op.getScale().convertToDouble());
+  for (int64_t i = 0; i < out.dim(0); ++i)
+    for (int64_t j = 0; j < out.dim(1); ++j)
+      out.at(i, j) = (j < i || (inclusive && j == i)) ? s * out.at(i, j) : T(0);
+  env.bind(op.getResult(), std::move(out));
   return llvm::Error::success();
 }
 

@@ -176,7 +176,8 @@ llvm::Error Evaluator<T>::evaluateOp(Operation *op, Env<T> &env) {
             kda::SigmoidGradOp, kda::GateActivationGradOp, kda::GroupSumOp,
             kda::ChunkMapOp, kda::ChunkScanOp, kda::DecayRowsOp,
             kda::LastRowExpOp, kda::DecayedOutputOp,
-            kda::DecayedStateUpdateOp>(
+            kda::DecayedStateUpdateOp, kda::MulOp, kda::RowDotOp,
+            kda::ColumnSumOp, kda::AddToLastRowOp, kda::TrilOp>(
           [&](auto concrete) { return evaluate(concrete, env); })
       .Default([&](Operation *other) {
         return opError(other, "op not supported by the interpreter");

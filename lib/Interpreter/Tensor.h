@@ -72,6 +72,24 @@ private:
   llvm::DenseMap<mlir::Value, std::unique_ptr<Tensor<T>>> values;
 };
 
+/// a b, a^T b (transposeA), a b^T (transposeB) or a^T b^T, accumulated in
+/// i, p, j order (the order every product of the interpreter rounds in).
+template <typename T>
+Tensor<T> matmul(const Tensor<T> &a, const Tensor<T> &b, bool transposeA,
+                 bool transposeB = false) {
+  const int64_t m = transposeA ? a.dim(1) : a.dim(0);
+  const int64_t inner = transposeA ? a.dim(0) : a.dim(1);
+  const int64_t n = transposeB ? b.dim(0) : b.dim(1);
+  Tensor<T> c = Tensor<T>::zeros({m, n});
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t p = 0; p < inner; ++p) {
+      T x = transposeA ? a.at(p, i) : a.at(i, p);
+      for (int64_t j = 0; j < n; ++j)
+        c.at(i, j) += x * (transposeB ? b.at(j, p) : b.at(p, j));
+    }
+  return c;
+}
+
 } // namespace kdac::interp
 
 #endif // KDAC_LIB_INTERPRETER_TENSOR_H

@@ -52,6 +52,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   if (stage == Stage::Expanded)
     return;
   funcPm.addPass(createKDAChunkSplit());
+  funcPm.addPass(createKDAGradDecompose());
   if (stage == Stage::Split)
     return;
   ConvertKDAToKDKOptions kernel;

@@ -136,6 +136,33 @@ def KDAChunkGradSplit : Pass<"kda-chunk-grad-split", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::kda::KDADialect"];
 }
 
+def KDAGradDecompose : Pass<"kda-grad-decompose", "::mlir::func::FuncOp"> {
+  let summary = "Spell the backward's compound chunk ops out as tile primitives";
+  let description = [{
+    Every adjoint op (and every compound forward op) in the bodies of the
+    backward's chunk ops becomes the products and element-wise steps it is
+    defined by: kda.matmul with transposes and a scale, kda.mul, kda.add,
+    kda.sub, kda.row_dot, kda.column_sum, kda.add_to_last_row, kda.tril,
+    kda.decay_rows, kda.scale_rows and kda.last_row_exp; one rewrite pattern
+    per op. Each primitive is one kernel tile op, so the backward's kernels
+    lower op for op. Results nothing reads fold away (the map's body keeps no
+    state cotangent), and equal primitives are merged. Forward chunk loops
+    are left as they are.
+
+    Before:
+    ```mlir
+    %du, %dw, %ds = kda.state_apply_grad %w, %S, %dv
+        : (tensor<16x64xf32>, tensor<64x64xf32>, tensor<16x64xf32>) -> (...)
+    ```
+    After (in kda.chunk_grad_map, where %ds has no reader):
+    ```mlir
+    %dw = kda.matmul %dv, %S transpose_rhs scale = -1.0
+        : tensor<16x64xf32>, tensor<64x64xf32> -> tensor<16x64xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::kda::KDADialect"];
+}
+
 def KDAChunkSplit : Pass<"kda-chunk-split", "::mlir::func::FuncOp"> {
   let summary = "Split each forward kda.chunk_loop at its dependence on the state";
   let description = [{

@@ -122,3 +122,75 @@ func.func @empty_forward_block(%q: tensor<1x8x1x16xf32>, %b: tensor<1x8x1xf32>, 
   }
   return
 }
+
+// -----
+
+func.func @matmul_transposed_contraction(%a: tensor<16x32xf32>, %b: tensor<32x8xf32>) {
+  // expected-error @+1 {{expects a contraction dim of 32 on both sides, got 8}}
+  %0 = kda.matmul %a, %b transpose_rhs : tensor<16x32xf32>, tensor<32x8xf32> -> tensor<16x32xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_transposed_result(%a: tensor<16x32xf32>, %b: tensor<8x32xf32>) {
+  // expected-error @+1 {{expects a 16x8 result}}
+  %0 = kda.matmul %a, %b transpose_rhs : tensor<16x32xf32>, tensor<8x32xf32> -> tensor<16x32xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_infinite_scale(%a: tensor<16x32xf32>, %b: tensor<8x32xf32>) {
+  // expected-error @+1 {{expects a finite scale}}
+  %0 = kda.matmul %a, %b transpose_rhs scale = 0x7FF0000000000000 : tensor<16x32xf32>, tensor<8x32xf32> -> tensor<16x8xf32>
+  return
+}
+
+// -----
+
+func.func @mul_dynamic(%a: tensor<?x32xf32>) {
+  // expected-error @+1 {{expects static tiles, got 'tensor<?x32xf32>'}}
+  %0 = kda.mul %a, %a : tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @row_dot_result(%a: tensor<16x32xf32>) {
+  // expected-error @+1 {{expects the result of shape [16], got 'tensor<32xf32>'}}
+  %0 = kda.row_dot %a, %a : tensor<16x32xf32> -> tensor<32xf32>
+  return
+}
+
+// -----
+
+func.func @column_sum_result(%a: tensor<16x32xf32>) {
+  // expected-error @+1 {{expects the result of shape [32], got 'tensor<16xf32>'}}
+  %0 = kda.column_sum %a : tensor<16x32xf32> -> tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @column_sum_vector(%a: tensor<16xf32>) {
+  // expected-error @+1 {{expects input to be a static matrix, got 'tensor<16xf32>'}}
+  %0 = kda.column_sum %a : tensor<16xf32> -> tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @last_row_width(%a: tensor<16x32xf32>, %r: tensor<16xf32>) {
+  // expected-error @+1 {{expects row of shape [32], got 'tensor<16xf32>'}}
+  %0 = kda.add_to_last_row %a, %r : tensor<16x32xf32>, tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @tril_not_square(%a: tensor<16x32xf32>) {
+  // expected-error @+1 {{expects a square input, got 'tensor<16x32xf32>'}}
+  %0 = kda.tril %a mask = strict : tensor<16x32xf32>
+  return
+}

@@ -2,7 +2,8 @@
 //
 // The chunked backward that kda-chunk and kda-chunk-adjoint derive, run by
 // the interpreter as one loop (before kda-chunk-grad-split) and split into
-// its two scans and map (after the chunked and the expanded stages), against
+// its two scans and map (after the chunked and the expanded stages, and
+// with the bodies decomposed into tile primitives at the split stage), against
 // the fp64 reverse-mode recurrence (lib/Reference) at 1e-10: every gradient
 // golden (../shared/golden_bwd) and random cases over tails, varlen
 // boundaries, GVA, both layouts, the fused prologue options and the family
@@ -130,6 +131,10 @@ void expectAllStagesMatch(GradientRunner &runner, const KernelSpec &spec,
             "expanded C=" + std::to_string(chunk) + " " + method.utMethod +
                 "/" + method.diagMethod);
     }
+    // The split stage spells the backward's bodies out as tile primitives
+    // (kda-grad-decompose): the kernels' op-for-op program.
+    check(Stage::Split, options,
+          "decomposed C=" + std::to_string(chunk) + " " + options.utMethod);
   }
 }
 
