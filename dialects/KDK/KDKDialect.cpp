@@ -403,11 +403,17 @@ LogicalResult MmaOp::verify() {
   ArrayRef<int64_t> c = getOut().getType().getShape();
   int64_t m = getTransposeLhs() ? a[1] : a[0];
   int64_t k = getTransposeLhs() ? a[0] : a[1];
-  if (k != b[0] || c[0] != m || c[1] != b[1])
-    return emitOpError() << "expects op(A) " << m << "x" << k << " times B "
-                         << b[0] << "x" << b[1] << " into " << c[0] << "x"
-                         << c[1];
+  int64_t bk = getTransposeRhs() ? b[1] : b[0];
+  int64_t n = getTransposeRhs() ? b[0] : b[1];
+  if (k != bk || c[0] != m || c[1] != n)
+    return emitOpError() << "expects op(A) " << m << "x" << k << " times op(B) "
+                         << bk << "x" << n << " into " << c[0] << "x" << c[1];
   bool mmaRhs = isMmaFragment(getRhs()), mmaOut = isMmaFragment(getOut());
+  if (getTransposeRhs() &&
+      (isFragment(getLhs().getType()) || isFragment(getRhs().getType()) ||
+       isFragment(getOut().getType()) ||
+       !getLhs().getType().getElementType().isF32()))
+    return emitOpError() << "with transpose_rhs expects f32 shared tiles";
   if (mmaRhs || mmaOut) {
     Type lhsElement = getLhs().getType().getElementType();
     if (!mmaRhs || !mmaOut || isFragment(getLhs().getType()) ||

@@ -259,9 +259,14 @@ def KDK_GateActivationOp : KDK_Op<"gate_activation", [AttrSizedOperandSegments]>
 //===----------------------------------------------------------------------===//
 
 def KDK_CumsumRowsOp : KDK_Op<"cumsum_rows"> {
-  let summary = "inclusive prefix sum down the rows, in place";
-  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$tile);
-  let assemblyFormat = "$tile attr-dict `:` type($tile)";
+  let summary = "inclusive prefix sum down the rows (up with `reverse`), in place";
+  let description = [{
+    `reverse` sums from the last row up, x_i = sum_{j >= i} y_j: the
+    adjoint of the gate's cumsum in the backward.
+  }];
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$tile,
+                       UnitAttr:$reverse);
+  let assemblyFormat = "$tile (`reverse` $reverse^)? attr-dict `:` type($tile)";
 }
 
 def KDK_DecayedGramOp : KDK_Op<"decayed_gram"> {
@@ -319,14 +324,18 @@ def KDK_MmaOp : KDK_Op<"mma"> {
     op(A) is A or, with `transpose_lhs`, A^T. bf16/f16 operands use tensor
     cores (mma.sync m16n8k16); f32 operands use f32 FMAs, so f32 specs keep
     f32 accuracy. With `accumulate` the product is added to `out`.
+    `transpose_rhs` multiplies by B^T instead (B stored N x K: the
+    backward's dO S^T), on shared tiles, with f32 FMAs.
     When B and out are `mma_layout` fragments, A must be a shared bf16/f16
     tile and B is rounded to A's element type as a tensor-core operand.
   }];
   let arguments = (ins Arg<KDK_Tile2D, "", [MemRead]>:$lhs, Arg<KDK_Tile2D, "", [MemRead]>:$rhs, Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$out,
                        UnitAttr:$transpose_lhs, UnitAttr:$accumulate,
-                       DefaultValuedAttr<F64Attr, "1.0">:$alpha);
+                       DefaultValuedAttr<F64Attr, "1.0">:$alpha,
+                       UnitAttr:$transpose_rhs);
   let assemblyFormat = [{
     $lhs `,` $rhs `into` $out (`transpose_lhs` $transpose_lhs^)?
+    (`transpose_rhs` $transpose_rhs^)?
     (`accumulate` $accumulate^)? (`alpha` `=` $alpha^)? attr-dict `:`
     type($lhs) `,` type($rhs) `,` type($out)
   }];
@@ -471,6 +480,99 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step", [AttrSizedOperandSegments]> {
     (`additive` $additive^)? (`scale` `=` $scale^)? attr-dict `:`
     type($state) `,` type($q) `,` type($k) `,` type($v) `,` type($beta) `,`
     type($out)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// The backward's tile primitives (kda-grad-decompose's ops), on f32 tiles.
+//===----------------------------------------------------------------------===//
+
+def KDK_AddOp : KDK_Op<"add"> {
+  let summary = "out = a + b element-wise (matrices or vectors)";
+  let arguments = (ins Arg<KDK_F32Tile, "", [MemRead]>:$lhs, Arg<KDK_F32Tile, "", [MemRead]>:$rhs, Arg<KDK_F32Tile, "", [MemWrite]>:$out);
+  let assemblyFormat = "$lhs `,` $rhs `into` $out attr-dict `:` type($lhs) `,` type($rhs) `,` type($out)";
+  let hasVerifier = 1;
+}
+
+def KDK_MulOp : KDK_Op<"mul"> {
+  let summary = "out = scale * a * b element-wise (matrices or vectors)";
+  let arguments = (ins Arg<KDK_F32Tile, "", [MemRead]>:$lhs, Arg<KDK_F32Tile, "", [MemRead]>:$rhs, Arg<KDK_F32Tile, "", [MemWrite]>:$out,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let assemblyFormat = [{
+    $lhs `,` $rhs `into` $out (`scale` `=` $scale^)? attr-dict `:` type($lhs)
+    `,` type($rhs) `,` type($out)
+  }];
+  let hasVerifier = 1;
+}
+
+def KDK_RowDotOp : KDK_Op<"row_dot"> {
+  let summary = "out[i] = sum_d a[i, d] b[i, d]";
+  let description = [{
+    One warp per row, reduced by shuffles:
+
+    ```mlir
+    kdk.row_dot %dkb, %kd into %dbeta : memref<16x128xf32, 3>,
+        memref<16x128xf32, 3>, memref<16xf32, 3>
+    ```
+  }];
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$lhs, Arg<KDK_F32Tile2D, "", [MemRead]>:$rhs, Arg<KDK_F32Tile1D, "", [MemWrite]>:$out);
+  let assemblyFormat = "$lhs `,` $rhs `into` $out attr-dict `:` type($lhs) `,` type($rhs) `,` type($out)";
+  let hasVerifier = 1;
+}
+
+def KDK_ColumnSumOp : KDK_Op<"column_sum"> {
+  let summary = "out[d] = sum_i x[i, d]";
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$input, Arg<KDK_F32Tile1D, "", [MemWrite]>:$out);
+  let assemblyFormat = "$input `into` $out attr-dict `:` type($input) `,` type($out)";
+  let hasVerifier = 1;
+}
+
+def KDK_AddToLastRowOp : KDK_Op<"add_to_last_row"> {
+  let summary = "x[R-1, :] += r, in place";
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$tile, Arg<KDK_F32Tile1D, "", [MemRead]>:$row);
+  let assemblyFormat = "$tile `,` $row attr-dict `:` type($tile) `,` type($row)";
+  let hasVerifier = 1;
+}
+
+def KDK_TrilOp : KDK_Op<"tril"> {
+  let summary = "x = scale * x on the causal mask, 0 above it, in place";
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$tile,
+                       KDA_CausalMask:$mask, DefaultValuedAttr<F64Attr, "1.0">:$scale);
+  let assemblyFormat = "$tile `mask` `=` $mask (`scale` `=` $scale^)? attr-dict `:` type($tile)";
+  let hasVerifier = 1;
+}
+
+def KDK_DecayedGramGradOp : KDK_Op<"decayed_gram_grad", [AttrSizedOperandSegments]> {
+  let summary = "kda.decayed_gram_grad: da, db, dgc (and dr) from dA";
+  let description = [{
+    For A[i,j] = s r_i sum_d a[i,d] b[j,d] exp(gc[i,d] - gc[j,d]) on the
+    mask: da[i,d] = sum_j c_ij b[j,d] e_ijd, db[j,d] = sum_i c_ij a[i,d]
+    e_ijd, dgc[i,d] = sum_j c_ij t_ijd - sum_j c_ji t_jid and dr[i] =
+    s sum_j dA[i,j] sum_d a[i,d] b[j,d] e_ijd, with c_ij = s r_i dA[i,j],
+    e_ijd = exp(gc[i,d] - gc[j,d]) and t_ijd = a[i,d] b[j,d] e_ijd. Each
+    decay is formed per pair, as kdk.decayed_gram's direct form, so nothing
+    overflows for any gate.
+
+    ```mlir
+    kdk.decayed_gram_grad %dA, %k, %k, %gc row_scale(%beta : memref<16xf32, 3>)
+        into %dk1, %dk2, %dgc drow_scale(%dbeta : memref<16xf32, 3>)
+        mask = strict scale = 1.0 : memref<16x16xf32, 3>, memref<16x64xf32, 3>,
+        ... (the k, gc and three gradient tiles)
+    ```
+  }];
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$dA, Arg<KDK_F32Tile2D, "", [MemRead]>:$lhs,
+                       Arg<KDK_F32Tile2D, "", [MemRead]>:$rhs, Arg<KDK_F32Tile2D, "", [MemRead]>:$gc,
+                       Arg<Optional<KDK_F32Tile1D>, "", [MemRead]>:$row_scale,
+                       Arg<KDK_F32Tile2D, "", [MemWrite]>:$dlhs, Arg<KDK_F32Tile2D, "", [MemWrite]>:$drhs,
+                       Arg<KDK_F32Tile2D, "", [MemWrite]>:$dgc,
+                       Arg<Optional<KDK_F32Tile1D>, "", [MemWrite]>:$drow_scale,
+                       KDA_CausalMask:$mask, F64Attr:$scale);
+  let assemblyFormat = [{
+    $dA `,` $lhs `,` $rhs `,` $gc (`row_scale` `(` $row_scale^ `:` type($row_scale) `)`)?
+    `into` $dlhs `,` $drhs `,` $dgc (`drow_scale` `(` $drow_scale^ `:` type($drow_scale) `)`)?
+    `mask` `=` $mask `scale` `=` $scale attr-dict `:` type($dA) `,` type($lhs)
+    `,` type($rhs) `,` type($gc) `,` type($dlhs) `,` type($drhs) `,` type($dgc)
   }];
   let hasVerifier = 1;
 }

@@ -77,6 +77,31 @@ private:
   bool failedOperand = false;
 };
 
+// The checks every tile op's printer makes before it trusts the device
+// function with its shapes (EmitTileOps.cpp).
+
+/// `tile` is rows x cols (a `vector` of rows), else an error at `op`.
+mlir::LogicalResult expectShape(mlir::Operation *op, llvm::StringRef what,
+                                const TileRef &tile, int64_t rows, int64_t cols,
+                                bool vector);
+mlir::LogicalResult expectF32(mlir::Operation *op, llvm::StringRef what,
+                              const TileRef &tile);
+/// `out` is written while `input` is read by other threads: they must be
+/// disjoint, or (for element-wise ops, `exactAliasOk`) the very same view.
+mlir::LogicalResult checkNoOverlap(mlir::Operation *op, llvm::StringRef outName,
+                                   const TileRef &out,
+                                   llvm::StringRef inputName,
+                                   const TileRef &input,
+                                   bool exactAliasOk = false);
+/// Gets the tiles of `values`, failing at the first that is not one.
+mlir::LogicalResult getTiles(CudaEmitter &emitter, mlir::Operation *op,
+                             llvm::ArrayRef<mlir::Value> values,
+                             llvm::ArrayRef<TileRef *> tiles);
+/// An optional f32 vector of `length` (a row scale), or nullopt.
+mlir::FailureOr<std::optional<TileRef>>
+getOptionalVector(CudaEmitter &emitter, mlir::Operation *op, mlir::Value value,
+                  int64_t length);
+
 } // namespace kdac::cuda
 
 #endif // KDAC_LIB_TARGET_CUDA_DEVICECALL_H

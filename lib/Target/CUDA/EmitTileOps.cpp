@@ -19,9 +19,9 @@ static std::string shapeString(const TileRef &tile) {
                              std::to_string(tile.cols);
 }
 
-static LogicalResult expectShape(Operation *op, StringRef what,
-                                 const TileRef &tile, int64_t rows,
-                                 int64_t cols, bool vector) {
+LogicalResult kdac::cuda::expectShape(Operation *op, StringRef what,
+                                      const TileRef &tile, int64_t rows,
+                                      int64_t cols, bool vector) {
   if (tile.rows == rows && tile.cols == cols && tile.isVector == vector)
     return success();
   std::string expected = vector ? std::to_string(rows)
@@ -31,8 +31,8 @@ static LogicalResult expectShape(Operation *op, StringRef what,
                            << ", got " << shapeString(tile);
 }
 
-static LogicalResult expectF32(Operation *op, StringRef what,
-                               const TileRef &tile) {
+LogicalResult kdac::cuda::expectF32(Operation *op, StringRef what,
+                                    const TileRef &tile) {
   if (tile.elementType.isF32())
     return success();
   return op->emitOpError() << "expects an f32 " << what << ", got "
@@ -41,10 +41,11 @@ static LogicalResult expectF32(Operation *op, StringRef what,
 
 /// `out` is written while `input` is read by other threads: they must be
 /// disjoint, or (for element-wise ops, `exactAliasOk`) the very same view.
-static LogicalResult checkNoOverlap(Operation *op, StringRef outName,
-                                    const TileRef &out, StringRef inputName,
-                                    const TileRef &input,
-                                    bool exactAliasOk = false) {
+LogicalResult kdac::cuda::checkNoOverlap(Operation *op, StringRef outName,
+                                         const TileRef &out,
+                                         StringRef inputName,
+                                         const TileRef &input,
+                                         bool exactAliasOk) {
   if (!out.overlaps(input))
     return success();
   if (exactAliasOk && out.firstByte == input.firstByte && out.ld == input.ld &&
@@ -56,9 +57,9 @@ static LogicalResult checkNoOverlap(Operation *op, StringRef outName,
 }
 
 /// Gets the tiles of `values`, failing at the first that is not one.
-static LogicalResult getTiles(CudaEmitter &emitter, Operation *op,
-                              ArrayRef<Value> values,
-                              ArrayRef<TileRef *> tiles) {
+LogicalResult kdac::cuda::getTiles(CudaEmitter &emitter, Operation *op,
+                                   ArrayRef<Value> values,
+                                   ArrayRef<TileRef *> tiles) {
   for (auto [value, tile] : llvm::zip(values, tiles)) {
     FailureOr<TileRef> ref = emitter.getTile(op, value);
     if (failed(ref))
@@ -68,9 +69,9 @@ static LogicalResult getTiles(CudaEmitter &emitter, Operation *op,
   return success();
 }
 
-static FailureOr<std::optional<TileRef>>
-getOptionalVector(CudaEmitter &emitter, Operation *op, Value value,
-                  int64_t length) {
+FailureOr<std::optional<TileRef>>
+kdac::cuda::getOptionalVector(CudaEmitter &emitter, Operation *op, Value value,
+                              int64_t length) {
   FailureOr<std::optional<TileRef>> tile = emitter.getOptionalTile(op, value);
   if (failed(tile) || !*tile)
     return tile;
@@ -346,7 +347,8 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::CumsumRowsOp op) {
-  return emitInPlace(emitter, op, op.getTile(), "cumsumRows");
+  return emitInPlace(emitter, op, op.getTile(),
+                     op.getReverse() ? "reverseCumsumRows" : "cumsumRows");
 }
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
@@ -489,7 +491,19 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       failed(checkNoOverlap(op, "out", out, "lhs", lhs)) ||
       failed(checkNoOverlap(op, "out", out, "rhs", rhs)))
     return failure();
-  // The op verifier has matched op(A) (M x K), B (K x N) and out (M x N).
+  // The op verifier has matched op(A) (M x K), op(B) (K x N) and out (M x N).
+  if (op.getTransposeRhs())
+    return DeviceCall(emitter, op, "tileMmaTransposedB")
+        .templateArg(out.rows)
+        .templateArg(out.cols)
+        .templateArg(rhs.cols)
+        .templateFlag(op.getTransposeLhs())
+        .templateFlag(op.getAccumulate())
+        .tile(lhs)
+        .tile(rhs)
+        .tile(out)
+        .floatArg(op.getAlpha().convertToDouble())
+        .emit();
   return DeviceCall(emitter, op, "tileMma")
       .templateArg(out.rows)
       .templateArg(out.cols)

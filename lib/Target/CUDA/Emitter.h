@@ -173,6 +173,17 @@ mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::TriInverseOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::MmaOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::SubOp op);
+// (The backward's tile primitives: EmitGradOps.cpp.)
+mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::AddOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::MulOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::RowDotOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter,
+                                   mlir::kdk::ColumnSumOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter,
+                                   mlir::kdk::AddToLastRowOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::TrilOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter,
+                                   mlir::kdk::DecayedGramGradOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::AddIdentityOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,

@@ -302,3 +302,51 @@ module attributes {kdk.target = #kdk.target<"sm_80", shared_memory = 1024, regis
     return
   }
 }
+
+// -----
+
+func.func @mma_transpose_rhs_shapes(%a: memref<16x32xf32, 3>, %b: memref<32x16xf32, 3>, %c: memref<16x16xf32, 3>) {
+  // expected-error @+1 {{expects op(A) 16x32 times op(B) 16x32 into 16x16}}
+  kdk.mma %a, %b into %c transpose_rhs : memref<16x32xf32, 3>, memref<32x16xf32, 3>, memref<16x16xf32, 3>
+  return
+}
+
+// -----
+
+func.func @mma_transpose_rhs_bf16(%a: memref<16x32xbf16, 3>, %c: memref<16x16xf32, 3>) {
+  // expected-error @+1 {{with transpose_rhs expects f32 shared tiles}}
+  kdk.mma %a, %a into %c transpose_rhs : memref<16x32xbf16, 3>, memref<16x32xbf16, 3>, memref<16x16xf32, 3>
+  return
+}
+
+// -----
+
+func.func @row_dot_length(%a: memref<16x32xf32, 3>, %r: memref<32xf32, 3>) {
+  // expected-error @+1 {{expects out of shape 16, got 32}}
+  kdk.row_dot %a, %a into %r : memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<32xf32, 3>
+  return
+}
+
+// -----
+
+func.func @add_in_registers(%a: memref<16x32xf32, 5>) {
+  // expected-error @+1 {{expects shared tiles (memory space 3)}}
+  kdk.add %a, %a into %a : memref<16x32xf32, 5>, memref<16x32xf32, 5>, memref<16x32xf32, 5>
+  return
+}
+
+// -----
+
+func.func @tril_not_square(%a: memref<16x32xf32, 3>) {
+  // expected-error @+1 {{expects a square tile, got 16x32}}
+  kdk.tril %a mask = strict : memref<16x32xf32, 3>
+  return
+}
+
+// -----
+
+func.func @gram_grad_row_scale_pair(%m: memref<16x16xf32, 3>, %a: memref<16x32xf32, 3>, %r: memref<16xf32, 3>) {
+  // expected-error @+1 {{expects drow_scale exactly when row_scale is given}}
+  kdk.decayed_gram_grad %m, %a, %a, %a row_scale(%r : memref<16xf32, 3>) into %a, %a, %a mask = strict scale = 1.0 : memref<16x16xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>
+  return
+}

@@ -235,6 +235,47 @@ module attributes {kdk.chunk_size = 32 : i64} {
 }
 )mlir";
 
+// The backward's tile primitives (kdac_grad.cuh), which only kernels that
+// use them include.
+const char *kGradOps = R"mlir(
+module attributes {kdk.chunk_size = 16 : i64} {
+  func.func @grad_ops(%q: memref<?xf32> {kdk.param = "q"}, %o: memref<?xf32> {kdk.param = "o"})
+      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+    %c0 = arith.constant 0 : index
+    %c16 = arith.constant 16 : index
+    %a = kdk.alloc_tile : memref<16x32xf32, 3>
+    %b = kdk.alloc_tile : memref<16x32xf32, 3>
+    %c = kdk.alloc_tile : memref<16x32xf32, 3>
+    %m = kdk.alloc_tile : memref<16x16xf32, 3>
+    %t = kdk.alloc_tile : memref<32x16xf32, 3>
+    %r = kdk.alloc_tile : memref<16xf32, 3>
+    %v = kdk.alloc_tile : memref<32xf32, 3>
+    %da = kdk.alloc_tile : memref<16x32xf32, 3>
+    %db = kdk.alloc_tile : memref<16x32xf32, 3>
+    %dr = kdk.alloc_tile : memref<16xf32, 3>
+    %dg = kdk.alloc_tile : memref<16x32xf32, 3>
+    kdk.load_tile %q[%c0] rows(%c16) row_stride(%c16) col_stride = 1 into %a : memref<?xf32>, memref<16x32xf32, 3>
+    kdk.barrier
+    kdk.add %a, %a into %b : memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>
+    kdk.mul %a, %a into %c scale = 0.5 : memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>
+    kdk.row_dot %a, %a into %r : memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16xf32, 3>
+    kdk.column_sum %a into %v : memref<16x32xf32, 3>, memref<32xf32, 3>
+    kdk.mma %a, %a into %m transpose_rhs alpha = -1.0 : memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x16xf32, 3>
+    kdk.mma %a, %m into %t transpose_lhs transpose_rhs accumulate : memref<16x32xf32, 3>, memref<16x16xf32, 3>, memref<32x16xf32, 3>
+    kdk.barrier
+    kdk.add %r, %r into %r : memref<16xf32, 3>, memref<16xf32, 3>, memref<16xf32, 3>
+    kdk.add_to_last_row %b, %v : memref<16x32xf32, 3>, memref<32xf32, 3>
+    kdk.tril %m mask = strict scale = -1.0 : memref<16x16xf32, 3>
+    kdk.cumsum_rows %c reverse : memref<16x32xf32, 3>
+    kdk.barrier
+    kdk.decayed_gram_grad %m, %a, %b, %c row_scale(%r : memref<16xf32, 3>) into %da, %db, %dg drow_scale(%dr : memref<16xf32, 3>) mask = strict scale = 1.0 : memref<16x16xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>
+    kdk.barrier
+    kdk.store_tile %da into %o[%c0] rows(%c16) row_stride(%c16) col_stride = 1 : memref<16x32xf32, 3>, memref<?xf32>
+    return
+  }
+}
+)mlir";
+
 const rt::Nvrtc &nvrtcOrDie() {
   rt::Expected<const rt::Nvrtc *> nvrtc = rt::Nvrtc::load();
   if (!nvrtc) {
@@ -272,6 +313,28 @@ TEST(CudaEmitter, EveryOpCompilesWithNvrtcForSm80AndSm90a) {
 
 TEST(CudaEmitter, VariantsCompileWithNvrtcForSm80AndSm90a) {
   expectCompiles(kVariants, "variants");
+}
+
+TEST(CudaEmitter, GradOpsCompileWithNvrtcForSm80AndSm90a) {
+  expectCompiles(kGradOps, "grad_ops");
+  test::EmitterHarness harness;
+  mlir::FailureOr<EmittedCuda> emitted = harness.emit(kGradOps);
+  ASSERT_TRUE(succeeded(emitted)) << harness.diagnostics;
+  for (const char *call :
+       {"#include \"kdac/kdac_grad.cuh\"", "kdac::tileAdd<NT, 16, 32>(",
+        "kdac::tileMul<NT, 16, 32>(", "kdac::rowDot<NT, 16, 32>(",
+        "kdac::columnSum<NT, 16, 32>(",
+        "kdac::tileMmaTransposedB<NT, 16, 16, 32, false, false>(",
+        "kdac::tileMmaTransposedB<NT, 32, 16, 16, true, true>(",
+        "kdac::tileAdd<NT, 16, 1>(", "kdac::addToLastRow<NT, 16, 32>(",
+        "kdac::tril<NT, 16, false>(", "kdac::reverseCumsumRows<NT, 16, 32>(",
+        "kdac::decayedGramGrad<NT, 16, 32, false>("})
+    EXPECT_TRUE(contains(emitted->source, call))
+        << "missing `" << call << "` in\n" << emitted->source;
+  // The forward's kernels keep the smaller library.
+  mlir::FailureOr<EmittedCuda> forward = harness.emit(kEveryOp);
+  ASSERT_TRUE(succeeded(forward)) << harness.diagnostics;
+  EXPECT_FALSE(contains(forward->source, "kdac_grad.cuh"));
 }
 
 TEST(CudaEmitter, EveryKdkOpMapsToItsDeviceFunction) {

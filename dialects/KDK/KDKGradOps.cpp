@@ -1,0 +1,127 @@
+//===- KDKGradOps.cpp - Verifiers of the backward's kdk tile ops ----------===//
+//
+// Shapes of the tile primitives kda-grad-decompose's ops lower to: the
+// device functions trust them, so every mismatch is an error at the op.
+//
+//===----------------------------------------------------------------------===//
+#include "KDK/KDKOps.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::kdk;
+
+/// "16x64" for a matrix, "16" for a vector.
+static std::string shapeOf(MemRefType type) {
+  std::string s;
+  for (int64_t d : type.getShape())
+    s += (s.empty() ? "" : "x") + std::to_string(d);
+  return s;
+}
+
+/// `value` has exactly `shape`.
+static LogicalResult expectShape(Operation *op, StringRef name, Value value,
+                                 ArrayRef<int64_t> shape) {
+  auto type = cast<MemRefType>(value.getType());
+  if (type.getShape() == shape)
+    return success();
+  std::string want;
+  for (int64_t d : shape)
+    want += (want.empty() ? "" : "x") + std::to_string(d);
+  return op->emitOpError() << "expects " << name << " of shape " << want
+                           << ", got " << shapeOf(type);
+}
+
+/// Shared tiles only: these ops have no register-fragment form.
+static LogicalResult expectShared(Operation *op) {
+  for (Value operand : op->getOperands())
+    if (auto type = dyn_cast<MemRefType>(operand.getType()))
+      if (type.getMemorySpaceAsInt() != kSharedMemorySpace)
+        return op->emitOpError() << "expects shared tiles (memory space "
+                                 << kSharedMemorySpace << "), got " << type;
+  return success();
+}
+
+static LogicalResult expectFinite(Operation *op, APFloat scale) {
+  if (std::isfinite(scale.convertToDouble()))
+    return success();
+  return op->emitOpError() << "expects a finite scale";
+}
+
+static ArrayRef<int64_t> shapeOf(Value v) {
+  return cast<MemRefType>(v.getType()).getShape();
+}
+
+/// out = f(lhs, rhs) element-wise: three tiles of one shape.
+static LogicalResult verifyElementwise(Operation *op, Value lhs, Value rhs,
+                                       Value out) {
+  if (failed(expectShared(op)) ||
+      failed(expectShape(op, "rhs", rhs, shapeOf(lhs))) ||
+      failed(expectShape(op, "out", out, shapeOf(lhs))))
+    return failure();
+  return success();
+}
+
+LogicalResult AddOp::verify() {
+  return verifyElementwise(*this, getLhs(), getRhs(), getOut());
+}
+
+LogicalResult MulOp::verify() {
+  if (failed(verifyElementwise(*this, getLhs(), getRhs(), getOut())))
+    return failure();
+  return expectFinite(*this, getScale());
+}
+
+LogicalResult RowDotOp::verify() {
+  ArrayRef<int64_t> a = shapeOf(getLhs());
+  if (failed(expectShared(*this)) ||
+      failed(expectShape(*this, "rhs", getRhs(), a)) ||
+      failed(expectShape(*this, "out", getOut(), {a[0]})))
+    return failure();
+  return success();
+}
+
+LogicalResult ColumnSumOp::verify() {
+  if (failed(expectShared(*this)) ||
+      failed(expectShape(*this, "out", getOut(), {shapeOf(getInput())[1]})))
+    return failure();
+  return success();
+}
+
+LogicalResult AddToLastRowOp::verify() {
+  if (failed(expectShared(*this)) ||
+      failed(expectShape(*this, "row", getRow(), {shapeOf(getTile())[1]})))
+    return failure();
+  return success();
+}
+
+LogicalResult TrilOp::verify() {
+  ArrayRef<int64_t> x = shapeOf(getTile());
+  if (failed(expectShared(*this)))
+    return failure();
+  if (x[0] != x[1])
+    return emitOpError() << "expects a square tile, got "
+                         << shapeOf(cast<MemRefType>(getTile().getType()));
+  return expectFinite(*this, getScale());
+}
+
+LogicalResult DecayedGramGradOp::verify() {
+  ArrayRef<int64_t> a = shapeOf(getLhs());
+  const int64_t c = a[0];
+  if (failed(expectShared(*this)) ||
+      failed(expectShape(*this, "dA", getDA(), {c, c})) ||
+      failed(expectShape(*this, "rhs", getRhs(), a)) ||
+      failed(expectShape(*this, "gc", getGc(), a)) ||
+      failed(expectShape(*this, "dlhs", getDlhs(), a)) ||
+      failed(expectShape(*this, "drhs", getDrhs(), a)) ||
+      failed(expectShape(*this, "dgc", getDgc(), a)))
+    return failure();
+  if (bool(getRowScale()) != bool(getDrowScale()))
+    return emitOpError() << "expects drow_scale exactly when row_scale is "
+                            "given";
+  if (getRowScale() &&
+      (failed(expectShape(*this, "row_scale", getRowScale(), {c})) ||
+       failed(expectShape(*this, "drow_scale", getDrowScale(), {c}))))
+    return failure();
+  return expectFinite(*this, getScale());
+}

@@ -1,0 +1,180 @@
+//===- EmitGradOps.cpp - The backward's kdk tile ops as device calls ------===//
+//
+// Each of the tile primitives kda-grad-decompose's ops lower to becomes one
+// call into runtime/device/kdac/kdac_grad.cuh. As in EmitTileOps.cpp, shapes
+// and aliasing are checked here, at the op, because the device functions
+// trust them.
+//
+//===----------------------------------------------------------------------===//
+#include "DeviceCall.h"
+
+using namespace mlir;
+using namespace kdac::cuda;
+
+/// lhs, rhs and out of one shape; out may be either input exactly.
+static LogicalResult getElementwiseTiles(CudaEmitter &emitter, Operation *op,
+                                         Value lhsValue, Value rhsValue,
+                                         Value outValue, TileRef &lhs,
+                                         TileRef &rhs, TileRef &out) {
+  if (failed(getTiles(emitter, op, {lhsValue, rhsValue, outValue},
+                      {&lhs, &rhs, &out})))
+    return failure();
+  for (auto [name, tile] : {std::pair<StringRef, TileRef *>{"lhs", &lhs},
+                            {"rhs", &rhs},
+                            {"out", &out}})
+    if (failed(expectF32(op, name, *tile)) ||
+        failed(expectShape(op, name, *tile, lhs.rows, lhs.cols, lhs.isVector)))
+      return failure();
+  if (failed(checkNoOverlap(op, "out", out, "lhs", lhs, true)) ||
+      failed(checkNoOverlap(op, "out", out, "rhs", rhs, true)))
+    return failure();
+  return success();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter, kdk::AddOp op) {
+  TileRef lhs, rhs, out;
+  if (failed(getElementwiseTiles(emitter, op, op.getLhs(), op.getRhs(),
+                                 op.getOut(), lhs, rhs, out)))
+    return failure();
+  return DeviceCall(emitter, op, "tileAdd")
+      .templateArg(lhs.rows)
+      .templateArg(lhs.cols)
+      .tile(lhs)
+      .tile(rhs)
+      .tile(out)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter, kdk::MulOp op) {
+  TileRef lhs, rhs, out;
+  if (failed(getElementwiseTiles(emitter, op, op.getLhs(), op.getRhs(),
+                                 op.getOut(), lhs, rhs, out)))
+    return failure();
+  return DeviceCall(emitter, op, "tileMul")
+      .templateArg(lhs.rows)
+      .templateArg(lhs.cols)
+      .tile(lhs)
+      .tile(rhs)
+      .tile(out)
+      .floatArg(op.getScale().convertToDouble())
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::RowDotOp op) {
+  TileRef lhs, rhs, out;
+  if (failed(getTiles(emitter, op, {op.getLhs(), op.getRhs(), op.getOut()},
+                      {&lhs, &rhs, &out})) ||
+      failed(expectShape(op, "rhs", rhs, lhs.rows, lhs.cols, false)) ||
+      failed(expectShape(op, "out", out, lhs.rows, 1, true)) ||
+      failed(checkNoOverlap(op, "out", out, "lhs", lhs)) ||
+      failed(checkNoOverlap(op, "out", out, "rhs", rhs)))
+    return failure();
+  return DeviceCall(emitter, op, "rowDot")
+      .templateArg(lhs.rows)
+      .templateArg(lhs.cols)
+      .tile(lhs)
+      .tile(rhs)
+      .tile(out)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::ColumnSumOp op) {
+  TileRef input, out;
+  if (failed(getTiles(emitter, op, {op.getInput(), op.getOut()},
+                      {&input, &out})) ||
+      failed(expectShape(op, "out", out, input.cols, 1, true)) ||
+      failed(checkNoOverlap(op, "out", out, "input", input)))
+    return failure();
+  return DeviceCall(emitter, op, "columnSum")
+      .templateArg(input.rows)
+      .templateArg(input.cols)
+      .tile(input)
+      .tile(out)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::AddToLastRowOp op) {
+  TileRef tile, row;
+  if (failed(getTiles(emitter, op, {op.getTile(), op.getRow()},
+                      {&tile, &row})) ||
+      failed(expectShape(op, "row", row, tile.cols, 1, true)) ||
+      failed(checkNoOverlap(op, "tile", tile, "row", row)))
+    return failure();
+  return DeviceCall(emitter, op, "addToLastRow")
+      .templateArg(tile.rows)
+      .templateArg(tile.cols)
+      .tile(tile)
+      .tile(row)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::TrilOp op) {
+  FailureOr<TileRef> tile = emitter.getTile(op, op.getTile());
+  if (failed(tile) ||
+      failed(expectShape(op, "tile", *tile, tile->rows, tile->rows, false)))
+    return failure();
+  return DeviceCall(emitter, op, "tril")
+      .templateArg(tile->rows)
+      .templateFlag(op.getMask() == kda::CausalMask::inclusive)
+      .tile(*tile)
+      .floatArg(op.getScale().convertToDouble())
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::DecayedGramGradOp op) {
+  TileRef dA, lhs, rhs, gc, dlhs, drhs, dgc;
+  if (failed(getTiles(emitter, op,
+                      {op.getDA(), op.getLhs(), op.getRhs(), op.getGc(),
+                       op.getDlhs(), op.getDrhs(), op.getDgc()},
+                      {&dA, &lhs, &rhs, &gc, &dlhs, &drhs, &dgc})))
+    return failure();
+  const int64_t c = lhs.rows, d = lhs.cols;
+  FailureOr<std::optional<TileRef>> rowScale =
+      getOptionalVector(emitter, op, op.getRowScale(), c);
+  FailureOr<std::optional<TileRef>> drowScale =
+      getOptionalVector(emitter, op, op.getDrowScale(), c);
+  if (failed(rowScale) || failed(drowScale) ||
+      failed(expectShape(op, "dA", dA, c, c, false)))
+    return failure();
+  // Every output is written while the other warps still read every input.
+  SmallVector<std::pair<StringRef, TileRef>> inputs = {
+      {"dA", dA}, {"lhs", lhs}, {"rhs", rhs}, {"gc", gc}};
+  if (*rowScale)
+    inputs.push_back({"row_scale", **rowScale});
+  SmallVector<std::pair<StringRef, TileRef>> outputs = {
+      {"dlhs", dlhs}, {"drhs", drhs}, {"dgc", dgc}};
+  if (*drowScale)
+    outputs.push_back({"drow_scale", **drowScale});
+  for (auto &[outName, out] : outputs) {
+    if (!out.isVector &&
+        failed(expectShape(op, outName, out, c, d, false)))
+      return failure();
+    for (auto &[inName, in] : inputs)
+      if (failed(checkNoOverlap(op, outName, out, inName, in)))
+        return failure();
+  }
+  DeviceCall call(emitter, op, "decayedGramGrad");
+  call.templateArg(c)
+      .templateArg(d)
+      .templateFlag(op.getMask() == kda::CausalMask::inclusive)
+      .tile(dA)
+      .tile(lhs)
+      .tile(rhs)
+      .tile(gc)
+      .optionalVector(*rowScale)
+      .tile(dlhs)
+      .tile(drhs)
+      .tile(dgc);
+  // drow_scale is written: a null one is typed for writing.
+  if (*drowScale)
+    call.tile(**drowScale);
+  else
+    call.arg("(float *)nullptr").arg("0");
+  return call.floatArg(op.getScale().convertToDouble())
+      .emit();
+}

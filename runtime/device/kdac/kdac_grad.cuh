@@ -1,0 +1,170 @@
+//===- kdac_grad.cuh - Tile primitives of the backward's kdk ops ----------===//
+//
+// The device functions of the ops kda-grad-decompose's primitives lower to
+// (kdk.add, mul, row_dot, column_sum, add_to_last_row, tril, cumsum_rows
+// reverse, mma transpose_rhs, decayed_gram_grad), under kdac_tile.cuh's
+// conventions: all NT threads call, tiles are (pointer, ld) with 1-D tiles
+// as n x 1, no trailing barrier. Included only by kernels that use them, so
+// forward kernels compile as before.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_DEVICE_KDAC_GRAD_CUH
+#define KDAC_DEVICE_KDAC_GRAD_CUH
+
+#include "kdac/kdac_tile.cuh"
+
+namespace kdac {
+
+// kdk.add: out = lhs + rhs (a vector is Rows x 1).
+template <int NT, int Rows, int Cols>
+__device__ __forceinline__ void tileAdd(const float *lhs, int ldl,
+                                        const float *rhs, int ldr, float *out,
+                                        int ldo) {
+  for (int e = threadIdx.x; e < Rows * Cols; e += NT) {
+    const int r = e / Cols, c = e % Cols;
+    out[r * ldo + c] = lhs[r * ldl + c] + rhs[r * ldr + c];
+  }
+}
+
+// kdk.mul: out = scale * lhs * rhs.
+template <int NT, int Rows, int Cols>
+__device__ __forceinline__ void tileMul(const float *lhs, int ldl,
+                                        const float *rhs, int ldr, float *out,
+                                        int ldo, float scale) {
+  for (int e = threadIdx.x; e < Rows * Cols; e += NT) {
+    const int r = e / Cols, c = e % Cols;
+    out[r * ldo + c] = scale * lhs[r * ldl + c] * rhs[r * ldr + c];
+  }
+}
+
+// kdk.row_dot: out[r] = a[r, :] . b[r, :], one warp per row.
+template <int NT, int Rows, int Cols>
+__device__ __forceinline__ void rowDot(const float *a, int lda, const float *b,
+                                       int ldb, float *out, int outStride) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int r = warp; r < Rows; r += NT / 32) {
+    float sum = 0.0f;
+    for (int c = lane; c < Cols; c += 32)
+      sum = fmaf(a[r * lda + c], b[r * ldb + c], sum);
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2)
+      sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    if (lane == 0)
+      out[r * outStride] = sum;
+  }
+}
+
+// kdk.column_sum: out[c] = sum_r x[r, c], one thread per column.
+template <int NT, int Rows, int Cols>
+__device__ __forceinline__ void columnSum(const float *x, int ldx, float *out,
+                                          int outStride) {
+  for (int c = threadIdx.x; c < Cols; c += NT) {
+    float sum = 0.0f;
+    for (int r = 0; r < Rows; ++r)
+      sum += x[r * ldx + c];
+    out[c * outStride] = sum;
+  }
+}
+
+// kdk.add_to_last_row: x[Rows-1, :] += row.
+template <int NT, int Rows, int Cols>
+__device__ __forceinline__ void addToLastRow(float *x, int ldx,
+                                             const float *row, int rowStride) {
+  for (int c = threadIdx.x; c < Cols; c += NT)
+    x[(Rows - 1) * ldx + c] += row[c * rowStride];
+}
+
+// kdk.tril: x = scale * x where c < r (c <= r when Inclusive), 0 elsewhere.
+template <int NT, int N, bool Inclusive>
+__device__ __forceinline__ void tril(float *x, int ldx, float scale) {
+  for (int e = threadIdx.x; e < N * N; e += NT) {
+    const int r = e / N, c = e % N;
+    const bool kept = Inclusive ? c <= r : c < r;
+    x[r * ldx + c] = kept ? scale * x[r * ldx + c] : 0.0f;
+  }
+}
+
+// kdk.cumsum_rows reverse: x_r = sum_{j >= r} y_j, one thread per column.
+template <int NT, int Rows, int Cols>
+__device__ __forceinline__ void reverseCumsumRows(float *tile, int ld) {
+  for (int c = threadIdx.x; c < Cols; c += NT) {
+    float sum = 0.0f;
+    for (int r = Rows - 1; r >= 0; --r) {
+      sum += tile[r * ld + c];
+      tile[r * ld + c] = sum;
+    }
+  }
+}
+
+// kdk.mma transpose_rhs: c = [c +] alpha op(a) b^T with b stored N x K, in
+// f32 FMAs. Adjacent threads take adjacent rows of b (padded rows keep the
+// reads on distinct banks) and share a's row (a broadcast).
+template <int NT, int M, int N, int K, bool TransposeA, bool Accumulate>
+__device__ __forceinline__ void tileMmaTransposedB(const float *a, int lda,
+                                                   const float *b, int ldb,
+                                                   float *c, int ldc,
+                                                   float alpha) {
+  for (int e = threadIdx.x; e < M * N; e += NT) {
+    const int i = e / N, j = e % N;
+    float acc = 0.0f;
+#pragma unroll 4
+    for (int k = 0; k < K; ++k)
+      acc = fmaf(TransposeA ? a[k * lda + i] : a[i * lda + k], b[j * ldb + k],
+                 acc);
+    float *out = c + i * ldc + j;
+    *out = Accumulate ? fmaf(alpha, acc, *out) : alpha * acc;
+  }
+}
+
+// kdk.decayed_gram_grad. With e(i, j, d) = exp(gc[i, d] - gc[j, d]) on the
+// mask (j < i, or j <= i when Inclusive) and s the scale:
+//   p[i, d]  = s sum_j dA[i, j] b[j, d] e(i, j, d)   (so da = r_i p)
+//   db[j, d] = s sum_i r_i dA[i, j] a[i, d] e(i, j, d)
+//   dgc      = a da - b db,  dr[i] = sum_d a[i, d] p[i, d].
+// One warp per row i, lanes over d; each decay is formed per pair (every
+// exponent is <= 0 for a log-decay cumsum), so nothing overflows.
+template <int NT, int C, int D, bool Inclusive>
+__device__ __forceinline__ void
+decayedGramGrad(const float *dA, int ldA, const float *a, int lda,
+                const float *b, int ldb, const float *gc, int ldg,
+                const float *rowScale, int rowScaleStride, float *da, int ldda,
+                float *db, int lddb, float *dgc, int lddg, float *dr,
+                int drStride, float scale) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int i = warp; i < C; i += NT / 32) {
+    const float ri = rowScale ? rowScale[i * rowScaleStride] : 1.0f;
+    float rowSum = 0.0f;
+    for (int d = lane; d < D; d += 32) {
+      const float gi = gc[i * ldg + d];
+      float p = 0.0f;
+      const int last = Inclusive ? i : i - 1;
+      for (int j = 0; j <= last; ++j)
+        p = fmaf(dA[i * ldA + j] * b[j * ldb + d], expf(gi - gc[j * ldg + d]),
+                 p);
+      p *= scale;
+      float q = 0.0f;
+      for (int r = Inclusive ? i : i + 1; r < C; ++r) {
+        const float rr = rowScale ? rowScale[r * rowScaleStride] : 1.0f;
+        q = fmaf(rr * dA[r * ldA + i] * a[r * lda + d],
+                 expf(gc[r * ldg + d] - gi), q);
+      }
+      q *= scale;
+      const float aid = a[i * lda + d];
+      da[i * ldda + d] = ri * p;
+      db[i * lddb + d] = q;
+      dgc[i * lddg + d] = aid * ri * p - b[i * ldb + d] * q;
+      rowSum = fmaf(aid, p, rowSum);
+    }
+    if (dr) {
+#pragma unroll
+      for (int offset = 16; offset > 0; offset /= 2)
+        rowSum += __shfl_xor_sync(0xffffffffu, rowSum, offset);
+      if (lane == 0)
+        dr[i * drStride] = rowSum;
+    }
+  }
+}
+
+} // namespace kdac
+
+#endif // KDAC_DEVICE_KDAC_GRAD_CUH
