@@ -102,6 +102,15 @@ mlir::FailureOr<std::optional<TileRef>>
 getOptionalVector(CudaEmitter &emitter, mlir::Operation *op, mlir::Value value,
                   int64_t length);
 
+
+/// out = f(lhs, rhs) element-wise on f32 tiles of one shape (out may be
+/// either input exactly): `function<NT, rows, cols>(lhs, rhs, out[, scale])`.
+/// kdk.sub (EmitTileOps.cpp), kdk.add and kdk.mul (EmitGradOps.cpp).
+mlir::LogicalResult printElementwise(CudaEmitter &emitter, mlir::Operation *op,
+                                     mlir::Value lhs, mlir::Value rhs,
+                                     mlir::Value out, llvm::StringRef function,
+                                     std::optional<double> scale);
+
 } // namespace kdac::cuda
 
 #endif // KDAC_LIB_TARGET_CUDA_DEVICECALL_H

@@ -11,11 +11,11 @@
 using namespace mlir;
 using namespace kdac::cuda;
 
-/// lhs, rhs and out of one shape; out may be either input exactly.
-static LogicalResult getElementwiseTiles(CudaEmitter &emitter, Operation *op,
-                                         Value lhsValue, Value rhsValue,
-                                         Value outValue, TileRef &lhs,
-                                         TileRef &rhs, TileRef &out) {
+LogicalResult kdac::cuda::printElementwise(CudaEmitter &emitter, Operation *op,
+                                          Value lhsValue, Value rhsValue,
+                                          Value outValue, StringRef function,
+                                          std::optional<double> scale) {
+  TileRef lhs, rhs, out;
   if (failed(getTiles(emitter, op, {lhsValue, rhsValue, outValue},
                       {&lhs, &rhs, &out})))
     return failure();
@@ -28,36 +28,21 @@ static LogicalResult getElementwiseTiles(CudaEmitter &emitter, Operation *op,
   if (failed(checkNoOverlap(op, "out", out, "lhs", lhs, true)) ||
       failed(checkNoOverlap(op, "out", out, "rhs", rhs, true)))
     return failure();
-  return success();
+  DeviceCall call(emitter, op, function);
+  call.templateArg(lhs.rows).templateArg(lhs.cols).tile(lhs).tile(rhs).tile(out);
+  if (scale)
+    call.floatArg(*scale);
+  return call.emit();
 }
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter, kdk::AddOp op) {
-  TileRef lhs, rhs, out;
-  if (failed(getElementwiseTiles(emitter, op, op.getLhs(), op.getRhs(),
-                                 op.getOut(), lhs, rhs, out)))
-    return failure();
-  return DeviceCall(emitter, op, "tileAdd")
-      .templateArg(lhs.rows)
-      .templateArg(lhs.cols)
-      .tile(lhs)
-      .tile(rhs)
-      .tile(out)
-      .emit();
+  return printElementwise(emitter, op, op.getLhs(), op.getRhs(), op.getOut(),
+                          "tileAdd", std::nullopt);
 }
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter, kdk::MulOp op) {
-  TileRef lhs, rhs, out;
-  if (failed(getElementwiseTiles(emitter, op, op.getLhs(), op.getRhs(),
-                                 op.getOut(), lhs, rhs, out)))
-    return failure();
-  return DeviceCall(emitter, op, "tileMul")
-      .templateArg(lhs.rows)
-      .templateArg(lhs.cols)
-      .tile(lhs)
-      .tile(rhs)
-      .tile(out)
-      .floatArg(op.getScale().convertToDouble())
-      .emit();
+  return printElementwise(emitter, op, op.getLhs(), op.getRhs(), op.getOut(),
+                          "tileMul", op.getScale().convertToDouble());
 }
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,

@@ -491,23 +491,13 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       failed(checkNoOverlap(op, "out", out, "lhs", lhs)) ||
       failed(checkNoOverlap(op, "out", out, "rhs", rhs)))
     return failure();
-  // The op verifier has matched op(A) (M x K), op(B) (K x N) and out (M x N).
-  if (op.getTransposeRhs())
-    return DeviceCall(emitter, op, "tileMmaTransposedB")
-        .templateArg(out.rows)
-        .templateArg(out.cols)
-        .templateArg(rhs.cols)
-        .templateFlag(op.getTransposeLhs())
-        .templateFlag(op.getAccumulate())
-        .tile(lhs)
-        .tile(rhs)
-        .tile(out)
-        .floatArg(op.getAlpha().convertToDouble())
-        .emit();
-  return DeviceCall(emitter, op, "tileMma")
+  // The op verifier has matched op(A) (M x K), op(B) (K x N) and out (M x N);
+  // B^T is read by the f32 function of kdac_grad.cuh.
+  const bool transposeB = op.getTransposeRhs();
+  return DeviceCall(emitter, op, transposeB ? "tileMmaTransposedB" : "tileMma")
       .templateArg(out.rows)
       .templateArg(out.cols)
-      .templateArg(rhs.rows)
+      .templateArg(transposeB ? rhs.cols : rhs.rows)
       .templateFlag(op.getTransposeLhs())
       .templateFlag(op.getAccumulate())
       .tile(lhs)
@@ -519,21 +509,8 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::SubOp op) {
-  TileRef lhs, rhs, out;
-  if (failed(getTiles(emitter, op, {op.getLhs(), op.getRhs(), op.getOut()},
-                      {&lhs, &rhs, &out})) ||
-      failed(expectShape(op, "rhs", rhs, lhs.rows, lhs.cols, false)) ||
-      failed(expectShape(op, "out", out, lhs.rows, lhs.cols, false)) ||
-      failed(checkNoOverlap(op, "out", out, "lhs", lhs, true)) ||
-      failed(checkNoOverlap(op, "out", out, "rhs", rhs, true)))
-    return failure();
-  return DeviceCall(emitter, op, "tileSub")
-      .templateArg(lhs.rows)
-      .templateArg(lhs.cols)
-      .tile(lhs)
-      .tile(rhs)
-      .tile(out)
-      .emit();
+  return printElementwise(emitter, op, op.getLhs(), op.getRhs(), op.getOut(),
+                          "tileSub", std::nullopt);
 }
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
