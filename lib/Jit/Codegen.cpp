@@ -85,12 +85,15 @@ generateCudaAt(const KernelSpec &spec, const ChunkedPipelineOptions &options) {
   registerKdacDialects(registry);
   MLIRContext context(registry);
   DiagnosticCollector diagnostics(context);
+  const bool backward = spec.op == KernelOp::Backward;
   OwningOpRef<ModuleOp> module =
-      buildRecurrenceModule(context, kernelSpecFor(spec));
+      backward ? buildRecurrenceGradModule(context, kernelSpecFor(spec))
+               : buildRecurrenceModule(context, kernelSpecFor(spec));
   if (!module)
     return diagnostics.error("the spec does not build valid IR");
   ChunkedPipelineOptions lowering = options;
   lowering.recurrent |= spec.isDecode();
+  lowering.backward = backward;
   return generateCuda(*module, lowering);
 }
 
@@ -99,10 +102,6 @@ generateCuda(const KernelSpec &spec, const ChunkedPipelineOptions &options) {
   std::string problem = validate(spec);
   if (!problem.empty())
     return llvm::createStringError("inconsistent spec: " + problem);
-  if (spec.op == KernelOp::Backward)
-    return llvm::createStringError(
-        "op backward has no GPU kernels yet: its chunked IR is derived "
-        "(kdac --op=backward --emit=expanded) and runs in the interpreter");
   return generateCudaAt(spec, options);
 }
 

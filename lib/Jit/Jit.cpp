@@ -42,6 +42,7 @@ std::string specKey(const KernelSpec &spec,
       << s.hasFinalState << " layout " << toString(s.stateLayout) << " state "
       << toString(s.stateDType) << " scale " << s.effectiveScale() << " arch "
       << s.arch << (s.isDecode() ? " decode" : "")
+      << (s.op == KernelOp::Backward ? " backward" : "")
       << (s.statePool ? " pool" : "") << (s.perTokenStates ? " per-token" : "")
       << (s.acceptedCounts ? " accepted" : "") << " | "
       << optionsKey(options);

@@ -46,7 +46,9 @@ tensorSlots(const KdaLaunchArgs &a) {
   return {&a.q,         &a.k,          &a.v,          &a.g,
           &a.beta,      &a.aLog,       &a.dtBias,     &a.initialState,
           &a.cuSeqlens, &a.o,          &a.finalState, &a.statePool,
-          &a.stateIndices, &a.numAccepted};
+          &a.stateIndices, &a.numAccepted, &a.dO,   &a.dht,        &a.dq,
+          &a.dk,        &a.dv,         &a.dg,         &a.dbeta,
+          &a.dALog,     &a.dDtBias,    &a.dh0};
 }
 
 } // namespace launch
@@ -106,11 +108,23 @@ layoutsBySlot(const KernelSpec &s, int64_t B, int64_t T, int64_t N) {
   l[kDtBias] = {s.hasDtBias, TensorDType::F32, {channel ? s.HV * s.K : s.HV}};
   l[kInitialState] = {s.hasInitialState, state, stateShape};
   l[kCuSeqlens] = {s.varlen, TensorDType::I64, {N + 1}};
-  l[kO] = {true, io, {B, T, s.HV, s.V}};
-  l[kFinalState] = {s.hasFinalState, state, stateShape};
+  const bool backward = s.op == KernelOp::Backward;
+  const TensorDType f32 = TensorDType::F32;
+  l[kO] = {!backward, io, {B, T, s.HV, s.V}};
+  l[kFinalState] = {s.hasFinalState && !backward, state, stateShape};
   l[kStatePool] = {s.statePool, state, poolShape};
   l[kStateIndices] = {s.statePool, TensorDType::I32, indexShape};
   l[kNumAccepted] = {s.acceptedCounts, TensorDType::I32, {N}};
+  l[kDO] = {backward, f32, {B, T, s.HV, s.V}};
+  l[kDht] = {backward && s.hasFinalState, f32, stateShape};
+  l[kDq] = {backward, f32, {B, T, s.H, s.K}};
+  l[kDk] = {backward, f32, {B, T, s.H, s.K}};
+  l[kDv] = {backward, f32, {B, T, s.HV, s.V}};
+  l[kDg] = {backward && l[kG].present, f32, gShape};
+  l[kDbeta] = {backward, f32, {B, T, s.HV}};
+  l[kDALog] = {backward && s.hasALog, f32, l[kALog].shape};
+  l[kDDtBias] = {backward && s.hasDtBias, f32, l[kDtBias].shape};
+  l[kDh0] = {backward && s.hasInitialState, f32, stateShape};
   return l;
 }
 

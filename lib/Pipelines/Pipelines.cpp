@@ -55,6 +55,15 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   funcPm.addPass(createKDAGradDecompose());
   if (stage == Stage::Split)
     return;
+  if (options.backward) {
+    ConvertKDAGradToKDKOptions backward;
+    backward.blockThreads = options.blockThreads;
+    pm.addPass(createConvertKDAGradToKDK(backward));
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+    pm.addPass(createKDKAllocateSharedMemory());
+    return;
+  }
   ConvertKDAToKDKOptions kernel;
   kernel.blockThreads = options.blockThreads;
   kernel.recurrenceBlockThreads = options.recurrenceBlockThreads;

@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <utility>
 
 using namespace kdac;
@@ -389,4 +390,20 @@ kdac::runReferenceBackward(const KernelSpec &spec, const KdaInputs &in,
       backward.runHead(n, hv);
   backward.finishL2Norm();
   return std::move(backward.grads);
+}
+
+KdaCotangents kdac::makeRandomCotangents(const KernelSpec &spec,
+                                         const KdaInputs &in, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal;
+  KdaCotangents cot;
+  cot.dO.resize(in.B * in.T * spec.HV * spec.V);
+  for (double &x : cot.dO)
+    x = normal(rng);
+  if (spec.hasFinalState) {
+    cot.dFinalState.resize(numSequences(spec, in) * spec.HV * spec.K * spec.V);
+    for (double &x : cot.dFinalState)
+      x = normal(rng);
+  }
+  return cot;
 }

@@ -167,11 +167,25 @@ llvm::Expected<std::vector<double>> DeviceCase::readPool() const {
   return read(args_.statePool);
 }
 
+/// Launches `kernel` once on `args` and waits for it.
+static llvm::Error launchAndWait(Jit &jit, KdaKernel &kernel,
+                                 const KdaLaunchArgs &args) {
+  if (llvm::Error e = kernel.launch(nullptr, args))
+    return e;
+  rt::Expected<rt::Device> dev = rt::Device::open(jit.options().device);
+  if (!dev)
+    return llvm::createStringError(dev.error());
+  if (rt::Status s = dev->synchronize(); !s)
+    return llvm::createStringError("running the kernels: " + s.error());
+  return llvm::Error::success();
+}
+
 /// Uploads `c` (and `pool`, if given), launches once and downloads.
 static llvm::Expected<KdaOutputs> runOnGpu(Jit &jit, const KdaCase &c,
                                            const StatePool *pool) {
   KernelSpec spec = c.spec;
   spec.hasFinalState = !spec.statePool;
+  // Compile first: a missing driver or a refused spec is the error to show.
   llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit.get(spec);
   if (!kernel)
     return kernel.takeError();
@@ -181,13 +195,8 @@ static llvm::Expected<KdaOutputs> runOnGpu(Jit &jit, const KdaCase &c,
   if (pool)
     if (llvm::Error e = (*device)->attachPool(*pool))
       return std::move(e);
-  if (llvm::Error e = (*kernel)->launch(nullptr, (*device)->args()))
+  if (llvm::Error e = launchAndWait(jit, **kernel, (*device)->args()))
     return std::move(e);
-  rt::Expected<rt::Device> dev = rt::Device::open(jit.options().device);
-  if (!dev)
-    return llvm::createStringError(dev.error());
-  if (rt::Status s = dev->synchronize(); !s)
-    return llvm::createStringError("running the kernels: " + s.error());
   llvm::Expected<KdaOutputs> out = (*device)->download();
   if (!out || !pool)
     return out;
@@ -196,6 +205,89 @@ static llvm::Expected<KdaOutputs> runOnGpu(Jit &jit, const KdaCase &c,
     return states.takeError();
   out->finalState = std::move(*states);
   return out;
+}
+
+llvm::Error DeviceCase::attachCotangents(const KernelSpec &backward,
+                                         const KdaCotangents &cot) {
+  spec_ = backward; // upload() gave the forward a final state
+  const int64_t B = args_.q.shape[0], T = args_.q.shape[1];
+  const int64_t N =
+      spec_.varlen ? int64_t(args_.cuSeqlens.shape[0]) - 1 : B;
+  std::map<std::string, TensorLayout> layouts = tensorLayouts(spec_, B, T, N);
+  args_.o = args_.finalState = DeviceTensor();
+  auto upload = [&](const char *name, DeviceTensor &slot,
+                    const std::vector<double> &values) -> llvm::Error {
+    const TensorLayout &layout = layouts.at(name);
+    if (!layout.present)
+      return llvm::Error::success();
+    std::vector<int64_t> shape(layout.shape.begin(), layout.shape.end());
+    int64_t count = 1;
+    for (int64_t d : shape)
+      count *= d;
+    std::vector<double> data = values; // empty dht: zero
+    data.resize(count, 0.0);
+    llvm::Expected<DeviceTensor> t =
+        place(Tensor::fromDoubles(layout.dtype, shape, data));
+    if (!t)
+      return t.takeError();
+    slot = *t;
+    return llvm::Error::success();
+  };
+  if (llvm::Error e = upload("do", args_.dO, cot.dO))
+    return e;
+  if (llvm::Error e = upload("dht", args_.dht, cot.dFinalState))
+    return e;
+  const std::pair<const char *, DeviceTensor *> grads[] = {
+      {"dq", &args_.dq},     {"dk", &args_.dk},       {"dv", &args_.dv},
+      {"dg", &args_.dg},     {"dbeta", &args_.dbeta}, {"dA_log", &args_.dALog},
+      {"ddt_bias", &args_.dDtBias}, {"dh0", &args_.dh0}};
+  for (auto [name, slot] : grads) {
+    const TensorLayout &layout = layouts.at(name);
+    if (!layout.present)
+      continue;
+    Tensor t;
+    t.dtype = layout.dtype;
+    t.shape.assign(layout.shape.begin(), layout.shape.end());
+    t.bytes.assign(t.numElements() * itemSize(t.dtype), 0xFF); // NaN
+    llvm::Expected<DeviceTensor> placed = place(t);
+    if (!placed)
+      return placed.takeError();
+    *slot = *placed;
+  }
+  return llvm::Error::success();
+}
+
+llvm::Expected<KdaGradients> DeviceCase::downloadGradients() const {
+  KdaGradients g;
+  const std::pair<const DeviceTensor *, std::vector<double> *> grads[] = {
+      {&args_.dq, &g.dq},       {&args_.dk, &g.dk},
+      {&args_.dv, &g.dv},       {&args_.dg, &g.dg},
+      {&args_.dbeta, &g.dbeta}, {&args_.dALog, &g.dALog},
+      {&args_.dDtBias, &g.dDtBias}, {&args_.dh0, &g.dInitialState}};
+  for (auto [tensor, values] : grads) {
+    if (!tensor->present())
+      continue;
+    llvm::Expected<std::vector<double>> read = this->read(*tensor);
+    if (!read)
+      return read.takeError();
+    *values = std::move(*read);
+  }
+  return g;
+}
+
+llvm::Expected<KdaGradients> runBackwardOnGpu(Jit &jit, const KdaCase &c,
+                                              const KdaCotangents &cot) {
+  llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit.get(c.spec);
+  if (!kernel)
+    return kernel.takeError();
+  llvm::Expected<std::unique_ptr<DeviceCase>> device = DeviceCase::upload(c);
+  if (!device)
+    return device.takeError();
+  if (llvm::Error e = (*device)->attachCotangents(c.spec, cot))
+    return std::move(e);
+  if (llvm::Error e = launchAndWait(jit, **kernel, (*device)->args()))
+    return std::move(e);
+  return (*device)->downloadGradients();
 }
 
 llvm::Expected<KdaOutputs> runCaseOnGpu(Jit &jit, const KdaCase &c) {

@@ -144,7 +144,10 @@ llvm::Expected<KdaGradients> runInterpreterBackward(const KdaCase &c) {
       });
 }
 
-llvm::Expected<KdaOutputs> runOnDevice(const KdaCase &c, bool decode) {
+/// The case for the device, its spec at `op` for --arch, and a JIT with
+/// the compilation flags; run(jit, case) launches it.
+template <typename Result, typename Run>
+llvm::Expected<Result> onDevice(const KdaCase &c, KernelOp op, Run run) {
   std::optional<ChunkedPipelineOptions> pipelineOptions =
       pipelineOptionsFromFlags();
   if (!pipelineOptions)
@@ -152,10 +155,24 @@ llvm::Expected<KdaOutputs> runOnDevice(const KdaCase &c, bool decode) {
   JitOptions options;
   options.pipeline = *pipelineOptions;
   Jit jit(options);
-  KdaCase onDevice = c;
-  onDevice.spec.arch = archFromFlags();
-  onDevice.spec.op = decode ? KernelOp::Decode : KernelOp::Forward;
-  return runCaseOnGpu(jit, onDevice);
+  KdaCase device = c;
+  device.spec.arch = archFromFlags();
+  device.spec.op = op;
+  return run(jit, device);
+}
+
+llvm::Expected<KdaOutputs> runOnDevice(const KdaCase &c, bool decode) {
+  return onDevice<KdaOutputs>(
+      c, decode ? KernelOp::Decode : KernelOp::Forward,
+      [](Jit &jit, const KdaCase &device) { return runCaseOnGpu(jit, device); });
+}
+
+/// The backward's kernels on the case's cotangents (convert-kda-grad-to-kdk).
+llvm::Expected<KdaGradients> runGpuBackward(const KdaCase &c) {
+  return onDevice<KdaGradients>(
+      c, KernelOp::Backward, [&](Jit &jit, const KdaCase &device) {
+        return runBackwardOnGpu(jit, device, *c.cotangents);
+      });
 }
 
 llvm::Expected<KdaOutputs> runGpuBackend(const KdaCase &c) {
@@ -175,7 +192,7 @@ struct BackendEntry {
 const BackendEntry kBackends[] = {
     {"reference", runReferenceBackend, runReferenceBackward},
     {"interp", runInterpreterBackend, runInterpreterBackward},
-    {"gpu", runGpuBackend, nullptr},
+    {"gpu", runGpuBackend, runGpuBackward},
     {"decode", runDecodeBackend, nullptr}};
 
 /// Prints one comparison line; returns whether it passed. NaN never passes.
@@ -241,7 +258,7 @@ int runCheck() {
   if (!c.expected->finalState.empty())
     pass &= report("final_state", got->finalState, c.expected->finalState,
                    tol);
-  // Gradient files: the oracle and the interpreter have a backward so far.
+  // Gradient files: every backend but decode has a backward.
   if (c.cotangents && c.expectedGradients && backend->backward) {
     llvm::Expected<KdaGradients> grads = backend->backward(c);
     if (!grads)

@@ -121,10 +121,7 @@ int runCompile() {
   std::optional<ChunkedPipelineOptions> options = pipelineOptionsFromFlags();
   if (!options || archFromFlags().empty())
     return 1;
-  if (backwardFromFlags() && emit->stage == Stage::Kernel)
-    return reportError("--op=backward has no GPU kernels yet; --emit=kda, "
-                       "chunked, expanded or split print the derived "
-                       "backward IR");
+  options->backward = backwardFromFlags();
 
   DialectRegistry registry;
   registerKdacDialects(registry);

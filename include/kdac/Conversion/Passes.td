@@ -76,6 +76,51 @@ def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
                            "::mlir::memref::MemRefDialect"];
 }
 
+def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
+  let summary = "Lower the split, decomposed backward to three kdk kernels";
+  let description = [{
+    Takes the backward after kda-chunk-grad-split and kda-grad-decompose: a
+    kda.chunk_states, a kda.chunk_state_grads and a kda.chunk_grad_map whose
+    bodies hold tile primitives only. Each primitive becomes one kdk op on
+    f32 shared tiles (tiles reused after their last reader, a barrier after
+    each op), in three kernels that exchange per-chunk-slot K x V states
+    through the workspaces `states` and `next_state_grads`:
+    kda_bwd_states (one block per value head and sequence, the chunks in
+    order, storing each chunk's entering state), kda_bwd_state_grads (the
+    chunks in reverse, storing each chunk's dS' and writing dh0) and
+    kda_bwd_map (one block per chunk slot and value head, writing the rows
+    of dq, dk, dv, dg and dbeta). The prologue's adjoints (kda.l2norm_grad,
+    sigmoid_grad, gate_activation_grad, group_sum) have no kernel yet and
+    are refused.
+
+    Before:
+    ```mlir
+    %s = kda.chunk_states q(%q) ... chunk_size = 16 gate = channel { ... }
+    %ds = kda.chunk_state_grads ... states(%s) do(%do) ... { ... }
+    %g:5 = kda.chunk_grad_map ... states(%s) next_state_grads(%ds) ... { ... }
+    return %g#0, %g#1, %g#2, %g#3, %g#4 : ...
+    ```
+    After:
+    ```mlir
+    func.func @kda_bwd_states(...) attributes {kdk.kernel,
+        kdk.grid = ["1", "2", "sequences"]} { scf.for ... }
+    func.func @kda_bwd_state_grads(...) attributes {kdk.kernel, ...}
+    func.func @kda_bwd_map(...) attributes {kdk.kernel,
+        kdk.grid = ["chunk_slots", "2", "1"]} { ... }
+    ```
+  }];
+  let options = [
+    Option<"blockThreads", "block-threads", "int64_t", /*default=*/"256",
+           "Threads per block of every kernel">,
+    Option<"sharedMemoryLimit", "smem-limit", "int64_t",
+           /*default=*/"::kdac::limits::kMaxSharedMemoryBytes",
+           "Largest dynamic shared memory per block, bytes (227 KiB on sm_90)">
+  ];
+  let dependentDialects = ["::mlir::kdk::KDKDialect", "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
                                      "::mlir::ModuleOp"> {
   let summary = "Lower kda.recurrence token by token (decode) to a kdk kernel";

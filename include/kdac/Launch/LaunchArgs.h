@@ -78,6 +78,10 @@ struct KdaLaunchArgs {
   DeviceTensor q, k, v, g, beta, aLog, dtBias, initialState, cuSeqlens;
   DeviceTensor o, finalState;
   DeviceTensor statePool, stateIndices, numAccepted;
+  /// A backward spec takes the forward's inputs (no o, no final state), the
+  /// cotangents dO ([B, T, HV, V]) and dht (the final state's shape, when
+  /// the spec has one), and writes f32 gradients of every input's shape.
+  DeviceTensor dO, dht, dq, dk, dv, dg, dbeta, dALog, dDtBias, dh0;
 };
 
 /// What one tensor of DESIGN.md section 1 must be for a spec and run-time

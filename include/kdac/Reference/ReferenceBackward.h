@@ -34,6 +34,11 @@ struct KdaGradients {
   std::vector<double> dq, dk, dv, dg, dbeta, dALog, dDtBias, dInitialState;
 };
 
+/// Standard-normal cotangents for \p inputs: dO always, dFinalState when
+/// the spec has a final state (the tests' random gradient cases).
+KdaCotangents makeRandomCotangents(const KernelSpec &spec,
+                                   const KdaInputs &inputs, uint64_t seed);
+
 /// Checks \p inputs as runReference does (checkInputs), then the
 /// cotangents' sizes (dO: B*T*HV*V; dFinalState: empty or N*HV*K*V), and
 /// returns the gradients. q/k gradients sum over the value heads of a GVA

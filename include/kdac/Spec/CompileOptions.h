@@ -36,6 +36,10 @@ struct ChunkedPipelineOptions {
   TYPE MEMBER = DEFAULT;
 #include "kdac/Spec/CompileOptions.def"
 
+  /// Lower the backward (convert-kda-grad-to-kdk) at the kernel stage: set
+  /// from the spec's op, not a choice the tuner sweeps, so not in the table.
+  bool backward = false;
+
   /// The chunk size the passes use: chunkSize, or kDefaultChunkSize for 0.
   int64_t effectiveChunkSize() const {
     return chunkSize == 0 ? kDefaultChunkSize : chunkSize;

@@ -30,7 +30,10 @@ enum class KernelOp { Forward, Decode, Backward };
 inline constexpr const char *kTensorNames[] = {
     "q",           "k",          "v",             "g",           "beta",
     "A_log",       "dt_bias",    "initial_state", "cu_seqlens",  "o",
-    "final_state", "state_pool", "state_indices", "num_accepted"};
+    "final_state", "state_pool", "state_indices", "num_accepted",
+    // The backward's cotangents in and gradients out (f32).
+    "do",          "dht",        "dq",            "dk",          "dv",
+    "dg",          "dbeta",      "dA_log",        "ddt_bias",    "dh0"};
 
 /// Sentinel for a dimension only known at run time (T, B or N).
 constexpr int64_t kDynamic = -1;

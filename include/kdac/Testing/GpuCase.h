@@ -10,6 +10,7 @@
 
 #include "kdac/Jit/Jit.h"
 #include "kdac/Reference/Case.h"
+#include "kdac/Reference/ReferenceBackward.h"
 #include "kdac/Reference/StatePool.h"
 
 namespace kdac {
@@ -32,6 +33,13 @@ public:
   llvm::Error poisonOutputs();
   llvm::Expected<KdaOutputs> download() const;
 
+  /// For the `backward` spec of the uploaded case: drops the forward's
+  /// outputs, uploads the cotangents (dht when the spec has a final state)
+  /// and allocates the gradients, poisoned.
+  llvm::Error attachCotangents(const KernelSpec &backward,
+                               const KdaCotangents &cot);
+  llvm::Expected<KdaGradients> downloadGradients() const;
+
   const KernelSpec &spec() const { return spec_; }
   const KdaLaunchArgs &args() const { return args_; }
 
@@ -53,6 +61,10 @@ llvm::Expected<KdaOutputs> runCaseOnGpu(Jit &jit, const KdaCase &c);
 /// updated by the kernel; finalState of the result is the whole pool after.
 llvm::Expected<KdaOutputs> runPooledCaseOnGpu(Jit &jit, const KdaCase &c,
                                               const StatePool &pool);
+
+/// Runs a backward spec's kernels on a case and its cotangents.
+llvm::Expected<KdaGradients> runBackwardOnGpu(Jit &jit, const KdaCase &c,
+                                              const KdaCotangents &cot);
 
 } // namespace kdac
 

@@ -143,13 +143,14 @@ Value blockView(OpBuilder &b, Location loc, Value tile, int64_t row,
 }
 
 LogicalResult KernelFunction::finish(const TilePool &pool, Operation *anchor,
-                                     StringRef what, StringRef remedy) {
+                                     StringRef what, StringRef remedy,
+                                     StringRef pass) {
   b.setInsertionPointToEnd(&func.getBody().front());
   func::ReturnOp::create(b, loc);
   if (!pool.overLimit())
     return success();
   return anchor->emitError()
-         << "convert-kda-to-kdk: the " << what << " needs "
+         << pass << ": the " << what << " needs "
          << pool.bytesAllocated() << " bytes of shared memory, over the "
          << pool.limitBytes() << "-byte limit; " << remedy;
 }

@@ -80,7 +80,8 @@ public:
   /// Ends the body with a return and checks the shared memory `pool` used
   /// against its limit; the error names the kernel and the knob to turn.
   mlir::LogicalResult finish(const TilePool &pool, mlir::Operation *anchor,
-                             llvm::StringRef what, llvm::StringRef remedy);
+                             llvm::StringRef what, llvm::StringRef remedy,
+                             llvm::StringRef pass = "convert-kda-to-kdk");
 
   mlir::OpBuilder &b;
   mlir::Location loc;

@@ -270,6 +270,12 @@ static std::string sanitizeIdentifier(StringRef name) {
   for (char &c : id)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
       c = '_';
+  // A tensor named like a C++ keyword (the backward's "do") gets a suffix.
+  static constexpr llvm::StringLiteral kKeywords[] = {
+      "do", "if", "for", "int", "long", "char", "auto", "case", "else",
+      "goto", "void", "while", "float", "double", "return", "switch"};
+  if (llvm::is_contained(kKeywords, id))
+    id += "_";
   return id;
 }
 

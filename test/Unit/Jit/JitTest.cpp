@@ -335,16 +335,37 @@ std::vector<MatrixEntry> supportMatrix() {
   return specs;
 }
 
-/// The backward exists in IR only: code generation says so instead of
-/// failing inside a pass.
-TEST(JitCodegen, BackwardIsRefusedWithAMessage) {
+/// The backward's three kernels compile (NVRTC, no GPU needed) and have
+/// their own cache key; a spec whose prologue adjoints have no kernel yet
+/// is refused with a message instead of failing inside a pass.
+TEST(JitCodegen, BackwardKernelsCompileAndTheFusedPrologueIsRefused) {
   KernelSpec spec = smallSpec();
+  spec.HV = spec.H; // GVA's group sum has no kernel yet
   spec.op = KernelOp::Backward;
   llvm::Expected<EmittedCuda> cuda = generateCuda(spec, ChunkedPipelineOptions{});
-  ASSERT_FALSE(static_cast<bool>(cuda));
-  EXPECT_EQ(llvm::toString(cuda.takeError()),
-            "op backward has no GPU kernels yet: its chunked IR is derived "
-            "(kdac --op=backward --emit=expanded) and runs in the interpreter");
+  ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
+  for (const char *kernel : {"kda_bwd_states", "kda_bwd_state_grads",
+                             "kda_bwd_map"})
+    EXPECT_NE(cuda->source.find(kernel), std::string::npos) << kernel;
+  rt::Expected<const rt::Nvrtc *> nvrtc = rt::Nvrtc::load();
+  ASSERT_TRUE(nvrtc.ok()) << nvrtc.error();
+  rt::Expected<rt::CompileOutput> cubin =
+      (*nvrtc)->compile(cuda->source, "backward.cu", "sm_90a");
+  EXPECT_TRUE(cubin.ok()) << cubin.error();
+
+  KernelSpec forward = spec;
+  forward.op = KernelOp::Forward;
+  EXPECT_NE(specKey(spec, {}), specKey(forward, {}));
+
+  KernelSpec fused = spec;
+  fused.qkL2Norm = true;
+  llvm::Expected<EmittedCuda> refused =
+      generateCuda(fused, ChunkedPipelineOptions{});
+  ASSERT_FALSE(static_cast<bool>(refused));
+  EXPECT_NE(llvm::toString(refused.takeError())
+                .find("the prologue's adjoints (qk L2 norm, gate activation, "
+                      "beta sigmoid, GVA's group sum) have no kernels yet"),
+            std::string::npos);
   EXPECT_EQ(parseKernelOp("backward"), KernelOp::Backward);
   EXPECT_EQ(parseKernelOp(toString(KernelOp::Decode)), KernelOp::Decode);
   EXPECT_FALSE(parseKernelOp("grad").has_value());

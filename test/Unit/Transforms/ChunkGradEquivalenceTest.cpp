@@ -138,22 +138,6 @@ void expectAllStagesMatch(GradientRunner &runner, const KernelSpec &spec,
   }
 }
 
-KdaCotangents randomCotangents(const KernelSpec &spec, const KdaInputs &in,
-                               uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal;
-  KdaCotangents cot;
-  cot.dO.resize(in.B * in.T * spec.HV * spec.V);
-  for (double &x : cot.dO)
-    x = normal(rng);
-  if (spec.hasFinalState) {
-    cot.dFinalState.resize(numSequences(spec, in) * spec.HV * spec.K * spec.V);
-    for (double &x : cot.dFinalState)
-      x = normal(rng);
-  }
-  return cot;
-}
-
 KernelSpec baseSpec(int64_t h, int64_t hv, int64_t k, int64_t v) {
   KernelSpec spec;
   spec.H = h;
@@ -181,7 +165,7 @@ void runRandom(const KernelSpec &spec, int64_t B, int64_t T,
   for (double &x : c.inputs.dtBias)
     x = 0.5 * normal(rng);
   expectAllStagesMatch(runner, c.spec, c.inputs,
-                       randomCotangents(c.spec, c.inputs, seed + 2), label);
+                       makeRandomCotangents(c.spec, c.inputs, seed + 2), label);
 }
 
 TEST(ChunkGradEquivalence, GradientGoldens) {
