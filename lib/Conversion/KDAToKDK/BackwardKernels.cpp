@@ -140,6 +140,21 @@ public:
 
   Value tile(ArrayRef<int64_t> shape) { return pool.get(shape, b.getF32Type()); }
 
+  /// The K x V tile a scan carries, filled from the user tensor `source`
+  /// (initial_state, dht) or zero when the spec has none; `sequence` and
+  /// `head` come from the block ids.
+  Value carriedTile(StringRef source, Value &sequence, Value &head) {
+    Value carried = tile({g.kDim, g.vDim});
+    sequence = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 2);
+    head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
+    if (!source.empty())
+      transferState(carried, source, sequence, head, false);
+    else
+      kdk::FillOp::create(b, loc, carried, b.getF64FloatAttr(0.0));
+    k.barrier();
+    return carried;
+  }
+
   LogicalResult finish(Operation *anchor) {
     return k.finish(pool, anchor, "backward kernel " +
                                       k.getFunction().getName().str(),
@@ -204,14 +219,9 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
   kernel.seqLen = kernel.k.addSize("T");
   kernel.k.beginBody();
   OpBuilder &b = kernel.b;
-  Value state = kernel.tile({bw.g.kDim, bw.g.vDim});
-  Value sequence = kdk::BlockIdOp::create(b, kernel.loc, b.getIndexType(), 2);
-  Value head = kdk::BlockIdOp::create(b, kernel.loc, b.getIndexType(), 1);
-  if (initial)
-    kernel.transferState(state, "initial_state", sequence, head, false);
-  else
-    kdk::FillOp::create(b, kernel.loc, state, b.getF64FloatAttr(0.0));
-  kernel.k.barrier();
+  Value sequence, head;
+  Value state =
+      kernel.carriedTile(initial ? "initial_state" : "", sequence, head);
   ScanLoop s = openScan(kernel, sequence, head, /*reverse=*/false);
   Block &body = op.getBody().front();
   TileProgram program(kernel.k, kernel.pool);
@@ -249,14 +259,8 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
   kernel.k.beginBody();
   OpBuilder &b = kernel.b;
   const LoopGeometry &g = bw.g;
-  Value dS = kernel.tile({g.kDim, g.vDim});
-  Value sequence = kdk::BlockIdOp::create(b, kernel.loc, b.getIndexType(), 2);
-  Value head = kdk::BlockIdOp::create(b, kernel.loc, b.getIndexType(), 1);
-  if (dht)
-    kernel.transferState(dS, "dht", sequence, head, false);
-  else
-    kdk::FillOp::create(b, kernel.loc, dS, b.getF64FloatAttr(0.0));
-  kernel.k.barrier();
+  Value sequence, head;
+  Value dS = kernel.carriedTile(dht ? "dht" : "", sequence, head);
   Value state = kernel.tile({g.kDim, g.vDim});
   ScanLoop s = openScan(kernel, sequence, head, /*reverse=*/true);
   scf::ForOp loop = cast<scf::ForOp>(b.getInsertionBlock()->getParentOp());
@@ -407,9 +411,8 @@ struct ConvertKDAGradToKDKPass
     for (Operation *op : {states.getOperation(), grads.getOperation(),
                           map.getOperation()})
       for (Value operand : op->getOperands())
-        if (!isa<BlockArgument>(operand) && operand.getDefiningOp() &&
-            !isa<kda::ChunkStatesOp, kda::ChunkStateGradsOp>(
-                operand.getDefiningOp()))
+        if (Operation *def = operand.getDefiningOp();
+            def && !isa<kda::ChunkStatesOp, kda::ChunkStateGradsOp>(def))
           return op->emitError() << kPass << ": the fused prologue (qk L2 "
                                              "norm, gate activation, beta "
                                              "sigmoid) has no backward "

@@ -31,7 +31,6 @@ Value TileProgram::copyOf(Value value, Value result) {
 LogicalResult TileProgram::lower(Operation *op) {
   Location loc = k.loc;
   auto t = [&](Value v) { return tiles.lookup(v); };
-  auto scale = [](llvm::APFloat s) { return s; };
   return llvm::TypeSwitch<Operation *, LogicalResult>(op)
       .Case([&](kda::CumsumOp op) {
         kdk::CumsumRowsOp::create(b, loc, copyOf(op.getInput(), op.getResult()),
@@ -64,7 +63,7 @@ LogicalResult TileProgram::lower(Operation *op) {
       .Case([&](kda::MatmulOp op) {
         kdk::MmaOp::create(b, loc, t(op.getLhs()), t(op.getRhs()),
                            newTile(op.getResult()), op.getTransposeLhs(),
-                           /*accumulate=*/false, scale(op.getScale()),
+                           /*accumulate=*/false, op.getScale(),
                            op.getTransposeRhs());
         return success();
       })
@@ -80,7 +79,7 @@ LogicalResult TileProgram::lower(Operation *op) {
       })
       .Case([&](kda::MulOp op) {
         kdk::MulOp::create(b, loc, t(op.getLhs()), t(op.getRhs()),
-                           newTile(op.getResult()), scale(op.getScale()));
+                           newTile(op.getResult()), op.getScale());
         return success();
       })
       .Case([&](kda::RowDotOp op) {
@@ -100,13 +99,13 @@ LogicalResult TileProgram::lower(Operation *op) {
       })
       .Case([&](kda::TrilOp op) {
         kdk::TrilOp::create(b, loc, copyOf(op.getInput(), op.getResult()),
-                            op.getMask(), scale(op.getScale()));
+                            op.getMask(), op.getScale());
         return success();
       })
       .Case([&](kda::DecayRowsOp op) {
         kdk::DecayRowsOp::create(b, loc, t(op.getInput()), t(op.getGc()),
                                  Value(), newTile(op.getResult()),
-                                 op.getToLast(), scale(op.getScale()));
+                                 op.getToLast(), op.getScale());
         return success();
       })
       .Case([&](kda::ScaleRowsOp op) {
