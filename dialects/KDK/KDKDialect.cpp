@@ -153,7 +153,8 @@ LogicalResult KDKDialect::verifyRegionArgAttribute(Operation *op,
       if (!type.isIndex())
         return fail() << "a kdk.size argument must be an index";
       if (!llvm::is_contained(kSizeParams, text.getValue()))
-        return fail() << "kdk.size must be \"T\", \"N\", \"B\" or \"S\"";
+        return fail() << "kdk.size must be \"T\", \"N\", \"B\", \"S\" or "
+                         "\"chunk_slots\"";
       return success();
     }
     if (!isGlobalBuffer(type))

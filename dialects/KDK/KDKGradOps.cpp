@@ -33,13 +33,16 @@ static LogicalResult expectShape(Operation *op, StringRef name, Value value,
 }
 
 /// Shared tiles only: these ops have no register-fragment form.
-static LogicalResult expectShared(Operation *op) {
-  for (Value operand : op->getOperands())
+static LogicalResult expectShared(Operation *op, ValueRange tiles) {
+  for (Value operand : tiles)
     if (auto type = dyn_cast<MemRefType>(operand.getType()))
       if (type.getMemorySpaceAsInt() != kSharedMemorySpace)
         return op->emitOpError() << "expects shared tiles (memory space "
                                  << kSharedMemorySpace << "), got " << type;
   return success();
+}
+static LogicalResult expectShared(Operation *op) {
+  return expectShared(op, op->getOperands());
 }
 
 static LogicalResult expectFinite(Operation *op, APFloat scale) {
@@ -124,4 +127,54 @@ LogicalResult DecayedGramGradOp::verify() {
        failed(expectShape(*this, "drow_scale", getDrowScale(), {c}))))
     return failure();
   return expectFinite(*this, getScale());
+}
+
+LogicalResult RowSumOp::verify() {
+  if (failed(expectShared(*this)) ||
+      failed(expectShape(*this, "out", getOut(), {shapeOf(getInput())[0]})))
+    return failure();
+  return success();
+}
+
+LogicalResult L2NormRowsGradOp::verify() {
+  if (failed(expectShared(*this)) ||
+      failed(expectShape(*this, "grad", getGrad(), shapeOf(getInput()))))
+    return failure();
+  return success();
+}
+
+LogicalResult SigmoidGradOp::verify() {
+  if (failed(expectShared(*this)) ||
+      failed(expectShape(*this, "grad", getGrad(), shapeOf(getInput()))))
+    return failure();
+  return success();
+}
+
+LogicalResult GateActivationGradOp::verify() {
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  // A per-head gate's vector counts as one column.
+  const int64_t columns = x.size() == 2 ? x[1] : 1;
+  SmallVector<Value> tiles = {getInput(), getGrad()};
+  for (Value partial : {getDtBiasGrad(), getALogGrad()})
+    if (partial)
+      tiles.push_back(partial);
+  if (failed(expectShared(*this, tiles)) ||
+      failed(expectShape(*this, "grad", getGrad(), x)))
+    return failure();
+  if (getActivation() == kda::GateActivation::none)
+    return emitOpError() << "expects softplus or lowerbound (no activation "
+                            "has no adjoint to apply)";
+  if (getActivation() == kda::GateActivation::lowerbound && !getLowerBound())
+    return emitOpError() << "lowerbound needs a lower_bound";
+  if (bool(getDtBiasGrad()) != bool(getDtBias()))
+    return emitOpError() << "expects dt_bias_grad exactly when dt_bias is "
+                            "given";
+  if (bool(getALogGrad()) != bool(getALog()))
+    return emitOpError() << "expects A_log_grad exactly when A_log is given";
+  for (auto [name, partial] :
+       {std::pair<StringRef, Value>{"dt_bias_grad", getDtBiasGrad()},
+        {"A_log_grad", getALogGrad()}})
+    if (partial && failed(expectShape(*this, name, partial, {columns})))
+      return failure();
+  return success();
 }

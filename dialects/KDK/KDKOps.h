@@ -58,7 +58,8 @@ int64_t tileBytes(MemRefType type);
 inline constexpr llvm::StringLiteral kGridExtents[] = {"chunk_slots",
                                                       "sequences", "batch"};
 /// What a kdk.size may bind.
-inline constexpr llvm::StringLiteral kSizeParams[] = {"T", "N", "B", "S"};
+inline constexpr llvm::StringLiteral kSizeParams[] = {"T", "N", "B", "S",
+                                                      "chunk_slots"};
 /// Whether `type` is a global buffer: memref<?xT>, contiguous, not in
 /// shared memory or registers.
 bool isGlobalBuffer(Type type);

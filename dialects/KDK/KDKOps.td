@@ -577,4 +577,75 @@ def KDK_DecayedGramGradOp : KDK_Op<"decayed_gram_grad", [AttrSizedOperandSegment
   let hasVerifier = 1;
 }
 
+def KDK_RowSumOp : KDK_Op<"row_sum"> {
+  let summary = "out[i] = sum_d x[i, d]";
+  let description = [{
+    A per-head gate's cotangent: the body differentiates the gate broadcast
+    over K, so the head's gate gets the sum over the row.
+  }];
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$input, Arg<KDK_F32Tile1D, "", [MemWrite]>:$out);
+  let assemblyFormat = "$input `into` $out attr-dict `:` type($input) `,` type($out)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// The prologue's adjoints, in place on the cotangent tile.
+//===----------------------------------------------------------------------===//
+
+def KDK_L2NormRowsGradOp : KDK_Op<"l2norm_rows_grad"> {
+  let summary = "dy = (dy - y (y . dy)) / n per row, y = x / n, n = sqrt(|x|^2 + 1e-6)";
+  let description = [{
+    The adjoint of kdk.l2norm_rows, from the raw rows `x`; linear in dy, so
+    GVA may apply it per value head before the group sum:
+
+    ```mlir
+    kdk.l2norm_rows_grad %q, %dq : memref<16x64xf32, 3>, memref<16x64xf32, 3>
+    ```
+  }];
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$input, Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$grad);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` type($input) `,` type($grad)";
+  let hasVerifier = 1;
+}
+
+def KDK_SigmoidGradOp : KDK_Op<"sigmoid_grad"> {
+  let summary = "dy *= sigmoid(x) sigmoid(-x) on rows below `rows`, 0 past them";
+  let arguments = (ins Arg<KDK_F32Tile, "", [MemRead]>:$input, Arg<KDK_F32Tile, "", [MemRead, MemWrite]>:$grad, Index:$rows);
+  let assemblyFormat = "$input `,` $grad `rows` `(` $rows `)` attr-dict `:` type($input) `,` type($grad)";
+  let hasVerifier = 1;
+}
+
+def KDK_GateActivationGradOp : KDK_Op<"gate_activation_grad", [AttrSizedOperandSegments]> {
+  let summary = "the adjoint of kdk.gate_activation, in place on dy, with its parameters' partial sums";
+  let description = [{
+    From the raw gate `x` (value head `head`, rows below `rows`; rows past
+    them get 0): dy becomes dx = dy dy/dx. `dt_bias_grad` receives the
+    column sums of dx (this chunk's share of ddt_bias, one per column) and
+    `A_log_grad` the column sums of dy dy/dA_log (summed over columns and
+    chunks later, in a fixed order, so the result is deterministic). A
+    per-head gate's tiles are vectors, and each partial has one element.
+
+    ```mlir
+    kdk.gate_activation_grad softplus %g, %dg head(%h) rows(%rows)
+        A_log(%A_log : memref<?xf32>) dt_bias(%dt_bias : memref<?xf32>)
+        into dt_bias_grad(%ddt : memref<64xf32, 3>) A_log_grad(%da : memref<64xf32, 3>)
+        : memref<16x64xf32, 3>, memref<16x64xf32, 3>
+    ```
+  }];
+  let arguments = (ins Arg<KDK_F32Tile, "", [MemRead]>:$input, Arg<KDK_F32Tile, "", [MemRead, MemWrite]>:$grad,
+                       Index:$head, Index:$rows,
+                       Arg<Optional<KDK_Global>, "", [MemRead]>:$A_log, Arg<Optional<KDK_Global>, "", [MemRead]>:$dt_bias,
+                       Arg<Optional<KDK_F32Tile1D>, "", [MemWrite]>:$dt_bias_grad,
+                       Arg<Optional<KDK_F32Tile1D>, "", [MemWrite]>:$A_log_grad,
+                       KDA_GateActivation:$activation, OptionalAttr<F64Attr>:$lower_bound);
+  let assemblyFormat = [{
+    $activation $input `,` $grad `head` `(` $head `)` `rows` `(` $rows `)`
+    (`A_log` `(` $A_log^ `:` type($A_log) `)`)?
+    (`dt_bias` `(` $dt_bias^ `:` type($dt_bias) `)`)?
+    (`into` `dt_bias_grad` `(` $dt_bias_grad^ `:` type($dt_bias_grad) `)`)?
+    (`A_log_grad` `(` $A_log_grad^ `:` type($A_log_grad) `)`)?
+    (`lower_bound` `=` $lower_bound^)? attr-dict `:` type($input) `,` type($grad)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // KDK_OPS_TD

@@ -235,6 +235,9 @@ rt::Status KernelSet::enqueue(rt::StreamHandle stream,
       case rt::ParamKind::SizeS:
         values[p].size = sizes.S;
         break;
+      case rt::ParamKind::SizeChunkSlots:
+        values[p].size = sizes.chunkSlots;
+        break;
       }
       params[p] = &values[p];
     }

@@ -50,6 +50,7 @@ const char *paramKindName(rt::ParamKind kind) {
   case rt::ParamKind::SizeN:
   case rt::ParamKind::SizeB:
   case rt::ParamKind::SizeS:
+  case rt::ParamKind::SizeChunkSlots:
     return "size";
   }
   return "unknown";
@@ -227,9 +228,11 @@ parseLaunchDescriptor(const std::string &text) {
           param.kind = rt::ParamKind::SizeB;
         else if (param.name == "S")
           param.kind = rt::ParamKind::SizeS;
+        else if (param.name == "chunk_slots")
+          param.kind = rt::ParamKind::SizeChunkSlots;
         else
           return in.error("size \"" + param.name +
-                          "\" is not T, N, B or S");
+                          "\" is not T, N, B, S or chunk_slots");
       } else if (kind != "tensor") {
         return in.error("param kind '" + kind +
                         "' is not tensor, workspace or size");

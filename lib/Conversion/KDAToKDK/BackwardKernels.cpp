@@ -10,10 +10,12 @@
 #include "kdac/Conversion/Passes.h"
 #include "kdac/Spec/Limits.h"
 
-#include "Lowering.h"
+#include "BackwardKernel.h"
 #include "TileProgram.h"
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
 
@@ -25,151 +27,11 @@ namespace kdac {
 namespace {
 using namespace kdac::lowering;
 
-constexpr const char *kPass = "convert-kda-grad-to-kdk";
+constexpr const char *kPass = kGradPass;
 
 Type elementTypeOf(Value v) {
   return cast<ShapedType>(v.getType()).getElementType();
 }
-
-/// What the three kernels share: sizes, and the tensors by launch name.
-struct Backward {
-  LoopGeometry g;
-  llvm::StringMap<Type> tensorTypes;
-  int64_t blockThreads = 256, sharedMemoryLimit = 0;
-  WorkspaceSpec states, nextStateGrads;
-};
-
-/// A kernel of the backward and its argument and index helpers.
-class BackwardKernel {
-public:
-  BackwardKernel(OpBuilder &builder, ModuleOp module, const Backward &bw,
-                 StringRef name, ArrayRef<StringRef> grid)
-      : bw(bw), g(bw.g), k(builder, module, name, bw.blockThreads, grid),
-        b(k.b), loc(k.loc) {}
-
-  Value tensor(StringRef name) {
-    return args[name] = k.addTensor(name, bw.tensorTypes.lookup(name));
-  }
-  Value optionalTensor(StringRef name) {
-    return bw.tensorTypes.count(name) ? tensor(name) : Value();
-  }
-  Value workspace(const WorkspaceSpec &ws) {
-    return args[ws.name] = k.addWorkspace(ws, g);
-  }
-  void declareInputs() {
-    for (StringRef name : {"q", "k", "v"})
-      tensor(name);
-    if (g.gate != kda::GateGranularity::none)
-      tensor("g");
-    tensor("beta");
-    if (g.varlen)
-      tensor("cu_seqlens");
-  }
-
-  /// Loads one chunk's q, k, v, g, beta (rows [token, token + rows) of
-  /// value head `head`, zero past `rows`) and binds the body's arguments.
-  void loadChunk(Block &body, TileProgram &program, Value batch, Value token,
-                 Value rows, Value head) {
-    Value tokens = seqLen;
-    Value qkHead = k.div(head, g.hv / g.h);
-    auto load = [&](StringRef name, Value offset, int64_t rowStride,
-                    int64_t colStride, Value dst) {
-      kdk::LoadTileOp::create(b, loc, args.lookup(name), offset, rows,
-                              k.index(rowStride), colStride, dst, false);
-    };
-    Value q = tile({g.chunk, g.kDim}), kt = tile({g.chunk, g.kDim}),
-          v = tile({g.chunk, g.vDim}), gate = tile({g.chunk, g.kDim}),
-          beta = tile({g.chunk});
-    load("q", tokenOffset(k, batch, token, tokens, g.h, qkHead, g.kDim),
-         g.h * g.kDim, 1, q);
-    load("k", tokenOffset(k, batch, token, tokens, g.h, qkHead, g.kDim),
-         g.h * g.kDim, 1, kt);
-    load("v", tokenOffset(k, batch, token, tokens, g.hv, head, g.vDim),
-         g.hv * g.vDim, 1, v);
-    if (g.gate == kda::GateGranularity::channel)
-      load("g", tokenOffset(k, batch, token, tokens, g.hv, head, g.kDim),
-           g.hv * g.kDim, 1, gate);
-    else
-      kdk::FillOp::create(b, loc, gate, b.getF64FloatAttr(0.0));
-    load("beta", tokenOffset(k, batch, token, tokens, g.hv, head, 1), g.hv, 0,
-         beta);
-    Value tilesInOrder[] = {q, kt, v, gate, beta};
-    for (auto [i, t] : llvm::enumerate(tilesInOrder))
-      program.bind(body.getArgument(i), t);
-  }
-
-  /// The rows of do for the chunk.
-  Value loadDO(Value batch, Value token, Value rows, Value head) {
-    Value dO = tile({g.chunk, g.vDim});
-    kdk::LoadTileOp::create(
-        b, loc, args.lookup("do"),
-        tokenOffset(k, batch, token, seqLen, g.hv, head, g.vDim), rows,
-        k.index(g.hv * g.vDim), 1, dO, false);
-    return dO;
-  }
-
-  /// Element offset of (slot, head)'s K x V state in a workspace.
-  Value slotOffset(Value slot, Value head) {
-    return k.mul(k.add(k.mul(slot, g.hv), head), g.kDim * g.vDim);
-  }
-  void loadSlot(StringRef workspace, Value slot, Value head, Value dst) {
-    kdk::LoadTileOp::create(b, loc, args.lookup(workspace),
-                            slotOffset(slot, head), k.index(g.kDim),
-                            k.index(g.vDim), 1, dst, false);
-  }
-  void storeSlot(Value src, StringRef workspace, Value slot, Value head) {
-    kdk::StoreTileOp::create(b, loc, src, args.lookup(workspace),
-                             slotOffset(slot, head), k.index(g.kDim),
-                             k.index(g.vDim), 1);
-  }
-  /// A user-facing [N, HV, K, V] (or [N, HV, V, K]) state of `sequence`.
-  void transferState(Value tile, StringRef name, Value sequence, Value head,
-                     bool store) {
-    Value offset = k.mul(k.add(k.mul(sequence, g.hv), head), g.kDim * g.vDim);
-    bool kv = g.layout == kda::StateLayout::kv;
-    Value rowStride = k.index(kv ? g.vDim : 1);
-    int64_t colStride = kv ? 1 : g.kDim;
-    if (store)
-      kdk::StoreTileOp::create(b, loc, tile, args.lookup(name), offset,
-                               k.index(g.kDim), rowStride, colStride);
-    else
-      kdk::LoadTileOp::create(b, loc, args.lookup(name), offset,
-                              k.index(g.kDim), rowStride, colStride, tile,
-                              false);
-  }
-
-  Value tile(ArrayRef<int64_t> shape) { return pool.get(shape, b.getF32Type()); }
-
-  /// The K x V tile a scan carries, filled from the user tensor `source`
-  /// (initial_state, dht) or zero when the spec has none; `sequence` and
-  /// `head` come from the block ids.
-  Value carriedTile(StringRef source, Value &sequence, Value &head) {
-    Value carried = tile({g.kDim, g.vDim});
-    sequence = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 2);
-    head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
-    if (!source.empty())
-      transferState(carried, source, sequence, head, false);
-    else
-      kdk::FillOp::create(b, loc, carried, b.getF64FloatAttr(0.0));
-    k.barrier();
-    return carried;
-  }
-
-  LogicalResult finish(Operation *anchor) {
-    return k.finish(pool, anchor, "backward kernel " +
-                                      k.getFunction().getName().str(),
-                    "use a smaller K or V", kPass);
-  }
-
-  const Backward &bw;
-  const LoopGeometry &g;
-  KernelFunction k;
-  OpBuilder &b;
-  Location loc;
-  TilePool pool{k, bw.sharedMemoryLimit};
-  llvm::StringMap<Value> args;
-  Value seqLen;
-};
 
 /// One chunk of a scan over the chunks of a (sequence, value head): its
 /// batch row, slot, first token and real rows.
@@ -225,7 +87,7 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
   ScanLoop s = openScan(kernel, sequence, head, /*reverse=*/false);
   Block &body = op.getBody().front();
   TileProgram program(kernel.k, kernel.pool);
-  kernel.storeSlot(state, bw.states.name, s.slot, s.head);
+  kernel.storeSlot(state, bw.states, s.slot, s.head);
   kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
   program.bind(body.getArgument(kda::ChunkLoopOp::kState), state);
   kernel.k.barrier();
@@ -266,8 +128,8 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
   scf::ForOp loop = cast<scf::ForOp>(b.getInsertionBlock()->getParentOp());
   Block &body = op.getBody().front();
   TileProgram program(kernel.k, kernel.pool);
-  kernel.storeSlot(dS, bw.nextStateGrads.name, s.slot, s.head);
-  kernel.loadSlot(bw.states.name, s.slot, s.head, state);
+  kernel.storeSlot(dS, bw.nextStateGrads, s.slot, s.head);
+  kernel.loadSlot(bw.states, s.slot, s.head, state);
   kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
   using Arg = kda::ChunkGradLoopOp::BackwardArg;
   program.bind(body.getArgument(Arg::kState), state);
@@ -289,22 +151,112 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
   return kernel.finish(op);
 }
 
+/// The cotangents of the map's body, mapped back through the prologue's
+/// adjoints (in place; the raw inputs reloaded into tiles the body freed),
+/// and stored: dq and dk per value head to a workspace under GVA, each
+/// chunk's ddt_bias and dA_log shares to theirs.
+void applyAdjointsAndStore(BackwardKernel &kernel, ArrayRef<Value> cotangents,
+                           Value slot, Value batch, Value token, Value rows,
+                           Value head) {
+  const Backward &bw = kernel.bw;
+  const BackwardPrologue &p = bw.prologue;
+  const LoopGeometry &g = bw.g;
+  KernelFunction &k = kernel.k;
+  OpBuilder &b = kernel.b;
+  Location loc = kernel.loc;
+  Value dq = cotangents[0], dk = cotangents[1], dv = cotangents[2],
+        dg = cotangents[3], dbeta = cotangents[4];
+  // l2norm_grad is linear in its cotangent, so each value head applies it
+  // to its own share before GVA's group sum.
+  if (p.qkL2NormGrad) {
+    Value raw = kernel.tile({g.chunk, g.kDim});
+    for (auto [name, grad] : {std::pair<StringRef, Value>{"q", dq}, {"k", dk}}) {
+      kernel.loadRaw(name, batch, token, rows, head, raw);
+      k.barrier();
+      kdk::L2NormRowsGradOp::create(b, loc, raw, grad);
+      k.barrier();
+    }
+    kernel.pool.release(raw);
+  }
+  // A per-head gate's body saw it broadcast over K: its cotangent is the
+  // row sum.
+  if (dg && g.gate == kda::GateGranularity::scalar) {
+    Value perHead = kernel.tile({g.chunk});
+    kdk::RowSumOp::create(b, loc, dg, perHead);
+    k.barrier();
+    dg = perHead;
+  }
+  if (p.gateGrad) {
+    const int64_t width = bw.gateWidth();
+    Value raw = width == 1 ? kernel.tile({g.chunk})
+                           : kernel.tile({g.chunk, g.kDim});
+    kernel.loadRaw("g", batch, token, rows, head, raw);
+    Value dtBiasShare = p.dtBiasGrad ? kernel.tile({width}) : Value();
+    Value aLogShare = p.aLogGrad ? kernel.tile({width}) : Value();
+    k.barrier();
+    kdk::GateActivationGradOp::create(
+        b, loc, raw, dg, head, rows, kernel.args.lookup("A_log"),
+        kernel.args.lookup("dt_bias"), dtBiasShare, aLogShare, p.activation,
+        p.lowerBound ? b.getF64FloatAttr(p.lowerBound->convertToDouble())
+                     : FloatAttr());
+    k.barrier();
+    if (dtBiasShare)
+      kernel.storeSlot(dtBiasShare, bw.dtBiasPartials, slot, head);
+    if (aLogShare)
+      kernel.storeSlot(aLogShare, bw.aLogPartials, slot, head);
+  }
+  if (p.betaSigmoidGrad) {
+    Value raw = kernel.tile({g.chunk});
+    kernel.loadRaw("beta", batch, token, rows, head, raw);
+    k.barrier();
+    kdk::SigmoidGradOp::create(b, loc, raw, dbeta, rows);
+    k.barrier();
+  }
+  auto store = [&](Value tile, StringRef name, int64_t width) {
+    kdk::StoreTileOp::create(
+        b, loc, tile, kernel.args.lookup(name),
+        tokenOffset(k, batch, token, kernel.seqLen, g.hv, head, width), rows,
+        k.index(g.hv * width), width == 1 ? 0 : 1);
+  };
+  if (p.groupSum) {
+    kernel.storeSlot(dq, bw.dqHeads, slot, head, rows);
+    kernel.storeSlot(dk, bw.dkHeads, slot, head, rows);
+  } else {
+    store(dq, "dq", g.kDim);
+    store(dk, "dk", g.kDim);
+  }
+  store(dv, "dv", g.vDim);
+  if (dg)
+    store(dg, "dg", bw.gateWidth());
+  store(dbeta, "dbeta", 1);
+}
+
 /// kda.chunk_grad_map: every chunk from its entering state and dS'.
 LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
                        kda::ChunkGradMapOp op) {
   const LoopGeometry &g = bw.g;
+  const BackwardPrologue &p = bw.prologue;
   BackwardKernel kernel(builder, module, bw, "kda_bwd_map",
                         {"chunk_slots", std::to_string(g.hv), "1"});
   kernel.declareInputs();
   kernel.workspace(bw.states);
   kernel.workspace(bw.nextStateGrads);
   kernel.tensor("do");
-  SmallVector<StringRef> gradNames = {"dq", "dk", "dv"};
+  if (p.groupSum) {
+    kernel.workspace(bw.dqHeads);
+    kernel.workspace(bw.dkHeads);
+  } else {
+    kernel.tensor("dq");
+    kernel.tensor("dk");
+  }
+  kernel.tensor("dv");
   if (g.gate != kda::GateGranularity::none)
-    gradNames.push_back("dg");
-  gradNames.push_back("dbeta");
-  for (StringRef name : gradNames)
-    kernel.tensor(name);
+    kernel.tensor("dg");
+  kernel.tensor("dbeta");
+  if (p.dtBiasGrad)
+    kernel.workspace(bw.dtBiasPartials);
+  if (p.aLogGrad)
+    kernel.workspace(bw.aLogPartials);
   kernel.seqLen = kernel.k.addSize("T");
   kernel.k.beginBody();
   OpBuilder &b = kernel.b;
@@ -319,35 +271,194 @@ LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
         rows = located.getRows();
   Block &body = op.getBody().front();
   TileProgram program(kernel.k, kernel.pool);
-  kernel.loadChunk(body, program, batch, token, rows, head);
+  ChunkTiles inputs = kernel.loadChunk(body, program, batch, token, rows, head);
   using Arg = kda::ChunkGradLoopOp::BackwardArg;
   Value state = kernel.tile({g.kDim, g.vDim}), dNext = kernel.tile({g.kDim, g.vDim});
-  kernel.loadSlot(bw.states.name, slot, head, state);
-  kernel.loadSlot(bw.nextStateGrads.name, slot, head, dNext);
+  kernel.loadSlot(bw.states, slot, head, state);
+  kernel.loadSlot(bw.nextStateGrads, slot, head, dNext);
+  Value dO = kernel.loadDO(batch, token, rows, head);
   program.bind(body.getArgument(Arg::kState), state);
   program.bind(body.getArgument(Arg::kDNextState), dNext);
-  program.bind(body.getArgument(Arg::kDO),
-               kernel.loadDO(batch, token, rows, head));
+  program.bind(body.getArgument(Arg::kDO), dO);
   kernel.k.barrier();
   auto yield = cast<kda::GradYieldOp>(body.getTerminator());
   SmallVector<Value> kept(yield.getOperands());
   if (failed(program.run(body, kept)))
     return failure();
-  // dq, dk, dv, dg, dbeta: the chunk's real rows, per value head.
-  const int64_t widths[] = {g.kDim, g.kDim, g.vDim, g.kDim, 1};
-  unsigned next = 0;
-  for (unsigned i = 0; i < 5; ++i) {
-    if (i == 3 && g.gate == kda::GateGranularity::none)
-      continue;
-    StringRef name = gradNames[next++];
-    kdk::StoreTileOp::create(
-        b, kernel.loc, program.tileOf(yield.getOperand(i)),
-        kernel.args.lookup(name),
-        tokenOffset(kernel.k, batch, token, kernel.seqLen, g.hv, head,
-                    widths[i]),
-        rows, kernel.k.index(g.hv * widths[i]), widths[i] == 1 ? 0 : 1);
-  }
+  // dq, dk, dv, dg, dbeta. The loaded tiles are dead once the body ran
+  // (unless yielded as they are): the adjoints reuse their space.
+  SmallVector<Value> cotangents;
+  for (unsigned i = 0; i < 5; ++i)
+    cotangents.push_back(i == 3 && g.gate == kda::GateGranularity::none
+                             ? Value()
+                             : program.tileOf(yield.getOperand(i)));
+  for (Value loaded : {inputs.q, inputs.k, inputs.v, inputs.gate, inputs.beta,
+                       state, dNext, dO})
+    if (!llvm::is_contained(cotangents, loaded))
+      kernel.pool.release(loaded);
+  applyAdjointsAndStore(kernel, cotangents, slot, batch, token, rows, head);
   return kernel.finish(op);
+}
+
+/// The entry function's raw inputs and the prologue between them and the
+/// chunk ops, read off the map's operands (the scans must share them).
+struct RawInputs {
+  Value q, k, g, beta, aLog, dtBias;
+};
+
+LogicalResult readPrologue(kda::ChunkGradMapOp map, kda::ChunkStatesOp states,
+                           kda::ChunkStateGradsOp grads, BackwardPrologue &p,
+                           RawInputs &raw) {
+  raw.q = map.getQ();
+  raw.k = map.getK();
+  raw.g = map.getG();
+  raw.beta = map.getBeta();
+  if (auto qNorm = raw.q.getDefiningOp<kda::L2NormOp>()) {
+    auto kNorm = raw.k.getDefiningOp<kda::L2NormOp>();
+    if (!kNorm)
+      return map.emitError() << kPass << ": expects q and k both L2-normed "
+                                         "or neither";
+    p.qkL2Norm = true;
+    raw.q = qNorm.getInput();
+    raw.k = kNorm.getInput();
+  }
+  if (raw.g)
+    if (auto act = raw.g.getDefiningOp<kda::GateActivationOp>()) {
+      p.activation = act.getActivation();
+      p.lowerBound = act.getLowerBound();
+      raw.aLog = act.getALog();
+      raw.dtBias = act.getDtBias();
+      raw.g = act.getInput();
+    }
+  if (auto sigmoid = raw.beta.getDefiningOp<kda::SigmoidOp>()) {
+    p.betaSigmoid = true;
+    raw.beta = sigmoid.getInput();
+  }
+  auto sameInputs = [&](auto scan) {
+    return scan.getQ() == map.getQ() && scan.getK() == map.getK() &&
+           scan.getV() == map.getV() && scan.getG() == map.getG() &&
+           scan.getBeta() == map.getBeta();
+  };
+  if (!sameInputs(states) || !sameInputs(grads))
+    return map.emitError() << kPass << ": expects the chunk ops to read the "
+                                       "same q, k, v, g, beta";
+  for (Value v : {raw.q, raw.k, Value(map.getV()), raw.g, raw.beta, raw.aLog,
+                  raw.dtBias})
+    if (v && !isa<BlockArgument>(v))
+      return map.emitError()
+             << kPass << ": expects the chunk ops' inputs to be the "
+                         "function's arguments or a fused prologue (qk L2 "
+                         "norm, gate activation, beta sigmoid) of them";
+  return success();
+}
+
+/// Follows one function result back through the prologue's adjoints to a
+/// gradient the kernels compute (a map result or dh0), recording the
+/// adjoints; `name` gets its launch tensor name.
+LogicalResult traceResult(Value result, kda::ChunkGradMapOp map,
+                          kda::ChunkStateGradsOp grads, const RawInputs &raw,
+                          const BackwardPrologue &forward,
+                          BackwardPrologue &adjoints, std::string &name) {
+  const char *mapNames[] = {"dq", "dk", "dv", "dg", "dbeta"};
+  bool l2 = false, groupSum = false, gate = false, sigmoid = false;
+  Value l2Input;
+  Value v = result;
+  auto refuse = [&](Operation *op, const Twine &why) {
+    return op->emitError() << kPass << ": " << why;
+  };
+  while (true) {
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return map.emitError() << kPass << ": a result of the backward is a "
+                                         "function argument";
+    if (def == grads.getOperation() && v == grads.getDh0()) {
+      name = "dh0";
+      break;
+    }
+    if (def == map.getOperation()) {
+      unsigned index = cast<OpResult>(v).getResultNumber();
+      if (!map.getG() && index >= 3)
+        ++index;
+      name = mapNames[index];
+      break;
+    }
+    LogicalResult step =
+        llvm::TypeSwitch<Operation *, LogicalResult>(def)
+            .Case([&](kda::L2NormGradOp op) -> LogicalResult {
+              l2 = true;
+              l2Input = op.getInput();
+              v = op.getDresult();
+              return success();
+            })
+            .Case([&](kda::GroupSumOp op) {
+              groupSum = true;
+              v = op.getInput();
+              return success();
+            })
+            .Case([&](kda::SigmoidGradOp op) -> LogicalResult {
+              if (op.getInput() != raw.beta || !forward.betaSigmoid)
+                return refuse(op, "sigmoid_grad must differentiate the "
+                                  "forward's beta sigmoid");
+              sigmoid = true;
+              v = op.getDresult();
+              return success();
+            })
+            .Case([&](kda::GateActivationGradOp op) -> LogicalResult {
+              if (op.getInput() != raw.g || op.getALog() != raw.aLog ||
+                  op.getDtBias() != raw.dtBias ||
+                  op.getActivation() != forward.activation ||
+                  op.getLowerBound() != forward.lowerBound)
+                return refuse(op, "gate_activation_grad must differentiate "
+                                  "the forward's gate activation");
+              unsigned index = cast<OpResult>(v).getResultNumber();
+              if (index > 0) {
+                // dA_log comes first when both are given.
+                bool aLog = raw.aLog && index == 1;
+                name = aLog ? "dA_log" : "ddt_bias";
+                (aLog ? adjoints.aLogGrad : adjoints.dtBiasGrad) = true;
+                return success();
+              }
+              gate = true;
+              v = op.getDresult();
+              return success();
+            })
+            .Default([&](Operation *op) {
+              return refuse(op, "has no kernel; a result of the backward "
+                                "must be a chunk gradient or dh0 through "
+                                "the prologue's adjoints");
+            });
+    if (failed(step))
+      return failure();
+    if (!name.empty())
+      break;
+  }
+  bool qk = name == "dq" || name == "dk";
+  if ((l2 || groupSum) && !qk)
+    return map.emitError() << kPass << ": l2norm_grad and group_sum apply "
+                                       "to dq and dk only, not " << name;
+  if (l2 && (!forward.qkL2Norm || l2Input != (name == "dq" ? raw.q : raw.k)))
+    return map.emitError() << kPass << ": l2norm_grad of " << name
+                           << " must differentiate the forward's L2 norm";
+  if ((gate && name != "dg") || (sigmoid && name != "dbeta"))
+    return map.emitError() << kPass << ": an adjoint applies to the wrong "
+                                       "gradient (" << name << ")";
+  if (qk) {
+    // One flag serves dq and dk: they must agree.
+    bool first = name == "dq";
+    bool &l2Flag = adjoints.qkL2NormGrad, &sumFlag = adjoints.groupSum;
+    if (first) {
+      l2Flag = l2;
+      sumFlag = groupSum;
+    } else if (l2Flag != l2 || sumFlag != groupSum) {
+      return map.emitError() << kPass << ": expects dq and dk to go through "
+                                         "the same adjoints";
+    }
+  }
+  if (name == "dg")
+    adjoints.gateGrad = gate;
+  if (name == "dbeta")
+    adjoints.betaSigmoidGrad = sigmoid;
+  return success();
 }
 
 struct ConvertKDAGradToKDKPass
@@ -377,17 +488,6 @@ struct ConvertKDAGradToKDKPass
   LogicalResult convert(ModuleOp module, kda::ChunkStatesOp states,
                         kda::ChunkStateGradsOp grads, kda::ChunkGradMapOp map) {
     auto entry = map->getParentOfType<func::FuncOp>();
-    // The kernels write the map's gradients (and dh0) as the function's
-    // results: anything between them is a prologue adjoint.
-    auto ret = cast<func::ReturnOp>(entry.getBody().front().getTerminator());
-    SmallVector<Value> direct(map.getResults());
-    if (grads.getDh0())
-      direct.push_back(grads.getDh0());
-    if (ValueRange(ret.getOperands()) != ValueRange(direct))
-      return ret.emitError() << kPass << ": the prologue's adjoints (qk L2 "
-                                         "norm, gate activation, beta "
-                                         "sigmoid, GVA's group sum) have no "
-                                         "kernels yet";
     Backward bw;
     LoopGeometry &g = bw.g;
     g.chunk = map.getChunkSize();
@@ -405,48 +505,75 @@ struct ConvertKDAGradToKDKPass
     g.layout = grads.getLayout();
     g.varlen = bool(map.getCuSeqlens());
     g.operandType = g.stateType = Float32Type::get(&getContext());
-    if (g.gate == kda::GateGranularity::scalar)
-      return map.emitError() << kPass << ": a per-head gate's dg (a sum over "
-                                         "K) has no kernel yet";
+    Value chunkInputs[] = {map.getQ(), map.getK(), map.getV(), map.getG(),
+                           map.getBeta()};
     for (Operation *op : {states.getOperation(), grads.getOperation(),
                           map.getOperation()})
       for (Value operand : op->getOperands())
         if (Operation *def = operand.getDefiningOp();
-            def && !isa<kda::ChunkStatesOp, kda::ChunkStateGradsOp>(def))
-          return op->emitError() << kPass << ": the fused prologue (qk L2 "
-                                             "norm, gate activation, beta "
-                                             "sigmoid) has no backward "
-                                             "kernels yet";
+            def && !llvm::is_contained(chunkInputs, operand) &&
+            !isa<kda::ChunkStatesOp, kda::ChunkStateGradsOp>(def))
+          return op->emitError() << kPass << ": expects the states, "
+                                             "cotangents and cu_seqlens to be "
+                                             "function arguments";
+    RawInputs raw;
+    BackwardPrologue &p = bw.prologue;
+    if (failed(readPrologue(map, states, grads, p, raw)))
+      return failure();
+    // The kernels write every chunk gradient (and dh0): each function
+    // result is one of them through the prologue's adjoints.
+    auto ret = cast<func::ReturnOp>(entry.getBody().front().getTerminator());
+    llvm::StringSet<> returned;
+    for (Value result : ret.getOperands()) {
+      std::string name;
+      if (failed(traceResult(result, map, grads, raw, p, p, name)))
+        return failure();
+      if (!returned.insert(name).second)
+        return ret.emitError() << kPass << ": returns " << name << " twice";
+      bw.tensorTypes[name] = elementTypeOf(result);
+    }
+    SmallVector<StringRef> expected = {"dq", "dk", "dv", "dbeta"};
+    if (map.getG())
+      expected.push_back("dg");
+    if (grads.getDh0())
+      expected.push_back("dh0");
+    for (StringRef name : expected)
+      if (!returned.contains(name))
+        return ret.emitError() << kPass << ": expects the backward to return "
+                               << name;
+    if (g.hv != g.h && !p.groupSum)
+      return ret.emitError() << kPass << ": GVA's dq and dk need a group_sum";
     auto bindTensor = [&](StringRef name, Value v) {
       if (v)
         bw.tensorTypes[name] = elementTypeOf(v);
     };
-    bindTensor("q", map.getQ());
-    bindTensor("k", map.getK());
+    bindTensor("q", raw.q);
+    bindTensor("k", raw.k);
     bindTensor("v", map.getV());
-    bindTensor("g", map.getG());
-    bindTensor("beta", map.getBeta());
+    bindTensor("g", raw.g);
+    bindTensor("beta", raw.beta);
+    bindTensor("A_log", raw.aLog);
+    bindTensor("dt_bias", raw.dtBias);
     bindTensor("cu_seqlens", map.getCuSeqlens());
     bindTensor("initial_state", states.getInitialState());
     bindTensor("do", map.getDOut());
     bindTensor("dht", grads.getDht());
-    bindTensor("dh0", grads.getDh0());
-    const char *gradNames[] = {"dq", "dk", "dv", "dg", "dbeta"};
-    unsigned next = 0;
-    for (unsigned i = 0; i < 5; ++i) {
-      if (i == 3 && !map.getG())
-        continue;
-      bindTensor(gradNames[i], map.getResult(next++));
-    }
     Type f32 = Float32Type::get(&getContext());
     bw.states = {"states", tileType({g.kDim, g.vDim}, f32)};
     bw.nextStateGrads = {"next_state_grads", tileType({g.kDim, g.vDim}, f32)};
+    bw.dqHeads = {"dq_heads", tileType({g.chunk, g.kDim}, f32)};
+    bw.dkHeads = {"dk_heads", tileType({g.chunk, g.kDim}, f32)};
+    bw.dtBiasPartials = {"dt_bias_partials", tileType({bw.gateWidth()}, f32)};
+    bw.aLogPartials = {"A_log_partials", tileType({bw.gateWidth()}, f32)};
     bw.blockThreads = blockThreads;
     bw.sharedMemoryLimit = kdk::sharedMemoryLimitOf(module, sharedMemoryLimit);
     OpBuilder builder(&getContext());
     if (failed(buildStates(builder, module, bw, states)) ||
         failed(buildStateGrads(builder, module, bw, grads)) ||
-        failed(buildMap(builder, module, bw, map)))
+        failed(buildMap(builder, module, bw, map)) ||
+        (p.groupSum && failed(buildGroupSum(builder, module, bw, map))) ||
+        ((p.aLogGrad || p.dtBiasGrad) &&
+         failed(buildGateParams(builder, module, bw, map))))
       return failure();
     module->setAttr(kdk::kChunkSizeAttr, builder.getI64IntegerAttr(g.chunk));
     entry.erase();

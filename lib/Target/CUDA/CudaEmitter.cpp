@@ -235,7 +235,9 @@ LogicalResult CudaEmitter::emitOperation(Operation &op) {
             kdk::LastRowExpOp,
             kdk::ScaleRowsOp, kdk::LoadIndexOp, kdk::DeltaStepOp, kdk::AddOp,
             kdk::MulOp, kdk::RowDotOp, kdk::ColumnSumOp, kdk::AddToLastRowOp,
-            kdk::TrilOp, kdk::DecayedGramGradOp>(
+            kdk::TrilOp, kdk::DecayedGramGradOp, kdk::RowSumOp,
+            kdk::L2NormRowsGradOp, kdk::SigmoidGradOp,
+            kdk::GateActivationGradOp>(
           [&](auto op) { return printOperation(*this, op); })
       .Default([](Operation *op) {
         return op->emitOpError() << "is not supported by the CUDA emitter";
@@ -321,7 +323,8 @@ static LogicalResult planParam(func::FuncOp func, unsigned index,
                              .Case("T", rt::ParamKind::SizeT)
                              .Case("N", rt::ParamKind::SizeN)
                              .Case("B", rt::ParamKind::SizeB)
-                             .Default(rt::ParamKind::SizeS);
+                             .Case("S", rt::ParamKind::SizeS)
+                             .Default(rt::ParamKind::SizeChunkSlots);
     plan.launch.params.push_back({kind, size.getValue().str()});
     plan.params.push_back({"long long", size.getValue().str()});
     return success();
@@ -472,8 +475,9 @@ static LogicalResult emitKernel(func::FuncOp func, const KernelPlan &plan,
 static bool usesGradLibrary(Operation *root) {
   WalkResult found = root->walk([](Operation *op) {
     bool grad = isa<kdk::AddOp, kdk::MulOp, kdk::RowDotOp, kdk::ColumnSumOp,
-                    kdk::AddToLastRowOp, kdk::TrilOp, kdk::DecayedGramGradOp>(
-                    op);
+                    kdk::AddToLastRowOp, kdk::TrilOp, kdk::DecayedGramGradOp,
+                    kdk::RowSumOp, kdk::L2NormRowsGradOp, kdk::SigmoidGradOp,
+                    kdk::GateActivationGradOp>(op);
     if (auto mma = dyn_cast<kdk::MmaOp>(op))
       grad = mma.getTransposeRhs();
     if (auto cumsum = dyn_cast<kdk::CumsumRowsOp>(op))

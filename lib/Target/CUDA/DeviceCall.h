@@ -103,6 +103,24 @@ getOptionalVector(CudaEmitter &emitter, mlir::Operation *op, mlir::Value value,
                   int64_t length);
 
 
+/// `value` is a kernel buffer argument (of float elements unless
+/// `allowInteger`).
+mlir::LogicalResult expectGlobal(mlir::Operation *op, llvm::StringRef what,
+                                 mlir::Value value, bool allowInteger);
+
+/// A gate activation as the device library's template arguments.
+struct GateActivationArgs {
+  const char *kind; ///< kdac::GateNone, GateSoftplus or GateLowerBound
+  double lowerBound;
+};
+mlir::FailureOr<GateActivationArgs>
+gateActivationArgs(mlir::Operation *op, mlir::kda::GateActivation activation,
+                   std::optional<llvm::APFloat> lowerBound);
+/// Appends the A_log and dt_bias buffers (or typed null pointers) of
+/// kdk.gate_activation and its adjoint.
+mlir::LogicalResult appendGateParameters(DeviceCall &call, mlir::Operation *op,
+                                         mlir::Value aLog, mlir::Value dtBias);
+
 /// out = f(lhs, rhs) element-wise on f32 tiles of one shape (out may be
 /// either input exactly): `function<NT, rows, cols>(lhs, rhs, out[, scale])`.
 /// kdk.sub (EmitTileOps.cpp), kdk.add and kdk.mul (EmitGradOps.cpp).

@@ -163,3 +163,105 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   return call.floatArg(op.getScale().convertToDouble())
       .emit();
 }
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::RowSumOp op) {
+  TileRef input, out;
+  if (failed(getTiles(emitter, op, {op.getInput(), op.getOut()},
+                      {&input, &out})) ||
+      failed(expectShape(op, "out", out, input.rows, 1, true)) ||
+      failed(checkNoOverlap(op, "out", out, "input", input)))
+    return failure();
+  return DeviceCall(emitter, op, "rowSum")
+      .templateArg(input.rows)
+      .templateArg(input.cols)
+      .tile(input)
+      .tile(out)
+      .emit();
+}
+
+//===----------------------------------------------------------------------===//
+// The prologue's adjoints.
+//===----------------------------------------------------------------------===//
+
+/// The raw input and the cotangent it updates in place: one shape, f32,
+/// disjoint.
+static LogicalResult getInputAndGrad(CudaEmitter &emitter, Operation *op,
+                                     Value inputValue, Value gradValue,
+                                     TileRef &input, TileRef &grad) {
+  if (failed(getTiles(emitter, op, {inputValue, gradValue}, {&input, &grad})))
+    return failure();
+  for (auto [name, tile] :
+       {std::pair<StringRef, TileRef *>{"input", &input}, {"grad", &grad}})
+    if (failed(expectF32(op, name, *tile)) ||
+        failed(expectShape(op, name, *tile, input.rows, input.cols,
+                           input.isVector)))
+      return failure();
+  return checkNoOverlap(op, "grad", grad, "input", input);
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::L2NormRowsGradOp op) {
+  TileRef input, grad;
+  if (failed(getInputAndGrad(emitter, op, op.getInput(), op.getGrad(), input,
+                             grad)))
+    return failure();
+  return DeviceCall(emitter, op, "l2normRowsGrad")
+      .templateArg(input.rows)
+      .templateArg(input.cols)
+      .tile(input)
+      .tile(grad)
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::SigmoidGradOp op) {
+  TileRef input, grad;
+  if (failed(getInputAndGrad(emitter, op, op.getInput(), op.getGrad(), input,
+                             grad)))
+    return failure();
+  return DeviceCall(emitter, op, "sigmoidGrad")
+      .templateArg(input.rows)
+      .templateArg(input.cols)
+      .tile(input)
+      .tile(grad)
+      .value(op.getRows())
+      .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::GateActivationGradOp op) {
+  TileRef input, grad;
+  if (failed(getInputAndGrad(emitter, op, op.getInput(), op.getGrad(), input,
+                             grad)))
+    return failure();
+  FailureOr<GateActivationArgs> activation =
+      gateActivationArgs(op, op.getActivation(), op.getLowerBound());
+  if (failed(activation))
+    return failure();
+  DeviceCall call(emitter, op, "gateActivationGrad");
+  call.templateArg(input.rows)
+      .templateArg(input.cols)
+      .templateArg(activation->kind)
+      .templateFlag(input.isVector)
+      .tile(input)
+      .tile(grad)
+      .value(op.getHead())
+      .value(op.getRows());
+  if (failed(appendGateParameters(call, op, op.getALog(), op.getDtBias())))
+    return failure();
+  for (Value partial : {op.getDtBiasGrad(), op.getALogGrad()}) {
+    if (!partial) {
+      call.arg("(float *)nullptr").arg("0");
+      continue;
+    }
+    TileRef out;
+    if (failed(getTiles(emitter, op, {partial}, {&out})) ||
+        failed(expectShape(op, "a parameter's partial sums", out, input.cols,
+                           1, true)) ||
+        failed(checkNoOverlap(op, "a partial", out, "grad", grad)))
+      return failure();
+    call.tile(out);
+  }
+  return call.floatArg(activation->lowerBound).emit();
+}

@@ -83,8 +83,8 @@ kdac::cuda::getOptionalVector(CudaEmitter &emitter, Operation *op, Value value,
 }
 
 /// A global buffer operand: a kernel argument of type memref<?xT>.
-static LogicalResult expectGlobal(Operation *op, StringRef what, Value value,
-                                  bool allowInteger) {
+LogicalResult kdac::cuda::expectGlobal(Operation *op, StringRef what,
+                                       Value value, bool allowInteger) {
   if (!kdk::isGlobalBuffer(value.getType()) || !isa<BlockArgument>(value))
     return op->emitOpError() << "expects " << what
                              << " to be a kernel buffer argument";
@@ -351,39 +351,27 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                      op.getReverse() ? "reverseCumsumRows" : "cumsumRows");
 }
 
-LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
-                                         kdk::GateActivationOp op) {
-  FailureOr<TileRef> tile = emitter.getTile(op, op.getTile());
-  if (failed(tile) || failed(expectF32(op, "tile", *tile)))
-    return failure();
-  const char *kind = nullptr;
-  double lowerBound = 0.0;
-  switch (op.getActivation()) {
+FailureOr<GateActivationArgs>
+kdac::cuda::gateActivationArgs(Operation *op, kda::GateActivation activation,
+                               std::optional<APFloat> lowerBound) {
+  switch (activation) {
   case kda::GateActivation::none:
-    kind = "kdac::GateNone";
-    break;
+    return GateActivationArgs{"kdac::GateNone", 0.0};
   case kda::GateActivation::softplus:
-    kind = "kdac::GateSoftplus";
-    break;
+    return GateActivationArgs{"kdac::GateSoftplus", 0.0};
   case kda::GateActivation::lowerbound:
-    kind = "kdac::GateLowerBound";
-    if (!op.getLowerBound())
-      return op.emitOpError() << "lowerbound needs a lower_bound";
-    lowerBound = op.getLowerBound()->convertToDouble();
-    break;
+    if (!lowerBound)
+      return op->emitOpError() << "lowerbound needs a lower_bound";
+    return GateActivationArgs{"kdac::GateLowerBound",
+                              lowerBound->convertToDouble()};
   }
-  DeviceCall call(emitter, op, "gateActivation");
-  call.templateArg(tile->rows)
-      .templateArg(tile->cols)
-      .templateArg(kind)
-      .templateFlag(op.getPerHead());
-  if (op.getCumulative())
-    call.templateFlag(true);
-  call.tile(*tile)
-      .value(op.getHead())
-      .value(op.getRows());
-  for (auto [what, global] : {std::pair<StringRef, Value>{"A_log", op.getALog()},
-                              {"dt_bias", op.getDtBias()}}) {
+  return op->emitOpError() << "unknown gate activation";
+}
+
+LogicalResult kdac::cuda::appendGateParameters(DeviceCall &call, Operation *op,
+                                               Value aLog, Value dtBias) {
+  for (auto [what, global] :
+       {std::pair<StringRef, Value>{"A_log", aLog}, {"dt_bias", dtBias}}) {
     if (!global) {
       call.arg("(const float *)nullptr");
       continue;
@@ -392,7 +380,31 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       return failure();
     call.value(global);
   }
-  return call.floatArg(lowerBound).emit();
+  return success();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::GateActivationOp op) {
+  FailureOr<TileRef> tile = emitter.getTile(op, op.getTile());
+  if (failed(tile) || failed(expectF32(op, "tile", *tile)))
+    return failure();
+  FailureOr<GateActivationArgs> activation =
+      gateActivationArgs(op, op.getActivation(), op.getLowerBound());
+  if (failed(activation))
+    return failure();
+  DeviceCall call(emitter, op, "gateActivation");
+  call.templateArg(tile->rows)
+      .templateArg(tile->cols)
+      .templateArg(activation->kind)
+      .templateFlag(op.getPerHead());
+  if (op.getCumulative())
+    call.templateFlag(true);
+  call.tile(*tile)
+      .value(op.getHead())
+      .value(op.getRows());
+  if (failed(appendGateParameters(call, op, op.getALog(), op.getDtBias())))
+    return failure();
+  return call.floatArg(activation->lowerBound).emit();
 }
 
 //===----------------------------------------------------------------------===//

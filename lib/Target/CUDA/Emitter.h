@@ -184,6 +184,13 @@ mlir::LogicalResult printOperation(CudaEmitter &emitter,
 mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::TrilOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::DecayedGramGradOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::RowSumOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter,
+                                   mlir::kdk::L2NormRowsGradOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter,
+                                   mlir::kdk::SigmoidGradOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter,
+                                   mlir::kdk::GateActivationGradOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::AddIdentityOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,

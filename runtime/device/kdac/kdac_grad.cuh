@@ -1,8 +1,10 @@
 //===- kdac_grad.cuh - Tile primitives of the backward's kdk ops ----------===//
 //
 // The device functions of the ops kda-grad-decompose's primitives lower to
-// (kdk.add, mul, row_dot, column_sum, add_to_last_row, tril, cumsum_rows
-// reverse, mma transpose_rhs, decayed_gram_grad), under kdac_tile.cuh's
+// (kdk.add, mul, row_dot, row_sum, column_sum, add_to_last_row, tril,
+// cumsum_rows reverse, mma transpose_rhs, decayed_gram_grad) and the
+// prologue's adjoints (l2norm_rows_grad, sigmoid_grad,
+// gate_activation_grad), under kdac_tile.cuh's
 // conventions: all NT threads call, tiles are (pointer, ld) with 1-D tiles
 // as n x 1, no trailing barrier. Included only by kernels that use them, so
 // forward kernels compile as before.
@@ -162,6 +164,108 @@ decayedGramGrad(const float *dA, int ldA, const float *a, int lda,
       if (lane == 0)
         dr[i * drStride] = rowSum;
     }
+  }
+}
+
+// kdk.row_sum: out[r] = sum_c x[r, c], one warp per row.
+template <int NT, int Rows, int Cols>
+__device__ __forceinline__ void rowSum(const float *x, int ldx, float *out,
+                                       int outStride) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int r = warp; r < Rows; r += NT / 32) {
+    float sum = 0.0f;
+    for (int c = lane; c < Cols; c += 32)
+      sum += x[r * ldx + c];
+    sum = warpReduceSum(sum);
+    if (lane == 0)
+      out[r * outStride] = sum;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// The prologue's adjoints (in place on the cotangent).
+//===----------------------------------------------------------------------===//
+
+// kdk.l2norm_rows_grad: with n = sqrt(|x|^2 + 1e-6) and y = x / n,
+// dy = (dy - y (y . dy)) / n. One warp per row.
+template <int NT, int Rows, int Cols>
+__device__ __forceinline__ void l2normRowsGrad(const float *x, int ldx,
+                                               float *dy, int ldd) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int r = warp; r < Rows; r += NT / 32) {
+    const float *xr = x + r * ldx;
+    float *dr = dy + r * ldd;
+    float squares = 0.0f, dot = 0.0f;
+    for (int c = lane; c < Cols; c += 32) {
+      squares = fmaf(xr[c], xr[c], squares);
+      dot = fmaf(xr[c], dr[c], dot);
+    }
+    const float inverseNorm = 1.0f / sqrtf(warpReduceSum(squares) + 1e-6f);
+    // y . dy = (x . dy) / n.
+    const float ydy = warpReduceSum(dot) * inverseNorm;
+    for (int c = lane; c < Cols; c += 32)
+      dr[c] = (dr[c] - xr[c] * inverseNorm * ydy) * inverseNorm;
+  }
+}
+
+// kdk.sigmoid_grad: dy *= s (1 - s), s = sigmoid(x), on the first `rows`
+// rows; padding rows get 0.
+template <int NT, int Rows, int Cols>
+__device__ __forceinline__ void sigmoidGrad(const float *x, int ldx, float *dy,
+                                            int ldd, long long rows) {
+  const int validRows = validRowCount<Rows>(rows);
+  for (int e = threadIdx.x; e < Rows * Cols; e += NT) {
+    const int r = e / Cols, c = e % Cols;
+    const float s = __frcp_rn(1.0f + expf(-x[r * ldx + c]));
+    float &d = dy[r * ldd + c];
+    d = r < validRows ? d * s * (1.0f - s) : 0.0f;
+  }
+}
+
+// kdk.gate_activation_grad for value head `head` (b, a as gateActivation):
+// softplus y = -a softplus(x + b): dy/dx = -a sigmoid(x + b) (-a past 20),
+// dy/dA_log = -a softplus(x + b); lowerbound y = lb sigmoid(a (x + b)):
+// dy/dx = lb a s (1 - s), dy/dA_log = dy/dx (x + b). One thread per
+// column, rows in order, so the column sums (this chunk's ddt_bias and
+// dA_log shares) are deterministic.
+template <int NT, int Rows, int Cols, int Activation, bool PerHead,
+          typename ALogT, typename DtBiasT>
+__device__ __forceinline__ void
+gateActivationGrad(const float *x, int ldx, float *dy, int ldd, long long head,
+                   long long rows, const ALogT *aLog, const DtBiasT *dtBias,
+                   float *dtBiasGrad, int dtBiasGradStride, float *aLogGrad,
+                   int aLogGradStride, float lowerBound) {
+  const float a = aLog ? expf(toFloat(aLog[head])) : 1.0f;
+  const int validRows = validRowCount<Rows>(rows);
+  for (int c = threadIdx.x; c < Cols; c += NT) {
+    const float bias =
+        dtBias ? toFloat(dtBias[PerHead ? head : head * Cols + c]) : 0.0f;
+    float biasSum = 0.0f, aLogSum = 0.0f;
+    for (int r = 0; r < Rows; ++r) {
+      float &d = dy[r * ldd + c];
+      if (r >= validRows) {
+        d = 0.0f;
+        continue;
+      }
+      const float y = x[r * ldx + c] + bias;
+      float dydx, dydALog;
+      if constexpr (Activation == GateSoftplus) {
+        const float s = __frcp_rn(1.0f + expf(-y));
+        dydx = -a * (y > 20.0f ? 1.0f : s);
+        dydALog = -a * (y > 20.0f ? y : log1pf(expf(y)));
+      } else {
+        const float s = __frcp_rn(1.0f + expf(-(a * y)));
+        dydx = lowerBound * s * (1.0f - s) * a;
+        dydALog = dydx * y;
+      }
+      aLogSum = fmaf(d, dydALog, aLogSum);
+      d *= dydx;
+      biasSum += d;
+    }
+    if (dtBiasGrad)
+      dtBiasGrad[c * dtBiasGradStride] = biasSum;
+    if (aLogGrad)
+      aLogGrad[c * aLogGradStride] = aLogSum;
   }
 }
 

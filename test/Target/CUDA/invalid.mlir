@@ -79,7 +79,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  // expected-error @+1 {{argument #1 of @k: kdk.size must be "T", "N", "B" or "S"}}
+  // expected-error @+1 {{argument #1 of @k: kdk.size must be "T", "N", "B", "S" or "chunk_slots"}}
   func.func @k(%q: memref<?xf32> {kdk.param = "q"}, %h: index {kdk.size = "H"})
       attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
     return

@@ -80,7 +80,8 @@ TEST(LaunchDescriptorText, MalformedEntriesNameTheirLine) {
   EXPECT_EQ(errorOf("chunk_size 16\nkernel \"k\" grid [1, 1, 1] "
                     "block_threads 128 dynamic_shared_bytes 0\n"
                     "  param size \"H\"\n"),
-            "launch descriptor line 3: size \"H\" is not T, N, B or S");
+            "launch descriptor line 3: size \"H\" is not T, N, B, S or "
+            "chunk_slots");
   EXPECT_EQ(errorOf("chunk_size 16\nkernels 3\n"),
             "launch descriptor line 2: unknown entry 'kernels'");
   EXPECT_EQ(errorOf("workspace \"u\" bytes_per_chunk_slot 4\n"),

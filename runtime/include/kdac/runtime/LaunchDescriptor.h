@@ -51,6 +51,7 @@ enum class ParamKind {
   SizeN,     ///< int64 N
   SizeB,     ///< int64 B
   SizeS,     ///< int64 S, the slots per sequence of [N, S] state_indices
+  SizeChunkSlots, ///< int64 chunk slots (see RuntimeSizes)
 };
 
 struct KernelParam {

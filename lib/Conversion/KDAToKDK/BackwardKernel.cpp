@@ -1,0 +1,155 @@
+//===- BackwardKernel.cpp - Shared machinery of the backward's kernels ----===//
+//
+// Loading a chunk recomputes the forward's fused prologue on the raw tiles
+// (the backward saves nothing of it), and the workspace helpers address
+// one tile per chunk slot and value head.
+//
+//===----------------------------------------------------------------------===//
+#include "BackwardKernel.h"
+#include "TileProgram.h"
+
+using namespace mlir;
+
+namespace kdac::lowering {
+
+void BackwardKernel::declareInputs() {
+  for (StringRef name : {"q", "k", "v"})
+    tensor(name);
+  if (g.gate != kda::GateGranularity::none)
+    tensor("g");
+  tensor("beta");
+  optionalTensor("A_log");
+  optionalTensor("dt_bias");
+  if (g.varlen)
+    tensor("cu_seqlens");
+}
+
+void BackwardKernel::loadRaw(StringRef name, Value batch, Value token,
+                             Value rows, Value head, Value dst) {
+  // q and k are read by q/k head, the rest by value head; a per-head gate
+  // (and beta) has one value per row, which a 2-D tile broadcasts over K.
+  bool qk = name == "q" || name == "k";
+  bool perRow = name == "beta" || (name == "g" && bw.gateWidth() == 1);
+  int64_t heads = qk ? g.h : g.hv;
+  int64_t width = perRow ? 1 : name == "v" ? g.vDim : g.kDim;
+  Value tensorHead = qk ? k.div(head, g.hv / g.h) : head;
+  // One statement per index op: the IR (and the CUDA) must not depend on
+  // the compiler's order of evaluating arguments.
+  Value offset = tokenOffset(k, batch, token, seqLen, heads, tensorHead, width);
+  Value rowStride = k.index(heads * width);
+  kdk::LoadTileOp::create(b, loc, args.lookup(name), offset, rows, rowStride,
+                          perRow ? 0 : 1, dst, false);
+}
+
+ChunkTiles BackwardKernel::loadChunk(Block &body, TileProgram &program,
+                                     Value batch, Value token, Value rows,
+                                     Value head) {
+  ChunkTiles t{tile({g.chunk, g.kDim}), tile({g.chunk, g.kDim}),
+               tile({g.chunk, g.vDim}), tile({g.chunk, g.kDim}),
+               tile({g.chunk})};
+  loadRaw("q", batch, token, rows, head, t.q);
+  loadRaw("k", batch, token, rows, head, t.k);
+  loadRaw("v", batch, token, rows, head, t.v);
+  if (g.gate != kda::GateGranularity::none)
+    loadRaw("g", batch, token, rows, head, t.gate);
+  else
+    kdk::FillOp::create(b, loc, t.gate, b.getF64FloatAttr(0.0));
+  loadRaw("beta", batch, token, rows, head, t.beta);
+  const BackwardPrologue &p = bw.prologue;
+  if (p.qkL2Norm || p.activation != kda::GateActivation::none ||
+      p.betaSigmoid) {
+    k.barrier();
+    if (p.qkL2Norm) {
+      kdk::L2NormRowsOp::create(b, loc, t.q);
+      kdk::L2NormRowsOp::create(b, loc, t.k);
+    }
+    if (p.activation != kda::GateActivation::none)
+      kdk::GateActivationOp::create(
+          b, loc, t.gate, head, rows, args.lookup("A_log"),
+          args.lookup("dt_bias"), p.activation,
+          p.lowerBound ? b.getF64FloatAttr(p.lowerBound->convertToDouble())
+                       : FloatAttr(),
+          g.gate == kda::GateGranularity::scalar, /*cumulative=*/false);
+    if (p.betaSigmoid)
+      kdk::SigmoidOp::create(b, loc, t.beta, rows);
+  }
+  Value tilesInOrder[] = {t.q, t.k, t.v, t.gate, t.beta};
+  for (auto [i, tile] : llvm::enumerate(tilesInOrder))
+    program.bind(body.getArgument(i), tile);
+  return t;
+}
+
+Value BackwardKernel::loadDO(Value batch, Value token, Value rows,
+                             Value head) {
+  Value dO = tile({g.chunk, g.vDim});
+  kdk::LoadTileOp::create(
+      b, loc, args.lookup("do"),
+      tokenOffset(k, batch, token, seqLen, g.hv, head, g.vDim), rows,
+      k.index(g.hv * g.vDim), 1, dO, false);
+  return dO;
+}
+
+Value BackwardKernel::slotOffset(const WorkspaceSpec &ws, Value slot,
+                                 Value head) {
+  return k.mul(k.add(k.mul(slot, g.hv), head), ws.tileType.getNumElements());
+}
+
+/// A workspace tile's rows and row stride: a vector is a column of
+/// elements.
+static std::pair<int64_t, int64_t> rowsAndStride(const WorkspaceSpec &ws) {
+  ArrayRef<int64_t> shape = ws.tileType.getShape();
+  return {shape[0], shape.size() == 2 ? shape[1] : 1};
+}
+
+void BackwardKernel::loadSlot(const WorkspaceSpec &ws, Value slot, Value head,
+                              Value dst, Value rows) {
+  auto [allRows, stride] = rowsAndStride(ws);
+  kdk::LoadTileOp::create(b, loc, args.lookup(ws.name),
+                          slotOffset(ws, slot, head),
+                          rows ? rows : k.index(allRows), k.index(stride), 1,
+                          dst, false);
+}
+
+void BackwardKernel::storeSlot(Value src, const WorkspaceSpec &ws, Value slot,
+                               Value head, Value rows) {
+  auto [allRows, stride] = rowsAndStride(ws);
+  kdk::StoreTileOp::create(b, loc, src, args.lookup(ws.name),
+                           slotOffset(ws, slot, head),
+                           rows ? rows : k.index(allRows), k.index(stride), 1);
+}
+
+void BackwardKernel::transferState(Value tile, StringRef name, Value sequence,
+                                   Value head, bool store) {
+  Value offset = k.mul(k.add(k.mul(sequence, g.hv), head), g.kDim * g.vDim);
+  bool kv = g.layout == kda::StateLayout::kv;
+  Value rowStride = k.index(kv ? g.vDim : 1);
+  int64_t colStride = kv ? 1 : g.kDim;
+  if (store)
+    kdk::StoreTileOp::create(b, loc, tile, args.lookup(name), offset,
+                             k.index(g.kDim), rowStride, colStride);
+  else
+    kdk::LoadTileOp::create(b, loc, args.lookup(name), offset,
+                            k.index(g.kDim), rowStride, colStride, tile,
+                            false);
+}
+
+Value BackwardKernel::carriedTile(StringRef source, Value &sequence,
+                                  Value &head) {
+  Value carried = tile({g.kDim, g.vDim});
+  sequence = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 2);
+  head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
+  if (!source.empty())
+    transferState(carried, source, sequence, head, false);
+  else
+    kdk::FillOp::create(b, loc, carried, b.getF64FloatAttr(0.0));
+  k.barrier();
+  return carried;
+}
+
+LogicalResult BackwardKernel::finish(Operation *anchor) {
+  return k.finish(pool, anchor,
+                  "backward kernel " + k.getFunction().getName().str(),
+                  "use a smaller K or V", kGradPass);
+}
+
+} // namespace kdac::lowering

@@ -1,0 +1,140 @@
+//===- BackwardKernel.h - Shared machinery of the backward's kernels -*- C++ -*-===//
+//
+// What convert-kda-grad-to-kdk's kernels share: the problem's sizes, the
+// fused prologue they recompute on every chunk they load, the adjoints
+// that map its cotangents back to the raw inputs, and a kernel builder
+// with the backward's argument, tile and index helpers.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KDAC_LIB_CONVERSION_KDATOKDK_BACKWARDKERNEL_H
+#define KDAC_LIB_CONVERSION_KDATOKDK_BACKWARDKERNEL_H
+
+#include "Lowering.h"
+
+#include "llvm/ADT/StringMap.h"
+
+namespace kdac::lowering {
+
+inline constexpr const char *kGradPass = "convert-kda-grad-to-kdk";
+
+/// The forward's fused prologue, as the backward's kernels recompute it
+/// after loading the raw inputs, and the adjoints the IR applies to the
+/// chunk ops' cotangents (read off kda.l2norm_grad, group_sum,
+/// gate_activation_grad and sigmoid_grad).
+struct BackwardPrologue {
+  bool qkL2Norm = false, betaSigmoid = false;
+  mlir::kda::GateActivation activation = mlir::kda::GateActivation::none;
+  std::optional<llvm::APFloat> lowerBound;
+  /// The adjoints: l2norm_grad on dq and dk, group_sum (GVA), sigmoid_grad
+  /// on dbeta, gate_activation_grad on dg with dA_log / ddt_bias.
+  bool qkL2NormGrad = false, groupSum = false, betaSigmoidGrad = false,
+       gateGrad = false, aLogGrad = false, dtBiasGrad = false;
+};
+
+/// What the backward's kernels share: sizes, the prologue, and the tensors
+/// by launch name.
+struct Backward {
+  LoopGeometry g;
+  BackwardPrologue prologue;
+  llvm::StringMap<mlir::Type> tensorTypes;
+  int64_t blockThreads = 256, sharedMemoryLimit = 0;
+  WorkspaceSpec states, nextStateGrads;
+  /// GVA's per-value-head dq and dk, summed by kda_bwd_group_sum.
+  WorkspaceSpec dqHeads, dkHeads;
+  /// Each chunk's column sums of ddt_bias and dA_log, summed by
+  /// kda_bwd_gate_params.
+  WorkspaceSpec dtBiasPartials, aLogPartials;
+  /// Columns of the gate: K, or 1 for a per-head gate.
+  int64_t gateWidth() const {
+    return g.gate == mlir::kda::GateGranularity::scalar ? 1 : g.kDim;
+  }
+};
+
+/// One chunk's input tiles as the chunk ops see them (after the prologue).
+struct ChunkTiles {
+  mlir::Value q, k, v, gate, beta;
+};
+
+/// A kernel of the backward and its argument and index helpers.
+class BackwardKernel {
+public:
+  BackwardKernel(mlir::OpBuilder &builder, mlir::ModuleOp module,
+                 const Backward &bw, llvm::StringRef name,
+                 llvm::ArrayRef<llvm::StringRef> grid)
+      : bw(bw), g(bw.g), k(builder, module, name, bw.blockThreads, grid),
+        b(k.b), loc(k.loc) {}
+
+  mlir::Value tensor(llvm::StringRef name) {
+    return args[name] = k.addTensor(name, bw.tensorTypes.lookup(name));
+  }
+  mlir::Value optionalTensor(llvm::StringRef name) {
+    return bw.tensorTypes.count(name) ? tensor(name) : mlir::Value();
+  }
+  mlir::Value workspace(const WorkspaceSpec &ws) {
+    return args[ws.name] = k.addWorkspace(ws, g);
+  }
+  /// q, k, v, g, beta, the prologue's A_log and dt_bias, cu_seqlens.
+  void declareInputs();
+
+  /// Loads one chunk's raw q, k, v, g, beta (rows [token, token + rows) of
+  /// value head `head`, zero past `rows`), applies the fused prologue in
+  /// place and binds the body's arguments.
+  ChunkTiles loadChunk(mlir::Block &body, class TileProgram &program,
+                       mlir::Value batch, mlir::Value token, mlir::Value rows,
+                       mlir::Value head);
+  /// Loads the raw rows of input `name` ("q", "k", "g", "beta") into `dst`.
+  void loadRaw(llvm::StringRef name, mlir::Value batch, mlir::Value token,
+               mlir::Value rows, mlir::Value head, mlir::Value dst);
+
+  /// The rows of do for the chunk.
+  mlir::Value loadDO(mlir::Value batch, mlir::Value token, mlir::Value rows,
+                     mlir::Value head);
+
+  /// Element offset of (slot, head)'s tile in workspace `ws`.
+  mlir::Value slotOffset(const WorkspaceSpec &ws, mlir::Value slot,
+                         mlir::Value head);
+  /// Moves (slot, head)'s tile of `ws`: its first `rows` rows (all when
+  /// null).
+  void loadSlot(const WorkspaceSpec &ws, mlir::Value slot, mlir::Value head,
+                mlir::Value dst, mlir::Value rows = {});
+  void storeSlot(mlir::Value src, const WorkspaceSpec &ws, mlir::Value slot,
+                 mlir::Value head, mlir::Value rows = {});
+  /// A user-facing [N, HV, K, V] (or [N, HV, V, K]) state of `sequence`.
+  void transferState(mlir::Value tile, llvm::StringRef name,
+                     mlir::Value sequence, mlir::Value head, bool store);
+
+  mlir::Value tile(llvm::ArrayRef<int64_t> shape) {
+    return pool.get(shape, b.getF32Type());
+  }
+
+  /// The K x V tile a scan carries, filled from the user tensor `source`
+  /// (initial_state, dht) or zero when the spec has none; `sequence` and
+  /// `head` come from the block ids.
+  mlir::Value carriedTile(llvm::StringRef source, mlir::Value &sequence,
+                          mlir::Value &head);
+
+  mlir::LogicalResult finish(mlir::Operation *anchor);
+
+  const Backward &bw;
+  const LoopGeometry &g;
+  KernelFunction k;
+  mlir::OpBuilder &b;
+  mlir::Location loc;
+  TilePool pool{k, bw.sharedMemoryLimit};
+  llvm::StringMap<mlir::Value> args;
+  mlir::Value seqLen;
+};
+
+/// kda_bwd_group_sum: GVA's dq and dk, the sum over each q/k head's group
+/// of value heads (one block per chunk slot and q/k head).
+mlir::LogicalResult buildGroupSum(mlir::OpBuilder &builder, mlir::ModuleOp module,
+                                  const Backward &bw, mlir::Operation *anchor);
+/// kda_bwd_gate_params: ddt_bias and dA_log, the chunks' partial sums added
+/// in slot order (one block per value head).
+mlir::LogicalResult buildGateParams(mlir::OpBuilder &builder,
+                                    mlir::ModuleOp module, const Backward &bw,
+                                    mlir::Operation *anchor);
+
+} // namespace kdac::lowering
+
+#endif // KDAC_LIB_CONVERSION_KDATOKDK_BACKWARDKERNEL_H
