@@ -89,9 +89,15 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
     order, storing each chunk's entering state), kda_bwd_state_grads (the
     chunks in reverse, storing each chunk's dS' and writing dh0) and
     kda_bwd_map (one block per chunk slot and value head, writing the rows
-    of dq, dk, dv, dg and dbeta). The prologue's adjoints (kda.l2norm_grad,
-    sigmoid_grad, gate_activation_grad, group_sum) have no kernel yet and
-    are refused.
+    of dq, dk, dv, dg and dbeta). Each kernel recomputes the forward's fused
+    prologue (kda.l2norm, gate_activation, sigmoid) on the raw tiles it
+    loads, and kda_bwd_map applies the adjoints the function's results go
+    through (kda.l2norm_grad, gate_activation_grad, sigmoid_grad, a per-head
+    gate's row sum) in place before it stores. What sums over blocks is a
+    kernel of its own, adding per-block shares from a workspace in a fixed
+    order: kda_bwd_group_sum (GVA's kda.group_sum of dq and dk) and
+    kda_bwd_gate_params (dA_log and ddt_bias over every chunk). An adjoint
+    that does not differentiate the forward's prologue is refused.
 
     Before:
     ```mlir

@@ -75,7 +75,7 @@ ChunkTiles BackwardKernel::loadChunk(Block &body, TileProgram &program,
   }
   Value tilesInOrder[] = {t.q, t.k, t.v, t.gate, t.beta};
   for (auto [i, tile] : llvm::enumerate(tilesInOrder))
-    program.bind(body.getArgument(i), tile);
+    program.bindDonated(body.getArgument(i), tile);
   return t;
 }
 

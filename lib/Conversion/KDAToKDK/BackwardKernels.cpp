@@ -123,18 +123,23 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
   const LoopGeometry &g = bw.g;
   Value sequence, head;
   Value dS = kernel.carriedTile(dht ? "dht" : "", sequence, head);
-  Value state = kernel.tile({g.kDim, g.vDim});
+  Block &body = op.getBody().front();
+  using Arg = kda::ChunkGradLoopOp::BackwardArg;
+  // The reverse scan's body need not read the state (the state's own
+  // cotangent does not): then its K x V tile is neither made nor loaded.
+  bool readsState = !body.getArgument(Arg::kState).use_empty();
+  Value state = readsState ? kernel.tile({g.kDim, g.vDim}) : Value();
   ScanLoop s = openScan(kernel, sequence, head, /*reverse=*/true);
   scf::ForOp loop = cast<scf::ForOp>(b.getInsertionBlock()->getParentOp());
-  Block &body = op.getBody().front();
   TileProgram program(kernel.k, kernel.pool);
   kernel.storeSlot(dS, bw.nextStateGrads, s.slot, s.head);
-  kernel.loadSlot(bw.states, s.slot, s.head, state);
+  if (readsState) {
+    kernel.loadSlot(bw.states, s.slot, s.head, state);
+    program.bindDonated(body.getArgument(Arg::kState), state);
+  }
   kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
-  using Arg = kda::ChunkGradLoopOp::BackwardArg;
-  program.bind(body.getArgument(Arg::kState), state);
-  program.bind(body.getArgument(Arg::kDO),
-               kernel.loadDO(s.batch, s.token, s.rows, s.head));
+  program.bindDonated(body.getArgument(Arg::kDO),
+                      kernel.loadDO(s.batch, s.token, s.rows, s.head));
   program.bind(body.getArgument(Arg::kDNextState), dS);
   kernel.k.barrier();
   auto yield = cast<kda::GradYieldOp>(body.getTerminator());
@@ -271,31 +276,33 @@ LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
         rows = located.getRows();
   Block &body = op.getBody().front();
   TileProgram program(kernel.k, kernel.pool);
-  ChunkTiles inputs = kernel.loadChunk(body, program, batch, token, rows, head);
+  kernel.loadChunk(body, program, batch, token, rows, head);
   using Arg = kda::ChunkGradLoopOp::BackwardArg;
   Value state = kernel.tile({g.kDim, g.vDim}), dNext = kernel.tile({g.kDim, g.vDim});
   kernel.loadSlot(bw.states, slot, head, state);
   kernel.loadSlot(bw.nextStateGrads, slot, head, dNext);
   Value dO = kernel.loadDO(batch, token, rows, head);
-  program.bind(body.getArgument(Arg::kState), state);
-  program.bind(body.getArgument(Arg::kDNextState), dNext);
-  program.bind(body.getArgument(Arg::kDO), dO);
+  program.bindDonated(body.getArgument(Arg::kState), state);
+  program.bindDonated(body.getArgument(Arg::kDNextState), dNext);
+  program.bindDonated(body.getArgument(Arg::kDO), dO);
   kernel.k.barrier();
   auto yield = cast<kda::GradYieldOp>(body.getTerminator());
-  SmallVector<Value> kept(yield.getOperands());
+  // The map stores dq, dk, dv, [dg,] dbeta; the state's cotangent is the
+  // reverse scan's, so what only it needs is not computed here.
+  SmallVector<Value> kept;
+  for (unsigned i = 0; i < 5; ++i)
+    if (i != 3 || g.gate != kda::GateGranularity::none)
+      kept.push_back(yield.getOperand(i));
   if (failed(program.run(body, kept)))
     return failure();
-  // dq, dk, dv, dg, dbeta. The loaded tiles are dead once the body ran
-  // (unless yielded as they are): the adjoints reuse their space.
+  // dq, dk, dv, dg, dbeta; every other tile goes back to the pool for the
+  // adjoints.
   SmallVector<Value> cotangents;
   for (unsigned i = 0; i < 5; ++i)
     cotangents.push_back(i == 3 && g.gate == kda::GateGranularity::none
                              ? Value()
                              : program.tileOf(yield.getOperand(i)));
-  for (Value loaded : {inputs.q, inputs.k, inputs.v, inputs.gate, inputs.beta,
-                       state, dNext, dO})
-    if (!llvm::is_contained(cotangents, loaded))
-      kernel.pool.release(loaded);
+  program.releaseAll(cotangents);
   applyAdjointsAndStore(kernel, cotangents, slot, batch, token, rows, head);
   return kernel.finish(op);
 }

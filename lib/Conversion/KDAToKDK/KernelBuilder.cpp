@@ -105,6 +105,8 @@ Value TilePool::get(ArrayRef<int64_t> shape, Type elementType, bool padRows) {
   auto &list = free[key];
   if (padRows && !list.empty())
     return list.pop_back_val();
+  if (padRows && carve(shape, elementType, list))
+    return list.pop_back_val();
   // Rows of a 2-D tile are padded by 16 bytes: with pitches that are
   // multiples of 128 bytes, the rows a warp reads together (ldmatrix, column
   // walks) would all fall in the same banks.
@@ -153,6 +155,30 @@ LogicalResult KernelFunction::finish(const TilePool &pool, Operation *anchor,
          << pass << ": the " << what << " needs "
          << pool.bytesAllocated() << " bytes of shared memory, over the "
          << pool.limitBytes() << "-byte limit; " << remedy;
+}
+
+bool TilePool::carve(ArrayRef<int64_t> shape, Type elementType,
+                     SmallVectorImpl<Value> &into) {
+  if (shape.size() != 2)
+    return false;
+  // A free tile with as many columns (so the same padded pitch) and a
+  // multiple of the rows splits into row blocks: once a K x V state is
+  // dead, its space holds C x K tiles. (Row blocks keep each tile's bytes
+  // contiguous, as the emitter's overlap checks expect.)
+  for (auto &[key, tiles] : free) {
+    const std::vector<int64_t> &big = key.first;
+    if (tiles.empty() || key.second != elementType.getAsOpaquePointer() ||
+        big.size() != 2 || big[1] != shape[1] || big[0] <= shape[0] ||
+        big[0] % shape[0] != 0)
+      continue;
+    Value tile = tiles.pop_back_val();
+    OpBuilder::InsertionGuard guard(kernel.b);
+    kernel.b.setInsertionPointAfterValue(tile);
+    for (int64_t row = big[0] - shape[0]; row >= 0; row -= shape[0])
+      into.push_back(blockView(kernel.b, kernel.loc, tile, row, 0, shape));
+    return true;
+  }
+  return false;
 }
 
 void TilePool::release(Value tile) {

@@ -97,7 +97,9 @@ private:
 };
 
 /// Shared-memory tiles with reuse: a released tile goes back to a free list
-/// keyed by its type and is handed out again before anything new is made.
+/// keyed by its type and is handed out again before anything new is made;
+/// a free tile with more rows and the same columns is split into row blocks
+/// before anything new is made too.
 class TilePool {
 public:
   int64_t limitBytes() const { return limit; }
@@ -114,6 +116,11 @@ public:
   bool overLimit() const { return allocated > limit; }
 
 private:
+  /// Splits a free tile of more rows (and the same columns) into `shape`
+  /// row blocks on `into`; false when there is none.
+  bool carve(llvm::ArrayRef<int64_t> shape, mlir::Type elementType,
+             llvm::SmallVectorImpl<mlir::Value> &into);
+
   KernelFunction &kernel;
   int64_t limit;
   int64_t allocated = 0;

@@ -21,7 +21,31 @@ Value TileProgram::newTile(Value like) {
   return tile;
 }
 
+Value TileProgram::elementwiseOut(Operation *op) {
+  Value result = op->getResult(0);
+  for (Value operand : op->getOperands()) {
+    Value tile = tiles.lookup(operand);
+    // All of the operand's remaining readers are this op, and the tile is
+    // the program's own: the result may overwrite it element by element.
+    if (tile && made.contains(tile) && !keep.contains(operand) &&
+        operand.getType() == result.getType() &&
+        pendingUses.lookup(operand) ==
+            llvm::count(op->getOperands(), operand)) {
+      tiles[result] = tile;
+      return tile;
+    }
+  }
+  return newTile(result);
+}
+
 Value TileProgram::copyOf(Value value, Value result) {
+  // A dying tile of the program's own is updated where it is.
+  Value own = tiles.lookup(value);
+  if (own && made.contains(own) && !keep.contains(value) &&
+      pendingUses.lookup(value) == 1) {
+    tiles[result] = own;
+    return own;
+  }
   Value tile = newTile(result);
   kdk::ConvertOp::create(b, k.loc, tiles.lookup(value), tile);
   k.barrier();
@@ -61,25 +85,33 @@ LogicalResult TileProgram::lower(Operation *op) {
         return success();
       })
       .Case([&](kda::MatmulOp op) {
-        kdk::MmaOp::create(b, loc, t(op.getLhs()), t(op.getRhs()),
-                           newTile(op.getResult()), op.getTransposeLhs(),
-                           /*accumulate=*/false, op.getScale(),
-                           op.getTransposeRhs());
+        Value into = accumulateInto.lookup(op);
+        Value out = into ? tiles.lookup(into) : newTile(op.getResult());
+        if (into)
+          tiles[op.getResult()] = out;
+        kdk::MmaOp::create(b, loc, t(op.getLhs()), t(op.getRhs()), out,
+                           op.getTransposeLhs(), /*accumulate=*/bool(into),
+                           op.getScale(), op.getTransposeRhs());
         return success();
       })
       .Case([&](kda::AddOp op) {
+        if (Value into = foldedAdds.lookup(op)) {
+          // The product already accumulated into the other operand's tile.
+          tiles[op.getResult()] = t(into);
+          return success();
+        }
         kdk::AddOp::create(b, loc, t(op.getLhs()), t(op.getRhs()),
-                           newTile(op.getResult()));
+                           elementwiseOut(op));
         return success();
       })
       .Case([&](kda::SubOp op) {
         kdk::SubOp::create(b, loc, t(op.getLhs()), t(op.getRhs()),
-                           newTile(op.getResult()));
+                           elementwiseOut(op));
         return success();
       })
       .Case([&](kda::MulOp op) {
         kdk::MulOp::create(b, loc, t(op.getLhs()), t(op.getRhs()),
-                           newTile(op.getResult()), op.getScale());
+                           elementwiseOut(op), op.getScale());
         return success();
       })
       .Case([&](kda::RowDotOp op) {
@@ -143,37 +175,168 @@ LogicalResult TileProgram::lower(Operation *op) {
       });
 }
 
-LogicalResult TileProgram::run(Block &body, ArrayRef<Value> kept) {
-  llvm::DenseMap<Value, int> pendingUses;
-  for (Operation &op : body)
+llvm::DenseSet<Operation *> TileProgram::liveOps(Block &body,
+                                                ArrayRef<Value> kept) {
+  llvm::DenseSet<Value> needed(kept.begin(), kept.end());
+  llvm::DenseSet<Operation *> live;
+  for (Operation &op : llvm::reverse(body.without_terminator())) {
+    if (llvm::none_of(op.getResults(),
+                      [&](Value r) { return needed.contains(r); }))
+      continue;
+    live.insert(&op);
+    needed.insert(op.operand_begin(), op.operand_end());
+  }
+  return live;
+}
+
+void TileProgram::planAccumulation(ArrayRef<Operation *> order) {
+  llvm::DenseMap<Operation *, unsigned> position;
+  for (auto [i, op] : llvm::enumerate(order))
+    position[op] = i;
+  auto before = [&](Operation *a, Operation *b) {
+    return position.lookup(a) < position.lookup(b);
+  };
+  for (Operation *op : order) {
+    auto add = dyn_cast<kda::AddOp>(op);
+    if (!add)
+      continue;
+    for (auto [x, product] : {std::pair<Value, Value>{add.getLhs(), add.getRhs()},
+                              {add.getRhs(), add.getLhs()}}) {
+      auto matmul = product.getDefiningOp<kda::MatmulOp>();
+      Operation *xDef = x.getDefiningOp();
+      // x's tile must be one the program made (not a kernel's input).
+      if (!matmul || !product.hasOneUse() || !xDef ||
+          !position.count(xDef) || x == matmul.getLhs() ||
+          x == matmul.getRhs() || !before(xDef, matmul) ||
+          accumulateInto.count(matmul))
+        continue;
+      bool readLater = llvm::any_of(x.getUsers(), [&](Operation *user) {
+        return user != op && position.count(user) && !before(user, matmul);
+      });
+      bool yielded = llvm::any_of(x.getUsers(), [&](Operation *user) {
+        return user->hasTrait<OpTrait::IsTerminator>();
+      });
+      if (readLater || yielded)
+        continue;
+      accumulateInto[matmul] = x;
+      foldedAdds[op] = x;
+      break;
+    }
+  }
+}
+
+/// Shared-memory bytes of a value's f32 tile.
+static int64_t tileBytesOf(Value v) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  return type ? type.getNumElements() * 4 : 0;
+}
+
+SmallVector<Operation *>
+TileProgram::schedule(Block &body, const llvm::DenseSet<Operation *> &live) {
+  // Greedy list scheduling for the smallest working set: of the ops whose
+  // operands are ready, run the one that frees the most bytes net of what
+  // it makes (the first in program order on a tie), so a large input such
+  // as the state or its cotangent dies as soon as its readers can run.
+  SmallVector<Operation *> pending;
+  llvm::DenseMap<Value, int> readers;
+  for (Operation &op : body) {
+    if (!live.contains(&op) && !op.hasTrait<OpTrait::IsTerminator>())
+      continue;
+    if (!op.hasTrait<OpTrait::IsTerminator>())
+      pending.push_back(&op);
     for (Value operand : op.getOperands())
-      ++pendingUses[operand];
-  llvm::DenseSet<Value> keep(kept.begin(), kept.end());
-  for (Operation &op : body.without_terminator()) {
+      ++readers[operand];
+  }
+  llvm::DenseSet<Value> ready;
+  for (Value arg : body.getArguments())
+    ready.insert(arg);
+  SmallVector<Operation *> order;
+  while (!pending.empty()) {
+    int best = -1;
+    int64_t bestScore = 0;
+    for (auto [i, op] : llvm::enumerate(pending)) {
+      if (!llvm::all_of(op->getOperands(),
+                        [&](Value v) { return ready.contains(v); }))
+        continue;
+      // A product planned to accumulate into an addend (planAccumulation)
+      // waits for the addend and its other readers, and makes no tile.
+      Value into = accumulateInto.lookup(op);
+      if (into && (!ready.contains(into) || readers.lookup(into) != 1))
+        continue;
+      int64_t score = 0;
+      if (!into)
+        for (Value result : op->getResults())
+          score -= tileBytesOf(result);
+      llvm::SmallDenseSet<Value, 4> seen;
+      for (Value operand : op->getOperands())
+        if (seen.insert(operand).second && !keep.contains(operand) &&
+            readers.lookup(operand) ==
+                int(llvm::count(op->getOperands(), operand)))
+          score += tileBytesOf(operand);
+      if (best < 0 || score > bestScore) {
+        best = i;
+        bestScore = score;
+      }
+    }
+    assert(best >= 0 && "a live op's operands are never ready");
+    Operation *op = pending[best];
+    pending.erase(pending.begin() + best);
+    order.push_back(op);
+    for (Value operand : op->getOperands())
+      --readers[operand];
+    for (Value result : op->getResults())
+      ready.insert(result);
+  }
+  return order;
+}
+
+LogicalResult TileProgram::run(Block &body, ArrayRef<Value> kept) {
+  keep = llvm::DenseSet<Value>(kept.begin(), kept.end());
+  llvm::DenseSet<Operation *> live = liveOps(body, kept);
+  SmallVector<Operation *> programOrder;
+  for (Operation &op : body.without_terminator())
+    if (live.contains(&op))
+      programOrder.push_back(&op);
+  planAccumulation(programOrder);
+  SmallVector<Operation *> order = schedule(body, live);
+  pendingUses.clear();
+  for (Operation &op : body)
+    if (live.contains(&op) || op.hasTrait<OpTrait::IsTerminator>())
+      for (Value operand : op.getOperands())
+        ++pendingUses[operand];
+  for (Operation *opPtr : order) {
+    Operation &op = *opPtr;
     if (failed(lower(&op)))
       return failure();
-    k.barrier();
-    // After the barrier, tiles whose last reader ran may be written again.
+    if (!foldedAdds.contains(&op))
+      k.barrier();
+    // After the barrier, tiles whose last reader ran may be written again,
+    // unless a result now lives in one (an in-place or folded op).
+    llvm::SmallPtrSet<void *, 2> resultTiles;
+    for (Value result : op.getResults())
+      resultTiles.insert(tiles.lookup(result).getAsOpaquePointer());
     for (Value operand : op.getOperands()) {
       Value tile = tiles.lookup(operand);
       if (--pendingUses[operand] == 0 && tile && made.contains(tile) &&
-          !keep.contains(operand)) {
+          !keep.contains(operand) &&
+          !resultTiles.contains(tile.getAsOpaquePointer())) {
         pool.release(tile);
-        made.erase(tile);
+        made.remove(tile);
       }
     }
     for (Value result : op.getResults())
       if (pendingUses.lookup(result) == 0 && made.contains(tiles.lookup(result))) {
         pool.release(tiles.lookup(result));
-        made.erase(tiles.lookup(result));
+        made.remove(tiles.lookup(result));
       }
   }
   return success();
 }
 
-void TileProgram::releaseAll() {
+void TileProgram::releaseAll(ArrayRef<Value> live) {
   for (Value tile : made)
-    pool.release(tile);
+    if (!llvm::is_contained(live, tile))
+      pool.release(tile);
   made.clear();
   tiles.clear();
 }

@@ -4,7 +4,9 @@
 // primitives. A TileProgram lowers such a body op for op: each value gets an
 // f32 shared tile from the pool, each primitive one kdk op (a copy first
 // for the ones kdk updates in place), a barrier after each, and a tile goes
-// back to the pool after the barrier that follows its last reader.
+// back to the pool after the barrier that follows its last reader. Ops
+// nothing kept reads are skipped, and a product added to a dying value
+// accumulates into its tile.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KDAC_LIB_CONVERSION_KDATOKDK_TILEPROGRAM_H
@@ -13,6 +15,7 @@
 #include "KernelBuilder.h"
 
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace kdac::lowering {
 
@@ -22,18 +25,39 @@ public:
 
   /// Binds a body argument to a tile the kernel filled.
   void bind(mlir::Value value, mlir::Value tile) { tiles[value] = tile; }
+  /// As bind(), and the tile goes back to the pool after its last reader
+  /// (a chunk's input, not a carried state).
+  void bindDonated(mlir::Value value, mlir::Value tile) {
+    bind(value, tile);
+    made.insert(tile);
+  }
   mlir::Value tileOf(mlir::Value value) const { return tiles.lookup(value); }
 
   /// Lowers the ops of `body` (all but its terminator). Tiles of `kept`
   /// values (the terminator's operands, carried tiles) are not released.
   mlir::LogicalResult run(mlir::Block &body, llvm::ArrayRef<mlir::Value> kept);
 
-  /// Returns every tile the program made to the pool (after a barrier).
-  void releaseAll();
+  /// Returns every tile the program made or was donated to the pool (after
+  /// a barrier), but those of `live`.
+  void releaseAll(llvm::ArrayRef<mlir::Value> live = {});
 
 private:
+  /// Ops whose results nothing kept reads are not lowered.
+  llvm::DenseSet<mlir::Operation *> liveOps(mlir::Block &body,
+                                            llvm::ArrayRef<mlir::Value> kept);
+  /// Finds `y = add(x, matmul(...))` where the product has no other reader
+  /// and nothing reads x between the matmul and the add: the product then
+  /// accumulates into x's tile (kdk.mma accumulate) and the add is that
+  /// tile, which saves one tile of the product's shape (a K x V state
+  /// update's) and a pass over it.
+  void planAccumulation(llvm::ArrayRef<mlir::Operation *> order);
+  /// The live ops in an order that keeps few tiles alive at once.
+  llvm::SmallVector<mlir::Operation *>
+  schedule(mlir::Block &body, const llvm::DenseSet<mlir::Operation *> &live);
   mlir::LogicalResult lower(mlir::Operation *op);
   mlir::Value newTile(mlir::Value like);
+  /// The tile of an element-wise op's result: a dying operand's, else new.
+  mlir::Value elementwiseOut(mlir::Operation *op);
   /// A fresh copy of `value`'s tile, for an op kdk runs in place.
   mlir::Value copyOf(mlir::Value value, mlir::Value result);
 
@@ -41,7 +65,15 @@ private:
   mlir::OpBuilder &b;
   TilePool &pool;
   llvm::DenseMap<mlir::Value, mlir::Value> tiles;
-  llvm::DenseSet<mlir::Value> made;
+  /// Tiles the program owns, in the order it got them (releaseAll's order,
+  /// so the pool's later choices do not depend on pointer values).
+  llvm::SetVector<mlir::Value> made;
+  /// Readers each value has left, and the values run() must not release.
+  llvm::DenseMap<mlir::Value, int> pendingUses;
+  llvm::DenseSet<mlir::Value> keep;
+  /// matmul (and the add it folds into) -> the value whose tile the
+  /// product accumulates into.
+  llvm::DenseMap<mlir::Operation *, mlir::Value> accumulateInto, foldedAdds;
 };
 
 } // namespace kdac::lowering
