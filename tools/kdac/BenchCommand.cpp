@@ -5,13 +5,15 @@
 // events (KernelTimer.h: as do_bench times FLA): warm-up launches, then the
 // median of many timed launches. Prints one line of key=value pairs for the
 // benchmark harness to read. --decode
-// and --state-pool time the decode kernel (plain, or in place on a pool).
+// and --state-pool time the decode kernel (plain, or in place on a pool);
+// --backward also times the backward's kernels (a second line).
 // This is a benchmark, not a test: nothing here passes or fails on time.
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
 #include "KernelTimer.h"
 
+#include "kdac/Reference/ReferenceBackward.h"
 #include "kdac/Testing/GpuCase.h"
 
 #include "llvm/Support/FileSystem.h"
@@ -39,6 +41,11 @@ static cl::opt<int> warmup("warmup",
                            cl::init(10), cl::sub(benchCommand));
 static cl::opt<bool> benchDecode(
     "decode", cl::desc("Time the token-by-token decode kernel"),
+    cl::sub(benchCommand));
+static cl::opt<bool> benchBackward(
+    "backward",
+    cl::desc("Also time the backward's kernels on the case's cotangents "
+             "(do, dht; standard normal ones where the case has none)"),
     cl::sub(benchCommand));
 static cl::opt<bool> benchPool(
     "state-pool",
@@ -68,6 +75,45 @@ timedGet(const KernelSpec &spec, const ChunkedPipelineOptions &pipeline,
   return std::make_pair(*kernel, millisecondsSince(start));
 }
 } // namespace
+
+/// Times the backward's kernels on the forward's device case, and prints
+/// their median and the workspace bytes they need (what the backward keeps
+/// between its kernels; the forward saves nothing for it).
+static int benchBackwardKernels(KdaCase &loaded,
+                                const ChunkedPipelineOptions &pipeline,
+                                const std::string &cacheDir,
+                                DeviceCase &device) {
+  KernelSpec spec = loaded.spec;
+  spec.op = KernelOp::Backward;
+  auto compiled = timedGet(spec, pipeline, cacheDir);
+  if (!compiled)
+    return reportError(llvm::toString(compiled.takeError()));
+  KdaCotangents cot = loaded.cotangents
+                          ? *loaded.cotangents
+                          : makeRandomCotangents(spec, loaded.inputs, 7);
+  if (llvm::Error e = device.attachCotangents(spec, cot))
+    return reportError(llvm::toString(std::move(e)));
+  KdaKernel &kernel = *compiled->first;
+  llvm::Expected<std::vector<size_t>> bytes =
+      kernel.workspaceBytes(device.args());
+  if (!bytes)
+    return reportError(llvm::toString(bytes.takeError()));
+  size_t workspace = 0;
+  for (size_t b : *bytes)
+    workspace += b;
+  llvm::Expected<std::vector<double>> timed =
+      timeLaunches(kernel, device.args(), warmup, iterations);
+  if (!timed)
+    return reportError(llvm::toString(timed.takeError()));
+  const std::vector<double> &times = *timed;
+  llvm::outs() << llvm::format(
+      "kdac_bwd_ms median=%.4f min=%.4f kernels=%zu workspace_bytes=%zu "
+      "jit_cold_ms=%.1f\n",
+      times.empty() ? 0 : times[times.size() / 2],
+      times.empty() ? 0 : times.front(), kernel.launchDescriptor().kernels.size(),
+      workspace, compiled->second);
+  return 0;
+}
 
 int runBench() {
   std::optional<ChunkedPipelineOptions> pipeline = pipelineOptionsFromFlags();
@@ -129,6 +175,8 @@ int runBench() {
       (long long)kernel->launchDescriptor().chunkSize, cold->second,
       coldTimings.generateMilliseconds, coldTimings.compileMilliseconds,
       coldTimings.loadMilliseconds, disk->second);
+  if (benchBackward)
+    return benchBackwardKernels(*loaded, *pipeline, cacheDir->path(), **device);
   return 0;
 }
 

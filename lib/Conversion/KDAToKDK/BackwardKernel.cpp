@@ -135,7 +135,7 @@ void BackwardKernel::transferState(Value tile, StringRef name, Value sequence,
 
 Value BackwardKernel::carriedTile(StringRef source, Value &sequence,
                                   Value &head) {
-  Value carried = tile({g.kDim, g.vDim});
+  Value carried = stateTile();
   sequence = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 2);
   head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
   if (!source.empty())

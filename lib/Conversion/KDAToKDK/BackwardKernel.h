@@ -106,6 +106,13 @@ public:
   mlir::Value tile(llvm::ArrayRef<int64_t> shape) {
     return pool.get(shape, b.getF32Type());
   }
+  /// A K x V state tile the kernel loads or carries: rows padded by one
+  /// element, since only column walks read it (SIMT products, row dots)
+  /// and at K = V = 128 the map's two need every byte.
+  mlir::Value stateTile() {
+    return pool.get({g.kDim, g.vDim}, b.getF32Type(),
+                    TilePool::RowPadding::OneElement);
+  }
 
   /// The K x V tile a scan carries, filled from the user tensor `source`
   /// (initial_state, dht) or zero when the spec has none; `sequence` and

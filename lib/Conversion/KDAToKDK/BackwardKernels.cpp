@@ -128,7 +128,7 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
   // The reverse scan's body need not read the state (the state's own
   // cotangent does not): then its K x V tile is neither made nor loaded.
   bool readsState = !body.getArgument(Arg::kState).use_empty();
-  Value state = readsState ? kernel.tile({g.kDim, g.vDim}) : Value();
+  Value state = readsState ? kernel.stateTile() : Value();
   ScanLoop s = openScan(kernel, sequence, head, /*reverse=*/true);
   scf::ForOp loop = cast<scf::ForOp>(b.getInsertionBlock()->getParentOp());
   TileProgram program(kernel.k, kernel.pool);
@@ -278,7 +278,7 @@ LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
   TileProgram program(kernel.k, kernel.pool);
   kernel.loadChunk(body, program, batch, token, rows, head);
   using Arg = kda::ChunkGradLoopOp::BackwardArg;
-  Value state = kernel.tile({g.kDim, g.vDim}), dNext = kernel.tile({g.kDim, g.vDim});
+  Value state = kernel.stateTile(), dNext = kernel.stateTile();
   kernel.loadSlot(bw.states, slot, head, state);
   kernel.loadSlot(bw.nextStateGrads, slot, head, dNext);
   Value dO = kernel.loadDO(batch, token, rows, head);

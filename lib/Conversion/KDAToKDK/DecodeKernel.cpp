@@ -274,7 +274,7 @@ struct DecodeKernelBuilder {
       // columns, in the same banks with or without 16 bytes of padding,
       // and the 2 KB saved is what lets six blocks share an SM.
       state = sharedTiles.get({kDim, vTileWidth}, plan.elementType,
-                              /*padRows=*/false);
+                              TilePool::RowPadding::None);
       asyncState = args.initialState && kv &&
                    plan.elementType == elementTypeOf(args.initialState);
     } else {

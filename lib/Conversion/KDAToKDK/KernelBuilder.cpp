@@ -99,7 +99,9 @@ void KernelFunction::enterIf(Value condition) {
 }
 void KernelFunction::barrier() { kdk::BarrierOp::create(b, loc); }
 
-Value TilePool::get(ArrayRef<int64_t> shape, Type elementType, bool padRows) {
+Value TilePool::get(ArrayRef<int64_t> shape, Type elementType,
+                    RowPadding padding) {
+  bool padRows = padding != RowPadding::None;
   auto key = std::make_pair(std::vector<int64_t>(shape.begin(), shape.end()),
                             const_cast<void *>(elementType.getAsOpaquePointer()));
   auto &list = free[key];
@@ -113,7 +115,7 @@ Value TilePool::get(ArrayRef<int64_t> shape, Type elementType, bool padRows) {
   int64_t bytesPerElement = elementType.getIntOrFloatBitWidth() / 8;
   int64_t pad =
       padRows && shape.size() == 2 && shape[1] * bytesPerElement >= 16
-          ? 16 / bytesPerElement
+          ? (padding == RowPadding::OneElement ? 1 : 16 / bytesPerElement)
           : 0;
   SmallVector<int64_t> stored(shape.begin(), shape.end());
   if (pad)

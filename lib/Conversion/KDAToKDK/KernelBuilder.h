@@ -106,11 +106,20 @@ public:
   TilePool(KernelFunction &kernel, int64_t limitBytes)
       : kernel(kernel), limit(limitBytes) {}
 
-  /// A free tile of `shape`, or a new one. 2-D rows are padded by 16 bytes;
-  /// `padRows` = false always makes a new, unpadded tile (for one whose
-  /// readers gain nothing from padding).
+  /// How a new 2-D tile's rows are padded.
+  enum class RowPadding {
+    /// None: always a new tile (for one whose readers gain nothing).
+    None,
+    /// One element: column walks by adjacent threads hit distinct banks,
+    /// for the least memory (a large SIMT f32 tile no vector copy or
+    /// ldmatrix reads).
+    OneElement,
+    /// 16 bytes: rows stay 16-byte aligned for vector copies and ldmatrix.
+    SixteenBytes,
+  };
+  /// A free tile of `shape` (whatever its padding), or a new one.
   mlir::Value get(llvm::ArrayRef<int64_t> shape, mlir::Type elementType,
-                  bool padRows = true);
+                  RowPadding padding = RowPadding::SixteenBytes);
   void release(mlir::Value tile);
   int64_t bytesAllocated() const { return allocated; }
   bool overLimit() const { return allocated > limit; }
