@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the binding checks it. */
-#define KDAC_C_API_VERSION 1
+#define KDAC_C_API_VERSION 2
 
 enum kdac_dtype {
   KDAC_F64 = 0, KDAC_F32 = 1, KDAC_F16 = 2, KDAC_BF16 = 3, KDAC_I64 = 4,
@@ -42,6 +42,7 @@ typedef struct kdac_spec {
   int32_t has_scale;
   double scale;
   int32_t decode, state_pool, per_token_states, accepted_counts;
+  int32_t backward; /* the gradients' kernels (not with decode) */
 } kdac_spec;
 
 #define KDAC_MAX_RANK 8
@@ -59,6 +60,9 @@ typedef struct kdac_launch_args {
   kdac_tensor q, k, v, g, beta, a_log, dt_bias, initial_state, cu_seqlens;
   kdac_tensor o, final_state;
   kdac_tensor state_pool, state_indices, num_accepted;
+  /* The backward's cotangents (f32, o's and final_state's shapes) and the
+   * gradients it writes (f32, their inputs' shapes). */
+  kdac_tensor d_o, dht, dq, dk, dv, dg, dbeta, da_log, ddt_bias, dh0;
 } kdac_launch_args;
 
 typedef struct kdac_kernel kdac_kernel;

@@ -111,7 +111,13 @@ std::optional<KernelSpec> toSpec(const kdac_spec *in, std::string &error) {
   s.stateLayout = in->state_v_first ? StateLayout::VK : StateLayout::KV;
   if (in->has_scale)
     s.scale = in->scale;
-  s.op = in->decode != 0 ? KernelOp::Decode : KernelOp::Forward;
+  if (in->decode && in->backward) {
+    error = "kdac: spec sets both decode and backward";
+    return std::nullopt;
+  }
+  s.op = in->decode != 0     ? KernelOp::Decode
+         : in->backward != 0 ? KernelOp::Backward
+                             : KernelOp::Forward;
   s.statePool = in->state_pool != 0;
   s.perTokenStates = in->per_token_states != 0;
   s.acceptedCounts = in->accepted_counts != 0;
@@ -161,7 +167,17 @@ std::optional<KdaLaunchArgs> toArgs(const kdac_launch_args *in,
                   {&in->final_state, {"final_state", &a.finalState}},
                   {&in->state_pool, {"state_pool", &a.statePool}},
                   {&in->state_indices, {"state_indices", &a.stateIndices}},
-                  {&in->num_accepted, {"num_accepted", &a.numAccepted}}};
+                  {&in->num_accepted, {"num_accepted", &a.numAccepted}},
+                  {&in->d_o, {"do", &a.dO}},
+                  {&in->dht, {"dht", &a.dht}},
+                  {&in->dq, {"dq", &a.dq}},
+                  {&in->dk, {"dk", &a.dk}},
+                  {&in->dv, {"dv", &a.dv}},
+                  {&in->dg, {"dg", &a.dg}},
+                  {&in->dbeta, {"dbeta", &a.dbeta}},
+                  {&in->da_log, {"dA_log", &a.dALog}},
+                  {&in->ddt_bias, {"ddt_bias", &a.dDtBias}},
+                  {&in->dh0, {"dh0", &a.dh0}}};
   for (const auto &field : fields)
     if (!toTensor(*field.first, field.second.first, *field.second.second,
                   error))

@@ -7,7 +7,7 @@ build serves every Python version and needs no Python headers.
 import ctypes
 import os
 
-API_VERSION = 1
+API_VERSION = 2
 
 F64, F32, F16, BF16, I64, I32 = range(6)
 MAX_RANK = 8
@@ -42,6 +42,7 @@ class Spec(ctypes.Structure):
         ("state_pool", ctypes.c_int32),
         ("per_token_states", ctypes.c_int32),
         ("accepted_counts", ctypes.c_int32),
+        ("backward", ctypes.c_int32),
     ]
 
 
@@ -56,7 +57,8 @@ class Tensor(ctypes.Structure):
 
 TENSOR_FIELDS = ("q", "k", "v", "g", "beta", "a_log", "dt_bias", "initial_state",
                  "cu_seqlens", "o", "final_state", "state_pool", "state_indices",
-                 "num_accepted")
+                 "num_accepted", "d_o", "dht", "dq", "dk", "dv", "dg", "dbeta", "da_log",
+                 "ddt_bias", "dh0")
 
 
 class LaunchArgs(ctypes.Structure):

@@ -8,7 +8,8 @@ launches them on torch's current stream with workspaces from torch's caching
 allocator. The launches are torch.library custom ops with fake
 implementations, so they trace under torch.compile and replay inside CUDA
 graphs (compile once eagerly before capturing, as with FLA's autotuning).
-There is no backward yet: a call that needs gradients is refused.
+chunk_kda is differentiable (eagerly): its backward runs kdac's backward
+kernels, which recompute the chunk states from the saved inputs.
 """
 
 import logging
@@ -197,7 +198,7 @@ def _prepare(function, q, k, v, g, beta, scale, initial_state, output_final_stat
         state_v_first=int(bool(state_v_first)), has_scale=int(scale is not None),
         scale=float(scale) if scale is not None else 0.0, decode=int(bool(decode)),
         state_pool=int(pool), per_token_states=int(pool and indices.dim() == 2),
-        accepted_counts=int(accepted is not None))
+        accepted_counts=int(accepted is not None), backward=0)
     values = tuple(fields[name] for name in _SPEC_FIELDS)
     # Under torch.compile the spec is built (and checked) when the traced
     # custom op first runs: ctypes objects cannot be traced.
@@ -431,6 +432,93 @@ def _run(p, key, tensors):
     return _finish(plan, plan.run(tensors), tensors)
 
 
+# ---------------------------------------------------------------------------
+# Autograd: chunk_kda's gradients from kdac's backward kernels.
+
+_BACKWARD_FIELDS = ("q", "k", "v", "g", "beta", "a_log", "dt_bias", "initial_state",
+                    "cu_seqlens", "d_o", "dht")
+_backward_plans = _launch.PlanCache()
+
+
+def _needs_grad(*tensors):
+    return torch.is_grad_enabled() and any(
+        isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
+
+
+def _backward_spec(values, has_dht):
+    """The forward spec's values with the backward's op, and dht only where
+    the caller's final state has a cotangent."""
+    fields = dict(zip(_SPEC_FIELDS, values))
+    fields["backward"] = 1
+    fields["has_final_state"] = int(has_dht)
+    return _spec_for("chunk_kda backward", tuple(fields[n] for n in _SPEC_FIELDS))
+
+
+def _run_backward(p, do, dht):
+    """The backward's kernels on the forward's prepared tensors: f32
+    gradients in the raw inputs' shapes (dq, dk, dv, dg, dbeta, dA_log,
+    ddt_bias, dh0; None where the forward had no such input)."""
+    spec = _backward_spec(p["values"], dht is not None)
+    tensors = (p["q"], p["k"], p["v"], p["g"], p["beta"], p["A_log"], p["dt_bias"],
+               p["initial_state"], p["cu_seqlens"],
+               do.to(torch.float32).contiguous(),
+               dht.to(torch.float32).contiguous() if dht is not None else None)
+    key = (id(spec),) + tuple(_launch.signature(t) for t in tensors)
+    plan = _backward_plans.get(key)
+    if plan is None:
+        q, k, v, g, beta, A_log, dt_bias, state = tensors[:8]
+        f32 = torch.float32
+        outputs = {"dq": (tuple(q.shape), f32), "dk": (tuple(k.shape), f32),
+                   "dv": (tuple(v.shape), f32), "dg": (tuple(g.shape), f32),
+                   "dbeta": (tuple(beta.shape), f32)}
+        if A_log is not None:
+            outputs["da_log"] = (tuple(A_log.shape), f32)
+        if dt_bias is not None:
+            outputs["ddt_bias"] = (tuple(dt_bias.shape), f32)
+        if state is not None:
+            outputs["dh0"] = (tuple(state.shape), f32)
+        inputs = [(field, t, i, None)
+                  for i, (field, t) in enumerate(zip(_BACKWARD_FIELDS, tensors))
+                  if t is not None]
+        plan = _launch.Plan(spec, q.device, inputs, outputs, q.shape[1], _log)
+        plan.names = list(outputs)
+        _backward_plans.put(key, plan)
+    grads = dict(zip(plan.names, plan.run(tensors)))
+    return [grads.get(n) for n in ("dq", "dk", "dv", "dg", "dbeta", "da_log", "ddt_bias",
+                                   "dh0")]
+
+
+class _ChunkKda(torch.autograd.Function):
+    """chunk_kda with kdac's backward: the forward saves only its inputs
+    (the backward recomputes every chunk state), the backward returns each
+    gradient in its input's dtype."""
+
+    @staticmethod
+    def forward(ctx, p, key, q, k, v, g, beta, A_log, dt_bias, initial_state):
+        tensors = (q, k, v, g, beta, A_log, dt_bias, initial_state, p["cu_seqlens"],
+                   None, None)
+        plan = _lookup(key)
+        if plan is not None:
+            o, final_state = _finish(plan, plan.run(tensors), tensors)
+        else:
+            o, final_state = _run(p, key, tensors)
+        ctx.p = p
+        ctx.inputs = (q, k, v, g, beta, A_log, dt_bias, initial_state)
+        ctx.has_final_state = final_state is not None
+        if final_state is None:
+            return o
+        return o, final_state
+
+    @staticmethod
+    def backward(ctx, do, dht=None):
+        grads = _run_backward(ctx.p, do, dht if ctx.has_final_state else None)
+        out = [None, None]
+        for grad, given in zip(grads, ctx.inputs):
+            out.append(grad.to(given.dtype) if grad is not None and given is not None
+                       else None)
+        return tuple(out)
+
+
 def _take_kwargs(function, kwargs, allowed):
     if "transpose_state_layout" in kwargs:
         kwargs["state_v_first"] = kwargs.pop("transpose_state_layout")
@@ -472,11 +560,23 @@ def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_sta
         _fail(ValueError, "chunk_kda", "cp_context (context parallelism) is not supported")
     if safe_gate and use_gate_in_kernel and lower_bound is None:
         _fail(ValueError, "chunk_kda", "safe_gate=True with use_gate_in_kernel needs lower_bound")
-    _refuse_grad("chunk_kda", q, k, v, g, beta, initial_state, A_log, dt_bias)
+    grad = _needs_grad(q, k, v, g, beta, initial_state, A_log, dt_bias)
+    if grad and (torch.compiler.is_compiling() or _is_fake(q)):
+        _fail(NotImplementedError, "chunk_kda",
+              "gradients under torch.compile are not supported yet; run the "
+              "training step eagerly")
     p = _prepare("chunk_kda", q, k, v, g, beta, scale, initial_state, output_final_state,
                  use_qk_l2norm_in_kernel, use_gate_in_kernel, use_beta_sigmoid_in_kernel,
                  allow_neg_eigval, lower_bound, state_v_first, cu_seqlens, A_log, dt_bias,
                  decode=False)
+    if grad:
+        # The forward's plan is cached under its own key: a later call of
+        # this signature must come back here, through autograd.
+        outputs = _ChunkKda.apply(p, ("autograd",) + key, q, k, v, g, beta, A_log,
+                                  dt_bias, initial_state)
+        if not isinstance(outputs, tuple):
+            return outputs, None
+        return outputs
     return _run(p, key, tensors)
 
 

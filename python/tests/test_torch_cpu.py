@@ -65,11 +65,41 @@ def test_cpu_tensors_are_refused_clearly():
         kt.chunk_kda(**inputs())
 
 
-def test_grad_is_refused_until_the_backward_lands():
+def test_grad_needs_eager_cuda_tensors():
+    x = inputs()
+    x["q"].requires_grad_(True)
+    with pytest.raises(ValueError, match="must be on a CUDA device"):
+        kt.chunk_kda(**x)
+    with FakeTensorMode():
+        x = inputs(device="cuda")
+        x["q"].requires_grad_(True)
+        with pytest.raises(NotImplementedError, match="under torch.compile"):
+            kt.chunk_kda(**x)
+
+
+def test_fused_recurrent_kda_has_no_backward():
     x = inputs()
     x["q"].requires_grad_(True)
     with pytest.raises(NotImplementedError, match="no backward pass yet"):
-        kt.chunk_kda(**x)
+        kt.fused_recurrent_kda(**x)
+
+
+def test_backward_spec_is_the_forward_one_with_its_op():
+    # What chunk_kda's autograd asks the C API for, checked without a GPU.
+    from kdac import _capi
+    fields = dict(B=-1, T=-1, H=H, HV=HV, K=K, V=V, varlen=0, dtype=_capi.BF16,
+                  gate_dtype=_capi.F32, beta_dtype=_capi.BF16, state_dtype=_capi.F32,
+                  gate=2, update=0, activation=0, has_lower_bound=0, lower_bound=0.0,
+                  has_a_log=0, has_dt_bias=0, qk_l2norm=1, beta_sigmoid=0,
+                  has_initial_state=1, has_final_state=1, state_v_first=0, has_scale=0,
+                  scale=0.0, decode=0, state_pool=0, per_token_states=0,
+                  accepted_counts=0, backward=0)
+    values = tuple(fields[n] for n, _ in _capi.Spec._fields_)
+    spec = kt._backward_spec(values, has_dht=False)
+    assert spec.backward == 1 and spec.has_final_state == 0 and spec.qk_l2norm == 1
+    fields.update(decode=1, backward=1)
+    with pytest.raises(_capi.CApiError, match="both decode and backward"):
+        _capi.validate_spec(_capi.Spec(*(fields[n] for n, _ in _capi.Spec._fields_)))
 
 
 def test_fake_tensor_shapes():

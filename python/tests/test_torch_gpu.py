@@ -1,7 +1,9 @@
 """GPU tests of kdac.torch (label gpu): outputs against an fp64 recurrence
 fed the same rounded inputs, against FLA's ops on the same inputs (when
 fla-core is importable), under torch.compile and inside a captured CUDA
-graph, and the in-place state pool. Skipped, saying why, without a GPU."""
+graph, and the in-place state pool; chunk_kda's gradients against autograd
+through the fp64 recurrence, against FLA's and against a golden_bwd file.
+Skipped, saying why, without a GPU."""
 
 import pytest
 import torch
@@ -237,3 +239,115 @@ def test_stream_workspaces_are_per_stream_and_grow():
     for got, expected in ((got_small, expected_small), (got_large, expected_large),
                           (got_side, expected_small)):
         assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+
+
+# ---------------------------------------------------------------------------
+# Autograd: chunk_kda's gradients from kdac's backward kernels.
+
+GRAD_NAMES = ("q", "k", "v", "g", "beta", "initial_state", "A_log", "dt_bias")
+
+
+def grads_of(fn, x, opts, do, dht):
+    """Gradients of sum(o * do) + sum(final_state * dht) by autograd through
+    `fn`, for every floating input that takes one."""
+    leaves = {}
+    args = dict(x)
+    kw = dict(opts)
+    for name in GRAD_NAMES:
+        src = args if name in args else kw
+        if name in src and src[name] is not None:
+            src[name] = leaves[name] = src[name].detach().clone().requires_grad_(True)
+    o, state = fn(**args, **kw)
+    torch.autograd.backward([o, state], [do.to(o.dtype).to(o.device),
+                                         dht.to(state.dtype).to(state.device)])
+    return {n: t.grad for n, t in leaves.items()}
+
+
+def oracle_grads(x, opts, do, dht, **flags):
+    """The fp64 recurrence's gradients at the same (rounded) input values."""
+    x64 = {n: (t.double().cpu() if t.is_floating_point() else t.cpu())
+           for n, t in x.items()}
+    o64 = {n: (t.double().cpu() if isinstance(t, torch.Tensor) else t)
+           for n, t in opts.items()}
+    return grads_of(lambda **a: kda_reference(**a, **flags), x64, o64, do.double(),
+                    dht.double())
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-4), (torch.bfloat16, TOL_BF16)])
+def test_chunk_kda_gradients_match_fp64_oracle(dtype, tol):
+    # GVA, varlen, every fused option: each adjoint kernel runs.
+    x, opts = make(B=1, T=45, H=2, HV=4, K=32, V=32, dtype=dtype, varlen=[20, 1, 24])
+    gen = torch.Generator(device="cuda").manual_seed(5)
+    do = torch.randn(1, 45, 4, 32, device="cuda", generator=gen)
+    dht = torch.randn(3, 4, 32, 32, device="cuda", generator=gen)
+    got = grads_of(lambda **a: kt.chunk_kda(**a, output_final_state=True), x, opts, do, dht)
+    want = oracle_grads(x, opts, do, dht)
+    assert set(got) == set(want) == set(GRAD_NAMES)
+    for name in GRAD_NAMES:
+        assert got[name].dtype == (x.get(name, opts.get(name))).dtype, name
+        assert rel(got[name], want[name]) <= tol, name
+
+
+def test_chunk_kda_gradients_lower_bound_and_no_final_state():
+    x, opts = make(B=2, T=33, H=2, HV=2, K=64, V=32, dtype=torch.float32, seed=3)
+    opts.pop("A_log")
+    gen = torch.Generator(device="cuda").manual_seed(6)
+    do = torch.randn(2, 33, 2, 32, device="cuda", generator=gen)
+    leaves = {n: t.detach().clone().requires_grad_(True) for n, t in x.items()}
+    o, state = kt.chunk_kda(**leaves, **opts, safe_gate=True, lower_bound=-5.0)
+    assert state is None
+    (o * do).sum().backward()
+    ref = {n: t.detach().double().cpu().requires_grad_(True) for n, t in x.items()}
+    ro, _ = kda_reference(**ref, **{n: t.double().cpu() for n, t in opts.items()
+                                    if isinstance(t, torch.Tensor)},
+                          **{n: t for n, t in opts.items() if not isinstance(t, torch.Tensor)},
+                          lower_bound=-5.0)
+    (ro * do.double().cpu()).sum().backward()
+    for name in x:
+        assert rel(leaves[name].grad, ref[name].grad) <= 1e-4, name
+
+
+def test_chunk_kda_gradients_match_fla():
+    fla_chunk, _ = fla_ops()
+    x, opts = make(B=1, T=200, H=2, HV=2, K=128, V=128)
+    gen = torch.Generator(device="cuda").manual_seed(8)
+    do = torch.randn(1, 200, 2, 128, device="cuda", generator=gen)
+    dht = torch.randn(1, 2, 128, 128, device="cuda", generator=gen)
+    got = grads_of(lambda **a: kt.chunk_kda(**a, output_final_state=True), x, opts, do, dht)
+    want = grads_of(lambda **a: fla_chunk(**a, output_final_state=True), x, opts, do, dht)
+    for name in want:
+        if want[name] is not None:
+            assert rel(got[name], want[name]) <= 2e-2, name  # FLA's bf16 backward
+
+
+def test_chunk_kda_gradients_on_a_golden():
+    import json
+    import os
+    from safetensors.torch import load_file
+    from safetensors import safe_open
+    directory = os.environ.get("KDAC_GOLDEN_BWD_DIR",
+                               os.path.join(os.path.dirname(__file__), "..", "..", "..",
+                                            "shared", "golden_bwd"))
+    path = os.path.join(directory, "bwd_varlen_gva_all.safetensors")
+    if not os.path.isfile(path):
+        pytest.skip(f"no gradient golden at {path}")
+    with safe_open(path, "pt") as f:
+        meta = {k: json.loads(v) for k, v in f.metadata().items()}
+    t = {n: v.cuda() for n, v in load_file(path).items()}
+    x = {n: t[n].float() for n in ("q", "k", "v", "g", "beta", "initial_state")}
+    x["cu_seqlens"] = t["cu_seqlens"].long()
+    opts = dict(use_qk_l2norm_in_kernel=meta["use_qk_l2norm_in_kernel"],
+                use_gate_in_kernel=meta["use_gate_in_kernel"],
+                use_beta_sigmoid_in_kernel=meta["use_beta_sigmoid_in_kernel"],
+                A_log=t["A_log"].float(), dt_bias=t["dt_bias"].float())
+    if meta.get("gate_kind") == "lowerbound":
+        opts.update(safe_gate=True, lower_bound=meta["lower_bound"])
+    if meta.get("scale") is not None:
+        opts["scale"] = meta["scale"]
+    opts["state_v_first"] = bool(meta.get("state_v_first", False))
+    got = grads_of(lambda **a: kt.chunk_kda(**a, output_final_state=True), x, opts,
+                   t["do"].float(), t["dht"].float())
+    for name, golden in (("q", "dq"), ("k", "dk"), ("v", "dv"), ("g", "dg"),
+                         ("beta", "dbeta"), ("A_log", "dA_log"), ("dt_bias", "ddt_bias"),
+                         ("initial_state", "dh0")):
+        assert rel(got[name], t[golden]) <= 1e-4, name

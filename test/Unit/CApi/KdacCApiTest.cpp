@@ -68,6 +68,34 @@ TEST(KdacCApi, ValidatesSpecs) {
   EXPECT_NE(kdac_validate_spec(&s), 0);
   EXPECT_NE(lastError().find("dtype"), std::string::npos) << lastError();
   EXPECT_NE(kdac_validate_spec(nullptr), 0);
+  // The backward is the same spec with its op; it is not a decode.
+  s = prefillSpec();
+  s.backward = 1;
+  EXPECT_EQ(kdac_validate_spec(&s), 0) << lastError();
+  s.decode = 1;
+  EXPECT_NE(kdac_validate_spec(&s), 0);
+  EXPECT_NE(lastError().find("both decode and backward"), std::string::npos)
+      << lastError();
+}
+
+TEST(KdacCApi, ChecksTheBackwardsGradients) {
+  kdac_spec s = prefillSpec();
+  s.backward = 1;
+  kdac_launch_args a = argsFor(2, 10);
+  // The backward takes no o: it reads do (and dht) and writes gradients.
+  a.o = kdac_tensor{};
+  a.final_state = kdac_tensor{};
+  EXPECT_NE(kdac_check_launch(&s, &a), 0);
+  EXPECT_NE(lastError().find("do"), std::string::npos) << lastError();
+  describe(a.d_o, KDAC_F32, {2, 10, 2, 64});
+  describe(a.dht, KDAC_F32, {2, 2, 64, 64});
+  for (kdac_tensor *t : {&a.dq, &a.dk, &a.dv, &a.dg})
+    describe(*t, KDAC_F32, {2, 10, 2, 64});
+  describe(a.dbeta, KDAC_F32, {2, 10, 2});
+  EXPECT_EQ(kdac_check_launch(&s, &a), 0) << lastError();
+  describe(a.dq, KDAC_BF16, {2, 10, 2, 64});
+  EXPECT_NE(kdac_check_launch(&s, &a), 0);
+  EXPECT_NE(lastError().find("dq"), std::string::npos) << lastError();
 }
 
 TEST(KdacCApi, ChecksLaunchArguments) {
