@@ -112,7 +112,8 @@ def main():
             f"| {fwd + bwd:.3f} | {fla_step_ms / (fwd + bwd):.2f}x "
             f"| {saved / 1e6:.0f} | {workspace / 1e6:.0f} |")
         raw.append((name, out.replace("\n", " / ")))
-    rb.write_report(args.out, lines, raw)
+        # After every shape, so a run cut short keeps what it measured.
+        rb.write_report(args.out, lines, raw)
 
 
 if __name__ == "__main__":
