@@ -278,7 +278,18 @@ TileProgram::schedule(Block &body, const llvm::DenseSet<Operation *> &live) {
         bestScore = score;
       }
     }
-    assert(best >= 0 && "a live op's operands are never ready");
+    if (best < 0) {
+      // Only a planned accumulation can block every op (it waits for its
+      // addend's other readers): give the plan up and keep program order,
+      // which is valid without it.
+      accumulateInto.clear();
+      foldedAdds.clear();
+      SmallVector<Operation *> programOrder;
+      for (Operation &bodyOp : body.without_terminator())
+        if (live.contains(&bodyOp))
+          programOrder.push_back(&bodyOp);
+      return programOrder;
+    }
     Operation *op = pending[best];
     pending.erase(pending.begin() + best);
     order.push_back(op);
