@@ -81,9 +81,12 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
   let description = [{
     Takes the backward after kda-chunk-grad-split and kda-grad-decompose: a
     kda.chunk_states, a kda.chunk_state_grads and a kda.chunk_grad_map whose
-    bodies hold tile primitives only. Each primitive becomes one kdk op on
-    f32 shared tiles (tiles reused after their last reader, a barrier after
-    each op), in three kernels that exchange per-chunk-slot K x V states
+    bodies hold tile primitives only. Each primitive a kept value needs
+    becomes one kdk op on f32 shared tiles, a barrier after each, in an order
+    chosen to keep few tiles alive (tiles reused after their last reader,
+    dead K x V tiles split into C x K row blocks, element-wise ops in a
+    dying operand's tile, add(x, matmul) as an accumulating kdk.mma), in
+    three kernels that exchange per-chunk-slot K x V states
     through the workspaces `states` and `next_state_grads`:
     kda_bwd_states (one block per value head and sequence, the chunks in
     order, storing each chunk's entering state), kda_bwd_state_grads (the

@@ -1,0 +1,20 @@
+// convert-kda-grad-to-kdk at K = V = 128 (f32 tiles, 16-token chunks): the
+// tile programs' memory work is what makes the three kernels fit in the
+// 227 KiB of shared memory a block may have. The state tiles pad rows by
+// one element; the map computes nothing for the state's cotangent (the
+// reverse scan's) and reuses dead state tiles as C x K row blocks; the
+// state updates accumulate their products into one K x V tile.
+// RUN: kdac --op=backward --H=1 --K=128 --V=128 --dtype=f32 --initial-state --final-state --emit=kernel | FileCheck %s
+
+// CHECK-LABEL: func.func @kda_bwd_states
+// CHECK: kdk.alloc_tile {{.*}} : memref<128x129xf32, 3>
+// CHECK: kdk.mma {{.*}} transpose_lhs accumulate
+// CHECK-LABEL: func.func @kda_bwd_state_grads
+// CHECK: kdk.alloc_tile {{.*}} : memref<128x129xf32, 3>
+// CHECK: kdk.mma {{.*}} transpose_lhs accumulate alpha = -1.000000e+00
+// CHECK-LABEL: func.func @kda_bwd_map
+// CHECK-SAME: kdk.shared_memory_bytes = 231552
+// CHECK-COUNT-2: kdk.alloc_tile {{.*}} : memref<128x129xf32, 3>
+// CHECK: memref.subview {{.*}} [16, 128] [1, 1] : memref<128x128xf32, strided<[129, 1]>, 3>
+// CHECK-NOT: kdk.fill
+// CHECK: return
