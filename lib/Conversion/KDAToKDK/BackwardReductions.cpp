@@ -50,8 +50,9 @@ LogicalResult buildGroupSum(OpBuilder &builder, ModuleOp module,
                       located.getRows());
       k.barrier();
       kdk::AddOp::create(b, kernel.loc, sum, share, sum);
+      // The next member's load overwrites `share`.
+      k.barrier();
     }
-    k.barrier();
     kdk::StoreTileOp::create(
         b, kernel.loc, sum, kernel.args.lookup(name),
         tokenOffset(k, located.getBatch(), located.getStart(), kernel.seqLen,

@@ -565,6 +565,10 @@ TEST_F(JitGpu, BackwardPrologueAdjointsMatchTheOracle) {
        false, false},
       {"f32 GVA l2norm only", DType::F32, 4, GateGranularity::Channel,
        GateActivation::None, false, false, true, false, false},
+      // A group of four value heads: kda_bwd_group_sum's loop reuses its
+      // share tile (a barrier must separate the add from the next load).
+      {"f32 GVA group of 4", DType::F32, 8, GateGranularity::Channel,
+       GateActivation::Softplus, true, true, true, true, true},
       {"bf16 GVA all fused lowerbound", DType::BF16, 4,
        GateGranularity::Channel, GateActivation::LowerBound, true, true, true,
        true, true}};
