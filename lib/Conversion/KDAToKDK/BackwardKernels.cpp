@@ -287,21 +287,20 @@ LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
   program.bindDonated(body.getArgument(Arg::kDO), dO);
   kernel.k.barrier();
   auto yield = cast<kda::GradYieldOp>(body.getTerminator());
-  // The map stores dq, dk, dv, [dg,] dbeta; the state's cotangent is the
-  // reverse scan's, so what only it needs is not computed here.
-  SmallVector<Value> kept;
+  // The map stores dq, dk, dv, dg (null without a gate), dbeta; the
+  // state's cotangent is the reverse scan's, so what only it needs is not
+  // computed here.
+  SmallVector<Value> stored, kept;
   for (unsigned i = 0; i < 5; ++i)
-    if (i != 3 || g.gate != kda::GateGranularity::none)
-      kept.push_back(yield.getOperand(i));
+    stored.push_back(i == 3 && g.gate == kda::GateGranularity::none
+                         ? Value()
+                         : yield.getOperand(i));
+  llvm::copy_if(stored, std::back_inserter(kept), [](Value v) { return bool(v); });
   if (failed(program.run(body, kept)))
     return failure();
-  // dq, dk, dv, dg, dbeta; every other tile goes back to the pool for the
-  // adjoints.
-  SmallVector<Value> cotangents;
-  for (unsigned i = 0; i < 5; ++i)
-    cotangents.push_back(i == 3 && g.gate == kda::GateGranularity::none
-                             ? Value()
-                             : program.tileOf(yield.getOperand(i)));
+  // Every other tile goes back to the pool for the adjoints.
+  SmallVector<Value> cotangents = llvm::map_to_vector(
+      stored, [&](Value v) { return v ? program.tileOf(v) : Value(); });
   program.releaseAll(cotangents);
   applyAdjointsAndStore(kernel, cotangents, slot, batch, token, rows, head);
   return kernel.finish(op);
@@ -360,12 +359,12 @@ LogicalResult readPrologue(kda::ChunkGradMapOp map, kda::ChunkStatesOp states,
 }
 
 /// Follows one function result back through the prologue's adjoints to a
-/// gradient the kernels compute (a map result or dh0), recording the
-/// adjoints; `name` gets its launch tensor name.
+/// gradient the kernels compute (a map result or dh0), checking them
+/// against the forward's prologue in `p` and recording them there; `name`
+/// gets its launch tensor name.
 LogicalResult traceResult(Value result, kda::ChunkGradMapOp map,
                           kda::ChunkStateGradsOp grads, const RawInputs &raw,
-                          const BackwardPrologue &forward,
-                          BackwardPrologue &adjoints, std::string &name) {
+                          BackwardPrologue &p, std::string &name) {
   const char *mapNames[] = {"dq", "dk", "dv", "dg", "dbeta"};
   bool l2 = false, groupSum = false, gate = false, sigmoid = false;
   Value l2Input;
@@ -403,7 +402,7 @@ LogicalResult traceResult(Value result, kda::ChunkGradMapOp map,
               return success();
             })
             .Case([&](kda::SigmoidGradOp op) -> LogicalResult {
-              if (op.getInput() != raw.beta || !forward.betaSigmoid)
+              if (op.getInput() != raw.beta || !p.betaSigmoid)
                 return refuse(op, "sigmoid_grad must differentiate the "
                                   "forward's beta sigmoid");
               sigmoid = true;
@@ -413,8 +412,8 @@ LogicalResult traceResult(Value result, kda::ChunkGradMapOp map,
             .Case([&](kda::GateActivationGradOp op) -> LogicalResult {
               if (op.getInput() != raw.g || op.getALog() != raw.aLog ||
                   op.getDtBias() != raw.dtBias ||
-                  op.getActivation() != forward.activation ||
-                  op.getLowerBound() != forward.lowerBound)
+                  op.getActivation() != p.activation ||
+                  op.getLowerBound() != p.lowerBound)
                 return refuse(op, "gate_activation_grad must differentiate "
                                   "the forward's gate activation");
               unsigned index = cast<OpResult>(v).getResultNumber();
@@ -422,7 +421,7 @@ LogicalResult traceResult(Value result, kda::ChunkGradMapOp map,
                 // dA_log comes first when both are given.
                 bool aLog = raw.aLog && index == 1;
                 name = aLog ? "dA_log" : "ddt_bias";
-                (aLog ? adjoints.aLogGrad : adjoints.dtBiasGrad) = true;
+                (aLog ? p.aLogGrad : p.dtBiasGrad) = true;
                 return success();
               }
               gate = true;
@@ -443,7 +442,7 @@ LogicalResult traceResult(Value result, kda::ChunkGradMapOp map,
   if ((l2 || groupSum) && !qk)
     return map.emitError() << kPass << ": l2norm_grad and group_sum apply "
                                        "to dq and dk only, not " << name;
-  if (l2 && (!forward.qkL2Norm || l2Input != (name == "dq" ? raw.q : raw.k)))
+  if (l2 && (!p.qkL2Norm || l2Input != (name == "dq" ? raw.q : raw.k)))
     return map.emitError() << kPass << ": l2norm_grad of " << name
                            << " must differentiate the forward's L2 norm";
   if ((gate && name != "dg") || (sigmoid && name != "dbeta"))
@@ -452,7 +451,7 @@ LogicalResult traceResult(Value result, kda::ChunkGradMapOp map,
   if (qk) {
     // One flag serves dq and dk: they must agree.
     bool first = name == "dq";
-    bool &l2Flag = adjoints.qkL2NormGrad, &sumFlag = adjoints.groupSum;
+    bool &l2Flag = p.qkL2NormGrad, &sumFlag = p.groupSum;
     if (first) {
       l2Flag = l2;
       sumFlag = groupSum;
@@ -462,9 +461,9 @@ LogicalResult traceResult(Value result, kda::ChunkGradMapOp map,
     }
   }
   if (name == "dg")
-    adjoints.gateGrad = gate;
+    p.gateGrad = gate;
   if (name == "dbeta")
-    adjoints.betaSigmoidGrad = sigmoid;
+    p.betaSigmoidGrad = sigmoid;
   return success();
 }
 
@@ -533,7 +532,7 @@ struct ConvertKDAGradToKDKPass
     llvm::StringSet<> returned;
     for (Value result : ret.getOperands()) {
       std::string name;
-      if (failed(traceResult(result, map, grads, raw, p, p, name)))
+      if (failed(traceResult(result, map, grads, raw, p, name)))
         return failure();
       if (!returned.insert(name).second)
         return ret.emitError() << kPass << ": returns " << name << " twice";

@@ -121,6 +121,17 @@ gateActivationArgs(mlir::Operation *op, mlir::kda::GateActivation activation,
 mlir::LogicalResult appendGateParameters(DeviceCall &call, mlir::Operation *op,
                                          mlir::Value aLog, mlir::Value dtBias);
 
+/// A matrix reduced to a vector, one element per row (`perRow`) or column:
+/// `function<NT, rows, cols>(input, out)` with out disjoint from the input
+/// (kdk.row_sum and kdk.column_sum in EmitGradOps.cpp, kdk.last_row_exp
+/// in EmitTileOps.cpp).
+mlir::LogicalResult printMatrixToVector(CudaEmitter &emitter,
+                                        mlir::Operation *op,
+                                        llvm::StringRef inputName,
+                                        mlir::Value inputValue,
+                                        mlir::Value outValue, bool perRow,
+                                        llvm::StringRef function);
+
 /// out = f(lhs, rhs) element-wise on f32 tiles of one shape (out may be
 /// either input exactly): `function<NT, rows, cols>(lhs, rhs, out[, scale])`.
 /// kdk.sub (EmitTileOps.cpp), kdk.add and kdk.mul (EmitGradOps.cpp).

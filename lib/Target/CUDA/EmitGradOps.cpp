@@ -64,20 +64,28 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       .emit();
 }
 
-LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
-                                         kdk::ColumnSumOp op) {
+LogicalResult kdac::cuda::printMatrixToVector(CudaEmitter &emitter,
+                                              Operation *op, StringRef inputName,
+                                              Value inputValue, Value outValue,
+                                              bool perRow, StringRef function) {
   TileRef input, out;
-  if (failed(getTiles(emitter, op, {op.getInput(), op.getOut()},
-                      {&input, &out})) ||
-      failed(expectShape(op, "out", out, input.cols, 1, true)) ||
-      failed(checkNoOverlap(op, "out", out, "input", input)))
+  if (failed(getTiles(emitter, op, {inputValue, outValue}, {&input, &out})) ||
+      failed(expectShape(op, "out", out, perRow ? input.rows : input.cols, 1,
+                         true)) ||
+      failed(checkNoOverlap(op, "out", out, inputName, input)))
     return failure();
-  return DeviceCall(emitter, op, "columnSum")
+  return DeviceCall(emitter, op, function)
       .templateArg(input.rows)
       .templateArg(input.cols)
       .tile(input)
       .tile(out)
       .emit();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::ColumnSumOp op) {
+  return printMatrixToVector(emitter, op, "input", op.getInput(), op.getOut(),
+                             /*perRow=*/false, "columnSum");
 }
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
@@ -166,18 +174,8 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::RowSumOp op) {
-  TileRef input, out;
-  if (failed(getTiles(emitter, op, {op.getInput(), op.getOut()},
-                      {&input, &out})) ||
-      failed(expectShape(op, "out", out, input.rows, 1, true)) ||
-      failed(checkNoOverlap(op, "out", out, "input", input)))
-    return failure();
-  return DeviceCall(emitter, op, "rowSum")
-      .templateArg(input.rows)
-      .templateArg(input.cols)
-      .tile(input)
-      .tile(out)
-      .emit();
+  return printMatrixToVector(emitter, op, "input", op.getInput(), op.getOut(),
+                             /*perRow=*/true, "rowSum");
 }
 
 //===----------------------------------------------------------------------===//

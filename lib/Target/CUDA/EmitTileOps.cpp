@@ -595,17 +595,8 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::LastRowExpOp op) {
-  TileRef gc, out;
-  if (failed(getTiles(emitter, op, {op.getGc(), op.getOut()}, {&gc, &out})) ||
-      failed(expectShape(op, "out", out, gc.cols, 1, true)) ||
-      failed(checkNoOverlap(op, "out", out, "gc", gc)))
-    return failure();
-  return DeviceCall(emitter, op, "lastRowExp")
-      .templateArg(gc.rows)
-      .templateArg(gc.cols)
-      .tile(gc)
-      .tile(out)
-      .emit();
+  return printMatrixToVector(emitter, op, "gc", op.getGc(), op.getOut(),
+                             /*perRow=*/false, "lastRowExp");
 }
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
