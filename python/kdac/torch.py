@@ -228,8 +228,7 @@ def _spec_for(function, values):
 
 
 def _refuse_grad(function, *tensors):
-    if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad
-                                       for t in tensors):
+    if _needs_grad(*tensors):
         _fail(NotImplementedError, function,
               "kdac has no backward pass yet; call it under torch.no_grad() or "
               "torch.inference_mode(), or use FLA's op for training")
