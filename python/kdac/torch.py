@@ -8,8 +8,9 @@ launches them on torch's current stream with workspaces from torch's caching
 allocator. The launches are torch.library custom ops with fake
 implementations, so they trace under torch.compile and replay inside CUDA
 graphs (compile once eagerly before capturing, as with FLA's autotuning).
-chunk_kda is differentiable (eagerly): its backward runs kdac's backward
-kernels, which recompute the chunk states from the saved inputs.
+chunk_kda and fused_recurrent_kda are differentiable, eagerly and under
+torch.compile: the backward runs kdac's backward kernels, which recompute the
+chunk states from the saved inputs.
 """
 
 import logging
@@ -230,8 +231,8 @@ def _spec_for(function, values):
 def _refuse_grad(function, *tensors):
     if _needs_grad(*tensors):
         _fail(NotImplementedError, function,
-              "kdac has no backward pass yet; call it under torch.no_grad() or "
-              "torch.inference_mode(), or use FLA's op for training")
+              "it updates a state pool in place and has no backward; call it under "
+              "torch.no_grad(), or use chunk_kda / fused_recurrent_kda for training")
 
 
 # ---------------------------------------------------------------------------
@@ -310,6 +311,10 @@ def _spec_from_list(values):
     """The spec a custom op received as floats (its schema's type)."""
     return _spec_for("kda", tuple(x if name in _DOUBLE_FIELDS else int(x)
                                   for name, x in zip(_SPEC_FIELDS, values)))
+
+
+def _spec_values(spec):
+    return tuple(getattr(spec, name) for name in _SPEC_FIELDS)
 
 
 def _spec_to_list(values):
@@ -453,38 +458,37 @@ def _backward_spec(values, has_dht):
     return _spec_for("chunk_kda backward", tuple(fields[n] for n in _SPEC_FIELDS))
 
 
-def _run_backward(p, do, dht):
-    """The backward's kernels on the forward's prepared tensors: f32
-    gradients in the raw inputs' shapes (dq, dk, dv, dg, dbeta, dA_log,
-    ddt_bias, dh0; None where the forward had no such input)."""
-    spec = _backward_spec(p["values"], dht is not None)
-    tensors = (p["q"], p["k"], p["v"], p["g"], p["beta"], p["A_log"], p["dt_bias"],
-               p["initial_state"], p["cu_seqlens"],
-               do.to(torch.float32).contiguous(),
-               dht.to(torch.float32).contiguous() if dht is not None else None)
+_GRAD_NAMES = ("dq", "dk", "dv", "dg", "dbeta", "da_log", "ddt_bias", "dh0")
+
+
+def _run_backward(values, inputs, cu_seqlens, do, dht):
+    """The backward's kernels on the forward's prepared inputs (q, k, v, g,
+    beta, A_log, dt_bias, initial_state): f32 gradients in the inputs' shapes
+    (dq, dk, dv, dg, dbeta, dA_log, ddt_bias, dh0; None where the forward had
+    no such input)."""
+    spec = _backward_spec(values, dht is not None)
+    tensors = tuple(inputs) + (cu_seqlens, do.to(torch.float32).contiguous(),
+                               dht.to(torch.float32).contiguous() if dht is not None else None)
     key = (id(spec),) + tuple(_launch.signature(t) for t in tensors)
     plan = _backward_plans.get(key)
     if plan is None:
-        q, k, v, g, beta, A_log, dt_bias, state = tensors[:8]
+        _check_device(inputs[0])
         f32 = torch.float32
-        outputs = {"dq": (tuple(q.shape), f32), "dk": (tuple(k.shape), f32),
-                   "dv": (tuple(v.shape), f32), "dg": (tuple(g.shape), f32),
-                   "dbeta": (tuple(beta.shape), f32)}
-        if A_log is not None:
-            outputs["da_log"] = (tuple(A_log.shape), f32)
-        if dt_bias is not None:
-            outputs["ddt_bias"] = (tuple(dt_bias.shape), f32)
-        if state is not None:
-            outputs["dh0"] = (tuple(state.shape), f32)
-        inputs = [(field, t, i, None)
+        outputs = {name: (tuple(t.shape), f32)
+                   for name, t in zip(_GRAD_NAMES, inputs) if t is not None}
+        fields = [(field, t, i, None)
                   for i, (field, t) in enumerate(zip(_BACKWARD_FIELDS, tensors))
                   if t is not None]
-        plan = _launch.Plan(spec, q.device, inputs, outputs, q.shape[1], _log)
+        plan = _launch.Plan(spec, inputs[0].device, fields, outputs, inputs[0].shape[1], _log)
         plan.names = list(outputs)
         _backward_plans.put(key, plan)
     grads = dict(zip(plan.names, plan.run(tensors)))
-    return [grads.get(n) for n in ("dq", "dk", "dv", "dg", "dbeta", "da_log", "ddt_bias",
-                                   "dh0")]
+    return [grads.get(n) for n in _GRAD_NAMES]
+
+
+def _in_dtypes(grads, inputs):
+    return [grad.to(given.dtype) if grad is not None and given is not None else None
+            for grad, given in zip(grads, inputs)]
 
 
 class _ChunkKda(torch.autograd.Function):
@@ -510,12 +514,54 @@ class _ChunkKda(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, do, dht=None):
-        grads = _run_backward(ctx.p, do, dht if ctx.has_final_state else None)
-        out = [None, None]
-        for grad, given in zip(grads, ctx.inputs):
-            out.append(grad.to(given.dtype) if grad is not None and given is not None
-                       else None)
-        return tuple(out)
+        p = ctx.p
+        prepared = (p["q"], p["k"], p["v"], p["g"], p["beta"], p["A_log"], p["dt_bias"],
+                    p["initial_state"])
+        grads = _run_backward(p["values"], prepared, p["cu_seqlens"], do,
+                              dht if ctx.has_final_state else None)
+        return (None, None) + tuple(_in_dtypes(grads, ctx.inputs))
+
+
+# The backward as a custom op, and the forward op's autograd formula through
+# it, so that a compiled training step traces both (AOTAutograd saves the
+# forward op's inputs; the backward recomputes the chunk states from them).
+@torch.library.custom_op("kdac::kda_backward", mutates_args=())
+def _kda_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
+                  beta: torch.Tensor, A_log: torch.Tensor | None,
+                  dt_bias: torch.Tensor | None, initial_state: torch.Tensor | None,
+                  cu_seqlens: torch.Tensor | None, do: torch.Tensor,
+                  dht: torch.Tensor | None, spec_values: list[float]) -> list[torch.Tensor]:
+    values = _spec_values(_spec_from_list(spec_values))
+    inputs = (q, k, v, g, beta, A_log, dt_bias, initial_state)
+    grads = _run_backward(values, inputs, cu_seqlens, do, dht)
+    return [grad if grad is not None else q.new_empty(0, dtype=torch.float32)
+            for grad in grads]
+
+
+@_kda_backward.register_fake
+def _(q, k, v, g, beta, A_log, dt_bias, initial_state, cu_seqlens, do, dht, spec_values):
+    return [torch.empty_like(t, dtype=torch.float32) if t is not None
+            else q.new_empty(0, dtype=torch.float32)
+            for t in (q, k, v, g, beta, A_log, dt_bias, initial_state)]
+
+
+def _setup_forward_context(ctx, inputs, output):
+    *tensors, spec_values = inputs
+    ctx.save_for_backward(*tensors)
+    ctx.spec_values = spec_values
+
+
+def _forward_op_backward(ctx, do, dht):
+    q, k, v, g, beta, A_log, dt_bias, initial_state, cu_seqlens = ctx.saved_tensors
+    if dht is not None and dht.numel() == 0:  # the forward had no final state
+        dht = None
+    grads = _kda_backward(q, k, v, g, beta, A_log, dt_bias, initial_state, cu_seqlens,
+                          do, dht, ctx.spec_values)
+    inputs = (q, k, v, g, beta, A_log, dt_bias, initial_state)
+    return tuple(_in_dtypes(grads, inputs)) + (None, None)
+
+
+_kda_forward.register_autograd(_forward_op_backward, setup_context=_setup_forward_context)
 
 
 def _take_kwargs(function, kwargs, allowed):
@@ -560,15 +606,11 @@ def chunk_kda(q, k, v, g, beta, scale=None, initial_state=None, output_final_sta
     if safe_gate and use_gate_in_kernel and lower_bound is None:
         _fail(ValueError, "chunk_kda", "safe_gate=True with use_gate_in_kernel needs lower_bound")
     grad = _needs_grad(q, k, v, g, beta, initial_state, A_log, dt_bias)
-    if grad and (torch.compiler.is_compiling() or _is_fake(q)):
-        _fail(NotImplementedError, "chunk_kda",
-              "gradients under torch.compile are not supported yet; run the "
-              "training step eagerly")
     p = _prepare("chunk_kda", q, k, v, g, beta, scale, initial_state, output_final_state,
                  use_qk_l2norm_in_kernel, use_gate_in_kernel, use_beta_sigmoid_in_kernel,
                  allow_neg_eigval, lower_bound, state_v_first, cu_seqlens, A_log, dt_bias,
                  decode=False)
-    if grad:
+    if grad and not _tracing(q):  # traced, the forward op's autograd formula runs
         # The forward's plan is cached under its own key: a later call of
         # this signature must come back here, through autograd.
         outputs = _ChunkKda.apply(p, ("autograd",) + key, q, k, v, g, beta, A_log,
@@ -596,7 +638,17 @@ def fused_recurrent_kda(q, k, v, g, beta, A_log=None, dt_bias=None, scale=None,
         return _finish(plan, plan.run(tensors), tensors)
     extra = _take_kwargs("fused_recurrent_kda", dict(kwargs), {"state_v_first"})
     state_v_first = extra.get("state_v_first", state_v_first)
-    _refuse_grad("fused_recurrent_kda", q, k, v, g, beta, initial_state, A_log, dt_bias)
+    if _needs_grad(q, k, v, g, beta, initial_state, A_log, dt_bias):
+        # The same recurrence, differentiable through the chunked kernels
+        # (FLA's fused_recurrent_kda has no backward).
+        return chunk_kda(q, k, v, g, beta, scale=scale, initial_state=initial_state,
+                         output_final_state=output_final_state,
+                         use_qk_l2norm_in_kernel=use_qk_l2norm_in_kernel,
+                         use_gate_in_kernel=use_gate_in_kernel,
+                         use_beta_sigmoid_in_kernel=use_beta_sigmoid_in_kernel,
+                         allow_neg_eigval=allow_neg_eigval, lower_bound=lower_bound,
+                         state_v_first=state_v_first, cu_seqlens=cu_seqlens, A_log=A_log,
+                         dt_bias=dt_bias)
     p = _prepare("fused_recurrent_kda", q, k, v, g, beta, scale, initial_state,
                  output_final_state, use_qk_l2norm_in_kernel, use_gate_in_kernel,
                  use_beta_sigmoid_in_kernel, allow_neg_eigval, lower_bound, state_v_first,

@@ -1,5 +1,6 @@
 """CPU tests of kdac.torch: the import, argument validation with errors that
-name the argument, fake-tensor shapes, and the refusals (grad, no GPU)."""
+name the argument, fake-tensor shapes (of outputs and of traced gradients),
+and the refusals (no GPU, grad through an in-place state pool)."""
 
 import re
 
@@ -65,23 +66,42 @@ def test_cpu_tensors_are_refused_clearly():
         kt.chunk_kda(**inputs())
 
 
-def test_grad_needs_eager_cuda_tensors():
+def test_grad_needs_cuda_tensors():
     x = inputs()
     x["q"].requires_grad_(True)
     with pytest.raises(ValueError, match="must be on a CUDA device"):
         kt.chunk_kda(**x)
+    with pytest.raises(ValueError, match="must be on a CUDA device"):
+        kt.fused_recurrent_kda(**x)  # differentiable through chunk_kda
+
+
+def test_traced_gradients_have_the_inputs_shapes_and_dtypes():
+    # Fake tensors take the path torch.compile traces: the forward custom
+    # op's autograd formula and the backward custom op's fake. (Fake CPU
+    # tensors: autograd's engine wants a real device for fake CUDA ones.)
     with FakeTensorMode():
-        x = inputs(device="cuda")
-        x["q"].requires_grad_(True)
-        with pytest.raises(NotImplementedError, match="under torch.compile"):
-            kt.chunk_kda(**x)
+        x = inputs(device="cpu", initial_state=torch.zeros(B, HV, K, V, device="cpu"))
+        leaves = {n: t.requires_grad_(True) for n, t in x.items()}
+        A_log = torch.zeros(HV, device="cpu", requires_grad=True)
+        dt_bias = torch.zeros(HV * K, device="cpu", requires_grad=True)
+        o, state = kt.chunk_kda(**leaves, output_final_state=True, use_gate_in_kernel=True,
+                                A_log=A_log, dt_bias=dt_bias)
+        (o.float().sum() + state.sum()).backward()
+        for t in list(leaves.values()) + [A_log, dt_bias]:
+            assert t.grad is not None and t.grad.shape == t.shape
+            assert t.grad.dtype == t.dtype
+        o, state = kt.chunk_kda(**inputs(device="cpu", q=torch.zeros(
+            B, T, H, K, dtype=torch.bfloat16, device="cpu", requires_grad=True)))
+        assert state is None
+        o.float().sum().backward()
 
 
-def test_fused_recurrent_kda_has_no_backward():
+def test_fused_recurrent_kda_fwd_has_no_backward():
     x = inputs()
     x["q"].requires_grad_(True)
-    with pytest.raises(NotImplementedError, match="no backward pass yet"):
-        kt.fused_recurrent_kda(**x)
+    pool = torch.zeros(B, HV, K, V)
+    with pytest.raises(NotImplementedError, match="has no backward"):
+        kt.fused_recurrent_kda_fwd(**x, initial_state=pool)
 
 
 def test_backward_spec_is_the_forward_one_with_its_op():
