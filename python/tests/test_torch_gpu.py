@@ -77,8 +77,25 @@ def test_lower_bound_gate_matches_oracle():
     assert rel(o, ro) <= TOL_BF16 and rel(state, rs) <= TOL_BF16
 
 
+def _one_config_autotuners():
+    """FLA's kernels keep only their first autotuning config: the tests
+    compare values, which every config computes, and autotuning FLA's
+    backward (dozens of kernels, each config compiled) takes minutes."""
+    from triton.runtime import autotuner
+    if getattr(autotuner.Autotuner, "_kdac_one_config", False):
+        return
+    init = autotuner.Autotuner.__init__
+
+    def first_config_only(self, fn, arg_names, configs, *args, **kwargs):
+        init(self, fn, arg_names, list(configs)[:1], *args, **kwargs)
+
+    autotuner.Autotuner.__init__ = first_config_only
+    autotuner.Autotuner._kdac_one_config = True
+
+
 def fla_ops():
     try:
+        _one_config_autotuners()
         from fla.ops.kda import chunk_kda, fused_recurrent_kda
     except Exception as e:  # noqa: BLE001 - any import failure means "not here"
         pytest.skip(f"fla-core not importable: {e}")
@@ -201,9 +218,12 @@ def test_checks_still_run_after_a_plan_exists():
         kt.chunk_kda(**x, **opts)
         with pytest.raises(ValueError, match="k has shape"):
             kt.chunk_kda(**dict(x, k=x["k"][:, :, :, :64]), **opts)
+    # A plan made without grad must not serve a call that needs one.
     x["q"].requires_grad_(True)
-    with pytest.raises(NotImplementedError, match="no backward pass yet"):
-        kt.chunk_kda(**x, **opts)
+    o, _ = kt.chunk_kda(**x, **opts)
+    assert o.grad_fn is not None
+    o.float().sum().backward()
+    assert x["q"].grad is not None and x["q"].grad.abs().sum() > 0
 
 
 def test_stream_workspaces_are_per_stream_and_grow():
@@ -341,9 +361,9 @@ def test_chunk_kda_gradients_on_a_golden():
                 use_beta_sigmoid_in_kernel=meta["use_beta_sigmoid_in_kernel"],
                 A_log=t["A_log"].float(), dt_bias=t["dt_bias"].float())
     if meta.get("gate_kind") == "lowerbound":
-        opts.update(safe_gate=True, lower_bound=meta["lower_bound"])
+        opts.update(safe_gate=True, lower_bound=float(meta["lower_bound"]))
     if meta.get("scale") is not None:
-        opts["scale"] = meta["scale"]
+        opts["scale"] = float(meta["scale"])  # a JSON string in the README's format
     opts["state_v_first"] = bool(meta.get("state_v_first", False))
     got = grads_of(lambda **a: kt.chunk_kda(**a, output_final_state=True), x, opts,
                    t["do"].float(), t["dht"].float())
