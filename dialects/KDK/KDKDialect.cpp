@@ -410,6 +410,17 @@ LogicalResult MmaOp::verify() {
     return emitOpError() << "expects op(A) " << m << "x" << k << " times op(B) "
                          << bk << "x" << n << " into " << c[0] << "x" << c[1];
   bool mmaRhs = isMmaFragment(getRhs()), mmaOut = isMmaFragment(getOut());
+  if (getTf32()) {
+    if (isFragment(getLhs().getType()) || isFragment(getRhs().getType()) ||
+        isFragment(getOut().getType()) ||
+        !getLhs().getType().getElementType().isF32() ||
+        !getRhs().getType().getElementType().isF32())
+      return emitOpError() << "with tf32 expects f32 shared tiles";
+    if (m % 16 != 0 || n % 8 != 0 || k % 8 != 0)
+      return emitOpError() << "with tf32 expects M a multiple of 16 and N "
+                              "and the inner dimension multiples of 8, got "
+                           << m << "x" << k << " times " << bk << "x" << n;
+  }
   if (getTransposeRhs() &&
       (isFragment(getLhs().getType()) || isFragment(getRhs().getType()) ||
        isFragment(getOut().getType()) ||

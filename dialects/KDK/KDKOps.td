@@ -328,14 +328,18 @@ def KDK_MmaOp : KDK_Op<"mma"> {
     backward's dO S^T), on shared tiles, with f32 FMAs.
     When B and out are `mma_layout` fragments, A must be a shared bf16/f16
     tile and B is rounded to A's element type as a tensor-core operand.
+    With `tf32`, f32 shared operands are rounded to tf32 (10-bit mantissa)
+    and multiplied on tensor cores (mma.sync m16n8k8, f32 accumulation):
+    M a multiple of 16, N and the inner dimension of 8. A lowering sets it
+    only where its inputs carry fewer bits than tf32 keeps (16-bit specs).
   }];
   let arguments = (ins Arg<KDK_Tile2D, "", [MemRead]>:$lhs, Arg<KDK_Tile2D, "", [MemRead]>:$rhs, Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$out,
                        UnitAttr:$transpose_lhs, UnitAttr:$accumulate,
                        DefaultValuedAttr<F64Attr, "1.0">:$alpha,
-                       UnitAttr:$transpose_rhs);
+                       UnitAttr:$transpose_rhs, UnitAttr:$tf32);
   let assemblyFormat = [{
     $lhs `,` $rhs `into` $out (`transpose_lhs` $transpose_lhs^)?
-    (`transpose_rhs` $transpose_rhs^)?
+    (`transpose_rhs` $transpose_rhs^)? (`tf32` $tf32^)?
     (`accumulate` $accumulate^)? (`alpha` `=` $alpha^)? attr-dict `:`
     type($lhs) `,` type($rhs) `,` type($out)
   }];

@@ -58,6 +58,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   if (options.backward) {
     ConvertKDAGradToKDKOptions backward;
     backward.blockThreads = options.blockThreads;
+    backward.f32Products = options.gradProducts;
     pm.addPass(createConvertKDAGradToKDK(backward));
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());

@@ -79,6 +79,9 @@ std::string validate(const ChunkedPipelineOptions &o, OptionNames names) {
         checkValueTile(o.decodeValueTile, field::decodeValueTile.in(names));
   if (!problem.empty())
     return problem;
+  if (!oneOf(o.gradProducts, {"auto", "fma", "tf32"}))
+    return "invalid value '" + o.gradProducts + "' for " +
+           field::gradProducts.in(names) + " (expected fma, tf32 or auto)";
   if (!oneOf(o.decodeStateIn, {"auto", "registers", "shared"}))
     return "invalid value '" + o.decodeStateIn + "' for " +
            field::decodeStateIn.in(names) +

@@ -479,7 +479,7 @@ static bool usesGradLibrary(Operation *root) {
                     kdk::RowSumOp, kdk::L2NormRowsGradOp, kdk::SigmoidGradOp,
                     kdk::GateActivationGradOp>(op);
     if (auto mma = dyn_cast<kdk::MmaOp>(op))
-      grad = mma.getTransposeRhs();
+      grad = mma.getTransposeRhs() || mma.getTf32();
     if (auto cumsum = dyn_cast<kdk::CumsumRowsOp>(op))
       grad = cumsum.getReverse();
     return grad ? WalkResult::interrupt() : WalkResult::advance();

@@ -504,8 +504,21 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       failed(checkNoOverlap(op, "out", out, "rhs", rhs)))
     return failure();
   // The op verifier has matched op(A) (M x K), op(B) (K x N) and out (M x N);
-  // B^T is read by the f32 function of kdac_grad.cuh.
+  // B^T is read by the f32 functions of kdac_grad.cuh.
   const bool transposeB = op.getTransposeRhs();
+  if (op.getTf32())
+    return DeviceCall(emitter, op, "tileMmaTf32")
+        .templateArg(out.rows)
+        .templateArg(out.cols)
+        .templateArg(transposeB ? rhs.cols : rhs.rows)
+        .templateFlag(op.getTransposeLhs())
+        .templateFlag(transposeB)
+        .templateFlag(op.getAccumulate())
+        .tile(lhs)
+        .tile(rhs)
+        .tile(out)
+        .floatArg(op.getAlpha().convertToDouble())
+        .emit();
   return DeviceCall(emitter, op, transposeB ? "tileMmaTransposedB" : "tileMma")
       .templateArg(out.rows)
       .templateArg(out.cols)

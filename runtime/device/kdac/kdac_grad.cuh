@@ -2,7 +2,7 @@
 //
 // The device functions of the ops kda-grad-decompose's primitives lower to
 // (kdk.add, mul, row_dot, row_sum, column_sum, add_to_last_row, tril,
-// cumsum_rows reverse, mma transpose_rhs, decayed_gram_grad) and the
+// cumsum_rows reverse, mma transpose_rhs and tf32, decayed_gram_grad) and the
 // prologue's adjoints (l2norm_rows_grad, sigmoid_grad,
 // gate_activation_grad), under kdac_tile.cuh's
 // conventions: all NT threads call, tiles are (pointer, ld) with 1-D tiles
@@ -115,6 +115,65 @@ __device__ __forceinline__ void tileMmaTransposedB(const float *a, int lda,
                  acc);
     float *out = c + i * ldc + j;
     *out = Accumulate ? fmaf(alpha, acc, *out) : alpha * acc;
+  }
+}
+
+// kdk.mma tf32: c = [c +] alpha * op(a) op(b) on tensor cores, the f32
+// shared operands rounded to tf32 (mma.sync m16n8k8, f32 accumulation).
+// op(a) = a (M x K) or, TransposeA, a^T (a stored K x M); op(b) = b (K x N)
+// or, TransposeB, b^T (b stored N x K). A warp owns a 16-row strip of NB
+// 8-column blocks and reuses its A fragment across them; NB is the widest
+// that still gives every warp a strip.
+template <int NT, int M, int N, int K, bool TransposeA, bool TransposeB,
+          bool Accumulate>
+__device__ __forceinline__ void tileMmaTf32(const float *a, int lda,
+                                            const float *b, int ldb, float *c,
+                                            int ldc, float alpha) {
+  static_assert(NT % 32 == 0 && M % 16 == 0 && N % 8 == 0 && K % 8 == 0,
+                "tf32 products need M % 16, N % 8 and K % 8 == 0");
+  constexpr int Warps = NT / 32, RowTiles = M / 16, ColTiles = N / 8;
+  constexpr int NB =
+      (ColTiles % 4 == 0 && RowTiles * (ColTiles / 4) >= Warps)   ? 4
+      : (ColTiles % 2 == 0 && RowTiles * (ColTiles / 2) >= Warps) ? 2
+                                                                  : 1;
+  constexpr int Strips = ColTiles / NB, Jobs = RowTiles * Strips;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / 4, quad = lane % 4;
+  auto opA = [&](int r, int k) {
+    return toTf32(TransposeA ? a[k * lda + r] : a[r * lda + k]);
+  };
+  auto opB = [&](int k, int n) {
+    return toTf32(TransposeB ? b[n * ldb + k] : b[k * ldb + n]);
+  };
+  for (int job = warp; job < Jobs; job += Warps) {
+    const int m0 = (job / Strips) * 16, n0 = (job % Strips) * NB * 8;
+    float d[NB][4];
+#pragma unroll
+    for (int j = 0; j < NB; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+        d[j][i] = 0.0f;
+#pragma unroll 2
+    for (int k0 = 0; k0 < K; k0 += 8) {
+      const u32 fa[4] = {opA(m0 + group, k0 + quad),
+                         opA(m0 + group + 8, k0 + quad),
+                         opA(m0 + group, k0 + quad + 4),
+                         opA(m0 + group + 8, k0 + quad + 4)};
+#pragma unroll
+      for (int j = 0; j < NB; ++j) {
+        const int n = n0 + 8 * j + group;
+        const u32 fb[2] = {opB(k0 + quad, n), opB(k0 + quad + 4, n)};
+        mmaTf32M16N8K8(d[j], fa, fb, d[j]);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < NB; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        float *out = c + (m0 + group + 8 * (i / 2)) * ldc + n0 + 8 * j +
+                     2 * quad + i % 2;
+        *out = Accumulate ? fmaf(alpha, d[j][i], *out) : alpha * d[j][i];
+      }
   }
 }
 

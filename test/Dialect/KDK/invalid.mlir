@@ -350,3 +350,19 @@ func.func @gram_grad_row_scale_pair(%m: memref<16x16xf32, 3>, %a: memref<16x32xf
   kdk.decayed_gram_grad %m, %a, %a, %a row_scale(%r : memref<16xf32, 3>) into %a, %a, %a mask = strict scale = 1.0 : memref<16x16xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>, memref<16x32xf32, 3>
   return
 }
+
+// -----
+
+func.func @mma_tf32_bf16(%a: memref<16x32xbf16, 3>, %b: memref<32x16xbf16, 3>, %c: memref<16x16xf32, 3>) {
+  // expected-error @+1 {{with tf32 expects f32 shared tiles}}
+  kdk.mma %a, %b into %c tf32 : memref<16x32xbf16, 3>, memref<32x16xbf16, 3>, memref<16x16xf32, 3>
+  return
+}
+
+// -----
+
+func.func @mma_tf32_shape(%a: memref<8x32xf32, 3>, %b: memref<32x16xf32, 3>, %c: memref<8x16xf32, 3>) {
+  // expected-error @+1 {{with tf32 expects M a multiple of 16 and N and the inner dimension multiples of 8, got 8x32 times 32x16}}
+  kdk.mma %a, %b into %c tf32 : memref<8x32xf32, 3>, memref<32x16xf32, 3>, memref<8x16xf32, 3>
+  return
+}

@@ -80,3 +80,12 @@ func.func @fused_prologue(%head: index, %rows: index, %ws: memref<?xbf16>) {
   kdk.store_decayed_rows %g, %g into %ws[%head] rows(%rows) row_stride(%rows) to_last scale = 0.5 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<?xbf16>
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @tf32_products
+// CHECK: kdk.mma %{{.*}}, %{{.*}} into %{{.*}} transpose_lhs transpose_rhs tf32 accumulate alpha = -1.000000e+00 : memref<32x16xf32, 3>, memref<8x32xf32, 3>, memref<16x8xf32, 3>
+func.func @tf32_products(%a: memref<32x16xf32, 3>, %b: memref<8x32xf32, 3>, %c: memref<16x8xf32, 3>) {
+  kdk.mma %a, %b into %c transpose_lhs transpose_rhs tf32 accumulate alpha = -1.0 : memref<32x16xf32, 3>, memref<8x32xf32, 3>, memref<16x8xf32, 3>
+  return
+}
