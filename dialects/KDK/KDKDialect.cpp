@@ -398,6 +398,17 @@ LogicalResult DecayedGramOp::verify() {
   return success();
 }
 
+MmaShape kdk::getMmaShape(MmaOp op) {
+  ArrayRef<int64_t> a = op.getLhs().getType().getShape();
+  ArrayRef<int64_t> b = op.getRhs().getType().getShape();
+  return {op.getTransposeLhs() ? a[1] : a[0], op.getTransposeRhs() ? b[0] : b[1],
+          op.getTransposeLhs() ? a[0] : a[1]};
+}
+
+bool kdk::isRegisterFragment(Value tile) {
+  return isFragment(cast<MemRefType>(tile.getType()));
+}
+
 LogicalResult MmaOp::verify() {
   ArrayRef<int64_t> a = getLhs().getType().getShape();
   ArrayRef<int64_t> b = getRhs().getType().getShape();
@@ -416,7 +427,7 @@ LogicalResult MmaOp::verify() {
         !getLhs().getType().getElementType().isF32() ||
         !getRhs().getType().getElementType().isF32())
       return emitOpError() << "with tf32 expects f32 shared tiles";
-    if (m % 16 != 0 || n % 8 != 0 || k % 8 != 0)
+    if (!fitsTf32Mma({m, n, k}))
       return emitOpError() << "with tf32 expects M a multiple of 16 and N "
                               "and the inner dimension multiples of 8, got "
                            << m << "x" << k << " times " << bk << "x" << n;

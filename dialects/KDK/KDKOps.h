@@ -70,6 +70,19 @@ inline constexpr unsigned kSharedMemorySpace = 3;
 /// (kdac_fragment.cuh).
 inline constexpr unsigned kRegisterMemorySpace = 5;
 
+/// The problem kdk.mma computes: op(A) is m x inner, op(B) inner x n.
+struct MmaShape {
+  int64_t m, n, inner;
+};
+MmaShape getMmaShape(MmaOp op);
+/// Whether mma.sync m16n8k8 (kdk.mma tf32) tiles the problem: the one rule
+/// the verifier and kdk-select-products share.
+inline bool fitsTf32Mma(const MmaShape &s) {
+  return s.m % 16 == 0 && s.n % 8 == 0 && s.inner % 8 == 0;
+}
+/// Whether `tile` is a register fragment (memory space 5).
+bool isRegisterFragment(Value tile);
+
 /// How kdac::SharedStateLayout (kdac_shared_state.cuh) splits a rows x cols
 /// shared state of `elementBytes`-byte elements over `threads` threads for
 /// kdk.delta_step: whole columns per warp, runs of up to 16 bytes along a

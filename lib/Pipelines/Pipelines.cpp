@@ -58,8 +58,10 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   if (options.backward) {
     ConvertKDAGradToKDKOptions backward;
     backward.blockThreads = options.blockThreads;
-    backward.f32Products = options.gradProducts;
     pm.addPass(createConvertKDAGradToKDK(backward));
+    KDKSelectProductsOptions products;
+    products.f32Products = options.gradProducts;
+    pm.addPass(createKDKSelectProducts(products));
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
     pm.addPass(createKDKAllocateSharedMemory());

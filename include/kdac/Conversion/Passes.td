@@ -101,9 +101,6 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
     order: kda_bwd_group_sum (GVA's kda.group_sum of dq and dk) and
     kda_bwd_gate_params (dA_log and ddt_bias over every chunk). An adjoint
     that does not differentiate the forward's prologue is refused.
-    Products are f32 FMAs, or with f32-products=tf32 (auto: when q is bf16
-    or f16, whose 8 or 11 significant bits tf32 keeps) `kdk.mma ... tf32`
-    on tensor cores wherever the shape allows (M % 16, N % 8, inner % 8).
 
     Before:
     ```mlir
@@ -126,10 +123,7 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
            "Threads per block of every kernel">,
     Option<"sharedMemoryLimit", "smem-limit", "int64_t",
            /*default=*/"::kdac::limits::kMaxSharedMemoryBytes",
-           "Largest dynamic shared memory per block, bytes (227 KiB on sm_90)">,
-    Option<"f32Products", "f32-products", "std::string", /*default=*/"\"auto\"",
-           "The kernels' products: fma (f32 accuracy) | tf32 (tensor cores, "
-           "operands rounded to tf32) | auto (tf32 when q is 16-bit)">
+           "Largest dynamic shared memory per block, bytes (227 KiB on sm_90)">
   ];
   let dependentDialects = ["::mlir::kdk::KDKDialect", "::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",

@@ -349,4 +349,37 @@ def KDKAttachTarget : Pass<"kdk-attach-target", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::kdk::KDKDialect"];
 }
 
+def KDKSelectProducts : Pass<"kdk-select-products", "::mlir::ModuleOp"> {
+  let summary = "Choose how each kernel's f32 shared-tile products multiply";
+  let description = [{
+    A kdk.mma of two f32 shared tiles runs f32 FMAs unless it is marked
+    `tf32`: operands rounded to tf32 on tensor cores (mma.sync m16n8k8,
+    sm_80 and later, every target kdac has), about an order of magnitude
+    more products per cycle. With `f32-products=auto` a kernel's products
+    become tf32 when its `q` parameter is bf16 or f16: such inputs carry 8
+    or 11 significant bits, which tf32 keeps, so the rounding costs the
+    16-bit gradients nothing they had; f32 specs keep f32 accuracy. `tf32`
+    and `fma` force the choice. Only products whose shape suits the
+    instruction (M a multiple of 16, N and the inner dimension of 8) are
+    marked. kdac runs it on the backward's kernels (--grad-products).
+
+    Before:
+    ```mlir
+    func.func @k(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.kernel, ...} {
+      kdk.mma %w, %s into %u : memref<16x64xf32, 3>, memref<64x32xf32, 3>, memref<16x32xf32, 3>
+    }
+    ```
+    After (auto):
+    ```mlir
+      kdk.mma %w, %s into %u tf32 : memref<16x64xf32, 3>, memref<64x32xf32, 3>, memref<16x32xf32, 3>
+    ```
+  }];
+  let options = [
+    Option<"f32Products", "f32-products", "std::string", /*default=*/"\"auto\"",
+           "fma (f32 accuracy) | tf32 (tensor cores, operands rounded to "
+           "tf32) | auto (tf32 in kernels whose q is 16-bit)">
+  ];
+  let dependentDialects = ["::mlir::kdk::KDKDialect"];
+}
+
 #endif // KDAC_TRANSFORMS_PASSES_TD

@@ -38,8 +38,6 @@ struct Backward {
   BackwardPrologue prologue;
   llvm::StringMap<mlir::Type> tensorTypes;
   int64_t blockThreads = 256, sharedMemoryLimit = 0;
-  /// The kernels' products run on tensor cores with tf32 operands.
-  bool tf32Products = false;
   WorkspaceSpec states, nextStateGrads;
   /// GVA's per-value-head dq and dk, summed by kda_bwd_group_sum.
   WorkspaceSpec dqHeads, dkHeads;

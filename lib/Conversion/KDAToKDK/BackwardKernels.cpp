@@ -86,7 +86,7 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
       kernel.carriedTile(initial ? "initial_state" : "", sequence, head);
   ScanLoop s = openScan(kernel, sequence, head, /*reverse=*/false);
   Block &body = op.getBody().front();
-  TileProgram program(kernel.k, kernel.pool, bw.tf32Products);
+  TileProgram program(kernel.k, kernel.pool);
   kernel.storeSlot(state, bw.states, s.slot, s.head);
   kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
   program.bind(body.getArgument(kda::ChunkLoopOp::kState), state);
@@ -131,7 +131,7 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
   Value state = readsState ? kernel.stateTile() : Value();
   ScanLoop s = openScan(kernel, sequence, head, /*reverse=*/true);
   scf::ForOp loop = cast<scf::ForOp>(b.getInsertionBlock()->getParentOp());
-  TileProgram program(kernel.k, kernel.pool, bw.tf32Products);
+  TileProgram program(kernel.k, kernel.pool);
   kernel.storeSlot(dS, bw.nextStateGrads, s.slot, s.head);
   if (readsState) {
     kernel.loadSlot(bw.states, s.slot, s.head, state);
@@ -275,7 +275,7 @@ LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
   Value batch = located.getBatch(), token = located.getStart(),
         rows = located.getRows();
   Block &body = op.getBody().front();
-  TileProgram program(kernel.k, kernel.pool, bw.tf32Products);
+  TileProgram program(kernel.k, kernel.pool);
   kernel.loadChunk(body, program, batch, token, rows, head);
   using Arg = kda::ChunkGradLoopOp::BackwardArg;
   Value state = kernel.stateTile(), dNext = kernel.stateTile();
@@ -476,10 +476,6 @@ struct ConvertKDAGradToKDKPass
     std::string problem = checkConversionOptions(
         kPass, blockThreads, 0, /*valueTile=*/0,
         sharedMemoryLimit);
-    if (problem.empty() && f32Products != "auto" && f32Products != "fma" &&
-        f32Products != "tf32")
-      problem = std::string(kPass) + ": invalid f32-products '" +
-                f32Products + "' (expected fma, tf32 or auto)";
     if (!problem.empty()) {
       module.emitError() << problem;
       return signalPassFailure();
@@ -576,9 +572,6 @@ struct ConvertKDAGradToKDKPass
     bw.dtBiasPartials = {"dt_bias_partials", tileType({bw.gateWidth()}, f32)};
     bw.aLogPartials = {"A_log_partials", tileType({bw.gateWidth()}, f32)};
     bw.blockThreads = blockThreads;
-    Type qElement = bw.tensorTypes.lookup("q");
-    bw.tf32Products = f32Products == "tf32" ||
-                      (f32Products == "auto" && qElement.getIntOrFloatBitWidth() == 16);
     bw.sharedMemoryLimit = kdk::sharedMemoryLimitOf(module, sharedMemoryLimit);
     OpBuilder builder(&getContext());
     if (failed(buildStates(builder, module, bw, states)) ||

@@ -89,15 +89,9 @@ LogicalResult TileProgram::lower(Operation *op) {
         Value out = into ? tiles.lookup(into) : newTile(op.getResult());
         if (into)
           tiles[op.getResult()] = out;
-        ArrayRef<int64_t> lhs = op.getLhs().getType().getShape();
-        ArrayRef<int64_t> rhs = op.getRhs().getType().getShape();
-        int64_t m = lhs[op.getTransposeLhs() ? 1 : 0];
-        int64_t inner = lhs[op.getTransposeLhs() ? 0 : 1];
-        int64_t n = rhs[op.getTransposeRhs() ? 0 : 1];
-        bool tf32 = tf32Products && m % 16 == 0 && n % 8 == 0 && inner % 8 == 0;
         kdk::MmaOp::create(b, loc, t(op.getLhs()), t(op.getRhs()), out,
                            op.getTransposeLhs(), /*accumulate=*/bool(into),
-                           op.getScale(), op.getTransposeRhs(), tf32);
+                           op.getScale(), op.getTransposeRhs());
         return success();
       })
       .Case([&](kda::AddOp op) {

@@ -21,10 +21,7 @@ namespace kdac::lowering {
 
 class TileProgram {
 public:
-  /// With `tf32Products`, every product whose shape suits the tensor
-  /// cores multiplies tf32-rounded operands (kdk.mma tf32).
-  TileProgram(KernelFunction &k, TilePool &pool, bool tf32Products)
-      : k(k), b(k.b), pool(pool), tf32Products(tf32Products) {}
+  TileProgram(KernelFunction &k, TilePool &pool) : k(k), b(k.b), pool(pool) {}
 
   /// Binds a body argument to a tile the kernel filled.
   void bind(mlir::Value value, mlir::Value tile) { tiles[value] = tile; }
@@ -67,7 +64,6 @@ private:
   KernelFunction &k;
   mlir::OpBuilder &b;
   TilePool &pool;
-  bool tf32Products;
   llvm::DenseMap<mlir::Value, mlir::Value> tiles;
   /// Tiles the program owns, in the order it got them (releaseAll's order,
   /// so the pool's later choices do not depend on pointer values).

@@ -1,0 +1,61 @@
+// kdk-select-products: f32 shared-tile products become tf32 tensor-core
+// products in kernels whose q is 16-bit (auto), in every kernel (tf32) or
+// in none (fma); products whose shape mma.sync m16n8k8 cannot tile, and
+// those of 16-bit tiles, keep their form.
+// RUN: kda-opt %s -split-input-file --kdk-select-products | FileCheck %s --check-prefix=AUTO
+// RUN: kda-opt %s -split-input-file --kdk-select-products=f32-products=tf32 | FileCheck %s --check-prefix=TF32
+// RUN: kda-opt %s -split-input-file --kdk-select-products=f32-products=tf32 --kdk-select-products=f32-products=fma | FileCheck %s --check-prefix=FMA
+// RUN: not kda-opt %s -split-input-file --kdk-select-products=f32-products=bf16 2>&1 | FileCheck %s --check-prefix=BAD
+// The backward's kernels, through kdac: tf32 for bf16 inputs by default,
+// FMAs for f32 inputs and for --grad-products=fma.
+// RUN: kdac --op=backward --H=1 --K=32 --V=20 --emit=kernel | FileCheck %s --check-prefix=BWD16
+// RUN: kdac --op=backward --H=1 --K=32 --V=16 --dtype=f32 --emit=kernel | FileCheck %s --check-prefix=NOTF32
+// RUN: kdac --op=backward --H=1 --K=32 --V=16 --grad-products=fma --emit=kernel | FileCheck %s --check-prefix=NOTF32
+// RUN: not kdac --op=backward --H=1 --K=32 --V=16 --grad-products=bf16 --emit=kernel 2>&1 | FileCheck %s --check-prefix=BADFLAG
+
+// AUTO-LABEL: func.func @bf16_inputs
+// AUTO: kdk.mma %{{.*}}, %{{.*}} into %{{.*}} tf32 : memref<16x64xf32, 3>
+// AUTO: kdk.mma %{{.*}}, %{{.*}} into %{{.*}} transpose_lhs tf32 accumulate : memref<16x64xf32, 3>
+// AUTO: kdk.mma %{{.*}}, %{{.*}} into %{{.*}} : memref<16x64xf32, 3>, memref<64x20xf32, 3>
+// AUTO: kdk.mma %{{.*}}, %{{.*}} into %{{.*}} : memref<16x64xbf16, 3>
+// TF32-LABEL: func.func @bf16_inputs
+// TF32-COUNT-2: tf32
+// TF32-NOT: tf32
+// FMA-NOT: tf32
+// BAD: error: kdk-select-products: invalid f32-products 'bf16' (expected fma, tf32 or auto)
+func.func @bf16_inputs(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  %w = kdk.alloc_tile : memref<16x64xf32, 3>
+  %s = kdk.alloc_tile : memref<64x32xf32, 3>
+  %u = kdk.alloc_tile : memref<16x32xf32, 3>
+  %t = kdk.alloc_tile : memref<64x20xf32, 3>
+  %r = kdk.alloc_tile : memref<16x20xf32, 3>
+  %wb = kdk.alloc_tile : memref<16x64xbf16, 3>
+  %sb = kdk.alloc_tile : memref<64x32xbf16, 3>
+  kdk.mma %w, %s into %u : memref<16x64xf32, 3>, memref<64x32xf32, 3>, memref<16x32xf32, 3>
+  kdk.mma %w, %u into %s transpose_lhs accumulate : memref<16x64xf32, 3>, memref<16x32xf32, 3>, memref<64x32xf32, 3>
+  kdk.mma %w, %t into %r : memref<16x64xf32, 3>, memref<64x20xf32, 3>, memref<16x20xf32, 3>
+  kdk.mma %wb, %sb into %u : memref<16x64xbf16, 3>, memref<64x32xbf16, 3>, memref<16x32xf32, 3>
+  return
+}
+
+// -----
+
+// AUTO-LABEL: func.func @f32_inputs
+// AUTO-NOT: tf32
+// TF32-LABEL: func.func @f32_inputs
+// TF32: kdk.mma %{{.*}}, %{{.*}} into %{{.*}} tf32
+func.func @f32_inputs(%q: memref<?xf32> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  %w = kdk.alloc_tile : memref<16x64xf32, 3>
+  %s = kdk.alloc_tile : memref<64x32xf32, 3>
+  %u = kdk.alloc_tile : memref<16x32xf32, 3>
+  kdk.mma %w, %s into %u : memref<16x64xf32, 3>, memref<64x32xf32, 3>, memref<16x32xf32, 3>
+  return
+}
+
+// BWD16-LABEL: func.func @kda_bwd_states
+// BWD16: kdk.mma {{%[a-z_0-9]+}}, {{%[a-z_0-9]+}} into {{%[a-z_0-9]+}} : memref<16x16xf32, {{.*}}>, memref<16x20xf32
+// BWD16: kdk.mma {{.*}} tf32 : memref<16x16xf32, {{.*}}>, memref<16x32xf32
+// BWD16-LABEL: func.func @kda_bwd_map
+// BWD16: kdk.mma {{.*}} transpose_rhs tf32
+// NOTF32-NOT: tf32
+// BADFLAG: kdac: error: invalid value 'bf16' for --grad-products (expected fma, tf32 or auto)
