@@ -41,17 +41,23 @@ protected:
     static Jit instance;
     return instance;
   }
-  /// A JIT whose decode kernels keep the state where `stateIn` says
-  /// (registers | shared | auto).
-  static Jit &decodeJit(const std::string &stateIn) {
+  /// A JIT compiling with `pipeline` (one per distinct set of options).
+  static Jit &jitWith(const ChunkedPipelineOptions &pipeline) {
     static std::map<std::string, std::unique_ptr<Jit>> jits;
-    std::unique_ptr<Jit> &instance = jits[stateIn];
+    std::unique_ptr<Jit> &instance = jits[optionsKey(pipeline)];
     if (!instance) {
       JitOptions options;
-      options.pipeline.decodeStateIn = stateIn;
+      options.pipeline = pipeline;
       instance = std::make_unique<Jit>(options);
     }
     return *instance;
+  }
+  /// A JIT whose decode kernels keep the state where `stateIn` says
+  /// (registers | shared | auto).
+  static Jit &decodeJit(const std::string &stateIn) {
+    ChunkedPipelineOptions pipeline;
+    pipeline.decodeStateIn = stateIn;
+    return jitWith(pipeline);
   }
 };
 
@@ -467,13 +473,14 @@ TEST_F(JitGpu, KernelSetFromShippedFilesMatchesTheJit) {
 namespace {
 
 void expectGradientsMatch(Jit &jit, const KdaCase &c, const KdaCotangents &cot,
-                          const std::string &label) {
+                          const std::string &label, double tol = 0) {
   llvm::Expected<KdaGradients> want =
       runReferenceBackward(c.spec, c.inputs, cot);
   ASSERT_TRUE(bool(want)) << label << ": " << llvm::toString(want.takeError());
   llvm::Expected<KdaGradients> got = runBackwardOnGpu(jit, c, cot);
   ASSERT_TRUE(bool(got)) << label << ": " << llvm::toString(got.takeError());
-  const double tol = toleranceFor(c.spec);
+  if (tol == 0)
+    tol = toleranceFor(c.spec);
   const std::pair<const char *, std::vector<double> KdaGradients::*> fields[] = {
       {"dq", &KdaGradients::dq},     {"dk", &KdaGradients::dk},
       {"dv", &KdaGradients::dv},     {"dg", &KdaGradients::dg},
@@ -601,6 +608,51 @@ TEST_F(JitGpu, BackwardPrologueAdjointsMatchTheOracle) {
                                tc.varlen ? 68 : 40, lens, ++seed);
     expectGradientsMatch(jit(), c, makeRandomCotangents(spec, c.inputs, ++seed),
                          tc.label);
+  }
+}
+
+// The backward's products on tensor cores (kdk-select-products tf32): bf16
+// inputs at the bf16 tolerance, and f32 inputs, whose products then round
+// to tf32's 11 bits, at 5e-3.
+TEST_F(JitGpu, BackwardTf32ProductsMatchTheOracle) {
+  ChunkedPipelineOptions pipeline;
+  pipeline.gradProducts = "tf32";
+  struct Case {
+    const char *label;
+    DType dtype;
+    int64_t HV, K, V, B, T;
+    std::vector<int64_t> lens;
+    bool fused;
+  };
+  const Case cases[] = {
+      {"tf32 bf16 K=V=64 T=100", DType::BF16, 2, 64, 64, 1, 100, {}, false},
+      {"tf32 bf16 K=V=128 T=70", DType::BF16, 2, 128, 128, 1, 70, {}, false},
+      {"tf32 bf16 GVA varlen all fused", DType::BF16, 4, 32, 32, 1, 68,
+       {20, 1, 47}, true},
+      {"tf32 f32 K=64 V=32 T=45", DType::F32, 2, 64, 32, 2, 45, {}, false}};
+  int seed = 2300;
+  for (const Case &tc : cases) {
+    KernelSpec spec;
+    spec.op = KernelOp::Backward;
+    spec.H = 2;
+    spec.HV = tc.HV;
+    spec.K = tc.K;
+    spec.V = tc.V;
+    spec.dtype = tc.dtype;
+    spec.gateDType = DType::F32;
+    spec.betaDType = tc.dtype;
+    spec.varlen = !tc.lens.empty();
+    if (tc.fused) {
+      spec.activation = GateActivation::LowerBound;
+      spec.lowerBound = -5.0;
+      spec.hasALog = spec.hasDtBias = spec.qkL2Norm = spec.betaSigmoid = true;
+    }
+    spec.hasInitialState = spec.hasFinalState = true;
+    ASSERT_EQ(validate(spec), "") << tc.label;
+    KdaCase c = makeRandomCase(spec, tc.B, tc.T, tc.lens, ++seed);
+    expectGradientsMatch(jitWith(pipeline), c,
+                         makeRandomCotangents(spec, c.inputs, ++seed), tc.label,
+                         5e-3);
   }
 }
 

@@ -352,9 +352,13 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   ASSERT_NE(fused.HV, fused.H);
   rt::Expected<const rt::Nvrtc *> nvrtc = rt::Nvrtc::load();
   ASSERT_TRUE(nvrtc.ok()) << nvrtc.error();
-  for (const KernelSpec &spec : {plain, fused}) {
-    llvm::Expected<EmittedCuda> cuda =
-        generateCuda(spec, ChunkedPipelineOptions{});
+  // The products on tensor cores (tf32) compile too.
+  ChunkedPipelineOptions tf32;
+  tf32.gradProducts = "tf32";
+  for (auto [spec, options] :
+       {std::pair(plain, ChunkedPipelineOptions{}),
+        std::pair(fused, ChunkedPipelineOptions{}), std::pair(fused, tf32)}) {
+    llvm::Expected<EmittedCuda> cuda = generateCuda(spec, options);
     ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
     std::vector<std::string> kernels = {"kda_bwd_states", "kda_bwd_state_grads",
                                         "kda_bwd_map"};
@@ -363,6 +367,8 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
     ASSERT_EQ(cuda->launch.kernels.size(), kernels.size());
     for (size_t i = 0; i < kernels.size(); ++i)
       EXPECT_EQ(cuda->launch.kernels[i].name, kernels[i]);
+    EXPECT_EQ(cuda->source.find("tileMmaTf32") != std::string::npos,
+              options.gradProducts == "tf32");
     rt::Expected<rt::CompileOutput> cubin =
         (*nvrtc)->compile(cuda->source, "backward.cu", "sm_90a");
     EXPECT_TRUE(cubin.ok()) << cubin.error();
