@@ -58,6 +58,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   if (options.backward) {
     ConvertKDAGradToKDKOptions backward;
     backward.blockThreads = options.blockThreads;
+    backward.scanValueTile = options.gradValueTile;
     pm.addPass(createConvertKDAGradToKDK(backward));
     KDKSelectProductsOptions products;
     products.f32Products = options.gradProducts;

@@ -77,6 +77,8 @@ std::string validate(const ChunkedPipelineOptions &o, OptionNames names) {
   if (problem.empty())
     problem =
         checkValueTile(o.decodeValueTile, field::decodeValueTile.in(names));
+  if (problem.empty())
+    problem = checkValueTile(o.gradValueTile, field::gradValueTile.in(names));
   if (!problem.empty())
     return problem;
   if (!oneOf(o.gradProducts, {"auto", "fma", "tf32"}))

@@ -101,6 +101,12 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
     order: kda_bwd_group_sum (GVA's kda.group_sum of dq and dk) and
     kda_bwd_gate_params (dA_log and ddt_bias over every chunk). An adjoint
     that does not differentiate the forward's prologue is refused.
+    With scan-v-tile, each scan whose body computes every column of its
+    V-wide values (v, the state, do, the state's cotangent) from that column
+    alone -- element-wise ops among them, row scales, products taking one as
+    B -- runs V / scan-v-tile blocks per (sequence, value head), each owning
+    a column block: the scans, one block per (sequence, head) otherwise,
+    fill more of the GPU. A body that mixes columns keeps all of V.
 
     Before:
     ```mlir
@@ -123,7 +129,10 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
            "Threads per block of every kernel">,
     Option<"sharedMemoryLimit", "smem-limit", "int64_t",
            /*default=*/"::kdac::limits::kMaxSharedMemoryBytes",
-           "Largest dynamic shared memory per block, bytes (227 KiB on sm_90)">
+           "Largest dynamic shared memory per block, bytes (227 KiB on sm_90)">,
+    Option<"scanValueTile", "scan-v-tile", "int64_t", /*default=*/"0",
+           "Columns of V one block of each scan owns, when it divides V and "
+           "the scan's body is separable by columns (0: all of V)">
   ];
   let dependentDialects = ["::mlir::kdk::KDKDialect", "::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",

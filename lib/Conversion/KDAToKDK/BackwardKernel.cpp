@@ -36,6 +36,8 @@ void BackwardKernel::loadRaw(StringRef name, Value batch, Value token,
   // One statement per index op: the IR (and the CUDA) must not depend on
   // the compiler's order of evaluating arguments.
   Value offset = tokenOffset(k, batch, token, seqLen, heads, tensorHead, width);
+  if (name == "v" && splitsColumns())
+    offset = k.add(offset, firstColumn);
   Value rowStride = k.index(heads * width);
   kdk::LoadTileOp::create(b, loc, args.lookup(name), offset, rows, rowStride,
                           perRow ? 0 : 1, dst, false);
@@ -45,7 +47,7 @@ ChunkTiles BackwardKernel::loadChunk(Block &body, TileProgram &program,
                                      Value batch, Value token, Value rows,
                                      Value head) {
   ChunkTiles t{tile({g.chunk, g.kDim}), tile({g.chunk, g.kDim}),
-               tile({g.chunk, g.vDim}), tile({g.chunk, g.kDim}),
+               tile({g.chunk, columns}), tile({g.chunk, g.kDim}),
                tile({g.chunk})};
   loadRaw("q", batch, token, rows, head, t.q);
   loadRaw("k", batch, token, rows, head, t.k);
@@ -81,17 +83,21 @@ ChunkTiles BackwardKernel::loadChunk(Block &body, TileProgram &program,
 
 Value BackwardKernel::loadDO(Value batch, Value token, Value rows,
                              Value head) {
-  Value dO = tile({g.chunk, g.vDim});
-  kdk::LoadTileOp::create(
-      b, loc, args.lookup("do"),
-      tokenOffset(k, batch, token, seqLen, g.hv, head, g.vDim), rows,
-      k.index(g.hv * g.vDim), 1, dO, false);
+  Value dO = tile({g.chunk, columns});
+  Value offset = tokenOffset(k, batch, token, seqLen, g.hv, head, g.vDim);
+  if (splitsColumns())
+    offset = k.add(offset, firstColumn);
+  Value rowStride = k.index(g.hv * g.vDim);
+  kdk::LoadTileOp::create(b, loc, args.lookup("do"), offset, rows, rowStride,
+                          1, dO, false);
   return dO;
 }
 
 Value BackwardKernel::slotOffset(const WorkspaceSpec &ws, Value slot,
                                  Value head) {
-  return k.mul(k.add(k.mul(slot, g.hv), head), ws.tileType.getNumElements());
+  Value offset =
+      k.mul(k.add(k.mul(slot, g.hv), head), ws.tileType.getNumElements());
+  return splitsColumns() ? k.add(offset, firstColumn) : offset;
 }
 
 /// A workspace tile's rows and row stride: a vector is a column of
@@ -122,6 +128,8 @@ void BackwardKernel::transferState(Value tile, StringRef name, Value sequence,
                                    Value head, bool store) {
   Value offset = k.mul(k.add(k.mul(sequence, g.hv), head), g.kDim * g.vDim);
   bool kv = g.layout == kda::StateLayout::kv;
+  if (splitsColumns())
+    offset = k.add(offset, kv ? firstColumn : k.mul(firstColumn, g.kDim));
   Value rowStride = k.index(kv ? g.vDim : 1);
   int64_t colStride = kv ? 1 : g.kDim;
   if (store)
@@ -138,6 +146,10 @@ Value BackwardKernel::carriedTile(StringRef source, Value &sequence,
   Value carried = stateTile();
   sequence = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 2);
   head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
+  if (splitsColumns()) {
+    Value columnBlock = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 0);
+    firstColumn = k.mul(columnBlock, columns);
+  }
   if (!source.empty())
     transferState(carried, source, sequence, head, false);
   else

@@ -38,6 +38,9 @@ struct Backward {
   BackwardPrologue prologue;
   llvm::StringMap<mlir::Type> tensorTypes;
   int64_t blockThreads = 256, sharedMemoryLimit = 0;
+  /// Columns of V one block of a scan owns when the scan's body is
+  /// separable by columns (0: all of V).
+  int64_t scanValueTile = 0;
   WorkspaceSpec states, nextStateGrads;
   /// GVA's per-value-head dq and dk, summed by kda_bwd_group_sum.
   WorkspaceSpec dqHeads, dkHeads;
@@ -58,11 +61,13 @@ struct ChunkTiles {
 /// A kernel of the backward and its argument and index helpers.
 class BackwardKernel {
 public:
+  /// A kernel whose blocks own `columns` of V each (the grid's x extent is
+  /// V / columns; all of V when 0).
   BackwardKernel(mlir::OpBuilder &builder, mlir::ModuleOp module,
                  const Backward &bw, llvm::StringRef name,
-                 llvm::ArrayRef<llvm::StringRef> grid)
+                 llvm::ArrayRef<llvm::StringRef> grid, int64_t columns = 0)
       : bw(bw), g(bw.g), k(builder, module, name, bw.blockThreads, grid),
-        b(k.b), loc(k.loc) {}
+        b(k.b), loc(k.loc), columns(columns ? columns : bw.g.vDim) {}
 
   mlir::Value tensor(llvm::StringRef name) {
     return args[name] = k.addTensor(name, bw.tensorTypes.lookup(name));
@@ -90,7 +95,9 @@ public:
   mlir::Value loadDO(mlir::Value batch, mlir::Value token, mlir::Value rows,
                      mlir::Value head);
 
-  /// Element offset of (slot, head)'s tile in workspace `ws`.
+  /// Element offset of (slot, head)'s tile in workspace `ws` (and of this
+  /// block's columns in it, in a kernel split by columns, whose workspaces
+  /// are all K x V states).
   mlir::Value slotOffset(const WorkspaceSpec &ws, mlir::Value slot,
                          mlir::Value head);
   /// Moves (slot, head)'s tile of `ws`: its first `rows` rows (all when
@@ -106,17 +113,20 @@ public:
   mlir::Value tile(llvm::ArrayRef<int64_t> shape) {
     return pool.get(shape, b.getF32Type());
   }
-  /// A K x V state tile the kernel loads or carries: rows padded by one
-  /// element, since only column walks read it (SIMT products, row dots)
-  /// and at K = V = 128 the map's two need every byte.
+  /// A K x V state tile (K x columns) the kernel loads or carries: rows
+  /// padded by one element, since only column walks read it (SIMT
+  /// products, row dots) and at K = V = 128 the map's two need every byte.
   mlir::Value stateTile() {
-    return pool.get({g.kDim, g.vDim}, b.getF32Type(),
+    return pool.get({g.kDim, columns}, b.getF32Type(),
                     TilePool::RowPadding::OneElement);
   }
+  /// Whether the blocks own a column block of V rather than all of it.
+  bool splitsColumns() const { return columns != g.vDim; }
 
   /// The K x V tile a scan carries, filled from the user tensor `source`
   /// (initial_state, dht) or zero when the spec has none; `sequence` and
-  /// `head` come from the block ids.
+  /// `head` come from the block ids (and, split by columns, the block's
+  /// first column from the x id).
   mlir::Value carriedTile(llvm::StringRef source, mlir::Value &sequence,
                           mlir::Value &head);
 
@@ -130,6 +140,10 @@ public:
   TilePool pool{k, bw.sharedMemoryLimit};
   llvm::StringMap<mlir::Value> args;
   mlir::Value seqLen;
+  /// Columns of V each block owns, and (split by columns) this block's
+  /// first.
+  int64_t columns;
+  mlir::Value firstColumn;
 };
 
 /// kda_bwd_group_sum: GVA's dq and dk, the sum over each q/k head's group

@@ -67,12 +67,41 @@ ScanLoop openScan(BackwardKernel &kernel, Value sequence, Value head,
   return s;
 }
 
+/// How a scan's blocks cover V: bw.scanValueTile columns each when that
+/// divides V and the body computes each column of its V-wide values
+/// (`sliced` and what follows from them) from that column alone; else all
+/// of V. Returns the columns and, when split, the values to slice.
+std::pair<int64_t, std::optional<llvm::DenseSet<Value>>>
+scanColumns(const Backward &bw, Block &body, ArrayRef<Value> kept,
+            ArrayRef<Value> sliced) {
+  int64_t tile = bw.scanValueTile, width = bw.g.vDim;
+  if (tile <= 0 || tile >= width || width % tile != 0)
+    return {width, std::nullopt};
+  std::optional<llvm::DenseSet<Value>> blocks =
+      TileProgram::columnBlocks(body, kept, sliced);
+  if (!blocks)
+    return {width, std::nullopt};
+  return {tile, std::move(blocks)};
+}
+
+std::string columnBlocksOf(const Backward &bw, int64_t columns) {
+  return std::to_string(bw.g.vDim / columns);
+}
+
 /// kda.chunk_states: S enters chunk 0 as the initial state (or zero); each
 /// chunk stores its entering S, then the body updates it.
 LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
                           const Backward &bw, kda::ChunkStatesOp op) {
+  Block &body = op.getBody().front();
+  auto yield = cast<kda::YieldOp>(body.getTerminator());
+  Value carriedArg = body.getArgument(kda::ChunkLoopOp::kState);
+  auto [columns, blocks] =
+      scanColumns(bw, body, {yield.getState(), carriedArg},
+                  {body.getArgument(kda::ChunkLoopOp::kV), carriedArg});
   BackwardKernel kernel(builder, module, bw, "kda_bwd_states",
-                        {"1", std::to_string(bw.g.hv), "sequences"});
+                        {columnBlocksOf(bw, columns), std::to_string(bw.g.hv),
+                         "sequences"},
+                        columns);
   kernel.declareInputs();
   bool initial = bool(op.getInitialState());
   if (initial)
@@ -85,15 +114,14 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
   Value state =
       kernel.carriedTile(initial ? "initial_state" : "", sequence, head);
   ScanLoop s = openScan(kernel, sequence, head, /*reverse=*/false);
-  Block &body = op.getBody().front();
   TileProgram program(kernel.k, kernel.pool);
+  if (blocks)
+    program.sliceColumns(std::move(*blocks), columns);
   kernel.storeSlot(state, bw.states, s.slot, s.head);
   kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
-  program.bind(body.getArgument(kda::ChunkLoopOp::kState), state);
+  program.bind(carriedArg, state);
   kernel.k.barrier();
-  auto yield = cast<kda::YieldOp>(body.getTerminator());
-  if (failed(program.run(body, {yield.getState(), body.getArgument(
-                                                      kda::ChunkLoopOp::kState)})))
+  if (failed(program.run(body, {yield.getState(), carriedArg})))
     return failure();
   kdk::ConvertOp::create(b, kernel.loc, program.tileOf(yield.getState()), state);
   kernel.k.barrier();
@@ -106,8 +134,20 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
 /// what leaves chunk 0 is dh0.
 LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
                               const Backward &bw, kda::ChunkStateGradsOp op) {
+  Block &body = op.getBody().front();
+  using Arg = kda::ChunkGradLoopOp::BackwardArg;
+  auto yield = cast<kda::GradYieldOp>(body.getTerminator());
+  Value dState = yield.getOperands().back();
+  SmallVector<Value> kept = {dState, body.getArgument(Arg::kState),
+                             body.getArgument(Arg::kDNextState)};
+  auto [columns, blocks] = scanColumns(
+      bw, body, kept,
+      {body.getArgument(Arg::kV), body.getArgument(Arg::kState),
+       body.getArgument(Arg::kDO), body.getArgument(Arg::kDNextState)});
   BackwardKernel kernel(builder, module, bw, "kda_bwd_state_grads",
-                        {"1", std::to_string(bw.g.hv), "sequences"});
+                        {columnBlocksOf(bw, columns), std::to_string(bw.g.hv),
+                         "sequences"},
+                        columns);
   kernel.declareInputs();
   kernel.workspace(bw.states);
   kernel.tensor("do");
@@ -120,11 +160,8 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
   kernel.seqLen = kernel.k.addSize("T");
   kernel.k.beginBody();
   OpBuilder &b = kernel.b;
-  const LoopGeometry &g = bw.g;
   Value sequence, head;
   Value dS = kernel.carriedTile(dht ? "dht" : "", sequence, head);
-  Block &body = op.getBody().front();
-  using Arg = kda::ChunkGradLoopOp::BackwardArg;
   // The reverse scan's body need not read the state (the state's own
   // cotangent does not): then its K x V tile is neither made nor loaded.
   bool readsState = !body.getArgument(Arg::kState).use_empty();
@@ -132,6 +169,8 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
   ScanLoop s = openScan(kernel, sequence, head, /*reverse=*/true);
   scf::ForOp loop = cast<scf::ForOp>(b.getInsertionBlock()->getParentOp());
   TileProgram program(kernel.k, kernel.pool);
+  if (blocks)
+    program.sliceColumns(std::move(*blocks), columns);
   kernel.storeSlot(dS, bw.nextStateGrads, s.slot, s.head);
   if (readsState) {
     kernel.loadSlot(bw.states, s.slot, s.head, state);
@@ -142,10 +181,7 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
                       kernel.loadDO(s.batch, s.token, s.rows, s.head));
   program.bind(body.getArgument(Arg::kDNextState), dS);
   kernel.k.barrier();
-  auto yield = cast<kda::GradYieldOp>(body.getTerminator());
-  Value dState = yield.getOperands().back();
-  if (failed(program.run(body, {dState, body.getArgument(Arg::kState),
-                                body.getArgument(Arg::kDNextState)})))
+  if (failed(program.run(body, kept)))
     return failure();
   kdk::ConvertOp::create(b, kernel.loc, program.tileOf(dState), dS);
   kernel.k.barrier();
@@ -476,6 +512,9 @@ struct ConvertKDAGradToKDKPass
     std::string problem = checkConversionOptions(
         kPass, blockThreads, 0, /*valueTile=*/0,
         sharedMemoryLimit);
+    if (problem.empty())
+      problem = kdac::limits::checkValueTile(
+          scanValueTile, std::string(kPass) + ": scan-v-tile");
     if (!problem.empty()) {
       module.emitError() << problem;
       return signalPassFailure();
@@ -572,6 +611,7 @@ struct ConvertKDAGradToKDKPass
     bw.dtBiasPartials = {"dt_bias_partials", tileType({bw.gateWidth()}, f32)};
     bw.aLogPartials = {"A_log_partials", tileType({bw.gateWidth()}, f32)};
     bw.blockThreads = blockThreads;
+    bw.scanValueTile = scanValueTile;
     bw.sharedMemoryLimit = kdk::sharedMemoryLimitOf(module, sharedMemoryLimit);
     OpBuilder builder(&getContext());
     if (failed(buildStates(builder, module, bw, states)) ||

@@ -13,9 +13,55 @@ using namespace mlir;
 
 namespace kdac::lowering {
 
+SmallVector<int64_t> TileProgram::tileShape(Value value) const {
+  SmallVector<int64_t> shape(
+      cast<RankedTensorType>(value.getType()).getShape());
+  if (slicedValues.contains(value))
+    shape.back() = sliceWidth;
+  return shape;
+}
+
+int64_t TileProgram::tileBytes(Value value) const {
+  if (!isa<RankedTensorType>(value.getType()))
+    return 0;
+  int64_t elements = 1;
+  for (int64_t extent : tileShape(value))
+    elements *= extent;
+  return elements * 4;
+}
+
+std::optional<llvm::DenseSet<Value>>
+TileProgram::columnBlocks(Block &body, ArrayRef<Value> kept,
+                          ArrayRef<Value> sliced) {
+  llvm::DenseSet<Operation *> live = liveOps(body, kept);
+  llvm::DenseSet<Value> blocks(sliced.begin(), sliced.end());
+  auto isBlock = [&](Value v) { return blocks.contains(v); };
+  for (Operation &op : body.without_terminator()) {
+    if (!live.contains(&op) || llvm::none_of(op.getOperands(), isBlock))
+      continue;
+    bool columnwise =
+        llvm::TypeSwitch<Operation *, bool>(&op)
+            .Case<kda::AddOp, kda::SubOp, kda::MulOp>([&](Operation *op) {
+              return llvm::all_of(op->getOperands(), isBlock);
+            })
+            .Case([&](kda::ScaleRowsOp op) {
+              return !isBlock(op.getRowScale());
+            })
+            .Case([&](kda::MatmulOp op) {
+              return !isBlock(op.getLhs()) && !op.getTransposeRhs();
+            })
+            .Default([](Operation *) { return false; });
+    if (!columnwise)
+      return std::nullopt;
+    blocks.insert(op.getResult(0));
+  }
+  if (!llvm::all_of(kept, isBlock))
+    return std::nullopt;
+  return blocks;
+}
+
 Value TileProgram::newTile(Value like) {
-  Value tile = pool.get(cast<RankedTensorType>(like.getType()).getShape(),
-                        b.getF32Type());
+  Value tile = pool.get(tileShape(like), b.getF32Type());
   tiles[like] = tile;
   made.insert(tile);
   return tile;
@@ -225,12 +271,6 @@ void TileProgram::planAccumulation(ArrayRef<Operation *> order) {
   }
 }
 
-/// Shared-memory bytes of a value's f32 tile.
-static int64_t tileBytesOf(Value v) {
-  auto type = dyn_cast<RankedTensorType>(v.getType());
-  return type ? type.getNumElements() * 4 : 0;
-}
-
 SmallVector<Operation *>
 TileProgram::schedule(Block &body, const llvm::DenseSet<Operation *> &live) {
   // Greedy list scheduling for the smallest working set: of the ops whose
@@ -266,13 +306,13 @@ TileProgram::schedule(Block &body, const llvm::DenseSet<Operation *> &live) {
       int64_t score = 0;
       if (!into)
         for (Value result : op->getResults())
-          score -= tileBytesOf(result);
+          score -= tileBytes(result);
       llvm::SmallDenseSet<Value, 4> seen;
       for (Value operand : op->getOperands())
         if (seen.insert(operand).second && !keep.contains(operand) &&
             readers.lookup(operand) ==
                 int(llvm::count(op->getOperands(), operand)))
-          score += tileBytesOf(operand);
+          score += tileBytes(operand);
       if (best < 0 || score > bestScore) {
         best = i;
         bestScore = score;

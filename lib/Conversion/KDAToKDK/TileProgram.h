@@ -33,6 +33,22 @@ public:
   }
   mlir::Value tileOf(mlir::Value value) const { return tiles.lookup(value); }
 
+  /// The values of `body` that are column blocks of the `sliced` values
+  /// when the live ops (those `kept` needs) compute every column of them
+  /// from the same column alone: each op reading one is element-wise among
+  /// them, scales their rows, or takes one as its right-hand operand B (not
+  /// B^T), so a block may run the body on a column block of them. Null when
+  /// some op mixes columns (a contraction over them, a row dot, a column
+  /// sum), or when a `kept` value is not among them.
+  static std::optional<llvm::DenseSet<mlir::Value>>
+  columnBlocks(mlir::Block &body, llvm::ArrayRef<mlir::Value> kept,
+               llvm::ArrayRef<mlir::Value> sliced);
+  /// Lowers `values` (columnBlocks') as tiles `columns` wide.
+  void sliceColumns(llvm::DenseSet<mlir::Value> values, int64_t columns) {
+    slicedValues = std::move(values);
+    sliceWidth = columns;
+  }
+
   /// Lowers the ops of `body` (all but its terminator). Tiles of `kept`
   /// values (the terminator's operands, carried tiles) are not released.
   mlir::LogicalResult run(mlir::Block &body, llvm::ArrayRef<mlir::Value> kept);
@@ -43,8 +59,12 @@ public:
 
 private:
   /// Ops whose results nothing kept reads are not lowered.
-  llvm::DenseSet<mlir::Operation *> liveOps(mlir::Block &body,
-                                            llvm::ArrayRef<mlir::Value> kept);
+  static llvm::DenseSet<mlir::Operation *>
+  liveOps(mlir::Block &body, llvm::ArrayRef<mlir::Value> kept);
+  /// The shape of `value`'s tile (a column block when sliced).
+  llvm::SmallVector<int64_t> tileShape(mlir::Value value) const;
+  /// Shared-memory bytes of a value's f32 tile.
+  int64_t tileBytes(mlir::Value value) const;
   /// Finds `y = add(x, matmul(...))` where the product has no other reader
   /// and nothing reads x between the matmul and the add: the product then
   /// accumulates into x's tile (kdk.mma accumulate) and the add is that
@@ -74,6 +94,9 @@ private:
   /// matmul (and the add it folds into) -> the value whose tile the
   /// product accumulates into.
   llvm::DenseMap<mlir::Operation *, mlir::Value> accumulateInto, foldedAdds;
+  /// Values lowered as column blocks sliceWidth wide (sliceColumns).
+  llvm::DenseSet<mlir::Value> slicedValues;
+  int64_t sliceWidth = 0;
 };
 
 } // namespace kdac::lowering

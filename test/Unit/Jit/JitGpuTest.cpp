@@ -656,6 +656,53 @@ TEST_F(JitGpu, BackwardTf32ProductsMatchTheOracle) {
   }
 }
 
+// The scans split by columns (grad_v_tile): V / tile blocks per (sequence,
+// value head), both state layouts, GVA, varlen and the fused prologue.
+TEST_F(JitGpu, BackwardScansSplitByColumnsMatchTheOracle) {
+  struct Case {
+    const char *label;
+    DType dtype;
+    int64_t HV, K, V, tile, B, T;
+    std::vector<int64_t> lens;
+    bool vk, fused;
+  };
+  const Case cases[] = {
+      {"split bf16 K=V=64 tile 32", DType::BF16, 2, 64, 64, 32, 1, 100, {},
+       false, false},
+      {"split bf16 K=V=128 tile 64", DType::BF16, 2, 128, 128, 64, 1, 70, {},
+       false, false},
+      {"split f32 vk varlen K=16 V=32 tile 16", DType::F32, 2, 16, 32, 16, 1,
+       51, {1, 33, 17}, true, false},
+      {"split f32 GVA varlen all fused tile 8", DType::F32, 4, 32, 32, 8, 1,
+       68, {20, 1, 47}, false, true}};
+  int seed = 2500;
+  for (const Case &tc : cases) {
+    ChunkedPipelineOptions pipeline;
+    pipeline.gradValueTile = tc.tile;
+    KernelSpec spec;
+    spec.op = KernelOp::Backward;
+    spec.H = 2;
+    spec.HV = tc.HV;
+    spec.K = tc.K;
+    spec.V = tc.V;
+    spec.dtype = tc.dtype;
+    spec.gateDType = DType::F32;
+    spec.betaDType = tc.dtype;
+    spec.varlen = !tc.lens.empty();
+    spec.stateLayout = tc.vk ? StateLayout::VK : StateLayout::KV;
+    if (tc.fused) {
+      spec.activation = GateActivation::Softplus;
+      spec.hasALog = spec.hasDtBias = spec.qkL2Norm = spec.betaSigmoid = true;
+    }
+    spec.hasInitialState = spec.hasFinalState = true;
+    ASSERT_EQ(validate(spec), "") << tc.label;
+    KdaCase c = makeRandomCase(spec, tc.B, tc.T, tc.lens, ++seed);
+    expectGradientsMatch(jitWith(pipeline), c,
+                         makeRandomCotangents(spec, c.inputs, ++seed),
+                         tc.label);
+  }
+}
+
 TEST_F(JitGpu, BackwardKernelsOnGradientGoldens) {
   int ran = 0;
   for (const std::string &path : test::goldenBwdFiles()) {

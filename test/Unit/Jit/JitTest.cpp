@@ -352,12 +352,15 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   ASSERT_NE(fused.HV, fused.H);
   rt::Expected<const rt::Nvrtc *> nvrtc = rt::Nvrtc::load();
   ASSERT_TRUE(nvrtc.ok()) << nvrtc.error();
-  // The products on tensor cores (tf32) compile too.
-  ChunkedPipelineOptions tf32;
+  // The products on tensor cores (tf32) and the scans split by columns
+  // compile too.
+  ChunkedPipelineOptions tf32, columns;
   tf32.gradProducts = "tf32";
+  columns.gradValueTile = 16;
   for (auto [spec, options] :
        {std::pair(plain, ChunkedPipelineOptions{}),
-        std::pair(fused, ChunkedPipelineOptions{}), std::pair(fused, tf32)}) {
+        std::pair(fused, ChunkedPipelineOptions{}), std::pair(fused, tf32),
+        std::pair(fused, columns)}) {
     llvm::Expected<EmittedCuda> cuda = generateCuda(spec, options);
     ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
     std::vector<std::string> kernels = {"kda_bwd_states", "kda_bwd_state_grads",
