@@ -505,26 +505,19 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
     return failure();
   // The op verifier has matched op(A) (M x K), op(B) (K x N) and out (M x N);
   // B^T is read by the f32 functions of kdac_grad.cuh.
-  const bool transposeB = op.getTransposeRhs();
-  if (op.getTf32())
-    return DeviceCall(emitter, op, "tileMmaTf32")
-        .templateArg(out.rows)
-        .templateArg(out.cols)
-        .templateArg(transposeB ? rhs.cols : rhs.rows)
-        .templateFlag(op.getTransposeLhs())
-        .templateFlag(transposeB)
-        .templateFlag(op.getAccumulate())
-        .tile(lhs)
-        .tile(rhs)
-        .tile(out)
-        .floatArg(op.getAlpha().convertToDouble())
-        .emit();
-  return DeviceCall(emitter, op, transposeB ? "tileMmaTransposedB" : "tileMma")
-      .templateArg(out.rows)
+  // The tf32 function takes B^T as a flag; the f32 ones are two functions.
+  const bool transposeB = op.getTransposeRhs(), tf32 = op.getTf32();
+  DeviceCall call(emitter, op,
+                  tf32         ? "tileMmaTf32"
+                  : transposeB ? "tileMmaTransposedB"
+                               : "tileMma");
+  call.templateArg(out.rows)
       .templateArg(out.cols)
       .templateArg(transposeB ? rhs.cols : rhs.rows)
-      .templateFlag(op.getTransposeLhs())
-      .templateFlag(op.getAccumulate())
+      .templateFlag(op.getTransposeLhs());
+  if (tf32)
+    call.templateFlag(transposeB);
+  return call.templateFlag(op.getAccumulate())
       .tile(lhs)
       .tile(rhs)
       .tile(out)

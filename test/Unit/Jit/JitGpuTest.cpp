@@ -611,95 +611,84 @@ TEST_F(JitGpu, BackwardPrologueAdjointsMatchTheOracle) {
   }
 }
 
+namespace {
+
+/// A backward case of the compile-choice tests below: H = 2, states in and
+/// out, the vk layout when `vk`, and with `fused` every prologue option
+/// (softplus gate with A_log and dt_bias, qk L2 norm, beta sigmoid).
+struct ChoiceCase {
+  const char *label;
+  DType dtype;
+  int64_t HV, K, V, B, T;
+  std::vector<int64_t> lens;
+  bool vk, fused;
+  /// The scans' column tile (grad_v_tile), 0 for all of V.
+  int64_t valueTile = 0;
+};
+
+void expectChoiceCaseMatches(Jit &jit, const ChoiceCase &tc, int seed,
+                             double tol = 0) {
+  KernelSpec spec;
+  spec.op = KernelOp::Backward;
+  spec.H = 2;
+  spec.HV = tc.HV;
+  spec.K = tc.K;
+  spec.V = tc.V;
+  spec.dtype = tc.dtype;
+  spec.gateDType = DType::F32;
+  spec.betaDType = tc.dtype;
+  spec.varlen = !tc.lens.empty();
+  spec.stateLayout = tc.vk ? StateLayout::VK : StateLayout::KV;
+  if (tc.fused) {
+    spec.activation = GateActivation::Softplus;
+    spec.hasALog = spec.hasDtBias = spec.qkL2Norm = spec.betaSigmoid = true;
+  }
+  spec.hasInitialState = spec.hasFinalState = true;
+  ASSERT_EQ(validate(spec), "") << tc.label;
+  KdaCase c = makeRandomCase(spec, tc.B, tc.T, tc.lens, seed);
+  expectGradientsMatch(jit, c, makeRandomCotangents(spec, c.inputs, seed + 1),
+                       tc.label, tol);
+}
+
+} // namespace
+
 // The backward's products on tensor cores (kdk-select-products tf32): bf16
 // inputs at the bf16 tolerance, and f32 inputs, whose products then round
 // to tf32's 11 bits, at 5e-3.
 TEST_F(JitGpu, BackwardTf32ProductsMatchTheOracle) {
   ChunkedPipelineOptions pipeline;
   pipeline.gradProducts = "tf32";
-  struct Case {
-    const char *label;
-    DType dtype;
-    int64_t HV, K, V, B, T;
-    std::vector<int64_t> lens;
-    bool fused;
-  };
-  const Case cases[] = {
-      {"tf32 bf16 K=V=64 T=100", DType::BF16, 2, 64, 64, 1, 100, {}, false},
-      {"tf32 bf16 K=V=128 T=70", DType::BF16, 2, 128, 128, 1, 70, {}, false},
+  const ChoiceCase cases[] = {
+      {"tf32 bf16 K=V=64 T=100", DType::BF16, 2, 64, 64, 1, 100, {}, false,
+       false},
+      {"tf32 bf16 K=V=128 T=70", DType::BF16, 2, 128, 128, 1, 70, {}, false,
+       false},
       {"tf32 bf16 GVA varlen all fused", DType::BF16, 4, 32, 32, 1, 68,
-       {20, 1, 47}, true},
-      {"tf32 f32 K=64 V=32 T=45", DType::F32, 2, 64, 32, 2, 45, {}, false}};
+       {20, 1, 47}, false, true},
+      {"tf32 f32 vk K=64 V=32 T=45", DType::F32, 2, 64, 32, 2, 45, {}, true,
+       false}};
   int seed = 2300;
-  for (const Case &tc : cases) {
-    KernelSpec spec;
-    spec.op = KernelOp::Backward;
-    spec.H = 2;
-    spec.HV = tc.HV;
-    spec.K = tc.K;
-    spec.V = tc.V;
-    spec.dtype = tc.dtype;
-    spec.gateDType = DType::F32;
-    spec.betaDType = tc.dtype;
-    spec.varlen = !tc.lens.empty();
-    if (tc.fused) {
-      spec.activation = GateActivation::LowerBound;
-      spec.lowerBound = -5.0;
-      spec.hasALog = spec.hasDtBias = spec.qkL2Norm = spec.betaSigmoid = true;
-    }
-    spec.hasInitialState = spec.hasFinalState = true;
-    ASSERT_EQ(validate(spec), "") << tc.label;
-    KdaCase c = makeRandomCase(spec, tc.B, tc.T, tc.lens, ++seed);
-    expectGradientsMatch(jitWith(pipeline), c,
-                         makeRandomCotangents(spec, c.inputs, ++seed), tc.label,
-                         5e-3);
-  }
+  for (const ChoiceCase &tc : cases)
+    expectChoiceCaseMatches(jitWith(pipeline), tc, seed += 2, 5e-3);
 }
 
 // The scans split by columns (grad_v_tile): V / tile blocks per (sequence,
 // value head), both state layouts, GVA, varlen and the fused prologue.
 TEST_F(JitGpu, BackwardScansSplitByColumnsMatchTheOracle) {
-  struct Case {
-    const char *label;
-    DType dtype;
-    int64_t HV, K, V, tile, B, T;
-    std::vector<int64_t> lens;
-    bool vk, fused;
-  };
-  const Case cases[] = {
-      {"split bf16 K=V=64 tile 32", DType::BF16, 2, 64, 64, 32, 1, 100, {},
-       false, false},
-      {"split bf16 K=V=128 tile 64", DType::BF16, 2, 128, 128, 64, 1, 70, {},
-       false, false},
-      {"split f32 vk varlen K=16 V=32 tile 16", DType::F32, 2, 16, 32, 16, 1,
-       51, {1, 33, 17}, true, false},
-      {"split f32 GVA varlen all fused tile 8", DType::F32, 4, 32, 32, 8, 1,
-       68, {20, 1, 47}, false, true}};
+  const ChoiceCase cases[] = {
+      {"split bf16 K=V=64 tile 32", DType::BF16, 2, 64, 64, 1, 100, {}, false,
+       false, 32},
+      {"split bf16 K=V=128 tile 64", DType::BF16, 2, 128, 128, 1, 70, {},
+       false, false, 64},
+      {"split f32 vk varlen K=16 V=32 tile 16", DType::F32, 2, 16, 32, 1, 51,
+       {1, 33, 17}, true, false, 16},
+      {"split f32 GVA varlen all fused tile 8", DType::F32, 4, 32, 32, 1, 68,
+       {20, 1, 47}, false, true, 8}};
   int seed = 2500;
-  for (const Case &tc : cases) {
+  for (const ChoiceCase &tc : cases) {
     ChunkedPipelineOptions pipeline;
-    pipeline.gradValueTile = tc.tile;
-    KernelSpec spec;
-    spec.op = KernelOp::Backward;
-    spec.H = 2;
-    spec.HV = tc.HV;
-    spec.K = tc.K;
-    spec.V = tc.V;
-    spec.dtype = tc.dtype;
-    spec.gateDType = DType::F32;
-    spec.betaDType = tc.dtype;
-    spec.varlen = !tc.lens.empty();
-    spec.stateLayout = tc.vk ? StateLayout::VK : StateLayout::KV;
-    if (tc.fused) {
-      spec.activation = GateActivation::Softplus;
-      spec.hasALog = spec.hasDtBias = spec.qkL2Norm = spec.betaSigmoid = true;
-    }
-    spec.hasInitialState = spec.hasFinalState = true;
-    ASSERT_EQ(validate(spec), "") << tc.label;
-    KdaCase c = makeRandomCase(spec, tc.B, tc.T, tc.lens, ++seed);
-    expectGradientsMatch(jitWith(pipeline), c,
-                         makeRandomCotangents(spec, c.inputs, ++seed),
-                         tc.label);
+    pipeline.gradValueTile = tc.valueTile;
+    expectChoiceCaseMatches(jitWith(pipeline), tc, seed += 2);
   }
 }
 
