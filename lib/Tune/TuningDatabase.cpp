@@ -37,7 +37,9 @@ std::string tuningSpecKey(const KernelSpec &s) {
       << (s.betaSigmoid ? " beta_sigmoid" : "")
       << (s.hasInitialState ? " s0" : "") << (s.hasFinalState ? " sT" : "")
       << " " << toString(s.stateLayout) << " state:" << toString(s.stateDType)
-      << (s.isDecode() ? " decode" : "") << (s.statePool ? " pool" : "")
+      << (s.isDecode() ? " decode" : "")
+      << (s.op == KernelOp::Backward ? " backward" : "")
+      << (s.statePool ? " pool" : "")
       << (s.perTokenStates ? " per-token" : "")
       << (s.acceptedCounts ? " accepted" : "");
   return key.str();
@@ -68,6 +70,11 @@ std::string describe(const ChunkedPipelineOptions &o) {
   text << ", threads " << o.blockThreads;
   if (o.recurrenceBlockThreads)
     text << "/" << o.recurrenceBlockThreads;
+  // The backward's choices, where they differ from the defaults.
+  if (o.gradProducts != ChunkedPipelineOptions{}.gradProducts)
+    text << ", backward products " << o.gradProducts;
+  if (o.gradValueTile != 0)
+    text << ", backward scans v-tile " << o.gradValueTile;
   return text.str();
 }
 
@@ -281,7 +288,31 @@ ChunkedPipelineOptions chooseOptions(const KernelSpec &spec, int64_t T,
   return hit->options;
 }
 
+/// The backward's choices: products (tf32 only for 16-bit inputs, which
+/// it keeps exactly), the scans' column tile and the block size.
+static std::vector<ChunkedPipelineOptions>
+backwardCandidates(const KernelSpec &spec) {
+  std::vector<const char *> products = {"fma"};
+  if (spec.dtype != DType::F32)
+    products.push_back("tf32");
+  std::vector<ChunkedPipelineOptions> out;
+  for (const char *product : products)
+    for (int64_t vTile : {0, 64, 32, 16}) // 0: all of V
+      for (int64_t threads : {256, 512}) {
+        if (vTile != 0 && (vTile >= spec.V || spec.V % vTile != 0))
+          continue;
+        ChunkedPipelineOptions o;
+        o.gradProducts = product;
+        o.gradValueTile = vTile;
+        o.blockThreads = threads;
+        out.push_back(o);
+      }
+  return out;
+}
+
 std::vector<ChunkedPipelineOptions> tuningCandidates(const KernelSpec &spec) {
+  if (spec.op == KernelOp::Backward)
+    return backwardCandidates(spec);
   std::vector<ChunkedPipelineOptions> out;
   for (int64_t chunk : {16, 32, 64}) {
     std::vector<std::pair<const char *, const char *>> inverses;

@@ -265,18 +265,10 @@ int runCheck() {
       return reportError(caseFile + ": backward of backend " + backend->name +
                          ": " + llvm::toString(grads.takeError()));
     const KdaGradients &want = *c.expectedGradients;
-    for (auto [name, gotGrad, wantGrad] :
-         {std::tuple<const char *, const std::vector<double> *,
-                     const std::vector<double> *>{"dq", &grads->dq, &want.dq},
-          {"dk", &grads->dk, &want.dk},
-          {"dv", &grads->dv, &want.dv},
-          {"dg", &grads->dg, &want.dg},
-          {"dbeta", &grads->dbeta, &want.dbeta},
-          {"dA_log", &grads->dALog, &want.dALog},
-          {"ddt_bias", &grads->dDtBias, &want.dDtBias},
-          {"dh0", &grads->dInitialState, &want.dInitialState}})
-      if (!wantGrad->empty())
-        pass &= report(name, *gotGrad, *wantGrad, tol);
+    for (const GradientField &field : kGradientFields)
+      if (!(want.*field.member).empty())
+        pass &= report(field.name, (*grads).*field.member, want.*field.member,
+                       tol);
   }
   llvm::outs() << (pass ? "PASS" : "FAIL") << "\n";
   return pass ? 0 : 1;

@@ -4,8 +4,9 @@
 // parallel on the CPU, through NVRTC into a private cache), rejects those
 // whose outputs miss the fp64 oracle on a fresh random case, times the rest
 // on the case's inputs (CUDA events, warm-up, median) and records the fastest
-// in a tuning database the JIT and kdac read. Progress goes to stderr, a
-// summary table to stdout.
+// in a tuning database the JIT and kdac read. With --backward the same for
+// the backward's kernels, checked on their gradients and timed on the
+// case's cotangents. Progress goes to stderr, a summary table to stdout.
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
@@ -40,6 +41,12 @@ static cl::opt<std::string>
                 cl::desc("Tuning database to add the result to (created if "
                          "absent) (default: kdac-tuning.json)"),
                 cl::init("kdac-tuning.json"), cl::sub(tuneCommand));
+static cl::opt<bool> tuneBackward(
+    "backward",
+    cl::desc("Tune the backward's kernels (their gradients checked against "
+             "the fp64 oracle; timed on the case's cotangents, or standard "
+             "normal ones where the case has none)"),
+    cl::sub(tuneCommand));
 static cl::opt<int>
     tuneIterations("iters",
                    cl::desc("Timed launches per candidate (default: 20)"),
@@ -68,6 +75,32 @@ llvm::Expected<double> timeKernel(KdaKernel &kernel, const DeviceCase &device,
     return times.takeError();
   return (*times)[times->size() / 2];
 }
+
+/// The worst relative error of a candidate on the check case: its outputs,
+/// or for a backward spec its gradients.
+llvm::Expected<double> checkError(Jit &jit, const KdaCase &check,
+                                  const KdaCotangents *cot) {
+  if (!cot) {
+    llvm::Expected<KdaOutputs> got = runCaseOnGpu(jit, check);
+    if (!got)
+      return got.takeError();
+    return std::max(relativeError(got->o, check.expected->o),
+                    relativeError(got->finalState, check.expected->finalState));
+  }
+  llvm::Expected<KdaGradients> want =
+      runReferenceBackward(check.spec, check.inputs, *cot);
+  if (!want)
+    return want.takeError();
+  llvm::Expected<KdaGradients> got = runBackwardOnGpu(jit, check, *cot);
+  if (!got)
+    return got.takeError();
+  double worst = 0;
+  for (const GradientField &field : kGradientFields)
+    if (!((*want).*field.member).empty())
+      worst = std::max(worst, relativeError((*got).*field.member,
+                                            (*want).*field.member));
+  return worst;
+}
 } // namespace
 
 int runTune() {
@@ -79,6 +112,8 @@ int runTune() {
   KernelSpec spec = loaded->spec;
   spec.hasFinalState = true;
   spec.arch = archFromFlags();
+  if (tuneBackward)
+    spec.op = KernelOp::Backward;
   // Fail before minutes of compiling when there is nothing to time on.
   rt::Expected<rt::Device> gpu = rt::Device::open(0);
   if (!gpu)
@@ -137,27 +172,33 @@ int runTune() {
   if (spec.varlen)
     seqLens = {100, 1, 199};
   KdaCase check = makeRandomCase(spec, 1, checkT, seqLens, /*seed=*/12345);
+  std::optional<KdaCotangents> checkCotangents;
+  if (tuneBackward)
+    checkCotangents = makeRandomCotangents(spec, check.inputs, 54321);
   double tolerance = spec.dtype == DType::F32 ? 1e-4 : 5e-3;
   llvm::Expected<std::unique_ptr<DeviceCase>> device =
       DeviceCase::upload(*loaded);
   if (!device)
     return reportError(llvm::toString(device.takeError()));
+  if (tuneBackward) {
+    KdaCotangents cot = loaded->cotangents
+                            ? *loaded->cotangents
+                            : makeRandomCotangents(spec, loaded->inputs, 7);
+    if (llvm::Error e = (*device)->attachCotangents(spec, cot))
+      return reportError(llvm::toString(std::move(e)));
+  }
   for (size_t i = 0; i < results.size(); ++i) {
     Result &r = results[i];
     llvm::errs() << "timing [" << i + 1 << "/" << results.size() << "] "
                  << describe(r.options);
     if (r.status == "ok") {
       std::unique_ptr<Jit> jit = jitFor(r.options);
-      llvm::Expected<KdaOutputs> got = runCaseOnGpu(*jit, check);
-      if (!got) {
-        r.status = "failed: " + llvm::toString(got.takeError()).substr(0, 60);
-      } else {
-        double err = std::max(relativeError(got->o, check.expected->o),
-                              relativeError(got->finalState,
-                                            check.expected->finalState));
-        if (!(err <= tolerance))
-          r.status = "wrong: rel err " + std::to_string(err);
-      }
+      llvm::Expected<double> err = checkError(
+          *jit, check, checkCotangents ? &*checkCotangents : nullptr);
+      if (!err)
+        r.status = "failed: " + llvm::toString(err.takeError()).substr(0, 60);
+      else if (!(*err <= tolerance))
+        r.status = "wrong: rel err " + std::to_string(*err);
       if (r.status == "ok") {
         llvm::Expected<std::shared_ptr<KdaKernel>> kernel =
             jit->get(spec, loaded->spec.T);

@@ -34,6 +34,24 @@ struct KdaGradients {
   std::vector<double> dq, dk, dv, dg, dbeta, dALog, dDtBias, dInitialState;
 };
 
+/// Every gradient of KdaGradients with its name in golden files and
+/// reports ("dq" ... "dh0") and the input it is the gradient of, in one
+/// order, for the loops that compare two sets of them.
+struct GradientField {
+  const char *name;
+  std::vector<double> KdaGradients::*member;
+  std::vector<double> KdaInputs::*input;
+};
+inline constexpr GradientField kGradientFields[] = {
+    {"dq", &KdaGradients::dq, &KdaInputs::q},
+    {"dk", &KdaGradients::dk, &KdaInputs::k},
+    {"dv", &KdaGradients::dv, &KdaInputs::v},
+    {"dg", &KdaGradients::dg, &KdaInputs::g},
+    {"dbeta", &KdaGradients::dbeta, &KdaInputs::beta},
+    {"dA_log", &KdaGradients::dALog, &KdaInputs::aLog},
+    {"ddt_bias", &KdaGradients::dDtBias, &KdaInputs::dtBias},
+    {"dh0", &KdaGradients::dInitialState, &KdaInputs::initialState}};
+
 /// Standard-normal cotangents for \p inputs: dO always, dFinalState when
 /// the spec has a final state (the tests' random gradient cases).
 KdaCotangents makeRandomCotangents(const KernelSpec &spec,

@@ -62,7 +62,9 @@ private:
 };
 
 /// The configurations a sweep tries for `spec`: chunk sizes 16, 32, 64 with
-/// the inverse methods each allows, V tiles dividing V, thread counts.
+/// the inverse methods each allows, V tiles dividing V, thread counts; for
+/// a backward spec its products (fma, and tf32 for 16-bit inputs), the
+/// scans' V tiles and thread counts.
 std::vector<ChunkedPipelineOptions> tuningCandidates(const KernelSpec &spec);
 
 /// The configuration to compile `spec` with for sequences of about T tokens:

@@ -481,21 +481,17 @@ void expectGradientsMatch(Jit &jit, const KdaCase &c, const KdaCotangents &cot,
   ASSERT_TRUE(bool(got)) << label << ": " << llvm::toString(got.takeError());
   if (tol == 0)
     tol = toleranceFor(c.spec);
-  const std::pair<const char *, std::vector<double> KdaGradients::*> fields[] = {
-      {"dq", &KdaGradients::dq},     {"dk", &KdaGradients::dk},
-      {"dv", &KdaGradients::dv},     {"dg", &KdaGradients::dg},
-      {"dbeta", &KdaGradients::dbeta}, {"dA_log", &KdaGradients::dALog},
-      {"ddt_bias", &KdaGradients::dDtBias},
-      {"dh0", &KdaGradients::dInitialState}};
-  for (auto [name, field] : fields) {
-    const std::vector<double> &g = (*got).*field, &w = (*want).*field;
-    ASSERT_EQ(g.size(), w.size()) << label << " " << name;
+  for (const GradientField &field : kGradientFields) {
+    const std::vector<double> &g = (*got).*field.member,
+                              &w = (*want).*field.member;
+    ASSERT_EQ(g.size(), w.size()) << label << " " << field.name;
     if (w.empty())
       continue;
     double err = relativeError(g, w);
     // NaN (a gradient the kernels never wrote) fails the comparison.
-    EXPECT_TRUE(err <= tol) << label << ": " << name << " rel err " << err;
-    std::printf("%s: %s rel err %.3e\n", label.c_str(), name, err);
+    EXPECT_TRUE(err <= tol) << label << ": " << field.name << " rel err "
+                            << err;
+    std::printf("%s: %s rel err %.3e\n", label.c_str(), field.name, err);
   }
 }
 

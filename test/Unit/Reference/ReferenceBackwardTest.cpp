@@ -33,24 +33,6 @@ namespace {
 
 using Vec = std::vector<double>;
 
-/// The gradients by the names golden files use, with the input each one is
-/// the gradient of.
-struct GradientField {
-  const char *name;
-  Vec KdaInputs::*input;
-  Vec KdaGradients::*grad;
-};
-const GradientField kFields[] = {
-    {"dq", &KdaInputs::q, &KdaGradients::dq},
-    {"dk", &KdaInputs::k, &KdaGradients::dk},
-    {"dv", &KdaInputs::v, &KdaGradients::dv},
-    {"dg", &KdaInputs::g, &KdaGradients::dg},
-    {"dbeta", &KdaInputs::beta, &KdaGradients::dbeta},
-    {"dA_log", &KdaInputs::aLog, &KdaGradients::dALog},
-    {"ddt_bias", &KdaInputs::dtBias, &KdaGradients::dDtBias},
-    {"dh0", &KdaInputs::initialState, &KdaGradients::dInitialState},
-};
-
 Vec normals(size_t n, std::mt19937_64 &rng) {
   std::normal_distribution<double> dist;
   Vec x(n);
@@ -111,11 +93,11 @@ TEST(ReferenceBackward, GradientGoldens) {
         runReferenceBackward(c->spec, c->inputs, *c->cotangents);
     ASSERT_TRUE(bool(grads)) << llvm::toString(grads.takeError());
     int compared = 0;
-    for (const GradientField &f : kFields) {
-      const Vec &want = (*c->expectedGradients).*f.grad;
+    for (const GradientField &f : kGradientFields) {
+      const Vec &want = (*c->expectedGradients).*f.member;
       if (want.empty())
         continue;
-      double err = relativeError((*grads).*f.grad, want);
+      double err = relativeError((*grads).*f.member, want);
       EXPECT_LE(err, 1e-9) << f.name;
       worst[f.name] = std::max(worst[f.name], err);
       ++compared;
@@ -308,9 +290,9 @@ TEST_P(ReferenceBackwardFd, DirectionalDerivatives) {
   ASSERT_TRUE(bool(grads)) << llvm::toString(grads.takeError());
 
   int checked = 0;
-  for (const GradientField &f : kFields) {
+  for (const GradientField &f : kGradientFields) {
     const Vec &x = c.inputs.*f.input;
-    const Vec &grad = (*grads).*f.grad;
+    const Vec &grad = (*grads).*f.member;
     ASSERT_EQ(grad.size(), x.size()) << f.name;
     if (x.empty())
       continue;
@@ -408,8 +390,8 @@ TEST(ReferenceBackward, EmptyFinalStateCotangentIsZero) {
       runReferenceBackward(c.spec, c.inputs, empty);
   llvm::Expected<KdaGradients> b = runReferenceBackward(c.spec, c.inputs, zero);
   ASSERT_TRUE(a && b);
-  for (const GradientField &f : kFields)
-    EXPECT_EQ((*a).*f.grad, (*b).*f.grad) << f.name;
+  for (const GradientField &f : kGradientFields)
+    EXPECT_EQ((*a).*f.member, (*b).*f.member) << f.name;
 }
 
 //===----------------------------------------------------------------------===//

@@ -2,7 +2,8 @@
 //
 // The database round-trips, rejects malformed files with messages that say
 // what is wrong, and picks the entry nearest a sequence length; the sweep's
-// candidates respect the spec (V tiles divide V, Neumann only for 16).
+// candidates respect the spec (V tiles divide V, Neumann only for 16; a
+// backward spec sweeps the backward's choices).
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Tune/TuningDatabase.h"
@@ -64,6 +65,8 @@ TEST(TuningDatabase, RoundTripsEveryOption) {
   o.valueTile = 32;
   o.decodeValueTile = 16;
   o.decodeStateIn = "shared";
+  o.gradProducts = "tf32";
+  o.gradValueTile = 32;
   o.recurrent = true;
   TuningDatabase db;
   db.record(e);
@@ -148,6 +151,37 @@ TEST(TuningCandidates, RespectTheSpec) {
   // A V no listed tile divides still gets the whole-V candidates.
   s.V = 24;
   EXPECT_EQ(tuningCandidates(s).size(), 3u * 2u * 1u * 2u);
+}
+
+TEST(TuningCandidates, BackwardSweepsItsOwnChoices) {
+  KernelSpec s = spec128();
+  s.op = KernelOp::Backward;
+  std::vector<ChunkedPipelineOptions> candidates = tuningCandidates(s);
+  // {fma, tf32} x scans' V tiles {all, 64, 32, 16} x {256, 512} threads.
+  EXPECT_EQ(candidates.size(), 2u * 4u * 2u);
+  for (const ChunkedPipelineOptions &o : candidates) {
+    EXPECT_EQ(o.chunkSize, 0); // the forward's choices keep their defaults
+    EXPECT_EQ(o.valueTile, ChunkedPipelineOptions{}.valueTile);
+    if (o.gradValueTile) {
+      EXPECT_EQ(s.V % o.gradValueTile, 0);
+    }
+  }
+  // f32 inputs keep f32 products: tf32 would round them.
+  s.dtype = s.betaDType = DType::F32;
+  for (const ChunkedPipelineOptions &o : tuningCandidates(s))
+    EXPECT_EQ(o.gradProducts, "fma");
+  // A backward entry never serves the forward of the same shape, nor the
+  // other way round.
+  KernelSpec forward = spec128();
+  EXPECT_NE(tuningSpecKey(s), tuningSpecKey(forward));
+  ChunkedPipelineOptions tf32;
+  tf32.gradProducts = "tf32";
+  tf32.gradValueTile = 64;
+  EXPECT_EQ(describe(ChunkedPipelineOptions{}).find("backward"),
+            std::string::npos);
+  EXPECT_NE(describe(tf32).find("backward products tf32, backward scans "
+                                "v-tile 64"),
+            std::string::npos);
 }
 
 TEST(TuningBuckets, ArePowersOfTwoFrom64) {
