@@ -66,6 +66,8 @@ void buildPipeline(OpPassManager &pm, Stage stage,
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
     pm.addPass(createKDKAllocateSharedMemory());
+    if (options.thinBarriers)
+      pm.addPass(createKDKThinBarriers());
     return;
   }
   ConvertKDAToKDKOptions kernel;

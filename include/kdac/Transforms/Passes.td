@@ -382,4 +382,36 @@ def KDKSelectProducts : Pass<"kdk-select-products", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::kdk::KDKDialect"];
 }
 
+def KDKThinBarriers : Pass<"kdk-thin-barriers", "::mlir::ModuleOp"> {
+  let summary = "Drop the barriers of each kernel that order no conflicting accesses";
+  let description = [{
+    Keeps a kdk.barrier only where an op after it (up to the next barrier)
+    reads a shared range or global buffer that an op since the last kept
+    barrier wrote, or writes one that such an op read or wrote, judged from
+    the ops' declared memory effects. Shared tiles compare by their element
+    ranges inside one kdk.alloc_tile (from the subview's strided layout);
+    register fragments never conflict; ops with regions, undeclared effects
+    or untraceable operands touch everything, and a loop body's last
+    barrier always stays. kdac runs it on the backward's kernels, whose
+    tile programs put a barrier after every op (--thin-barriers).
+
+    Before:
+    ```mlir
+    kdk.mma %a, %b into %c : ...
+    kdk.barrier
+    kdk.mma %a, %d into %e : ...   // reads a and d, writes e: no conflict
+    kdk.barrier
+    kdk.add %c, %e into %f : ...   // reads c and e
+    ```
+    After:
+    ```mlir
+    kdk.mma %a, %b into %c : ...
+    kdk.mma %a, %d into %e : ...
+    kdk.barrier
+    kdk.add %c, %e into %f : ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::kdk::KDKDialect", "::mlir::memref::MemRefDialect"];
+}
+
 #endif // KDAC_TRANSFORMS_PASSES_TD

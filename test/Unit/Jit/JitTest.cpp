@@ -352,15 +352,16 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   ASSERT_NE(fused.HV, fused.H);
   rt::Expected<const rt::Nvrtc *> nvrtc = rt::Nvrtc::load();
   ASSERT_TRUE(nvrtc.ok()) << nvrtc.error();
-  // The products on tensor cores (tf32) and the scans split by columns
-  // compile too.
-  ChunkedPipelineOptions tf32, columns;
+  // The products on tensor cores (tf32), the scans split by columns and the
+  // thinned barriers compile too.
+  ChunkedPipelineOptions tf32, columns, thin;
   tf32.gradProducts = "tf32";
   columns.gradValueTile = 16;
+  thin.thinBarriers = true;
   for (auto [spec, options] :
        {std::pair(plain, ChunkedPipelineOptions{}),
         std::pair(fused, ChunkedPipelineOptions{}), std::pair(fused, tf32),
-        std::pair(fused, columns)}) {
+        std::pair(fused, columns), std::pair(fused, thin)}) {
     llvm::Expected<EmittedCuda> cuda = generateCuda(spec, options);
     ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
     std::vector<std::string> kernels = {"kda_bwd_states", "kda_bwd_state_grads",

@@ -1,0 +1,159 @@
+// kdk-thin-barriers keeps a barrier only where an access after it conflicts
+// with one since the last kept barrier: by element range inside one tile,
+// by buffer in global memory, never on register fragments; ops with
+// regions touch everything and a loop body's last barrier stays.
+// RUN: kda-opt %s -split-input-file --kdk-thin-barriers | FileCheck %s
+// The backward's kernels through kdac: fewer barriers with --thin-barriers.
+// RUN: kdac --op=backward --H=1 --K=32 --V=32 --emit=kernel | FileCheck %s --check-prefix=ALL
+// RUN: kdac --op=backward --H=1 --K=32 --V=32 --thin-barriers --emit=kernel | FileCheck %s --check-prefix=THIN
+
+// Two products reading a and writing c and e do not conflict; the add reads
+// what both wrote.
+// CHECK-LABEL: func.func @independent_then_dependent
+// CHECK: kdk.mma
+// CHECK-NEXT: kdk.mma
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.sub
+// CHECK-NOT: kdk.barrier
+// CHECK: return
+func.func @independent_then_dependent() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  %a = kdk.alloc_tile : memref<16x16xf32, 3>
+  %b = kdk.alloc_tile : memref<16x16xf32, 3>
+  %c = kdk.alloc_tile : memref<16x16xf32, 3>
+  %e = kdk.alloc_tile : memref<16x16xf32, 3>
+  %f = kdk.alloc_tile : memref<16x16xf32, 3>
+  kdk.mma %a, %b into %c : memref<16x16xf32, 3>, memref<16x16xf32, 3>, memref<16x16xf32, 3>
+  kdk.barrier
+  kdk.mma %a, %b into %e : memref<16x16xf32, 3>, memref<16x16xf32, 3>, memref<16x16xf32, 3>
+  kdk.barrier
+  kdk.sub %c, %e into %f : memref<16x16xf32, 3>, memref<16x16xf32, 3>, memref<16x16xf32, 3>
+  kdk.barrier
+  return
+}
+
+// -----
+
+// Row blocks of one tile: writing rows 0-15 and then reading rows 16-31
+// needs no barrier; reading rows 8-23 does.
+// CHECK-LABEL: func.func @row_blocks
+// CHECK: kdk.fill
+// CHECK-NEXT: kdk.convert
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.convert
+func.func @row_blocks() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  %t = kdk.alloc_tile : memref<32x16xf32, 3>
+  %o = kdk.alloc_tile : memref<16x16xf32, 3>
+  %p = kdk.alloc_tile : memref<16x16xf32, 3>
+  %top = memref.subview %t[0, 0] [16, 16] [1, 1] : memref<32x16xf32, 3> to memref<16x16xf32, strided<[16, 1]>, 3>
+  %bottom = memref.subview %t[16, 0] [16, 16] [1, 1] : memref<32x16xf32, 3> to memref<16x16xf32, strided<[16, 1], offset: 256>, 3>
+  %middle = memref.subview %t[8, 0] [16, 16] [1, 1] : memref<32x16xf32, 3> to memref<16x16xf32, strided<[16, 1], offset: 128>, 3>
+  kdk.fill %top, 1.0 : memref<16x16xf32, strided<[16, 1]>, 3>
+  kdk.barrier
+  kdk.convert %bottom into %o : memref<16x16xf32, strided<[16, 1], offset: 256>, 3>, memref<16x16xf32, 3>
+  kdk.barrier
+  kdk.convert %middle into %p : memref<16x16xf32, strided<[16, 1], offset: 128>, 3>, memref<16x16xf32, 3>
+  return
+}
+
+// -----
+
+// A store to a global buffer and a load from it conflict; a load from
+// another buffer does not. Register fragments never do.
+// CHECK-LABEL: func.func @global_buffers_and_fragments
+// CHECK: kdk.store_tile
+// CHECK-NEXT: kdk.load_tile %[[OTHER:.*]][
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.load_tile
+// CHECK-NEXT: kdk.fill
+// CHECK-NEXT: kdk.fill
+// CHECK-NEXT: return
+func.func @global_buffers_and_fragments(%ws: memref<?xf32> {kdk.workspace = "w", kdk.bytes_per_slot = 1024 : i64}, %other: memref<?xf32> {kdk.workspace = "v", kdk.bytes_per_slot = 1024 : i64}, %i: index) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  %a = kdk.alloc_tile : memref<16x16xf32, 3>
+  %b = kdk.alloc_tile : memref<16x16xf32, 3>
+  %c = kdk.alloc_tile : memref<16x16xf32, 3>
+  %r = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 4>} : memref<16x16xf32, 5>
+  %c16 = arith.constant 16 : index
+  kdk.store_tile %a into %ws[%i] rows(%c16) row_stride(%c16) col_stride = 1 : memref<16x16xf32, 3>, memref<?xf32>
+  kdk.barrier
+  kdk.load_tile %other[%i] rows(%c16) row_stride(%c16) col_stride = 1 into %b : memref<?xf32>, memref<16x16xf32, 3>
+  kdk.barrier
+  kdk.load_tile %ws[%i] rows(%c16) row_stride(%c16) col_stride = 1 into %c : memref<?xf32>, memref<16x16xf32, 3>
+  kdk.barrier
+  kdk.fill %r, 0.0 : memref<16x16xf32, 5>
+  kdk.barrier
+  kdk.fill %r, 1.0 : memref<16x16xf32, 5>
+  kdk.barrier
+  return
+}
+
+// -----
+
+// In a loop body the last barrier stays, and the first phase follows the
+// ops after it in the previous iteration: the two converts alone would not
+// need the first barrier, but the fill after the last one writes z, which
+// the second convert reads in the next iteration. The barriers around the
+// loop stay: the loop touches everything.
+// CHECK-LABEL: func.func @loop_body
+// CHECK: kdk.fill %{{.*}}, 1.0
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: scf.for
+// CHECK-NEXT: kdk.convert
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.convert
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.fill
+// CHECK-NEXT: }
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.convert
+// Without the fill the first barrier goes.
+// CHECK-LABEL: func.func @loop_body_without_wrap
+// CHECK: scf.for
+// CHECK-NEXT: kdk.convert
+// CHECK-NEXT: kdk.convert
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: }
+func.func @loop_body(%n: index) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  %x = kdk.alloc_tile : memref<16x16xf32, 3>
+  %y = kdk.alloc_tile : memref<16x16xf32, 3>
+  %z = kdk.alloc_tile : memref<16x16xf32, 3>
+  %w = kdk.alloc_tile : memref<16x16xf32, 3>
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  kdk.fill %x, 1.0 : memref<16x16xf32, 3>
+  kdk.barrier
+  scf.for %i = %c0 to %n step %c1 {
+    kdk.convert %x into %y : memref<16x16xf32, 3>, memref<16x16xf32, 3>
+    kdk.barrier
+    kdk.convert %z into %w : memref<16x16xf32, 3>, memref<16x16xf32, 3>
+    kdk.barrier
+    kdk.fill %z, 2.0 : memref<16x16xf32, 3>
+  }
+  kdk.barrier
+  kdk.convert %x into %z : memref<16x16xf32, 3>, memref<16x16xf32, 3>
+  return
+}
+
+func.func @loop_body_without_wrap(%n: index) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  %x = kdk.alloc_tile : memref<16x16xf32, 3>
+  %y = kdk.alloc_tile : memref<16x16xf32, 3>
+  %z = kdk.alloc_tile : memref<16x16xf32, 3>
+  %w = kdk.alloc_tile : memref<16x16xf32, 3>
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %n step %c1 {
+    kdk.convert %x into %y : memref<16x16xf32, 3>, memref<16x16xf32, 3>
+    kdk.barrier
+    kdk.convert %z into %w : memref<16x16xf32, 3>, memref<16x16xf32, 3>
+    kdk.barrier
+  }
+  return
+}
+
+// The map's 58 barriers, one per op, thin to 41 (pinned: a change to either
+// count says what the lowering or the analysis now does differently).
+// ALL-LABEL: func.func @kda_bwd_map
+// ALL-COUNT-58: kdk.barrier
+// ALL-NOT: kdk.barrier
+// THIN-LABEL: func.func @kda_bwd_map
+// THIN-COUNT-41: kdk.barrier
+// THIN-NOT: kdk.barrier
