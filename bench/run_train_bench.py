@@ -76,6 +76,9 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true", help="last shape only")
     ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--kdac-flags", default="",
+                    help="extra kdac flags for its kernels, e.g. "
+                         "'--grad-products=tf32 --grad-v-tile=64 --thin-barriers'")
     args = ap.parse_args()
     import fla
     shapes = SHAPES[-1:] if args.quick else SHAPES
@@ -84,7 +87,7 @@ def main():
         f"{datetime.date.today().isoformat()}, torch {torch.__version__}, "
         f"fla {getattr(fla, '__version__', '?')}; bf16, qk L2 norm, "
         "lowerbound(-5) gate with A_log and dt_bias, beta sigmoid, fp32 states; "
-        "medians in ms.",
+        "medians in ms" + (f"; kdac {args.kdac_flags}" if args.kdac_flags else "") + ".",
         "",
         "| shape | FLA fwd | FLA fwd+bwd | kdac fwd | kdac bwd | kdac fwd+bwd "
         "| FLA / kdac | FLA saves (MB) | kdac bwd workspace (MB) |",
@@ -101,7 +104,8 @@ def main():
         rb.log(f"[{i + 1}/{len(shapes)}] {name}: kdac bench --backward")
         path = f"/tmp/kdac_train_{i}.safetensors"
         rb.write_case(path, x, B, T, H, K, V)
-        fields, out = rb.run_kdac(args.kdac, path, args.iters, ["--backward"])
+        fields, out = rb.run_kdac(args.kdac, path, args.iters,
+                                  ["--backward"] + args.kdac_flags.split())
         fwd = float(fields["median"])
         bwd_line = [l for l in out.splitlines() if l.startswith("kdac_bwd_ms")][0]
         bwd_fields = dict(f.split("=", 1) for f in bwd_line.split() if "=" in f)
