@@ -110,18 +110,23 @@ static std::pair<int64_t, int64_t> rowsAndStride(const WorkspaceSpec &ws) {
 void BackwardKernel::loadSlot(const WorkspaceSpec &ws, Value slot, Value head,
                               Value dst, Value rows) {
   auto [allRows, stride] = rowsAndStride(ws);
-  kdk::LoadTileOp::create(b, loc, args.lookup(ws.name),
-                          slotOffset(ws, slot, head),
-                          rows ? rows : k.index(allRows), k.index(stride), 1,
-                          dst, false);
+  // One statement per index op: the IR (and the CUDA) must not depend on
+  // the compiler's order of evaluating arguments.
+  Value rowStride = k.index(stride);
+  Value rowCount = rows ? rows : k.index(allRows);
+  Value offset = slotOffset(ws, slot, head);
+  kdk::LoadTileOp::create(b, loc, args.lookup(ws.name), offset, rowCount,
+                          rowStride, 1, dst, false);
 }
 
 void BackwardKernel::storeSlot(Value src, const WorkspaceSpec &ws, Value slot,
                                Value head, Value rows) {
   auto [allRows, stride] = rowsAndStride(ws);
-  kdk::StoreTileOp::create(b, loc, src, args.lookup(ws.name),
-                           slotOffset(ws, slot, head),
-                           rows ? rows : k.index(allRows), k.index(stride), 1);
+  Value rowStride = k.index(stride);
+  Value rowCount = rows ? rows : k.index(allRows);
+  Value offset = slotOffset(ws, slot, head);
+  kdk::StoreTileOp::create(b, loc, src, args.lookup(ws.name), offset, rowCount,
+                           rowStride, 1);
 }
 
 void BackwardKernel::transferState(Value tile, StringRef name, Value sequence,

@@ -54,8 +54,10 @@ ScanLoop openScan(BackwardKernel &kernel, Value sequence, Value head,
       b, kernel.loc, index, index, index, index, index, s.sequence,
       kernel.seqLen, kernel.args.lookup("cu_seqlens"), g.chunk);
   s.batch = range.getBatch();
-  auto forOp = scf::ForOp::create(b, kernel.loc, k.index(0),
-                                  range.getNumChunks(), k.index(1));
+  Value step = k.index(1);
+  Value first = k.index(0);
+  auto forOp =
+      scf::ForOp::create(b, kernel.loc, first, range.getNumChunks(), step);
   b.setInsertionPointToStart(forOp.getBody());
   Value chunk = forOp.getInductionVar();
   if (reverse)
@@ -63,7 +65,8 @@ ScanLoop openScan(BackwardKernel &kernel, Value sequence, Value head,
   s.slot = k.add(range.getFirstSlot(), chunk);
   Value offset = k.mul(chunk, g.chunk);
   s.token = k.add(range.getStart(), offset);
-  s.rows = k.min(k.index(g.chunk), k.sub(range.getLength(), offset));
+  Value left = k.sub(range.getLength(), offset);
+  s.rows = k.min(k.index(g.chunk), left);
   return s;
 }
 
@@ -254,10 +257,10 @@ void applyAdjointsAndStore(BackwardKernel &kernel, ArrayRef<Value> cotangents,
     k.barrier();
   }
   auto store = [&](Value tile, StringRef name, int64_t width) {
-    kdk::StoreTileOp::create(
-        b, loc, tile, kernel.args.lookup(name),
-        tokenOffset(k, batch, token, kernel.seqLen, g.hv, head, width), rows,
-        k.index(g.hv * width), width == 1 ? 0 : 1);
+    Value rowStride = k.index(g.hv * width);
+    Value offset = tokenOffset(k, batch, token, kernel.seqLen, g.hv, head, width);
+    kdk::StoreTileOp::create(b, loc, tile, kernel.args.lookup(name), offset,
+                             rows, rowStride, width == 1 ? 0 : 1);
   };
   if (p.groupSum) {
     kernel.storeSlot(dq, bw.dqHeads, slot, head, rows);

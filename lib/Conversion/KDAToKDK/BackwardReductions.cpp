@@ -53,11 +53,11 @@ LogicalResult buildGroupSum(OpBuilder &builder, ModuleOp module,
       // The next member's load overwrites `share`.
       k.barrier();
     }
-    kdk::StoreTileOp::create(
-        b, kernel.loc, sum, kernel.args.lookup(name),
-        tokenOffset(k, located.getBatch(), located.getStart(), kernel.seqLen,
-                    g.h, qkHead, g.kDim),
-        located.getRows(), k.index(g.h * g.kDim), 1);
+    Value rowStride = k.index(g.h * g.kDim);
+    Value offset = tokenOffset(k, located.getBatch(), located.getStart(),
+                               kernel.seqLen, g.h, qkHead, g.kDim);
+    kdk::StoreTileOp::create(b, kernel.loc, sum, kernel.args.lookup(name),
+                             offset, located.getRows(), rowStride, 1);
     k.barrier();
   }
   return kernel.finish(anchor);
@@ -98,8 +98,9 @@ LogicalResult buildGateParams(OpBuilder &builder, ModuleOp module,
     if (!present)
       continue;
     kdk::FillOp::create(b, kernel.loc, sum, b.getF64FloatAttr(0.0));
-    auto loop = scf::ForOp::create(b, kernel.loc, k.index(0), slots,
-                                   k.index(1));
+    Value step = k.index(1);
+    Value first = k.index(0);
+    auto loop = scf::ForOp::create(b, kernel.loc, first, slots, step);
     b.setInsertionPointToStart(loop.getBody());
     // Under varlen some slots hold no chunk: the map wrote nothing there.
     Value slot = loop.getInductionVar();
@@ -108,9 +109,11 @@ LogicalResult buildGateParams(OpBuilder &builder, ModuleOp module,
         b, kernel.loc, b.getI1Type(), index, index, index, index, slot,
         kernel.seqLen, kernel.args.lookup("cu_seqlens"), g.chunk);
     k.enterIf(located.getValid());
+    Value rowStride = k.index(width);
+    Value one = k.index(1);
+    Value offset = kernel.slotOffset(*ws, slot, head);
     kdk::LoadTileOp::create(b, kernel.loc, kernel.args.lookup(ws->name),
-                            kernel.slotOffset(*ws, slot, head), k.index(1),
-                            k.index(width), 1, share, false);
+                            offset, one, rowStride, 1, share, false);
     k.barrier();
     kdk::AddOp::create(b, kernel.loc, sum, share, sum);
     k.barrier();
@@ -119,13 +122,16 @@ LogicalResult buildGateParams(OpBuilder &builder, ModuleOp module,
     Value global = kernel.args.lookup(name);
     if (name == "ddt_bias") {
       // dt_bias's layout: [HV * width].
-      kdk::StoreTileOp::create(b, kernel.loc, sum, global, k.mul(head, width),
-                               k.index(1), k.index(width), 1);
+      Value rowStride = k.index(width);
+      Value one = k.index(1);
+      Value offset = k.mul(head, width);
+      kdk::StoreTileOp::create(b, kernel.loc, sum, global, offset, one,
+                               rowStride, 1);
     } else {
       kdk::RowSumOp::create(b, kernel.loc, sum, total);
       k.barrier();
-      kdk::StoreTileOp::create(b, kernel.loc, total, global, head, k.index(1),
-                               k.index(1), 0);
+      Value one = k.index(1);
+      kdk::StoreTileOp::create(b, kernel.loc, total, global, head, one, one, 0);
     }
     k.barrier();
   }
