@@ -5,6 +5,7 @@
 // map over every chunk. Each kernel loads its chunk's tiles and runs the
 // op's body as a TileProgram; the scans carry their K x V tile across the
 // chunk loop and exchange per-chunk-slot states through two workspaces.
+// A scan whose body is separable by columns may split V over its blocks.
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Conversion/Passes.h"
@@ -87,6 +88,7 @@ scanColumns(const Backward &bw, Block &body, ArrayRef<Value> kept,
   return {tile, std::move(blocks)};
 }
 
+/// The grid's x extent of a scan whose blocks own `columns` of V each.
 std::string columnBlocksOf(const Backward &bw, int64_t columns) {
   return std::to_string(bw.g.vDim / columns);
 }

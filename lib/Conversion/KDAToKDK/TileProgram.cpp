@@ -1,8 +1,8 @@
 //===- TileProgram.cpp - A block of kda tile primitives as kdk ops --------===//
 //
 // One kdk op per primitive, one barrier after each: correct for any order
-// of readers and writers, and the place a barrier-placement pass (from the
-// ops' declared effects) will thin out.
+// of readers and writers; kdk-thin-barriers keeps those the ops' declared
+// effects need.
 //
 //===----------------------------------------------------------------------===//
 #include "TileProgram.h"
