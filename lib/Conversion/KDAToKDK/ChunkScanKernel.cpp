@@ -127,9 +127,13 @@ Value ChunkScanKernelBuilder::loadWorkspace(StringRef name, Value slot,
   Value offset = k.mul(k.add(k.mul(slot, g.hv), head), stored.getNumElements());
   if (sliceColumns)
     offset = k.add(offset, k.mul(vTile, g.valueTile));
-  kdk::LoadTileOp::create(b, loc, args.workspaces.lookup(name), offset,
-                          k.index(rowsInTile), k.index(width),
-                          stored.getRank() == 2 ? 1 : 0, tile, async);
+  // One statement per index op: the IR (and the CUDA) must not depend on
+  // the compiler's order of evaluating arguments.
+  Value rowStride = k.index(width);
+  Value rows = k.index(rowsInTile);
+  kdk::LoadTileOp::create(b, loc, args.workspaces.lookup(name), offset, rows,
+                          rowStride, stored.getRank() == 2 ? 1 : 0, tile,
+                          async);
   return tile;
 }
 
@@ -165,16 +169,18 @@ std::pair<Value, Value>
 ChunkScanKernelBuilder::chunkSpan(kdk::SequenceRangeOp range, Value index) {
   Value offsetInSequence = k.mul(index, g.chunk);
   Value token = k.add(range.getStart(), offsetInSequence);
-  Value rows = k.min(k.index(g.chunk),
-                     k.sub(range.getLength(), offsetInSequence));
+  Value left = k.sub(range.getLength(), offsetInSequence);
+  Value rows = k.min(k.index(g.chunk), left);
   return {token, rows};
 }
 
 void ChunkScanKernelBuilder::storeFinalState(const StateAccess &access) {
-  if (args.finalState)
-    kdk::StoreTileOp::create(b, loc, state, args.finalState, access.offset,
-                             k.index(g.kDim), k.index(access.rowStride),
-                             access.colStride);
+  if (!args.finalState)
+    return;
+  Value rowStride = k.index(access.rowStride);
+  Value rows = k.index(g.kDim);
+  kdk::StoreTileOp::create(b, loc, state, args.finalState, access.offset, rows,
+                           rowStride, access.colStride);
 }
 
 Value ChunkScanKernelBuilder::allocAccumulators(ArrayRef<int64_t> shape) {
@@ -303,11 +309,12 @@ LogicalResult ChunkScanKernelBuilder::build() {
   state = inRegisters ? allocAccumulators({g.kDim, g.valueTile})
                       : pool.get({g.kDim, g.valueTile}, b.getF32Type());
   StateAccess access = stateAccess(sequence, head, vTile);
-  if (args.initialState)
-    kdk::LoadTileOp::create(b, loc, args.initialState, access.offset,
-                            k.index(g.kDim), k.index(access.rowStride),
-                            access.colStride, state);
-  else
+  if (args.initialState) {
+    Value rowStride = k.index(access.rowStride);
+    Value rows = k.index(g.kDim);
+    kdk::LoadTileOp::create(b, loc, args.initialState, access.offset, rows,
+                            rowStride, access.colStride, state);
+  } else
     kdk::FillOp::create(b, loc, state, b.getF64FloatAttr(0.0));
   if (inRegisters) {
     values = allocAccumulators({g.chunk, g.valueTile});
@@ -319,8 +326,10 @@ LogicalResult ChunkScanKernelBuilder::build() {
                      ? state
                      : pool.get({g.kDim, g.valueTile}, g.operandType);
 
-  auto forOp = scf::ForOp::create(b, loc, k.index(0), range.getNumChunks(),
-                                  k.index(1));
+  Value step = k.index(1);
+  Value first = k.index(0);
+  auto forOp =
+      scf::ForOp::create(b, loc, first, range.getNumChunks(), step);
   b.setInsertionPointToStart(forOp.getBody());
   Value chunkIndex = forOp.getInductionVar();
   Value slot = k.add(range.getFirstSlot(), chunkIndex);
@@ -408,7 +417,9 @@ LogicalResult ChunkScanKernelBuilder::buildChunkLoopInRegisters(
   }
   // Two chunks per iteration, one on each stage, so every tile is a fixed
   // buffer in the emitted code.
-  auto forOp = scf::ForOp::create(b, loc, k.index(0), chunks, k.index(2));
+  Value step = k.index(2);
+  Value start = k.index(0);
+  auto forOp = scf::ForOp::create(b, loc, start, chunks, step);
   b.setInsertionPointToStart(forOp.getBody());
   Value first = forOp.getInductionVar();
   if (failed(pipelinedChunk(stages[0], stages[1], first, range, head, vTile)))

@@ -223,11 +223,15 @@ struct DecodeKernelBuilder {
     Value row = k.mul(sequence, p.slotsPerSequence);
     if (!p.accepted)
       return loadIndex(p.indices, row);
-    Value column = k.sub(loadIndex(p.accepted, sequence),
-                         k.index(1));
-    Value inside = arith::AndIOp::create(
-        b, loc, k.compare(arith::CmpIPredicate::sge, column, k.index(0)),
-        k.compare(arith::CmpIPredicate::slt, column, p.slotsPerSequence));
+    // One statement per op created: the IR (and the CUDA) must not depend
+    // on the compiler's order of evaluating arguments.
+    Value one = k.index(1);
+    Value column = k.sub(loadIndex(p.accepted, sequence), one);
+    Value belowEnd =
+        k.compare(arith::CmpIPredicate::slt, column, p.slotsPerSequence);
+    Value atLeastZero =
+        k.compare(arith::CmpIPredicate::sge, column, k.index(0));
+    Value inside = arith::AndIOp::create(b, loc, atLeastZero, belowEnd);
     // Read column 0 when outside, so the load itself stays in bounds.
     Value safeColumn =
         arith::SelectOp::create(b, loc, inside, column, k.index(0));
@@ -258,8 +262,10 @@ struct DecodeKernelBuilder {
       return k.add(base, kv ? column : k.mul(column, kDim));
     };
     auto storeState = [&](Value state, Value buffer, Value offset) {
-      kdk::StoreTileOp::create(b, loc, state, buffer, offset, k.index(kDim),
-                               k.index(rowStride), colStride);
+      Value stride = k.index(rowStride);
+      Value rows = k.index(kDim);
+      kdk::StoreTileOp::create(b, loc, state, buffer, offset, rows, stride,
+                               colStride);
     };
     Value slot = startSlot(poolArgs, sequence);
     if (poolArgs.indices)
@@ -286,11 +292,12 @@ struct DecodeKernelBuilder {
           b.getDenseI64ArrayAttr({plan.axis, plan.vector, plan.lanes}),
           /*mma_layout=*/false, /*offset=*/nullptr);
     }
-    if (args.initialState)
-      kdk::LoadTileOp::create(b, loc, args.initialState, slotOffset,
-                              k.index(kDim), k.index(rowStride), colStride,
-                              state, asyncState);
-    else
+    if (args.initialState) {
+      Value stride = k.index(rowStride);
+      Value rows = k.index(kDim);
+      kdk::LoadTileOp::create(b, loc, args.initialState, slotOffset, rows,
+                              stride, colStride, state, asyncState);
+    } else
       kdk::FillOp::create(b, loc, state, b.getF64FloatAttr(0.0));
 
     // The token's vectors live in shared memory, read by every column.
