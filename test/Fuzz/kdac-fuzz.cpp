@@ -194,17 +194,27 @@ void runMlir(llvm::StringRef bytes) {
 
 /// Kernel-level (kdk) IR into the CUDA emitter, through the shared-memory
 /// placement every pipeline ends in (the emitter's inputs in lit are that
-/// pass's output).
+/// pass's output); and a copy through the backward's kdk passes first
+/// (every product it can make tf32, the barriers thinned).
 void runKernelIR(llvm::StringRef bytes) {
   QuietContext quiet;
   mlir::OwningOpRef<mlir::ModuleOp> module = parseFront(quiet.context, bytes);
   if (!module)
     return;
   ++reach.accepted;
+  mlir::OwningOpRef<mlir::ModuleOp> copy = module->clone();
   mlir::PassManager pm(&quiet.context);
   pm.addPass(createKDKAllocateSharedMemory());
   if (mlir::succeeded(pm.run(*module)) && mlir::succeeded(emitCuda(*module)))
     ++reach.deep;
+  mlir::PassManager backward(&quiet.context);
+  KDKSelectProductsOptions products;
+  products.f32Products = "tf32";
+  backward.addPass(createKDKSelectProducts(products));
+  backward.addPass(createKDKThinBarriers());
+  backward.addPass(createKDKAllocateSharedMemory());
+  if (mlir::succeeded(backward.run(*copy)))
+    (void)emitCuda(*copy);
 }
 
 struct TargetEntry {
