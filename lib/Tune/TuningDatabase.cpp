@@ -299,7 +299,7 @@ backwardCandidates(const KernelSpec &spec) {
   for (const char *product : products)
     for (int64_t vTile : {0, 64, 32, 16}) // 0: all of V
       for (int64_t threads : {256, 512}) {
-        if (vTile != 0 && (vTile >= spec.V || spec.V % vTile != 0))
+        if (vTile != 0 && !limits::splitsEvenly(vTile, spec.V))
           continue;
         ChunkedPipelineOptions o;
         o.gradProducts = product;
@@ -323,7 +323,7 @@ std::vector<ChunkedPipelineOptions> tuningCandidates(const KernelSpec &spec) {
     for (auto [ut, diag] : inverses)
       for (int64_t vTile : {16, 32, 64, 0}) // 0: all of V
         for (int64_t threads : {128, 256}) {
-          if (vTile != 0 && (vTile >= spec.V || spec.V % vTile != 0))
+          if (vTile != 0 && !limits::splitsEvenly(vTile, spec.V))
             continue;
           ChunkedPipelineOptions o;
           o.chunkSize = chunk;

@@ -97,6 +97,11 @@ std::string checkAnchorBlock(int64_t block, int64_t chunkSize,
                              const std::string &what);
 /// A V tile: 0 (all of V) or a positive size at most kMaxHeadDim.
 std::string checkValueTile(int64_t tile, const std::string &what);
+/// Whether `tile` cuts `extent` into two or more equal blocks (0, a tile
+/// as wide as the extent and one that does not divide it do not).
+inline bool splitsEvenly(int64_t tile, int64_t extent) {
+  return tile > 0 && tile < extent && extent % tile == 0;
+}
 /// A shared-memory limit in bytes: positive, at most kMaxSharedMemoryBytes.
 std::string checkSharedMemoryLimit(int64_t bytes, const std::string &what);
 /// A code-generation target: one of kTargets.

@@ -79,7 +79,7 @@ std::pair<int64_t, std::optional<llvm::DenseSet<Value>>>
 scanColumns(const Backward &bw, Block &body, ArrayRef<Value> kept,
             ArrayRef<Value> sliced) {
   int64_t tile = bw.scanValueTile, width = bw.g.vDim;
-  if (tile <= 0 || tile >= width || width % tile != 0)
+  if (!kdac::limits::splitsEvenly(tile, width))
     return {width, std::nullopt};
   std::optional<llvm::DenseSet<Value>> blocks =
       TileProgram::columnBlocks(body, kept, sliced);
