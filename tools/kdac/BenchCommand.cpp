@@ -88,10 +88,7 @@ static int benchBackwardKernels(KdaCase &loaded,
   auto compiled = timedGet(spec, pipeline, cacheDir);
   if (!compiled)
     return reportError(llvm::toString(compiled.takeError()));
-  KdaCotangents cot = loaded.cotangents
-                          ? *loaded.cotangents
-                          : makeRandomCotangents(spec, loaded.inputs, 7);
-  if (llvm::Error e = device.attachCotangents(spec, cot))
+  if (llvm::Error e = attachTimingCotangents(spec, loaded, device))
     return reportError(llvm::toString(std::move(e)));
   KdaKernel &kernel = *compiled->first;
   llvm::Expected<std::vector<size_t>> bytes =

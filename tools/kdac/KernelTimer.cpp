@@ -55,4 +55,12 @@ llvm::Expected<std::vector<double>> timeLaunches(KdaKernel &kernel,
   return times;
 }
 
+llvm::Error attachTimingCotangents(const KernelSpec &backward,
+                                   const KdaCase &loaded, DeviceCase &device) {
+  KdaCotangents cot = loaded.cotangents
+                          ? *loaded.cotangents
+                          : makeRandomCotangents(backward, loaded.inputs, 7);
+  return device.attachCotangents(backward, cot);
+}
+
 } // namespace kdac::cli

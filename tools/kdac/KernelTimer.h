@@ -11,6 +11,7 @@
 #define KDAC_TOOLS_KDAC_KERNELTIMER_H
 
 #include "kdac/Jit/Jit.h"
+#include "kdac/Testing/GpuCase.h"
 
 #include "llvm/Support/Error.h"
 
@@ -23,6 +24,11 @@ namespace kdac::cli {
 llvm::Expected<std::vector<double>> timeLaunches(KdaKernel &kernel,
                                                  const KdaLaunchArgs &args,
                                                  int warmup, int iterations);
+
+/// Gives `device` the cotangents a backward is timed on: the case's own,
+/// or standard normal ones (seed 7) where the case has none.
+llvm::Error attachTimingCotangents(const KernelSpec &backward,
+                                   const KdaCase &loaded, DeviceCase &device);
 
 } // namespace kdac::cli
 

@@ -76,29 +76,33 @@ llvm::Expected<double> timeKernel(KdaKernel &kernel, const DeviceCase &device,
   return (*times)[times->size() / 2];
 }
 
+/// A backward check case's cotangents and the oracle's gradients for them,
+/// computed once for every candidate.
+struct GradientCheck {
+  KdaCotangents cotangents;
+  KdaGradients expected;
+};
+
 /// The worst relative error of a candidate on the check case: its outputs,
-/// or for a backward spec its gradients.
+/// or with `gradients` (a backward spec) its gradients.
 llvm::Expected<double> checkError(Jit &jit, const KdaCase &check,
-                                  const KdaCotangents *cot) {
-  if (!cot) {
+                                  const GradientCheck *gradients) {
+  if (!gradients) {
     llvm::Expected<KdaOutputs> got = runCaseOnGpu(jit, check);
     if (!got)
       return got.takeError();
     return std::max(relativeError(got->o, check.expected->o),
                     relativeError(got->finalState, check.expected->finalState));
   }
-  llvm::Expected<KdaGradients> want =
-      runReferenceBackward(check.spec, check.inputs, *cot);
-  if (!want)
-    return want.takeError();
-  llvm::Expected<KdaGradients> got = runBackwardOnGpu(jit, check, *cot);
+  llvm::Expected<KdaGradients> got =
+      runBackwardOnGpu(jit, check, gradients->cotangents);
   if (!got)
     return got.takeError();
   double worst = 0;
   for (const GradientField &field : kGradientFields)
-    if (!((*want).*field.member).empty())
+    if (!(gradients->expected.*field.member).empty())
       worst = std::max(worst, relativeError((*got).*field.member,
-                                            (*want).*field.member));
+                                            gradients->expected.*field.member));
   return worst;
 }
 } // namespace
@@ -172,21 +176,23 @@ int runTune() {
   if (spec.varlen)
     seqLens = {100, 1, 199};
   KdaCase check = makeRandomCase(spec, 1, checkT, seqLens, /*seed=*/12345);
-  std::optional<KdaCotangents> checkCotangents;
-  if (tuneBackward)
-    checkCotangents = makeRandomCotangents(spec, check.inputs, 54321);
+  std::optional<GradientCheck> gradientCheck;
+  if (tuneBackward) {
+    KdaCotangents cot = makeRandomCotangents(spec, check.inputs, 54321);
+    llvm::Expected<KdaGradients> want =
+        runReferenceBackward(check.spec, check.inputs, cot);
+    if (!want)
+      return reportError(llvm::toString(want.takeError()));
+    gradientCheck = GradientCheck{std::move(cot), std::move(*want)};
+  }
   double tolerance = spec.dtype == DType::F32 ? 1e-4 : 5e-3;
   llvm::Expected<std::unique_ptr<DeviceCase>> device =
       DeviceCase::upload(*loaded);
   if (!device)
     return reportError(llvm::toString(device.takeError()));
-  if (tuneBackward) {
-    KdaCotangents cot = loaded->cotangents
-                            ? *loaded->cotangents
-                            : makeRandomCotangents(spec, loaded->inputs, 7);
-    if (llvm::Error e = (*device)->attachCotangents(spec, cot))
+  if (tuneBackward)
+    if (llvm::Error e = attachTimingCotangents(spec, *loaded, **device))
       return reportError(llvm::toString(std::move(e)));
-  }
   for (size_t i = 0; i < results.size(); ++i) {
     Result &r = results[i];
     llvm::errs() << "timing [" << i + 1 << "/" << results.size() << "] "
@@ -194,7 +200,7 @@ int runTune() {
     if (r.status == "ok") {
       std::unique_ptr<Jit> jit = jitFor(r.options);
       llvm::Expected<double> err = checkError(
-          *jit, check, checkCotangents ? &*checkCotangents : nullptr);
+          *jit, check, gradientCheck ? &*gradientCheck : nullptr);
       if (!err)
         r.status = "failed: " + llvm::toString(err.takeError()).substr(0, 60);
       else if (!(*err <= tolerance))
