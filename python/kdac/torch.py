@@ -307,14 +307,15 @@ _SPEC_FIELDS = [name for name, _ in _capi.Spec._fields_]
 _DOUBLE_FIELDS = {name for name, kind in _capi.Spec._fields_ if kind is _capi.ctypes.c_double}
 
 
+def _values_from_list(values):
+    """Spec field values from the floats a custom op received (its schema's
+    type)."""
+    return tuple(x if name in _DOUBLE_FIELDS else int(x)
+                 for name, x in zip(_SPEC_FIELDS, values))
+
+
 def _spec_from_list(values):
-    """The spec a custom op received as floats (its schema's type)."""
-    return _spec_for("kda", tuple(x if name in _DOUBLE_FIELDS else int(x)
-                                  for name, x in zip(_SPEC_FIELDS, values)))
-
-
-def _spec_values(spec):
-    return tuple(getattr(spec, name) for name in _SPEC_FIELDS)
+    return _spec_for("kda", _values_from_list(values))
 
 
 def _spec_to_list(values):
@@ -531,9 +532,8 @@ def _kda_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Te
                   dt_bias: torch.Tensor | None, initial_state: torch.Tensor | None,
                   cu_seqlens: torch.Tensor | None, do: torch.Tensor,
                   dht: torch.Tensor | None, spec_values: list[float]) -> list[torch.Tensor]:
-    values = _spec_values(_spec_from_list(spec_values))
     inputs = (q, k, v, g, beta, A_log, dt_bias, initial_state)
-    grads = _run_backward(values, inputs, cu_seqlens, do, dht)
+    grads = _run_backward(_values_from_list(spec_values), inputs, cu_seqlens, do, dht)
     return [grad if grad is not None else q.new_empty(0, dtype=torch.float32)
             for grad in grads]
 
