@@ -10,7 +10,7 @@
 // different allocations never overlap (kdk-allocate-shared-memory). A
 // global buffer conflicts with itself as a whole. Register fragments are
 // per thread and never need one. Anything else, and any op with regions,
-// touches everything.
+// touches everything, and so does whatever follows a nested block.
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Transforms/Passes.h"
@@ -18,6 +18,7 @@
 #include "KDK/KDKOps.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include <limits>
@@ -133,6 +134,7 @@ void thin(Block &block) {
   // A loop body's last barrier orders this iteration's end before the
   // next one's start: it stays.
   bool loopBody = isa<LoopLikeOpInterface>(block.getParentOp());
+  bool nested = !isa<FunctionOpInterface>(block.getParentOp());
   kdk::BarrierOp lastBarrier;
   for (Operation &op : block)
     if (auto barrier = dyn_cast<kdk::BarrierOp>(op))
@@ -151,9 +153,14 @@ void thin(Block &block) {
       continue;
     }
     Phase next;
-    for (auto after = std::next(it);
-         after != block.end() && !isa<kdk::BarrierOp>(*after); ++after)
+    auto after = std::next(it);
+    for (; after != block.end() && !isa<kdk::BarrierOp>(*after); ++after)
       next.add(phaseOf(&*after));
+    // What follows a nested block's last barrier is its parent's
+    // continuation, which this walk does not see (an scf.if in a loop is
+    // followed by the next iteration's body): assume it touches everything.
+    if (nested && after == block.end())
+      next.everything = true;
     if ((loopBody && barrier == lastBarrier) || current.conflictsWith(next)) {
       current = Phase();
       continue;

@@ -149,6 +149,35 @@ func.func @loop_body_without_wrap(%n: index) attributes {kdk.kernel, kdk.block_t
   return
 }
 
+// -----
+
+// A nested block's last barrier stays: after an scf.if in a loop comes the
+// next iteration's load into the tile the add still reads (the backward's
+// gate-parameter reduction; racecheck found the hazard when it went).
+// CHECK-LABEL: func.func @if_in_loop
+// CHECK: scf.if
+// CHECK-NEXT: kdk.load_tile
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.add
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: }
+func.func @if_in_loop(%ws: memref<?xf32> {kdk.workspace = "w", kdk.bytes_per_slot = 128 : i64}, %n: index, %c: i1) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  %part = kdk.alloc_tile : memref<1x32xf32, 3>
+  %sum = kdk.alloc_tile : memref<1x32xf32, 3>
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  scf.for %i = %c0 to %n step %c1 {
+    scf.if %c {
+      kdk.load_tile %ws[%i] rows(%c1) row_stride(%c32) col_stride = 1 into %part : memref<?xf32>, memref<1x32xf32, 3>
+      kdk.barrier
+      kdk.add %sum, %part into %sum : memref<1x32xf32, 3>, memref<1x32xf32, 3>, memref<1x32xf32, 3>
+      kdk.barrier
+    }
+  }
+  return
+}
+
 // The map's 58 barriers, one per op, thin to 41 (pinned: a change to either
 // count says what the lowering or the analysis now does differently).
 // ALL-LABEL: func.func @kda_bwd_map
