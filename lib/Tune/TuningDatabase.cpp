@@ -71,10 +71,18 @@ std::string describe(const ChunkedPipelineOptions &o) {
   if (o.recurrenceBlockThreads)
     text << "/" << o.recurrenceBlockThreads;
   // The backward's choices, where they differ from the defaults.
-  if (o.gradProducts != ChunkedPipelineOptions{}.gradProducts)
+  const ChunkedPipelineOptions defaults;
+  if (o.gradProducts != defaults.gradProducts)
     text << ", backward products " << o.gradProducts;
-  if (o.gradValueTile != 0)
-    text << ", backward scans v-tile " << o.gradValueTile;
+  if (o.gradValueTile != defaults.gradValueTile) {
+    text << ", backward scans v-tile ";
+    if (o.gradValueTile == 0)
+      text << "all of V";
+    else
+      text << o.gradValueTile;
+  }
+  if (o.thinBarriers != defaults.thinBarriers)
+    text << (o.thinBarriers ? ", thin barriers" : ", every barrier");
   return text.str();
 }
 

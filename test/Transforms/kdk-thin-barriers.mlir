@@ -3,9 +3,10 @@
 // by buffer in global memory, never on register fragments; ops with
 // regions touch everything and a loop body's last barrier stays.
 // RUN: kda-opt %s -split-input-file --kdk-thin-barriers | FileCheck %s
-// The backward's kernels through kdac: fewer barriers with --thin-barriers.
-// RUN: kdac --op=backward --H=1 --K=32 --V=32 --emit=kernel | FileCheck %s --check-prefix=ALL
-// RUN: kdac --op=backward --H=1 --K=32 --V=32 --thin-barriers --emit=kernel | FileCheck %s --check-prefix=THIN
+// The backward's kernels through kdac: thinned by default, every barrier
+// with --thin-barriers=false.
+// RUN: kdac --op=backward --H=1 --K=32 --V=32 --thin-barriers=false --emit=kernel | FileCheck %s --check-prefix=ALL
+// RUN: kdac --op=backward --H=1 --K=32 --V=32 --emit=kernel | FileCheck %s --check-prefix=THIN
 
 // Two products reading a and writing c and e do not conflict; the add reads
 // what both wrote.

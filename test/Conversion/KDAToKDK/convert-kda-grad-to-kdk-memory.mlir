@@ -3,8 +3,9 @@
 // 227 KiB of shared memory a block may have. The state tiles pad rows by
 // one element; the map computes nothing for the state's cotangent (the
 // reverse scan's) and reuses dead state tiles as C x K row blocks; the
-// state updates accumulate their products into one K x V tile.
-// RUN: kdac --op=backward --H=1 --K=128 --V=128 --dtype=f32 --initial-state --final-state --emit=kernel | FileCheck %s
+// state updates accumulate their products into one K x V tile. The scans
+// keep all of V (--grad-v-tile=0), the largest tiles they can have.
+// RUN: kdac --op=backward --H=1 --K=128 --V=128 --dtype=f32 --initial-state --final-state --grad-v-tile=0 --emit=kernel | FileCheck %s
 
 // CHECK-LABEL: func.func @kda_bwd_states
 // CHECK: kdk.alloc_tile {{.*}} : memref<128x129xf32, 3>

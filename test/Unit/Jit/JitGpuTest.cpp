@@ -688,29 +688,35 @@ TEST_F(JitGpu, BackwardScansSplitByColumnsMatchTheOracle) {
   }
 }
 
-// The kernels with only the barriers kdk-thin-barriers keeps (thin_barriers),
-// alone and with every other backward choice at once; run under
-// compute-sanitizer --tool racecheck as well.
-TEST_F(JitGpu, BackwardThinBarriersMatchTheOracle) {
+// The barriers: thinned by kdk-thin-barriers (the default, which every
+// other backward test runs) and every barrier the lowering places, alone
+// and with the other backward choices on either side of their defaults.
+// Run under compute-sanitizer --tool racecheck as well.
+TEST_F(JitGpu, BackwardBarrierChoicesMatchTheOracle) {
   const ChoiceCase cases[] = {
-      {"thin bf16 K=V=64", DType::BF16, 2, 64, 64, 1, 100, {}, false, false},
-      {"thin bf16 K=V=128", DType::BF16, 2, 128, 128, 1, 70, {}, false, false},
-      {"thin f32 vk varlen", DType::F32, 2, 16, 32, 1, 51, {1, 33, 17}, true,
+      {"every barrier bf16 K=V=64", DType::BF16, 2, 64, 64, 1, 100, {}, false,
        false},
-      {"thin f32 GVA varlen all fused", DType::F32, 4, 32, 32, 1, 68,
+      {"every barrier bf16 K=V=128", DType::BF16, 2, 128, 128, 1, 70, {},
+       false, false},
+      {"every barrier f32 vk varlen", DType::F32, 2, 16, 32, 1, 51,
+       {1, 33, 17}, true, false},
+      {"every barrier f32 GVA varlen all fused", DType::F32, 4, 32, 32, 1, 68,
        {20, 1, 47}, false, true}};
   int seed = 2700;
-  ChunkedPipelineOptions thin;
-  thin.thinBarriers = true;
+  ChunkedPipelineOptions everyBarrier;
+  everyBarrier.thinBarriers = false;
   for (const ChoiceCase &tc : cases)
-    expectChoiceCaseMatches(jitWith(thin), tc, seed += 2);
-  ChunkedPipelineOptions every = thin;
-  every.gradProducts = "tf32";
-  every.gradValueTile = 32;
-  expectChoiceCaseMatches(jitWith(every),
-                          {"every choice bf16 GVA varlen all fused", DType::BF16,
-                           4, 64, 64, 1, 68, {20, 1, 47}, false, true},
-                          seed += 2, 5e-3);
+    expectChoiceCaseMatches(jitWith(everyBarrier), tc, seed += 2);
+  const ChoiceCase fusedGva = {"bf16 GVA varlen all fused", DType::BF16,
+                               4, 64, 64, 1, 68, {20, 1, 47}, false, true};
+  ChunkedPipelineOptions tf32Split32;
+  tf32Split32.gradProducts = "tf32";
+  tf32Split32.gradValueTile = 32;
+  expectChoiceCaseMatches(jitWith(tf32Split32), fusedGva, seed += 2, 5e-3);
+  ChunkedPipelineOptions fmaUnsplit = everyBarrier;
+  fmaUnsplit.gradProducts = "fma";
+  fmaUnsplit.gradValueTile = 0;
+  expectChoiceCaseMatches(jitWith(fmaUnsplit), fusedGva, seed += 2);
 }
 
 TEST_F(JitGpu, BackwardKernelsOnGradientGoldens) {

@@ -352,16 +352,21 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   ASSERT_NE(fused.HV, fused.H);
   rt::Expected<const rt::Nvrtc *> nvrtc = rt::Nvrtc::load();
   ASSERT_TRUE(nvrtc.ok()) << nvrtc.error();
-  // The products on tensor cores (tf32), the scans split by columns and the
-  // thinned barriers compile too.
-  ChunkedPipelineOptions tf32, columns, thin;
+  // Besides the defaults (auto products: tf32 for 16-bit inputs, scans
+  // split by 64 columns, thinned barriers), every other backward choice
+  // compiles too: f32 FMA and forced tf32 products, narrower or no column
+  // splits, every barrier.
+  ChunkedPipelineOptions fma, tf32, columns, unsplit, everyBarrier;
+  fma.gradProducts = "fma";
   tf32.gradProducts = "tf32";
   columns.gradValueTile = 16;
-  thin.thinBarriers = true;
+  unsplit.gradValueTile = 0;
+  everyBarrier.thinBarriers = false;
   for (auto [spec, options] :
        {std::pair(plain, ChunkedPipelineOptions{}),
-        std::pair(fused, ChunkedPipelineOptions{}), std::pair(fused, tf32),
-        std::pair(fused, columns), std::pair(fused, thin)}) {
+        std::pair(fused, ChunkedPipelineOptions{}), std::pair(fused, fma),
+        std::pair(fused, tf32), std::pair(fused, columns),
+        std::pair(fused, unsplit), std::pair(fused, everyBarrier)}) {
     llvm::Expected<EmittedCuda> cuda = generateCuda(spec, options);
     ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
     std::vector<std::string> kernels = {"kda_bwd_states", "kda_bwd_state_grads",
@@ -371,8 +376,11 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
     ASSERT_EQ(cuda->launch.kernels.size(), kernels.size());
     for (size_t i = 0; i < kernels.size(); ++i)
       EXPECT_EQ(cuda->launch.kernels[i].name, kernels[i]);
+    bool tf32Products = options.gradProducts == "tf32" ||
+                        (options.gradProducts == "auto" &&
+                         spec.dtype != DType::F32);
     EXPECT_EQ(cuda->source.find("tileMmaTf32") != std::string::npos,
-              options.gradProducts == "tf32");
+              tf32Products);
     rt::Expected<rt::CompileOutput> cubin =
         (*nvrtc)->compile(cuda->source, "backward.cu", "sm_90a");
     EXPECT_TRUE(cubin.ok()) << cubin.error();

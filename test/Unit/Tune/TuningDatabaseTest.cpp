@@ -67,6 +67,7 @@ TEST(TuningDatabase, RoundTripsEveryOption) {
   o.decodeStateIn = "shared";
   o.gradProducts = "tf32";
   o.gradValueTile = 32;
+  o.thinBarriers = false;
   o.recurrent = true;
   TuningDatabase db;
   db.record(e);
@@ -176,11 +177,17 @@ TEST(TuningCandidates, BackwardSweepsItsOwnChoices) {
   EXPECT_NE(tuningSpecKey(s), tuningSpecKey(forward));
   ChunkedPipelineOptions tf32;
   tf32.gradProducts = "tf32";
-  tf32.gradValueTile = 64;
+  tf32.gradValueTile = 32;
   EXPECT_EQ(describe(ChunkedPipelineOptions{}).find("backward"),
             std::string::npos);
   EXPECT_NE(describe(tf32).find("backward products tf32, backward scans "
-                                "v-tile 64"),
+                                "v-tile 32"),
+            std::string::npos);
+  ChunkedPipelineOptions unsplit;
+  unsplit.gradValueTile = 0;
+  unsplit.thinBarriers = false;
+  EXPECT_NE(describe(unsplit).find("backward scans v-tile all of V, every "
+                                   "barrier"),
             std::string::npos);
 }
 
