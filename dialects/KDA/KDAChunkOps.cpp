@@ -85,7 +85,8 @@ int64_t ChunkLoopOp::getKeyDim() { return dim(getQ(), 3); }
 int64_t ChunkLoopOp::getValueDim() { return dim(getV(), 3); }
 
 LogicalResult mlir::kda::verifyChunkBody(Operation *op, Region &region,
-                                        int64_t c, int64_t kDim, int64_t vDim) {
+                                        int64_t c, int64_t kDim, int64_t vDim,
+                                        TypeRange prepared) {
   if (region.empty())
     return op->emitOpError() << "expects a body block (q, k, v, g, beta, "
                                 "state) ending in kda.yield";
@@ -95,10 +96,12 @@ LogicalResult mlir::kda::verifyChunkBody(Operation *op, Region &region,
       RankedTensorType::get({c, kDim}, f32), RankedTensorType::get({c, kDim}, f32),
       RankedTensorType::get({c, vDim}, f32), RankedTensorType::get({c, kDim}, f32),
       RankedTensorType::get({c}, f32),       RankedTensorType::get({kDim, vDim}, f32)};
+  expected.append(prepared.begin(), prepared.end());
   if (body.getNumArguments() != expected.size())
     return op->emitOpError() << "expects a body with " << expected.size()
-                             << " arguments (q, k, v, g, beta, state), got "
-                             << body.getNumArguments();
+                             << " arguments (q, k, v, g, beta, state"
+                             << (prepared.empty() ? "" : ", prepared...")
+                             << "), got " << body.getNumArguments();
   for (auto [i, type] : llvm::enumerate(expected))
     if (body.getArgument(i).getType() != type)
       return op->emitOpError() << "expects body argument #" << i << " of type "
@@ -116,6 +119,25 @@ LogicalResult mlir::kda::verifyChunkBody(Operation *op, Region &region,
                                << "x" << vDim << ") and the state (" << kDim
                                << "x" << vDim << ")";
   return success();
+}
+
+FailureOr<SmallVector<Type>>
+mlir::kda::verifyPrepared(Operation *op, ValueRange prepared, int64_t hv) {
+  SmallVector<Type> tiles;
+  for (auto [i, value] : llvm::enumerate(prepared)) {
+    auto type = cast<RankedTensorType>(value.getType());
+    if (type.getRank() < 3 || type.getDimSize(1) != hv ||
+        !type.getElementType().isF32() ||
+        llvm::any_of(type.getShape().drop_front(2), ShapedType::isDynamic))
+      return op->emitOpError()
+             << "expects prepared value #" << i << " of type tensor<?x" << hv
+             << "x(static tile dims)xf32> (per chunk slot and value head), "
+                "got "
+             << type;
+    tiles.push_back(
+        RankedTensorType::get(type.getShape().drop_front(2), type.getElementType()));
+  }
+  return tiles;
 }
 
 /// The loop's operands and results: the recurrence's shapes.

@@ -179,7 +179,8 @@ LogicalResult RecurrenceGradOp::verify() {
 /// state, do and the leaving state's cotangent, ending in kda.grad_yield of
 /// the chunk's dq, dk, dv, dg, dbeta and the entering state's cotangent.
 static LogicalResult verifyBackwardBody(Operation *op, Region &region,
-                                        int64_t c, int64_t kDim, int64_t vDim) {
+                                        int64_t c, int64_t kDim, int64_t vDim,
+                                        TypeRange prepared = {}) {
   if (region.empty())
     return op->emitOpError() << "expects a backward body block ending in "
                                 "kda.grad_yield";
@@ -191,11 +192,13 @@ static LogicalResult verifyBackwardBody(Operation *op, Region &region,
   SmallVector<Type> args = {tile({c, kDim}), tile({c, kDim}), tile({c, vDim}),
                             tile({c, kDim}), tile({c}),       tile({kDim, vDim}),
                             tile({c, vDim}), tile({kDim, vDim})};
+  args.append(prepared.begin(), prepared.end());
   if (body.getNumArguments() != args.size())
     return op->emitOpError() << "expects a backward body with " << args.size()
                              << " arguments (q, k, v, g, beta, state, do, "
-                                "dstate), got "
-                             << body.getNumArguments();
+                                "dstate"
+                             << (prepared.empty() ? "" : ", prepared...")
+                             << "), got " << body.getNumArguments();
   for (auto [i, type] : llvm::enumerate(args))
     if (body.getArgument(i).getType() != type)
       return op->emitOpError() << "expects backward argument #" << i
@@ -313,8 +316,12 @@ LogicalResult ChunkStatesOp::verify() {
       return failure();
   if (failed(verifySlotStates(*this, "the states", getStates(), *dims)))
     return failure();
-  return verifyChunkBody(*this, getBody(), getChunkSize(), dims->k,
-                         dims->v);
+  FailureOr<SmallVector<Type>> prepared =
+      verifyPrepared(*this, getPrepared(), dims->hv);
+  if (failed(prepared))
+    return failure();
+  return verifyChunkBody(*this, getBody(), getChunkSize(), dims->k, dims->v,
+                         *prepared);
 }
 
 LogicalResult ChunkStateGradsOp::verify() {
@@ -334,8 +341,12 @@ LogicalResult ChunkStateGradsOp::verify() {
       failed(verifySlotStates(*this, "the state cotangents",
                               getNextStateGrads(), *dims)))
     return failure();
-  return verifyBackwardBody(*this, getBody(), getChunkSize(), dims->k,
-                            dims->v);
+  FailureOr<SmallVector<Type>> prepared =
+      verifyPrepared(*this, getPrepared(), dims->hv);
+  if (failed(prepared))
+    return failure();
+  return verifyBackwardBody(*this, getBody(), getChunkSize(), dims->k, dims->v,
+                            *prepared);
 }
 
 LogicalResult ChunkGradMapOp::verify() {

@@ -132,12 +132,16 @@ def KDA_ChunkStatesOp : KDA_Op<"chunk_states", [AttrSizedOperandSegments,
     Runs its body (a kda.chunk_loop body) over the chunks of every sequence
     and value head as kda.chunk_loop does, and returns the state entering
     each chunk: [slots, HV, K, V] f32 (K x V whatever the layout).
+    `prepared` are per-chunk-slot values [slots, HV, tile dims...] computed
+    ahead (by a kda.chunk_map, kda-grad-scan-prep): the body receives each
+    chunk's tile of them after its usual arguments.
   }];
   let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k,
                        AnyRankedTensor:$v, Optional<AnyRankedTensor>:$g,
                        AnyRankedTensor:$beta,
                        Optional<AnyRankedTensor>:$initial_state,
                        Optional<AnyRankedTensor>:$cu_seqlens,
+                       Variadic<KDA_F32Tensor>:$prepared,
                        I64Attr:$chunk_size, KDA_GateGranularity:$gate,
                        DefaultValuedAttr<KDA_StateLayout, "StateLayout::kv">:$layout);
   let results = (outs KDA_F32Tensor:$states);
@@ -145,7 +149,7 @@ def KDA_ChunkStatesOp : KDA_Op<"chunk_states", [AttrSizedOperandSegments,
   let assemblyFormat = [{
     `q` `(` $q `)` `k` `(` $k `)` `v` `(` $v `)` (`g` `(` $g^ `)`)?
     `beta` `(` $beta `)` (`initial_state` `(` $initial_state^ `)`)?
-    (`cu_seqlens` `(` $cu_seqlens^ `)`)?
+    (`cu_seqlens` `(` $cu_seqlens^ `)`)? (`prepared` `(` $prepared^ `)`)?
     `chunk_size` `=` $chunk_size `gate` `=` $gate (`layout` `=` $layout^)?
     `:` functional-type(operands, results) $body attr-dict
   }];
@@ -163,6 +167,8 @@ def KDA_ChunkStateGradsOp : KDA_Op<"chunk_state_grads", [AttrSizedOperandSegment
     from `states`, its rows of do and dS, and takes the yielded dstate as the
     next dS. Returns the cotangents [slots, HV, K, V] and, when dh0 is
     requested (a result type given), the first chunk's entering one.
+    `prepared` as for kda.chunk_states: each chunk's tiles of them follow
+    the body's usual arguments.
   }];
   let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k,
                        AnyRankedTensor:$v, Optional<AnyRankedTensor>:$g,
@@ -170,6 +176,7 @@ def KDA_ChunkStateGradsOp : KDA_Op<"chunk_state_grads", [AttrSizedOperandSegment
                        Optional<AnyRankedTensor>:$cu_seqlens,
                        KDA_F32Tensor:$states, AnyRankedTensor:$d_out,
                        Optional<AnyRankedTensor>:$dht,
+                       Variadic<KDA_F32Tensor>:$prepared,
                        I64Attr:$chunk_size, KDA_GateGranularity:$gate,
                        DefaultValuedAttr<KDA_StateLayout, "StateLayout::kv">:$layout);
   let results = (outs KDA_F32Tensor:$next_state_grads,
@@ -179,6 +186,7 @@ def KDA_ChunkStateGradsOp : KDA_Op<"chunk_state_grads", [AttrSizedOperandSegment
     `q` `(` $q `)` `k` `(` $k `)` `v` `(` $v `)` (`g` `(` $g^ `)`)?
     `beta` `(` $beta `)` (`cu_seqlens` `(` $cu_seqlens^ `)`)?
     `states` `(` $states `)` `do` `(` $d_out `)` (`dht` `(` $dht^ `)`)?
+    (`prepared` `(` $prepared^ `)`)?
     `chunk_size` `=` $chunk_size `gate` `=` $gate (`layout` `=` $layout^)?
     `:` functional-type(operands, results) $body attr-dict
   }];

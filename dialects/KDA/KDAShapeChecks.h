@@ -76,9 +76,18 @@ LogicalResult verifyStateTensor(ShapeChecker &shapes, NamedTensor state,
                                 const HeadDims &dims);
 
 /// A chunk loop body on [C, K] / [C, V] tiles: arguments q, k, v, g, beta
-/// and the state, ending in kda.yield of the chunk output and the state.
+/// and the state (then one per type of `prepared`), ending in kda.yield of
+/// the chunk output and the state.
 LogicalResult verifyChunkBody(Operation *op, Region &region, int64_t c,
-                              int64_t kDim, int64_t vDim);
+                              int64_t kDim, int64_t vDim,
+                              TypeRange prepared = {});
+
+/// The tile types a body receives of `prepared` per-chunk-slot values
+/// [slots, HV, tile dims...]: their types without the two leading
+/// dimensions. Fails (with a diagnostic on `op`) on a value of another
+/// shape.
+FailureOr<SmallVector<Type>> verifyPrepared(Operation *op, ValueRange prepared,
+                                            int64_t hv);
 
 /// \p value is a static tensor of rank `shape.size()` whose dimensions
 /// equal `shape` where it is not kDynamic; `names` spell the expected shape

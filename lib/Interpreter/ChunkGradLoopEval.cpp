@@ -80,12 +80,15 @@ Tensor<T> doRows(const Tensor<T> &dO, const SequenceGeometry &geo, int64_t hv,
 template <typename T>
 llvm::Expected<ChunkGrads<T>>
 runBackwardChunk(Block &body, ChunkTiles<T> tiles, Tensor<T> state,
-                 Tensor<T> dO, Tensor<T> dNextState, const Env<T> &env) {
+                 Tensor<T> dO, Tensor<T> dNextState, const Env<T> &env,
+                 std::vector<Tensor<T>> prepared = {}) {
   auto yield = dyn_cast<kda::GradYieldOp>(body.getTerminator());
-  if (!yield ||
-      body.getNumArguments() != kda::ChunkGradLoopOp::kNumBackwardArgs)
-    return opError(body.getParentOp(), "expects a backward body of 8 "
-                                       "arguments ending in kda.grad_yield");
+  const unsigned numArgs =
+      kda::ChunkGradLoopOp::kNumBackwardArgs + prepared.size();
+  if (!yield || body.getNumArguments() != numArgs)
+    return opError(body.getParentOp(),
+                   "expects a backward body of " + llvm::Twine(numArgs) +
+                       " arguments ending in kda.grad_yield");
   const int64_t C = tiles.q.dim(0), K = state.dim(0), V = state.dim(1);
   Env<T> chunkEnv(&env);
   bindChunkTiles(body, std::move(tiles), chunkEnv);
@@ -93,6 +96,9 @@ runBackwardChunk(Block &body, ChunkTiles<T> tiles, Tensor<T> state,
   chunkEnv.bind(body.getArgument(Arg::kState), std::move(state));
   chunkEnv.bind(body.getArgument(Arg::kDO), std::move(dO));
   chunkEnv.bind(body.getArgument(Arg::kDNextState), std::move(dNextState));
+  for (auto [i, tile] : llvm::enumerate(prepared))
+    chunkEnv.bind(body.getArgument(kda::ChunkGradLoopOp::kNumBackwardArgs + i),
+                  std::move(tile));
   for (Operation &inner : body.without_terminator())
     if (llvm::Error e = Evaluator<T>::evaluateOp(&inner, chunkEnv))
       return std::move(e);
@@ -217,18 +223,23 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkStatesOp op, Env<T> &env) {
   const bool channel = op.getGate() == kda::GateGranularity::channel;
   int64_t numSlots = 0;
   std::vector<SequenceChunks> chunks = chunksOf(geo, C, numSlots);
+  if (llvm::Error e =
+          expectPrepared(op, op.getPrepared(), env, numSlots, geo.HV))
+    return e;
   Tensor<T> states = Tensor<T>::zeros({numSlots, geo.HV, geo.K, geo.V});
   for (int64_t n = 0; n < geo.N; ++n)
     for (int64_t hv = 0; hv < geo.HV; ++hv) {
       Tensor<T> S =
           readStateSlot(inputs->initial, geo, (n * geo.HV + hv) * geo.K * geo.V);
       for (auto [chunk, start] : llvm::enumerate(chunks[n].starts)) {
-        setSlotState(states, geo, chunks[n].firstSlot + chunk, hv, S);
+        const int64_t at = chunks[n].firstSlot + chunk;
+        setSlotState(states, geo, at, hv, S);
         const int64_t rows = std::min(C, geo.eos[n] - start);
         if (llvm::Error e = runForwardChunk(
                 op.getBody().front(),
                 gatherChunk(*inputs, channel, hv, start, rows, C), S, env,
-                static_cast<Tensor<T> *>(nullptr)))
+                static_cast<Tensor<T> *>(nullptr),
+                preparedTiles(op.getPrepared(), env, at, hv)))
           return inChunk(std::move(e), n, hv, chunk);
       }
     }
@@ -250,6 +261,9 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkStateGradsOp op, Env<T> &env) {
   std::vector<SequenceChunks> chunks = chunksOf(geo, C, numSlots);
   const Tensor<T> &states = env[op.getStates()], &dO = env[op.getDOut()];
   if (llvm::Error e = expectSlotStates(op, "states", states, geo, numSlots))
+    return e;
+  if (llvm::Error e =
+          expectPrepared(op, op.getPrepared(), env, numSlots, geo.HV))
     return e;
   if (llvm::Error e =
           expectShape(op, "do", dO.shape, {geo.B, geo.T, geo.HV, geo.V}))
@@ -274,7 +288,7 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkStateGradsOp op, Env<T> &env) {
             op.getBody().front(),
             gatherChunk(*inputs, channel, hv, start, rows, C),
             slotState(states, geo, at, hv), doRows(dO, geo, hv, start, rows, C),
-            std::move(dS), env);
+            std::move(dS), env, preparedTiles(op.getPrepared(), env, at, hv));
         if (!y)
           return inChunk(y.takeError(), n, hv, chunk);
         dS = std::move(y->dstate);

@@ -83,15 +83,21 @@ kdac::interp::chunksOf(const SequenceGeometry &geo, int64_t C,
 template <typename T>
 llvm::Error kdac::interp::runForwardChunk(Block &body, ChunkTiles<T> tiles,
                                           Tensor<T> &state, const Env<T> &env,
-                                          Tensor<T> *o) {
+                                          Tensor<T> *o,
+                                          std::vector<Tensor<T>> prepared) {
   auto yield = dyn_cast<kda::YieldOp>(body.getTerminator());
-  if (!yield || body.getNumArguments() != kda::ChunkLoopOp::kNumBodyArgs)
+  const unsigned numArgs = kda::ChunkLoopOp::kNumBodyArgs + prepared.size();
+  if (!yield || body.getNumArguments() != numArgs)
     return opError(body.getParentOp(),
-                   "expects a body of 6 arguments ending in kda.yield");
+                   "expects a body of " + llvm::Twine(numArgs) +
+                       " arguments ending in kda.yield");
   const int64_t C = tiles.q.dim(0), K = state.dim(0), V = state.dim(1);
   Env<T> chunkEnv(&env);
   bindChunkTiles(body, std::move(tiles), chunkEnv);
   chunkEnv.bind(body.getArgument(kda::ChunkLoopOp::kState), std::move(state));
+  for (auto [i, tile] : llvm::enumerate(prepared))
+    chunkEnv.bind(body.getArgument(kda::ChunkLoopOp::kNumBodyArgs + i),
+                  std::move(tile));
   for (Operation &inner : body.without_terminator())
     if (llvm::Error e = Evaluator<T>::evaluateOp(&inner, chunkEnv))
       return e;
@@ -112,11 +118,59 @@ llvm::Error kdac::interp::runForwardChunk(Block &body, ChunkTiles<T> tiles,
 template llvm::Error kdac::interp::runForwardChunk(Block &, ChunkTiles<double>,
                                                    Tensor<double> &,
                                                    const Env<double> &,
-                                                   Tensor<double> *);
+                                                   Tensor<double> *,
+                                                   std::vector<Tensor<double>>);
 template llvm::Error kdac::interp::runForwardChunk(Block &, ChunkTiles<float>,
                                                    Tensor<float> &,
                                                    const Env<float> &,
-                                                   Tensor<float> *);
+                                                   Tensor<float> *,
+                                                   std::vector<Tensor<float>>);
+
+template <typename T>
+llvm::Error kdac::interp::expectPrepared(Operation *op, ValueRange values,
+                                         const Env<T> &env, int64_t numSlots,
+                                         int64_t hv) {
+  for (auto [i, value] : llvm::enumerate(values)) {
+    const Tensor<T> &all = env[value];
+    if (all.isInteger || all.shape.size() < 3 || all.shape[0] != numSlots ||
+        all.shape[1] != hv)
+      return opError(op, "expects prepared value #" + llvm::Twine(i) +
+                             " to hold " + llvm::Twine(numSlots) +
+                             " chunk slots of " + llvm::Twine(hv) +
+                             " value heads");
+  }
+  return llvm::Error::success();
+}
+
+template llvm::Error kdac::interp::expectPrepared(Operation *, ValueRange,
+                                                  const Env<double> &, int64_t,
+                                                  int64_t);
+template llvm::Error kdac::interp::expectPrepared(Operation *, ValueRange,
+                                                  const Env<float> &, int64_t,
+                                                  int64_t);
+
+template <typename T>
+std::vector<Tensor<T>> kdac::interp::preparedTiles(ValueRange values,
+                                                   const Env<T> &env,
+                                                   int64_t slot, int64_t hv) {
+  std::vector<Tensor<T>> tiles;
+  for (Value value : values) {
+    const Tensor<T> &all = env[value];
+    SmallVector<int64_t> shape(ArrayRef(all.shape).drop_front(2));
+    Tensor<T> tile = Tensor<T>::zeros(shape);
+    const int64_t elements = int64_t(tile.data.size());
+    const int64_t base = (slot * all.shape[1] + hv) * elements;
+    std::copy(all.data.begin() + base, all.data.begin() + base + elements,
+              tile.data.begin());
+    tiles.push_back(std::move(tile));
+  }
+  return tiles;
+}
+
+template std::vector<Tensor<double>>
+kdac::interp::preparedTiles(ValueRange, const Env<double> &, int64_t, int64_t);
+template std::vector<Tensor<float>>
+kdac::interp::preparedTiles(ValueRange, const Env<float> &, int64_t, int64_t);
 
 template <typename T>
 llvm::Error Evaluator<T>::evaluate(kda::ChunkLoopOp op, Env<T> &env) {

@@ -139,10 +139,25 @@ void bindChunkTiles(mlir::Block &body, ChunkTiles<T> tiles, Env<T> &env);
 
 /// Runs a kda.chunk_loop body (or kda.chunk_grad_loop's forward region) on
 /// one chunk: `state` goes in and comes out advanced; `o`, if given,
-/// receives the chunk's output.
+/// receives the chunk's output. `prepared` are the chunk's tiles of a scan's
+/// prepared values, bound to the arguments after the state.
 template <typename T>
 llvm::Error runForwardChunk(mlir::Block &body, ChunkTiles<T> tiles,
-                            Tensor<T> &state, const Env<T> &env, Tensor<T> *o);
+                            Tensor<T> &state, const Env<T> &env, Tensor<T> *o,
+                            std::vector<Tensor<T>> prepared = {});
+
+/// Checks that each of a scan's prepared operands holds [numSlots, HV, tile
+/// dims...] (so that preparedTiles stays in bounds).
+template <typename T>
+llvm::Error expectPrepared(mlir::Operation *op, mlir::ValueRange values,
+                           const Env<T> &env, int64_t numSlots, int64_t hv);
+
+/// Tile (slot, hv) of each per-chunk-slot value [slots, HV, tile dims...]
+/// in `values` (a scan's prepared operands, checked by expectPrepared).
+template <typename T>
+std::vector<Tensor<T>> preparedTiles(mlir::ValueRange values,
+                                     const Env<T> &env, int64_t slot,
+                                     int64_t hv);
 
 /// The chunks of one sequence: the first token of each, and its first slot.
 struct SequenceChunks {

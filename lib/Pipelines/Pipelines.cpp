@@ -53,6 +53,8 @@ void buildPipeline(OpPassManager &pm, Stage stage,
     return;
   funcPm.addPass(createKDAChunkSplit());
   funcPm.addPass(createKDAGradDecompose());
+  if (options.gradScanPrep)
+    funcPm.addPass(createKDAGradScanPrep());
   if (stage == Stage::Split)
     return;
   if (options.backward) {

@@ -73,7 +73,8 @@ struct KDAChunkGradSplitPass
     auto states = ChunkStatesOp::create(
         b, loc, slotStates, loop.getQ(), loop.getK(), loop.getV(), loop.getG(),
         loop.getBeta(), loop.getInitialState(), loop.getCuSeqlens(),
-        loop.getChunkSize(), loop.getGate(), loop.getLayout());
+        /*prepared=*/ValueRange(), loop.getChunkSize(), loop.getGate(),
+        loop.getLayout());
     IRMapping forwardCopy;
     loop.getForward().cloneInto(&states.getBody(), forwardCopy);
     sliceBody(states.getBody().front(), {/*state=*/1}); // not the output
@@ -83,8 +84,8 @@ struct KDAChunkGradSplitPass
     auto stateGrads = ChunkStateGradsOp::create(
         b, loc, slotStates, dh0Type, loop.getQ(), loop.getK(), loop.getV(),
         loop.getG(), loop.getBeta(), loop.getCuSeqlens(), states,
-        loop.getDOut(), loop.getDht(), loop.getChunkSize(), loop.getGate(),
-        loop.getLayout());
+        loop.getDOut(), loop.getDht(), /*prepared=*/ValueRange(),
+        loop.getChunkSize(), loop.getGate(), loop.getLayout());
     IRMapping stateGradsCopy;
     loop.getBackward().cloneInto(&stateGrads.getBody(), stateGradsCopy);
     using Arg = ChunkGradLoopOp::BackwardArg;

@@ -163,6 +163,50 @@ def KDAGradDecompose : Pass<"kda-grad-decompose", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::kda::KDADialect"];
 }
 
+def KDAGradScanPrep : Pass<"kda-grad-scan-prep", "::mlir::func::FuncOp"> {
+  let summary = "Move the backward scans' state-free work into a parallel kda.chunk_map";
+  let description = [{
+    The backward's scans (kda.chunk_states, kda.chunk_state_grads) visit a
+    sequence's chunks in order, yet most of their bodies (the gate cumsum,
+    the grams, the UT inverse, the WY factors) read only the chunk's q, k,
+    v, g and beta. Those ops move into one kda.chunk_map that runs every
+    chunk in parallel; the values the scans' remaining ops read of them
+    become its results (named prepared0, prepared1, ...: the kernels'
+    workspaces) and the scans' `prepared` operands, which each body receives
+    per chunk after its usual arguments. A state-free value larger than
+    C x max(K, V) elements (a K x V product) stays in the scan, recomputed
+    from its operands: storing it per chunk would move as many bytes as the
+    state. Equal ops of the two scans are computed once.
+
+    Before:
+    ```mlir
+    %s = kda.chunk_states q(%q) k(%k) v(%v) g(%g) beta(%b) chunk_size = 16
+        gate = channel : (...) -> tensor<?x2x32x32xf32> {
+    ^bb0(%q: tensor<16x32xf32>, ..., %S: tensor<32x32xf32>):
+      %gc = kda.cumsum %g : tensor<16x32xf32>
+      ...
+      %w = kda.matmul %A, %kb : ...           // reads no state
+      %ws = kda.matmul %w, %S : ...           // reads the state
+      ...
+    }
+    ```
+    After:
+    ```mlir
+    %p:4 = kda.chunk_map q(%q) k(%k) v(%v) g(%g) beta(%b) chunk_size = 16
+        gate = channel names = ["prepared0", ...] : (...) -> (...) {
+      ...
+      kda.map_yield %w, %u, %glast, %kg : ...
+    }
+    %s = kda.chunk_states q(%q) ... prepared(%p#0, %p#1, %p#2, %p#3) ... {
+    ^bb0(..., %S: tensor<32x32xf32>, %w: tensor<16x32xf32>, ...):
+      %ws = kda.matmul %w, %S : ...
+      ...
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::kda::KDADialect"];
+}
+
 def KDAChunkSplit : Pass<"kda-chunk-split", "::mlir::func::FuncOp"> {
   let summary = "Split each forward kda.chunk_loop at its dependence on the state";
   let description = [{

@@ -46,39 +46,82 @@ void BackwardKernel::loadRaw(StringRef name, Value batch, Value token,
 ChunkTiles BackwardKernel::loadChunk(Block &body, TileProgram &program,
                                      Value batch, Value token, Value rows,
                                      Value head) {
-  ChunkTiles t{tile({g.chunk, g.kDim}), tile({g.chunk, g.kDim}),
-               tile({g.chunk, columns}), tile({g.chunk, g.kDim}),
-               tile({g.chunk})};
-  loadRaw("q", batch, token, rows, head, t.q);
-  loadRaw("k", batch, token, rows, head, t.k);
-  loadRaw("v", batch, token, rows, head, t.v);
-  if (g.gate != kda::GateGranularity::none)
+  auto read = [&](unsigned arg) { return !body.getArgument(arg).use_empty(); };
+  auto tileIf = [&](unsigned arg, ArrayRef<int64_t> shape) {
+    return read(arg) ? tile(shape) : Value();
+  };
+  ChunkTiles t{tileIf(0, {g.chunk, g.kDim}), tileIf(1, {g.chunk, g.kDim}),
+               tileIf(2, {g.chunk, columns}), tileIf(3, {g.chunk, g.kDim}),
+               tileIf(4, {g.chunk})};
+  if (t.q)
+    loadRaw("q", batch, token, rows, head, t.q);
+  if (t.k)
+    loadRaw("k", batch, token, rows, head, t.k);
+  if (t.v)
+    loadRaw("v", batch, token, rows, head, t.v);
+  if (t.gate && g.gate != kda::GateGranularity::none)
     loadRaw("g", batch, token, rows, head, t.gate);
-  else
+  else if (t.gate)
     kdk::FillOp::create(b, loc, t.gate, b.getF64FloatAttr(0.0));
-  loadRaw("beta", batch, token, rows, head, t.beta);
+  if (t.beta)
+    loadRaw("beta", batch, token, rows, head, t.beta);
   const BackwardPrologue &p = bw.prologue;
-  if (p.qkL2Norm || p.activation != kda::GateActivation::none ||
-      p.betaSigmoid) {
+  bool l2 = p.qkL2Norm && (t.q || t.k);
+  bool activation = p.activation != kda::GateActivation::none && t.gate;
+  bool sigmoid = p.betaSigmoid && t.beta;
+  if (l2 || activation || sigmoid) {
     k.barrier();
-    if (p.qkL2Norm) {
-      kdk::L2NormRowsOp::create(b, loc, t.q);
-      kdk::L2NormRowsOp::create(b, loc, t.k);
+    if (l2) {
+      if (t.q)
+        kdk::L2NormRowsOp::create(b, loc, t.q);
+      if (t.k)
+        kdk::L2NormRowsOp::create(b, loc, t.k);
     }
-    if (p.activation != kda::GateActivation::none)
+    if (activation)
       kdk::GateActivationOp::create(
           b, loc, t.gate, head, rows, args.lookup("A_log"),
           args.lookup("dt_bias"), p.activation,
           p.lowerBound ? b.getF64FloatAttr(p.lowerBound->convertToDouble())
                        : FloatAttr(),
           g.gate == kda::GateGranularity::scalar, /*cumulative=*/false);
-    if (p.betaSigmoid)
+    if (sigmoid)
       kdk::SigmoidOp::create(b, loc, t.beta, rows);
   }
   Value tilesInOrder[] = {t.q, t.k, t.v, t.gate, t.beta};
   for (auto [i, tile] : llvm::enumerate(tilesInOrder))
-    program.bindDonated(body.getArgument(i), tile);
+    if (tile)
+      program.bindDonated(body.getArgument(i), tile);
   return t;
+}
+
+void BackwardKernel::declarePrepared(ValueRange prepared) {
+  for (Value value : prepared)
+    workspace(bw.prepared[cast<OpResult>(value).getResultNumber()].ws);
+}
+
+SmallVector<Value> valueColumnArgs(const Backward &bw, ValueRange prepared,
+                                   Block &body, unsigned firstArg) {
+  SmallVector<Value> args;
+  for (auto [i, value] : llvm::enumerate(prepared))
+    if (bw.prepared[cast<OpResult>(value).getResultNumber()].valueColumns)
+      args.push_back(body.getArgument(firstArg + i));
+  return args;
+}
+
+void BackwardKernel::loadPrepared(ValueRange prepared, Block &body,
+                                  unsigned firstArg, TileProgram &program,
+                                  Value slot, Value head) {
+  for (auto [i, value] : llvm::enumerate(prepared)) {
+    BlockArgument arg = body.getArgument(firstArg + i);
+    const PreparedValue &p =
+        bw.prepared[cast<OpResult>(value).getResultNumber()];
+    SmallVector<int64_t> shape(p.ws.tileType.getShape());
+    if (p.valueColumns)
+      shape.back() = columns;
+    Value dst = tile(shape);
+    loadSlot(p.ws, slot, head, dst, {}, p.valueColumns);
+    program.bindDonated(arg, dst);
+  }
 }
 
 Value BackwardKernel::loadDO(Value batch, Value token, Value rows,
@@ -94,10 +137,10 @@ Value BackwardKernel::loadDO(Value batch, Value token, Value rows,
 }
 
 Value BackwardKernel::slotOffset(const WorkspaceSpec &ws, Value slot,
-                                 Value head) {
+                                 Value head, bool valueColumns) {
   Value offset =
       k.mul(k.add(k.mul(slot, g.hv), head), ws.tileType.getNumElements());
-  return splitsColumns() ? k.add(offset, firstColumn) : offset;
+  return splitsColumns() && valueColumns ? k.add(offset, firstColumn) : offset;
 }
 
 /// A workspace tile's rows and row stride: a vector is a column of
@@ -108,13 +151,13 @@ static std::pair<int64_t, int64_t> rowsAndStride(const WorkspaceSpec &ws) {
 }
 
 void BackwardKernel::loadSlot(const WorkspaceSpec &ws, Value slot, Value head,
-                              Value dst, Value rows) {
+                              Value dst, Value rows, bool valueColumns) {
   auto [allRows, stride] = rowsAndStride(ws);
   // One statement per index op: the IR (and the CUDA) must not depend on
   // the compiler's order of evaluating arguments.
   Value rowStride = k.index(stride);
   Value rowCount = rows ? rows : k.index(allRows);
-  Value offset = slotOffset(ws, slot, head);
+  Value offset = slotOffset(ws, slot, head, valueColumns);
   kdk::LoadTileOp::create(b, loc, args.lookup(ws.name), offset, rowCount,
                           rowStride, 1, dst, false);
 }

@@ -31,6 +31,14 @@ struct BackwardPrologue {
        gateGrad = false, aLogGrad = false, dtBiasGrad = false;
 };
 
+/// One result of the scans' prepared kda.chunk_map (kda-grad-scan-prep):
+/// its per-chunk-slot workspace, and whether its columns are V's (a scan
+/// split by columns then loads its block of them).
+struct PreparedValue {
+  WorkspaceSpec ws;
+  bool valueColumns = false;
+};
+
 /// What the backward's kernels share: sizes, the prologue, and the tensors
 /// by launch name.
 struct Backward {
@@ -47,6 +55,8 @@ struct Backward {
   /// Each chunk's column sums of ddt_bias and dA_log, summed by
   /// kda_bwd_gate_params.
   WorkspaceSpec dtBiasPartials, aLogPartials;
+  /// The prepared map's results, by result number (none without it).
+  llvm::SmallVector<PreparedValue> prepared;
   /// Columns of the gate: K, or 1 for a per-head gate.
   int64_t gateWidth() const {
     return g.gate == mlir::kda::GateGranularity::scalar ? 1 : g.kDim;
@@ -83,7 +93,8 @@ public:
 
   /// Loads one chunk's raw q, k, v, g, beta (rows [token, token + rows) of
   /// value head `head`, zero past `rows`), applies the fused prologue in
-  /// place and binds the body's arguments.
+  /// place and binds the body's arguments; an argument the body does not
+  /// read is neither loaded nor bound (its tile is null).
   ChunkTiles loadChunk(mlir::Block &body, class TileProgram &program,
                        mlir::Value batch, mlir::Value token, mlir::Value rows,
                        mlir::Value head);
@@ -95,15 +106,24 @@ public:
   mlir::Value loadDO(mlir::Value batch, mlir::Value token, mlir::Value rows,
                      mlir::Value head);
 
-  /// Element offset of (slot, head)'s tile in workspace `ws` (and of this
-  /// block's columns in it, in a kernel split by columns, whose workspaces
-  /// are all K x V states).
+  /// Element offset of (slot, head)'s tile in workspace `ws` (and, in a
+  /// kernel split by columns, of this block's columns in it when its
+  /// columns are V's, as a state's are).
   mlir::Value slotOffset(const WorkspaceSpec &ws, mlir::Value slot,
-                         mlir::Value head);
+                         mlir::Value head, bool valueColumns = true);
   /// Moves (slot, head)'s tile of `ws`: its first `rows` rows (all when
   /// null).
   void loadSlot(const WorkspaceSpec &ws, mlir::Value slot, mlir::Value head,
-                mlir::Value dst, mlir::Value rows = {});
+                mlir::Value dst, mlir::Value rows = {},
+                bool valueColumns = true);
+  /// Loads a scan's prepared operands for (slot, head) and binds them to the
+  /// body's arguments from `firstArg` on; `sliced` holds those the kernel
+  /// lowers as column blocks.
+  void loadPrepared(mlir::ValueRange prepared, mlir::Block &body,
+                    unsigned firstArg, class TileProgram &program,
+                    mlir::Value slot, mlir::Value head);
+  /// Declares the workspaces of a scan's prepared operands.
+  void declarePrepared(mlir::ValueRange prepared);
   void storeSlot(mlir::Value src, const WorkspaceSpec &ws, mlir::Value slot,
                  mlir::Value head, mlir::Value rows = {});
   /// A user-facing [N, HV, K, V] (or [N, HV, V, K]) state of `sequence`.
@@ -145,6 +165,13 @@ public:
   int64_t columns;
   mlir::Value firstColumn;
 };
+
+/// The body arguments (from `firstArg` on) of a scan's prepared operands
+/// whose columns are V's, to slice when the scan splits by columns.
+llvm::SmallVector<mlir::Value> valueColumnArgs(const Backward &bw,
+                                               mlir::ValueRange prepared,
+                                               mlir::Block &body,
+                                               unsigned firstArg);
 
 /// kda_bwd_group_sum: GVA's dq and dk, the sum over each q/k head's group
 /// of value heads (one block per chunk slot and q/k head).

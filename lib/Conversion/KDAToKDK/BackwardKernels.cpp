@@ -100,9 +100,13 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
   Block &body = op.getBody().front();
   auto yield = cast<kda::YieldOp>(body.getTerminator());
   Value carriedArg = body.getArgument(kda::ChunkLoopOp::kState);
+  const unsigned firstPrepared = kda::ChunkLoopOp::kNumBodyArgs;
+  SmallVector<Value> sliced = {body.getArgument(kda::ChunkLoopOp::kV),
+                               carriedArg};
+  llvm::append_range(sliced, valueColumnArgs(bw, op.getPrepared(), body,
+                                             firstPrepared));
   auto [columns, blocks] =
-      scanColumns(bw, body, {yield.getState(), carriedArg},
-                  {body.getArgument(kda::ChunkLoopOp::kV), carriedArg});
+      scanColumns(bw, body, {yield.getState(), carriedArg}, sliced);
   BackwardKernel kernel(builder, module, bw, "kda_bwd_states",
                         {columnBlocksOf(bw, columns), std::to_string(bw.g.hv),
                          "sequences"},
@@ -111,6 +115,7 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
   bool initial = bool(op.getInitialState());
   if (initial)
     kernel.tensor("initial_state");
+  kernel.declarePrepared(op.getPrepared());
   kernel.workspace(bw.states);
   kernel.seqLen = kernel.k.addSize("T");
   kernel.k.beginBody();
@@ -124,6 +129,8 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
     program.sliceColumns(std::move(*blocks), columns);
   kernel.storeSlot(state, bw.states, s.slot, s.head);
   kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
+  kernel.loadPrepared(op.getPrepared(), body, firstPrepared, program, s.slot,
+                      s.head);
   program.bind(carriedArg, state);
   kernel.k.barrier();
   if (failed(program.run(body, {yield.getState(), carriedArg})))
@@ -145,15 +152,19 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
   Value dState = yield.getOperands().back();
   SmallVector<Value> kept = {dState, body.getArgument(Arg::kState),
                              body.getArgument(Arg::kDNextState)};
-  auto [columns, blocks] = scanColumns(
-      bw, body, kept,
-      {body.getArgument(Arg::kV), body.getArgument(Arg::kState),
-       body.getArgument(Arg::kDO), body.getArgument(Arg::kDNextState)});
+  const unsigned firstPrepared = kda::ChunkGradLoopOp::kNumBackwardArgs;
+  SmallVector<Value> sliced = {
+      body.getArgument(Arg::kV), body.getArgument(Arg::kState),
+      body.getArgument(Arg::kDO), body.getArgument(Arg::kDNextState)};
+  llvm::append_range(sliced, valueColumnArgs(bw, op.getPrepared(), body,
+                                             firstPrepared));
+  auto [columns, blocks] = scanColumns(bw, body, kept, sliced);
   BackwardKernel kernel(builder, module, bw, "kda_bwd_state_grads",
                         {columnBlocksOf(bw, columns), std::to_string(bw.g.hv),
                          "sequences"},
                         columns);
   kernel.declareInputs();
+  kernel.declarePrepared(op.getPrepared());
   kernel.workspace(bw.states);
   kernel.tensor("do");
   bool dht = bool(op.getDht()), dh0 = bool(op.getDh0());
@@ -182,6 +193,8 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
     program.bindDonated(body.getArgument(Arg::kState), state);
   }
   kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
+  kernel.loadPrepared(op.getPrepared(), body, firstPrepared, program, s.slot,
+                      s.head);
   program.bindDonated(body.getArgument(Arg::kDO),
                       kernel.loadDO(s.batch, s.token, s.rows, s.head));
   program.bind(body.getArgument(Arg::kDNextState), dS);
@@ -347,6 +360,64 @@ LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
   return kernel.finish(op);
 }
 
+/// kda.chunk_map (kda-grad-scan-prep): each chunk's state-free values that
+/// the scans read, stored to one workspace each.
+LogicalResult buildPrep(OpBuilder &builder, ModuleOp module, const Backward &bw,
+                        kda::ChunkMapOp op) {
+  const LoopGeometry &g = bw.g;
+  BackwardKernel kernel(builder, module, bw, "kda_bwd_prep",
+                        {"chunk_slots", std::to_string(g.hv), "1"});
+  kernel.declareInputs();
+  for (const PreparedValue &p : bw.prepared)
+    kernel.workspace(p.ws);
+  kernel.seqLen = kernel.k.addSize("T");
+  kernel.k.beginBody();
+  OpBuilder &b = kernel.b;
+  Value slot = kdk::BlockIdOp::create(b, kernel.loc, b.getIndexType(), 0);
+  Value head = kdk::BlockIdOp::create(b, kernel.loc, b.getIndexType(), 1);
+  Type index = b.getIndexType();
+  auto located = kdk::LocateChunkOp::create(
+      b, kernel.loc, b.getI1Type(), index, index, index, index, slot,
+      kernel.seqLen, kernel.args.lookup("cu_seqlens"), g.chunk);
+  kernel.k.enterIf(located.getValid());
+  Block &body = op.getBody().front();
+  TileProgram program(kernel.k, kernel.pool);
+  kernel.loadChunk(body, program, located.getBatch(), located.getStart(),
+                   located.getRows(), head);
+  kernel.k.barrier();
+  auto yield = cast<kda::MapYieldOp>(body.getTerminator());
+  SmallVector<Value> kept(yield.getValues());
+  if (failed(program.run(body, kept)))
+    return failure();
+  for (auto [value, p] : llvm::zip(kept, bw.prepared))
+    kernel.storeSlot(program.tileOf(value), p.ws, slot, head);
+  program.releaseAll();
+  return kernel.finish(op);
+}
+
+/// The prepared map's results as workspaces: each tile per chunk slot and
+/// value head, and whether its columns are V's (computed from v, V wide).
+SmallVector<PreparedValue> preparedValues(kda::ChunkMapOp op,
+                                          const LoopGeometry &g) {
+  Block &body = op.getBody().front();
+  llvm::DenseSet<Value> fromV = {body.getArgument(kda::ChunkMapOp::kV)};
+  for (Operation &inner : body.without_terminator())
+    if (llvm::any_of(inner.getOperands(),
+                     [&](Value v) { return fromV.contains(v); }))
+      fromV.insert(inner.result_begin(), inner.result_end());
+  SmallVector<PreparedValue> out;
+  auto yield = cast<kda::MapYieldOp>(body.getTerminator());
+  for (auto [name, value] : llvm::zip(op.getNames(), yield.getValues())) {
+    auto type = cast<RankedTensorType>(value.getType());
+    PreparedValue p;
+    p.ws = {cast<StringAttr>(name).str(),
+            tileType(type.getShape(), type.getElementType())};
+    p.valueColumns = fromV.contains(value) && type.getShape().back() == g.vDim;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 /// The entry function's raw inputs and the prologue between them and the
 /// chunk ops, read off the map's operands (the scans must share them).
 struct RawInputs {
@@ -354,8 +425,8 @@ struct RawInputs {
 };
 
 LogicalResult readPrologue(kda::ChunkGradMapOp map, kda::ChunkStatesOp states,
-                           kda::ChunkStateGradsOp grads, BackwardPrologue &p,
-                           RawInputs &raw) {
+                           kda::ChunkStateGradsOp grads, kda::ChunkMapOp prep,
+                           BackwardPrologue &p, RawInputs &raw) {
   raw.q = map.getQ();
   raw.k = map.getK();
   raw.g = map.getG();
@@ -386,7 +457,7 @@ LogicalResult readPrologue(kda::ChunkGradMapOp map, kda::ChunkStatesOp states,
            scan.getV() == map.getV() && scan.getG() == map.getG() &&
            scan.getBeta() == map.getBeta();
   };
-  if (!sameInputs(states) || !sameInputs(grads))
+  if (!sameInputs(states) || !sameInputs(grads) || (prep && !sameInputs(prep)))
     return map.emitError() << kPass << ": expects the chunk ops to read the "
                                        "same q, k, v, g, beta";
   for (Value v : {raw.q, raw.k, Value(map.getV()), raw.g, raw.beta, raw.aLog,
@@ -530,13 +601,24 @@ struct ConvertKDAGradToKDKPass
         module, kPass, "kda.chunk_state_grads");
     auto map = findSingleOp<kda::ChunkGradMapOp>(module, kPass,
                                                  "kda.chunk_grad_map");
+    // The scans' prepared values (kda-grad-scan-prep), when there are any.
+    SmallVector<kda::ChunkMapOp> preps;
+    module.walk([&](kda::ChunkMapOp op) { preps.push_back(op); });
+    if (preps.size() > 1) {
+      preps.back().emitError() << kPass << ": expects at most one "
+                                           "kda.chunk_map (the scans' "
+                                           "prepared values)";
+      return signalPassFailure();
+    }
+    kda::ChunkMapOp prep = preps.empty() ? kda::ChunkMapOp() : preps.front();
     if (failed(states) || failed(grads) || failed(map) ||
-        failed(convert(module, *states, *grads, *map)))
+        failed(convert(module, *states, *grads, *map, prep)))
       signalPassFailure();
   }
 
   LogicalResult convert(ModuleOp module, kda::ChunkStatesOp states,
-                        kda::ChunkStateGradsOp grads, kda::ChunkGradMapOp map) {
+                        kda::ChunkStateGradsOp grads, kda::ChunkGradMapOp map,
+                        kda::ChunkMapOp prep) {
     auto entry = map->getParentOfType<func::FuncOp>();
     Backward bw;
     LoopGeometry &g = bw.g;
@@ -562,13 +644,20 @@ struct ConvertKDAGradToKDKPass
       for (Value operand : op->getOperands())
         if (Operation *def = operand.getDefiningOp();
             def && !llvm::is_contained(chunkInputs, operand) &&
-            !isa<kda::ChunkStatesOp, kda::ChunkStateGradsOp>(def))
+            !isa<kda::ChunkStatesOp, kda::ChunkStateGradsOp>(def) &&
+            !(prep && def == prep.getOperation()))
           return op->emitError() << kPass << ": expects the states, "
                                              "cotangents and cu_seqlens to be "
                                              "function arguments";
+    for (Value value : llvm::concat<Value>(states.getPrepared(),
+                                           grads.getPrepared()))
+      if (!prep || value.getDefiningOp() != prep.getOperation())
+        return states.emitError() << kPass << ": expects the scans' prepared "
+                                              "values to be results of the "
+                                              "kda.chunk_map";
     RawInputs raw;
     BackwardPrologue &p = bw.prologue;
-    if (failed(readPrologue(map, states, grads, p, raw)))
+    if (failed(readPrologue(map, states, grads, prep, p, raw)))
       return failure();
     // The kernels write every chunk gradient (and dh0): each function
     // result is one of them through the prologue's adjoints.
@@ -618,8 +707,11 @@ struct ConvertKDAGradToKDKPass
     bw.blockThreads = blockThreads;
     bw.scanValueTile = scanValueTile;
     bw.sharedMemoryLimit = kdk::sharedMemoryLimitOf(module, sharedMemoryLimit);
+    if (prep)
+      bw.prepared = preparedValues(prep, g);
     OpBuilder builder(&getContext());
-    if (failed(buildStates(builder, module, bw, states)) ||
+    if ((prep && failed(buildPrep(builder, module, bw, prep))) ||
+        failed(buildStates(builder, module, bw, states)) ||
         failed(buildStateGrads(builder, module, bw, grads)) ||
         failed(buildMap(builder, module, bw, map)) ||
         (p.groupSum && failed(buildGroupSum(builder, module, bw, map))) ||

@@ -194,3 +194,27 @@ func.func @tril_not_square(%a: tensor<16x32xf32>) {
   %0 = kda.tril %a mask = strict : tensor<16x32xf32>
   return
 }
+
+// -----
+
+func.func @prepared_wrong_heads(%q: tensor<1x?x1x16xf32>, %k: tensor<1x?x1x16xf32>, %v: tensor<1x?x1x16xf32>, %g: tensor<1x?x1x16xf32>, %b: tensor<1x?x1xf32>, %p: tensor<?x2x16x16xf32>) {
+  // expected-error @+1 {{expects prepared value #0 of type tensor<?x1x(static tile dims)xf32> (per chunk slot and value head), got 'tensor<?x2x16x16xf32>'}}
+  %s = kda.chunk_states q(%q) k(%k) v(%v) g(%g) beta(%b) prepared(%p) chunk_size = 16 gate = channel : (tensor<1x?x1x16xf32>, tensor<1x?x1x16xf32>, tensor<1x?x1x16xf32>, tensor<1x?x1x16xf32>, tensor<1x?x1xf32>, tensor<?x2x16x16xf32>) -> tensor<?x1x16x16xf32> {
+  ^bb0(%a0: tensor<16x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x16xf32>, %a3: tensor<16x16xf32>, %a4: tensor<16xf32>, %S: tensor<16x16xf32>, %w: tensor<16x16xf32>):
+    %z = kda.zero : tensor<16x16xf32>
+    kda.yield %z, %S : tensor<16x16xf32>, tensor<16x16xf32>
+  }
+  return
+}
+
+// -----
+
+func.func @prepared_without_argument(%q: tensor<1x?x1x16xf32>, %k: tensor<1x?x1x16xf32>, %v: tensor<1x?x1x16xf32>, %g: tensor<1x?x1x16xf32>, %b: tensor<1x?x1xf32>, %p: tensor<?x1x16x16xf32>) {
+  // expected-error @+1 {{expects a body with 7 arguments (q, k, v, g, beta, state, prepared...), got 6}}
+  %s = kda.chunk_states q(%q) k(%k) v(%v) g(%g) beta(%b) prepared(%p) chunk_size = 16 gate = channel : (tensor<1x?x1x16xf32>, tensor<1x?x1x16xf32>, tensor<1x?x1x16xf32>, tensor<1x?x1x16xf32>, tensor<1x?x1xf32>, tensor<?x1x16x16xf32>) -> tensor<?x1x16x16xf32> {
+  ^bb0(%a0: tensor<16x16xf32>, %a1: tensor<16x16xf32>, %a2: tensor<16x16xf32>, %a3: tensor<16x16xf32>, %a4: tensor<16xf32>, %S: tensor<16x16xf32>):
+    %z = kda.zero : tensor<16x16xf32>
+    kda.yield %z, %S : tensor<16x16xf32>, tensor<16x16xf32>
+  }
+  return
+}

@@ -719,6 +719,33 @@ TEST_F(JitGpu, BackwardBarrierChoicesMatchTheOracle) {
   expectChoiceCaseMatches(jitWith(fmaUnsplit), fusedGva, seed += 2);
 }
 
+// The scans' state-free work ahead in kda_bwd_prep (kda-grad-scan-prep),
+// alone, with the scans split by columns (the prepared u is V wide and
+// sliced with them) and with every barrier.
+TEST_F(JitGpu, BackwardScanPrepMatchesTheOracle) {
+  const ChoiceCase cases[] = {
+      {"prep bf16 K=V=64", DType::BF16, 2, 64, 64, 1, 100, {}, false, false},
+      {"prep bf16 K=V=128", DType::BF16, 2, 128, 128, 1, 70, {}, false, false},
+      {"prep f32 vk varlen K=16 V=32 tile 16", DType::F32, 2, 16, 32, 1, 51,
+       {1, 33, 17}, true, false, 16},
+      {"prep f32 GVA varlen all fused tile 8", DType::F32, 4, 32, 32, 1, 68,
+       {20, 1, 47}, false, true, 8},
+      {"prep bf16 GVA varlen all fused tile 32", DType::BF16, 4, 64, 64, 1, 68,
+       {20, 1, 47}, false, true, 32}};
+  int seed = 2900;
+  for (const ChoiceCase &tc : cases) {
+    ChunkedPipelineOptions pipeline;
+    pipeline.gradScanPrep = true;
+    if (tc.valueTile)
+      pipeline.gradValueTile = tc.valueTile;
+    expectChoiceCaseMatches(jitWith(pipeline), tc, seed += 2);
+  }
+  ChunkedPipelineOptions everyBarrier;
+  everyBarrier.gradScanPrep = true;
+  everyBarrier.thinBarriers = false;
+  expectChoiceCaseMatches(jitWith(everyBarrier), cases[3], seed += 2);
+}
+
 TEST_F(JitGpu, BackwardKernelsOnGradientGoldens) {
   int ran = 0;
   for (const std::string &path : test::goldenBwdFiles()) {

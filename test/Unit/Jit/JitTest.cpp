@@ -356,21 +356,25 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   // split by 64 columns, thinned barriers), every other backward choice
   // compiles too: f32 FMA and forced tf32 products, narrower or no column
   // splits, every barrier.
-  ChunkedPipelineOptions fma, tf32, columns, unsplit, everyBarrier;
+  ChunkedPipelineOptions fma, tf32, columns, unsplit, everyBarrier, prepared;
   fma.gradProducts = "fma";
   tf32.gradProducts = "tf32";
   columns.gradValueTile = 16;
   unsplit.gradValueTile = 0;
   everyBarrier.thinBarriers = false;
+  prepared.gradScanPrep = true;
   for (auto [spec, options] :
        {std::pair(plain, ChunkedPipelineOptions{}),
         std::pair(fused, ChunkedPipelineOptions{}), std::pair(fused, fma),
         std::pair(fused, tf32), std::pair(fused, columns),
-        std::pair(fused, unsplit), std::pair(fused, everyBarrier)}) {
+        std::pair(fused, unsplit), std::pair(fused, everyBarrier),
+        std::pair(plain, prepared), std::pair(fused, prepared)}) {
     llvm::Expected<EmittedCuda> cuda = generateCuda(spec, options);
     ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
     std::vector<std::string> kernels = {"kda_bwd_states", "kda_bwd_state_grads",
                                         "kda_bwd_map"};
+    if (options.gradScanPrep)
+      kernels.insert(kernels.begin(), "kda_bwd_prep");
     if (spec.qkL2Norm)
       kernels.insert(kernels.end(), {"kda_bwd_group_sum", "kda_bwd_gate_params"});
     ASSERT_EQ(cuda->launch.kernels.size(), kernels.size());

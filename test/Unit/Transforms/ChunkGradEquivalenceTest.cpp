@@ -135,6 +135,11 @@ void expectAllStagesMatch(GradientRunner &runner, const KernelSpec &spec,
     // (kda-grad-decompose): the kernels' op-for-op program.
     check(Stage::Split, options,
           "decomposed C=" + std::to_string(chunk) + " " + options.utMethod);
+    // The scans' state-free work ahead in a kda.chunk_map
+    // (kda-grad-scan-prep), read back as their prepared operands.
+    options.gradScanPrep = true;
+    check(Stage::Split, options,
+          "prepared C=" + std::to_string(chunk) + " " + options.utMethod);
   }
 }
 
