@@ -61,6 +61,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
     ConvertKDAGradToKDKOptions backward;
     backward.blockThreads = options.blockThreads;
     backward.scanValueTile = options.gradValueTile;
+    backward.mapBlockThreads = options.gradMapBlockThreads;
     pm.addPass(createConvertKDAGradToKDK(backward));
     KDKSelectProductsOptions products;
     products.f32Products = options.gradProducts;

@@ -72,6 +72,12 @@ std::string validate(const ChunkedPipelineOptions &o, OptionNames names) {
     if (!problem.empty())
       problem += " (or 0 for " + field::blockThreads.in(names) + ")";
   }
+  if (problem.empty() && o.gradMapBlockThreads != 0) {
+    problem = checkBlockThreads(o.gradMapBlockThreads,
+                                field::gradMapBlockThreads.in(names));
+    if (!problem.empty())
+      problem += " (or 0 for " + field::blockThreads.in(names) + ")";
+  }
   if (problem.empty())
     problem = checkValueTile(o.valueTile, field::valueTile.in(names));
   if (problem.empty())

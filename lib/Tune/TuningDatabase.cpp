@@ -83,6 +83,10 @@ std::string describe(const ChunkedPipelineOptions &o) {
   }
   if (o.thinBarriers != defaults.thinBarriers)
     text << (o.thinBarriers ? ", thin barriers" : ", every barrier");
+  if (o.gradScanPrep != defaults.gradScanPrep)
+    text << (o.gradScanPrep ? ", prepared scans" : ", unprepared scans");
+  if (o.gradMapBlockThreads != defaults.gradMapBlockThreads)
+    text << ", backward map threads " << o.gradMapBlockThreads;
   return text.str();
 }
 
@@ -297,7 +301,8 @@ ChunkedPipelineOptions chooseOptions(const KernelSpec &spec, int64_t T,
 }
 
 /// The backward's choices: products (tf32 only for 16-bit inputs, which
-/// it keeps exactly), the scans' column tile and the block size.
+/// it keeps exactly), the scans' prepared values and column tile, and the
+/// per-chunk kernels' block size.
 static std::vector<ChunkedPipelineOptions>
 backwardCandidates(const KernelSpec &spec) {
   std::vector<const char *> products = {"fma"};
@@ -305,16 +310,18 @@ backwardCandidates(const KernelSpec &spec) {
     products.push_back("tf32");
   std::vector<ChunkedPipelineOptions> out;
   for (const char *product : products)
-    for (int64_t vTile : {0, 64, 32, 16}) // 0: all of V
-      for (int64_t threads : {256, 512}) {
-        if (vTile != 0 && !limits::splitsEvenly(vTile, spec.V))
-          continue;
-        ChunkedPipelineOptions o;
-        o.gradProducts = product;
-        o.gradValueTile = vTile;
-        o.blockThreads = threads;
-        out.push_back(o);
-      }
+    for (bool prep : {true, false})
+      for (int64_t vTile : {0, 64, 32, 16}) // 0: all of V
+        for (int64_t mapThreads : {0, 512}) { // 0: the scans' 256
+          if (vTile != 0 && !limits::splitsEvenly(vTile, spec.V))
+            continue;
+          ChunkedPipelineOptions o;
+          o.gradProducts = product;
+          o.gradScanPrep = prep;
+          o.gradValueTile = vTile;
+          o.gradMapBlockThreads = mapThreads;
+          out.push_back(o);
+        }
   return out;
 }
 

@@ -4,9 +4,9 @@
 // its products with dS and the K x V q^T do it recomputes (larger than a
 // chunk's tile). Both scans read the one map's WY factor w; the kernels add
 // kda_bwd_prep before the scans.
-// RUN: kdac --op=backward --H=1 --K=32 --V=32 --emit=split | kda-opt --kda-grad-scan-prep | FileCheck %s
-// RUN: kdac --op=backward --H=1 --K=32 --V=32 --grad-scan-prep --emit=kernel | FileCheck %s --check-prefix=KERNELS
-// RUN: kdac --op=backward --H=1 --K=32 --V=32 --emit=split | not kda-opt --kda-grad-scan-prep --kda-grad-scan-prep 2>&1 | FileCheck %s --check-prefix=TWICE
+// RUN: kdac --op=backward --H=1 --K=32 --V=32 --grad-scan-prep=false --emit=split | kda-opt --kda-grad-scan-prep | FileCheck %s
+// RUN: kdac --op=backward --H=1 --K=32 --V=32 --emit=kernel | FileCheck %s --check-prefix=KERNELS
+// RUN: kdac --op=backward --H=1 --K=32 --V=32 --emit=split | not kda-opt --kda-grad-scan-prep 2>&1 | FileCheck %s --check-prefix=TWICE
 
 // CHECK-LABEL: func.func @kda_backward
 // CHECK: %[[P:.*]]:6 = kda.chunk_map {{.*}} names = ["prepared0", "prepared1", "prepared2", "prepared3", "prepared4", "prepared5"]

@@ -8,7 +8,7 @@
 // RUN: not kda-opt %s -split-input-file --kdk-select-products=f32-products=bf16 2>&1 | FileCheck %s --check-prefix=BAD
 // The backward's kernels, through kdac: by default (auto) tf32 for bf16
 // inputs, FMAs for f32 ones; FMAs everywhere with --grad-products=fma.
-// RUN: kdac --op=backward --H=1 --K=32 --V=20 --emit=kernel | FileCheck %s --check-prefix=BWD16
+// RUN: kdac --op=backward --H=1 --K=32 --V=20 --grad-scan-prep=false --emit=kernel | FileCheck %s --check-prefix=BWD16
 // RUN: kdac --op=backward --H=1 --K=32 --V=16 --dtype=f32 --emit=kernel | FileCheck %s --check-prefix=NOTF32
 // RUN: kdac --op=backward --H=1 --K=32 --V=16 --grad-products=fma --emit=kernel | FileCheck %s --check-prefix=NOTF32
 // RUN: not kdac --op=backward --H=1 --K=32 --V=16 --grad-products=bf16 --emit=kernel 2>&1 | FileCheck %s --check-prefix=BADFLAG

@@ -132,7 +132,10 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
            "Largest dynamic shared memory per block, bytes (227 KiB on sm_90)">,
     Option<"scanValueTile", "scan-v-tile", "int64_t", /*default=*/"0",
            "Columns of V one block of each scan owns, when it divides V and "
-           "the scan's body is separable by columns (0: all of V)">
+           "the scan's body is separable by columns (0: all of V)">,
+    Option<"mapBlockThreads", "map-block-threads", "int64_t", /*default=*/"0",
+           "Threads per block of the per-chunk kernels (kda_bwd_prep, "
+           "kda_bwd_map; 0: block-threads)">
   ];
   let dependentDialects = ["::mlir::kdk::KDKDialect", "::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",

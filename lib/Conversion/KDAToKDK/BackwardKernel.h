@@ -46,6 +46,8 @@ struct Backward {
   BackwardPrologue prologue;
   llvm::StringMap<mlir::Type> tensorTypes;
   int64_t blockThreads = 256, sharedMemoryLimit = 0;
+  /// Threads per block of the per-chunk kernels (prep, map).
+  int64_t mapBlockThreads = 256;
   /// Columns of V one block of a scan owns when the scan's body is
   /// separable by columns (0: all of V).
   int64_t scanValueTile = 0;
@@ -72,11 +74,14 @@ struct ChunkTiles {
 class BackwardKernel {
 public:
   /// A kernel whose blocks own `columns` of V each (the grid's x extent is
-  /// V / columns; all of V when 0).
+  /// V / columns; all of V when 0), of `threads` per block (0:
+  /// bw.blockThreads).
   BackwardKernel(mlir::OpBuilder &builder, mlir::ModuleOp module,
                  const Backward &bw, llvm::StringRef name,
-                 llvm::ArrayRef<llvm::StringRef> grid, int64_t columns = 0)
-      : bw(bw), g(bw.g), k(builder, module, name, bw.blockThreads, grid),
+                 llvm::ArrayRef<llvm::StringRef> grid, int64_t columns = 0,
+                 int64_t threads = 0)
+      : bw(bw), g(bw.g),
+        k(builder, module, name, threads ? threads : bw.blockThreads, grid),
         b(k.b), loc(k.loc), columns(columns ? columns : bw.g.vDim) {}
 
   mlir::Value tensor(llvm::StringRef name) {

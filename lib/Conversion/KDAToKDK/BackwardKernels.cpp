@@ -296,7 +296,8 @@ LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
   const LoopGeometry &g = bw.g;
   const BackwardPrologue &p = bw.prologue;
   BackwardKernel kernel(builder, module, bw, "kda_bwd_map",
-                        {"chunk_slots", std::to_string(g.hv), "1"});
+                        {"chunk_slots", std::to_string(g.hv), "1"}, 0,
+                        bw.mapBlockThreads);
   kernel.declareInputs();
   kernel.workspace(bw.states);
   kernel.workspace(bw.nextStateGrads);
@@ -366,7 +367,8 @@ LogicalResult buildPrep(OpBuilder &builder, ModuleOp module, const Backward &bw,
                         kda::ChunkMapOp op) {
   const LoopGeometry &g = bw.g;
   BackwardKernel kernel(builder, module, bw, "kda_bwd_prep",
-                        {"chunk_slots", std::to_string(g.hv), "1"});
+                        {"chunk_slots", std::to_string(g.hv), "1"}, 0,
+                        bw.mapBlockThreads);
   kernel.declareInputs();
   for (const PreparedValue &p : bw.prepared)
     kernel.workspace(p.ws);
@@ -588,6 +590,9 @@ struct ConvertKDAGradToKDKPass
     std::string problem = checkConversionOptions(
         kPass, blockThreads, 0, /*valueTile=*/0,
         sharedMemoryLimit);
+    if (problem.empty() && mapBlockThreads != 0)
+      problem = kdac::limits::checkBlockThreads(
+          mapBlockThreads, std::string(kPass) + ": map-block-threads");
     if (problem.empty())
       problem = kdac::limits::checkValueTile(
           scanValueTile, std::string(kPass) + ": scan-v-tile");
@@ -705,6 +710,7 @@ struct ConvertKDAGradToKDKPass
     bw.dtBiasPartials = {"dt_bias_partials", tileType({bw.gateWidth()}, f32)};
     bw.aLogPartials = {"A_log_partials", tileType({bw.gateWidth()}, f32)};
     bw.blockThreads = blockThreads;
+    bw.mapBlockThreads = mapBlockThreads ? mapBlockThreads : blockThreads;
     bw.scanValueTile = scanValueTile;
     bw.sharedMemoryLimit = kdk::sharedMemoryLimitOf(module, sharedMemoryLimit);
     if (prep)

@@ -2,8 +2,8 @@
 // the prologue on the raw tiles it loads, kda_bwd_map applies the adjoints
 // in place before its stores, and two more kernels add what sums over
 // blocks (GVA's group, every chunk's ddt_bias and dA_log shares).
-// RUN: kdac --op=backward --H=2 --HV=4 --K=16 --V=16 --dtype=f32 --varlen --qk-l2norm --gate-activation=softplus --a-log --dt-bias --beta-sigmoid --emit=split | kda-opt --convert-kda-grad-to-kdk | FileCheck %s
-// RUN: kdac --op=backward --H=2 --K=16 --V=16 --dtype=f32 --gate=scalar --gate-activation=lowerbound --dt-bias --emit=split | kda-opt --convert-kda-grad-to-kdk | FileCheck %s --check-prefix=SCALAR
+// RUN: kdac --op=backward --H=2 --HV=4 --K=16 --V=16 --dtype=f32 --varlen --qk-l2norm --gate-activation=softplus --a-log --dt-bias --beta-sigmoid --grad-scan-prep=false --emit=split | kda-opt --convert-kda-grad-to-kdk | FileCheck %s
+// RUN: kdac --op=backward --H=2 --K=16 --V=16 --dtype=f32 --gate=scalar --gate-activation=lowerbound --dt-bias --grad-scan-prep=false --emit=split | kda-opt --convert-kda-grad-to-kdk | FileCheck %s --check-prefix=SCALAR
 // RUN: kdac --op=backward --H=2 --HV=4 --K=16 --V=16 --dtype=f32 --varlen --qk-l2norm --gate-activation=softplus --a-log --dt-bias --beta-sigmoid --emit=cuda | FileCheck %s --check-prefix=CUDA
 
 // CHECK-LABEL: func.func @kda_bwd_states

@@ -719,10 +719,11 @@ TEST_F(JitGpu, BackwardBarrierChoicesMatchTheOracle) {
   expectChoiceCaseMatches(jitWith(fmaUnsplit), fusedGva, seed += 2);
 }
 
-// The scans' state-free work ahead in kda_bwd_prep (kda-grad-scan-prep),
-// alone, with the scans split by columns (the prepared u is V wide and
-// sliced with them) and with every barrier.
-TEST_F(JitGpu, BackwardScanPrepMatchesTheOracle) {
+// The scans' state-free work ahead in kda_bwd_prep (kda-grad-scan-prep, the
+// default) with the scans split by several column tiles (the prepared u is
+// V wide and sliced with them), with every barrier, with 512-thread
+// per-chunk kernels, and the scans that compute everything themselves.
+TEST_F(JitGpu, BackwardScanPrepChoicesMatchTheOracle) {
   const ChoiceCase cases[] = {
       {"prep bf16 K=V=64", DType::BF16, 2, 64, 64, 1, 100, {}, false, false},
       {"prep bf16 K=V=128", DType::BF16, 2, 128, 128, 1, 70, {}, false, false},
@@ -741,9 +742,16 @@ TEST_F(JitGpu, BackwardScanPrepMatchesTheOracle) {
     expectChoiceCaseMatches(jitWith(pipeline), tc, seed += 2);
   }
   ChunkedPipelineOptions everyBarrier;
-  everyBarrier.gradScanPrep = true;
   everyBarrier.thinBarriers = false;
   expectChoiceCaseMatches(jitWith(everyBarrier), cases[3], seed += 2);
+  ChunkedPipelineOptions wideMap;
+  wideMap.gradMapBlockThreads = 512;
+  expectChoiceCaseMatches(jitWith(wideMap), cases[4], seed += 2);
+  expectChoiceCaseMatches(jitWith(wideMap), cases[1], seed += 2);
+  ChunkedPipelineOptions unprepared;
+  unprepared.gradScanPrep = false;
+  for (const ChoiceCase &tc : cases)
+    expectChoiceCaseMatches(jitWith(unprepared), tc, seed += 2);
 }
 
 TEST_F(JitGpu, BackwardKernelsOnGradientGoldens) {

@@ -352,23 +352,27 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   ASSERT_NE(fused.HV, fused.H);
   rt::Expected<const rt::Nvrtc *> nvrtc = rt::Nvrtc::load();
   ASSERT_TRUE(nvrtc.ok()) << nvrtc.error();
-  // Besides the defaults (auto products: tf32 for 16-bit inputs, scans
-  // split by 64 columns, thinned barriers), every other backward choice
-  // compiles too: f32 FMA and forced tf32 products, narrower or no column
-  // splits, every barrier.
-  ChunkedPipelineOptions fma, tf32, columns, unsplit, everyBarrier, prepared;
+  // Besides the defaults (auto products: tf32 for 16-bit inputs, prepared
+  // scans split by 32 columns, thinned barriers), every other backward
+  // choice compiles too: f32 FMA and forced tf32 products, narrower or no
+  // column splits, every barrier, scans that compute everything, 512-thread
+  // per-chunk kernels.
+  ChunkedPipelineOptions fma, tf32, columns, unsplit, everyBarrier, unprepared,
+      wideMap;
   fma.gradProducts = "fma";
   tf32.gradProducts = "tf32";
   columns.gradValueTile = 16;
   unsplit.gradValueTile = 0;
   everyBarrier.thinBarriers = false;
-  prepared.gradScanPrep = true;
+  unprepared.gradScanPrep = false;
+  wideMap.gradMapBlockThreads = 512;
   for (auto [spec, options] :
        {std::pair(plain, ChunkedPipelineOptions{}),
         std::pair(fused, ChunkedPipelineOptions{}), std::pair(fused, fma),
         std::pair(fused, tf32), std::pair(fused, columns),
         std::pair(fused, unsplit), std::pair(fused, everyBarrier),
-        std::pair(plain, prepared), std::pair(fused, prepared)}) {
+        std::pair(plain, unprepared), std::pair(fused, unprepared),
+        std::pair(fused, wideMap)}) {
     llvm::Expected<EmittedCuda> cuda = generateCuda(spec, options);
     ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
     std::vector<std::string> kernels = {"kda_bwd_states", "kda_bwd_state_grads",

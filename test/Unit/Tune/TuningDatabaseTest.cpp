@@ -66,8 +66,10 @@ TEST(TuningDatabase, RoundTripsEveryOption) {
   o.decodeValueTile = 16;
   o.decodeStateIn = "shared";
   o.gradProducts = "tf32";
-  o.gradValueTile = 32;
+  o.gradValueTile = 16;
   o.thinBarriers = false;
+  o.gradScanPrep = false;
+  o.gradMapBlockThreads = 512;
   o.recurrent = true;
   TuningDatabase db;
   db.record(e);
@@ -158,11 +160,13 @@ TEST(TuningCandidates, BackwardSweepsItsOwnChoices) {
   KernelSpec s = spec128();
   s.op = KernelOp::Backward;
   std::vector<ChunkedPipelineOptions> candidates = tuningCandidates(s);
-  // {fma, tf32} x scans' V tiles {all, 64, 32, 16} x {256, 512} threads.
-  EXPECT_EQ(candidates.size(), 2u * 4u * 2u);
+  // {fma, tf32} x prepared scans or not x scans' V tiles {all, 64, 32, 16}
+  // x the per-chunk kernels' {256, 512} threads.
+  EXPECT_EQ(candidates.size(), 2u * 2u * 4u * 2u);
   for (const ChunkedPipelineOptions &o : candidates) {
     EXPECT_EQ(o.chunkSize, 0); // the forward's choices keep their defaults
     EXPECT_EQ(o.valueTile, ChunkedPipelineOptions{}.valueTile);
+    EXPECT_EQ(o.blockThreads, ChunkedPipelineOptions{}.blockThreads);
     if (o.gradValueTile) {
       EXPECT_EQ(s.V % o.gradValueTile, 0);
     }
@@ -177,17 +181,20 @@ TEST(TuningCandidates, BackwardSweepsItsOwnChoices) {
   EXPECT_NE(tuningSpecKey(s), tuningSpecKey(forward));
   ChunkedPipelineOptions tf32;
   tf32.gradProducts = "tf32";
-  tf32.gradValueTile = 32;
+  tf32.gradValueTile = 16;
   EXPECT_EQ(describe(ChunkedPipelineOptions{}).find("backward"),
             std::string::npos);
   EXPECT_NE(describe(tf32).find("backward products tf32, backward scans "
-                                "v-tile 32"),
+                                "v-tile 16"),
             std::string::npos);
   ChunkedPipelineOptions unsplit;
   unsplit.gradValueTile = 0;
   unsplit.thinBarriers = false;
+  unsplit.gradScanPrep = false;
+  unsplit.gradMapBlockThreads = 512;
   EXPECT_NE(describe(unsplit).find("backward scans v-tile all of V, every "
-                                   "barrier"),
+                                   "barrier, unprepared scans, backward map "
+                                   "threads 512"),
             std::string::npos);
 }
 
