@@ -104,11 +104,15 @@ def main():
         rb.log(f"[{i + 1}/{len(shapes)}] {name}: kdac bench --backward")
         path = f"/tmp/kdac_train_{i}.safetensors"
         rb.write_case(path, x, B, T, H, K, V)
-        fields, out = rb.run_kdac(args.kdac, path, args.iters,
-                                  ["--backward"] + args.kdac_flags.split())
-        fwd = float(fields["median"])
-        bwd_line = [l for l in out.splitlines() if l.startswith("kdac_bwd_ms")][0]
-        bwd_fields = dict(f.split("=", 1) for f in bwd_line.split() if "=" in f)
+        _, out = rb.run_kdac(args.kdac, path, args.iters,
+                             ["--backward"] + args.kdac_flags.split())
+        # The forward's and the backward's lines both have a median: read
+        # each from its own line.
+        def line_fields(prefix):
+            line = [l for l in out.splitlines() if l.startswith(prefix + " ")][0]
+            return dict(f.split("=", 1) for f in line.split() if "=" in f)
+        fwd = float(line_fields("kdac_ms")["median"])
+        bwd_fields = line_fields("kdac_bwd_ms")
         bwd = float(bwd_fields["median"])
         workspace = int(bwd_fields["workspace_bytes"])
         lines.append(
