@@ -12,6 +12,8 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Transforms/Passes.h"
 
+#include "DeadOps.h"
+
 #include "KDA/KDAOps.h"
 
 #include "mlir/IR/Builders.h"
@@ -37,13 +39,7 @@ void sliceBody(Block &body, ArrayRef<unsigned> kept) {
     if (!llvm::is_contained(kept, i))
       yield->setOperand(i, ZeroOp::create(b, yield->getLoc(),
                                           yield->getOperand(i).getType()));
-  // Uses follow definitions in one block: a reverse walk frees users first.
-  SmallVector<Operation *> ops;
-  for (Operation &op : body.without_terminator())
-    ops.push_back(&op);
-  for (Operation *op : llvm::reverse(ops))
-    if (isOpTriviallyDead(op))
-      op->erase();
+  kdac::eraseDeadOps(body);
 }
 
 struct KDAChunkGradSplitPass

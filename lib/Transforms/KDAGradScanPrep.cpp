@@ -15,6 +15,8 @@
 //===----------------------------------------------------------------------===//
 #include "kdac/Transforms/Passes.h"
 
+#include "DeadOps.h"
+
 #include "KDA/KDAOps.h"
 
 #include "mlir/IR/Dominance.h"
@@ -90,17 +92,6 @@ ScanPlan planScan(Operation *scan, int64_t maxElements) {
         ordered.push_back(result);
   plan.crossings = llvm::SetVector<Value>(ordered.begin(), ordered.end());
   return plan;
-}
-
-/// Erases the ops of `block` nothing reads (uses follow definitions: a
-/// reverse walk frees users first).
-void eraseDeadOps(Block &block) {
-  SmallVector<Operation *> ops;
-  for (Operation &op : block.without_terminator())
-    ops.push_back(&op);
-  for (Operation *op : llvm::reverse(ops))
-    if (isOpTriviallyDead(op))
-      op->erase();
 }
 
 struct KDAGradScanPrepPass
@@ -192,7 +183,7 @@ struct KDAGradScanPrepPass
         yielded.push_back(mapping.lookup(crossing));
     }
     auto yield = MapYieldOp::create(inner, loc, yielded);
-    eraseDeadOps(*mapBody);
+    kdac::eraseDeadOps(*mapBody);
     // Both bodies compute the cumsum, the grams and the inverse alike: merge
     // them, then yield each distinct value once.
     IRRewriter rewriter(&getContext());
@@ -219,7 +210,7 @@ struct KDAGradScanPrepPass
             plan.body->addArgument(crossing.getType(), crossing.getLoc());
         crossing.replaceAllUsesWith(arg);
       }
-      eraseDeadOps(*plan.body);
+      kdac::eraseDeadOps(*plan.body);
       if (auto s = dyn_cast<ChunkStatesOp>(plan.scan))
         s.getPreparedMutable().assign(prepared);
       else

@@ -124,6 +124,21 @@ void BackwardKernel::loadPrepared(ValueRange prepared, Block &body,
   }
 }
 
+ChunkSlot BackwardKernel::enterChunkSlot() {
+  ChunkSlot c;
+  c.slot = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 0);
+  c.head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
+  Type index = b.getIndexType();
+  auto located = kdk::LocateChunkOp::create(
+      b, loc, b.getI1Type(), index, index, index, index, c.slot, seqLen,
+      args.lookup("cu_seqlens"), g.chunk);
+  k.enterIf(located.getValid());
+  c.batch = located.getBatch();
+  c.token = located.getStart();
+  c.rows = located.getRows();
+  return c;
+}
+
 Value BackwardKernel::loadDO(Value batch, Value token, Value rows,
                              Value head) {
   Value dO = tile({g.chunk, columns});

@@ -70,6 +70,13 @@ struct ChunkTiles {
   mlir::Value q, k, v, gate, beta;
 };
 
+/// The chunk a block of a per-chunk kernel (grid [chunk_slots, HV, 1])
+/// owns: its slot and value head from the block ids, its batch row, first
+/// token and real rows.
+struct ChunkSlot {
+  mlir::Value slot, head, batch, token, rows;
+};
+
 /// A kernel of the backward and its argument and index helpers.
 class BackwardKernel {
 public:
@@ -106,6 +113,10 @@ public:
   /// Loads the raw rows of input `name` ("q", "k", "g", "beta") into `dst`.
   void loadRaw(llvm::StringRef name, mlir::Value batch, mlir::Value token,
                mlir::Value rows, mlir::Value head, mlir::Value dst);
+
+  /// Locates the block's chunk slot and enters the branch where it holds a
+  /// chunk (varlen leaves trailing slots empty).
+  ChunkSlot enterChunkSlot();
 
   /// The rows of do for the chunk.
   mlir::Value loadDO(mlir::Value batch, mlir::Value token, mlir::Value rows,

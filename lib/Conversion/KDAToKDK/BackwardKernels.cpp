@@ -319,16 +319,9 @@ LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
     kernel.workspace(bw.aLogPartials);
   kernel.seqLen = kernel.k.addSize("T");
   kernel.k.beginBody();
-  OpBuilder &b = kernel.b;
-  Value slot = kdk::BlockIdOp::create(b, kernel.loc, b.getIndexType(), 0);
-  Value head = kdk::BlockIdOp::create(b, kernel.loc, b.getIndexType(), 1);
-  Type index = b.getIndexType();
-  auto located = kdk::LocateChunkOp::create(
-      b, kernel.loc, b.getI1Type(), index, index, index, index, slot,
-      kernel.seqLen, kernel.args.lookup("cu_seqlens"), g.chunk);
-  kernel.k.enterIf(located.getValid());
-  Value batch = located.getBatch(), token = located.getStart(),
-        rows = located.getRows();
+  ChunkSlot c = kernel.enterChunkSlot();
+  Value slot = c.slot, head = c.head, batch = c.batch, token = c.token,
+        rows = c.rows;
   Block &body = op.getBody().front();
   TileProgram program(kernel.k, kernel.pool);
   kernel.loadChunk(body, program, batch, token, rows, head);
@@ -374,25 +367,17 @@ LogicalResult buildPrep(OpBuilder &builder, ModuleOp module, const Backward &bw,
     kernel.workspace(p.ws);
   kernel.seqLen = kernel.k.addSize("T");
   kernel.k.beginBody();
-  OpBuilder &b = kernel.b;
-  Value slot = kdk::BlockIdOp::create(b, kernel.loc, b.getIndexType(), 0);
-  Value head = kdk::BlockIdOp::create(b, kernel.loc, b.getIndexType(), 1);
-  Type index = b.getIndexType();
-  auto located = kdk::LocateChunkOp::create(
-      b, kernel.loc, b.getI1Type(), index, index, index, index, slot,
-      kernel.seqLen, kernel.args.lookup("cu_seqlens"), g.chunk);
-  kernel.k.enterIf(located.getValid());
+  ChunkSlot c = kernel.enterChunkSlot();
   Block &body = op.getBody().front();
   TileProgram program(kernel.k, kernel.pool);
-  kernel.loadChunk(body, program, located.getBatch(), located.getStart(),
-                   located.getRows(), head);
+  kernel.loadChunk(body, program, c.batch, c.token, c.rows, c.head);
   kernel.k.barrier();
   auto yield = cast<kda::MapYieldOp>(body.getTerminator());
   SmallVector<Value> kept(yield.getValues());
   if (failed(program.run(body, kept)))
     return failure();
   for (auto [value, p] : llvm::zip(kept, bw.prepared))
-    kernel.storeSlot(program.tileOf(value), p.ws, slot, head);
+    kernel.storeSlot(program.tileOf(value), p.ws, c.slot, c.head);
   program.releaseAll();
   return kernel.finish(op);
 }
