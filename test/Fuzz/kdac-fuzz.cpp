@@ -177,13 +177,15 @@ void runMlir(llvm::StringRef bytes) {
   if (!module)
     return;
   ++reach.accepted;
-  // The whole compiler behind the front end: kda -> kdk -> CUDA, chunkwise
-  // and (for kda.recurrence) token by token.
-  for (bool recurrent : {false, true}) {
+  // The whole compiler behind the front end: kda -> kdk -> CUDA, chunkwise,
+  // (for kda.recurrence) token by token, and (for kda.recurrence_grad) the
+  // backward's pipeline.
+  for (int variant = 0; variant < 3; ++variant) {
     mlir::OwningOpRef<mlir::ModuleOp> copy = module->clone();
     ChunkedPipelineOptions options;
     options.chunkSize = 0;
-    options.recurrent = recurrent;
+    options.recurrent = variant == 1;
+    options.backward = variant == 2;
     llvm::Expected<EmittedCuda> cuda = generateCuda(*copy, options);
     if (cuda)
       ++reach.deep;
@@ -289,22 +291,29 @@ void addGeneratedMlirSeeds(std::vector<std::string> &seeds, bool kernelLevel) {
   scalar.update = UpdateRule::Additive;
   scalar.stateLayout = StateLayout::VK;
   scalar.hasFinalState = true;
-  for (const KernelSpec &spec : {small, fused, scalar})
+  // The backward's IR too, at every stage (its split stage holds the
+  // prepared scans of kda-grad-scan-prep).
+  KernelSpec backward = small, fusedBackward = fused;
+  backward.op = fusedBackward.op = KernelOp::Backward;
+  for (const KernelSpec &spec : {small, fused, scalar, backward, fusedBackward})
     for (int variant = 0; variant < 4; ++variant) {
       mlir::DialectRegistry registry;
       registerKdacDialects(registry);
       mlir::MLIRContext context(registry);
+      const bool grad = spec.op == KernelOp::Backward;
       mlir::OwningOpRef<mlir::ModuleOp> module =
-          buildRecurrenceModule(context, spec);
+          grad ? buildRecurrenceGradModule(context, spec)
+               : buildRecurrenceModule(context, spec);
       mlir::PassManager pm(&context);
       ChunkedPipelineOptions options;
       options.chunkSize = 16;
+      options.backward = grad;
       const Stage stages[] = {Stage::KDA, Stage::Chunked, Stage::Expanded,
                               Stage::Split};
       Stage stage = kernelLevel ? Stage::Kernel : stages[variant];
       if (kernelLevel && variant >= 2)
         continue;
-      options.recurrent = kernelLevel && variant == 1;
+      options.recurrent = kernelLevel && variant == 1 && !grad;
       buildPipeline(pm, stage, options);
       if (!module || mlir::failed(pm.run(*module)))
         continue;

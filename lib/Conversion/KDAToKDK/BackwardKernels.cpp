@@ -698,8 +698,14 @@ struct ConvertKDAGradToKDKPass
     bw.mapBlockThreads = mapBlockThreads ? mapBlockThreads : blockThreads;
     bw.scanValueTile = scanValueTile;
     bw.sharedMemoryLimit = kdk::sharedMemoryLimitOf(module, sharedMemoryLimit);
-    if (prep)
+    if (prep) {
+      for (Value value : prep.getValues())
+        if (cast<RankedTensorType>(value.getType()).getRank() > 4)
+          return prep.emitError() << kPass << ": expects the prepared values "
+                                             "to be vectors or matrices per "
+                                             "chunk";
       bw.prepared = preparedValues(prep, g);
+    }
     OpBuilder builder(&getContext());
     if ((prep && failed(buildPrep(builder, module, bw, prep))) ||
         failed(buildStates(builder, module, bw, states)) ||
