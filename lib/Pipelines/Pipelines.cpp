@@ -90,12 +90,20 @@ struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
   Option<TYPE> MEMBER{*this, FLAG, llvm::cl::desc(HELP),                       \
                       llvm::cl::init(DEFAULT)};
 #include "kdac/Spec/CompileOptions.def"
+  // Not a compilation choice but the problem's (kdac's --op=backward): the
+  // input holds kda.recurrence_grad.
+  Option<bool> backward{*this, "backward",
+                        llvm::cl::desc("Lower the backward (a "
+                                       "kda.recurrence_grad), as kdac "
+                                       "--op=backward does"),
+                        llvm::cl::init(false)};
 
   ChunkedPipelineOptions toOptions() const {
     ChunkedPipelineOptions options;
 #define KDAC_COMPILE_OPTION(TYPE, MEMBER, FLAG, JSON, DEFAULT, HELP)           \
   options.MEMBER = MEMBER;
 #include "kdac/Spec/CompileOptions.def"
+    options.backward = backward;
     return options;
   }
 };
@@ -118,7 +126,8 @@ void registerKdacPassesAndPipelines() {
                    Stage::Expanded);
   registerPipeline("kdac-kernel-pipeline",
                    "kda.recurrence -> kdk kernels, as kdac --emit=kernel "
-                   "lowers them (recurrent=true for a decode spec)",
+                   "lowers them (recurrent=true for a decode spec, "
+                   "backward=true for kda.recurrence_grad)",
                    Stage::Kernel);
 }
 

@@ -77,7 +77,7 @@ def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
 }
 
 def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
-  let summary = "Lower the split, decomposed backward to three kdk kernels";
+  let summary = "Lower the split, decomposed backward to its kdk kernels";
   let description = [{
     Takes the backward after kda-chunk-grad-split and kda-grad-decompose: a
     kda.chunk_states, a kda.chunk_state_grads and a kda.chunk_grad_map whose
@@ -107,6 +107,12 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
     B -- runs V / scan-v-tile blocks per (sequence, value head), each owning
     a column block: the scans, one block per (sequence, head) otherwise,
     fill more of the GPU. A body that mixes columns keeps all of V.
+    When the scans read prepared values (kda-grad-scan-prep), their
+    kda.chunk_map becomes kda_bwd_prep, launched first: one block per chunk
+    slot and value head, storing each result to the workspace of its name;
+    the scans load their chunk's tiles of them (their columns of a V-wide
+    one when split) instead of computing them. map-block-threads sets the
+    block size of kda_bwd_prep and kda_bwd_map.
 
     Before:
     ```mlir
