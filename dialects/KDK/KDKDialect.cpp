@@ -329,6 +329,39 @@ static LogicalResult verifySharedMemoryPlan(Operation *op, Attribute value) {
   return success();
 }
 
+LogicalResult GlobalTileOp::verify() {
+  MemRefType tile = getTile().getType();
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (!isGlobalBuffer(getBuffer().getType()) || tile.getMemorySpace() ||
+      !tile.hasStaticShape() ||
+      failed(tile.getStridesAndOffset(strides, offset)) || strides[1] != 1 ||
+      ShapedType::isDynamic(strides[0]) || strides[0] < tile.getDimSize(1) ||
+      offset != 0)
+    return emitOpError() << "expects a static R x C tile of unit column "
+                            "stride, a row stride of at least C and no "
+                            "memory space over a global buffer, got "
+                         << tile;
+  if (tile.getElementType() != getBuffer().getType().getElementType())
+    return emitOpError() << "expects the buffer's element type";
+  // Read in place: every user must declare that it only reads the tile.
+  for (Operation *user : getTile().getUsers()) {
+    auto effects = dyn_cast<MemoryEffectOpInterface>(user);
+    SmallVector<MemoryEffects::EffectInstance> instances;
+    if (effects)
+      effects.getEffectsOnValue(getTile(), instances);
+    bool onlyReads =
+        effects && !instances.empty() &&
+        llvm::all_of(instances, [](const MemoryEffects::EffectInstance &e) {
+          return isa<MemoryEffects::Read>(e.getEffect());
+        });
+    if (!onlyReads)
+      return emitOpError() << "is read in place; '" << user->getName()
+                           << "' must only read it";
+  }
+  return success();
+}
+
 LogicalResult LoadTileOp::verify() {
   if (!getAsync())
     return success();

@@ -45,6 +45,16 @@ static LogicalResult expectShared(Operation *op) {
   return expectShared(op, op->getOperands());
 }
 
+/// Tiles an op only reads: shared, or read in place from global memory
+/// (kdk.global_tile).
+static LogicalResult expectReadable(Operation *op, ValueRange tiles) {
+  for (Value operand : tiles)
+    if (!operand.getDefiningOp<GlobalTileOp>() &&
+        failed(expectShared(op, operand)))
+      return failure();
+  return success();
+}
+
 static LogicalResult expectFinite(Operation *op, APFloat scale) {
   if (std::isfinite(scale.convertToDouble()))
     return success();
@@ -77,7 +87,8 @@ LogicalResult MulOp::verify() {
 
 LogicalResult RowDotOp::verify() {
   ArrayRef<int64_t> a = shapeOf(getLhs());
-  if (failed(expectShared(*this)) ||
+  if (failed(expectReadable(*this, {getLhs(), getRhs()})) ||
+      failed(expectShared(*this, getOut())) ||
       failed(expectShape(*this, "rhs", getRhs(), a)) ||
       failed(expectShape(*this, "out", getOut(), {a[0]})))
     return failure();

@@ -133,6 +133,25 @@ def KDK_BarrierOp : KDK_Op<"barrier", [MemoryEffects<[MemRead, MemWrite]>]> {
   let assemblyFormat = "attr-dict";
 }
 
+def KDK_GlobalTileOp : KDK_Op<"global_tile", [Pure]> {
+  let summary = "a tile read in place from a global buffer";
+  let description = [{
+    Views the elements [offset + r * ld + c] of a global buffer as an R x C
+    tile (ld the row stride of the result's strided layout, unit column
+    stride, no memory space): ops that only read a tile (products, row
+    dots) read it there, through L1 and L2, instead of from a shared copy.
+    Nothing may write it. The backward's map reads the K x V entering state
+    and its cotangent this way when staging them would fill the SM's shared
+    memory.
+  }];
+  let arguments = (ins KDK_Global:$buffer, Index:$offset);
+  let results = (outs KDK_Tile2D:$tile);
+  let assemblyFormat = [{
+    $buffer `[` $offset `]` attr-dict `:` type($buffer) `->` type($tile)
+  }];
+  let hasVerifier = 1;
+}
+
 def KDK_LoadTileOp : KDK_Op<"load_tile"> {
   let summary = "global -> shared tile, zero-filling rows past `rows`";
   let description = [{

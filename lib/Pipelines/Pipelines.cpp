@@ -62,6 +62,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
     backward.blockThreads = options.blockThreads;
     backward.scanValueTile = options.gradValueTile;
     backward.mapBlockThreads = options.gradMapBlockThreads;
+    backward.mapStatesInPlace = options.gradMapStatesInPlace;
     pm.addPass(createConvertKDAGradToKDK(backward));
     KDKSelectProductsOptions products;
     products.f32Products = options.gradProducts;

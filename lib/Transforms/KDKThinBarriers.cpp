@@ -80,6 +80,8 @@ std::optional<Access> accessOf(Value tile, bool write) {
   Value root = tile;
   while (auto view = root.getDefiningOp<memref::SubViewOp>())
     root = view.getSource();
+  if (auto view = root.getDefiningOp<kdk::GlobalTileOp>())
+    root = view.getBuffer();
   if (isa<BlockArgument>(root) && kdk::isGlobalBuffer(root.getType()))
     return Access{root, 0, kWhole, write};
   if (!root.getDefiningOp<kdk::AllocTileOp>())

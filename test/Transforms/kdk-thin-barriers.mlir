@@ -179,6 +179,34 @@ func.func @if_in_loop(%ws: memref<?xf32> {kdk.workspace = "w", kdk.bytes_per_slo
   return
 }
 
+// -----
+
+// A tile read in place (kdk.global_tile) is an access to its buffer: two
+// readers need no barrier between them; a store to the buffer needs one
+// after its readers and one before the next.
+// CHECK-LABEL: func.func @global_tiles
+// CHECK: kdk.row_dot
+// CHECK-NEXT: kdk.row_dot
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.store_tile
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.row_dot
+func.func @global_tiles(%ws: memref<?xf32> {kdk.workspace = "w", kdk.bytes_per_slot = 4096 : i64}, %i: index) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  %r = kdk.alloc_tile : memref<32xf32, 3>
+  %q = kdk.alloc_tile : memref<32xf32, 3>
+  %t = kdk.alloc_tile : memref<32x32xf32, 3>
+  %c32 = arith.constant 32 : index
+  %s = kdk.global_tile %ws[%i] : memref<?xf32> -> memref<32x32xf32, strided<[32, 1]>>
+  kdk.row_dot %s, %s into %r : memref<32x32xf32, strided<[32, 1]>>, memref<32x32xf32, strided<[32, 1]>>, memref<32xf32, 3>
+  kdk.barrier
+  kdk.row_dot %s, %s into %q : memref<32x32xf32, strided<[32, 1]>>, memref<32x32xf32, strided<[32, 1]>>, memref<32xf32, 3>
+  kdk.barrier
+  kdk.store_tile %t into %ws[%i] rows(%c32) row_stride(%c32) col_stride = 1 : memref<32x32xf32, 3>, memref<?xf32>
+  kdk.barrier
+  kdk.row_dot %s, %s into %r : memref<32x32xf32, strided<[32, 1]>>, memref<32x32xf32, strided<[32, 1]>>, memref<32xf32, 3>
+  return
+}
+
 // The map's 58 barriers, one per op, thin to 41 (pinned: a change to either
 // count says what the lowering or the analysis now does differently).
 // ALL-LABEL: func.func @kda_bwd_map

@@ -112,7 +112,11 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
     slot and value head, storing each result to the workspace of its name;
     the scans load their chunk's tiles of them (their columns of a V-wide
     one when split) instead of computing them. map-block-threads sets the
-    block size of kda_bwd_prep and kda_bwd_map.
+    block size of kda_bwd_prep and kda_bwd_map. With map-states-in-place
+    the map's products and row dots read S and dS where the scans stored
+    them (kdk.global_tile views of the workspaces, through L2) instead of
+    shared copies: two K x V f32 tiles less per block, so that more blocks
+    fit on an SM.
 
     Before:
     ```mlir
@@ -141,7 +145,11 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
            "the scan's body is separable by columns (0: all of V)">,
     Option<"mapBlockThreads", "map-block-threads", "int64_t", /*default=*/"0",
            "Threads per block of the per-chunk kernels (kda_bwd_prep, "
-           "kda_bwd_map; 0: block-threads)">
+           "kda_bwd_map; 0: block-threads)">,
+    Option<"mapStatesInPlace", "map-states-in-place", "bool",
+           /*default=*/"false",
+           "kda_bwd_map reads the state and its cotangent in place from their "
+           "workspaces (kdk.global_tile) instead of from shared copies">
   ];
   let dependentDialects = ["::mlir::kdk::KDKDialect", "::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",

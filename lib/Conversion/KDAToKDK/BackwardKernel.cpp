@@ -187,6 +187,16 @@ void BackwardKernel::storeSlot(Value src, const WorkspaceSpec &ws, Value slot,
                            rowStride, 1);
 }
 
+Value BackwardKernel::slotInPlace(const WorkspaceSpec &ws, Value slot,
+                                  Value head) {
+  ArrayRef<int64_t> shape = ws.tileType.getShape();
+  auto type = MemRefType::get(
+      shape, ws.tileType.getElementType(),
+      StridedLayoutAttr::get(b.getContext(), 0, {shape[1], 1}));
+  Value offset = slotOffset(ws, slot, head);
+  return kdk::GlobalTileOp::create(b, loc, type, args.lookup(ws.name), offset);
+}
+
 void BackwardKernel::transferState(Value tile, StringRef name, Value sequence,
                                    Value head, bool store) {
   Value offset = k.mul(k.add(k.mul(sequence, g.hv), head), g.kDim * g.vDim);

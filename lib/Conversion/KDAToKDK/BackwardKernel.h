@@ -48,6 +48,8 @@ struct Backward {
   int64_t blockThreads = 256, sharedMemoryLimit = 0;
   /// Threads per block of the per-chunk kernels (prep, map).
   int64_t mapBlockThreads = 256;
+  /// The map reads S and dS in place from their workspaces.
+  bool mapStatesInPlace = false;
   /// Columns of V one block of a scan owns when the scan's body is
   /// separable by columns (0: all of V).
   int64_t scanValueTile = 0;
@@ -142,6 +144,9 @@ public:
   void declarePrepared(mlir::ValueRange prepared);
   void storeSlot(mlir::Value src, const WorkspaceSpec &ws, mlir::Value slot,
                  mlir::Value head, mlir::Value rows = {});
+  /// (slot, head)'s tile of `ws` as a kdk.global_tile, read in place.
+  mlir::Value slotInPlace(const WorkspaceSpec &ws, mlir::Value slot,
+                          mlir::Value head);
   /// A user-facing [N, HV, K, V] (or [N, HV, V, K]) state of `sequence`.
   void transferState(mlir::Value tile, llvm::StringRef name,
                      mlir::Value sequence, mlir::Value head, bool store);

@@ -326,13 +326,21 @@ LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
   TileProgram program(kernel.k, kernel.pool);
   kernel.loadChunk(body, program, batch, token, rows, head);
   using Arg = kda::ChunkGradLoopOp::BackwardArg;
-  Value state = kernel.stateTile(), dNext = kernel.stateTile();
-  kernel.loadSlot(bw.states, slot, head, state);
-  kernel.loadSlot(bw.nextStateGrads, slot, head, dNext);
-  Value dO = kernel.loadDO(batch, token, rows, head);
-  program.bindDonated(body.getArgument(Arg::kState), state);
-  program.bindDonated(body.getArgument(Arg::kDNextState), dNext);
-  program.bindDonated(body.getArgument(Arg::kDO), dO);
+  if (bw.mapStatesInPlace) {
+    // Read where the scans stored them; no shared copies to release.
+    program.bind(body.getArgument(Arg::kState),
+                 kernel.slotInPlace(bw.states, slot, head));
+    program.bind(body.getArgument(Arg::kDNextState),
+                 kernel.slotInPlace(bw.nextStateGrads, slot, head));
+  } else {
+    Value state = kernel.stateTile(), dNext = kernel.stateTile();
+    kernel.loadSlot(bw.states, slot, head, state);
+    kernel.loadSlot(bw.nextStateGrads, slot, head, dNext);
+    program.bindDonated(body.getArgument(Arg::kState), state);
+    program.bindDonated(body.getArgument(Arg::kDNextState), dNext);
+  }
+  program.bindDonated(body.getArgument(Arg::kDO),
+                      kernel.loadDO(batch, token, rows, head));
   kernel.k.barrier();
   auto yield = cast<kda::GradYieldOp>(body.getTerminator());
   // The map stores dq, dk, dv, dg (null without a gate), dbeta; the
@@ -696,6 +704,7 @@ struct ConvertKDAGradToKDKPass
     bw.aLogPartials = {"A_log_partials", tileType({bw.gateWidth()}, f32)};
     bw.blockThreads = blockThreads;
     bw.mapBlockThreads = mapBlockThreads ? mapBlockThreads : blockThreads;
+    bw.mapStatesInPlace = mapStatesInPlace;
     bw.scanValueTile = scanValueTile;
     bw.sharedMemoryLimit = kdk::sharedMemoryLimitOf(module, sharedMemoryLimit);
     if (prep) {

@@ -227,7 +227,8 @@ LogicalResult CudaEmitter::emitOperation(Operation &op) {
           [&](auto op) { return printOperation(*this, op); })
       // kdk
       .Case<kdk::BlockIdOp, kdk::LocateChunkOp, kdk::SequenceRangeOp,
-            kdk::AllocTileOp, kdk::BarrierOp, kdk::WaitAsyncOp, kdk::LoadTileOp,
+            kdk::AllocTileOp, kdk::GlobalTileOp, kdk::BarrierOp,
+            kdk::WaitAsyncOp, kdk::LoadTileOp,
             kdk::StoreTileOp, kdk::ConvertOp, kdk::FillOp, kdk::L2NormRowsOp,
             kdk::SigmoidOp, kdk::GateActivationOp, kdk::CumsumRowsOp,
             kdk::DecayedGramOp, kdk::TriInverseOp, kdk::MmaOp, kdk::SubOp,

@@ -217,6 +217,32 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 }
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::GlobalTileOp op) {
+  FailureOr<std::string> buffer = emitter.getName(op, op.getBuffer());
+  FailureOr<std::string> offset = emitter.getName(op, op.getOffset());
+  MemRefType type = op.getTile().getType();
+  FailureOr<StringRef> cppType = getCppType(op, type.getElementType());
+  if (failed(buffer) || failed(offset) || failed(cppType))
+    return failure();
+  auto [strides, start] = type.getStridesAndOffset();
+  (void)start;
+  TileRef tile;
+  tile.elementType = type.getElementType();
+  tile.rows = type.getDimSize(0);
+  tile.cols = type.getDimSize(1);
+  tile.ld = strides[0];
+  tile.pointer = emitter.bindNewName(op.getTile()).str();
+  // const: only readers take it (a writer's `T *` parameter would not
+  // compile).
+  emitter.ostream() << "const " << *cppType << " *const " << tile.pointer
+                    << " = " << *buffer << " + " << *offset << "; // "
+                    << tile.rows << "x" << tile.cols << " in global memory, ld "
+                    << tile.ld << "\n";
+  emitter.bindTile(op.getTile(), tile);
+  return success();
+}
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::BarrierOp op) {
   (void)op;
   emitter.ostream() << "__syncthreads();\n";

@@ -42,7 +42,8 @@ struct TileRef {
   /// A fragment in tensor-core accumulator layout (kdac_mma_fragment.cuh).
   bool mmaLayout = false;
   /// Bytes of kdac_smem from the first to past the last element, for
-  /// overlap checks.
+  /// overlap checks (none for a tile read in place from global memory,
+  /// which nothing writes).
   int64_t firstByte = 0;
   int64_t endByte = 0;
 
@@ -145,6 +146,8 @@ mlir::LogicalResult printIntegerBinaryOperation(CudaEmitter &emitter,
 
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::memref::SubViewOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter,
+                                   mlir::kdk::GlobalTileOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::BlockIdOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::LocateChunkOp op);

@@ -366,3 +366,36 @@ func.func @mma_tf32_shape(%a: memref<8x32xf32, 3>, %b: memref<32x16xf32, 3>, %c:
   kdk.mma %a, %b into %c tf32 : memref<8x32xf32, 3>, memref<32x16xf32, 3>, memref<8x16xf32, 3>
   return
 }
+
+// -----
+
+func.func @global_tile_written(%ws: memref<?xf32>, %i: index, %a: memref<16x32xf32, 3>, %b: memref<32x32xf32, 3>) {
+  // expected-error @+1 {{is read in place; 'kdk.mma' must only read it}}
+  %s = kdk.global_tile %ws[%i] : memref<?xf32> -> memref<16x32xf32, strided<[32, 1]>>
+  kdk.mma %a, %b into %s : memref<16x32xf32, 3>, memref<32x32xf32, 3>, memref<16x32xf32, strided<[32, 1]>>
+  return
+}
+
+// -----
+
+func.func @global_tile_shared(%ws: memref<?xf32>, %i: index) {
+  // expected-error @+1 {{expects a static R x C tile of unit column stride, a row stride of at least C and no memory space over a global buffer, got 'memref<16x32xf32, 3>'}}
+  %s = kdk.global_tile %ws[%i] : memref<?xf32> -> memref<16x32xf32, 3>
+  return
+}
+
+// -----
+
+func.func @global_tile_short_rows(%ws: memref<?xf32>, %i: index) {
+  // expected-error @+1 {{a row stride of at least C}}
+  %s = kdk.global_tile %ws[%i] : memref<?xf32> -> memref<16x32xf32, strided<[16, 1]>>
+  return
+}
+
+// -----
+
+func.func @global_tile_element(%ws: memref<?xbf16>, %i: index) {
+  // expected-error @+1 {{expects the buffer's element type}}
+  %s = kdk.global_tile %ws[%i] : memref<?xbf16> -> memref<16x32xf32, strided<[32, 1]>>
+  return
+}

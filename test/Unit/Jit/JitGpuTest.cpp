@@ -754,6 +754,29 @@ TEST_F(JitGpu, BackwardScanPrepChoicesMatchTheOracle) {
     expectChoiceCaseMatches(jitWith(unprepared), tc, seed += 2);
 }
 
+// The map reading each chunk's state and its cotangent in place from their
+// workspaces (kdk.global_tile), alone and with a 512-thread map.
+TEST_F(JitGpu, BackwardMapStatesInPlaceMatchTheOracle) {
+  const ChoiceCase cases[] = {
+      {"in place bf16 K=V=128", DType::BF16, 2, 128, 128, 1, 70, {}, false,
+       false},
+      {"in place f32 vk varlen K=16 V=32", DType::F32, 2, 16, 32, 1, 51,
+       {1, 33, 17}, true, false},
+      {"in place bf16 GVA varlen all fused", DType::BF16, 4, 64, 64, 1, 68,
+       {20, 1, 47}, false, true},
+      {"in place f32 GVA varlen all fused", DType::F32, 4, 32, 32, 1, 68,
+       {20, 1, 47}, false, true}};
+  int seed = 3100;
+  ChunkedPipelineOptions inPlace;
+  inPlace.gradMapStatesInPlace = true;
+  for (const ChoiceCase &tc : cases)
+    expectChoiceCaseMatches(jitWith(inPlace), tc, seed += 2);
+  ChunkedPipelineOptions wide = inPlace;
+  wide.gradMapBlockThreads = 512;
+  expectChoiceCaseMatches(jitWith(wide), cases[0], seed += 2);
+  expectChoiceCaseMatches(jitWith(wide), cases[2], seed += 2);
+}
+
 TEST_F(JitGpu, BackwardKernelsOnGradientGoldens) {
   int ran = 0;
   for (const std::string &path : test::goldenBwdFiles()) {

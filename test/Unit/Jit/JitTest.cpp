@@ -356,9 +356,9 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   // scans split by 32 columns, thinned barriers), every other backward
   // choice compiles too: f32 FMA and forced tf32 products, narrower or no
   // column splits, every barrier, scans that compute everything, 512-thread
-  // per-chunk kernels.
+  // per-chunk kernels, a map that reads the states in place.
   ChunkedPipelineOptions fma, tf32, columns, unsplit, everyBarrier, unprepared,
-      wideMap;
+      wideMap, inPlace;
   fma.gradProducts = "fma";
   tf32.gradProducts = "tf32";
   columns.gradValueTile = 16;
@@ -366,13 +366,15 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   everyBarrier.thinBarriers = false;
   unprepared.gradScanPrep = false;
   wideMap.gradMapBlockThreads = 512;
+  inPlace.gradMapStatesInPlace = true;
   for (auto [spec, options] :
        {std::pair(plain, ChunkedPipelineOptions{}),
         std::pair(fused, ChunkedPipelineOptions{}), std::pair(fused, fma),
         std::pair(fused, tf32), std::pair(fused, columns),
         std::pair(fused, unsplit), std::pair(fused, everyBarrier),
         std::pair(plain, unprepared), std::pair(fused, unprepared),
-        std::pair(fused, wideMap)}) {
+        std::pair(fused, wideMap), std::pair(plain, inPlace),
+        std::pair(fused, inPlace)}) {
     llvm::Expected<EmittedCuda> cuda = generateCuda(spec, options);
     ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
     std::vector<std::string> kernels = {"kda_bwd_states", "kda_bwd_state_grads",

@@ -70,6 +70,7 @@ TEST(TuningDatabase, RoundTripsEveryOption) {
   o.thinBarriers = false;
   o.gradScanPrep = false;
   o.gradMapBlockThreads = 512;
+  o.gradMapStatesInPlace = true;
   o.recurrent = true;
   TuningDatabase db;
   db.record(e);
@@ -160,9 +161,10 @@ TEST(TuningCandidates, BackwardSweepsItsOwnChoices) {
   KernelSpec s = spec128();
   s.op = KernelOp::Backward;
   std::vector<ChunkedPipelineOptions> candidates = tuningCandidates(s);
-  // {fma, tf32} x prepared scans or not x scans' V tiles {all, 64, 32, 16}
-  // x the per-chunk kernels' {256, 512} threads.
-  EXPECT_EQ(candidates.size(), 2u * 2u * 4u * 2u);
+  // Prepared scans or not x scans' V tiles {all, 64, 32, 16} x the
+  // per-chunk kernels' {256, 512} threads x the map's states in shared
+  // memory or in place.
+  EXPECT_EQ(candidates.size(), 2u * 4u * 2u * 2u);
   for (const ChunkedPipelineOptions &o : candidates) {
     EXPECT_EQ(o.chunkSize, 0); // the forward's choices keep their defaults
     EXPECT_EQ(o.valueTile, ChunkedPipelineOptions{}.valueTile);
@@ -171,10 +173,10 @@ TEST(TuningCandidates, BackwardSweepsItsOwnChoices) {
       EXPECT_EQ(s.V % o.gradValueTile, 0);
     }
   }
-  // f32 inputs keep f32 products: tf32 would round them.
+  // Products stay auto (tf32 only for 16-bit inputs, which it keeps).
   s.dtype = s.betaDType = DType::F32;
   for (const ChunkedPipelineOptions &o : tuningCandidates(s))
-    EXPECT_EQ(o.gradProducts, "fma");
+    EXPECT_EQ(o.gradProducts, "auto");
   // A backward entry never serves the forward of the same shape, nor the
   // other way round.
   KernelSpec forward = spec128();
@@ -192,9 +194,10 @@ TEST(TuningCandidates, BackwardSweepsItsOwnChoices) {
   unsplit.thinBarriers = false;
   unsplit.gradScanPrep = false;
   unsplit.gradMapBlockThreads = 512;
+  unsplit.gradMapStatesInPlace = true;
   EXPECT_NE(describe(unsplit).find("backward scans v-tile all of V, every "
                                    "barrier, unprepared scans, backward map "
-                                   "threads 512"),
+                                   "threads 512, map states in place"),
             std::string::npos);
 }
 
