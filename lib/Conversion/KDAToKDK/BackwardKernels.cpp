@@ -391,15 +391,11 @@ LogicalResult buildPrep(OpBuilder &builder, ModuleOp module, const Backward &bw,
 }
 
 /// The prepared map's results as workspaces: each tile per chunk slot and
-/// value head, and whether its columns are V's (computed from v, V wide).
-SmallVector<PreparedValue> preparedValues(kda::ChunkMapOp op,
-                                          const LoopGeometry &g) {
+/// value head, and whether its columns are V's (each computed from the same
+/// column of v alone, as TileProgram::columnBlocks tells).
+SmallVector<PreparedValue> preparedValues(kda::ChunkMapOp op) {
   Block &body = op.getBody().front();
-  llvm::DenseSet<Value> fromV = {body.getArgument(kda::ChunkMapOp::kV)};
-  for (Operation &inner : body.without_terminator())
-    if (llvm::any_of(inner.getOperands(),
-                     [&](Value v) { return fromV.contains(v); }))
-      fromV.insert(inner.result_begin(), inner.result_end());
+  Value v = body.getArgument(kda::ChunkMapOp::kV);
   SmallVector<PreparedValue> out;
   auto yield = cast<kda::MapYieldOp>(body.getTerminator());
   for (auto [name, value] : llvm::zip(op.getNames(), yield.getValues())) {
@@ -407,7 +403,7 @@ SmallVector<PreparedValue> preparedValues(kda::ChunkMapOp op,
     PreparedValue p;
     p.ws = {cast<StringAttr>(name).str(),
             tileType(type.getShape(), type.getElementType())};
-    p.valueColumns = fromV.contains(value) && type.getShape().back() == g.vDim;
+    p.valueColumns = TileProgram::columnBlocks(body, {value}, {v}).has_value();
     out.push_back(std::move(p));
   }
   return out;
@@ -713,7 +709,7 @@ struct ConvertKDAGradToKDKPass
           return prep.emitError() << kPass << ": expects the prepared values "
                                              "to be vectors or matrices per "
                                              "chunk";
-      bw.prepared = preparedValues(prep, g);
+      bw.prepared = preparedValues(prep);
     }
     OpBuilder builder(&getContext());
     if ((prep && failed(buildPrep(builder, module, bw, prep))) ||
