@@ -777,6 +777,26 @@ TEST_F(JitGpu, BackwardMapStatesInPlaceMatchTheOracle) {
   expectChoiceCaseMatches(jitWith(wide), cases[2], seed += 2);
 }
 
+// 32-token chunks (forward-substitution inverse: the blocked one has no
+// tile lowering yet), which at K = V = 128 fit only with the map's states
+// read in place: half the per-chunk state workspaces and scan steps.
+TEST_F(JitGpu, BackwardThirtyTwoTokenChunksMatchTheOracle) {
+  const ChoiceCase cases[] = {
+      {"C=32 bf16 K=V=128", DType::BF16, 2, 128, 128, 1, 100, {}, false,
+       false},
+      {"C=32 f32 vk varlen K=16 V=32", DType::F32, 2, 16, 32, 1, 83,
+       {1, 33, 49}, true, false},
+      {"C=32 f32 GVA varlen all fused", DType::F32, 4, 32, 32, 1, 100,
+       {20, 1, 79}, false, true}};
+  ChunkedPipelineOptions pipeline;
+  pipeline.chunkSize = 32;
+  pipeline.utMethod = "forward-substitution";
+  pipeline.gradMapStatesInPlace = true;
+  int seed = 3300;
+  for (const ChoiceCase &tc : cases)
+    expectChoiceCaseMatches(jitWith(pipeline), tc, seed += 2);
+}
+
 TEST_F(JitGpu, BackwardKernelsOnGradientGoldens) {
   int ran = 0;
   for (const std::string &path : test::goldenBwdFiles()) {

@@ -356,9 +356,10 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   // scans split by 32 columns, thinned barriers), every other backward
   // choice compiles too: f32 FMA and forced tf32 products, narrower or no
   // column splits, every barrier, scans that compute everything, 512-thread
-  // per-chunk kernels, a map that reads the states in place.
+  // per-chunk kernels, a map that reads the states in place, 32-token
+  // chunks.
   ChunkedPipelineOptions fma, tf32, columns, unsplit, everyBarrier, unprepared,
-      wideMap, inPlace;
+      wideMap, inPlace, thirtyTwo;
   fma.gradProducts = "fma";
   tf32.gradProducts = "tf32";
   columns.gradValueTile = 16;
@@ -367,6 +368,9 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   unprepared.gradScanPrep = false;
   wideMap.gradMapBlockThreads = 512;
   inPlace.gradMapStatesInPlace = true;
+  thirtyTwo = inPlace;
+  thirtyTwo.chunkSize = 32;
+  thirtyTwo.utMethod = "forward-substitution";
   for (auto [spec, options] :
        {std::pair(plain, ChunkedPipelineOptions{}),
         std::pair(fused, ChunkedPipelineOptions{}), std::pair(fused, fma),
@@ -374,7 +378,7 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
         std::pair(fused, unsplit), std::pair(fused, everyBarrier),
         std::pair(plain, unprepared), std::pair(fused, unprepared),
         std::pair(fused, wideMap), std::pair(plain, inPlace),
-        std::pair(fused, inPlace)}) {
+        std::pair(fused, inPlace), std::pair(fused, thirtyTwo)}) {
     llvm::Expected<EmittedCuda> cuda = generateCuda(spec, options);
     ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
     std::vector<std::string> kernels = {"kda_bwd_states", "kda_bwd_state_grads",
