@@ -223,8 +223,10 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkStatesOp op, Env<T> &env) {
   const bool channel = op.getGate() == kda::GateGranularity::channel;
   int64_t numSlots = 0;
   std::vector<SequenceChunks> chunks = chunksOf(geo, C, numSlots);
-  if (llvm::Error e =
-          expectPrepared(op, op.getPrepared(), env, numSlots, geo.HV))
+  if (llvm::Error e = expectSlotTiles(op, "a prepared value", op.getPrepared(),
+                                      op.getBody().front(),
+                                      kda::ChunkLoopOp::kNumBodyArgs, env,
+                                      numSlots, geo.HV))
     return e;
   Tensor<T> states = Tensor<T>::zeros({numSlots, geo.HV, geo.K, geo.V});
   for (int64_t n = 0; n < geo.N; ++n)
@@ -239,7 +241,7 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkStatesOp op, Env<T> &env) {
                 op.getBody().front(),
                 gatherChunk(*inputs, channel, hv, start, rows, C), S, env,
                 static_cast<Tensor<T> *>(nullptr),
-                preparedTiles(op.getPrepared(), env, at, hv)))
+                slotTiles(op.getPrepared(), env, at, hv)))
           return inChunk(std::move(e), n, hv, chunk);
       }
     }
@@ -262,8 +264,9 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkStateGradsOp op, Env<T> &env) {
   const Tensor<T> &states = env[op.getStates()], &dO = env[op.getDOut()];
   if (llvm::Error e = expectSlotStates(op, "states", states, geo, numSlots))
     return e;
-  if (llvm::Error e =
-          expectPrepared(op, op.getPrepared(), env, numSlots, geo.HV))
+  if (llvm::Error e = expectSlotTiles(
+          op, "a prepared value", op.getPrepared(), op.getBody().front(),
+          kda::ChunkGradLoopOp::kNumBackwardArgs, env, numSlots, geo.HV))
     return e;
   if (llvm::Error e =
           expectShape(op, "do", dO.shape, {geo.B, geo.T, geo.HV, geo.V}))
@@ -288,7 +291,7 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkStateGradsOp op, Env<T> &env) {
             op.getBody().front(),
             gatherChunk(*inputs, channel, hv, start, rows, C),
             slotState(states, geo, at, hv), doRows(dO, geo, hv, start, rows, C),
-            std::move(dS), env, preparedTiles(op.getPrepared(), env, at, hv));
+            std::move(dS), env, slotTiles(op.getPrepared(), env, at, hv));
         if (!y)
           return inChunk(y.takeError(), n, hv, chunk);
         dS = std::move(y->dstate);

@@ -127,50 +127,56 @@ template llvm::Error kdac::interp::runForwardChunk(Block &, ChunkTiles<float>,
                                                    std::vector<Tensor<float>>);
 
 template <typename T>
-llvm::Error kdac::interp::expectPrepared(Operation *op, ValueRange values,
-                                         const Env<T> &env, int64_t numSlots,
-                                         int64_t hv) {
+llvm::Error kdac::interp::expectSlotTiles(Operation *op, StringRef what,
+                                          ValueRange values, Block &body,
+                                          unsigned firstArg, const Env<T> &env,
+                                          int64_t numSlots, int64_t hv) {
   for (auto [i, value] : llvm::enumerate(values)) {
     const Tensor<T> &all = env[value];
-    if (all.isInteger || all.shape.size() < 3 || all.shape[0] != numSlots ||
-        all.shape[1] != hv)
-      return opError(op, "expects prepared value #" + llvm::Twine(i) +
-                             " to hold " + llvm::Twine(numSlots) +
-                             " chunk slots of " + llvm::Twine(hv) +
-                             " value heads");
+    auto tileShape =
+        cast<RankedTensorType>(body.getArgument(firstArg + i).getType())
+            .getShape();
+    SmallVector<int64_t> want = {numSlots, hv};
+    want.append(tileShape.begin(), tileShape.end());
+    if (all.isInteger)
+      return opError(op, "expects " + what + " of floats");
+    if (llvm::Error e = expectShape(op, what, all.shape, want))
+      return e;
   }
   return llvm::Error::success();
 }
 
-template llvm::Error kdac::interp::expectPrepared(Operation *, ValueRange,
-                                                  const Env<double> &, int64_t,
-                                                  int64_t);
-template llvm::Error kdac::interp::expectPrepared(Operation *, ValueRange,
-                                                  const Env<float> &, int64_t,
-                                                  int64_t);
+template llvm::Error kdac::interp::expectSlotTiles(Operation *, StringRef,
+                                                   ValueRange, Block &,
+                                                   unsigned,
+                                                   const Env<double> &,
+                                                   int64_t, int64_t);
+template llvm::Error kdac::interp::expectSlotTiles(Operation *, StringRef,
+                                                   ValueRange, Block &,
+                                                   unsigned,
+                                                   const Env<float> &,
+                                                   int64_t, int64_t);
 
 template <typename T>
-std::vector<Tensor<T>> kdac::interp::preparedTiles(ValueRange values,
-                                                   const Env<T> &env,
-                                                   int64_t slot, int64_t hv) {
+std::vector<Tensor<T>> kdac::interp::slotTiles(ValueRange values,
+                                               const Env<T> &env, int64_t slot,
+                                               int64_t hv) {
   std::vector<Tensor<T>> tiles;
   for (Value value : values) {
     const Tensor<T> &all = env[value];
-    SmallVector<int64_t> shape(ArrayRef(all.shape).drop_front(2));
-    Tensor<T> tile = Tensor<T>::zeros(shape);
+    Tensor<T> tile = Tensor<T>::zeros(ArrayRef(all.shape).drop_front(2));
     const int64_t elements = int64_t(tile.data.size());
-    const int64_t base = (slot * all.shape[1] + hv) * elements;
-    std::copy(all.data.begin() + base, all.data.begin() + base + elements,
-              tile.data.begin());
+    auto from = all.data.begin() + (slot * all.shape[1] + hv) * elements;
+    std::copy(from, from + elements, tile.data.begin());
     tiles.push_back(std::move(tile));
   }
   return tiles;
 }
 
 template std::vector<Tensor<double>>
-kdac::interp::preparedTiles(ValueRange, const Env<double> &, int64_t, int64_t);
+kdac::interp::slotTiles(ValueRange, const Env<double> &, int64_t, int64_t);
 template std::vector<Tensor<float>>
-kdac::interp::preparedTiles(ValueRange, const Env<float> &, int64_t, int64_t);
+kdac::interp::slotTiles(ValueRange, const Env<float> &, int64_t, int64_t);
 
 template <typename T>
 llvm::Error Evaluator<T>::evaluate(kda::ChunkLoopOp op, Env<T> &env) {

@@ -115,17 +115,10 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkScanOp op, Env<T> &env) {
   const SequenceGeometry &geo = *geometry;
   int64_t numSlots = 0;
   std::vector<SequenceChunks> chunks = chunksOf(geo, C, numSlots);
-  SmallVector<const Tensor<T> *> values;
-  for (auto [i, value] : llvm::enumerate(op.getChunkValues())) {
-    const Tensor<T> &t = env[value];
-    auto tileShape = cast<RankedTensorType>(body.getArgument(i).getType())
-                         .getShape();
-    SmallVector<int64_t> want = {numSlots, geo.HV};
-    want.append(tileShape.begin(), tileShape.end());
-    if (llvm::Error e = expectShape(op, "a chunk value", t.shape, want))
-      return e;
-    values.push_back(&t);
-  }
+  if (llvm::Error e = expectSlotTiles(op, "a chunk value",
+                                      op.getChunkValues(), body, 0, env,
+                                      numSlots, geo.HV))
+    return e;
 
   const int64_t HV = geo.HV, K = geo.K, V = geo.V;
   Tensor<T> o = Tensor<T>::zeros({geo.B, geo.T, HV, V});
@@ -137,13 +130,9 @@ llvm::Error Evaluator<T>::evaluate(kda::ChunkScanOp op, Env<T> &env) {
       for (auto [chunk, start] : llvm::enumerate(chunks[n].starts)) {
         const int64_t slot = chunks[n].firstSlot + chunk;
         Env<T> chunkEnv(&env);
-        for (auto [i, t] : llvm::enumerate(values)) {
-          const int64_t elements = tileElements(t->shape);
-          Tensor<T> tile = Tensor<T>::zeros(ArrayRef(t->shape).drop_front(2));
-          auto from = t->data.begin() + (slot * HV + hv) * elements;
-          std::copy(from, from + elements, tile.data.begin());
+        for (auto [i, tile] :
+             llvm::enumerate(slotTiles(op.getChunkValues(), env, slot, hv)))
           chunkEnv.bind(body.getArgument(i), std::move(tile));
-        }
         chunkEnv.bind(body.getArguments().back(), std::move(S));
         for (Operation &inner : body.without_terminator())
           if (llvm::Error e = Evaluator<T>::evaluateOp(&inner, chunkEnv))

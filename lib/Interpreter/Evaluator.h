@@ -146,18 +146,21 @@ llvm::Error runForwardChunk(mlir::Block &body, ChunkTiles<T> tiles,
                             Tensor<T> &state, const Env<T> &env, Tensor<T> *o,
                             std::vector<Tensor<T>> prepared = {});
 
-/// Checks that each of a scan's prepared operands holds [numSlots, HV, tile
-/// dims...] (so that preparedTiles stays in bounds).
+/// Checks that each per-chunk-slot value a scan reads (kda.chunk_scan's
+/// chunk values, the backward scans' prepared operands) holds [numSlots,
+/// HV, tile...] with the tile of body argument `firstArg + i`, so that
+/// slotTiles stays in bounds; `what` names them in the error.
 template <typename T>
-llvm::Error expectPrepared(mlir::Operation *op, mlir::ValueRange values,
-                           const Env<T> &env, int64_t numSlots, int64_t hv);
+llvm::Error expectSlotTiles(mlir::Operation *op, llvm::StringRef what,
+                            mlir::ValueRange values, mlir::Block &body,
+                            unsigned firstArg, const Env<T> &env,
+                            int64_t numSlots, int64_t hv);
 
 /// Tile (slot, hv) of each per-chunk-slot value [slots, HV, tile dims...]
-/// in `values` (a scan's prepared operands, checked by expectPrepared).
+/// in `values` (checked by expectSlotTiles).
 template <typename T>
-std::vector<Tensor<T>> preparedTiles(mlir::ValueRange values,
-                                     const Env<T> &env, int64_t slot,
-                                     int64_t hv);
+std::vector<Tensor<T>> slotTiles(mlir::ValueRange values, const Env<T> &env,
+                                 int64_t slot, int64_t hv);
 
 /// The chunks of one sequence: the first token of each, and its first slot.
 struct SequenceChunks {

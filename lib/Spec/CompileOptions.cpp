@@ -66,18 +66,18 @@ std::string validate(const ChunkedPipelineOptions &o, OptionNames names) {
            std::to_string(o.anchorBlock);
   std::string problem =
       checkBlockThreads(o.blockThreads, field::blockThreads.in(names));
-  if (problem.empty() && o.recurrenceBlockThreads != 0) {
-    problem = checkBlockThreads(o.recurrenceBlockThreads,
-                                field::recurrenceBlockThreads.in(names));
+  // A kernel's own block size: 0 takes block-threads.
+  auto checkKernelThreads = [&](int64_t threads, const std::string &what) {
+    if (!problem.empty() || threads == 0)
+      return;
+    problem = checkBlockThreads(threads, what);
     if (!problem.empty())
       problem += " (or 0 for " + field::blockThreads.in(names) + ")";
-  }
-  if (problem.empty() && o.gradMapBlockThreads != 0) {
-    problem = checkBlockThreads(o.gradMapBlockThreads,
-                                field::gradMapBlockThreads.in(names));
-    if (!problem.empty())
-      problem += " (or 0 for " + field::blockThreads.in(names) + ")";
-  }
+  };
+  checkKernelThreads(o.recurrenceBlockThreads,
+                     field::recurrenceBlockThreads.in(names));
+  checkKernelThreads(o.gradMapBlockThreads,
+                     field::gradMapBlockThreads.in(names));
   if (problem.empty())
     problem = checkValueTile(o.valueTile, field::valueTile.in(names));
   if (problem.empty())

@@ -63,8 +63,8 @@ private:
 
 /// The configurations a sweep tries for `spec`: chunk sizes 16, 32, 64 with
 /// the inverse methods each allows, V tiles dividing V, thread counts; for
-/// a backward spec its products (fma, and tf32 for 16-bit inputs), the
-/// scans' V tiles and thread counts.
+/// a backward spec the scans prepared or not and their V tiles, and the
+/// map's thread count and where it reads the states.
 std::vector<ChunkedPipelineOptions> tuningCandidates(const KernelSpec &spec);
 
 /// The configuration to compile `spec` with for sequences of about T tokens:

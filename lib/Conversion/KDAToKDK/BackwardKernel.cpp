@@ -96,14 +96,14 @@ ChunkTiles BackwardKernel::loadChunk(Block &body, TileProgram &program,
 
 void BackwardKernel::declarePrepared(ValueRange prepared) {
   for (Value value : prepared)
-    workspace(bw.prepared[cast<OpResult>(value).getResultNumber()].ws);
+    workspace(bw.preparedOf(value).ws);
 }
 
 SmallVector<Value> valueColumnArgs(const Backward &bw, ValueRange prepared,
                                    Block &body, unsigned firstArg) {
   SmallVector<Value> args;
   for (auto [i, value] : llvm::enumerate(prepared))
-    if (bw.prepared[cast<OpResult>(value).getResultNumber()].valueColumns)
+    if (bw.preparedOf(value).valueColumns)
       args.push_back(body.getArgument(firstArg + i));
   return args;
 }
@@ -113,8 +113,7 @@ void BackwardKernel::loadPrepared(ValueRange prepared, Block &body,
                                   Value slot, Value head) {
   for (auto [i, value] : llvm::enumerate(prepared)) {
     BlockArgument arg = body.getArgument(firstArg + i);
-    const PreparedValue &p =
-        bw.prepared[cast<OpResult>(value).getResultNumber()];
+    const PreparedValue &p = bw.preparedOf(value);
     SmallVector<int64_t> shape(p.ws.tileType.getShape());
     if (p.valueColumns)
       shape.back() = columns;

@@ -61,6 +61,10 @@ struct Backward {
   WorkspaceSpec dtBiasPartials, aLogPartials;
   /// The prepared map's results, by result number (none without it).
   llvm::SmallVector<PreparedValue> prepared;
+  /// The workspace of a scan's prepared operand (a result of the map).
+  const PreparedValue &preparedOf(mlir::Value operand) const {
+    return prepared[llvm::cast<mlir::OpResult>(operand).getResultNumber()];
+  }
   /// Columns of the gate: K, or 1 for a per-head gate.
   int64_t gateWidth() const {
     return g.gate == mlir::kda::GateGranularity::scalar ? 1 : g.kDim;
@@ -135,8 +139,8 @@ public:
                 mlir::Value dst, mlir::Value rows = {},
                 bool valueColumns = true);
   /// Loads a scan's prepared operands for (slot, head) and binds them to the
-  /// body's arguments from `firstArg` on; `sliced` holds those the kernel
-  /// lowers as column blocks.
+  /// body's arguments from `firstArg` on: this block's columns of those
+  /// whose columns are V's.
   void loadPrepared(mlir::ValueRange prepared, mlir::Block &body,
                     unsigned firstArg, class TileProgram &program,
                     mlir::Value slot, mlir::Value head);
