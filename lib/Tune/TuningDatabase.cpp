@@ -312,8 +312,8 @@ backwardCandidates(const KernelSpec &spec) {
   std::vector<ChunkedPipelineOptions> out;
   for (bool prep : {true, false})
     for (int64_t vTile : {0, 64, 32, 16}) // 0: all of V
-      for (int64_t mapThreads : {0, 512}) // 0: the scans' 256
-        for (bool inPlace : {false, true}) {
+      for (int64_t mapThreads : {512, 256})
+        for (bool inPlace : {true, false}) {
           if (vTile != 0 && !limits::splitsEvenly(vTile, spec.V))
             continue;
           ChunkedPipelineOptions o;

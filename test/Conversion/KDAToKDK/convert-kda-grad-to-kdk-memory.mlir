@@ -4,12 +4,13 @@
 // one element; the map computes nothing for the state's cotangent (the
 // reverse scan's) and reuses dead state tiles as C x K row blocks; the
 // state updates accumulate their products into one K x V tile. The scans
-// keep all of V (--grad-v-tile=0), the largest tiles they can have.
-// RUN: kdac --op=backward --H=1 --K=128 --V=128 --dtype=f32 --initial-state --final-state --grad-v-tile=0 --emit=kernel | FileCheck %s
-// With --grad-map-states-in-place the map reads S and dS where the scans
-// stored them (kdk.global_tile): no K x V tile of its own, under half the
-// shared memory, so two blocks fit on an SM.
-// RUN: kdac --op=backward --H=1 --K=128 --V=128 --dtype=f32 --initial-state --final-state --grad-v-tile=0 --grad-map-states-in-place --emit=kernel | FileCheck %s --check-prefix=INPLACE
+// keep all of V (--grad-v-tile=0), the largest tiles they can have, and
+// the map reads shared copies of S and dS (--grad-map-states-in-place=false).
+// RUN: kdac --op=backward --H=1 --K=128 --V=128 --dtype=f32 --initial-state --final-state --grad-v-tile=0 --grad-map-states-in-place=false --emit=kernel | FileCheck %s
+// By default the map reads S and dS where the scans stored them
+// (kdk.global_tile): no K x V tile of its own, under half the shared
+// memory, so two blocks fit on an SM.
+// RUN: kdac --op=backward --H=1 --K=128 --V=128 --dtype=f32 --initial-state --final-state --grad-v-tile=0 --emit=kernel | FileCheck %s --check-prefix=INPLACE
 
 // CHECK-LABEL: func.func @kda_bwd_states
 // CHECK: kdk.alloc_tile {{.*}} : memref<128x129xf32, 3>

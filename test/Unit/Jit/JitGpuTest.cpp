@@ -744,42 +744,44 @@ TEST_F(JitGpu, BackwardScanPrepChoicesMatchTheOracle) {
   ChunkedPipelineOptions everyBarrier;
   everyBarrier.thinBarriers = false;
   expectChoiceCaseMatches(jitWith(everyBarrier), cases[3], seed += 2);
-  ChunkedPipelineOptions wideMap;
-  wideMap.gradMapBlockThreads = 512;
-  expectChoiceCaseMatches(jitWith(wideMap), cases[4], seed += 2);
-  expectChoiceCaseMatches(jitWith(wideMap), cases[1], seed += 2);
+  ChunkedPipelineOptions narrowMap;
+  narrowMap.gradMapBlockThreads = 256;
+  expectChoiceCaseMatches(jitWith(narrowMap), cases[4], seed += 2);
+  expectChoiceCaseMatches(jitWith(narrowMap), cases[1], seed += 2);
   ChunkedPipelineOptions unprepared;
   unprepared.gradScanPrep = false;
   for (const ChoiceCase &tc : cases)
     expectChoiceCaseMatches(jitWith(unprepared), tc, seed += 2);
 }
 
-// The map reading each chunk's state and its cotangent in place from their
-// workspaces (kdk.global_tile), alone and with a 512-thread map.
-TEST_F(JitGpu, BackwardMapStatesInPlaceMatchTheOracle) {
+// The map reading each chunk's state and its cotangent from shared copies
+// instead of in place from their workspaces (kdk.global_tile, the default),
+// with the default 512-thread map and with 256 threads.
+TEST_F(JitGpu, BackwardMapSharedStatesMatchTheOracle) {
   const ChoiceCase cases[] = {
-      {"in place bf16 K=V=128", DType::BF16, 2, 128, 128, 1, 70, {}, false,
+      {"shared states bf16 K=V=128", DType::BF16, 2, 128, 128, 1, 70, {}, false,
        false},
-      {"in place f32 vk varlen K=16 V=32", DType::F32, 2, 16, 32, 1, 51,
+      {"shared states f32 vk varlen K=16 V=32", DType::F32, 2, 16, 32, 1, 51,
        {1, 33, 17}, true, false},
-      {"in place bf16 GVA varlen all fused", DType::BF16, 4, 64, 64, 1, 68,
+      {"shared states bf16 GVA varlen all fused", DType::BF16, 4, 64, 64, 1, 68,
        {20, 1, 47}, false, true},
-      {"in place f32 GVA varlen all fused", DType::F32, 4, 32, 32, 1, 68,
+      {"shared states f32 GVA varlen all fused", DType::F32, 4, 32, 32, 1, 68,
        {20, 1, 47}, false, true}};
   int seed = 3100;
-  ChunkedPipelineOptions inPlace;
-  inPlace.gradMapStatesInPlace = true;
+  ChunkedPipelineOptions shared;
+  shared.gradMapStatesInPlace = false;
   for (const ChoiceCase &tc : cases)
-    expectChoiceCaseMatches(jitWith(inPlace), tc, seed += 2);
-  ChunkedPipelineOptions wide = inPlace;
-  wide.gradMapBlockThreads = 512;
-  expectChoiceCaseMatches(jitWith(wide), cases[0], seed += 2);
-  expectChoiceCaseMatches(jitWith(wide), cases[2], seed += 2);
+    expectChoiceCaseMatches(jitWith(shared), tc, seed += 2);
+  ChunkedPipelineOptions narrow = shared;
+  narrow.gradMapBlockThreads = 256;
+  expectChoiceCaseMatches(jitWith(narrow), cases[0], seed += 2);
+  expectChoiceCaseMatches(jitWith(narrow), cases[2], seed += 2);
 }
 
 // 32-token chunks (forward-substitution inverse: the blocked one has no
 // tile lowering yet), which at K = V = 128 fit only with the map's states
-// read in place: half the per-chunk state workspaces and scan steps.
+// read in place (the default): half the per-chunk state workspaces and scan
+// steps.
 TEST_F(JitGpu, BackwardThirtyTwoTokenChunksMatchTheOracle) {
   const ChoiceCase cases[] = {
       {"C=32 bf16 K=V=128", DType::BF16, 2, 128, 128, 1, 100, {}, false,
@@ -791,10 +793,22 @@ TEST_F(JitGpu, BackwardThirtyTwoTokenChunksMatchTheOracle) {
   ChunkedPipelineOptions pipeline;
   pipeline.chunkSize = 32;
   pipeline.utMethod = "forward-substitution";
-  pipeline.gradMapStatesInPlace = true;
   int seed = 3300;
   for (const ChoiceCase &tc : cases)
     expectChoiceCaseMatches(jitWith(pipeline), tc, seed += 2);
+}
+
+// K = V = 256 fits at the defaults, the map reading its states in place
+// (207 KB of shared memory; 717 KB with shared copies).
+TEST_F(JitGpu, BackwardHeadDim256MatchesTheOracle) {
+  const ChoiceCase cases[] = {
+      {"K=V=256 bf16 all fused", DType::BF16, 2, 256, 256, 1, 40, {}, false,
+       true},
+      {"K=V=256 f32 vk varlen", DType::F32, 2, 256, 256, 1, 37, {20, 17},
+       true, false}};
+  int seed = 3500;
+  for (const ChoiceCase &tc : cases)
+    expectChoiceCaseMatches(jit(), tc, seed += 2);
 }
 
 TEST_F(JitGpu, BackwardKernelsOnGradientGoldens) {

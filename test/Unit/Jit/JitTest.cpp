@@ -355,20 +355,19 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   // Besides the defaults (auto products: tf32 for 16-bit inputs, prepared
   // scans split by 32 columns, thinned barriers), every other backward
   // choice compiles too: f32 FMA and forced tf32 products, narrower or no
-  // column splits, every barrier, scans that compute everything, 512-thread
-  // per-chunk kernels, a map that reads the states in place, 32-token
-  // chunks.
+  // column splits, every barrier, scans that compute everything, 256-thread
+  // per-chunk kernels, a map that reads shared copies of the states,
+  // 32-token chunks.
   ChunkedPipelineOptions fma, tf32, columns, unsplit, everyBarrier, unprepared,
-      wideMap, inPlace, thirtyTwo;
+      narrowMap, sharedStates, thirtyTwo;
   fma.gradProducts = "fma";
   tf32.gradProducts = "tf32";
   columns.gradValueTile = 16;
   unsplit.gradValueTile = 0;
   everyBarrier.thinBarriers = false;
   unprepared.gradScanPrep = false;
-  wideMap.gradMapBlockThreads = 512;
-  inPlace.gradMapStatesInPlace = true;
-  thirtyTwo = inPlace;
+  narrowMap.gradMapBlockThreads = 256;
+  sharedStates.gradMapStatesInPlace = false;
   thirtyTwo.chunkSize = 32;
   thirtyTwo.utMethod = "forward-substitution";
   for (auto [spec, options] :
@@ -377,8 +376,8 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
         std::pair(fused, tf32), std::pair(fused, columns),
         std::pair(fused, unsplit), std::pair(fused, everyBarrier),
         std::pair(plain, unprepared), std::pair(fused, unprepared),
-        std::pair(fused, wideMap), std::pair(plain, inPlace),
-        std::pair(fused, inPlace), std::pair(fused, thirtyTwo)}) {
+        std::pair(fused, narrowMap), std::pair(plain, sharedStates),
+        std::pair(fused, sharedStates), std::pair(fused, thirtyTwo)}) {
     llvm::Expected<EmittedCuda> cuda = generateCuda(spec, options);
     ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
     std::vector<std::string> kernels = {"kda_bwd_states", "kda_bwd_state_grads",

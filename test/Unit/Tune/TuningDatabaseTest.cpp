@@ -69,8 +69,8 @@ TEST(TuningDatabase, RoundTripsEveryOption) {
   o.gradValueTile = 16;
   o.thinBarriers = false;
   o.gradScanPrep = false;
-  o.gradMapBlockThreads = 512;
-  o.gradMapStatesInPlace = true;
+  o.gradMapBlockThreads = 256;
+  o.gradMapStatesInPlace = false;
   o.recurrent = true;
   TuningDatabase db;
   db.record(e);
@@ -193,11 +193,11 @@ TEST(TuningCandidates, BackwardSweepsItsOwnChoices) {
   unsplit.gradValueTile = 0;
   unsplit.thinBarriers = false;
   unsplit.gradScanPrep = false;
-  unsplit.gradMapBlockThreads = 512;
-  unsplit.gradMapStatesInPlace = true;
+  unsplit.gradMapBlockThreads = 256;
+  unsplit.gradMapStatesInPlace = false;
   EXPECT_NE(describe(unsplit).find("backward scans v-tile all of V, every "
                                    "barrier, unprepared scans, backward map "
-                                   "threads 512, map states in place"),
+                                   "threads 256, map states in shared memory"),
             std::string::npos);
 }
 
