@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "KDK/KDKInterfaces.h.inc"
+
 #define GET_ATTRDEF_CLASSES
 #include "KDK/KDKAttrs.h.inc"
 

@@ -14,6 +14,7 @@
 
 include "KDKDialect.td"
 include "KDKAttrs.td"
+include "KDKInterfaces.td"
 include "KDA/KDAEnums.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
@@ -207,13 +208,13 @@ def KDK_StoreTileOp : KDK_Op<"store_tile"> {
   }];
 }
 
-def KDK_ConvertOp : KDK_Op<"convert"> {
+def KDK_ConvertOp : KDK_Op<"convert", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "copies a tile into another of the same shape, converting elements";
   let arguments = (ins Arg<KDK_Tile, "", [MemRead]>:$src, Arg<KDK_Tile, "", [MemWrite]>:$dst);
   let assemblyFormat = "$src `into` $dst attr-dict `:` type($src) `,` type($dst)";
 }
 
-def KDK_FillOp : KDK_Op<"fill"> {
+def KDK_FillOp : KDK_Op<"fill", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "sets every element of a tile";
   let arguments = (ins Arg<KDK_Tile, "", [MemWrite]>:$tile, F64Attr:$value);
   let assemblyFormat = "$tile `,` $value attr-dict `:` type($tile)";
@@ -365,13 +366,13 @@ def KDK_MmaOp : KDK_Op<"mma"> {
   let hasVerifier = 1;
 }
 
-def KDK_SubOp : KDK_Op<"sub"> {
+def KDK_SubOp : KDK_Op<"sub", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "out = a - b element-wise";
   let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$lhs, Arg<KDK_F32Tile2D, "", [MemRead]>:$rhs, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out);
   let assemblyFormat = "$lhs `,` $rhs `into` $out attr-dict `:` type($lhs) `,` type($rhs) `,` type($out)";
 }
 
-def KDK_AddIdentityOp : KDK_Op<"add_identity"> {
+def KDK_AddIdentityOp : KDK_Op<"add_identity", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "out = I + A (I - A with `negate`) for a square tile";
   let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$input, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out, UnitAttr:$negate);
   let assemblyFormat = [{
@@ -379,7 +380,7 @@ def KDK_AddIdentityOp : KDK_Op<"add_identity"> {
   }];
 }
 
-def KDK_DecayRowsOp : KDK_Op<"decay_rows"> {
+def KDK_DecayRowsOp : KDK_Op<"decay_rows", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "out = scale * r_i * x * exp(gc) or x * exp(gc_last - gc)";
   let description = [{
     `to_last` false: out[i, d] = scale * r[i] * x[i, d] * exp(gc[i, d]);
@@ -430,7 +431,7 @@ def KDK_LastRowExpOp : KDK_Op<"last_row_exp"> {
   let assemblyFormat = "$gc `into` $out attr-dict `:` type($gc) `,` type($out)";
 }
 
-def KDK_ScaleRowsOp : KDK_Op<"scale_rows"> {
+def KDK_ScaleRowsOp : KDK_Op<"scale_rows", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "x[i, :] *= r[i], in place or `into` another tile";
   let description = [{
     In place on an f32 tile (the state's per-channel decay), or from a tile
@@ -511,14 +512,14 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step", [AttrSizedOperandSegments]> {
 // The backward's tile primitives (kda-grad-decompose's ops), on f32 tiles.
 //===----------------------------------------------------------------------===//
 
-def KDK_AddOp : KDK_Op<"add"> {
+def KDK_AddOp : KDK_Op<"add", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "out = a + b element-wise (matrices or vectors)";
   let arguments = (ins Arg<KDK_F32Tile, "", [MemRead]>:$lhs, Arg<KDK_F32Tile, "", [MemRead]>:$rhs, Arg<KDK_F32Tile, "", [MemWrite]>:$out);
   let assemblyFormat = "$lhs `,` $rhs `into` $out attr-dict `:` type($lhs) `,` type($rhs) `,` type($out)";
   let hasVerifier = 1;
 }
 
-def KDK_MulOp : KDK_Op<"mul"> {
+def KDK_MulOp : KDK_Op<"mul", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "out = scale * a * b element-wise (matrices or vectors)";
   let arguments = (ins Arg<KDK_F32Tile, "", [MemRead]>:$lhs, Arg<KDK_F32Tile, "", [MemRead]>:$rhs, Arg<KDK_F32Tile, "", [MemWrite]>:$out,
                        DefaultValuedAttr<F64Attr, "1.0">:$scale);
@@ -558,7 +559,7 @@ def KDK_AddToLastRowOp : KDK_Op<"add_to_last_row"> {
   let hasVerifier = 1;
 }
 
-def KDK_TrilOp : KDK_Op<"tril"> {
+def KDK_TrilOp : KDK_Op<"tril", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "x = scale * x on the causal mask, 0 above it, in place";
   let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead, MemWrite]>:$tile,
                        KDA_CausalMask:$mask, DefaultValuedAttr<F64Attr, "1.0">:$scale);

@@ -7,10 +7,13 @@
 // op since the last kept barrier wrote, or writes what one read or wrote.
 // Shared tiles are compared by their element ranges within one
 // kdk.alloc_tile (the strided layout of a subview says where it lies);
-// different allocations never overlap (kdk-allocate-shared-memory). A
-// global buffer conflicts with itself as a whole. Register fragments are
-// per thread and never need one. Anything else, and any op with regions,
-// touches everything, and so does whatever follows a nested block.
+// different allocations never overlap (kdk-allocate-shared-memory). Two
+// element-wise ops (kdk::ElementwiseOpInterface) that touch one tile
+// through views of the same type reach each element from the same thread,
+// so they need none for that tile. A global buffer conflicts with itself
+// as a whole. Register fragments are per thread and never need one.
+// Anything else, and any op with regions, touches everything, and so does
+// whatever follows a nested block.
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Transforms/Passes.h"
@@ -38,6 +41,17 @@ struct Access {
   Value root;
   int64_t begin, end;
   bool write;
+  /// The view's type when an element-wise op touches only the elements it
+  /// computes through it (null otherwise).
+  Type ownElementView = {};
+
+  bool conflictsWith(const Access &other) const {
+    if (root != other.root || !(write || other.write) ||
+        !(begin < other.end && other.begin < end))
+      return false;
+    // One thread per element in both: program order orders them.
+    return !ownElementView || ownElementView != other.ownElementView;
+  }
 };
 
 constexpr int64_t kWhole = std::numeric_limits<int64_t>::max();
@@ -56,8 +70,7 @@ struct Phase {
       return true;
     for (const Access &a : accesses)
       for (const Access &b : next.accesses)
-        if (a.root == b.root && (a.write || b.write) && a.begin < b.end &&
-            b.begin < a.end)
+        if (a.conflictsWith(b))
           return true;
     return false;
   }
@@ -112,6 +125,9 @@ Phase phaseOf(Operation *op) {
     phase.everything = true;
     return phase;
   }
+  SmallVector<Value> ownElementTiles;
+  if (auto elementwise = dyn_cast<kdk::ElementwiseOpInterface>(op))
+    ownElementTiles = elementwise.getOwnElementTiles();
   SmallVector<MemoryEffects::EffectInstance> instances;
   effects.getEffects(instances);
   for (const MemoryEffects::EffectInstance &effect : instances) {
@@ -125,8 +141,11 @@ Phase phaseOf(Operation *op) {
       phase.everything = true;
       return phase;
     }
-    if (access->root)
-      phase.accesses.push_back(*access);
+    if (!access->root)
+      continue;
+    if (access->end != kWhole && llvm::is_contained(ownElementTiles, value))
+      access->ownElementView = value.getType();
+    phase.accesses.push_back(*access);
   }
   return phase;
 }
