@@ -434,7 +434,11 @@ def KDKThinBarriers : Pass<"kdk-thin-barriers", "::mlir::ModuleOp"> {
     barrier wrote, or writes one that such an op read or wrote, judged from
     the ops' declared memory effects. Shared tiles compare by their element
     ranges inside one kdk.alloc_tile (from the subview's strided layout);
-    register fragments never conflict; ops with regions, undeclared effects
+    two element-wise ops (kdk::ElementwiseOpInterface) that touch a tile
+    through views of one type reach each element of it from the same
+    thread, so they never conflict on it (a chain kdk.mul, kdk.add,
+    kdk.decay_rows needs no barrier); register fragments never conflict;
+    ops with regions, undeclared effects
     or untraceable operands touch everything, and a loop body's last
     barrier always stays. kdac runs it on the backward's kernels, whose
     tile programs put a barrier after every op (--thin-barriers).
