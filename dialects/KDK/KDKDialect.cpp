@@ -86,6 +86,18 @@ LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
         threads.getInt() % 32 != 0)
       return op->emitError() << kBlockThreadsAttr
                              << " must be a multiple of 32 in [32, 1024]";
+  } else if (name == kMinBlocksPerSMAttr) {
+    auto blocks = dyn_cast<IntegerAttr>(attr.getValue());
+    auto threads = op->getAttrOfType<IntegerAttr>(kBlockThreadsAttr);
+    if (!blocks || !threads || blocks.getInt() < 1)
+      return op->emitError() << kMinBlocksPerSMAttr
+                             << " must be a positive integer on a kernel "
+                                "with "
+                             << kBlockThreadsAttr;
+    std::string problem = kdac::limits::checkBlocksPerSM(
+        blocks.getInt(), threads.getInt(), kMinBlocksPerSMAttr.str());
+    if (!problem.empty())
+      return op->emitError() << problem;
   } else if (name == kGridAttr) {
     auto grid = dyn_cast<ArrayAttr>(attr.getValue());
     if (!grid || grid.size() != 3)

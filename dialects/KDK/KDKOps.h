@@ -29,6 +29,10 @@ namespace mlir::kdk {
 /// Discardable attributes on kernel functions and their arguments.
 inline constexpr llvm::StringLiteral kKernelAttr = "kdk.kernel";
 inline constexpr llvm::StringLiteral kBlockThreadsAttr = "kdk.block_threads";
+/// Blocks that must fit on one SM at once (__launch_bounds__' second
+/// argument, which bounds the registers per thread).
+inline constexpr llvm::StringLiteral kMinBlocksPerSMAttr =
+    "kdk.min_blocks_per_sm";
 inline constexpr llvm::StringLiteral kGridAttr = "kdk.grid";
 inline constexpr llvm::StringLiteral kParamAttr = "kdk.param";
 inline constexpr llvm::StringLiteral kWorkspaceAttr = "kdk.workspace";

@@ -63,6 +63,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
     backward.scanValueTile = options.gradValueTile;
     backward.mapBlockThreads = options.gradMapBlockThreads;
     backward.mapStatesInPlace = options.gradMapStatesInPlace;
+    backward.scanBlocksPerSM = options.gradScanBlocksPerSM;
     pm.addPass(createConvertKDAGradToKDK(backward));
     KDKSelectProductsOptions products;
     products.f32Products = options.gradProducts;

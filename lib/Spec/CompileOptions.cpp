@@ -85,6 +85,10 @@ std::string validate(const ChunkedPipelineOptions &o, OptionNames names) {
         checkValueTile(o.decodeValueTile, field::decodeValueTile.in(names));
   if (problem.empty())
     problem = checkValueTile(o.gradValueTile, field::gradValueTile.in(names));
+  // The backward's scans run block-threads threads.
+  if (problem.empty())
+    problem = checkBlocksPerSM(o.gradScanBlocksPerSM, o.blockThreads,
+                               field::gradScanBlocksPerSM.in(names));
   if (!problem.empty())
     return problem;
   if (!oneOf(o.gradProducts, {"auto", "fma", "tf32"}))

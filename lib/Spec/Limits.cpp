@@ -64,6 +64,17 @@ std::string checkValueTile(int64_t tile, const std::string &what) {
          std::to_string(kMaxHeadDim) + " columns, got " + std::to_string(tile);
 }
 
+std::string checkBlocksPerSM(int64_t blocks, int64_t threads,
+                             const std::string &what) {
+  int64_t most = threads > 0 ? kMaxThreadsPerSM / threads : 0;
+  if (blocks >= 0 && blocks <= most)
+    return "";
+  return what + " must be in [0, " + std::to_string(most) + "] for " +
+         std::to_string(threads) + "-thread blocks (" +
+         std::to_string(kMaxThreadsPerSM) + " threads per SM), got " +
+         std::to_string(blocks);
+}
+
 std::string checkSharedMemoryLimit(int64_t bytes, const std::string &what) {
   if (bytes > 0 && bytes <= kMaxSharedMemoryBytes)
     return "";

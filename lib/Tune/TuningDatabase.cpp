@@ -87,6 +87,8 @@ std::string describe(const ChunkedPipelineOptions &o) {
     text << (o.gradScanPrep ? ", prepared scans" : ", unprepared scans");
   if (o.gradMapBlockThreads != defaults.gradMapBlockThreads)
     text << ", backward map threads " << o.gradMapBlockThreads;
+  if (o.gradScanBlocksPerSM != defaults.gradScanBlocksPerSM)
+    text << ", backward scans " << o.gradScanBlocksPerSM << " blocks per SM";
   if (o.gradMapStatesInPlace != defaults.gradMapStatesInPlace)
     text << (o.gradMapStatesInPlace ? ", map states in place"
                                     : ", map states in shared memory");

@@ -29,10 +29,19 @@
 // KERNELS: func.func @kda_bwd_prep
 // KERNELS-SAME: kdk.grid = ["chunk_slots", "1", "1"]
 // KERNELS: kdk.store_tile
+// The scans issue their prepared tiles (and an f32 do) by cp.async, all in
+// flight at once, and wait once.
 // KERNELS: func.func @kda_bwd_states
 // KERNELS-NOT: kdk.decayed_gram
-// KERNELS: kdk.load_tile
+// KERNELS: scf.for
+// KERNELS-COUNT-4: kdk.load_tile {{.*}} async
+// KERNELS-NEXT: kdk.wait_async
+// KERNELS-NEXT: kdk.barrier
 // KERNELS: func.func @kda_bwd_state_grads
+// KERNELS: scf.for
+// KERNELS-COUNT-6: kdk.load_tile {{.*}} async
+// KERNELS-NEXT: kdk.wait_async
+// KERNELS-NEXT: kdk.barrier
 // KERNELS: func.func @kda_bwd_map
 
 // TWICE: error: kda-grad-scan-prep: the scans already read prepared values

@@ -112,7 +112,9 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
     slot and value head, storing each result to the workspace of its name;
     the scans load their chunk's tiles of them (their columns of a V-wide
     one when split) instead of computing them. map-block-threads sets the
-    block size of kda_bwd_prep and kda_bwd_map. With map-states-in-place
+    block size of kda_bwd_prep and kda_bwd_map; scan-blocks-per-sm asks the
+    scans to fit that many blocks on an SM (kdk.min_blocks_per_sm, which
+    bounds their registers per thread). With map-states-in-place
     the map's products and row dots read S and dS where the scans stored
     them (kdk.global_tile views of the workspaces, through L2) instead of
     shared copies: two K x V f32 tiles less per block, so that more blocks
@@ -146,6 +148,10 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
     Option<"mapBlockThreads", "map-block-threads", "int64_t", /*default=*/"0",
            "Threads per block of the per-chunk kernels (kda_bwd_prep, "
            "kda_bwd_map; 0: block-threads)">,
+    Option<"scanBlocksPerSM", "scan-blocks-per-sm", "int64_t",
+           /*default=*/"0",
+           "Blocks of each scan that must fit on one SM at once "
+           "(kdk.min_blocks_per_sm; 0: no bound)">,
     Option<"mapStatesInPlace", "map-states-in-place", "bool",
            /*default=*/"false",
            "kda_bwd_map reads the state and its cotangent in place from their "

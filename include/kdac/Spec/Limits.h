@@ -102,6 +102,12 @@ std::string checkValueTile(int64_t tile, const std::string &what);
 inline bool splitsEvenly(int64_t tile, int64_t extent) {
   return tile > 0 && tile < extent && extent % tile == 0;
 }
+/// Threads resident on one SM on every target of kTargets.
+inline constexpr int64_t kMaxThreadsPerSM = 2048;
+/// Blocks of `threads` each that a kernel asks to fit on one SM at once: 0
+/// (no bound) or 1 .. kMaxThreadsPerSM / threads.
+std::string checkBlocksPerSM(int64_t blocks, int64_t threads,
+                             const std::string &what);
 /// A shared-memory limit in bytes: positive, at most kMaxSharedMemoryBytes.
 std::string checkSharedMemoryLimit(int64_t bytes, const std::string &what);
 /// A code-generation target: one of kTargets.

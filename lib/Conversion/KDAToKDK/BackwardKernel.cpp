@@ -118,9 +118,16 @@ void BackwardKernel::loadPrepared(ValueRange prepared, Block &body,
     if (p.valueColumns)
       shape.back() = columns;
     Value dst = tile(shape);
-    loadSlot(p.ws, slot, head, dst, {}, p.valueColumns);
+    loadSlot(p.ws, slot, head, dst, {}, p.valueColumns, /*async=*/true);
     program.bindDonated(arg, dst);
   }
+}
+
+void BackwardKernel::awaitLoads() {
+  if (loadsInFlight)
+    kdk::WaitAsyncOp::create(b, loc);
+  loadsInFlight = false;
+  k.barrier();
 }
 
 ChunkSlot BackwardKernel::enterChunkSlot() {
@@ -145,8 +152,13 @@ Value BackwardKernel::loadDO(Value batch, Value token, Value rows,
   if (splitsColumns())
     offset = k.add(offset, firstColumn);
   Value rowStride = k.index(g.hv * g.vDim);
-  kdk::LoadTileOp::create(b, loc, args.lookup("do"), offset, rows, rowStride,
-                          1, dO, false);
+  // An f32 do arrives by cp.async like the prepared tiles (cp.async does
+  // not convert).
+  Value buffer = args.lookup("do");
+  bool async = cast<MemRefType>(buffer.getType()).getElementType().isF32();
+  kdk::LoadTileOp::create(b, loc, buffer, offset, rows, rowStride, 1, dO,
+                          async);
+  loadsInFlight |= async;
   return dO;
 }
 
@@ -165,7 +177,8 @@ static std::pair<int64_t, int64_t> rowsAndStride(const WorkspaceSpec &ws) {
 }
 
 void BackwardKernel::loadSlot(const WorkspaceSpec &ws, Value slot, Value head,
-                              Value dst, Value rows, bool valueColumns) {
+                              Value dst, Value rows, bool valueColumns,
+                              bool async) {
   auto [allRows, stride] = rowsAndStride(ws);
   // One statement per index op: the IR (and the CUDA) must not depend on
   // the compiler's order of evaluating arguments.
@@ -173,7 +186,8 @@ void BackwardKernel::loadSlot(const WorkspaceSpec &ws, Value slot, Value head,
   Value rowCount = rows ? rows : k.index(allRows);
   Value offset = slotOffset(ws, slot, head, valueColumns);
   kdk::LoadTileOp::create(b, loc, args.lookup(ws.name), offset, rowCount,
-                          rowStride, 1, dst, false);
+                          rowStride, 1, dst, async);
+  loadsInFlight |= async;
 }
 
 void BackwardKernel::storeSlot(Value src, const WorkspaceSpec &ws, Value slot,

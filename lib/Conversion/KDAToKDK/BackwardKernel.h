@@ -53,6 +53,8 @@ struct Backward {
   /// Columns of V one block of a scan owns when the scan's body is
   /// separable by columns (0: all of V).
   int64_t scanValueTile = 0;
+  /// Blocks of a scan that must fit on one SM at once (0: no bound).
+  int64_t scanBlocksPerSM = 0;
   WorkspaceSpec states, nextStateGrads;
   /// GVA's per-value-head dq and dk, summed by kda_bwd_group_sum.
   WorkspaceSpec dqHeads, dkHeads;
@@ -124,7 +126,8 @@ public:
   /// chunk (varlen leaves trailing slots empty).
   ChunkSlot enterChunkSlot();
 
-  /// The rows of do for the chunk.
+  /// The rows of do for the chunk (by cp.async when do is f32: then
+  /// awaitLoads waits for it).
   mlir::Value loadDO(mlir::Value batch, mlir::Value token, mlir::Value rows,
                      mlir::Value head);
 
@@ -134,11 +137,12 @@ public:
   mlir::Value slotOffset(const WorkspaceSpec &ws, mlir::Value slot,
                          mlir::Value head, bool valueColumns = true);
   /// Moves (slot, head)'s tile of `ws`: its first `rows` rows (all when
-  /// null).
+  /// null); `async` issues it by cp.async, waited for by awaitLoads.
   void loadSlot(const WorkspaceSpec &ws, mlir::Value slot, mlir::Value head,
                 mlir::Value dst, mlir::Value rows = {},
-                bool valueColumns = true);
-  /// Loads a scan's prepared operands for (slot, head) and binds them to the
+                bool valueColumns = true, bool async = false);
+  /// Issues the loads of a scan's prepared operands for (slot, head), all in
+  /// flight at once (cp.async; awaitLoads waits), and binds them to the
   /// body's arguments from `firstArg` on: this block's columns of those
   /// whose columns are V's.
   void loadPrepared(mlir::ValueRange prepared, mlir::Block &body,
@@ -175,6 +179,17 @@ public:
   mlir::Value carriedTile(llvm::StringRef source, mlir::Value &sequence,
                           mlir::Value &head);
 
+  /// Asks that `blocks` blocks fit on one SM at once
+  /// (kdk.min_blocks_per_sm; none when 0).
+  void boundBlocksPerSM(int64_t blocks) {
+    if (blocks > 0)
+      k.getFunction()->setAttr(mlir::kdk::kMinBlocksPerSMAttr,
+                               b.getI64IntegerAttr(blocks));
+  }
+  /// The barrier after a chunk's loads, behind a kdk.wait_async when some
+  /// were issued by cp.async.
+  void awaitLoads();
+
   mlir::LogicalResult finish(mlir::Operation *anchor);
 
   const Backward &bw;
@@ -189,6 +204,8 @@ public:
   /// first.
   int64_t columns;
   mlir::Value firstColumn;
+  /// cp.async loads issued since the last awaitLoads.
+  bool loadsInFlight = false;
 };
 
 /// The body arguments (from `firstArg` on) of a scan's prepared operands

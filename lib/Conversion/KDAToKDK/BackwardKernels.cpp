@@ -111,6 +111,7 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
                         {columnBlocksOf(bw, columns), std::to_string(bw.g.hv),
                          "sequences"},
                         columns);
+  kernel.boundBlocksPerSM(bw.scanBlocksPerSM);
   kernel.declareInputs();
   bool initial = bool(op.getInitialState());
   if (initial)
@@ -128,11 +129,12 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
   if (blocks)
     program.sliceColumns(std::move(*blocks), columns);
   kernel.storeSlot(state, bw.states, s.slot, s.head);
-  kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
+  // The cp.async loads first, so that they are in flight during the others.
   kernel.loadPrepared(op.getPrepared(), body, firstPrepared, program, s.slot,
                       s.head);
+  kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
   program.bind(carriedArg, state);
-  kernel.k.barrier();
+  kernel.awaitLoads();
   if (failed(program.run(body, {yield.getState(), carriedArg})))
     return failure();
   kdk::ConvertOp::create(b, kernel.loc, program.tileOf(yield.getState()), state);
@@ -163,6 +165,7 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
                         {columnBlocksOf(bw, columns), std::to_string(bw.g.hv),
                          "sequences"},
                         columns);
+  kernel.boundBlocksPerSM(bw.scanBlocksPerSM);
   kernel.declareInputs();
   kernel.declarePrepared(op.getPrepared());
   kernel.workspace(bw.states);
@@ -188,17 +191,19 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
   if (blocks)
     program.sliceColumns(std::move(*blocks), columns);
   kernel.storeSlot(dS, bw.nextStateGrads, s.slot, s.head);
+  // The cp.async loads first, so that they are in flight during the others.
   if (readsState) {
-    kernel.loadSlot(bw.states, s.slot, s.head, state);
+    kernel.loadSlot(bw.states, s.slot, s.head, state, {}, true,
+                    /*async=*/true);
     program.bindDonated(body.getArgument(Arg::kState), state);
   }
-  kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
   kernel.loadPrepared(op.getPrepared(), body, firstPrepared, program, s.slot,
                       s.head);
+  kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
   program.bindDonated(body.getArgument(Arg::kDO),
                       kernel.loadDO(s.batch, s.token, s.rows, s.head));
   program.bind(body.getArgument(Arg::kDNextState), dS);
-  kernel.k.barrier();
+  kernel.awaitLoads();
   if (failed(program.run(body, kept)))
     return failure();
   kdk::ConvertOp::create(b, kernel.loc, program.tileOf(dState), dS);
@@ -334,14 +339,15 @@ LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
                  kernel.slotInPlace(bw.nextStateGrads, slot, head));
   } else {
     Value state = kernel.stateTile(), dNext = kernel.stateTile();
-    kernel.loadSlot(bw.states, slot, head, state);
-    kernel.loadSlot(bw.nextStateGrads, slot, head, dNext);
+    kernel.loadSlot(bw.states, slot, head, state, {}, true, /*async=*/true);
+    kernel.loadSlot(bw.nextStateGrads, slot, head, dNext, {}, true,
+                    /*async=*/true);
     program.bindDonated(body.getArgument(Arg::kState), state);
     program.bindDonated(body.getArgument(Arg::kDNextState), dNext);
   }
   program.bindDonated(body.getArgument(Arg::kDO),
                       kernel.loadDO(batch, token, rows, head));
-  kernel.k.barrier();
+  kernel.awaitLoads();
   auto yield = cast<kda::GradYieldOp>(body.getTerminator());
   // The map stores dq, dk, dv, dg (null without a gate), dbeta; the
   // state's cotangent is the reverse scan's, so what only it needs is not
@@ -585,6 +591,10 @@ struct ConvertKDAGradToKDKPass
     if (problem.empty())
       problem = kdac::limits::checkValueTile(
           scanValueTile, std::string(kPass) + ": scan-v-tile");
+    if (problem.empty())
+      problem = kdac::limits::checkBlocksPerSM(
+          scanBlocksPerSM, blockThreads,
+          std::string(kPass) + ": scan-blocks-per-sm");
     if (!problem.empty()) {
       module.emitError() << problem;
       return signalPassFailure();
@@ -702,6 +712,7 @@ struct ConvertKDAGradToKDKPass
     bw.mapBlockThreads = mapBlockThreads ? mapBlockThreads : blockThreads;
     bw.mapStatesInPlace = mapStatesInPlace;
     bw.scanValueTile = scanValueTile;
+    bw.scanBlocksPerSM = scanBlocksPerSM;
     bw.sharedMemoryLimit = kdk::sharedMemoryLimitOf(module, sharedMemoryLimit);
     if (prep) {
       for (Value value : prep.getValues())

@@ -260,6 +260,8 @@ struct CppParam {
 /// Everything known about a kernel before its body is emitted.
 struct KernelPlan {
   rt::KernelLaunch launch;
+  /// kdk.min_blocks_per_sm, 0 when absent.
+  int64_t minBlocksPerSM = 0;
   SmallVector<CppParam> params;
   llvm::DenseMap<Operation *, int64_t> allocOffsets;
 };
@@ -408,6 +410,8 @@ static FailureOr<KernelPlan> planKernel(func::FuncOp func,
                                     << kdk::kBlockThreadsAttr << " and "
                                     << kdk::kGridAttr;
   plan.launch.blockThreads = threads.getInt();
+  if (auto blocks = func->getAttrOfType<IntegerAttr>(kdk::kMinBlocksPerSMAttr))
+    plan.minBlocksPerSM = blocks.getInt();
   for (auto [axis, attr] : llvm::enumerate(grid))
     plan.launch.grid[axis] = gridExtent(cast<StringAttr>(attr).getValue());
 
@@ -442,7 +446,10 @@ static LogicalResult emitKernel(func::FuncOp func, const KernelPlan &plan,
   CudaEmitter emitter(out, plan.launch.blockThreads, plan.allocOffsets);
   raw_indented_ostream &os = emitter.ostream();
   os << "extern \"C\" __global__ void __launch_bounds__("
-     << plan.launch.blockThreads << ") " << plan.launch.name << "(";
+     << plan.launch.blockThreads;
+  if (plan.minBlocksPerSM)
+    os << ", " << plan.minBlocksPerSM;
+  os << ") " << plan.launch.name << "(";
   llvm::interleaveComma(plan.params, os, [&](const CppParam &param) {
     os << param.type << " " << param.name;
   });

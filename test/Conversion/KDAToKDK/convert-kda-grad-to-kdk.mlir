@@ -3,6 +3,10 @@
 // per primitive, with the states exchanged through two workspaces.
 // RUN: kda-opt %s --convert-kda-grad-to-kdk | FileCheck %s
 // RUN: kda-opt %s --convert-kda-grad-to-kdk --kdk-allocate-shared-memory | kdac-translate --kdk-to-cuda | FileCheck %s --check-prefix=CUDA
+// scan-blocks-per-sm bounds the scans (kdk.min_blocks_per_sm, printed as
+// __launch_bounds__' second argument), not the map.
+// RUN: kda-opt %s --convert-kda-grad-to-kdk="scan-blocks-per-sm=2" --kdk-allocate-shared-memory | kdac-translate --kdk-to-cuda | FileCheck %s --check-prefix=BOUND
+// RUN: not kda-opt %s --convert-kda-grad-to-kdk="scan-blocks-per-sm=9" 2>&1 | FileCheck %s --check-prefix=TOO-MANY
 
 // CHECK-LABEL: func.func @kda_bwd_states
 // CHECK-SAME: kdk.workspace = "states"
@@ -152,3 +156,8 @@ module attributes {kdk.target = #kdk.target<"sm_90a", shared_memory = 232448, re
     return %1#0, %1#1, %1#2, %1#3, %1#4, %dh0 : tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2x16xf32>, tensor<1x?x2xf32>, tensor<1x2x16x16xf32>
   }
 }
+
+// BOUND: __launch_bounds__(256, 2) kda_bwd_states(
+// BOUND: __launch_bounds__(256, 2) kda_bwd_state_grads(
+// BOUND: __launch_bounds__(256) kda_bwd_map(
+// TOO-MANY: convert-kda-grad-to-kdk: scan-blocks-per-sm must be in [0, 8] for 256-thread blocks (2048 threads per SM), got 9

@@ -183,6 +183,20 @@ func.func @odd_threads() attributes {kdk.kernel, kdk.block_threads = 100 : i64, 
 
 // -----
 
+// expected-error @+1 {{kdk.min_blocks_per_sm must be in [0, 4] for 512-thread blocks (2048 threads per SM), got 5}}
+func.func @too_many_blocks() attributes {kdk.kernel, kdk.block_threads = 512 : i64, kdk.min_blocks_per_sm = 5 : i64, kdk.grid = ["1", "1", "1"]} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{kdk.min_blocks_per_sm must be a positive integer on a kernel with kdk.block_threads}}
+func.func @blocks_without_threads() attributes {kdk.kernel, kdk.min_blocks_per_sm = 2 : i64, kdk.grid = ["1", "1", "1"]} {
+  return
+}
+
+// -----
+
 // expected-error @+1 {{argument #0 of @unknown_tensor: kdk.param "h" is not a KDA tensor name}}
 func.func @unknown_tensor(%h: memref<?xf32> {kdk.param = "h"}) {
   return

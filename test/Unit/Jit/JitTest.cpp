@@ -357,9 +357,9 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   // choice compiles too: f32 FMA and forced tf32 products, narrower or no
   // column splits, every barrier, scans that compute everything, 256-thread
   // per-chunk kernels, a map that reads shared copies of the states,
-  // 32-token chunks.
+  // 32-token chunks, scans with no registers bound.
   ChunkedPipelineOptions fma, tf32, columns, unsplit, everyBarrier, unprepared,
-      narrowMap, sharedStates, thirtyTwo;
+      narrowMap, sharedStates, thirtyTwo, unboundedScans;
   fma.gradProducts = "fma";
   tf32.gradProducts = "tf32";
   columns.gradValueTile = 16;
@@ -368,6 +368,7 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   unprepared.gradScanPrep = false;
   narrowMap.gradMapBlockThreads = 256;
   sharedStates.gradMapStatesInPlace = false;
+  unboundedScans.gradScanBlocksPerSM = 0;
   thirtyTwo.chunkSize = 32;
   thirtyTwo.utMethod = "forward-substitution";
   for (auto [spec, options] :
@@ -377,7 +378,8 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
         std::pair(fused, unsplit), std::pair(fused, everyBarrier),
         std::pair(plain, unprepared), std::pair(fused, unprepared),
         std::pair(fused, narrowMap), std::pair(plain, sharedStates),
-        std::pair(fused, sharedStates), std::pair(fused, thirtyTwo)}) {
+        std::pair(fused, sharedStates), std::pair(fused, thirtyTwo),
+        std::pair(fused, unboundedScans)}) {
     llvm::Expected<EmittedCuda> cuda = generateCuda(spec, options);
     ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
     std::vector<std::string> kernels = {"kda_bwd_states", "kda_bwd_state_grads",

@@ -71,6 +71,7 @@ TEST(TuningDatabase, RoundTripsEveryOption) {
   o.gradScanPrep = false;
   o.gradMapBlockThreads = 256;
   o.gradMapStatesInPlace = false;
+  o.gradScanBlocksPerSM = 0;
   o.recurrent = true;
   TuningDatabase db;
   db.record(e);
