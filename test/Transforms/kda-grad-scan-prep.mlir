@@ -30,13 +30,21 @@
 // KERNELS-SAME: kdk.grid = ["chunk_slots", "1", "1"]
 // KERNELS: kdk.store_tile
 // The scans issue their prepared tiles (and an f32 do) by cp.async, all in
-// flight at once, and wait once.
+// flight at once, and wait once; the state is decayed and updated in its
+// own tile (no copy back into it), two blocks to an SM.
 // KERNELS: func.func @kda_bwd_states
+// KERNELS-SAME: kdk.min_blocks_per_sm = 2
 // KERNELS-NOT: kdk.decayed_gram
 // KERNELS: scf.for
+// KERNELS: kdk.store_tile %[[S:[^ ]+]] into
 // KERNELS-COUNT-4: kdk.load_tile {{.*}} async
 // KERNELS-NEXT: kdk.wait_async
 // KERNELS-NEXT: kdk.barrier
+// KERNELS: kdk.scale_rows %[[S]], %{{[^ ]+}} :
+// KERNELS-NEXT: kdk.barrier
+// KERNELS-NEXT: kdk.mma {{.*}} into %[[S]] transpose_lhs tf32 accumulate
+// KERNELS-NEXT: kdk.barrier
+// KERNELS-NEXT: }
 // KERNELS: func.func @kda_bwd_state_grads
 // KERNELS: scf.for
 // KERNELS-COUNT-6: kdk.load_tile {{.*}} async

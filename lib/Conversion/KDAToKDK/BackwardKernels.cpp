@@ -93,6 +93,15 @@ std::string columnBlocksOf(const Backward &bw, int64_t columns) {
   return std::to_string(bw.g.vDim / columns);
 }
 
+/// Moves a scan body's new carried value into the carried tile, unless the
+/// body already updated that tile in place.
+void carryInto(BackwardKernel &kernel, Value result, Value carried) {
+  if (result == carried)
+    return;
+  kdk::ConvertOp::create(kernel.b, kernel.loc, result, carried);
+  kernel.k.barrier();
+}
+
 /// kda.chunk_states: S enters chunk 0 as the initial state (or zero); each
 /// chunk stores its entering S, then the body updates it.
 LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
@@ -120,7 +129,6 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
   kernel.workspace(bw.states);
   kernel.seqLen = kernel.k.addSize("T");
   kernel.k.beginBody();
-  OpBuilder &b = kernel.b;
   Value sequence, head;
   Value state =
       kernel.carriedTile(initial ? "initial_state" : "", sequence, head);
@@ -133,12 +141,11 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
   kernel.loadPrepared(op.getPrepared(), body, firstPrepared, program, s.slot,
                       s.head);
   kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
-  program.bind(carriedArg, state);
+  program.bindCarried(carriedArg, state);
   kernel.awaitLoads();
-  if (failed(program.run(body, {yield.getState(), carriedArg})))
+  if (failed(program.run(body, {yield.getState()})))
     return failure();
-  kdk::ConvertOp::create(b, kernel.loc, program.tileOf(yield.getState()), state);
-  kernel.k.barrier();
+  carryInto(kernel, program.tileOf(yield.getState()), state);
   program.releaseAll();
   return kernel.finish(op);
 }
@@ -202,12 +209,12 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
   kernel.loadChunk(body, program, s.batch, s.token, s.rows, s.head);
   program.bindDonated(body.getArgument(Arg::kDO),
                       kernel.loadDO(s.batch, s.token, s.rows, s.head));
-  program.bind(body.getArgument(Arg::kDNextState), dS);
+  program.bindCarried(body.getArgument(Arg::kDNextState), dS);
   kernel.awaitLoads();
+  kept.pop_back(); // dS may be updated in place once read
   if (failed(program.run(body, kept)))
     return failure();
-  kdk::ConvertOp::create(b, kernel.loc, program.tileOf(dState), dS);
-  kernel.k.barrier();
+  carryInto(kernel, program.tileOf(dState), dS);
   program.releaseAll();
   b.setInsertionPointAfter(loop);
   if (dh0)

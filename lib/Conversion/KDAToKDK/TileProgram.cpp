@@ -71,9 +71,9 @@ Value TileProgram::elementwiseOut(Operation *op) {
   Value result = op->getResult(0);
   for (Value operand : op->getOperands()) {
     Value tile = tiles.lookup(operand);
-    // All of the operand's remaining readers are this op, and the tile is
-    // the program's own: the result may overwrite it element by element.
-    if (tile && made.contains(tile) && !keep.contains(operand) &&
+    // All of the operand's remaining readers are this op, and the program
+    // may overwrite its tile: the result does, element by element.
+    if (overwritable(tile) && !keep.contains(operand) &&
         operand.getType() == result.getType() &&
         pendingUses.lookup(operand) ==
             llvm::count(op->getOperands(), operand)) {
@@ -85,9 +85,9 @@ Value TileProgram::elementwiseOut(Operation *op) {
 }
 
 Value TileProgram::copyOf(Value value, Value result) {
-  // A dying tile of the program's own is updated where it is.
+  // A dying tile the program may overwrite is updated where it is.
   Value own = tiles.lookup(value);
-  if (own && made.contains(own) && !keep.contains(value) &&
+  if (overwritable(own) && !keep.contains(value) &&
       pendingUses.lookup(value) == 1) {
     tiles[result] = own;
     return own;
@@ -187,8 +187,11 @@ LogicalResult TileProgram::lower(Operation *op) {
         return success();
       })
       .Case([&](kda::ScaleRowsOp op) {
-        kdk::ScaleRowsOp::create(b, loc, t(op.getInput()), t(op.getRowScale()),
-                                 newTile(op.getResult()));
+        // In place when the input dies here (the row scale, a vector, never
+        // gives its tile).
+        Value input = t(op.getInput()), out = elementwiseOut(op);
+        kdk::ScaleRowsOp::create(b, loc, input, t(op.getRowScale()),
+                                 out == input ? Value() : out);
         return success();
       })
       .Case([&](kda::LastRowExpOp op) {
@@ -389,6 +392,7 @@ void TileProgram::releaseAll(ArrayRef<Value> live) {
     if (!llvm::is_contained(live, tile))
       pool.release(tile);
   made.clear();
+  carried.clear();
   tiles.clear();
 }
 

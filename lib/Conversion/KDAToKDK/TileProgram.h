@@ -31,6 +31,13 @@ public:
     bind(value, tile);
     made.insert(tile);
   }
+  /// As bind(), for the tile a scan carries across its chunk loop: once its
+  /// last reader has run, an op may update it in place (the new state then
+  /// ends where the old one was), but it never goes back to the pool.
+  void bindCarried(mlir::Value value, mlir::Value tile) {
+    bind(value, tile);
+    carried.insert(tile);
+  }
   mlir::Value tileOf(mlir::Value value) const { return tiles.lookup(value); }
 
   /// The values of `body` that are column blocks of the `sliced` values
@@ -80,6 +87,11 @@ private:
   mlir::Value elementwiseOut(mlir::Operation *op);
   /// A fresh copy of `value`'s tile, for an op kdk runs in place.
   mlir::Value copyOf(mlir::Value value, mlir::Value result);
+  /// Whether a dying value's tile may be overwritten: one the program made,
+  /// or a carried one.
+  bool overwritable(mlir::Value tile) const {
+    return tile && (made.contains(tile) || carried.contains(tile));
+  }
 
   KernelFunction &k;
   mlir::OpBuilder &b;
@@ -88,6 +100,8 @@ private:
   /// Tiles the program owns, in the order it got them (releaseAll's order,
   /// so the pool's later choices do not depend on pointer values).
   llvm::SetVector<mlir::Value> made;
+  /// Carried tiles (bindCarried): overwritable, never released.
+  llvm::DenseSet<mlir::Value> carried;
   /// Readers each value has left, and the values run() must not release.
   llvm::DenseMap<mlir::Value, int> pendingUses;
   llvm::DenseSet<mlir::Value> keep;
