@@ -65,10 +65,12 @@ static ArrayRef<int64_t> shapeOf(Value v) {
   return cast<MemRefType>(v.getType()).getShape();
 }
 
-/// out = f(lhs, rhs) element-wise: three tiles of one shape.
+/// out = f(lhs, rhs) element-wise: three tiles of one shape, the inputs
+/// shared or read in place from global memory.
 static LogicalResult verifyElementwise(Operation *op, Value lhs, Value rhs,
                                        Value out) {
-  if (failed(expectShared(op)) ||
+  if (failed(expectReadable(op, {lhs, rhs})) ||
+      failed(expectShared(op, out)) ||
       failed(expectShape(op, "rhs", rhs, shapeOf(lhs))) ||
       failed(expectShape(op, "out", out, shapeOf(lhs))))
     return failure();

@@ -514,6 +514,16 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step", [AttrSizedOperandSegments]> {
 
 def KDK_AddOp : KDK_Op<"add", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "out = a + b element-wise (matrices or vectors)";
+  let description = [{
+    a and b may be read in place from global memory (kdk.global_tile), as
+    kda_bwd_gate_params adds each chunk's partial sums without staging
+    them:
+
+    ```mlir
+    %share = kdk.global_tile %ws[%off] : memref<?xf32> -> memref<1x128xf32, strided<[128, 1]>>
+    kdk.add %sum, %share into %sum : memref<1x128xf32, 3>, memref<1x128xf32, strided<[128, 1]>>, memref<1x128xf32, 3>
+    ```
+  }];
   let arguments = (ins Arg<KDK_F32Tile, "", [MemRead]>:$lhs, Arg<KDK_F32Tile, "", [MemRead]>:$rhs, Arg<KDK_F32Tile, "", [MemWrite]>:$out);
   let assemblyFormat = "$lhs `,` $rhs `into` $out attr-dict `:` type($lhs) `,` type($rhs) `,` type($out)";
   let hasVerifier = 1;
@@ -521,6 +531,9 @@ def KDK_AddOp : KDK_Op<"add", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterf
 
 def KDK_MulOp : KDK_Op<"mul", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "out = scale * a * b element-wise (matrices or vectors)";
+  let description = [{
+    As kdk.add, a and b may be kdk.global_tile views.
+  }];
   let arguments = (ins Arg<KDK_F32Tile, "", [MemRead]>:$lhs, Arg<KDK_F32Tile, "", [MemRead]>:$rhs, Arg<KDK_F32Tile, "", [MemWrite]>:$out,
                        DefaultValuedAttr<F64Attr, "1.0">:$scale);
   let assemblyFormat = [{

@@ -62,6 +62,7 @@ void buildPipeline(OpPassManager &pm, Stage stage,
     backward.blockThreads = options.blockThreads;
     backward.scanValueTile = options.gradValueTile;
     backward.mapBlockThreads = options.gradMapBlockThreads;
+    backward.prepBlockThreads = options.gradPrepBlockThreads;
     backward.mapStatesInPlace = options.gradMapStatesInPlace;
     backward.scanBlocksPerSM = options.gradScanBlocksPerSM;
     pm.addPass(createConvertKDAGradToKDK(backward));

@@ -78,6 +78,8 @@ std::string validate(const ChunkedPipelineOptions &o, OptionNames names) {
                      field::recurrenceBlockThreads.in(names));
   checkKernelThreads(o.gradMapBlockThreads,
                      field::gradMapBlockThreads.in(names));
+  checkKernelThreads(o.gradPrepBlockThreads,
+                     field::gradPrepBlockThreads.in(names));
   if (problem.empty())
     problem = checkValueTile(o.valueTile, field::valueTile.in(names));
   if (problem.empty())

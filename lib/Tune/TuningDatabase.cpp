@@ -87,6 +87,8 @@ std::string describe(const ChunkedPipelineOptions &o) {
     text << (o.gradScanPrep ? ", prepared scans" : ", unprepared scans");
   if (o.gradMapBlockThreads != defaults.gradMapBlockThreads)
     text << ", backward map threads " << o.gradMapBlockThreads;
+  if (o.gradPrepBlockThreads != defaults.gradPrepBlockThreads)
+    text << ", backward prep threads " << o.gradPrepBlockThreads;
   if (o.gradScanBlocksPerSM != defaults.gradScanBlocksPerSM)
     text << ", backward scans " << o.gradScanBlocksPerSM << " blocks per SM";
   if (o.gradMapStatesInPlace != defaults.gradMapStatesInPlace)

@@ -111,8 +111,9 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
     kda.chunk_map becomes kda_bwd_prep, launched first: one block per chunk
     slot and value head, storing each result to the workspace of its name;
     the scans load their chunk's tiles of them (their columns of a V-wide
-    one when split) instead of computing them. map-block-threads sets the
-    block size of kda_bwd_prep and kda_bwd_map; scan-blocks-per-sm asks the
+    one when split) instead of computing them. map-block-threads and
+    prep-block-threads set the block sizes of kda_bwd_map and kda_bwd_prep;
+    scan-blocks-per-sm asks the
     scans to fit that many blocks on an SM (kdk.min_blocks_per_sm, which
     bounds their registers per thread). With map-states-in-place
     the map's products and row dots read S and dS where the scans stored
@@ -146,8 +147,10 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
            "Columns of V one block of each scan owns, when it divides V and "
            "the scan's body is separable by columns (0: all of V)">,
     Option<"mapBlockThreads", "map-block-threads", "int64_t", /*default=*/"0",
-           "Threads per block of the per-chunk kernels (kda_bwd_prep, "
-           "kda_bwd_map; 0: block-threads)">,
+           "Threads per block of kda_bwd_map (0: block-threads)">,
+    Option<"prepBlockThreads", "prep-block-threads", "int64_t",
+           /*default=*/"0",
+           "Threads per block of kda_bwd_prep (0: block-threads)">,
     Option<"scanBlocksPerSM", "scan-blocks-per-sm", "int64_t",
            /*default=*/"0",
            "Blocks of each scan that must fit on one SM at once "

@@ -46,8 +46,8 @@ struct Backward {
   BackwardPrologue prologue;
   llvm::StringMap<mlir::Type> tensorTypes;
   int64_t blockThreads = 256, sharedMemoryLimit = 0;
-  /// Threads per block of the per-chunk kernels (prep, map).
-  int64_t mapBlockThreads = 256;
+  /// Threads per block of the per-chunk kernels.
+  int64_t mapBlockThreads = 256, prepBlockThreads = 256;
   /// The map reads S and dS in place from their workspaces.
   bool mapStatesInPlace = false;
   /// Columns of V one block of a scan owns when the scan's body is

@@ -382,7 +382,7 @@ LogicalResult buildPrep(OpBuilder &builder, ModuleOp module, const Backward &bw,
   const LoopGeometry &g = bw.g;
   BackwardKernel kernel(builder, module, bw, "kda_bwd_prep",
                         {"chunk_slots", std::to_string(g.hv), "1"}, 0,
-                        bw.mapBlockThreads);
+                        bw.prepBlockThreads);
   kernel.declareInputs();
   for (const PreparedValue &p : bw.prepared)
     kernel.workspace(p.ws);
@@ -595,6 +595,9 @@ struct ConvertKDAGradToKDKPass
     if (problem.empty() && mapBlockThreads != 0)
       problem = kdac::limits::checkBlockThreads(
           mapBlockThreads, std::string(kPass) + ": map-block-threads");
+    if (problem.empty() && prepBlockThreads != 0)
+      problem = kdac::limits::checkBlockThreads(
+          prepBlockThreads, std::string(kPass) + ": prep-block-threads");
     if (problem.empty())
       problem = kdac::limits::checkValueTile(
           scanValueTile, std::string(kPass) + ": scan-v-tile");
@@ -717,6 +720,7 @@ struct ConvertKDAGradToKDKPass
     bw.aLogPartials = {"A_log_partials", tileType({bw.gateWidth()}, f32)};
     bw.blockThreads = blockThreads;
     bw.mapBlockThreads = mapBlockThreads ? mapBlockThreads : blockThreads;
+    bw.prepBlockThreads = prepBlockThreads ? prepBlockThreads : blockThreads;
     bw.mapStatesInPlace = mapStatesInPlace;
     bw.scanValueTile = scanValueTile;
     bw.scanBlocksPerSM = scanBlocksPerSM;

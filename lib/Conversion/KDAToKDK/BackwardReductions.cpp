@@ -87,9 +87,13 @@ LogicalResult buildGateParams(OpBuilder &builder, ModuleOp module,
   Value head =
       kdk::BlockIdOp::create(b, kernel.loc, b.getIndexType(), 1);
   // Each slot's share is a row of `width` columns: summed over the slots
-  // in order, then (dA_log) over the columns.
+  // in order, then (dA_log) over the columns. Thread t adds column t of
+  // every share, read in place: the loop needs no barrier.
   const int64_t width = bw.gateWidth();
-  Value sum = kernel.tile({1, width}), share = kernel.tile({1, width});
+  Value sum = kernel.tile({1, width});
+  auto shareType = MemRefType::get(
+      {1, width}, b.getF32Type(),
+      StridedLayoutAttr::get(b.getContext(), 0, {width, 1}));
   Value total = p.aLogGrad ? kernel.tile({1}) : Value();
   for (auto [ws, name, present] :
        {std::tuple<const WorkspaceSpec *, StringRef, bool>{
@@ -109,14 +113,10 @@ LogicalResult buildGateParams(OpBuilder &builder, ModuleOp module,
         b, kernel.loc, b.getI1Type(), index, index, index, index, slot,
         kernel.seqLen, kernel.args.lookup("cu_seqlens"), g.chunk);
     k.enterIf(located.getValid());
-    Value rowStride = k.index(width);
-    Value one = k.index(1);
     Value offset = kernel.slotOffset(*ws, slot, head);
-    kdk::LoadTileOp::create(b, kernel.loc, kernel.args.lookup(ws->name),
-                            offset, one, rowStride, 1, share, false);
-    k.barrier();
+    Value share = kdk::GlobalTileOp::create(
+        b, kernel.loc, shareType, kernel.args.lookup(ws->name), offset);
     kdk::AddOp::create(b, kernel.loc, sum, share, sum);
-    k.barrier();
     b.setInsertionPointAfter(loop);
     k.barrier();
     Value global = kernel.args.lookup(name);

@@ -36,8 +36,15 @@
 // CHECK-SAME: kdk.param = "dA_log"
 // CHECK-SAME: kdk.size = "chunk_slots"
 // CHECK-SAME: kdk.grid = ["1", "4", "1"]
+// Each chunk's share is added where the map stored it: no staging tile, no
+// barrier in the loop.
 // CHECK: scf.for
-// CHECK: kdk.add
+// CHECK-NOT: kdk.barrier
+// CHECK: %[[SHARE:.*]] = kdk.global_tile {{.*}} -> memref<1x16xf32, strided<[16, 1]>>
+// CHECK-NEXT: kdk.add %{{.*}}, %[[SHARE]] into
+// CHECK-NEXT: }
+// CHECK-NEXT: }
+// CHECK-NEXT: kdk.barrier
 // CHECK: kdk.row_sum
 // CHECK-NOT: func.func @kda_backward
 

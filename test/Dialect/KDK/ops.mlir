@@ -92,14 +92,19 @@ func.func @tf32_products(%a: memref<32x16xf32, 3>, %b: memref<8x32xf32, 3>, %c: 
 
 // -----
 
-// A state read in place from its workspace by a product and a row dot.
+// A state read in place from its workspace by a product and a row dot, and
+// partial sums added in place.
 // CHECK-LABEL: func.func @global_tiles
 // CHECK: %[[S:.*]] = kdk.global_tile %{{.*}}[%{{.*}}] : memref<?xf32> -> memref<32x32xf32, strided<[32, 1]>>
 // CHECK: kdk.mma %{{.*}}, %[[S]] into %{{.*}} tf32 : memref<16x32xf32, 3>, memref<32x32xf32, strided<[32, 1]>>, memref<16x32xf32, 3>
 // CHECK: kdk.row_dot %[[S]], %[[S]] into %{{.*}} : memref<32x32xf32, strided<[32, 1]>>
-func.func @global_tiles(%ws: memref<?xf32>, %i: index, %a: memref<16x32xf32, 3>, %c: memref<16x32xf32, 3>, %r: memref<32xf32, 3>) {
+// CHECK: %[[P:.*]] = kdk.global_tile %{{.*}}[%{{.*}}] : memref<?xf32> -> memref<1x32xf32, strided<[32, 1]>>
+// CHECK: kdk.add %{{.*}}, %[[P]] into %{{.*}} : memref<1x32xf32, 3>, memref<1x32xf32, strided<[32, 1]>>, memref<1x32xf32, 3>
+func.func @global_tiles(%ws: memref<?xf32>, %i: index, %a: memref<16x32xf32, 3>, %c: memref<16x32xf32, 3>, %r: memref<32xf32, 3>, %sum: memref<1x32xf32, 3>) {
   %s = kdk.global_tile %ws[%i] : memref<?xf32> -> memref<32x32xf32, strided<[32, 1]>>
   kdk.mma %a, %s into %c tf32 : memref<16x32xf32, 3>, memref<32x32xf32, strided<[32, 1]>>, memref<16x32xf32, 3>
   kdk.row_dot %s, %s into %r : memref<32x32xf32, strided<[32, 1]>>, memref<32x32xf32, strided<[32, 1]>>, memref<32xf32, 3>
+  %p = kdk.global_tile %ws[%i] : memref<?xf32> -> memref<1x32xf32, strided<[32, 1]>>
+  kdk.add %sum, %p into %sum : memref<1x32xf32, 3>, memref<1x32xf32, strided<[32, 1]>>, memref<1x32xf32, 3>
   return
 }

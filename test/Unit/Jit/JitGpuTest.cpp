@@ -748,9 +748,10 @@ TEST_F(JitGpu, BackwardScanPrepChoicesMatchTheOracle) {
   narrowMap.gradMapBlockThreads = 256;
   expectChoiceCaseMatches(jitWith(narrowMap), cases[4], seed += 2);
   expectChoiceCaseMatches(jitWith(narrowMap), cases[1], seed += 2);
-  ChunkedPipelineOptions unboundedScans;
-  unboundedScans.gradScanBlocksPerSM = 0;
-  expectChoiceCaseMatches(jitWith(unboundedScans), cases[1], seed += 2);
+  ChunkedPipelineOptions unboundedScansWidePrep;
+  unboundedScansWidePrep.gradScanBlocksPerSM = 0;
+  unboundedScansWidePrep.gradPrepBlockThreads = 512;
+  expectChoiceCaseMatches(jitWith(unboundedScansWidePrep), cases[1], seed += 2);
   ChunkedPipelineOptions unprepared;
   unprepared.gradScanPrep = false;
   for (const ChoiceCase &tc : cases)

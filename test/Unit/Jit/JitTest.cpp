@@ -357,9 +357,9 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   // choice compiles too: f32 FMA and forced tf32 products, narrower or no
   // column splits, every barrier, scans that compute everything, 256-thread
   // per-chunk kernels, a map that reads shared copies of the states,
-  // 32-token chunks, scans with no registers bound.
+  // 32-token chunks, scans with no registers bound and a 512-thread prep.
   ChunkedPipelineOptions fma, tf32, columns, unsplit, everyBarrier, unprepared,
-      narrowMap, sharedStates, thirtyTwo, unboundedScans;
+      narrowMap, sharedStates, thirtyTwo, unboundedScansWidePrep;
   fma.gradProducts = "fma";
   tf32.gradProducts = "tf32";
   columns.gradValueTile = 16;
@@ -368,7 +368,8 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
   unprepared.gradScanPrep = false;
   narrowMap.gradMapBlockThreads = 256;
   sharedStates.gradMapStatesInPlace = false;
-  unboundedScans.gradScanBlocksPerSM = 0;
+  unboundedScansWidePrep.gradScanBlocksPerSM = 0;
+  unboundedScansWidePrep.gradPrepBlockThreads = 512;
   thirtyTwo.chunkSize = 32;
   thirtyTwo.utMethod = "forward-substitution";
   for (auto [spec, options] :
@@ -379,7 +380,7 @@ TEST(JitCodegen, BackwardKernelsCompileWithNvrtc) {
         std::pair(plain, unprepared), std::pair(fused, unprepared),
         std::pair(fused, narrowMap), std::pair(plain, sharedStates),
         std::pair(fused, sharedStates), std::pair(fused, thirtyTwo),
-        std::pair(fused, unboundedScans)}) {
+        std::pair(fused, unboundedScansWidePrep)}) {
     llvm::Expected<EmittedCuda> cuda = generateCuda(spec, options);
     ASSERT_TRUE(static_cast<bool>(cuda)) << llvm::toString(cuda.takeError());
     std::vector<std::string> kernels = {"kda_bwd_states", "kda_bwd_state_grads",

@@ -72,6 +72,7 @@ TEST(TuningDatabase, RoundTripsEveryOption) {
   o.gradMapBlockThreads = 256;
   o.gradMapStatesInPlace = false;
   o.gradScanBlocksPerSM = 0;
+  o.gradPrepBlockThreads = 512;
   o.recurrent = true;
   TuningDatabase db;
   db.record(e);
