@@ -202,7 +202,10 @@ void BackwardKernel::storeSlot(Value src, const WorkspaceSpec &ws, Value slot,
 
 Value BackwardKernel::slotInPlace(const WorkspaceSpec &ws, Value slot,
                                   Value head) {
-  ArrayRef<int64_t> shape = ws.tileType.getShape();
+  // A vector's tile is viewed as its one row (global tiles are 2-D).
+  SmallVector<int64_t> shape(ws.tileType.getShape());
+  if (shape.size() == 1)
+    shape.insert(shape.begin(), 1);
   auto type = MemRefType::get(
       shape, ws.tileType.getElementType(),
       StridedLayoutAttr::get(b.getContext(), 0, {shape[1], 1}));

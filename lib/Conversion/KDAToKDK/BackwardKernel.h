@@ -152,7 +152,8 @@ public:
   void declarePrepared(mlir::ValueRange prepared);
   void storeSlot(mlir::Value src, const WorkspaceSpec &ws, mlir::Value slot,
                  mlir::Value head, mlir::Value rows = {});
-  /// (slot, head)'s tile of `ws` as a kdk.global_tile, read in place.
+  /// (slot, head)'s tile of `ws` as a kdk.global_tile, read in place (a
+  /// vector as a 1 x n tile).
   mlir::Value slotInPlace(const WorkspaceSpec &ws, mlir::Value slot,
                           mlir::Value head);
   /// A user-facing [N, HV, K, V] (or [N, HV, V, K]) state of `sequence`.

@@ -211,8 +211,8 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
                       kernel.loadDO(s.batch, s.token, s.rows, s.head));
   program.bindCarried(body.getArgument(Arg::kDNextState), dS);
   kernel.awaitLoads();
-  kept.pop_back(); // dS may be updated in place once read
-  if (failed(program.run(body, kept)))
+  // Not dS's argument: its tile may be updated in place once read.
+  if (failed(program.run(body, {dState, body.getArgument(Arg::kState)})))
     return failure();
   carryInto(kernel, program.tileOf(dState), dS);
   program.releaseAll();

@@ -91,9 +91,6 @@ LogicalResult buildGateParams(OpBuilder &builder, ModuleOp module,
   // every share, read in place: the loop needs no barrier.
   const int64_t width = bw.gateWidth();
   Value sum = kernel.tile({1, width});
-  auto shareType = MemRefType::get(
-      {1, width}, b.getF32Type(),
-      StridedLayoutAttr::get(b.getContext(), 0, {width, 1}));
   Value total = p.aLogGrad ? kernel.tile({1}) : Value();
   for (auto [ws, name, present] :
        {std::tuple<const WorkspaceSpec *, StringRef, bool>{
@@ -113,10 +110,8 @@ LogicalResult buildGateParams(OpBuilder &builder, ModuleOp module,
         b, kernel.loc, b.getI1Type(), index, index, index, index, slot,
         kernel.seqLen, kernel.args.lookup("cu_seqlens"), g.chunk);
     k.enterIf(located.getValid());
-    Value offset = kernel.slotOffset(*ws, slot, head);
-    Value share = kdk::GlobalTileOp::create(
-        b, kernel.loc, shareType, kernel.args.lookup(ws->name), offset);
-    kdk::AddOp::create(b, kernel.loc, sum, share, sum);
+    kdk::AddOp::create(b, kernel.loc, sum,
+                       kernel.slotInPlace(*ws, slot, head), sum);
     b.setInsertionPointAfter(loop);
     k.barrier();
     Value global = kernel.args.lookup(name);
