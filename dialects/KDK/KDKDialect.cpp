@@ -98,6 +98,12 @@ LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
         blocks.getInt(), threads.getInt(), kMinBlocksPerSMAttr.str());
     if (!problem.empty())
       return op->emitError() << problem;
+  } else if (name == kDecayBoundAttr) {
+    auto bound = dyn_cast<FloatAttr>(attr.getValue());
+    if (!bound || !(bound.getValueAsDouble() > 0.0))
+      return op->emitError() << kDecayBoundAttr
+                             << " must be a positive float (the largest "
+                                "per-token log-decay)";
   } else if (name == kGridAttr) {
     auto grid = dyn_cast<ArrayAttr>(attr.getValue());
     if (!grid || grid.size() != 3)

@@ -33,6 +33,9 @@ inline constexpr llvm::StringLiteral kBlockThreadsAttr = "kdk.block_threads";
 /// argument, which bounds the registers per thread).
 inline constexpr llvm::StringLiteral kMinBlocksPerSMAttr =
     "kdk.min_blocks_per_sm";
+/// The largest per-token log-decay -g the kernel's gate can produce (a
+/// lowerbound gate's |lower_bound|); absent when the gate is unbounded.
+inline constexpr llvm::StringLiteral kDecayBoundAttr = "kdk.decay_bound";
 inline constexpr llvm::StringLiteral kGridAttr = "kdk.grid";
 inline constexpr llvm::StringLiteral kParamAttr = "kdk.param";
 inline constexpr llvm::StringLiteral kWorkspaceAttr = "kdk.workspace";

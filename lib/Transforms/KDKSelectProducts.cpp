@@ -4,9 +4,13 @@
 // operands on tensor cores. The choice follows what the kernel's inputs
 // carry (a 16-bit q loses nothing to tf32 rounding), so it is made per
 // kernel from its q parameter, where the lowering left every product f32.
+// A kernel with tf32 products also evaluates its decayed grams on tensor
+// cores when its gate bounds the log-decay enough for the factored form.
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Transforms/Passes.h"
+
+#include "kdac/Spec/Limits.h"
 
 #include "KDK/KDKOps.h"
 
@@ -30,6 +34,21 @@ bool takesSixteenBitQ(func::FuncOp kernel) {
       return cast<MemRefType>(arg.getType()).getElementTypeBitWidth() == 16;
   }
   return false;
+}
+
+/// Whether the kernel's gate keeps the factors of a tensor-core decayed
+/// gram finite (kdk.decay_bound within the limit).
+bool boundsGramFactors(func::FuncOp kernel) {
+  auto bound = kernel->getAttrOfType<FloatAttr>(kdk::kDecayBoundAttr);
+  return bound &&
+         bound.getValueAsDouble() <= kdac::limits::kMaxTensorCoreGramDecay;
+}
+
+/// Whether the gram's shape is whole m16n8k8 steps.
+bool fitsTensorCoreGram(kdk::DecayedGramOp gram) {
+  auto lhs = cast<MemRefType>(gram.getLhs().getType());
+  return lhs.getRank() == 2 && lhs.getDimSize(0) % 16 == 0 &&
+         lhs.getDimSize(1) % 8 == 0;
 }
 
 bool isSharedF32(Value tile) {
@@ -58,6 +77,17 @@ struct KDKSelectProductsPass
             kdk::isRegisterFragment(mma.getOut()))
           return;
         mma.setTf32(tf32 && kdk::fitsTf32Mma(kdk::getMmaShape(mma)));
+      });
+      // FMA products keep f32 accuracy everywhere, the grams' included; an
+      // unbounded gate keeps the form the lowering chose (direct).
+      bool bounded = boundsGramFactors(kernel);
+      kernel.walk([&](kdk::DecayedGramOp gram) {
+        if (!isSharedF32(gram.getLhs()) || !isSharedF32(gram.getRhs()))
+          return;
+        if (!tf32)
+          gram.setTensorCores(false);
+        else if (bounded && fitsTensorCoreGram(gram))
+          gram.setTensorCores(true);
       });
     });
   }

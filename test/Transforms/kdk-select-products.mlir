@@ -1,7 +1,9 @@
 // kdk-select-products: f32 shared-tile products become tf32 tensor-core
 // products in kernels whose q is 16-bit (auto), in every kernel (tf32) or
 // in none (fma); products whose shape mma.sync m16n8k8 cannot tile, and
-// those of 16-bit tiles, keep their form.
+// those of 16-bit tiles, keep their form. A tf32 kernel whose gate bounds
+// the log-decay (kdk.decay_bound <= 5) also puts its decayed grams on
+// tensor cores; fma takes them off.
 // RUN: kda-opt %s -split-input-file --kdk-select-products | FileCheck %s --check-prefix=AUTO
 // RUN: kda-opt %s -split-input-file --kdk-select-products=f32-products=tf32 | FileCheck %s --check-prefix=TF32
 // RUN: kda-opt %s -split-input-file --kdk-select-products=f32-products=tf32 --kdk-select-products=f32-products=fma | FileCheck %s --check-prefix=FMA
@@ -12,6 +14,10 @@
 // RUN: kdac --op=backward --H=1 --K=32 --V=16 --dtype=f32 --emit=kernel | FileCheck %s --check-prefix=NOTF32
 // RUN: kdac --op=backward --H=1 --K=32 --V=16 --grad-products=fma --emit=kernel | FileCheck %s --check-prefix=NOTF32
 // RUN: not kdac --op=backward --H=1 --K=32 --V=16 --grad-products=bf16 --emit=kernel 2>&1 | FileCheck %s --check-prefix=BADFLAG
+// The fused lowerbound gate bounds the decay: the backward's grams (prep and
+// map) run on tensor cores for bf16 inputs, directly for f32 ones.
+// RUN: kdac --op=backward --H=1 --K=32 --V=16 --gate-activation=lowerbound --emit=kernel | FileCheck %s --check-prefix=BWDGRAM
+// RUN: kdac --op=backward --H=1 --K=32 --V=16 --gate-activation=lowerbound --dtype=f32 --emit=kernel | FileCheck %s --check-prefix=NOTF32
 
 // AUTO-LABEL: func.func @bf16_inputs
 // AUTO: kdk.mma %{{.*}}, %{{.*}} into %{{.*}} tf32 : memref<16x64xf32, 3>
@@ -59,3 +65,38 @@ func.func @f32_inputs(%q: memref<?xf32> {kdk.param = "q"}) attributes {kdk.kerne
 // BWD16: kdk.mma {{.*}} transpose_rhs tf32
 // NOTF32-NOT: tf32
 // BADFLAG: kdac: error: invalid value 'bf16' for --grad-products (expected fma, tf32 or auto)
+
+// -----
+
+// AUTO-LABEL: func.func @bounded_grams
+// AUTO: kdk.decayed_gram {{.*}} mask = strict scale = 1.000000e+00 tensor_cores :
+// AUTO: kdk.decayed_gram {{.*}} mask = inclusive scale = 1.000000e+00 :{{.*}}memref<16x20xf32
+// FMA-LABEL: func.func @bounded_grams
+// FMA-NOT: tensor_cores
+func.func @bounded_grams(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 5.0 : f64, kdk.grid = ["1", "1", "1"]} {
+  %k = kdk.alloc_tile : memref<16x64xf32, 3>
+  %odd = kdk.alloc_tile : memref<16x20xf32, 3>
+  %gram = kdk.alloc_tile : memref<16x16xf32, 3>
+  kdk.decayed_gram %k, %k, %k into %gram mask = strict scale = 1.0 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
+  kdk.decayed_gram %odd, %odd, %odd into %gram mask = inclusive scale = 1.0 : memref<16x20xf32, 3>, memref<16x20xf32, 3>, memref<16x20xf32, 3>, memref<16x16xf32, 3>
+  return
+}
+
+// -----
+
+// Too weak a bound (or none) leaves the grams direct.
+// AUTO-LABEL: func.func @loosely_bounded_grams
+// AUTO-NOT: tensor_cores
+func.func @loosely_bounded_grams(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 8.0 : f64, kdk.grid = ["1", "1", "1"]} {
+  %k = kdk.alloc_tile : memref<16x64xf32, 3>
+  %gram = kdk.alloc_tile : memref<16x16xf32, 3>
+  kdk.decayed_gram %k, %k, %k into %gram mask = strict scale = 1.0 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
+  return
+}
+
+// BWDGRAM-LABEL: func.func @kda_bwd_prep
+// BWDGRAM-SAME: kdk.decay_bound = 5.000000e+00
+// BWDGRAM: kdk.decayed_gram {{.*}} tensor_cores
+// BWDGRAM-LABEL: func.func @kda_bwd_map
+// BWDGRAM: kdk.decayed_gram {{.*}} tensor_cores
+// BWDGRAM: kdk.decayed_gram {{.*}} tensor_cores

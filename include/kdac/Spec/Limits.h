@@ -21,6 +21,10 @@ namespace kdac::limits {
 inline constexpr int64_t kMaxHeadDim = 256;
 /// The lowerbound gate's bound lies in [kMinLowerBound, 0).
 inline constexpr double kMinLowerBound = -5.0;
+/// The tensor-core form of a decayed gram (kdk.decayed_gram tensor_cores)
+/// scales the column factors of a 16-row block by up to exp(15 b), for b the
+/// largest per-token log-decay: finite in f32 up to b = 5 (e^75).
+inline constexpr double kMaxTensorCoreGramDecay = 5.0;
 /// Query/key and value heads index grid.y, whose extent CUDA caps at 65535.
 inline constexpr int64_t kMaxHeads = 65535;
 /// Sequences (B, or cu_seqlens segments) index grid.z of the recurrence and

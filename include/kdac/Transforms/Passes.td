@@ -407,6 +407,13 @@ def KDKSelectProducts : Pass<"kdk-select-products", "::mlir::ModuleOp"> {
     instruction (M a multiple of 16, N and the inner dimension of 8) are
     marked. kdac runs it on the backward's kernels (--grad-products).
 
+    A kernel with tf32 products whose `kdk.decay_bound` (the largest
+    per-token log-decay its gate can produce, set by the lowering for a
+    lowerbound gate) is at most 5 also marks its f32 decayed grams
+    `tensor_cores`: the factored form's column factors then stay below e^75,
+    finite in f32. `fma` clears the mark; an unbounded gate leaves the
+    lowering's (direct) form.
+
     Before:
     ```mlir
     func.func @k(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.kernel, ...} {
@@ -416,6 +423,10 @@ def KDKSelectProducts : Pass<"kdk-select-products", "::mlir::ModuleOp"> {
     After (auto):
     ```mlir
       kdk.mma %w, %s into %u tf32 : memref<16x64xf32, 3>, memref<64x32xf32, 3>, memref<16x32xf32, 3>
+    ```
+    and, in a kernel marked `kdk.decay_bound = 5.0 : f64`,
+    ```mlir
+      kdk.decayed_gram %k, %k, %gc into %a mask = strict scale = 1.0 tensor_cores : ...
     ```
   }];
   let options = [

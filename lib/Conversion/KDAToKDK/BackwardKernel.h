@@ -13,6 +13,8 @@
 
 #include "llvm/ADT/StringMap.h"
 
+#include <cmath>
+
 namespace kdac::lowering {
 
 inline constexpr const char *kGradPass = "convert-kda-grad-to-kdk";
@@ -97,7 +99,9 @@ public:
                  int64_t threads = 0)
       : bw(bw), g(bw.g),
         k(builder, module, name, threads ? threads : bw.blockThreads, grid),
-        b(k.b), loc(k.loc), columns(columns ? columns : bw.g.vDim) {}
+        b(k.b), loc(k.loc), columns(columns ? columns : bw.g.vDim) {
+    markDecayBound();
+  }
 
   mlir::Value tensor(llvm::StringRef name) {
     return args[name] = k.addTensor(name, bw.tensorTypes.lookup(name));
@@ -180,6 +184,16 @@ public:
   mlir::Value carriedTile(llvm::StringRef source, mlir::Value &sequence,
                           mlir::Value &head);
 
+  /// Records the gate's bound on the per-token log-decay on the kernel
+  /// (kdk.decay_bound) when the prologue's gate has one, for the passes that
+  /// choose the grams' form.
+  void markDecayBound() {
+    const BackwardPrologue &p = bw.prologue;
+    if (p.activation == mlir::kda::GateActivation::lowerbound && p.lowerBound)
+      k.getFunction()->setAttr(
+          mlir::kdk::kDecayBoundAttr,
+          b.getF64FloatAttr(std::abs(p.lowerBound->convertToDouble())));
+  }
   /// Asks that `blocks` blocks fit on one SM at once
   /// (kdk.min_blocks_per_sm; none when 0).
   void boundBlocksPerSM(int64_t blocks) {

@@ -439,7 +439,8 @@ LogicalResult ChunkParallelKernelBuilder::build(kda::ChunkMapOp map,
   // TF32 products are accurate enough only for 16-bit specs.
   bool boundedGate = args.activation == kda::GateActivation::lowerbound &&
                      args.lowerBound &&
-                     std::abs(args.lowerBound.getValueAsDouble()) <= 5.0;
+                     std::abs(args.lowerBound.getValueAsDouble()) <=
+                         kdac::limits::kMaxTensorCoreGramDecay;
   gramsOnTensorCores = boundedGate && !g.operandType.isF32() &&
                        g.chunk % 16 == 0 && g.kDim % 8 == 0;
 

@@ -39,19 +39,35 @@ __device__ __forceinline__ void tileMul(const float *lhs, int ldl,
   }
 }
 
-// kdk.row_dot: out[r] = a[r, :] . b[r, :], one warp per row.
+// kdk.row_dot: out[r] = a[r, :] . b[r, :], one warp per row. A warp sums
+// all its rows before it stores any: the operands may be K x V states read
+// in place from global memory, and a store between two rows' loads would
+// keep the second row's loads waiting for the first's (out may alias them).
 template <int NT, int Rows, int Cols>
 __device__ __forceinline__ void rowDot(const float *a, int lda, const float *b,
                                        int ldb, float *out, int outStride) {
+  constexpr int Warps = NT / 32, RowsPerWarp = (Rows + Warps - 1) / Warps;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int r = warp; r < Rows; r += NT / 32) {
+  float sums[RowsPerWarp];
+#pragma unroll
+  for (int p = 0; p < RowsPerWarp; ++p) {
+    const int r = warp + p * Warps;
     float sum = 0.0f;
-    for (int c = lane; c < Cols; c += 32)
-      sum = fmaf(a[r * lda + c], b[r * ldb + c], sum);
+    if (r < Rows) {
+#pragma unroll
+      for (int c = lane; c < Cols; c += 32)
+        sum = fmaf(a[r * lda + c], b[r * ldb + c], sum);
+    }
+    sums[p] = sum;
+  }
+#pragma unroll
+  for (int p = 0; p < RowsPerWarp; ++p) {
+    float sum = sums[p];
 #pragma unroll
     for (int offset = 16; offset > 0; offset /= 2)
       sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-    if (lane == 0)
+    const int r = warp + p * Warps;
+    if (lane == 0 && r < Rows)
       out[r * outStride] = sum;
   }
 }
@@ -153,7 +169,7 @@ __device__ __forceinline__ void tileMmaTf32(const float *a, int lda,
 #pragma unroll
       for (int i = 0; i < 4; ++i)
         d[j][i] = 0.0f;
-#pragma unroll 2
+#pragma unroll 4
     for (int k0 = 0; k0 < K; k0 += 8) {
       const u32 fa[4] = {opA(m0 + group, k0 + quad),
                          opA(m0 + group + 8, k0 + quad),
@@ -183,7 +199,8 @@ __device__ __forceinline__ void tileMmaTf32(const float *a, int lda,
 //   db[j, d] = s sum_i r_i dA[i, j] a[i, d] e(i, j, d)
 //   dgc      = a da - b db,  dr[i] = sum_d a[i, d] p[i, d].
 // One warp per row i, lanes over d; each decay is formed per pair (every
-// exponent is <= 0 for a log-decay cumsum), so nothing overflows.
+// exponent is <= 0 for a log-decay cumsum), so nothing overflows, with the
+// approximate exp decayedGram uses (relative error ~|x| 2^-22 at exponent x).
 template <int NT, int C, int D, bool Inclusive>
 __device__ __forceinline__ void
 decayedGramGrad(const float *dA, int ldA, const float *a, int lda,
@@ -200,14 +217,14 @@ decayedGramGrad(const float *dA, int ldA, const float *a, int lda,
       float p = 0.0f;
       const int last = Inclusive ? i : i - 1;
       for (int j = 0; j <= last; ++j)
-        p = fmaf(dA[i * ldA + j] * b[j * ldb + d], expf(gi - gc[j * ldg + d]),
-                 p);
+        p = fmaf(dA[i * ldA + j] * b[j * ldb + d],
+                 expFast(gi - gc[j * ldg + d]), p);
       p *= scale;
       float q = 0.0f;
       for (int r = Inclusive ? i : i + 1; r < C; ++r) {
         const float rr = rowScale ? rowScale[r * rowScaleStride] : 1.0f;
         q = fmaf(rr * dA[r * ldA + i] * a[r * lda + d],
-                 expf(gc[r * ldg + d] - gi), q);
+                 expFast(gc[r * ldg + d] - gi), q);
       }
       q *= scale;
       const float aid = a[i * lda + d];

@@ -413,3 +413,10 @@ func.func @global_tile_element(%ws: memref<?xbf16>, %i: index) {
   %s = kdk.global_tile %ws[%i] : memref<?xbf16> -> memref<16x32xf32, strided<[32, 1]>>
   return
 }
+
+// -----
+
+// expected-error @+1 {{kdk.decay_bound must be a positive float (the largest per-token log-decay)}}
+func.func @nonpositive_decay_bound() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 0.0 : f64, kdk.grid = ["1", "1", "1"]} {
+  return
+}
