@@ -10,7 +10,7 @@ initial and final state) it times FLA's forward alone and forward+backward
 inputs and cotangents (do, dht) as a kdac case and runs `kdac bench
 --backward` on it (CUDA events, median), then writes a Markdown table.
 
-  python3 bench/run_train_bench.py --kdac path/to/kdac --out train.md [--quick]
+  python3 bench/run_train_bench.py --kdac path/to/kdac --out train.md [--quick | --shapes 1,3]
 """
 import argparse
 import datetime
@@ -75,6 +75,9 @@ def main():
     ap.add_argument("--kdac", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true", help="last shape only")
+    ap.add_argument("--shapes", default="",
+                    help="comma-separated 1-based indices of the shapes to run "
+                         "(FLA autotunes minutes per new shape), e.g. '1' or '1,3'")
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--kdac-flags", default="",
                     help="extra kdac flags for its kernels, e.g. "
@@ -82,6 +85,8 @@ def main():
     args = ap.parse_args()
     import fla
     shapes = SHAPES[-1:] if args.quick else SHAPES
+    if args.shapes:
+        shapes = [SHAPES[int(i) - 1] for i in args.shapes.split(",")]
     lines = [
         f"Training step, {torch.cuda.get_device_name()}, "
         f"{datetime.date.today().isoformat()}, torch {torch.__version__}, "
