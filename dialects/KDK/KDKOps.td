@@ -591,6 +591,11 @@ def KDK_DecayedGramGradOp : KDK_Op<"decayed_gram_grad", [AttrSizedOperandSegment
     decay is formed per pair, as kdk.decayed_gram's direct form, so nothing
     overflows for any gate.
 
+    `tensor_cores` (16 rows, depth a multiple of 8) forms da and db as two
+    TF32 tensor-core products of the masked dA with factors anchored at row
+    0, as kdk.decayed_gram's tensor-core form: valid under the same gate
+    bound (kdk-select-products sets both).
+
     ```mlir
     kdk.decayed_gram_grad %dA, %k, %k, %gc row_scale(%beta : memref<16xf32, 3>)
         into %dk1, %dk2, %dgc drow_scale(%dbeta : memref<16xf32, 3>)
@@ -604,11 +609,13 @@ def KDK_DecayedGramGradOp : KDK_Op<"decayed_gram_grad", [AttrSizedOperandSegment
                        Arg<KDK_F32Tile2D, "", [MemWrite]>:$dlhs, Arg<KDK_F32Tile2D, "", [MemWrite]>:$drhs,
                        Arg<KDK_F32Tile2D, "", [MemWrite]>:$dgc,
                        Arg<Optional<KDK_F32Tile1D>, "", [MemWrite]>:$drow_scale,
-                       KDA_CausalMask:$mask, F64Attr:$scale);
+                       KDA_CausalMask:$mask, F64Attr:$scale,
+                       UnitAttr:$tensor_cores);
   let assemblyFormat = [{
     $dA `,` $lhs `,` $rhs `,` $gc (`row_scale` `(` $row_scale^ `:` type($row_scale) `)`)?
     `into` $dlhs `,` $drhs `,` $dgc (`drow_scale` `(` $drow_scale^ `:` type($drow_scale) `)`)?
-    `mask` `=` $mask `scale` `=` $scale attr-dict `:` type($dA) `,` type($lhs)
+    `mask` `=` $mask `scale` `=` $scale (`tensor_cores` $tensor_cores^)?
+    attr-dict `:` type($dA) `,` type($lhs)
     `,` type($rhs) `,` type($gc) `,` type($dlhs) `,` type($drhs) `,` type($dgc)
   }];
   let hasVerifier = 1;

@@ -4,8 +4,9 @@
 // operands on tensor cores. The choice follows what the kernel's inputs
 // carry (a 16-bit q loses nothing to tf32 rounding), so it is made per
 // kernel from its q parameter, where the lowering left every product f32.
-// A kernel with tf32 products also evaluates its decayed grams on tensor
-// cores when its gate bounds the log-decay enough for the factored form.
+// A kernel with tf32 products also evaluates its decayed grams (and their
+// adjoints) on tensor cores when its gate bounds the log-decay enough for
+// the factored form.
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Transforms/Passes.h"
@@ -88,6 +89,12 @@ struct KDKSelectProductsPass
           gram.setTensorCores(false);
         else if (bounded && fitsTensorCoreGram(gram))
           gram.setTensorCores(true);
+      });
+      // The adjoint's tensor-core form covers one 16-row block.
+      kernel.walk([&](kdk::DecayedGramGradOp grad) {
+        auto lhs = cast<MemRefType>(grad.getLhs().getType());
+        grad.setTensorCores(tf32 && bounded && lhs.getDimSize(0) == 16 &&
+                            lhs.getDimSize(1) % 8 == 0);
       });
     });
   }

@@ -71,6 +71,7 @@ func.func @f32_inputs(%q: memref<?xf32> {kdk.param = "q"}) attributes {kdk.kerne
 // AUTO-LABEL: func.func @bounded_grams
 // AUTO: kdk.decayed_gram {{.*}} mask = strict scale = 1.000000e+00 tensor_cores :
 // AUTO: kdk.decayed_gram {{.*}} mask = inclusive scale = 1.000000e+00 :{{.*}}memref<16x20xf32
+// AUTO: kdk.decayed_gram_grad {{.*}} mask = strict scale = 1.000000e+00 tensor_cores :
 // FMA-LABEL: func.func @bounded_grams
 // FMA-NOT: tensor_cores
 func.func @bounded_grams(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 5.0 : f64, kdk.grid = ["1", "1", "1"]} {
@@ -79,18 +80,23 @@ func.func @bounded_grams(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.k
   %gram = kdk.alloc_tile : memref<16x16xf32, 3>
   kdk.decayed_gram %k, %k, %k into %gram mask = strict scale = 1.0 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
   kdk.decayed_gram %odd, %odd, %odd into %gram mask = inclusive scale = 1.0 : memref<16x20xf32, 3>, memref<16x20xf32, 3>, memref<16x20xf32, 3>, memref<16x16xf32, 3>
+  %dk1 = kdk.alloc_tile : memref<16x64xf32, 3>
+  %dk2 = kdk.alloc_tile : memref<16x64xf32, 3>
+  %dgc = kdk.alloc_tile : memref<16x64xf32, 3>
+  kdk.decayed_gram_grad %gram, %k, %k, %k into %dk1, %dk2, %dgc mask = strict scale = 1.0 : memref<16x16xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>
   return
 }
 
 // -----
 
-// Too weak a bound (or none) leaves the grams direct.
+// Too weak a bound (or none) leaves the grams and their adjoints direct.
 // AUTO-LABEL: func.func @loosely_bounded_grams
 // AUTO-NOT: tensor_cores
 func.func @loosely_bounded_grams(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 8.0 : f64, kdk.grid = ["1", "1", "1"]} {
   %k = kdk.alloc_tile : memref<16x64xf32, 3>
   %gram = kdk.alloc_tile : memref<16x16xf32, 3>
   kdk.decayed_gram %k, %k, %k into %gram mask = strict scale = 1.0 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
+  kdk.decayed_gram_grad %gram, %k, %k, %k into %k, %k, %k mask = strict scale = 1.0 : memref<16x16xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>
   return
 }
 
@@ -100,3 +106,5 @@ func.func @loosely_bounded_grams(%q: memref<?xbf16> {kdk.param = "q"}) attribute
 // BWDGRAM-LABEL: func.func @kda_bwd_map
 // BWDGRAM: kdk.decayed_gram {{.*}} tensor_cores
 // BWDGRAM: kdk.decayed_gram {{.*}} tensor_cores
+// BWDGRAM: kdk.decayed_gram_grad {{.*}} tensor_cores
+// BWDGRAM: kdk.decayed_gram_grad {{.*}} tensor_cores

@@ -151,7 +151,9 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       if (failed(checkNoOverlap(op, outName, out, inName, in)))
         return failure();
   }
-  DeviceCall call(emitter, op, "decayedGramGrad");
+  DeviceCall call(emitter, op,
+                  op.getTensorCores() ? "decayedGramGradTensorCore"
+                                      : "decayedGramGrad");
   call.templateArg(c)
       .templateArg(d)
       .templateFlag(op.getMask() == kda::CausalMask::inclusive)

@@ -243,6 +243,131 @@ decayedGramGrad(const float *dA, int ldA, const float *a, int lda,
   }
 }
 
+// kdk.decayed_gram_grad tensor_cores: decayedGramGrad's results for one
+// 16-row block as two TF32 tensor-core products of the masked dA, with the
+// decays split at row 0 as decayedGramTensorCore splits them:
+//   p  = s L (.) (dA B'),     B'[j, d] = b[j, d] exp(gc[0, d] - gc[j, d])
+//   db = s R (.) (C^T A'),    A'[i, d] = a[i, d] exp(gc[i, d] - gc[0, d])
+// with L[i, d] = exp(gc[i, d] - gc[0, d]) <= 1, R = 1 / L (<= e^75 under the
+// gate bound kdk-select-products requires) and C[i, j] = r_i dA[i, j].
+// Warp w owns the 8-column strips w, w + warps, ...: the same fragment
+// positions of p and db, so dgc forms in registers. dr[i] = sum_d a p sums
+// per-strip partials in a fixed order (deterministic) through da's tile,
+// which is overwritten afterwards (the emitter keeps outputs off inputs).
+template <int NT, int C, int D, bool Inclusive>
+__device__ __forceinline__ void decayedGramGradTensorCore(
+    const float *dA, int ldA, const float *a, int lda, const float *b,
+    int ldb, const float *gc, int ldg, const float *rowScale,
+    int rowScaleStride, float *da, int ldda, float *db, int lddb, float *dgc,
+    int lddg, float *dr, int drStride, float scale) {
+  static_assert(C == 16 && D % 8 == 0,
+                "decayedGramGradTensorCore: one 16-row block, whole k-steps");
+  constexpr int Warps = NT / 32, Strips = D / 8;
+  constexpr int PerWarp = (Strips + Warps - 1) / Warps;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int group = lane / 4, quad = lane % 4;
+  auto kept = [](int i, int j) { return Inclusive ? j <= i : j < i; };
+  auto r = [&](int i) {
+    return rowScale ? rowScale[i * rowScaleStride] : 1.0f;
+  };
+  auto masked = [&](int i, int j) {
+    return kept(i, j) ? dA[i * ldA + j] : 0.0f;
+  };
+  // A fragments (m16 x k8, two k-steps): dA for p (m = i, k = j) and C^T
+  // for db (m = j, k = i).
+  u32 fp[2][4], fq[2][4];
+#pragma unroll
+  for (int ks = 0; ks < 2; ++ks) {
+    const int k0 = 8 * ks + quad, k1 = k0 + 4;
+    fp[ks][0] = toTf32(masked(group, k0));
+    fp[ks][1] = toTf32(masked(group + 8, k0));
+    fp[ks][2] = toTf32(masked(group, k1));
+    fp[ks][3] = toTf32(masked(group + 8, k1));
+    fq[ks][0] = toTf32(r(k0) * masked(k0, group));
+    fq[ks][1] = toTf32(r(k0) * masked(k0, group + 8));
+    fq[ks][2] = toTf32(r(k1) * masked(k1, group));
+    fq[ks][3] = toTf32(r(k1) * masked(k1, group + 8));
+  }
+  float p[PerWarp][4], q[PerWarp][4];
+#pragma unroll
+  for (int s = 0; s < PerWarp; ++s) {
+    const int strip = warp + s * Warps;
+    if (strip >= Strips)
+      break;
+    const int n = 8 * strip + group;
+    const float anchorN = gc[n];
+    float accP[4] = {0.0f, 0.0f, 0.0f, 0.0f}, accQ[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+    for (int ks = 0; ks < 2; ++ks) {
+      const int j0 = 8 * ks + quad, j1 = j0 + 4;
+      const u32 bp[2] = {
+          toTf32(b[j0 * ldb + n] * expFast(anchorN - gc[j0 * ldg + n])),
+          toTf32(b[j1 * ldb + n] * expFast(anchorN - gc[j1 * ldg + n]))};
+      const u32 bq[2] = {
+          toTf32(a[j0 * lda + n] * expFast(gc[j0 * ldg + n] - anchorN)),
+          toTf32(a[j1 * lda + n] * expFast(gc[j1 * ldg + n] - anchorN))};
+      mmaTf32M16N8K8(accP, fp[ks], bp, accP);
+      mmaTf32M16N8K8(accQ, fq[ks], bq, accQ);
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int row = group + 8 * (e / 2), col = 8 * strip + 2 * quad + e % 2;
+      const float decay = gc[row * ldg + col] - gc[col];
+      p[s][e] = scale * expFast(decay) * accP[e];
+      q[s][e] = scale * expFast(-decay) * accQ[e];
+    }
+  }
+  if (dr) {
+    // Partial dr of each (strip, row), two rows per quad, through da.
+#pragma unroll
+    for (int s = 0; s < PerWarp; ++s) {
+      const int strip = warp + s * Warps;
+      if (strip >= Strips)
+        break;
+      const int col = 8 * strip + 2 * quad;
+      float top = a[group * lda + col] * p[s][0] +
+                  a[group * lda + col + 1] * p[s][1];
+      float bottom = a[(group + 8) * lda + col] * p[s][2] +
+                     a[(group + 8) * lda + col + 1] * p[s][3];
+#pragma unroll
+      for (int offset = 1; offset < 4; offset *= 2) {
+        top += __shfl_xor_sync(0xffffffffu, top, offset);
+        bottom += __shfl_xor_sync(0xffffffffu, bottom, offset);
+      }
+      if (quad == 0) {
+        const int e0 = strip * 16 + group, e1 = e0 + 8;
+        da[(e0 / D) * ldda + e0 % D] = top;
+        da[(e1 / D) * ldda + e1 % D] = bottom;
+      }
+    }
+    __syncthreads();
+    if (threadIdx.x < C) {
+      float sum = 0.0f;
+      for (int strip = 0; strip < Strips; ++strip) {
+        const int e = strip * 16 + threadIdx.x;
+        sum += da[(e / D) * ldda + e % D];
+      }
+      dr[threadIdx.x * drStride] = sum;
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int s = 0; s < PerWarp; ++s) {
+    const int strip = warp + s * Warps;
+    if (strip >= Strips)
+      break;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int row = group + 8 * (e / 2), col = 8 * strip + 2 * quad + e % 2;
+      const float dai = r(row) * p[s][e];
+      da[row * ldda + col] = dai;
+      db[row * lddb + col] = q[s][e];
+      dgc[row * lddg + col] =
+          a[row * lda + col] * dai - b[row * ldb + col] * q[s][e];
+    }
+  }
+}
+
 // kdk.row_sum: out[r] = sum_c x[r, c], one warp per row.
 template <int NT, int Rows, int Cols>
 __device__ __forceinline__ void rowSum(const float *x, int ldx, float *out,

@@ -420,3 +420,11 @@ func.func @global_tile_element(%ws: memref<?xbf16>, %i: index) {
 func.func @nonpositive_decay_bound() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 0.0 : f64, kdk.grid = ["1", "1", "1"]} {
   return
 }
+
+// -----
+
+func.func @gram_grad_tensor_cores_rows(%m: memref<32x32xf32, 3>, %a: memref<32x32xf32, 3>) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  // expected-error @+1 {{'kdk.decayed_gram_grad' op with tensor_cores needs 16 rows and a depth that is a multiple of 8, got 32x32}}
+  kdk.decayed_gram_grad %m, %a, %a, %a into %a, %a, %a mask = strict scale = 1.0 tensor_cores : memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>
+  return
+}

@@ -168,7 +168,8 @@ namespace {
 
 /// A backward case of the compile-choice tests below: H = 2, states in and
 /// out, the vk layout when `vk`, and with `fused` every prologue option
-/// (softplus gate with A_log and dt_bias, qk L2 norm, beta sigmoid).
+/// (softplus gate, or lowerbound(-5) with `boundedGate`, with A_log and
+/// dt_bias, qk L2 norm, beta sigmoid).
 struct ChoiceCase {
   const char *label;
   DType dtype;
@@ -177,6 +178,7 @@ struct ChoiceCase {
   bool vk, fused;
   /// The scans' column tile (grad_v_tile), 0 for all of V.
   int64_t valueTile = 0;
+  bool boundedGate = false;
 };
 
 void expectChoiceCaseMatches(Jit &jit, const ChoiceCase &tc, int seed,
@@ -193,7 +195,10 @@ void expectChoiceCaseMatches(Jit &jit, const ChoiceCase &tc, int seed,
   spec.varlen = !tc.lens.empty();
   spec.stateLayout = tc.vk ? StateLayout::VK : StateLayout::KV;
   if (tc.fused) {
-    spec.activation = GateActivation::Softplus;
+    spec.activation =
+        tc.boundedGate ? GateActivation::LowerBound : GateActivation::Softplus;
+    if (tc.boundedGate)
+      spec.lowerBound = -5.0;
     spec.hasALog = spec.hasDtBias = spec.qkL2Norm = spec.betaSigmoid = true;
   }
   spec.hasInitialState = spec.hasFinalState = true;
@@ -223,6 +228,31 @@ TEST_F(JitGpu, BackwardTf32ProductsMatchTheOracle) {
   int seed = 2300;
   for (const ChoiceCase &tc : cases)
     expectChoiceCaseMatches(jitWith(pipeline), tc, seed += 2, 5e-3);
+}
+
+// A lowerbound gate bounds the log-decay, so bf16 specs' decayed grams and
+// their adjoints run on tensor cores (kdk-select-products): one 8-column
+// strip per warp at K=128, two at K=256, idle warps at K=32 with 256
+// threads; the same specs with FMA products take the direct forms.
+TEST_F(JitGpu, BackwardGramsOnTensorCoresMatchTheOracle) {
+  const ChoiceCase cases[] = {
+      {"bounded bf16 K=V=128 T=70", DType::BF16, 2, 128, 128, 1, 70, {},
+       false, true, 0, true},
+      {"bounded bf16 GVA vk varlen K=64 V=32", DType::BF16, 4, 64, 32, 1, 68,
+       {20, 1, 47}, true, true, 0, true},
+      {"bounded bf16 K=V=256 T=40", DType::BF16, 2, 256, 256, 1, 40, {},
+       false, true, 0, true}};
+  ChunkedPipelineOptions narrowMap, fma;
+  narrowMap.gradMapBlockThreads = 256;
+  fma.gradProducts = "fma";
+  const ChoiceCase narrow = {"bounded bf16 K=V=32 256-thread map",
+                             DType::BF16, 2, 32, 32, 2, 45, {}, false, true,
+                             0, true};
+  int seed = 3700;
+  for (const ChoiceCase &tc : cases)
+    expectChoiceCaseMatches(jit(), tc, seed += 2);
+  expectChoiceCaseMatches(jitWith(narrowMap), narrow, seed += 2);
+  expectChoiceCaseMatches(jitWith(fma), cases[0], seed += 2);
 }
 
 // The scans split by columns (grad_v_tile): V / tile blocks per (sequence,
