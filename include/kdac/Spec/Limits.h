@@ -21,8 +21,8 @@ namespace kdac::limits {
 inline constexpr int64_t kMaxHeadDim = 256;
 /// The lowerbound gate's bound lies in [kMinLowerBound, 0).
 inline constexpr double kMinLowerBound = -5.0;
-/// The tensor-core form of a decayed gram (kdk.decayed_gram tensor_cores)
-/// scales the column factors of a 16-row block by up to exp(15 b), for b the
+/// The tensor-core form of a decayed gram and of its adjoint (tensor_cores
+/// on kdk.decayed_gram, kdk.decayed_gram_grad) scales the column factors of a 16-row block by up to exp(15 b), for b the
 /// largest per-token log-decay: finite in f32 up to b = 5 (e^75).
 inline constexpr double kMaxTensorCoreGramDecay = 5.0;
 /// Query/key and value heads index grid.y, whose extent CUDA caps at 65535.

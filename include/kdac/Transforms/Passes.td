@@ -409,10 +409,11 @@ def KDKSelectProducts : Pass<"kdk-select-products", "::mlir::ModuleOp"> {
 
     A kernel with tf32 products whose `kdk.decay_bound` (the largest
     per-token log-decay its gate can produce, set by the lowering for a
-    lowerbound gate) is at most 5 also marks its f32 decayed grams
-    `tensor_cores`: the factored form's column factors then stay below e^75,
-    finite in f32. `fma` clears the mark; an unbounded gate leaves the
-    lowering's (direct) form.
+    lowerbound gate) is at most 5 also marks its f32 decayed grams, and
+    their 16-row adjoints (kdk.decayed_gram_grad), `tensor_cores`: the
+    factored form's column factors then stay below e^75, finite in f32.
+    `fma` clears the mark; an unbounded gate leaves the lowering's (direct)
+    form.
 
     Before:
     ```mlir
