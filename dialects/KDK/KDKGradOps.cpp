@@ -139,7 +139,7 @@ LogicalResult DecayedGramGradOp::verify() {
       (failed(expectShape(*this, "row_scale", getRowScale(), {c})) ||
        failed(expectShape(*this, "drow_scale", getDrowScale(), {c}))))
     return failure();
-  if (getTensorCores() && (c != 16 || a[1] % 8 != 0))
+  if (getTensorCores() && !fitsTensorCoreGramGrad(c, a[1]))
     return emitOpError() << "with tensor_cores needs 16 rows and a depth "
                             "that is a multiple of 8, got "
                          << c << "x" << a[1];

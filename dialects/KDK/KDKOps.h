@@ -89,6 +89,17 @@ MmaShape getMmaShape(MmaOp op);
 inline bool fitsTf32Mma(const MmaShape &s) {
   return s.m % 16 == 0 && s.n % 8 == 0 && s.inner % 8 == 0;
 }
+/// Whether a rows x depth decayed gram (kdk.decayed_gram tensor_cores)
+/// is whole m16n8k8 steps: the rule its emitter check and
+/// kdk-select-products share.
+inline bool fitsTensorCoreGram(int64_t rows, int64_t depth) {
+  return rows % 16 == 0 && depth % 8 == 0;
+}
+/// Whether kdk.decayed_gram_grad tensor_cores covers a rows x depth gram:
+/// one 16-row block (the verifier's and kdk-select-products' rule).
+inline bool fitsTensorCoreGramGrad(int64_t rows, int64_t depth) {
+  return rows == 16 && depth % 8 == 0;
+}
 /// Whether `tile` is a register fragment (memory space 5).
 bool isRegisterFragment(Value tile);
 

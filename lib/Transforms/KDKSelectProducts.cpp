@@ -45,11 +45,8 @@ bool boundsGramFactors(func::FuncOp kernel) {
          bound.getValueAsDouble() <= kdac::limits::kMaxTensorCoreGramDecay;
 }
 
-/// Whether the gram's shape is whole m16n8k8 steps.
-bool fitsTensorCoreGram(kdk::DecayedGramOp gram) {
-  auto lhs = cast<MemRefType>(gram.getLhs().getType());
-  return lhs.getRank() == 2 && lhs.getDimSize(0) % 16 == 0 &&
-         lhs.getDimSize(1) % 8 == 0;
+ArrayRef<int64_t> shapeOf(Value tile) {
+  return cast<MemRefType>(tile.getType()).getShape();
 }
 
 bool isSharedF32(Value tile) {
@@ -85,16 +82,17 @@ struct KDKSelectProductsPass
       kernel.walk([&](kdk::DecayedGramOp gram) {
         if (!isSharedF32(gram.getLhs()) || !isSharedF32(gram.getRhs()))
           return;
+        ArrayRef<int64_t> lhs = shapeOf(gram.getLhs());
         if (!tf32)
           gram.setTensorCores(false);
-        else if (bounded && fitsTensorCoreGram(gram))
+        else if (bounded && kdk::fitsTensorCoreGram(lhs[0], lhs[1]))
           gram.setTensorCores(true);
       });
       // The adjoint's tensor-core form covers one 16-row block.
       kernel.walk([&](kdk::DecayedGramGradOp grad) {
-        auto lhs = cast<MemRefType>(grad.getLhs().getType());
-        grad.setTensorCores(tf32 && bounded && lhs.getDimSize(0) == 16 &&
-                            lhs.getDimSize(1) % 8 == 0);
+        ArrayRef<int64_t> lhs = shapeOf(grad.getLhs());
+        grad.setTensorCores(tf32 && bounded &&
+                            kdk::fitsTensorCoreGramGrad(lhs[0], lhs[1]));
       });
     });
   }

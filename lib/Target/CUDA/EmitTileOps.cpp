@@ -459,7 +459,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
     return failure();
   bool tensorCores = op.getTensorCores();
   int64_t anchor = op.getAnchorBlock();
-  if (tensorCores && (rows % 16 != 0 || depth % 8 != 0))
+  if (tensorCores && !kdk::fitsTensorCoreGram(rows, depth))
     return op.emitOpError() << "with tensor_cores needs rows a multiple of "
                                "16 and depth a multiple of 8, got "
                             << rows << "x" << depth;
