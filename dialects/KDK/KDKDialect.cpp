@@ -408,7 +408,26 @@ LogicalResult DeltaStepOp::verify() {
                             "space "
                          << kSharedMemorySpace << ")";
   int64_t rows = state.getDimSize(0), cols = state.getDimSize(1);
-  if (!isVectorOf(getQ().getType(), rows) ||
+  if (getToken()) {
+    // A group of G tokens: every token tile has G rows, beta G values.
+    int64_t group = getQ().getType().getDimSize(0);
+    auto rowsOf = [&](MemRefType type, int64_t width) {
+      return type.getRank() == 2 && type.getDimSize(0) == group &&
+             type.getDimSize(1) == width;
+    };
+    if (!rowsOf(getQ().getType(), rows) || !rowsOf(getK().getType(), rows) ||
+        (getDecay() && !rowsOf(getDecay().getType(), rows)) ||
+        !rowsOf(getV().getType(), cols) || !rowsOf(getOut().getType(), cols) ||
+        getBeta().getType().getRank() != 1 ||
+        getBeta().getType().getDimSize(0) != group)
+      return emitOpError() << "with token expects q, k (and decay) of "
+                           << group << "x" << rows << ", v and out of "
+                           << group << "x" << cols << " and " << group
+                           << " betas";
+    if (getStoreTo())
+      return emitOpError() << "with token keeps the state: store_to is a "
+                              "one-token kernel's update pass";
+  } else if (!isVectorOf(getQ().getType(), rows) ||
       !isVectorOf(getK().getType(), rows) ||
       (getDecay() && !isVectorOf(getDecay().getType(), rows)) ||
       !isVectorOf(getV().getType(), cols) ||
@@ -422,6 +441,12 @@ LogicalResult DeltaStepOp::verify() {
   if (bool(getStoreTo()) != bool(getStoreOffset()) ||
       bool(getStoreTo()) != bool(getStoreRowStride()))
     return emitOpError() << "needs store_to with its offset and row_stride";
+  return success();
+}
+
+LogicalResult ExpOp::verify() {
+  if (getInput().getType().getShape() != getOut().getType().getShape())
+    return emitOpError() << "needs `into` of the input's shape";
   return success();
 }
 

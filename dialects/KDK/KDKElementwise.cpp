@@ -49,6 +49,9 @@ SmallVector<Value> DecayRowsOp::getOwnElementTiles() {
   // to_last reads the cumsum's last row for every row.
   return sharedTiles({getInput(), getToLast() ? Value() : getGc(), getOut()});
 }
+SmallVector<Value> ExpOp::getOwnElementTiles() {
+  return sharedTiles({getInput(), getOut()});
+}
 SmallVector<Value> ScaleRowsOp::getOwnElementTiles() {
   return sharedTiles({getTile(), getOut()});
 }

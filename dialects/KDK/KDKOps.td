@@ -431,6 +431,21 @@ def KDK_LastRowExpOp : KDK_Op<"last_row_exp"> {
   let assemblyFormat = "$gc `into` $out attr-dict `:` type($gc) `,` type($out)";
 }
 
+def KDK_ExpOp : KDK_Op<"exp", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
+  let summary = "out = exp(x) element-wise (out may be x)";
+  let description = [{
+    A log-decay tile becomes the per-token decay factors at once, as a
+    multi-token decode group needs them:
+
+    ```mlir
+    kdk.exp %gate into %gate : memref<8x128xf32, 3>, memref<8x128xf32, 3>
+    ```
+  }];
+  let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$input, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out);
+  let assemblyFormat = "$input `into` $out attr-dict `:` type($input) `,` type($out)";
+  let hasVerifier = 1;
+}
+
 def KDK_ScaleRowsOp : KDK_Op<"scale_rows", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "x[i, :] *= r[i], in place or `into` another tile";
   let description = [{
@@ -488,16 +503,31 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step", [AttrSizedOperandSegments]> {
         memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1xf32, 3>,
         memref<1x128xf32, 3>
     ```
+
+    `token(%t)` takes row %t of G-row tiles instead: q, k and decay G x K,
+    v and out G x Vt, beta G values. A decode kernel with several tokens per
+    call prepares a group of G tokens at once (their loads, norms and gates
+    behind one barrier) and then runs G steps back to back: each warp owns
+    whole columns and reads the token rows only, so no barrier separates
+    two steps.
+
+    ```mlir
+    kdk.delta_step %state, %q, %k, %v, %beta token(%t)
+        decay(%d : memref<8x128xf32, 3>) into %o scale = 0.088388
+        : memref<128x128xf32, 5>, memref<8x128xf32, 3>, memref<8x128xf32, 3>,
+        memref<8x128xf32, 3>, memref<8xf32, 3>, memref<8x128xf32, 3>
+    ```
   }];
   let arguments = (ins Arg<KDK_Tile2D, "", [MemRead, MemWrite]>:$state, Arg<KDK_F32Tile2D, "", [MemRead]>:$q, Arg<KDK_F32Tile2D, "", [MemRead]>:$k,
                        Arg<KDK_F32Tile2D, "", [MemRead]>:$v, Arg<KDK_F32Tile1D, "", [MemRead]>:$beta,
-                       Arg<Optional<KDK_F32Tile1D>, "", [MemRead]>:$decay, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out,
+                       Optional<Index>:$token,
+                       Arg<Optional<KDK_F32Tile>, "", [MemRead]>:$decay, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out,
                        Arg<Optional<KDK_Global>, "", [MemWrite]>:$store_to,
                        Optional<Index>:$store_offset,
                        Optional<Index>:$store_row_stride,
                        UnitAttr:$additive, DefaultValuedAttr<F64Attr, "1.0">:$scale);
   let assemblyFormat = [{
-    $state `,` $q `,` $k `,` $v `,` $beta
+    $state `,` $q `,` $k `,` $v `,` $beta (`token` `(` $token^ `)`)?
     (`decay` `(` $decay^ `:` type($decay) `)`)? `into` $out
     (`store_to` $store_to^ `[` $store_offset `]` `row_stride` `(`
      $store_row_stride `)` `:` type($store_to))?

@@ -56,6 +56,20 @@ bool oneTokenPerCall(kda::RecurrenceOp op) {
   return !op.getCuSeqlens() && qType.getDimSize(1) == 1;
 }
 
+/// Tokens prepared at once by a multi-token call: their loads, norms and
+/// gates share the barriers of one, and their steps run back to back. Eight
+/// covers the draft lengths engines verify (2-7) in one group; a static T
+/// below it sizes the group exactly.
+constexpr int64_t kDecodeTokenGroup = 8;
+
+int64_t tokenGroupOf(kda::RecurrenceOp op) {
+  auto qType = cast<RankedTensorType>(op.getQ().getType());
+  int64_t t = qType.getDimSize(1);
+  if (op.getCuSeqlens() || ShapedType::isDynamic(t))
+    return kDecodeTokenGroup;
+  return std::clamp<int64_t>(t, 1, kDecodeTokenGroup);
+}
+
 SmallVector<int64_t> divisorsOf(int64_t n) {
   SmallVector<int64_t> divisors;
   for (int64_t d = 1; d <= n; ++d)
@@ -300,49 +314,60 @@ struct DecodeKernelBuilder {
     } else
       kdk::FillOp::create(b, loc, state, b.getF64FloatAttr(0.0));
 
-    // The token's vectors live in shared memory, read by every column.
+    // The tokens' vectors live in shared memory, read by every column: one
+    // row per token of a group (see kDecodeTokenGroup).
+    bool oneToken = oneTokenPerCall(op);
+    int64_t group = oneToken ? 1 : tokenGroupOf(op);
     auto vector = [&](ArrayRef<int64_t> shape) {
       return sharedTiles.get(shape, f32);
     };
-    Value q = vector({1, kDim}), key = vector({1, kDim});
-    Value v = vector({1, vTileWidth}), gate = vector({1, kDim});
-    Value beta = vector({1}), decay = vector({kDim});
-    Value out = vector({1, vTileWidth});
+    Value q = vector({group, kDim}), key = vector({group, kDim});
+    Value v = vector({group, vTileWidth}), gate = vector({group, kDim});
+    Value beta = vector({group});
+    // A group's decays are its exponentiated gate rows, in place.
+    Value decay = oneToken ? vector({kDim}) : gate;
+    Value out = vector({group, vTileWidth});
     Value one = k.index(1);
 
     // A one-token call has no token loop: nothing waits for a next token.
-    bool oneToken = oneTokenPerCall(op);
+    // Otherwise each iteration prepares a group of tokens at once and runs
+    // their steps back to back.
     scf::ForOp loop;
-    Value step = k.index(0);
+    Value first = k.index(0), tokens = one;
     if (!oneToken) {
-      loop = scf::ForOp::create(b, loc, k.index(0), range.getNumChunks(), one);
+      loop = scf::ForOp::create(b, loc, k.index(0), range.getNumChunks(),
+                                k.index(group));
       b.setInsertionPointToStart(loop.getBody());
-      step = loop.getInductionVar();
+      first = loop.getInductionVar();
+      tokens = k.min(k.index(group), k.sub(range.getNumChunks(), first));
     }
-    Value token = k.add(range.getStart(), step);
+    Value token = k.add(range.getStart(), first);
     Value batch = range.getBatch();
-    auto load = [&](Value src, Value offset, int64_t colStrideOfLoad,
-                    Value dst) {
-      kdk::LoadTileOp::create(b, loc, src, offset, one, one, colStrideOfLoad,
-                              dst);
+    // Token rows of q, k and g are heads x K apart, of v heads x V, of beta
+    // heads (the [B, T, heads, dim] layouts).
+    auto load = [&](Value src, Value offset, int64_t tokenStride,
+                    int64_t colStrideOfLoad, Value dst) {
+      kdk::LoadTileOp::create(b, loc, src, offset, tokens,
+                              oneToken ? one : k.index(tokenStride),
+                              colStrideOfLoad, dst);
     };
-    load(args.q, tokenOffset(k, batch, token, args.seqLen, h, qkHead, kDim), 1,
-         q);
-    load(args.k, tokenOffset(k, batch, token, args.seqLen, h, qkHead, kDim), 1,
-         key);
+    load(args.q, tokenOffset(k, batch, token, args.seqLen, h, qkHead, kDim),
+         h * kDim, 1, q);
+    load(args.k, tokenOffset(k, batch, token, args.seqLen, h, qkHead, kDim),
+         h * kDim, 1, key);
     load(args.v,
          k.add(tokenOffset(k, batch, token, args.seqLen, hv, head, vDim),
                column),
-         1, v);
+         hv * vDim, 1, v);
     kda::GateGranularity granularity = op.getGate();
     if (granularity == kda::GateGranularity::channel)
-      load(args.g, tokenOffset(k, batch, token, args.seqLen, hv, head, kDim), 1,
-           gate);
+      load(args.g, tokenOffset(k, batch, token, args.seqLen, hv, head, kDim),
+           hv * kDim, 1, gate);
     else if (granularity == kda::GateGranularity::scalar)
-      load(args.g, tokenOffset(k, batch, token, args.seqLen, hv, head, 1), 0,
-           gate);
-    load(args.beta, tokenOffset(k, batch, token, args.seqLen, hv, head, 1), 0,
-         beta);
+      load(args.g, tokenOffset(k, batch, token, args.seqLen, hv, head, 1), hv,
+           0, gate);
+    load(args.beta, tokenOffset(k, batch, token, args.seqLen, hv, head, 1), hv,
+         0, beta);
     bool prologueMath = args.qkL2Norm || args.betaSigmoid ||
                         args.activation != kda::GateActivation::none;
     bool decays = granularity != kda::GateGranularity::none;
@@ -361,10 +386,10 @@ struct DecodeKernelBuilder {
     }
     if (args.activation != kda::GateActivation::none)
       kdk::GateActivationOp::create(
-          b, loc, gate, head, one, args.aLog, args.dtBias, args.activation,
+          b, loc, gate, head, tokens, args.aLog, args.dtBias, args.activation,
           args.lowerBound, granularity == kda::GateGranularity::scalar);
     if (args.betaSigmoid)
-      kdk::SigmoidOp::create(b, loc, beta, one);
+      kdk::SigmoidOp::create(b, loc, beta, tokens);
     if (prologueMath)
       barrierBeforeStep(!decays);
 
@@ -372,7 +397,10 @@ struct DecodeKernelBuilder {
     // state, v' and o where the columns are reduced, then the decayed
     // update in one pass (kdk.delta_step).
     if (decays) {
-      kdk::LastRowExpOp::create(b, loc, gate, decay);
+      if (oneToken)
+        kdk::LastRowExpOp::create(b, loc, gate, decay);
+      else
+        kdk::ExpOp::create(b, loc, gate, decay);
       barrierBeforeStep(true);
     }
     // Where the state goes after the call: its pool slot or final_state
@@ -381,23 +409,34 @@ struct DecodeKernelBuilder {
     Value destination = poolArgs.pool && !poolArgs.perToken ? poolArgs.pool
                                                              : args.finalState;
     bool storeFromStep = plan.inShared && oneToken && kv && destination;
+    // A group's steps need no barrier between them: each warp owns whole
+    // columns of the state and only reads the token rows.
+    Value row, step = first;
+    scf::ForOp steps;
+    if (!oneToken) {
+      steps = scf::ForOp::create(b, loc, k.index(0), tokens, one);
+      b.setInsertionPointToStart(steps.getBody());
+      row = steps.getInductionVar();
+      step = k.add(first, row);
+    }
     kdk::DeltaStepOp::create(
-        b, loc, state, q, key, v, beta, decays ? decay : Value(), out,
+        b, loc, state, q, key, v, beta, row, decays ? decay : Value(), out,
         storeFromStep ? destination : Value(),
         storeFromStep ? slotOffset : Value(),
         storeFromStep ? k.index(rowStride) : Value(),
         op.getUpdate() == kda::UpdateRule::additive,
         llvm::APFloat(op.getEffectiveScale()));
-    barrier();
-    kdk::StoreTileOp::create(
-        b, loc, out, args.o,
-        k.add(tokenOffset(k, batch, token, args.seqLen, hv, head, vDim),
-              column),
-        one, one, 1);
-    if (poolArgs.perToken) {
-      // Every draft token's state goes to its own slot, if it has one.
+    auto storeOut = [&] {
+      kdk::StoreTileOp::create(
+          b, loc, out, args.o,
+          k.add(tokenOffset(k, batch, token, args.seqLen, hv, head, vDim),
+                column),
+          tokens, oneToken ? one : k.index(hv * vDim), 1);
+    };
+    // Every draft token's state goes to its own slot, if it has one.
+    auto storeTokenState = [&] {
       Value inside = k.compare(arith::CmpIPredicate::slt, step,
-                             poolArgs.slotsPerSequence);
+                               poolArgs.slotsPerSequence);
       Value safeStep = arith::SelectOp::create(b, loc, inside, step, k.index(0));
       Value tokenSlot = loadIndex(
           poolArgs.indices,
@@ -407,9 +446,28 @@ struct DecodeKernelBuilder {
           b, loc, inside,
           k.compare(arith::CmpIPredicate::sge, tokenSlot, k.index(0))));
       storeState(state, poolArgs.pool, stateOffset(tokenSlot));
+    };
+    if (oneToken) {
+      barrier();
+      storeOut();
+      if (poolArgs.perToken)
+        storeTokenState();
+    } else {
+      if (poolArgs.perToken) {
+        // A shared state is read across warps: the step must be complete,
+        // and the store done before the next step.
+        if (plan.inShared)
+          barrier();
+        storeTokenState();
+        if (plan.inShared)
+          barrier();
+      }
+      b.setInsertionPointAfter(steps);
+      barrier();
+      storeOut();
     }
     if (loop) {
-      // The next token's loads overwrite these tiles.
+      // The next group's loads overwrite these tiles.
       barrier();
       b.setInsertionPointAfter(loop);
     }

@@ -233,7 +233,7 @@ LogicalResult CudaEmitter::emitOperation(Operation &op) {
             kdk::SigmoidOp, kdk::GateActivationOp, kdk::CumsumRowsOp,
             kdk::DecayedGramOp, kdk::TriInverseOp, kdk::MmaOp, kdk::SubOp,
             kdk::AddIdentityOp, kdk::DecayRowsOp, kdk::StoreDecayedRowsOp,
-            kdk::LastRowExpOp,
+            kdk::LastRowExpOp, kdk::ExpOp,
             kdk::ScaleRowsOp, kdk::LoadIndexOp, kdk::DeltaStepOp, kdk::AddOp,
             kdk::MulOp, kdk::RowDotOp, kdk::ColumnSumOp, kdk::AddToLastRowOp,
             kdk::TrilOp, kdk::DecayedGramGradOp, kdk::RowSumOp,

@@ -255,6 +255,20 @@ static std::string sharedStateProblem(const TileRef &state, int64_t threads) {
   return "";
 }
 
+/// Row `token` of a G-row tile as a contiguous vector (of G values when
+/// `tile` is one-dimensional).
+static TileRef tokenRow(const TileRef &tile, StringRef token) {
+  // ld steps rows of a 2-D tile and elements of a 1-D one.
+  TileRef row = tile;
+  row.pointer = "(" + tile.pointer + " + " + token.str() + " * " +
+                std::to_string(tile.ld) + ")";
+  row.rows = 1;
+  if (tile.isVector)
+    row.cols = 1;
+  row.ld = 1;
+  return row;
+}
+
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::DeltaStepOp op) {
   FailureOr<TileRef> state = emitter.getTileOrFragment(op, op.getState());
@@ -262,6 +276,15 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       emitter.getOptionalTile(op, op.getDecay());
   if (failed(state) || failed(decay))
     return failure();
+  std::optional<std::string> token;
+  if (op.getToken()) {
+    FailureOr<std::string> name = emitter.getName(op, op.getToken());
+    if (failed(name))
+      return failure();
+    token = *name;
+    if (*decay)
+      **decay = tokenRow(**decay, *token);
+  }
   if (state->mmaLayout)
     return op.emitOpError() << "needs a fragment_layout fragment, not an "
                                "mma_layout one";
@@ -270,7 +293,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
     FailureOr<TileRef> ref = emitter.getTile(op, tile);
     if (failed(ref))
       return failure();
-    vectors.push_back(*ref);
+    vectors.push_back(token ? tokenRow(*ref, *token) : *ref);
   }
   const TileRef &q = vectors[0], &k = vectors[1], &v = vectors[2],
                 &beta = vectors[3], &out = vectors[4];

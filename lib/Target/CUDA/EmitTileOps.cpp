@@ -631,6 +631,20 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                              /*perRow=*/false, "lastRowExp");
 }
 
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter, kdk::ExpOp op) {
+  TileRef input, out;
+  if (failed(getTiles(emitter, op, {op.getInput(), op.getOut()},
+                      {&input, &out})) ||
+      failed(checkNoOverlap(op, "out", out, "input", input, true)))
+    return failure();
+  return DeviceCall(emitter, op, "tileExp")
+      .templateArg(input.rows)
+      .templateArg(input.cols)
+      .tile(input)
+      .tile(out)
+      .emit();
+}
+
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::ScaleRowsOp op) {
   FailureOr<TileRef> tileOrFragment =

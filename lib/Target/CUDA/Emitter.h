@@ -202,6 +202,7 @@ mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::StoreDecayedRowsOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::LastRowExpOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter, mlir::kdk::ExpOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::ScaleRowsOp op);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,

@@ -706,6 +706,16 @@ __device__ __forceinline__ void tileSub(const float *lhs, int ldl,
   }
 }
 
+// kdk.exp: out = exp(x); out may be x.
+template <int NT, int Rows, int Cols>
+__device__ __forceinline__ void tileExp(const float *x, int ldx, float *out,
+                                        int ldo) {
+  for (int e = threadIdx.x; e < Rows * Cols; e += NT) {
+    const int r = e / Cols, c = e % Cols;
+    out[r * ldo + c] = expf(x[r * ldx + c]);
+  }
+}
+
 // kdk.add_identity: out = I + A, or I - A when Negate.
 template <int NT, int N, bool Negate>
 __device__ __forceinline__ void addIdentity(const float *input, int ldi,

@@ -27,14 +27,26 @@
 // CHECK: kdk.sequence_range %{{.*}} T(%{{.*}}) chunk_size = 1
 // CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<64x64xf32, 5>
 // CHECK: kdk.load_tile %{{.*}} into %[[S]]
-// CHECK: scf.for
-// CHECK: kdk.gate_activation softplus
-// CHECK: kdk.last_row_exp %{{.*}} into %[[D:[^ ]*]] :
+// Several tokens per call go in groups of eight: one set of loads (rows
+// eight heads apart, the last group partial), one prologue and one
+// kdk.exp of the gate rows behind a barrier each, then the group's steps
+// back to back with no barrier between them, and one output store.
+// CHECK: scf.for %[[G:.*]] = %c0 to %{{.*}} step %c8 {
+// CHECK: %[[N:.*]] = arith.minui %{{.*}}, %c8 : index
+// CHECK: kdk.load_tile %{{.*}} rows(%[[N]]) row_stride(%c128) col_stride = 1 into %{{.*}} : memref<?xbf16>, memref<8x64xf32, strided<[68, 1]>, 3>
+// CHECK: kdk.load_tile %{{.*}} rows(%[[N]]) row_stride(%c4) col_stride = 0 into %{{.*}} : memref<?xbf16>, memref<8xf32, 3>
 // CHECK-NEXT: kdk.barrier
-// CHECK-NEXT: kdk.delta_step %[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} decay(%[[D]] : memref<64xf32, 3>) into %[[O:[^ ]*]] scale = 1.250000e-01 :
+// CHECK-NEXT: kdk.gate_activation softplus %[[GATE:[^ ]*]] head(%{{.*}}) rows(%[[N]])
 // CHECK-NEXT: kdk.barrier
-// CHECK: kdk.store_tile %[[O]] into
-// CHECK: }
+// CHECK-NEXT: kdk.exp %[[GATE]] into %[[GATE]]
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: scf.for %[[T:.*]] = %c0 to %[[N]] step %c1 {
+// CHECK-NEXT: kdk.delta_step %[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} token(%[[T]]) decay(%[[GATE]] : memref<8x64xf32, strided<[68, 1]>, 3>) into %[[O:[^ ]*]] scale = 1.250000e-01 :
+// CHECK-NEXT: }
+// CHECK-NEXT: kdk.barrier
+// CHECK: kdk.store_tile %[[O]] into %{{.*}} rows(%[[N]]) row_stride(%c256) col_stride = 1
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: }
 // CHECK: kdk.store_tile %[[S]] into
 // With state-in=shared the f32 slice streams through an f32 shared tile of
 // the same type (so cp.async), 16 columns per warp: the last barrier
@@ -44,9 +56,10 @@
 // SHARED: %[[S:.*]] = kdk.alloc_tile : memref<64x64xf32, 3>
 // SHARED: kdk.load_tile %{{.*}} into %[[S]] async : memref<?xf32>, memref<64x64xf32, 3>
 // SHARED: scf.for
-// SHARED: kdk.last_row_exp
+// SHARED: kdk.exp
 // SHARED-NEXT: kdk.wait_async
 // SHARED-NEXT: kdk.barrier
+// SHARED-NEXT: scf.for
 // SHARED-NEXT: kdk.delta_step %[[S]],
 // SHARED: }
 // SHARED: kdk.store_tile %[[S]] into %{{.*}} : memref<64x64xf32, 3>, memref<?xf32>
@@ -92,6 +105,15 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
 // SHARED: kdk.load_tile %{{.*}} into %[[S]] : memref<?xbf16>, memref<64x64xf32, 3>
 // SHARED-NOT: kdk.wait_async
 // SHARED: kdk.delta_step %[[S]],
+// Its token states leave a tile that every warp writes: each store has a
+// barrier on both sides, inside the group's step loop.
+// SHARED-SAME: token(
+// SHARED-NEXT: kdk.barrier
+// SHARED: scf.if
+// SHARED: kdk.store_tile %[[S]] into %{{.*}} : memref<64x64xf32, 3>, memref<?xbf16>
+// SHARED-NEXT: }
+// SHARED-NEXT: kdk.barrier
+// SHARED-NEXT: }
 func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
     %v: tensor<?x?x4x64xbf16>, %g: tensor<?x?x4x64xf32>, %beta: tensor<?x?x4xbf16>,
     %pool: tensor<?x4x64x64xbf16>, %slots: tensor<?x?xi32>, %accepted: tensor<?xi32>)

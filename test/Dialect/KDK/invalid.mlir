@@ -428,3 +428,19 @@ func.func @gram_grad_tensor_cores_rows(%m: memref<32x32xf32, 3>, %a: memref<32x3
   kdk.decayed_gram_grad %m, %a, %a, %a into %a, %a, %a mask = strict scale = 1.0 tensor_cores : memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>
   return
 }
+
+// -----
+
+func.func @delta_step_token_rows(%s: memref<128x32xf32, 5>, %q: memref<8x128xf32, 3>, %k: memref<4x128xf32, 3>, %v: memref<8x32xf32, 3>, %b: memref<8xf32, 3>, %t: index) {
+  // expected-error @+1 {{with token expects q, k (and decay) of 8x128, v and out of 8x32 and 8 betas}}
+  kdk.delta_step %s, %q, %k, %v, %b token(%t) into %v : memref<128x32xf32, 5>, memref<8x128xf32, 3>, memref<4x128xf32, 3>, memref<8x32xf32, 3>, memref<8xf32, 3>, memref<8x32xf32, 3>
+  return
+}
+
+// -----
+
+func.func @exp_shape(%a: memref<8x128xf32, 3>, %b: memref<4x128xf32, 3>) {
+  // expected-error @+1 {{needs `into` of the input's shape}}
+  kdk.exp %a into %b : memref<8x128xf32, 3>, memref<4x128xf32, 3>
+  return
+}

@@ -108,3 +108,21 @@ func.func @global_tiles(%ws: memref<?xf32>, %i: index, %a: memref<16x32xf32, 3>,
   kdk.add %sum, %p into %sum : memref<1x32xf32, 3>, memref<1x32xf32, strided<[32, 1]>>, memref<1x32xf32, 3>
   return
 }
+
+// -----
+
+// A token group: delta_step on row %t of 8-row tiles, the decays made by
+// kdk.exp from the gate rows in place.
+// CHECK-LABEL: func.func @token_group
+// CHECK: kdk.exp %[[G:.*]] into %[[G]] : memref<8x128xf32, 3>, memref<8x128xf32, 3>
+// CHECK: kdk.delta_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} token(%{{.*}}) decay(%[[G]] : memref<8x128xf32, 3>) into %{{.*}} : memref<128x32xf32, 5>, memref<8x128xf32, 3>
+func.func @token_group(%t: index) {
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+  %q = kdk.alloc_tile : memref<8x128xf32, 3>
+  %g = kdk.alloc_tile : memref<8x128xf32, 3>
+  %v = kdk.alloc_tile : memref<8x32xf32, 3>
+  %b = kdk.alloc_tile : memref<8xf32, 3>
+  kdk.exp %g into %g : memref<8x128xf32, 3>, memref<8x128xf32, 3>
+  kdk.delta_step %s, %q, %q, %v, %b token(%t) decay(%g : memref<8x128xf32, 3>) into %v : memref<128x32xf32, 5>, memref<8x128xf32, 3>, memref<8x128xf32, 3>, memref<8x32xf32, 3>, memref<8xf32, 3>, memref<8x32xf32, 3>
+  return
+}

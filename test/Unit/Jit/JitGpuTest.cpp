@@ -142,7 +142,9 @@ TEST_F(JitGpu, FamilyMembersAndOptions) {
 }
 
 /// The token-by-token decode kernel against the oracle: a few tokens per
-/// sequence, every fused option, GVA, varlen and both state layouts.
+/// sequence, every fused option, GVA, varlen and both state layouts. T = 8
+/// fills one token group, T = 11 and the varlen lengths 9 and 17 leave a
+/// partial one after full ones.
 TEST_F(JitGpu, DecodeKernel) {
   int seed = 900;
   for (StateLayout layout : {StateLayout::KV, StateLayout::VK})
@@ -155,7 +157,7 @@ TEST_F(JitGpu, DecodeKernel) {
       spec.activation = GateActivation::LowerBound;
       spec.lowerBound = -5.0;
       spec.hasALog = spec.hasDtBias = spec.qkL2Norm = spec.betaSigmoid = true;
-      for (int64_t t : {1, 3}) {
+      for (int64_t t : {1, 3, 8, 11}) {
         KdaCase c = makeRandomCase(spec, 8, t, {}, ++seed);
         expectMatches(c,
                       std::string("decode T=") + std::to_string(t) + " " +
@@ -165,6 +167,9 @@ TEST_F(JitGpu, DecodeKernel) {
       spec.varlen = true;
       KdaCase c = makeRandomCase(spec, 1, 6, {1, 2, 3}, ++seed);
       expectMatches(c, std::string("decode varlen ") + toString(layout), jit());
+      c = makeRandomCase(spec, 1, 27, {9, 1, 17}, ++seed);
+      expectMatches(c, std::string("decode varlen groups ") + toString(layout),
+                    jit());
     }
 }
 
@@ -263,6 +268,9 @@ TEST_F(JitGpu, DecodeStateOptions) {
                           "one-token slots " + tag, jit);
         spec.perTokenStates = spec.acceptedCounts = true;
         expectPoolMatches(spec, 9, 3, {}, 4, ++seed, "per-token " + tag, jit);
+        // Two token groups, the second partial, and a slot per token.
+        expectPoolMatches(spec, 3, 11, {}, 12, ++seed,
+                          "per-token groups " + tag, jit);
         spec.varlen = true;
         spec.B = 1;
         expectPoolMatches(spec, 1, 12, {1, 3, 2, 2, 1, 3}, 3, ++seed,
