@@ -444,6 +444,23 @@ LogicalResult DeltaStepOp::verify() {
   return success();
 }
 
+LogicalResult ChunkStateStoreOp::verify() {
+  MemRefType state = getState().getType();
+  if (!inMemorySpace(state, kSharedMemorySpace))
+    return emitOpError() << "expects a shared state tile (memory space "
+                         << kSharedMemorySpace << ")";
+  int64_t rows = state.getDimSize(0), cols = state.getDimSize(1);
+  MemRefType keys = getKeys().getType(), values = getValues().getType();
+  int64_t tokens = keys.getDimSize(0);
+  if (getDecay().getType().getDimSize(0) != rows || keys.getDimSize(1) != rows ||
+      values.getDimSize(0) != tokens || values.getDimSize(1) != cols)
+    return emitOpError() << "expects decay of " << rows << ", keys of "
+                         << tokens << "x" << rows << " and values of "
+                         << tokens << "x" << cols << " for a " << rows << "x"
+                         << cols << " state";
+  return success();
+}
+
 LogicalResult ExpOp::verify() {
   if (getInput().getType().getShape() != getOut().getType().getShape())
     return emitOpError() << "needs `into` of the input's shape";

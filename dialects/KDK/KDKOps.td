@@ -538,6 +538,40 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step", [AttrSizedOperandSegments]> {
   let hasVerifier = 1;
 }
 
+def KDK_ChunkStateStoreOp : KDK_Op<"chunk_state_store"> {
+  let summary = "dst = Diag(decay) S + K^T V, S a read-only shared state";
+  let description = [{
+    The state after a chunk of n tokens, written straight to global memory:
+    dst[offset + r * row_stride + c] = decay[r] S[r, c] + sum_t keys[t, r]
+    values[t, c], with decay the chunk's total decay, keys the tokens' keys
+    decayed to the chunk's end and values the corrected values v'. S is a
+    shared tile of any element type that keeps the old state; the threads
+    split it as kdk.delta_step's shared form does (whole columns per warp,
+    16-byte runs), each holding its columns' n values in registers, and the
+    result is rounded once, at this store.
+
+    A decode kernel with a few tokens per call (statically at most eight)
+    runs them as one chunk: one product pass over the state on tensor cores
+    (kdk.mma), the UT transform on n x n tiles, and this one update pass, so
+    a 16-bit state is read and written once and never rounded in between.
+
+    ```mlir
+    kdk.chunk_state_store %state, %gT, %kl, %vnew to %final[%offset]
+        row_stride(%c128) : memref<128x128xbf16, 3>, memref<128xf32, 3>,
+        memref<4x128xf32, 3>, memref<4x128xf32, 3>, memref<?xbf16>
+    ```
+  }];
+  let arguments = (ins Arg<KDK_Tile2D, "", [MemRead]>:$state, Arg<KDK_F32Tile1D, "", [MemRead]>:$decay,
+                       Arg<KDK_F32Tile2D, "", [MemRead]>:$keys, Arg<KDK_F32Tile2D, "", [MemRead]>:$values,
+                       Arg<KDK_Global, "", [MemWrite]>:$dst, Index:$offset, Index:$row_stride);
+  let assemblyFormat = [{
+    $state `,` $decay `,` $keys `,` $values `to` $dst `[` $offset `]`
+    `row_stride` `(` $row_stride `)` attr-dict `:` type($state) `,`
+    type($decay) `,` type($keys) `,` type($values) `,` type($dst)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // The backward's tile primitives (kda-grad-decompose's ops), on f32 tiles.
 //===----------------------------------------------------------------------===//

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "kdac/Jit/Codegen.h"
+#include "kdac/Spec/Limits.h"
 
 #include "kdac/Frontend/SpecToIR.h"
 
@@ -20,8 +21,11 @@ namespace kdac {
 
 KernelSpec kernelSpecFor(const KernelSpec &spec) {
   KernelSpec generic = spec;
-  bool oneTokenDecode = spec.isDecode() && !spec.varlen && spec.T == 1;
-  generic.T = oneTokenDecode ? 1 : kDynamic;
+  // A decode call of a few tokens keeps its T: one token stays 16-bit in
+  // the kernel, a few run as one chunk (convert-kda-recurrence-to-kdk).
+  bool staticTokens = spec.isDecode() && !spec.varlen && spec.T >= 1 &&
+                      spec.T <= limits::kMaxStaticDecodeTokens;
+  generic.T = staticTokens ? spec.T : kDynamic;
   generic.B = spec.varlen ? 1 : kDynamic;
   return generic;
 }

@@ -154,8 +154,9 @@ rt::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &s,
   if (s.T != kDynamic && sizes.T != s.T)
     return argError("q has T = " + std::to_string(sizes.T) +
                     ", the kernel was compiled for T = " + std::to_string(s.T) +
-                    " (a one-token decode spec); use a spec with T = -1 for "
-                    "several tokens per call");
+                    " (decode specs keep T static up to " +
+                    std::to_string(limits::kMaxStaticDecodeTokens) +
+                    "); use a spec with T = -1 for any T");
   if (s.varlen) {
     if (sizes.B != 1)
       return argError("varlen (cu_seqlens) needs B == 1, q has B = " +

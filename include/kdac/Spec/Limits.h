@@ -42,6 +42,11 @@ inline constexpr int64_t kMaxGridYZ = 65535;
 /// to kMaxChunkSize; the kernels need whole 16-row tensor-core tiles.
 inline constexpr int64_t kMaxChunkSize = 128;
 inline constexpr int64_t kMinKernelChunkSize = 16;
+/// Decode tokens per call that a kernel keeps static (the JIT compiles one
+/// kernel per T up to it): the decode lowering prepares at most this many
+/// tokens at once, and runs a static T up to it as one chunk on a shared
+/// state. Eight covers the draft lengths engines verify (2-7).
+inline constexpr int64_t kMaxStaticDecodeTokens = 8;
 /// Threads per block: whole warps, at most CUDA's 1024.
 inline constexpr int64_t kWarpSize = 32;
 inline constexpr int64_t kMaxBlockThreads = 1024;

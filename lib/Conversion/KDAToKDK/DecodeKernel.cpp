@@ -46,6 +46,8 @@ struct StateFragmentPlan {
   int64_t axis = 1, vector = 1, lanes = 1;
   Type elementType;
   bool inShared = false;
+  /// Tokens run as one chunk on a read-only shared state (0: token steps).
+  int64_t chunkTokens = 0;
 };
 
 /// Whether the call has one token per sequence, statically: then a 16-bit
@@ -57,10 +59,9 @@ bool oneTokenPerCall(kda::RecurrenceOp op) {
 }
 
 /// Tokens prepared at once by a multi-token call: their loads, norms and
-/// gates share the barriers of one, and their steps run back to back. Eight
-/// covers the draft lengths engines verify (2-7) in one group; a static T
-/// below it sizes the group exactly.
-constexpr int64_t kDecodeTokenGroup = 8;
+/// gates share the barriers of one, and their steps run back to back; a
+/// static T below it sizes the group exactly.
+constexpr int64_t kDecodeTokenGroup = kdac::limits::kMaxStaticDecodeTokens;
 
 int64_t tokenGroupOf(kda::RecurrenceOp op) {
   auto qType = cast<RankedTensorType>(op.getQ().getType());
@@ -254,6 +255,145 @@ struct DecodeKernelBuilder {
     return arith::SelectOp::create(b, loc, inside, slot, k.index(-1));
   }
 
+  /// What the chunk form takes from build()'s common start.
+  struct TokenChunk {
+    const GlobalArgs &args;
+    Value token, batch, head, qkHead, column, state, slotOffset, destination;
+    int64_t rowStride;
+    bool asyncState;
+  };
+
+  /// The call's n tokens (static, at most kDecodeTokenGroup) as one chunk
+  /// of the chunked forward, on a state slice that stays in shared memory
+  /// as it was loaded: with G_t = exp(gc_t) the decay up to token t,
+  ///   [K S; Q S] = [k G; scale q G] S           one tensor-core product
+  ///   v' = (I + diag(beta) tril(k k^T G_t / G_i, -1))^-1 diag(beta) (v - K S)
+  ///   o  = Q S + scale tril(q k^T G_t / G_i) v'
+  ///   S' = diag(G_n) S + (k G_n / G)^T v'       one pass, to global memory
+  /// so a 16-bit state is read and written once and rounded only there.
+  void buildTokenChunk(const TokenChunk &c) {
+    Type f32 = b.getF32Type();
+    int64_t n = plan.chunkTokens, width = plan.vTile;
+    Value tokens = k.index(n);
+    auto tile = [&](ArrayRef<int64_t> shape, Type type) {
+      return sharedTiles.get(shape, type);
+    };
+    // The product's A: rows [0, n) the decayed keys, [half, half + n) the
+    // decayed queries; the rest stay zero (M = 16 for the tensor cores).
+    int64_t half = kDecodeTokenGroup;
+    Value factors = tile({2 * half, kDim}, plan.elementType);
+    Value products = tile({2 * half, width}, f32);
+    kdk::FillOp::create(b, loc, factors, b.getF64FloatAttr(0.0));
+    Value q = tile({n, kDim}, f32), key = tile({n, kDim}, f32);
+    Value v = tile({n, width}, f32), gate = tile({n, kDim}, f32);
+    Value beta = tile({n}, f32);
+
+    Value token = c.token, batch = c.batch;
+    auto load = [&](Value src, Value offset, int64_t tokenStride,
+                    int64_t colStrideOfLoad, Value dst) {
+      kdk::LoadTileOp::create(b, loc, src, offset, tokens,
+                              k.index(tokenStride), colStrideOfLoad, dst);
+    };
+    const GlobalArgs &args = c.args;
+    load(args.q,
+         tokenOffset(k, batch, token, args.seqLen, h, c.qkHead, kDim),
+         h * kDim, 1, q);
+    load(args.k,
+         tokenOffset(k, batch, token, args.seqLen, h, c.qkHead, kDim),
+         h * kDim, 1, key);
+    load(args.v,
+         k.add(tokenOffset(k, batch, token, args.seqLen, hv, c.head, vDim),
+               c.column),
+         hv * vDim, 1, v);
+    bool scalarGate = op.getGate() == kda::GateGranularity::scalar;
+    if (scalarGate)
+      load(args.g, tokenOffset(k, batch, token, args.seqLen, hv, c.head, 1),
+           hv, 0, gate);
+    else
+      load(args.g,
+           tokenOffset(k, batch, token, args.seqLen, hv, c.head, kDim),
+           hv * kDim, 1, gate);
+    load(args.beta, tokenOffset(k, batch, token, args.seqLen, hv, c.head, 1),
+         hv, 0, beta);
+    barrier();
+
+    // The prologue; the gate becomes its running sum gc.
+    if (args.qkL2Norm) {
+      kdk::L2NormRowsOp::create(b, loc, q);
+      kdk::L2NormRowsOp::create(b, loc, key);
+    }
+    if (args.activation != kda::GateActivation::none)
+      kdk::GateActivationOp::create(b, loc, gate, c.head, tokens, args.aLog,
+                                    args.dtBias, args.activation,
+                                    args.lowerBound, scalarGate,
+                                    /*cumulative=*/true);
+    else
+      kdk::CumsumRowsOp::create(b, loc, gate);
+    if (args.betaSigmoid)
+      kdk::SigmoidOp::create(b, loc, beta, tokens);
+    barrier();
+
+    double scale = op.getEffectiveScale();
+    auto rows = [&](Value t, int64_t row, int64_t count, int64_t cols) {
+      return blockView(b, loc, t, row, 0, {count, cols});
+    };
+    kdk::DecayRowsOp::create(b, loc, key, gate, Value(),
+                             rows(factors, 0, n, kDim), false,
+                             llvm::APFloat(1.0));
+    kdk::DecayRowsOp::create(b, loc, q, gate, Value(),
+                             rows(factors, half, n, kDim), false,
+                             llvm::APFloat(scale));
+    Value akk = tile({n, n}, f32), aqk = tile({n, n}, f32);
+    kdk::DecayedGramOp::create(b, loc, key, key, gate, beta, akk,
+                               kda::CausalMask::strict, llvm::APFloat(1.0),
+                               /*anchor_block=*/0, /*tensor_cores=*/false,
+                               /*first_warp=*/0);
+    kdk::DecayedGramOp::create(b, loc, q, key, gate, Value(), aqk,
+                               kda::CausalMask::inclusive, llvm::APFloat(scale),
+                               /*anchor_block=*/0, /*tensor_cores=*/false,
+                               /*first_warp=*/0);
+    if (c.asyncState)
+      kdk::WaitAsyncOp::create(b, loc);
+    barrier();
+
+    // The queries are spent: their tile takes the keys decayed to the end.
+    kdk::MmaOp::create(b, loc, factors, c.state, products, false, false,
+                       llvm::APFloat(1.0));
+    Value inverse = tile({n, n}, f32);
+    kdk::TriInverseOp::create(b, loc, akk, inverse);
+    Value keysToEnd = q, totalDecay = tile({kDim}, f32);
+    kdk::DecayRowsOp::create(b, loc, key, gate, Value(), keysToEnd, true,
+                             llvm::APFloat(1.0));
+    kdk::LastRowExpOp::create(b, loc, gate, totalDecay);
+    barrier();
+    // Spent: the gate (v' takes its place) and the keys' gram.
+    sharedTiles.release(gate);
+    sharedTiles.release(akk);
+
+    // u = diag(beta) (v - K S) in v's tile, then v' = A u in the gate's.
+    kdk::SubOp::create(b, loc, v, rows(products, 0, n, width), v);
+    kdk::ScaleRowsOp::create(b, loc, v, beta, Value());
+    barrier();
+    Value corrected = tile({n, width}, f32);
+    kdk::MmaOp::create(b, loc, inverse, v, corrected, false, false,
+                       llvm::APFloat(1.0));
+    barrier();
+
+    Value out = rows(products, half, n, width);
+    kdk::MmaOp::create(b, loc, aqk, corrected, out, false, true,
+                       llvm::APFloat(1.0));
+    if (c.destination)
+      kdk::ChunkStateStoreOp::create(b, loc, c.state, totalDecay, keysToEnd,
+                                     corrected, c.destination, c.slotOffset,
+                                     k.index(c.rowStride));
+    barrier();
+    kdk::StoreTileOp::create(
+        b, loc, out, args.o,
+        k.add(tokenOffset(k, batch, token, args.seqLen, hv, c.head, vDim),
+              c.column),
+        tokens, k.index(hv * vDim), 1);
+  }
+
   LogicalResult build(const GlobalArgs &args, const PoolArgs &poolArgs) {
     Type f32 = b.getF32Type();
     Value vTile = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 0);
@@ -290,11 +430,14 @@ struct DecodeKernelBuilder {
     // the token's prologue; the first token waits for it.
     bool asyncState = false;
     if (plan.inShared) {
-      // Unpadded: each quarter-warp reads two rows' runs of one warp's
-      // columns, in the same banks with or without 16 bytes of padding,
-      // and the 2 KB saved is what lets six blocks share an SM.
+      // Unpadded for token steps: each quarter-warp reads two rows' runs
+      // of one warp's columns, in the same banks with or without 16 bytes
+      // of padding, and the 2 KB saved is what lets six blocks share an
+      // SM. The chunk form pads: its product reads the state by ldmatrix.
       state = sharedTiles.get({kDim, vTileWidth}, plan.elementType,
-                              TilePool::RowPadding::None);
+                              plan.chunkTokens > 0
+                                  ? TilePool::RowPadding::SixteenBytes
+                                  : TilePool::RowPadding::None);
       asyncState = args.initialState && kv &&
                    plan.elementType == elementTypeOf(args.initialState);
     } else {
@@ -313,6 +456,19 @@ struct DecodeKernelBuilder {
                               stride, colStride, state, asyncState);
     } else
       kdk::FillOp::create(b, loc, state, b.getF64FloatAttr(0.0));
+
+    if (plan.chunkTokens > 0) {
+      // (A pool here has one slot per sequence: the chunk form keeps no
+      // per-token states.)
+      Value destination = poolArgs.pool ? poolArgs.pool : args.finalState;
+      TokenChunk chunk{args,   range.getStart(), range.getBatch(),
+                       head,   qkHead,           column,
+                       state,  slotOffset,       destination,
+                       rowStride, asyncState};
+      buildTokenChunk(chunk);
+      b.setInsertionPointToEnd(&k.getFunction().getBody().front());
+      return success();
+    }
 
     // The tokens' vectors live in shared memory, read by every column: one
     // row per token of a group (see kDecodeTokenGroup).
@@ -498,10 +654,31 @@ struct ConvertKDARecurrenceToKDKPass
       signalPassFailure();
   }
 
-  /// The shared state tile keeps a 16-bit storage type only for one token
-  /// per call (like a packed fragment); otherwise it is f32.
+  /// The tokens of a call that runs them as one chunk on a read-only
+  /// shared state, or 0: a static T of 2 to kDecodeTokenGroup per sequence
+  /// (not varlen), a kv state, a gated delta rule, and no per-token states
+  /// (the chunk form forms only the last).
+  static int64_t chunkTokensOf(kda::RecurrenceOp op) {
+    auto qType = cast<RankedTensorType>(op.getQ().getType());
+    int64_t t = qType.getDimSize(1);
+    bool perToken = op.getStateIndices() &&
+                    cast<RankedTensorType>(op.getStateIndices().getType())
+                            .getRank() == 2;
+    if (op.getCuSeqlens() || ShapedType::isDynamic(t) || t < 2 ||
+        t > kDecodeTokenGroup || op.getLayout() != kda::StateLayout::kv ||
+        perToken || op.getGate() == kda::GateGranularity::none ||
+        op.getUpdate() == kda::UpdateRule::additive)
+      return 0;
+    return t;
+  }
+
+  /// The shared state tile keeps a 16-bit storage type for one token per
+  /// call (like a packed fragment) and for the chunk form, which never
+  /// writes it; token steps on it need f32.
   static Type sharedTileType(kda::RecurrenceOp op, Type storage) {
-    return oneTokenPerCall(op) ? storage : Float32Type::get(op.getContext());
+    return oneTokenPerCall(op) || chunkTokensOf(op)
+               ? storage
+               : Float32Type::get(op.getContext());
   }
 
   /// The state-in option: `auto` streams a 16-bit kv state of a one-token
@@ -515,7 +692,8 @@ struct ConvertKDARecurrenceToKDKPass
       return op.emitError() << "convert-kda-recurrence-to-kdk: unknown "
                                "state-in '"
                             << stateIn << "' (registers | shared | auto)";
-    return storage.getIntOrFloatBitWidth() == 16 && oneTokenPerCall(op) &&
+    return storage.getIntOrFloatBitWidth() == 16 &&
+           (oneTokenPerCall(op) || chunkTokensOf(op)) &&
            op.getLayout() == kda::StateLayout::kv;
   }
 
@@ -544,6 +722,8 @@ struct ConvertKDARecurrenceToKDKPass
                                       storage);
     if (failed(plan))
       return failure();
+    if (plan->inShared)
+      plan->chunkTokens = chunkTokensOf(op);
     int64_t width = plan->vTile, threads = plan->threads;
     int64_t hv = op.getNumValueHeads();
     KernelFunction k(builder, module, "kda_recurrent", threads,

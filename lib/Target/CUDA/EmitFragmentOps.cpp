@@ -340,3 +340,33 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
         .value(op.getStoreRowStride());
   return call.emit();
 }
+
+LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
+                                         kdk::ChunkStateStoreOp op) {
+  TileRef state, decay, keys, values;
+  if (failed(getTiles(emitter, op,
+                      {op.getState(), op.getDecay(), op.getKeys(),
+                       op.getValues()},
+                      {&state, &decay, &keys, &values})))
+    return failure();
+  std::string problem = sharedStateProblem(state, emitter.getBlockThreads());
+  if (!problem.empty())
+    return op.emitOpError() << "cannot split the " << state.rows << "x"
+                            << state.cols << " shared state over "
+                            << emitter.getBlockThreads()
+                            << " threads: " << problem;
+  return DeviceCall(emitter, op, "sharedChunkStateStore")
+      .withoutBlockThreads()
+      .templateArg("NT")
+      .templateArg(state.rows)
+      .templateArg(state.cols)
+      .templateArg(keys.rows)
+      .tile(state)
+      .tile(decay)
+      .tile(keys)
+      .tile(values)
+      .value(op.getDst())
+      .value(op.getOffset())
+      .value(op.getRowStride())
+      .emit();
+}

@@ -233,6 +233,8 @@ mlir::LogicalResult emitFragmentMma(CudaEmitter &emitter, mlir::kdk::MmaOp op,
                                     const TileRef &out);
 mlir::LogicalResult printOperation(CudaEmitter &emitter,
                                    mlir::kdk::DeltaStepOp op);
+mlir::LogicalResult printOperation(CudaEmitter &emitter,
+                                   mlir::kdk::ChunkStateStoreOp op);
 
 } // namespace kdac::cuda
 

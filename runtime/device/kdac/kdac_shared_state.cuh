@@ -158,6 +158,63 @@ sharedDeltaStep(const T *state, int ld, const float *q, int qStride,
       });
 }
 
+// kdk.chunk_state_store: dst[offset + r * rowStride + c] = decay[r] S[r, c]
+// + sum_t keys[t, r] values[t, c] for a chunk of Tokens tokens, S the old
+// state in shared memory (untouched). Each thread holds its columns' values
+// of every token and walks its runs once, rounding each element once.
+template <int NT, int Rows, int Cols, int Tokens, typename T, typename Dst>
+__device__ __forceinline__ void
+sharedChunkStateStore(const T *state, int ld, const float *decay,
+                      int decayStride, const float *keys, int ldk,
+                      const float *values, int ldv, Dst *__restrict__ dst,
+                      long long offset, long long rowStride) {
+  using L = typename SharedStateLayout<NT, Rows, Cols, T>::Layout;
+  constexpr int Run = SharedStateLayout<NT, Rows, Cols, T>::Run;
+  constexpr int CH = L::ColsHeld;
+  float held[Tokens][CH];
+#pragma unroll
+  for (int t = 0; t < Tokens; ++t)
+#pragma unroll
+    for (int j = 0; j < CH; j += Run)
+#pragma unroll
+      for (int e = 0; e < Run; ++e)
+        held[t][j + e] = values[t * ldv + L::col(j) + e];
+  Dst *base = dst + offset;
+  const bool runs =
+      reinterpret_cast<unsigned long long>(base) % (sizeof(Dst) * Run) == 0 &&
+      rowStride % Run == 0;
+#pragma unroll 2
+  for (int i = 0; i < L::RowsHeld; ++i) {
+    const int r = L::row(i);
+    const float d = decay[r * decayStride];
+    float key[Tokens];
+#pragma unroll
+    for (int t = 0; t < Tokens; ++t)
+      key[t] = keys[t * ldk + r];
+#pragma unroll
+    for (int j = 0; j < CH; j += Run) {
+      float x[Run];
+      detail::readRun<T, Run>(state + r * ld + L::col(j), x);
+#pragma unroll
+      for (int e = 0; e < Run; ++e) {
+        float y = d * x[e];
+#pragma unroll
+        for (int t = 0; t < Tokens; ++t)
+          y = fmaf(key[t], held[t][j + e], y);
+        x[e] = y;
+      }
+      Dst *at = base + r * rowStride + L::col(j);
+      if (runs) {
+        detail::writeRun(at, x);
+      } else {
+#pragma unroll
+        for (int e = 0; e < Run; ++e)
+          at[e] = fromFloat<Dst>(x[e]);
+      }
+    }
+  }
+}
+
 } // namespace kdac
 
 #endif // KDAC_DEVICE_KDAC_SHARED_STATE_CUH

@@ -186,3 +186,47 @@ func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
         -> (tensor<?x1x4x128xbf16>, tensor<?x4x128x128xbf16>)
   return %o, %s : tensor<?x1x4x128xbf16>, tensor<?x4x128x128xbf16>
 }
+
+// -----
+
+// A static T of four tokens on a bf16 kv state runs as one chunk on a
+// read-only bf16 shared tile (padded for ldmatrix): the decayed keys and
+// the scaled decayed queries are rows 0 and 8 of one 16-row factor tile, a
+// single tensor-core product over the state gives K S and Q S, the keys'
+// gram goes through the unit-triangular inverse, and the new state leaves
+// in one pass (kdk.chunk_state_store) from the tile as loaded.
+// CHECK-LABEL: func.func @kda_recurrent(
+// CHECK: %[[F:.*]] = kdk.alloc_tile : memref<16x136xbf16, 3>
+// CHECK: %[[S:.*]] = kdk.alloc_tile : memref<128x136xbf16, 3>
+// CHECK: kdk.load_tile %{{.*}} into %[[SV:[^ ]*]] async : memref<?xbf16>, memref<128x128xbf16, strided<[136, 1]>, 3>
+// CHECK: kdk.fill
+// CHECK-NOT: scf.for
+// CHECK: kdk.gate_activation lowerbound %[[G:[^ ]*]] head(%{{.*}}) rows(%c4) {{.*}} cumulative
+// CHECK: kdk.decay_rows %[[K:[^,]*]], %[[G]] into %{{.*}} : memref<4x128xf32, strided<[132, 1]>, 3>, memref<4x128xf32, strided<[132, 1]>, 3>, memref<4x128xbf16, strided<[136, 1]>, 3>
+// CHECK: kdk.decay_rows %[[Q:[^,]*]], %[[G]] into %{{.*}} scale = 0.088388347648318433
+// CHECK: kdk.decayed_gram %[[K]], %[[K]], %[[G]] row_scale(%{{.*}}) into %[[AKK:[^ ]*]] mask = strict
+// CHECK: kdk.decayed_gram %[[Q]], %[[K]], %[[G]] into %[[AQK:[^ ]*]] mask = inclusive
+// CHECK: kdk.wait_async
+// CHECK-NEXT: kdk.barrier
+// CHECK-NEXT: kdk.mma %{{.*}}, %[[SV]] into %{{.*}} : memref<16x128xbf16, strided<[136, 1]>, 3>, memref<128x128xbf16, strided<[136, 1]>, 3>, memref<16x128xf32, strided<[132, 1]>, 3>
+// CHECK-NEXT: kdk.tri_inverse %[[AKK]] into %[[INV:[^ ]*]] :
+// CHECK-NEXT: kdk.decay_rows %[[K]], %[[G]] into %[[Q]] to_last
+// CHECK-NEXT: kdk.last_row_exp %[[G]] into %[[GT:[^ ]*]] :
+// CHECK: kdk.sub
+// CHECK: kdk.scale_rows
+// CHECK: kdk.mma %[[INV]], %{{.*}} into %[[VNEW:[^ ]*]] :
+// CHECK: kdk.mma %[[AQK]], %[[VNEW]] into %[[O:[^ ]*]] accumulate
+// CHECK-NEXT: kdk.chunk_state_store %[[SV]], %[[GT]], %[[Q]], %[[VNEW]] to %{{.*}}[%{{.*}}] row_stride(%c128)
+// CHECK-NEXT: kdk.barrier
+// CHECK: kdk.store_tile %[[O]] into %{{.*}} rows(%c4)
+func.func @kda_forward(%q: tensor<?x4x2x128xbf16>, %k: tensor<?x4x2x128xbf16>,
+    %v: tensor<?x4x4x128xbf16>, %g: tensor<?x4x4x128xbf16>, %beta: tensor<?x4x4xbf16>,
+    %a: tensor<4xf32>, %dt: tensor<512xf32>, %s0: tensor<?x4x128x128xbf16>)
+    -> (tensor<?x4x4x128xbf16>, tensor<?x4x128x128xbf16>) {
+  %o, %s = kda.recurrence q(%q) k(%k) v(%v) g(%g) beta(%beta) A_log(%a) dt_bias(%dt) initial_state(%s0)
+      gate = channel update = delta activation = lowerbound lower_bound = -5.0 qk_l2norm beta_sigmoid
+      : (tensor<?x4x2x128xbf16>, tensor<?x4x2x128xbf16>, tensor<?x4x4x128xbf16>,
+         tensor<?x4x4x128xbf16>, tensor<?x4x4xbf16>, tensor<4xf32>, tensor<512xf32>, tensor<?x4x128x128xbf16>)
+        -> (tensor<?x4x4x128xbf16>, tensor<?x4x128x128xbf16>)
+  return %o, %s : tensor<?x4x4x128xbf16>, tensor<?x4x128x128xbf16>
+}

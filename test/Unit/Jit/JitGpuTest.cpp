@@ -278,6 +278,41 @@ TEST_F(JitGpu, DecodeStateOptions) {
       }
 }
 
+/// A static T of 2 to 8 tokens on a shared kv state runs as one chunk (one
+/// tensor-core product over the 16-bit state, the UT transform on T x T
+/// tiles, one update pass to global memory): bf16 states by default, f32
+/// ones with state-in=shared; plain states and slot pools, the fused
+/// lowerbound gate, a scalar softplus gate, other head dims.
+TEST_F(JitGpu, DecodeTokenChunk) {
+  uint64_t seed = 1200;
+  for (auto [stateDType, stateIn] :
+       {std::pair<DType, const char *>{DType::BF16, "auto"},
+        {DType::F32, "shared"}})
+    for (int64_t t : {2, 5, 8}) {
+      Jit &jit = decodeJit(stateIn);
+      std::string tag = std::string("T=") + std::to_string(t) + " state " +
+                        toString(stateDType) + " in " + stateIn;
+      KernelSpec spec = decodeSpec(DType::BF16, StateLayout::KV, stateDType);
+      expectMatches(makeRandomCase(spec, 6, t, {}, ++seed), "plain " + tag,
+                    jit);
+      KernelSpec scalar = spec;
+      scalar.gate = GateGranularity::Scalar;
+      scalar.activation = GateActivation::Softplus;
+      scalar.lowerBound.reset();
+      scalar.hasDtBias = false;
+      expectMatches(makeRandomCase(scalar, 3, t, {}, ++seed),
+                    "scalar softplus " + tag, jit);
+      KernelSpec dims = spec;
+      dims.K = 64;
+      dims.V = 256;
+      expectMatches(makeRandomCase(dims, 2, t, {}, ++seed), "K=64 V=256 " + tag,
+                    jit);
+      spec.hasInitialState = spec.hasFinalState = false;
+      spec.statePool = true;
+      expectPoolMatches(spec, 9, t, {}, 1, ++seed, "slots " + tag, jit);
+    }
+}
+
 /// The shared state's V tile and warps follow the head dims: a 64 x 256
 /// bf16 state is one 32 KB tile, a 256 x 128 one two tiles of 64 columns,
 /// a 32 x 48 one splits 48 columns over 3 warps.

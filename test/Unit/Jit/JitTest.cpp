@@ -104,9 +104,9 @@ TEST(JitArgs, VarlenNeedsOneRowAndOffsets) {
   EXPECT_EQ(sizes->chunkSlots, 1 + 3); // ceil(10 / 64) + N
 }
 
-/// The JIT keeps a one-token decode spec's T = 1 (the kernel keeps a 16-bit
-/// state 16-bit), so that kernel refuses several tokens; other specs'
-/// kernels take any T.
+/// The JIT keeps a decode spec's T up to kMaxStaticDecodeTokens (one token
+/// keeps a 16-bit state 16-bit, a few run as one chunk), so that kernel
+/// refuses another T; other specs' kernels take any T.
 TEST(JitArgs, OneTokenDecodeKernelTakesOneToken) {
   KernelSpec spec = smallSpec();
   spec.op = KernelOp::Decode;
@@ -114,14 +114,20 @@ TEST(JitArgs, OneTokenDecodeKernelTakesOneToken) {
   KernelSpec served = kernelSpecFor(spec);
   EXPECT_EQ(served.T, 1);
   EXPECT_EQ(errorOf(served, matchingArgs()),
-            "kdac launch: q has T = 10, the kernel was compiled for T = 1 (a "
-            "one-token decode spec); use a spec with T = -1 for several tokens "
-            "per call");
+            "kdac launch: q has T = 10, the kernel was compiled for T = 1 "
+            "(decode specs keep T static up to 8); use a spec with T = -1 for "
+            "any T");
   KdaLaunchArgs one = matchingArgs();
   for (DeviceTensor *t : {&one.q, &one.k, &one.v, &one.g, &one.beta, &one.o})
     t->shape[1] = 1;
   EXPECT_EQ(errorOf(served, one), "");
+  // A few tokens keep their T too (the chunk form); more, or varlen, do not.
+  spec.T = 8;
+  EXPECT_EQ(kernelSpecFor(spec).T, 8);
+  spec.T = 9;
+  EXPECT_EQ(kernelSpecFor(spec).T, kDynamic);
   spec.op = KernelOp::Forward;
+  spec.T = 1;
   EXPECT_EQ(kernelSpecFor(spec).T, kDynamic);
   spec.op = KernelOp::Decode;
   spec.varlen = true;
