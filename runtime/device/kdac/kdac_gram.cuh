@@ -59,7 +59,26 @@ decayedGram(const LhsT *lhs, int ldl, const RhsT *rhs, int ldr,
   constexpr int Block = AnchorBlock > 0 ? AnchorBlock : 1;
   const int lane = threadIdx.x % 32;
   const int skew = lane % Depth;
-  for (int k = threadIdx.x; k < Kept; k += NT) {
+  // A gram of a few rows (a decode chunk's) has fewer entries than a warp
+  // has lanes: each warp takes whole entries and its lanes split d, summed
+  // in a fixed shuffle order, so no thread runs the whole d loop alone.
+  constexpr bool WarpPerEntry = Rows <= 8 && AnchorBlock == 0;
+  for (int k = WarpPerEntry ? (int)threadIdx.x / 32 : (int)threadIdx.x;
+       WarpPerEntry && k < Kept; k += NT / 32) {
+    int i, j;
+    detail::triangleEntry(k, i, j);
+    if (!Inclusive)
+      ++i;
+    float acc = 0.0f;
+    for (int d = lane; d < Depth; d += 32)
+      acc = fmaf(toFloat(lhs[i * ldl + d]) * toFloat(rhs[j * ldr + d]),
+                 expFast(gc[i * ldg + d] - gc[j * ldg + d]), acc);
+    acc = warpReduceSum(acc);
+    if (lane == 0)
+      out[i * ldo + j] =
+          scale * (rowScale ? rowScale[i * rowScaleStride] : 1.0f) * acc;
+  }
+  for (int k = threadIdx.x; !WarpPerEntry && k < Kept; k += NT) {
     int i, j;
     detail::triangleEntry(k, i, j);
     if (!Inclusive)

@@ -10,6 +10,10 @@
 // arithmetic (bench/RESULTS.md: a bf16 state at B=256 on the H100 went from
 // 0.82 of the bytes floor, packed in registers, to 0.93).
 //
+// kdk.chunk_state_store is the chunk form's update pass over such a tile: a
+// decode call of a few tokens runs them as one chunk, so the tile keeps
+// the state as loaded (16-bit too) and the new one goes to global memory.
+//
 // The threads split the tile as a kv fragment would (SharedStateLayout):
 // each warp owns whole columns, so a column's sum over K never leaves the
 // warp, and a thread reads and writes 16-byte runs along the row.
