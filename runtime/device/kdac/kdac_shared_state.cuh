@@ -74,6 +74,29 @@ __device__ __forceinline__ void writeRun(T *at, const float (&values)[N]) {
   *reinterpret_cast<Run<T, N> *>(at) = run;
 }
 
+// A run of new state to global memory: one vector store when the block's
+// destination rows are aligned to runs (`aligned`, uniform for the block),
+// else element by element.
+template <typename Dst, int N>
+__device__ __forceinline__ void storeStateRun(Dst *at, const float (&values)[N],
+                                              bool aligned) {
+  if (aligned) {
+    writeRun(at, values);
+  } else {
+#pragma unroll
+    for (int e = 0; e < N; ++e)
+      at[e] = fromFloat<Dst>(values[e]);
+  }
+}
+
+// Whether dst + r * rowStride starts a run of N elements for every row r.
+template <typename Dst, int N>
+__device__ __forceinline__ bool runsAligned(const Dst *base,
+                                            long long rowStride) {
+  return reinterpret_cast<unsigned long long>(base) % (sizeof(Dst) * N) == 0 &&
+         rowStride % N == 0;
+}
+
 // The delta step on a shared state; the update pass hands each new run to
 // `sink(row, col, values)`.
 template <bool Additive, bool HasDecay, int NT, int Rows, int Cols, typename T,
@@ -145,20 +168,11 @@ sharedDeltaStep(const T *state, int ld, const float *q, int qStride,
                 long long offset, long long rowStride) {
   constexpr int Run = SharedStateLayout<NT, Rows, Cols, T>::Run;
   Dst *base = dst + offset;
-  const bool runs =
-      reinterpret_cast<unsigned long long>(base) % (sizeof(Dst) * Run) == 0 &&
-      rowStride % Run == 0;
+  const bool runs = detail::runsAligned<Dst, Run>(base, rowStride);
   detail::sharedDeltaStepTo<Additive, HasDecay, NT, Rows, Cols>(
       state, ld, q, qStride, k, kStride, v, vStride, beta, decay, decayStride,
       out, outStride, scale, [&](int r, int c, const auto &values) {
-        Dst *at = base + r * rowStride + c;
-        if (runs) {
-          detail::writeRun(at, values);
-        } else {
-#pragma unroll
-          for (int e = 0; e < Run; ++e)
-            at[e] = fromFloat<Dst>(values[e]);
-        }
+        detail::storeStateRun(base + r * rowStride + c, values, runs);
       });
 }
 
@@ -184,9 +198,7 @@ sharedChunkStateStore(const T *state, int ld, const float *decay,
       for (int e = 0; e < Run; ++e)
         held[t][j + e] = values[t * ldv + L::col(j) + e];
   Dst *base = dst + offset;
-  const bool runs =
-      reinterpret_cast<unsigned long long>(base) % (sizeof(Dst) * Run) == 0 &&
-      rowStride % Run == 0;
+  const bool runs = detail::runsAligned<Dst, Run>(base, rowStride);
 #pragma unroll 2
   for (int i = 0; i < L::RowsHeld; ++i) {
     const int r = L::row(i);
@@ -207,14 +219,7 @@ sharedChunkStateStore(const T *state, int ld, const float *decay,
           y = fmaf(key[t], held[t][j + e], y);
         x[e] = y;
       }
-      Dst *at = base + r * rowStride + L::col(j);
-      if (runs) {
-        detail::writeRun(at, x);
-      } else {
-#pragma unroll
-        for (int e = 0; e < Run; ++e)
-          at[e] = fromFloat<Dst>(x[e]);
-      }
+      detail::storeStateRun(base + r * rowStride + L::col(j), x, runs);
     }
   }
 }
