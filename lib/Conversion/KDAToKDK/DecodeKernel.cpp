@@ -255,6 +255,64 @@ struct DecodeKernelBuilder {
     return arith::SelectOp::create(b, loc, inside, slot, k.index(-1));
   }
 
+  /// The shared tiles of a group of tokens' inputs, one row per token.
+  struct TokenTiles {
+    Value q, key, v, gate, beta;
+  };
+
+  /// Loads `tokens` rows of q, k, v, g and beta from token `token` of the
+  /// sequence into `t`. Token rows of q, k and g are heads x K apart, of v
+  /// heads x V, of beta heads (the [B, T, heads, dim] layouts);
+  /// `singleRowStride`, when given, is the row stride of a one-token load.
+  void loadTokenRows(const GlobalArgs &args, Value batch, Value token,
+                     Value head, Value qkHead, Value column, Value tokens,
+                     Value singleRowStride, const TokenTiles &t) {
+    auto load = [&](Value src, Value offset, int64_t tokenStride,
+                    int64_t colStrideOfLoad, Value dst) {
+      kdk::LoadTileOp::create(
+          b, loc, src, offset, tokens,
+          singleRowStride ? singleRowStride : k.index(tokenStride),
+          colStrideOfLoad, dst);
+    };
+    load(args.q, tokenOffset(k, batch, token, args.seqLen, h, qkHead, kDim),
+         h * kDim, 1, t.q);
+    load(args.k, tokenOffset(k, batch, token, args.seqLen, h, qkHead, kDim),
+         h * kDim, 1, t.key);
+    load(args.v,
+         k.add(tokenOffset(k, batch, token, args.seqLen, hv, head, vDim),
+               column),
+         hv * vDim, 1, t.v);
+    kda::GateGranularity granularity = op.getGate();
+    if (granularity == kda::GateGranularity::channel)
+      load(args.g, tokenOffset(k, batch, token, args.seqLen, hv, head, kDim),
+           hv * kDim, 1, t.gate);
+    else if (granularity == kda::GateGranularity::scalar)
+      load(args.g, tokenOffset(k, batch, token, args.seqLen, hv, head, 1), hv,
+           0, t.gate);
+    load(args.beta, tokenOffset(k, batch, token, args.seqLen, hv, head, 1), hv,
+         0, t.beta);
+  }
+
+  /// The tokens' prologue on their tiles, between two barriers: q and k L2
+  /// norms, the gate activation and beta's sigmoid. `cumulative` also
+  /// turns the gate into its running sum over the tokens (the chunk form).
+  void tokenPrologue(const GlobalArgs &args, Value head, Value tokens,
+                     const TokenTiles &t, bool cumulative) {
+    if (args.qkL2Norm) {
+      kdk::L2NormRowsOp::create(b, loc, t.q);
+      kdk::L2NormRowsOp::create(b, loc, t.key);
+    }
+    if (args.activation != kda::GateActivation::none)
+      kdk::GateActivationOp::create(
+          b, loc, t.gate, head, tokens, args.aLog, args.dtBias,
+          args.activation, args.lowerBound,
+          op.getGate() == kda::GateGranularity::scalar, cumulative);
+    else if (cumulative)
+      kdk::CumsumRowsOp::create(b, loc, t.gate);
+    if (args.betaSigmoid)
+      kdk::SigmoidOp::create(b, loc, t.beta, tokens);
+  }
+
   /// What the chunk form takes from build()'s common start.
   struct TokenChunk {
     const GlobalArgs &args;
@@ -288,49 +346,14 @@ struct DecodeKernelBuilder {
     Value v = tile({n, width}, f32), gate = tile({n, kDim}, f32);
     Value beta = tile({n}, f32);
 
-    Value token = c.token, batch = c.batch;
-    auto load = [&](Value src, Value offset, int64_t tokenStride,
-                    int64_t colStrideOfLoad, Value dst) {
-      kdk::LoadTileOp::create(b, loc, src, offset, tokens,
-                              k.index(tokenStride), colStrideOfLoad, dst);
-    };
     const GlobalArgs &args = c.args;
-    load(args.q,
-         tokenOffset(k, batch, token, args.seqLen, h, c.qkHead, kDim),
-         h * kDim, 1, q);
-    load(args.k,
-         tokenOffset(k, batch, token, args.seqLen, h, c.qkHead, kDim),
-         h * kDim, 1, key);
-    load(args.v,
-         k.add(tokenOffset(k, batch, token, args.seqLen, hv, c.head, vDim),
-               c.column),
-         hv * vDim, 1, v);
-    bool scalarGate = op.getGate() == kda::GateGranularity::scalar;
-    if (scalarGate)
-      load(args.g, tokenOffset(k, batch, token, args.seqLen, hv, c.head, 1),
-           hv, 0, gate);
-    else
-      load(args.g,
-           tokenOffset(k, batch, token, args.seqLen, hv, c.head, kDim),
-           hv * kDim, 1, gate);
-    load(args.beta, tokenOffset(k, batch, token, args.seqLen, hv, c.head, 1),
-         hv, 0, beta);
+    Value token = c.token, batch = c.batch;
+    TokenTiles inputs{q, key, v, gate, beta};
+    loadTokenRows(args, batch, token, c.head, c.qkHead, c.column, tokens,
+                  Value(), inputs);
     barrier();
-
     // The prologue; the gate becomes its running sum gc.
-    if (args.qkL2Norm) {
-      kdk::L2NormRowsOp::create(b, loc, q);
-      kdk::L2NormRowsOp::create(b, loc, key);
-    }
-    if (args.activation != kda::GateActivation::none)
-      kdk::GateActivationOp::create(b, loc, gate, c.head, tokens, args.aLog,
-                                    args.dtBias, args.activation,
-                                    args.lowerBound, scalarGate,
-                                    /*cumulative=*/true);
-    else
-      kdk::CumsumRowsOp::create(b, loc, gate);
-    if (args.betaSigmoid)
-      kdk::SigmoidOp::create(b, loc, beta, tokens);
+    tokenPrologue(args, c.head, tokens, inputs, /*cumulative=*/true);
     barrier();
 
     double scale = op.getEffectiveScale();
@@ -499,31 +522,10 @@ struct DecodeKernelBuilder {
     }
     Value token = k.add(range.getStart(), first);
     Value batch = range.getBatch();
-    // Token rows of q, k and g are heads x K apart, of v heads x V, of beta
-    // heads (the [B, T, heads, dim] layouts).
-    auto load = [&](Value src, Value offset, int64_t tokenStride,
-                    int64_t colStrideOfLoad, Value dst) {
-      kdk::LoadTileOp::create(b, loc, src, offset, tokens,
-                              oneToken ? one : k.index(tokenStride),
-                              colStrideOfLoad, dst);
-    };
-    load(args.q, tokenOffset(k, batch, token, args.seqLen, h, qkHead, kDim),
-         h * kDim, 1, q);
-    load(args.k, tokenOffset(k, batch, token, args.seqLen, h, qkHead, kDim),
-         h * kDim, 1, key);
-    load(args.v,
-         k.add(tokenOffset(k, batch, token, args.seqLen, hv, head, vDim),
-               column),
-         hv * vDim, 1, v);
+    TokenTiles inputs{q, key, v, gate, beta};
+    loadTokenRows(args, batch, token, head, qkHead, column, tokens,
+                  oneToken ? one : Value(), inputs);
     kda::GateGranularity granularity = op.getGate();
-    if (granularity == kda::GateGranularity::channel)
-      load(args.g, tokenOffset(k, batch, token, args.seqLen, hv, head, kDim),
-           hv * kDim, 1, gate);
-    else if (granularity == kda::GateGranularity::scalar)
-      load(args.g, tokenOffset(k, batch, token, args.seqLen, hv, head, 1), hv,
-           0, gate);
-    load(args.beta, tokenOffset(k, batch, token, args.seqLen, hv, head, 1), hv,
-         0, beta);
     bool prologueMath = args.qkL2Norm || args.betaSigmoid ||
                         args.activation != kda::GateActivation::none;
     bool decays = granularity != kda::GateGranularity::none;
@@ -536,16 +538,7 @@ struct DecodeKernelBuilder {
     };
     barrierBeforeStep(!prologueMath && !decays);
 
-    if (args.qkL2Norm) {
-      kdk::L2NormRowsOp::create(b, loc, q);
-      kdk::L2NormRowsOp::create(b, loc, key);
-    }
-    if (args.activation != kda::GateActivation::none)
-      kdk::GateActivationOp::create(
-          b, loc, gate, head, tokens, args.aLog, args.dtBias, args.activation,
-          args.lowerBound, granularity == kda::GateGranularity::scalar);
-    if (args.betaSigmoid)
-      kdk::SigmoidOp::create(b, loc, beta, tokens);
+    tokenPrologue(args, head, tokens, inputs, /*cumulative=*/false);
     if (prologueMath)
       barrierBeforeStep(!decays);
 
