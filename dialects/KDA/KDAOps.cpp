@@ -46,3 +46,9 @@ double RecurrenceOp::getEffectiveScale() {
     return *scale;
   return 1.0 / std::sqrt(static_cast<double>(getKeyDim()));
 }
+
+// kda.commit_records reads its dims off the pool ([P, HV, K, V]).
+int64_t CommitRecordsOp::getNumValueHeads() { return dimOf(getStatePool(), 1); }
+int64_t CommitRecordsOp::getKeyDim() { return dimOf(getStatePool(), 2); }
+int64_t CommitRecordsOp::getValueDim() { return dimOf(getStatePool(), 3); }
+int64_t CommitRecordsOp::getNumTokens() { return dimOf(getRecords(), 1); }

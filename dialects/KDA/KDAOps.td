@@ -41,6 +41,14 @@ def KDA_RecurrenceOp : KDA_Op<"recurrence",
     and the state after its token t goes to slot state_indices[n, t]. A
     negative start slot skips the sequence: no state or output is touched.
 
+    Token records (speculative decoding without per-token states): with
+    `token_records` and [N] indices, the pool is only read, and the second
+    result is not a state but the records, tensor<B x T x HV x (2K + V) x
+    f32>: per token t and value head, k_t (after the L2 norm), g_t (the
+    per-channel log-decay after the gate activation; a scalar gate repeated
+    over K) and v'_t = beta_t (v_t - k_t^T Diag(exp g_t) S_{t-1}), from
+    which kda.commit_records rebuilds the state after any accepted prefix.
+
     Fused prologue: `qk_l2norm` normalises q and k per token, `beta_sigmoid`
     applies a sigmoid to beta, and `activation` turns a raw gate into a
     log-decay (softplus: -exp(A_log) * softplus(g + dt_bias); lowerbound:
@@ -78,10 +86,12 @@ def KDA_RecurrenceOp : KDA_Op<"recurrence",
     UnitAttr:$qk_l2norm,
     UnitAttr:$beta_sigmoid,
     DefaultValuedAttr<KDA_StateLayout, "StateLayout::kv">:$layout,
-    OptionalAttr<F64Attr>:$scale
+    OptionalAttr<F64Attr>:$scale,
+    UnitAttr:$token_records
   );
   let results = (outs
     AnyRankedTensor:$o,
+    // The final state, or with `token_records` the records.
     Optional<AnyRankedTensor>:$final_state
   );
 
@@ -97,6 +107,7 @@ def KDA_RecurrenceOp : KDA_Op<"recurrence",
     (`activation` `=` $activation^)? (`lower_bound` `=` $lower_bound^)?
     (`qk_l2norm` $qk_l2norm^)? (`beta_sigmoid` $beta_sigmoid^)?
     (`layout` `=` $layout^)? (`scale` `=` $scale^)?
+    (`token_records` $token_records^)?
     attr-dict `:` functional-type(operands, results)
   }];
 
@@ -113,6 +124,65 @@ def KDA_RecurrenceOp : KDA_Op<"recurrence",
     int64_t getNumValueHeads();
     int64_t getKeyDim();
     int64_t getValueDim();
+    /// The second result as what it is: the state written back (none with
+    /// token_records) or the records (none without).
+    Value getWrittenState() {
+      return getTokenRecords() ? Value() : getFinalState();
+    }
+    Value getRecords() {
+      return getTokenRecords() ? getFinalState() : Value();
+    }
+  }];
+}
+
+def KDA_CommitRecordsOp : KDA_Op<"commit_records", [Pure]> {
+  let summary = "the state after each sequence's accepted prefix of records";
+  let description = [{
+    Commits a kda.recurrence call that wrote token records: for each
+    sequence n whose slot state_indices[n] is not negative, with
+    p = min(num_accepted[n], T),
+
+        S = pool[state_indices[n]]
+        S = Diag(exp(g_t)) S + k_t v'_t^T      for t = 0 .. p - 1
+
+    and the result is the pool with S in that slot (p = 0 leaves it as it
+    was). `records` is [N, T, HV, 2K + V] f32 (k, g, v' per token and value
+    head), the pool [P, HV, K, V].
+
+    Example:
+
+    ```mlir
+    %pool2 = kda.commit_records pool(%pool) state_indices(%idx)
+        num_accepted(%acc) records(%rec)
+        : (tensor<?x32x128x128xbf16>, tensor<8xi32>, tensor<8xi32>,
+           tensor<8x4x32x384xf32>) -> tensor<?x32x128x128xbf16>
+    ```
+  }];
+
+  let arguments = (ins
+    AnyRankedTensor:$state_pool,
+    AnyRankedTensor:$state_indices,
+    AnyRankedTensor:$num_accepted,
+    AnyRankedTensor:$records,
+    DefaultValuedAttr<KDA_StateLayout, "StateLayout::kv">:$layout
+  );
+  let results = (outs AnyRankedTensor:$new_pool);
+
+  let assemblyFormat = [{
+    `pool` `(` $state_pool `)` `state_indices` `(` $state_indices `)`
+    `num_accepted` `(` $num_accepted `)` `records` `(` $records `)`
+    (`layout` `=` $layout^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+
+  let hasVerifier = 1;
+
+  let extraClassDeclaration = [{
+    int64_t getNumValueHeads();
+    int64_t getKeyDim();
+    int64_t getValueDim();
+    /// T: the records' tokens per sequence.
+    int64_t getNumTokens();
   }];
 }
 

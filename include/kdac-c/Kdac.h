@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a struct below changes; the binding checks it. */
-#define KDAC_C_API_VERSION 2
+#define KDAC_C_API_VERSION 3
 
 enum kdac_dtype {
   KDAC_F64 = 0, KDAC_F32 = 1, KDAC_F16 = 2, KDAC_BF16 = 3, KDAC_I64 = 4,
@@ -43,6 +43,11 @@ typedef struct kdac_spec {
   double scale;
   int32_t decode, state_pool, per_token_states, accepted_counts;
   int32_t backward; /* the gradients' kernels (not with decode) */
+  /* Speculative decoding by records (kdac::KernelSpec::tokenRecords): a
+   * decode spec writes token_records and leaves the pool as it was; a
+   * commit spec (commit = 1, not with decode or backward) rebuilds each
+   * sequence's state after its accepted prefix. */
+  int32_t token_records, commit;
 } kdac_spec;
 
 #define KDAC_MAX_RANK 8
@@ -63,6 +68,9 @@ typedef struct kdac_launch_args {
   /* The backward's cotangents (f32, o's and final_state's shapes) and the
    * gradients it writes (f32, their inputs' shapes). */
   kdac_tensor d_o, dht, dq, dk, dv, dg, dbeta, da_log, ddt_bias, dh0;
+  /* [B, T, HV, 2K + V] f32: written by a token-records decode, read by a
+   * commit. */
+  kdac_tensor token_records;
 } kdac_launch_args;
 
 typedef struct kdac_kernel kdac_kernel;

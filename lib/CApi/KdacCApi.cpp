@@ -111,16 +111,18 @@ std::optional<KernelSpec> toSpec(const kdac_spec *in, std::string &error) {
   s.stateLayout = in->state_v_first ? StateLayout::VK : StateLayout::KV;
   if (in->has_scale)
     s.scale = in->scale;
-  if (in->decode && in->backward) {
-    error = "kdac: spec sets both decode and backward";
+  if ((in->decode != 0) + (in->backward != 0) + (in->commit != 0) > 1) {
+    error = "kdac: spec sets more than one of decode, backward and commit";
     return std::nullopt;
   }
   s.op = in->decode != 0     ? KernelOp::Decode
          : in->backward != 0 ? KernelOp::Backward
+         : in->commit != 0   ? KernelOp::Commit
                              : KernelOp::Forward;
   s.statePool = in->state_pool != 0;
   s.perTokenStates = in->per_token_states != 0;
   s.acceptedCounts = in->accepted_counts != 0;
+  s.tokenRecords = in->token_records != 0;
   std::string invalid = validate(s);
   if (!invalid.empty()) {
     error = "kdac: inconsistent spec: " + invalid;
@@ -177,7 +179,8 @@ std::optional<KdaLaunchArgs> toArgs(const kdac_launch_args *in,
                   {&in->dbeta, {"dbeta", &a.dbeta}},
                   {&in->da_log, {"dA_log", &a.dALog}},
                   {&in->ddt_bias, {"ddt_bias", &a.dDtBias}},
-                  {&in->dh0, {"dh0", &a.dh0}}};
+                  {&in->dh0, {"dh0", &a.dh0}},
+                  {&in->token_records, {"token_records", &a.tokenRecords}}};
   for (const auto &field : fields)
     if (!toTensor(*field.first, field.second.first, *field.second.second,
                   error))

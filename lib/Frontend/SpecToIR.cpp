@@ -53,6 +53,8 @@ namespace {
 /// in FLA's chunk_kda order.
 struct EntryTypes {
   Type vType, stateType;
+  /// With token records: the records result.
+  Type recordsType;
   SmallVector<Type> args;
   bool readsState = false, writesState = false;
 };
@@ -72,12 +74,16 @@ static EntryTypes entryTypes(MLIRContext &ctx, const KernelSpec &spec) {
   int64_t numStates =
       spec.varlen || spec.statePool ? ShapedType::kDynamic : b;
   e.readsState = spec.hasInitialState || spec.statePool;
-  e.writesState = spec.hasFinalState || spec.statePool;
+  e.writesState =
+      spec.hasFinalState || (spec.statePool && !spec.tokenRecords);
   bool kv = spec.stateLayout == StateLayout::KV;
   e.stateType = tensor({numStates, spec.HV, kv ? spec.K : spec.V,
                         kv ? spec.V : spec.K},
                        spec.stateDType);
   Type f32 = Float32Type::get(&ctx);
+  if (spec.tokenRecords)
+    e.recordsType =
+        RankedTensorType::get({b, t, spec.HV, spec.recordWidth()}, f32);
 
   SmallVector<Type> &argTypes = e.args;
   argTypes = {qkType, qkType, e.vType};
@@ -137,6 +143,10 @@ OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
   SmallVector<Type> resultTypes = {vType};
   if (writesState)
     resultTypes.push_back(stateType);
+  // The second result: the state written back, or the records.
+  Type secondType = writesState ? stateType : types.recordsType;
+  if (types.recordsType)
+    resultTypes.push_back(types.recordsType);
 
   builder.setInsertionPointToEnd(module->getBody());
   auto func = func::FuncOp::create(builder, loc, kEntryFunctionName,
@@ -160,16 +170,47 @@ OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
   Value numAccepted = optionalArg(spec.acceptedCounts);
 
   auto op = kda::RecurrenceOp::create(
-      builder, loc, vType, writesState ? stateType : Type(), q, k, v, g,
+      builder, loc, vType, secondType, q, k, v, g,
       beta, aLog, dtBias, initial, cuSeqlens, stateIndices, numAccepted,
       static_cast<kda::GateGranularity>(spec.gate),
       static_cast<kda::UpdateRule>(spec.update),
       static_cast<kda::GateActivation>(spec.activation),
       optionalF64(builder, spec.lowerBound), spec.qkL2Norm, spec.betaSigmoid,
       static_cast<kda::StateLayout>(spec.stateLayout),
-      optionalF64(builder, spec.scale));
+      optionalF64(builder, spec.scale), spec.tokenRecords);
   func::ReturnOp::create(builder, loc, op->getResults());
 
+  if (failed(verify(*module)))
+    return nullptr;
+  return module;
+}
+
+OwningOpRef<ModuleOp> buildCommitModule(MLIRContext &ctx,
+                                        const KernelSpec &spec) {
+  ctx.loadDialect<kda::KDADialect, func::FuncDialect>();
+  if (!spec.isCommit())
+    return nullptr;
+  OpBuilder builder(&ctx);
+  Location loc = builder.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  attachTarget(*module, spec);
+  EntryTypes types = entryTypes(ctx, spec);
+  Type i32 = builder.getI32Type();
+  int64_t n = irDim(spec.B);
+  Type indexType = RankedTensorType::get({n}, i32);
+  SmallVector<Type> argTypes = {types.stateType, indexType, indexType,
+                                types.recordsType};
+  builder.setInsertionPointToEnd(module->getBody());
+  auto func = func::FuncOp::create(
+      builder, loc, kCommitFunctionName,
+      builder.getFunctionType(argTypes, {types.stateType}));
+  Block *entry = func.addEntryBlock();
+  builder.setInsertionPointToStart(entry);
+  auto op = kda::CommitRecordsOp::create(
+      builder, loc, types.stateType, entry->getArgument(0),
+      entry->getArgument(1), entry->getArgument(2), entry->getArgument(3),
+      static_cast<kda::StateLayout>(spec.stateLayout));
+  func::ReturnOp::create(builder, loc, op->getResults());
   if (failed(verify(*module)))
     return nullptr;
   return module;
@@ -234,6 +275,26 @@ OwningOpRef<ModuleOp> buildRecurrenceGradModule(MLIRContext &ctx,
   return module;
 }
 
+OwningOpRef<ModuleOp> buildSpecModule(MLIRContext &ctx,
+                                      const KernelSpec &spec) {
+  switch (spec.op) {
+  case KernelOp::Backward:
+    return buildRecurrenceGradModule(ctx, spec);
+  case KernelOp::Commit:
+    return buildCommitModule(ctx, spec);
+  case KernelOp::Forward:
+  case KernelOp::Decode:
+    break;
+  }
+  return buildRecurrenceModule(ctx, spec);
+}
+
+bool holdsCommit(ModuleOp module) {
+  return module
+      ->walk([](kda::CommitRecordsOp) { return WalkResult::interrupt(); })
+      .wasInterrupted();
+}
+
 KernelSpec specFromRecurrence(kda::RecurrenceOp op) {
   KernelSpec spec;
   auto qType = op.getQ().getType();
@@ -261,13 +322,14 @@ KernelSpec specFromRecurrence(kda::RecurrenceOp op) {
       spec.statePool && op.getStateIndices().getType().getRank() == 2;
   spec.acceptedCounts = static_cast<bool>(op.getNumAccepted());
   spec.hasInitialState = !spec.statePool && op.getInitialState();
-  spec.hasFinalState = !spec.statePool && op.getFinalState();
+  spec.hasFinalState = !spec.statePool && op.getWrittenState();
+  spec.tokenRecords = op.getTokenRecords();
   // Only the decode lowering implements pools.
   if (spec.statePool)
     spec.op = KernelOp::Decode;
   spec.stateLayout = static_cast<StateLayout>(op.getLayout());
   if (Value state = op.getInitialState() ? op.getInitialState()
-                                         : op.getFinalState())
+                                         : op.getWrittenState())
     spec.stateDType =
         dtypeOf(cast<RankedTensorType>(state.getType()).getElementType());
   spec.scale = op.getScaleValue();

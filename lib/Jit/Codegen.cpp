@@ -23,7 +23,9 @@ KernelSpec kernelSpecFor(const KernelSpec &spec) {
   KernelSpec generic = spec;
   // A decode call of a few tokens keeps its T: one token stays 16-bit in
   // the kernel, a few run as one chunk (convert-kda-recurrence-to-kdk).
-  bool staticTokens = spec.isDecode() && !spec.varlen && spec.T >= 1 &&
+  // So does a commit, whose records have the decode call's T.
+  bool staticTokens = (spec.isDecode() || spec.isCommit()) && !spec.varlen &&
+                      spec.T >= 1 &&
                       spec.T <= limits::kMaxStaticDecodeTokens;
   generic.T = staticTokens ? spec.T : kDynamic;
   generic.B = spec.varlen ? 1 : kDynamic;
@@ -89,15 +91,13 @@ generateCudaAt(const KernelSpec &spec, const ChunkedPipelineOptions &options) {
   registerKdacDialects(registry);
   MLIRContext context(registry);
   DiagnosticCollector diagnostics(context);
-  const bool backward = spec.op == KernelOp::Backward;
-  OwningOpRef<ModuleOp> module =
-      backward ? buildRecurrenceGradModule(context, kernelSpecFor(spec))
-               : buildRecurrenceModule(context, kernelSpecFor(spec));
+  OwningOpRef<ModuleOp> module = buildSpecModule(context, kernelSpecFor(spec));
   if (!module)
     return diagnostics.error("the spec does not build valid IR");
   ChunkedPipelineOptions lowering = options;
   lowering.recurrent |= spec.isDecode();
-  lowering.backward = backward;
+  lowering.backward = spec.op == KernelOp::Backward;
+  lowering.commit = spec.isCommit();
   return generateCuda(*module, lowering);
 }
 

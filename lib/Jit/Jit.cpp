@@ -44,7 +44,9 @@ std::string specKey(const KernelSpec &spec,
       << s.arch << (s.isDecode() ? " decode" : "")
       << (s.op == KernelOp::Backward ? " backward" : "")
       << (s.statePool ? " pool" : "") << (s.perTokenStates ? " per-token" : "")
-      << (s.acceptedCounts ? " accepted" : "") << " | "
+      << (s.acceptedCounts ? " accepted" : "")
+      << (s.tokenRecords ? " records" : "")
+      << (s.isCommit() ? " commit" : "") << " | "
       << optionsKey(options);
   return key.str();
 }

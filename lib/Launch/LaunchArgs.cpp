@@ -48,7 +48,7 @@ tensorSlots(const KdaLaunchArgs &a) {
           &a.cuSeqlens, &a.o,          &a.finalState, &a.statePool,
           &a.stateIndices, &a.numAccepted, &a.dO,   &a.dht,        &a.dq,
           &a.dk,        &a.dv,         &a.dg,         &a.dbeta,
-          &a.dALog,     &a.dDtBias,    &a.dh0};
+          &a.dALog,     &a.dDtBias,    &a.dh0,        &a.tokenRecords};
 }
 
 } // namespace launch
@@ -125,6 +125,14 @@ layoutsBySlot(const KernelSpec &s, int64_t B, int64_t T, int64_t N) {
   l[kDALog] = {backward && s.hasALog, f32, l[kALog].shape};
   l[kDDtBias] = {backward && s.hasDtBias, f32, l[kDtBias].shape};
   l[kDh0] = {backward && s.hasInitialState, f32, stateShape};
+  l[kTokenRecords] = {s.tokenRecords, f32, {B, T, s.HV, s.recordWidth()}};
+  if (s.isCommit()) {
+    // Only the pool, its indices and the records.
+    for (unsigned i = 0; i < kNumTensorSlots; ++i)
+      if (i != kStatePool && i != kStateIndices && i != kNumAccepted &&
+          i != kTokenRecords)
+        l[i].present = false;
+  }
   return l;
 }
 
@@ -143,20 +151,30 @@ std::map<std::string, TensorLayout> tensorLayouts(const KernelSpec &s,
 rt::Expected<rt::RuntimeSizes> checkLaunchArgs(const KernelSpec &s,
                                                int64_t chunkSize,
                                                const KdaLaunchArgs &a) {
-  if (!a.q.present() || a.q.shape.size() != 4 || a.q.shape.overflowed())
-    return argError("q must be a [B, T, H, K] device tensor");
+  // A commit has no q: its records carry B and T.
+  const DeviceTensor &sized = s.isCommit() ? a.tokenRecords : a.q;
+  const char *sizedName = s.isCommit() ? "token_records" : "q";
+  if (!sized.present() || sized.shape.size() != 4 || sized.shape.overflowed())
+    return argError(s.isCommit()
+                        ? "token_records must be a [N, T, HV, 2K + V] device "
+                          "tensor"
+                        : "q must be a [B, T, H, K] device tensor");
   rt::RuntimeSizes sizes;
-  sizes.B = a.q.shape[0];
-  sizes.T = a.q.shape[1];
+  sizes.B = sized.shape[0];
+  sizes.T = sized.shape[1];
   if (sizes.B <= 0 || sizes.T < 0)
-    return argError("q has shape " + shapeString(a.q.shape) +
+    return argError(std::string(sizedName) + " has shape " +
+                    shapeString(sized.shape) +
                     ", which needs B > 0 and T >= 0");
   if (s.T != kDynamic && sizes.T != s.T)
-    return argError("q has T = " + std::to_string(sizes.T) +
+    return argError(std::string(sizedName) + " has T = " +
+                    std::to_string(sizes.T) +
                     ", the kernel was compiled for T = " + std::to_string(s.T) +
-                    " (decode specs keep T static up to " +
-                    std::to_string(limits::kMaxStaticDecodeTokens) +
-                    "); use a spec with T = -1 for any T");
+                    (s.tokenRecords
+                         ? std::string(" (token records keep the call's T)")
+                         : " (decode specs keep T static up to " +
+                               std::to_string(limits::kMaxStaticDecodeTokens) +
+                               "); use a spec with T = -1 for any T"));
   if (s.varlen) {
     if (sizes.B != 1)
       return argError("varlen (cu_seqlens) needs B == 1, q has B = " +

@@ -17,7 +17,7 @@ namespace kdac::launch {
 enum TensorSlot : unsigned {
   kQ, kK, kV, kG, kBeta, kALog, kDtBias, kInitialState, kCuSeqlens, kO,
   kFinalState, kStatePool, kStateIndices, kNumAccepted, kDO, kDht, kDq, kDk,
-  kDv, kDg, kDbeta, kDALog, kDDtBias, kDh0, kNumTensorSlots
+  kDv, kDg, kDbeta, kDALog, kDDtBias, kDh0, kTokenRecords, kNumTensorSlots
 };
 static_assert(std::size(kTensorNames) == kNumTensorSlots,
               "a tensor slot per name of the launch ABI (KernelSpec.h)");

@@ -21,6 +21,18 @@ void buildPipeline(OpPassManager &pm, Stage stage,
                    const ChunkedPipelineOptions &options) {
   if (stage == Stage::KDA)
     return;
+  if (options.commit && stage == Stage::Kernel) {
+    ConvertKDACommitToKDKOptions commit;
+    commit.blockThreads = options.recurrenceBlockThreads > 0
+                              ? options.recurrenceBlockThreads
+                              : kDecodeBlockThreads;
+    commit.valueTile = options.decodeValueTile;
+    pm.addPass(createConvertKDACommitToKDK(commit));
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+    pm.addPass(createKDKAllocateSharedMemory());
+    return;
+  }
   if (options.recurrent && stage == Stage::Kernel) {
     // The decode kernel is a recurrence kernel: it takes that thread count,
     // 128 unless set (measured on the H100, bench/RESULTS.md).

@@ -172,14 +172,58 @@ llvm::Error kdac::checkInputs(const KernelSpec &spec, const KdaInputs &in) {
   return llvm::Error::success();
 }
 
+void kdac::tokenPrologue(const KernelSpec &spec, const KdaInputs &in,
+                         int64_t t, int64_t hv, TokenPrologue &out) {
+  const int64_t H = spec.H, HV = spec.HV, K = spec.K;
+  const int64_t h = hv / (HV / H);
+  std::vector<double> &q = out.q, &k = out.k;
+  q.resize(K);
+  k.resize(K);
+  out.logDecay.assign(K, 0.0);
+  for (int64_t i = 0; i < K; ++i) {
+    q[i] = in.q[(t * H + h) * K + i];
+    k[i] = in.k[(t * H + h) * K + i];
+  }
+  if (spec.qkL2Norm) {
+    double qq = 0.0, kk = 0.0;
+    for (int64_t i = 0; i < K; ++i) {
+      qq += q[i] * q[i];
+      kk += k[i] * k[i];
+    }
+    double qn = std::sqrt(qq + 1e-6), kn = std::sqrt(kk + 1e-6);
+    for (int64_t i = 0; i < K; ++i) {
+      q[i] /= qn;
+      k[i] /= kn;
+    }
+  }
+  // Per-row log-decay of the state (all rows equal for a scalar gate).
+  if (spec.gate != GateGranularity::None)
+    for (int64_t i = 0; i < K; ++i) {
+      bool channel = spec.gate == GateGranularity::Channel;
+      double g = channel ? in.g[(t * HV + hv) * K + i] : in.g[t * HV + hv];
+      if (spec.activation != GateActivation::None) {
+        if (spec.hasDtBias)
+          g += channel ? in.dtBias[hv * K + i] : in.dtBias[hv];
+        double a = spec.hasALog ? std::exp(in.aLog[hv]) : 1.0;
+        if (spec.activation == GateActivation::Softplus)
+          g = -a * softplus(g);
+        else
+          g = *spec.lowerBound * sigmoid(a * g);
+      }
+      out.logDecay[i] = g;
+    }
+  out.beta = in.beta[t * HV + hv];
+  if (spec.betaSigmoid)
+    out.beta = sigmoid(out.beta);
+}
+
 llvm::Expected<KdaOutputs> kdac::runReference(const KernelSpec &spec,
                                               const KdaInputs &in) {
   if (llvm::Error e = checkInputs(spec, in))
     return std::move(e);
 
-  const int64_t T = in.T, H = spec.H, HV = spec.HV, K = spec.K, V = spec.V;
+  const int64_t T = in.T, HV = spec.HV, K = spec.K, V = spec.V;
   const int64_t N = numSequences(spec, in);
-  const int64_t groupSize = HV / H; // value heads per q/k head (GVA)
   const double scale = spec.effectiveScale();
   const bool vk = spec.stateLayout == StateLayout::VK;
   // Offset of state element (i, j), i over K and j over V, in one [K, V] or
@@ -193,12 +237,12 @@ llvm::Expected<KdaOutputs> kdac::runReference(const KernelSpec &spec,
   out.finalState.assign(N * HV * K * V, 0.0);
 
   std::vector<double> S(K * V), q(K), k(K), decay(K), u(V);
+  TokenPrologue prologue;
   for (int64_t n = 0; n < N; ++n) {
     // Tokens [bos, eos) of sequence n, as rows of the flattened [B*T] axis.
     int64_t bos = spec.varlen ? in.cuSeqlens[n] : n * T;
     int64_t eos = spec.varlen ? in.cuSeqlens[n + 1] : (n + 1) * T;
     for (int64_t hv = 0; hv < HV; ++hv) {
-      const int64_t h = hv / groupSize;
       const int64_t slot = (n * HV + hv) * K * V;
       // S is kept in [K, V] order here; the layout only affects I/O.
       for (int64_t i = 0; i < K; ++i)
@@ -208,45 +252,13 @@ llvm::Expected<KdaOutputs> kdac::runReference(const KernelSpec &spec,
                              : 0.0;
 
       for (int64_t t = bos; t < eos; ++t) {
+        tokenPrologue(spec, in, t, hv, prologue);
         for (int64_t i = 0; i < K; ++i) {
-          q[i] = in.q[(t * H + h) * K + i];
-          k[i] = in.k[(t * H + h) * K + i];
+          q[i] = prologue.q[i];
+          k[i] = prologue.k[i];
+          decay[i] = std::exp(prologue.logDecay[i]);
         }
-        if (spec.qkL2Norm) {
-          double qq = 0.0, kk = 0.0;
-          for (int64_t i = 0; i < K; ++i) {
-            qq += q[i] * q[i];
-            kk += k[i] * k[i];
-          }
-          double qn = std::sqrt(qq + 1e-6), kn = std::sqrt(kk + 1e-6);
-          for (int64_t i = 0; i < K; ++i) {
-            q[i] /= qn;
-            k[i] /= kn;
-          }
-        }
-
-        // Per-row log-decay of the state (all rows equal for a scalar gate).
-        for (int64_t i = 0; i < K; ++i) {
-          if (spec.gate == GateGranularity::None) {
-            decay[i] = 1.0;
-            continue;
-          }
-          bool channel = spec.gate == GateGranularity::Channel;
-          double g = channel ? in.g[(t * HV + hv) * K + i] : in.g[t * HV + hv];
-          if (spec.activation != GateActivation::None) {
-            if (spec.hasDtBias)
-              g += channel ? in.dtBias[hv * K + i] : in.dtBias[hv];
-            double a = spec.hasALog ? std::exp(in.aLog[hv]) : 1.0;
-            if (spec.activation == GateActivation::Softplus)
-              g = -a * softplus(g);
-            else
-              g = *spec.lowerBound * sigmoid(a * g);
-          }
-          decay[i] = std::exp(g);
-        }
-        double beta = in.beta[t * HV + hv];
-        if (spec.betaSigmoid)
-          beta = sigmoid(beta);
+        double beta = prologue.beta;
 
         for (int64_t i = 0; i < K; ++i)
           for (int64_t j = 0; j < V; ++j)

@@ -28,13 +28,19 @@ static std::vector<double> slice(const std::vector<double> &from,
                              from.begin() + offset + count);
 }
 
+static void recordToken(const KernelSpec &step, const KdaInputs &token,
+                        double *record, TokenPrologue &prologue);
+
 llvm::Expected<std::vector<double>>
 kdac::runPooledReference(const KernelSpec &spec, const KdaInputs &in,
                          StatePool &pool) {
   if (!spec.statePool)
     return fail("the spec has no state pool");
+  if (spec.isCommit())
+    return fail("a commit spec runs through commitPooledRecords");
   KernelSpec plain = spec;
   plain.statePool = plain.perTokenStates = plain.acceptedCounts = false;
+  plain.tokenRecords = false;
   if (llvm::Error e = checkInputs(plain, in))
     return std::move(e);
 
@@ -70,6 +76,11 @@ kdac::runPooledReference(const KernelSpec &spec, const KdaInputs &in,
 
   std::vector<double> o(in.B * T * HV * V,
                         std::numeric_limits<double>::quiet_NaN());
+  const int64_t width = spec.recordWidth();
+  if (spec.tokenRecords)
+    pool.records.assign(N * T * HV * width,
+                        std::numeric_limits<double>::quiet_NaN());
+  TokenPrologue prologue;
   for (int64_t n = 0; n < N; ++n) {
     int64_t batch = spec.varlen ? 0 : n;
     int64_t start = spec.varlen ? in.cuSeqlens[n] : 0;
@@ -96,6 +107,8 @@ kdac::runPooledReference(const KernelSpec &spec, const KdaInputs &in,
       token.v = slice(in.v, row * HV * V, HV * V);
       token.g = slice(in.g, row * gWidth, gWidth);
       token.beta = slice(in.beta, row * HV, HV);
+      if (spec.tokenRecords)
+        recordToken(step, token, &pool.records[row * HV * width], prologue);
       llvm::Expected<KdaOutputs> out = runReference(step, token);
       if (!out)
         return out.takeError();
@@ -111,11 +124,67 @@ kdac::runPooledReference(const KernelSpec &spec, const KdaInputs &in,
       std::copy(token.initialState.begin(), token.initialState.end(),
                 pool.states.begin() + tokenSlot * slotSize);
     }
-    if (!spec.perTokenStates)
+    if (!spec.perTokenStates && !spec.tokenRecords)
       std::copy(token.initialState.begin(), token.initialState.end(),
                 pool.states.begin() + slot * slotSize);
   }
   return o;
+}
+
+/// The record of the one token of `token` (a one-token spec whose initial
+/// state is the state before it, kv): per value head, k, g and
+/// v' = beta (v - k^T Diag(exp g) S).
+static void recordToken(const KernelSpec &step, const KdaInputs &token,
+                        double *record, TokenPrologue &prologue) {
+  const int64_t HV = step.HV, K = step.K, V = step.V;
+  for (int64_t hv = 0; hv < HV; ++hv) {
+    tokenPrologue(step, token, 0, hv, prologue);
+    double *row = record + hv * step.recordWidth();
+    const double *S = &token.initialState[hv * K * V];
+    for (int64_t i = 0; i < K; ++i) {
+      row[i] = prologue.k[i];
+      row[K + i] = prologue.logDecay[i];
+    }
+    for (int64_t j = 0; j < V; ++j) {
+      double correction = token.v[hv * V + j];
+      for (int64_t i = 0; i < K; ++i)
+        correction -=
+            std::exp(prologue.logDecay[i]) * prologue.k[i] * S[i * V + j];
+      row[2 * K + j] = prologue.beta * correction;
+    }
+  }
+}
+
+llvm::Error kdac::commitPooledRecords(const KernelSpec &spec, int64_t T,
+                                      StatePool &pool) {
+  if (!spec.isCommit())
+    return fail("commitPooledRecords needs a commit spec");
+  const int64_t HV = spec.HV, K = spec.K, V = spec.V;
+  const int64_t N = int64_t(pool.indices.size()), width = spec.recordWidth();
+  const int64_t slotSize = HV * K * V;
+  if (int64_t(pool.accepted.size()) != N ||
+      int64_t(pool.records.size()) != N * T * HV * width)
+    return fail("a commit needs N accepted counts and N * T * HV * (2K + V) "
+                "record values");
+  for (int64_t n = 0; n < N; ++n) {
+    int64_t slot = pool.indices[n];
+    int64_t kept = std::min<int64_t>(pool.accepted[n], T);
+    if (slot < 0 || kept <= 0)
+      continue;
+    if (slot >= pool.slots)
+      return fail("slot " + llvm::Twine(slot) + " is past the pool's " +
+                  llvm::Twine(pool.slots) + " slots");
+    for (int64_t t = 0; t < kept; ++t)
+      for (int64_t hv = 0; hv < HV; ++hv) {
+        const double *row = &pool.records[((n * T + t) * HV + hv) * width];
+        double *S = &pool.states[slot * slotSize + hv * K * V];
+        for (int64_t i = 0; i < K; ++i)
+          for (int64_t j = 0; j < V; ++j)
+            S[i * V + j] = std::exp(row[K + i]) * S[i * V + j] +
+                           row[i] * row[2 * K + j];
+      }
+  }
+  return llvm::Error::success();
 }
 
 StatePool kdac::makeRandomPool(const KernelSpec &spec, int64_t numSequences,

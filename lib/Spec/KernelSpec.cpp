@@ -52,6 +52,7 @@ const char *toString(KernelOp op) {
   case KernelOp::Forward: return "forward";
   case KernelOp::Decode: return "decode";
   case KernelOp::Backward: return "backward";
+  case KernelOp::Commit: return "commit";
   }
   return "?";
 }
@@ -93,7 +94,7 @@ std::optional<StateLayout> parseStateLayout(const std::string &s) {
 }
 std::optional<KernelOp> parseKernelOp(const std::string &s) {
   static const KernelOp all[] = {KernelOp::Forward, KernelOp::Decode,
-                                 KernelOp::Backward};
+                                 KernelOp::Backward, KernelOp::Commit};
   return parseEnum(s, all);
 }
 
@@ -142,15 +143,30 @@ std::string validate(const KernelSpec &spec) {
     err << "scale must be positive and finite";
   else if (spec.stateDType == DType::F16)
     err << "state dtype must be f32 or bf16";
-  else if (spec.statePool && !spec.isDecode())
+  else if (spec.statePool && !spec.isDecode() && !spec.isCommit())
     err << "a state pool needs the decode kernel (--op=decode)";
   else if (spec.statePool && (spec.hasInitialState || spec.hasFinalState))
     err << "a state pool is both the initial and the final state: drop "
            "initial/final state";
   else if (spec.perTokenStates && !spec.statePool)
     err << "per-token states need a state pool";
-  else if (spec.acceptedCounts && !spec.perTokenStates)
+  else if (spec.acceptedCounts && !spec.perTokenStates && !spec.isCommit())
     err << "accepted counts need per-token states ([N, S] state indices)";
+  else if (spec.isCommit() && !(spec.statePool && spec.tokenRecords))
+    err << "a commit needs a state pool and token records";
+  else if (spec.tokenRecords && !spec.statePool)
+    err << "token records need a state pool";
+  else if (std::string records =
+               spec.tokenRecords
+                   ? limits::checkTokenRecordCall(
+                         {spec.T, spec.varlen, spec.perTokenStates,
+                          spec.acceptedCounts,
+                          spec.stateLayout == StateLayout::KV,
+                          spec.gate != GateGranularity::None,
+                          spec.update == UpdateRule::Delta, spec.isCommit()})
+                   : "";
+           !records.empty())
+    err << records;
   else if (std::string arch = limits::checkArch(spec.arch, "the target");
            !arch.empty())
     err << arch;

@@ -109,4 +109,27 @@ std::string archForComputeCapability(int major, int minor, std::string &error) {
   return "";
 }
 
+std::string checkTokenRecordCall(const TokenRecordCall &call) {
+  const char *who = call.commit ? "a commit of token records"
+                                : "token records";
+  std::string problem;
+  if (call.T < 1 || call.T > kMaxStaticDecodeTokens)
+    problem = "a static T in [1, " + std::to_string(kMaxStaticDecodeTokens) +
+              "] (the call's tokens run as one chunk)";
+  else if (call.varlen)
+    problem = "B sequences of T tokens (no cu_seqlens)";
+  else if (call.perTokenSlots)
+    problem = "one slot per sequence ([N] state_indices), not per-token states";
+  else if (call.acceptedCounts != call.commit)
+    problem = call.commit ? "num_accepted (the prefix each sequence keeps)"
+                          : "no num_accepted (the commit takes them)";
+  else if (!call.kvLayout)
+    problem = "a kv state layout";
+  else if (!call.commit && (!call.gated || !call.deltaRule))
+    problem = "a gated delta rule";
+  return problem.empty() ? ""
+                         : std::string(who) + (call.commit ? " needs " : " need ") +
+                               problem;
+}
+
 } // namespace kdac::limits

@@ -109,7 +109,9 @@ DeviceCase::upload(const KdaCase &c) {
 
 llvm::Error DeviceCase::poisonOutputs() {
   for (const auto &buffer : buffers_)
-    if (buffer->get() == args_.o.data || buffer->get() == args_.finalState.data)
+    if (buffer->get() == args_.o.data ||
+        buffer->get() == args_.finalState.data ||
+        buffer->get() == args_.tokenRecords.data)
       if (rt::Status s = buffer->fill(0xFF); !s)
         return llvm::createStringError("poisoning outputs: " + s.error());
   return llvm::Error::success();
@@ -160,11 +162,27 @@ llvm::Error DeviceCase::attachPool(const StatePool &pool) {
       return accepted.takeError();
     args_.numAccepted = *accepted;
   }
+  if (spec_.tokenRecords) {
+    const int64_t B = args_.q.shape[0], T = args_.q.shape[1];
+    Tensor records;
+    records.dtype = TensorDType::F32;
+    records.shape = {B, T, spec_.HV, spec_.recordWidth()};
+    records.bytes.assign(records.numElements() * itemSize(records.dtype),
+                         0xFF); // NaN
+    llvm::Expected<DeviceTensor> placed = place(records);
+    if (!placed)
+      return placed.takeError();
+    args_.tokenRecords = *placed;
+  }
   return llvm::Error::success();
 }
 
 llvm::Expected<std::vector<double>> DeviceCase::readPool() const {
   return read(args_.statePool);
+}
+
+llvm::Expected<std::vector<double>> DeviceCase::readRecords() const {
+  return read(args_.tokenRecords);
 }
 
 /// Launches `kernel` once on `args` and waits for it.
@@ -205,6 +223,69 @@ static llvm::Expected<KdaOutputs> runOnGpu(Jit &jit, const KdaCase &c,
     return states.takeError();
   out->finalState = std::move(*states);
   return out;
+}
+
+llvm::Error DeviceCase::commitRecords(Jit &jit,
+                                      const std::vector<int32_t> &accepted) {
+  if (!spec_.tokenRecords || !args_.tokenRecords.present())
+    return llvm::createStringError("the case has no token records to commit");
+  KernelSpec commit = spec_;
+  commit.op = KernelOp::Commit;
+  commit.acceptedCounts = true;
+  commit.hasFinalState = false;
+  llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit.get(commit);
+  if (!kernel)
+    return kernel.takeError();
+  int64_t N = args_.stateIndices.shape[0];
+  llvm::Expected<DeviceTensor> counts = place(Tensor::fromInts(
+      TensorDType::I32, {N},
+      std::vector<int64_t>(accepted.begin(), accepted.end())));
+  if (!counts)
+    return counts.takeError();
+  KdaLaunchArgs args;
+  args.statePool = args_.statePool;
+  args.stateIndices = args_.stateIndices;
+  args.numAccepted = *counts;
+  args.tokenRecords = args_.tokenRecords;
+  return launchAndWait(jit, **kernel, args);
+}
+
+llvm::Expected<RecordsRun>
+runRecordsAndCommitOnGpu(Jit &jit, const KdaCase &c, const StatePool &pool,
+                         const std::vector<int32_t> &accepted) {
+  KernelSpec spec = c.spec;
+  spec.hasFinalState = false;
+  llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit.get(spec);
+  if (!kernel)
+    return kernel.takeError();
+  llvm::Expected<std::unique_ptr<DeviceCase>> device = DeviceCase::upload(c);
+  if (!device)
+    return device.takeError();
+  DeviceCase &d = **device;
+  if (llvm::Error e = d.attachPool(pool))
+    return std::move(e);
+  if (llvm::Error e = launchAndWait(jit, **kernel, d.args()))
+    return std::move(e);
+  RecordsRun run;
+  llvm::Expected<KdaOutputs> out = d.download();
+  if (!out)
+    return out.takeError();
+  run.decode = std::move(*out);
+  llvm::Expected<std::vector<double>> records = d.readRecords();
+  if (!records)
+    return records.takeError();
+  run.records = std::move(*records);
+  llvm::Expected<std::vector<double>> decoded = d.readPool();
+  if (!decoded)
+    return decoded.takeError();
+  run.poolAfterDecode = std::move(*decoded);
+  if (llvm::Error e = d.commitRecords(jit, accepted))
+    return std::move(e);
+  llvm::Expected<std::vector<double>> committed = d.readPool();
+  if (!committed)
+    return committed.takeError();
+  run.poolAfterCommit = std::move(*committed);
+  return run;
 }
 
 llvm::Error DeviceCase::attachCotangents(const KernelSpec &backward,

@@ -41,12 +41,25 @@ std::string tuningSpecKey(const KernelSpec &s) {
       << (s.op == KernelOp::Backward ? " backward" : "")
       << (s.statePool ? " pool" : "")
       << (s.perTokenStates ? " per-token" : "")
-      << (s.acceptedCounts ? " accepted" : "");
+      << (s.acceptedCounts ? " accepted" : "")
+      << (s.tokenRecords ? " records" : "") << (s.isCommit() ? " commit" : "");
   return key.str();
 }
 
 std::string describe(const ChunkedPipelineOptions &o) {
   std::ostringstream text;
+  if (o.commit) {
+    text << "commit of token records, v-tile ";
+    if (o.decodeValueTile == 0)
+      text << "a slice of at most 32 KB";
+    else
+      text << o.decodeValueTile;
+    text << ", at most "
+         << (o.recurrenceBlockThreads > 0 ? o.recurrenceBlockThreads
+                                          : kDecodeBlockThreads)
+         << " threads";
+    return text.str();
+  }
   if (o.recurrent) {
     text << "token-by-token (decode), v-tile ";
     if (o.decodeValueTile == 0)

@@ -7,7 +7,7 @@ build serves every Python version and needs no Python headers.
 import ctypes
 import os
 
-API_VERSION = 2
+API_VERSION = 3
 
 F64, F32, F16, BF16, I64, I32 = range(6)
 MAX_RANK = 8
@@ -43,6 +43,8 @@ class Spec(ctypes.Structure):
         ("per_token_states", ctypes.c_int32),
         ("accepted_counts", ctypes.c_int32),
         ("backward", ctypes.c_int32),
+        ("token_records", ctypes.c_int32),
+        ("commit", ctypes.c_int32),
     ]
 
 
@@ -58,7 +60,7 @@ class Tensor(ctypes.Structure):
 TENSOR_FIELDS = ("q", "k", "v", "g", "beta", "a_log", "dt_bias", "initial_state",
                  "cu_seqlens", "o", "final_state", "state_pool", "state_indices",
                  "num_accepted", "d_o", "dht", "dq", "dk", "dv", "dg", "dbeta", "da_log",
-                 "ddt_bias", "dh0")
+                 "ddt_bias", "dh0", "token_records")
 
 
 class LaunchArgs(ctypes.Structure):

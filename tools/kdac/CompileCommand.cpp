@@ -73,9 +73,7 @@ OwningOpRef<ModuleOp> readOrBuildModule(MLIRContext &context,
     spec = specFromFlags();
     if (!spec)
       return nullptr;
-    OwningOpRef<ModuleOp> module =
-        spec->op == KernelOp::Backward ? buildRecurrenceGradModule(context, *spec)
-                            : buildRecurrenceModule(context, *spec);
+    OwningOpRef<ModuleOp> module = buildSpecModule(context, *spec);
     if (!module)
       reportError("internal error: the module built from the spec does not "
                   "verify");
@@ -122,6 +120,7 @@ int runCompile() {
   if (!options || archFromFlags().empty())
     return 1;
   options->backward = backwardFromFlags();
+  options->commit = commitFromFlags();
 
   DialectRegistry registry;
   registerKdacDialects(registry);
@@ -132,6 +131,8 @@ int runCompile() {
   OwningOpRef<ModuleOp> module = readOrBuildModule(context, sourceMgr, spec);
   if (!module)
     return 1;
+  // A file's kda.commit_records takes the commit lowering, as --op=commit.
+  options->commit |= holdsCommit(*module);
 
   // Code generation takes its choices from the tuning database when it has
   // an entry for this spec, and says so at the top of what it prints.
@@ -150,7 +151,10 @@ int runCompile() {
       int64_t typicalT = spec->T == kDynamic ? 8192 : spec->T;
       *options = chooseOptions(*spec, typicalT, *options, db ? &*db : nullptr,
                                &why);
+      // The spec's op, not a tuned choice (a database entry holds neither).
       options->recurrent |= spec->isDecode();
+      options->backward = spec->op == KernelOp::Backward;
+      options->commit = spec->isCommit();
     }
     ChunkedPipelineOptions shown = *options;
     shown.chunkSize = shown.effectiveChunkSize();

@@ -24,7 +24,9 @@ static cl::opt<std::string> opFlag(
     "op",
     cl::desc("Operation: forward (chunkwise kernels) | decode (token-by-token "
              "kernel for a few tokens per sequence) | backward (the gradients, "
-             "kda IR stages only so far) (default: forward)"),
+             "kda IR stages only so far) | commit (the state after each "
+             "sequence's accepted prefix of a decode call's token records) "
+             "(default: forward)"),
     cl::init("forward"), KDAC_SPEC_FLAG);
 static cl::opt<int64_t>
     batchFlag("B", cl::desc("Batch size (-1: dynamic) (default: 1)"),
@@ -101,7 +103,9 @@ static cl::opt<std::string> statePoolFlag(
     "state-pool",
     cl::desc("Decode state pool updated in place: none | slots "
              "(state_indices [N]) | per-token (state_indices [N, S], the "
-             "state after each token to its own slot) (default: none)"),
+             "state after each token to its own slot) | records "
+             "(state_indices [N] only read; token_records [B, T, HV, 2K + V] "
+             "f32 written, which --op=commit commits) (default: none)"),
     cl::init("none"), KDAC_SPEC_FLAG);
 static cl::opt<bool> acceptedCountsFlag(
     "accepted-counts",
@@ -137,11 +141,13 @@ bool backwardFromFlags() {
   return parseKernelOp(opFlag) == KernelOp::Backward;
 }
 
+bool commitFromFlags() { return parseKernelOp(opFlag) == KernelOp::Commit; }
+
 std::optional<KernelSpec> specFromFlags() {
   std::optional<KernelOp> op = parseKernelOp(opFlag);
   if (!op) {
     reportError("invalid value '" + opFlag +
-                "' for --op (expected forward, decode or backward)");
+                "' for --op (expected forward, decode, backward or commit)");
     return std::nullopt;
   }
   if (*op == KernelOp::Backward && statePoolFlag != "none") {
@@ -149,9 +155,17 @@ std::optional<KernelSpec> specFromFlags() {
     return std::nullopt;
   }
   if (statePoolFlag != "none" && statePoolFlag != "slots" &&
-      statePoolFlag != "per-token") {
+      statePoolFlag != "per-token" && statePoolFlag != "records") {
     reportError("invalid value '" + statePoolFlag +
-                "' for --state-pool (expected none, slots or per-token)");
+                "' for --state-pool (expected none, slots, per-token or "
+                "records)");
+    return std::nullopt;
+  }
+  // A commit always consumes records into a pool, by accepted counts.
+  if (*op == KernelOp::Commit && statePoolFlag != "none" &&
+      statePoolFlag != "records") {
+    reportError("--op=commit commits token records (--state-pool=records, "
+                "implied), not --state-pool=" + statePoolFlag);
     return std::nullopt;
   }
   auto dtype = parseFlag(dtypeFlag, parseDType, "bf16, f16 or f32");
@@ -199,9 +213,11 @@ std::optional<KernelSpec> specFromFlags() {
   if (scaleFlag.getNumOccurrences())
     spec.scale = scaleFlag.getValue();
   spec.op = *op;
-  spec.statePool = statePoolFlag != "none";
+  bool commit = *op == KernelOp::Commit;
+  spec.statePool = statePoolFlag != "none" || commit;
   spec.perTokenStates = statePoolFlag == "per-token";
-  spec.acceptedCounts = acceptedCountsFlag;
+  spec.tokenRecords = statePoolFlag == "records" || commit;
+  spec.acceptedCounts = acceptedCountsFlag || commit;
   spec.arch = archFromFlags();
   if (spec.arch.empty())
     return std::nullopt;

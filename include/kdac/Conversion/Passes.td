@@ -231,4 +231,55 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
                            "::mlir::memref::MemRefDialect"];
 }
 
+def ConvertKDACommitToKDK : Pass<"convert-kda-commit-to-kdk",
+                                  "::mlir::ModuleOp"> {
+  let summary = "Lower kda.commit_records to a kdk kernel that rebuilds each "
+                "sequence's state after its accepted prefix";
+  let description = [{
+    A decode call with token records reads each slot and writes, per token,
+    k, g and v' (kda.recurrence token_records). Once the engine has checked
+    the drafts, the accepted prefix p of each sequence is replayed in one
+    pass: one block per (V tile, value head, sequence) copies its slice of
+    the slot into shared memory by cp.async, loads the first p records
+    (rows past p as zeros, so they add nothing and leave the log-decay's
+    running sum at the prefix's end), decays the keys to the prefix's end
+    and writes Diag(G_p) S + (k G_p / G)^T v' straight back to the slot
+    (kdk.chunk_state_store, as the decode chunk form does). A negative slot
+    or p = 0 leaves the slot untouched.
+
+    Before:
+    ```mlir
+    %p2 = kda.commit_records pool(%p) state_indices(%i) num_accepted(%a)
+        records(%r) : (...) -> tensor<?x32x128x128xbf16>
+    ```
+    After:
+    ```mlir
+    func.func @kda_commit(...) attributes {kdk.kernel,
+        kdk.grid = ["1", "32", "sequences"], ...} {
+      scf.if %keeps {
+        kdk.load_tile %pool[%slot] ... into %state async : ...
+        kdk.load_tile %records[%row] rows(%kept) ... into %keys : ...
+        kdk.cumsum_rows %gate : ...
+        kdk.decay_rows %keys, %gate into %keysToEnd to_end : ...
+        kdk.wait_async
+        kdk.barrier
+        kdk.chunk_state_store %state, %decay, %keysToEnd, %v into %pool[%slot] ...
+      }
+    }
+    ```
+  }];
+  let options = [
+    Option<"blockThreads", "block-threads", "int64_t", /*default=*/"128",
+           "Most threads per block (whole warps)">,
+    Option<"valueTile", "v-tile", "int64_t", /*default=*/"0",
+           "Columns of V one block owns (0: a slice of at most 32 KB)">,
+    Option<"sharedMemoryLimit", "smem-limit", "int64_t",
+           /*default=*/"::kdac::limits::kMaxSharedMemoryBytes",
+           "Largest dynamic shared memory per block, bytes">
+  ];
+  let dependentDialects = ["::mlir::kdk::KDKDialect", "::mlir::func::FuncDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 #endif // KDAC_CONVERSION_PASSES_TD

@@ -40,6 +40,25 @@ inline constexpr const char *kGradientFunctionName = "kda_backward";
 mlir::OwningOpRef<mlir::ModuleOp>
 buildRecurrenceGradModule(mlir::MLIRContext &ctx, const KernelSpec &spec);
 
+/// Name of the function that holds the kda.commit_records of a commit
+/// module.
+inline constexpr const char *kCommitFunctionName = "kda_commit";
+
+/// Builds `func.func @kda_commit(%pool, %state_indices, %num_accepted,
+/// %records) -> pool` holding one kda.commit_records for a commit spec
+/// (KernelOp::Commit); null for any other.
+mlir::OwningOpRef<mlir::ModuleOp> buildCommitModule(mlir::MLIRContext &ctx,
+                                                    const KernelSpec &spec);
+
+/// The module of the spec's op: buildRecurrenceModule (forward, decode),
+/// buildRecurrenceGradModule (backward) or buildCommitModule (commit).
+mlir::OwningOpRef<mlir::ModuleOp> buildSpecModule(mlir::MLIRContext &ctx,
+                                                  const KernelSpec &spec);
+
+/// Whether `module` holds a kda.commit_records (it lowers by
+/// convert-kda-commit-to-kdk).
+bool holdsCommit(mlir::ModuleOp module);
+
 /// Reads the spec back off a verified kda.recurrence. The arch is not part of
 /// the IR and is left at its default.
 KernelSpec specFromRecurrence(mlir::kda::RecurrenceOp op);

@@ -82,6 +82,11 @@ struct KdaLaunchArgs {
   /// cotangents dO ([B, T, HV, V]) and dht (the final state's shape, when
   /// the spec has one), and writes f32 gradients of every input's shape.
   DeviceTensor dO, dht, dq, dk, dv, dg, dbeta, dALog, dDtBias, dh0;
+  /// A decode spec with token records writes tokenRecords ([B, T, HV,
+  /// 2K + V] f32) and leaves statePool as it was; a commit spec takes only
+  /// statePool, stateIndices ([N]), numAccepted ([N]) and tokenRecords
+  /// ([N, T, HV, 2K + V]), and updates statePool in place.
+  DeviceTensor tokenRecords;
 };
 
 /// What one tensor of DESIGN.md section 1 must be for a spec and run-time

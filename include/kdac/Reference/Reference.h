@@ -53,6 +53,18 @@ llvm::Error checkProblemSize(const KernelSpec &spec, int64_t B, int64_t T,
 /// at 0, decrease, or end anywhere but T.
 llvm::Error checkInputs(const KernelSpec &spec, const KdaInputs &inputs);
 
+/// One token's fused prologue, as the oracle applies it: q and k after the
+/// L2 norm, the per-channel log-decay after the gate activation (0 without
+/// a gate; a scalar gate repeated over K) and beta after its sigmoid.
+struct TokenPrologue {
+  std::vector<double> q, k, logDecay;
+  double beta = 0.0;
+};
+/// The prologue of row `t` of the flattened [B*T] token axis, value head
+/// `hv`, of inputs that passed checkInputs.
+void tokenPrologue(const KernelSpec &spec, const KdaInputs &inputs, int64_t t,
+                   int64_t hv, TokenPrologue &out);
+
 /// Runs the recurrence after checkInputs (whose errors it returns). The final
 /// state is always produced.
 llvm::Expected<KdaOutputs> runReference(const KernelSpec &spec,

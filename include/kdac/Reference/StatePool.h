@@ -21,6 +21,9 @@ struct StatePool {
   std::vector<int32_t> indices;   ///< [N] or [N, S]; negative: no slot
   int64_t slotsPerSequence = 1;   ///< S (1 for [N] indices)
   std::vector<int32_t> accepted;  ///< [N], only with spec.acceptedCounts
+  /// [N, T, HV, 2K + V]: what a token-records call wrote (k, g, v' per
+  /// token and value head), which a commit consumes.
+  std::vector<double> records;
 };
 
 /// A pool for `spec` (statePool set) serving `numSequences` sequences with
@@ -32,11 +35,19 @@ StatePool makeRandomPool(const KernelSpec &spec, int64_t numSequences,
                          int64_t slotsPerSequence, uint64_t seed);
 
 /// Runs `spec` (statePool set) on `inputs` (no initial state), updating
-/// `pool` in place. Returns o, with NaN in the rows of skipped sequences,
-/// which the kernel must leave untouched.
+/// `pool` in place (with token records: filling pool.records instead,
+/// NaN for skipped sequences). Returns o, with NaN in the rows of skipped
+/// sequences, which the kernel must leave untouched.
 llvm::Expected<std::vector<double>>
 runPooledReference(const KernelSpec &spec, const KdaInputs &inputs,
                    StatePool &pool);
+
+/// Commits `pool.records` (of a token-records call of T tokens) for a
+/// commit spec: each sequence n with a slot state_indices[n] >= 0 replays
+/// its first min(accepted[n], T) records onto that slot,
+///   S <- Diag(exp g_t) S + k_t v'_t^T.
+llvm::Error commitPooledRecords(const KernelSpec &spec, int64_t T,
+                                StatePool &pool);
 
 } // namespace kdac
 

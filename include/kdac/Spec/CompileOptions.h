@@ -39,6 +39,9 @@ struct ChunkedPipelineOptions {
   /// Lower the backward (convert-kda-grad-to-kdk) at the kernel stage: set
   /// from the spec's op, not a choice the tuner sweeps, so not in the table.
   bool backward = false;
+  /// Lower a commit of token records (convert-kda-commit-to-kdk): set from
+  /// the spec's op, like `backward`.
+  bool commit = false;
 
   /// The chunk size the passes use: chunkSize, or kDefaultChunkSize for 0.
   int64_t effectiveChunkSize() const {

@@ -22,8 +22,9 @@ enum class UpdateRule { Delta, Additive };
 enum class StateLayout { KV, VK };
 /// What a spec's kernels compute: the chunkwise forward, the token-by-token
 /// decode kernel (a few tokens per sequence, where the state's traffic
-/// dominates), or the gradients of every input (IR stages only so far).
-enum class KernelOp { Forward, Decode, Backward };
+/// dominates), the gradients of every input, or the commit of a decode
+/// call's token records: the state after each sequence's accepted prefix.
+enum class KernelOp { Forward, Decode, Backward, Commit };
 
 /// The tensors a KDA kernel binds, in the launch ABI's order (the JIT's
 /// tensor slots); a kdk.param names one of them.
@@ -33,7 +34,9 @@ inline constexpr const char *kTensorNames[] = {
     "final_state", "state_pool", "state_indices", "num_accepted",
     // The backward's cotangents in and gradients out (f32).
     "do",          "dht",        "dq",            "dk",          "dv",
-    "dg",          "dbeta",      "dA_log",        "ddt_bias",    "dh0"};
+    "dg",          "dbeta",      "dA_log",        "ddt_bias",    "dh0",
+    // A decode call's per-token records (f32), which a commit consumes.
+    "token_records"};
 
 /// Sentinel for a dimension only known at run time (T, B or N).
 constexpr int64_t kDynamic = -1;
@@ -88,12 +91,25 @@ struct KernelSpec {
   /// num_accepted [N] (i32, with perTokenStates): sequence n starts from slot
   /// state_indices[n, num_accepted[n] - 1] instead of column 0.
   bool acceptedCounts = false;
+  /// Speculative decoding without per-token states: the decode kernel
+  /// reads slot state_indices[n] ([N]), leaves the pool as it was and
+  /// writes token_records [B, T, HV, 2K + V] (f32): per token t and value
+  /// head, k_t (after the L2 norm), g_t (its log-decay, after the gate
+  /// activation; per channel, or repeated over K for a scalar gate) and
+  /// v'_t = beta_t (v_t - k_t^T Diag(exp g_t) S_{t-1}). A commit spec
+  /// (KernelOp::Commit, with acceptedCounts) then rebuilds the state after
+  /// the first num_accepted[n] tokens in place:
+  ///   S <- Diag(exp g_t) S + k_t v'_t^T,  t < num_accepted[n].
+  bool tokenRecords = false;
 
   /// Target architecture for code generation ("sm_90a", "sm_80").
   std::string arch = "sm_90a";
 
   double effectiveScale() const;
   bool isDecode() const { return op == KernelOp::Decode; }
+  bool isCommit() const { return op == KernelOp::Commit; }
+  /// The width of one token record row: k, g and v'.
+  int64_t recordWidth() const { return 2 * K + V; }
   /// Number of state slots: B, or the number of sequences with varlen.
   int64_t numStates(int64_t numSeqs) const { return varlen ? numSeqs : B; }
 };

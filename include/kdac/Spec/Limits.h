@@ -121,6 +121,18 @@ std::string checkBlocksPerSM(int64_t blocks, int64_t threads,
 std::string checkSharedMemoryLimit(int64_t bytes, const std::string &what);
 /// A code-generation target: one of kTargets.
 std::string checkArch(const std::string &arch, const std::string &what);
+/// A decode call that writes token records instead of states, or the
+/// commit of such records (KernelSpec::tokenRecords): its tokens run as one
+/// chunk on a kv state (T static, 1 .. kMaxStaticDecodeTokens, no varlen),
+/// from one slot per sequence, with a gated delta rule. `T` is kDynamic-
+/// free here: -1 reads as "not static".
+struct TokenRecordCall {
+  int64_t T = -1;
+  bool varlen = false, perTokenSlots = false, acceptedCounts = false;
+  bool kvLayout = true, gated = true, deltaRule = true;
+  bool commit = false;
+};
+std::string checkTokenRecordCall(const TokenRecordCall &call);
 /// The target kdac generates for a device of compute capability
 /// major.minor (sm_90a for 9.0, sm_80 for 8.x, whose cubins run on every
 /// 8.x), or "" with `error` saying why there is none.

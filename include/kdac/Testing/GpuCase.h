@@ -27,6 +27,12 @@ public:
   llvm::Error attachPool(const StatePool &pool);
   /// The pool as the kernels left it.
   llvm::Expected<std::vector<double>> readPool() const;
+  /// With token records (attachPool allocates them, poisoned): what the
+  /// decode kernel wrote.
+  llvm::Expected<std::vector<double>> readRecords() const;
+  /// After a token-records launch: uploads `accepted` ([N]) and runs the
+  /// commit spec's kernel (compiled by `jit`) on the pool and the records.
+  llvm::Error commitRecords(Jit &jit, const std::vector<int32_t> &accepted);
 
   /// Fills the outputs with 0xFF bytes (NaN in every float dtype), so an
   /// element the kernels never write cannot pass a comparison.
@@ -61,6 +67,17 @@ llvm::Expected<KdaOutputs> runCaseOnGpu(Jit &jit, const KdaCase &c);
 /// updated by the kernel; finalState of the result is the whole pool after.
 llvm::Expected<KdaOutputs> runPooledCaseOnGpu(Jit &jit, const KdaCase &c,
                                               const StatePool &pool);
+
+/// A token-records decode call and its commit, on one pool: the decode
+/// launch's outputs, records and pool, then the pool after committing
+/// `accepted`.
+struct RecordsRun {
+  KdaOutputs decode;
+  std::vector<double> records, poolAfterDecode, poolAfterCommit;
+};
+llvm::Expected<RecordsRun>
+runRecordsAndCommitOnGpu(Jit &jit, const KdaCase &c, const StatePool &pool,
+                         const std::vector<int32_t> &accepted);
 
 /// Runs a backward spec's kernels on a case and its cotangents.
 llvm::Expected<KdaGradients> runBackwardOnGpu(Jit &jit, const KdaCase &c,

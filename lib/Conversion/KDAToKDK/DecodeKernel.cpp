@@ -13,6 +13,7 @@
 #include "kdac/Conversion/Passes.h"
 #include "kdac/Spec/Limits.h"
 
+#include "DecodeStatePlan.h"
 #include "Lowering.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -35,183 +36,10 @@ Type elementTypeOf(Value v) {
 /// The tensors of a state pool (absent without one).
 struct PoolArgs {
   Value pool, indices, accepted, slotsPerSequence;
+  /// token_records, with the pool only read.
+  Value records;
   bool perToken = false;
 };
-
-/// How the K x Vt state slice spreads over the block: a register fragment
-/// (kdac_fragment.cuh) or, `inShared`, a shared tile that
-/// kdac_shared_state.cuh splits the same way.
-struct StateFragmentPlan {
-  int64_t vTile = 0, threads = 0;
-  int64_t axis = 1, vector = 1, lanes = 1;
-  Type elementType;
-  bool inShared = false;
-  /// Tokens run as one chunk on a read-only shared state (0: token steps).
-  int64_t chunkTokens = 0;
-};
-
-/// Whether the call has one token per sequence, statically: then a 16-bit
-/// state can stay 16-bit in the kernel, every token's rounding being the
-/// final store's.
-bool oneTokenPerCall(kda::RecurrenceOp op) {
-  auto qType = cast<RankedTensorType>(op.getQ().getType());
-  return !op.getCuSeqlens() && qType.getDimSize(1) == 1;
-}
-
-/// Tokens prepared at once by a multi-token call: their loads, norms and
-/// gates share the barriers of one, and their steps run back to back; a
-/// static T below it sizes the group exactly.
-constexpr int64_t kDecodeTokenGroup = kdac::limits::kMaxStaticDecodeTokens;
-
-int64_t tokenGroupOf(kda::RecurrenceOp op) {
-  auto qType = cast<RankedTensorType>(op.getQ().getType());
-  int64_t t = qType.getDimSize(1);
-  if (op.getCuSeqlens() || ShapedType::isDynamic(t))
-    return kDecodeTokenGroup;
-  return std::clamp<int64_t>(t, 1, kDecodeTokenGroup);
-}
-
-SmallVector<int64_t> divisorsOf(int64_t n) {
-  SmallVector<int64_t> divisors;
-  for (int64_t d = 1; d <= n; ++d)
-    if (n % d == 0)
-      divisors.push_back(d);
-  return divisors;
-}
-
-/// Picks the fragment layout for warps of `warpCols` state columns: the
-/// longest runs (up to `maxVector` elements, 16 bytes) along the axis
-/// contiguous in memory, and as many lanes along it as keep one warp row
-/// within 128 bytes.
-bool pickRuns(int64_t contiguousDim, int64_t contiguousTile, int64_t otherTile,
-              int64_t elementBytes, int64_t maxVector, bool colsContiguous,
-              StateFragmentPlan &plan) {
-  for (int64_t vector = std::min(maxVector, 16 / elementBytes); vector >= 1;
-       vector /= 2) {
-    if (contiguousDim % vector != 0 || contiguousTile % vector != 0)
-      continue;
-    for (int64_t lanes = 32; lanes >= 1; lanes /= 2) {
-      if (vector * lanes * elementBytes > 128 ||
-          contiguousTile % (vector * lanes) != 0 ||
-          otherTile % (32 / lanes) != 0)
-        continue;
-      plan.axis = colsContiguous ? 1 : 0;
-      plan.vector = vector;
-      plan.lanes = lanes;
-      return true;
-    }
-  }
-  return false;
-}
-
-/// Chooses the V tile, the block's warps and the fragment layout. Each warp
-/// owns whole columns (so a column's sum over K never leaves the warp) and
-/// about 128 elements per thread: with kdk.delta_step that reaches 0.94 of
-/// the bytes floor for an fp32 state on the H100 (bench/RESULTS.md). A 16-bit state is kept
-/// packed when the call has one token per sequence (statically), so every
-/// token's rounding is the store's; otherwise the fragment is f32.
-FailureOr<StateFragmentPlan> planStateFragment(kda::RecurrenceOp op,
-                                               int64_t requestedVTile,
-                                               int64_t maxThreads,
-                                               Type storage) {
-  int64_t kDim = op.getKeyDim(), vDim = op.getValueDim();
-  bool kv = op.getLayout() == kda::StateLayout::kv;
-  int64_t maxWarps = maxThreads / 32;
-  int64_t elementBytes = storage.getIntOrFloatBitWidth() / 8;
-  bool packable = elementBytes == 2 && oneTokenPerCall(op);
-  int64_t span = requestedVTile > 0 ? requestedVTile : vDim;
-  // Warp widths: those near 128 elements per thread first, then wider ones.
-  int64_t targetCols = std::max<int64_t>(1, 128 * 32 / kDim);
-  // Named: llvm::reverse of a temporary would iterate a destroyed vector.
-  SmallVector<int64_t> divisors = divisorsOf(span);
-  SmallVector<int64_t> widths;
-  for (int64_t w : llvm::reverse(divisors))
-    if (w <= targetCols)
-      widths.push_back(w);
-  for (int64_t w : divisors)
-    if (w > targetCols)
-      widths.push_back(w);
-  for (int64_t warpCols : widths) {
-    int64_t warps = 0;
-    if (requestedVTile > 0) {
-      warps = requestedVTile / warpCols;
-      if (warps > maxWarps)
-        continue;
-    } else {
-      for (int64_t w = std::min(maxWarps, vDim / warpCols); w >= 1 && !warps;
-           --w)
-        if (vDim % (w * warpCols) == 0)
-          warps = w;
-    }
-    if (!warps)
-      continue;
-    StateFragmentPlan plan;
-    plan.vTile = warps * warpCols;
-    plan.threads = warps * 32;
-    // A packed kv fragment takes runs of two (one register each): wider
-    // runs measured 0.35 instead of 0.29 ms at B=256 bf16 on the H100, the
-    // compiler holding their passes in ~205 registers instead of ~167. (The
-    // vk layout keeps its wide runs: two-element runs would put 32 lanes on
-    // one column and its sums behind five shuffles; not measured.)
-    auto pick = [&](int64_t maxVector) {
-      return kv ? pickRuns(vDim, warpCols, kDim, elementBytes, maxVector,
-                           true, plan)
-                : pickRuns(kDim, kDim, warpCols, elementBytes, maxVector,
-                           false, plan);
-    };
-    if (packable && kv && pick(2) && plan.vector == 2) {
-      plan.elementType = storage;
-      return plan;
-    }
-    if (!pick(16))
-      continue;
-    plan.elementType = packable && plan.vector >= 2
-                           ? storage
-                           : Float32Type::get(op.getContext());
-    return plan;
-  }
-  return op.emitError() << "convert-kda-recurrence-to-kdk: no block of at most "
-                        << maxThreads << " threads (whole warps) can hold the "
-                        << kDim << "x" << span
-                        << " state slice in registers: every warp needs whole "
-                           "columns and K a multiple of its row lanes; raise "
-                           "block-threads or change the v-tile";
-}
-
-/// The shared-state block: a V tile of at most 32 KB (unless one is
-/// requested), so six blocks fit an SM's shared memory, and the most warps
-/// up to `maxThreads` that split it.
-FailureOr<StateFragmentPlan> planSharedState(kda::RecurrenceOp op,
-                                             int64_t requestedVTile,
-                                             int64_t maxThreads,
-                                             Type tileType) {
-  int64_t kDim = op.getKeyDim(), vDim = op.getValueDim();
-  int64_t elementBytes = tileType.getIntOrFloatBitWidth() / 8;
-  StateFragmentPlan plan;
-  plan.inShared = true;
-  plan.elementType = tileType;
-  plan.vTile = requestedVTile > 0 ? requestedVTile : vDim;
-  while (requestedVTile <= 0 && plan.vTile % 2 == 0 &&
-         kDim * plan.vTile * elementBytes > 32 * 1024)
-    plan.vTile /= 2;
-  std::string widestProblem;
-  for (int64_t threads = maxThreads / 32 * 32; threads >= 32; threads -= 32) {
-    std::string problem =
-        kdk::sharedStateSplitProblem(kDim, plan.vTile, threads, elementBytes);
-    if (problem.empty()) {
-      plan.threads = threads;
-      return plan;
-    }
-    if (widestProblem.empty())
-      widestProblem = problem;
-  }
-  return op.emitError() << "convert-kda-recurrence-to-kdk: no block of at most "
-                        << maxThreads << " threads (whole warps) can split the "
-                        << kDim << "x" << plan.vTile << " shared state ("
-                        << (widestProblem.empty() ? "fewer than 32 threads"
-                                                  : widestProblem)
-                        << "); change the v-tile or use state-in=registers";
-}
 
 struct DecodeKernelBuilder {
   KernelFunction &k;
@@ -319,7 +147,20 @@ struct DecodeKernelBuilder {
     Value token, batch, head, qkHead, column, state, slotOffset, destination;
     int64_t rowStride;
     bool asyncState;
+    /// token_records, written instead of the state (see kda.recurrence).
+    Value records;
   };
+
+  /// Stores `rows` rows of `tile` into the token records at column `field`
+  /// of each token's record row.
+  void storeRecordRows(const TokenChunk &c, Value tile, Value rows,
+                       Value field) {
+    int64_t width = 2 * kDim + vDim;
+    Value offset = tokenOffset(k, c.batch, c.token, c.args.seqLen, hv, c.head,
+                               width);
+    kdk::StoreTileOp::create(b, loc, tile, c.records, k.add(offset, field),
+                             rows, k.index(hv * width), 1);
+  }
 
   /// The call's n tokens (static, at most kDecodeTokenGroup) as one chunk
   /// of the chunked forward, on a state slice that stays in shared memory
@@ -329,6 +170,8 @@ struct DecodeKernelBuilder {
   ///   o  = Q S + scale tril(q k^T G_t / G_i) v'
   ///   S' = diag(G_n) S + (k G_n / G)^T v'       one pass, to global memory
   /// so a 16-bit state is read and written once and rounded only there.
+  /// With token records the state is only read: each token's k, g and v'
+  /// go to the records instead (the key's and gate's by the first V tile).
   void buildTokenChunk(const TokenChunk &c) {
     Type f32 = b.getF32Type();
     int64_t n = plan.chunkTokens, width = plan.vTile;
@@ -352,9 +195,21 @@ struct DecodeKernelBuilder {
     loadTokenRows(args, batch, token, c.head, c.qkHead, c.column, tokens,
                   Value(), inputs);
     barrier();
-    // The prologue; the gate becomes its running sum gc.
-    tokenPrologue(args, c.head, tokens, inputs, /*cumulative=*/true);
+    // The prologue; the gate becomes its running sum gc (after the records
+    // took the per-token gate).
+    tokenPrologue(args, c.head, tokens, inputs, /*cumulative=*/!c.records);
     barrier();
+    if (c.records) {
+      {
+        OpBuilder::InsertionGuard guard(b);
+        k.enterIf(k.compare(arith::CmpIPredicate::eq, c.column, k.index(0)));
+        storeRecordRows(c, key, tokens, k.index(0));
+        storeRecordRows(c, gate, tokens, k.index(kDim));
+      }
+      barrier();
+      kdk::CumsumRowsOp::create(b, loc, gate);
+      barrier();
+    }
 
     double scale = op.getEffectiveScale();
     auto rows = [&](Value t, int64_t row, int64_t count, int64_t cols) {
@@ -401,6 +256,8 @@ struct DecodeKernelBuilder {
     kdk::MmaOp::create(b, loc, inverse, v, corrected, false, false,
                        llvm::APFloat(1.0));
     barrier();
+    if (c.records)
+      storeRecordRows(c, corrected, tokens, k.add(k.index(2 * kDim), c.column));
 
     Value out = rows(products, half, n, width);
     kdk::MmaOp::create(b, loc, aqk, corrected, out, false, true,
@@ -483,11 +340,14 @@ struct DecodeKernelBuilder {
     if (plan.chunkTokens > 0) {
       // (A pool here has one slot per sequence: the chunk form keeps no
       // per-token states.)
-      Value destination = poolArgs.pool ? poolArgs.pool : args.finalState;
-      TokenChunk chunk{args,   range.getStart(), range.getBatch(),
-                       head,   qkHead,           column,
-                       state,  slotOffset,       destination,
-                       rowStride, asyncState};
+      // Token records leave the pool as it was.
+      Value destination = poolArgs.records ? Value()
+                          : poolArgs.pool  ? poolArgs.pool
+                                           : args.finalState;
+      TokenChunk chunk{args,      range.getStart(), range.getBatch(),
+                       head,      qkHead,           column,
+                       state,     slotOffset,       destination,
+                       rowStride, asyncState,       poolArgs.records};
       buildTokenChunk(chunk);
       b.setInsertionPointToEnd(&k.getFunction().getBody().front());
       return success();
@@ -648,16 +508,18 @@ struct ConvertKDARecurrenceToKDKPass
   }
 
   /// The tokens of a call that runs them as one chunk on a read-only
-  /// shared state, or 0: a static T of 2 to kDecodeTokenGroup per sequence
-  /// (not varlen), a kv state, a gated delta rule, and no per-token states
-  /// (the chunk form forms only the last).
+  /// shared state, or 0: a static T of 2 (1 with token records) to
+  /// kDecodeTokenGroup per sequence (not varlen), a kv state, a gated delta
+  /// rule, and no per-token states (the chunk form forms only the last).
   static int64_t chunkTokensOf(kda::RecurrenceOp op) {
     auto qType = cast<RankedTensorType>(op.getQ().getType());
     int64_t t = qType.getDimSize(1);
     bool perToken = op.getStateIndices() &&
                     cast<RankedTensorType>(op.getStateIndices().getType())
                             .getRank() == 2;
-    if (op.getCuSeqlens() || ShapedType::isDynamic(t) || t < 2 ||
+    // Token records come out of the chunk form only, at any static T.
+    int64_t fewest = op.getTokenRecords() ? 1 : 2;
+    if (op.getCuSeqlens() || ShapedType::isDynamic(t) || t < fewest ||
         t > kDecodeTokenGroup || op.getLayout() != kda::StateLayout::kv ||
         perToken || op.getGate() == kda::GateGranularity::none ||
         op.getUpdate() == kda::UpdateRule::additive)
@@ -677,6 +539,14 @@ struct ConvertKDARecurrenceToKDKPass
   /// The state-in option: `auto` streams a 16-bit kv state of a one-token
   /// call through shared memory, where it measured fastest.
   FailureOr<bool> stateGoesInShared(kda::RecurrenceOp op, Type storage) {
+    if (op.getTokenRecords()) {
+      if (stateIn == "registers")
+        return op.emitError()
+               << "convert-kda-recurrence-to-kdk: token records come from the "
+                  "chunk form, on a shared state: state-in=registers does not "
+                  "apply";
+      return true;
+    }
     if (stateIn == "registers")
       return false;
     if (stateIn == "shared")
@@ -702,17 +572,19 @@ struct ConvertKDARecurrenceToKDKPass
     Type storage = builder.getF32Type();
     if (Value state = op.getInitialState())
       storage = elementTypeOf(state);
-    else if (Value state = op.getFinalState())
+    else if (Value state = op.getWrittenState())
       storage = elementTypeOf(state);
     FailureOr<bool> inShared = stateGoesInShared(op, storage);
     if (failed(inShared))
       return failure();
     int64_t requestedVTile = std::min<int64_t>(valueTile, vDim);
     FailureOr<StateFragmentPlan> plan =
-        *inShared ? planSharedState(op, requestedVTile, blockThreads,
-                                    sharedTileType(op, storage))
-                  : planStateFragment(op, requestedVTile, blockThreads,
-                                      storage);
+        *inShared
+            ? planSharedState(op, "convert-kda-recurrence-to-kdk",
+                              op.getKeyDim(), vDim, requestedVTile,
+                              blockThreads, sharedTileType(op, storage),
+                              "change the v-tile or use state-in=registers")
+            : planStateFragment(op, requestedVTile, blockThreads, storage);
     if (failed(plan))
       return failure();
     if (plan->inShared)
@@ -753,9 +625,12 @@ struct ConvertKDARecurrenceToKDKPass
     if (Value accepted = op.getNumAccepted())
       poolArgs.accepted = k.addTensor("num_accepted", elementTypeOf(accepted));
     args.o = k.addTensor("o", elementTypeOf(op.getO()));
-    if (op.getFinalState() && !poolArgs.pool)
+    if (Value records = op.getRecords())
+      poolArgs.records =
+          k.addTensor("token_records", elementTypeOf(records));
+    if (op.getWrittenState() && !poolArgs.pool)
       args.finalState =
-          k.addTensor("final_state", elementTypeOf(op.getFinalState()));
+          k.addTensor("final_state", elementTypeOf(op.getWrittenState()));
     args.seqLen = k.addSize("T");
     if (poolArgs.perToken)
       poolArgs.slotsPerSequence = k.addSize("S");

@@ -385,3 +385,84 @@ func.func @accepted_needs_per_token_slots(%q: tensor<2x1x1x16xf32>, %g: tensor<2
       : (tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1x16xf32>, tensor<2x1x1xf32>, tensor<5x1x16x16xf32>, tensor<2xi32>, tensor<2xi32>) -> (tensor<2x1x1x16xf32>, tensor<5x1x16x16xf32>)
   return
 }
+
+// -----
+
+func.func @records_need_a_pool(%q: tensor<2x3x1x16xf32>, %g: tensor<2x3x1x16xf32>, %beta: tensor<2x3x1xf32>) {
+  // expected-error @+1 {{expects state_indices with token_records}}
+  %o, %r = kda.recurrence q(%q) k(%q) v(%q) g(%g) beta(%beta) gate = channel update = delta token_records
+      : (tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1xf32>) -> (tensor<2x3x1x16xf32>, tensor<2x3x1x48xf32>)
+  return
+}
+
+// -----
+
+func.func @records_static_tokens(%q: tensor<2x9x1x16xf32>, %g: tensor<2x9x1x16xf32>, %beta: tensor<2x9x1xf32>, %pool: tensor<5x1x16x16xf32>, %slots: tensor<2xi32>) {
+  // expected-error @+1 {{token records need a static T in [1, 8] (the call's tokens run as one chunk)}}
+  %o, %r = kda.recurrence q(%q) k(%q) v(%q) g(%g) beta(%beta) initial_state(%pool) state_indices(%slots) gate = channel update = delta token_records
+      : (tensor<2x9x1x16xf32>, tensor<2x9x1x16xf32>, tensor<2x9x1x16xf32>, tensor<2x9x1x16xf32>, tensor<2x9x1xf32>, tensor<5x1x16x16xf32>, tensor<2xi32>) -> (tensor<2x9x1x16xf32>, tensor<2x9x1x48xf32>)
+  return
+}
+
+// -----
+
+func.func @records_kv_only(%q: tensor<2x3x1x16xf32>, %g: tensor<2x3x1x16xf32>, %beta: tensor<2x3x1xf32>, %pool: tensor<5x1x16x16xf32>, %slots: tensor<2xi32>) {
+  // expected-error @+1 {{token records need a kv state layout}}
+  %o, %r = kda.recurrence q(%q) k(%q) v(%q) g(%g) beta(%beta) initial_state(%pool) state_indices(%slots) gate = channel update = delta layout = vk token_records
+      : (tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1xf32>, tensor<5x1x16x16xf32>, tensor<2xi32>) -> (tensor<2x3x1x16xf32>, tensor<2x3x1x48xf32>)
+  return
+}
+
+// -----
+
+func.func @records_width(%q: tensor<2x3x1x16xf32>, %g: tensor<2x3x1x16xf32>, %beta: tensor<2x3x1xf32>, %pool: tensor<5x1x16x16xf32>, %slots: tensor<2xi32>) {
+  // expected-error @+1 {{expects records of shape [N, T, HV, 2K + V], but 2K + V (dim 3) is 32 where 48 is required}}
+  %o, %r = kda.recurrence q(%q) k(%q) v(%q) g(%g) beta(%beta) initial_state(%pool) state_indices(%slots) gate = channel update = delta token_records
+      : (tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1xf32>, tensor<5x1x16x16xf32>, tensor<2xi32>) -> (tensor<2x3x1x16xf32>, tensor<2x3x1x32xf32>)
+  return
+}
+
+// -----
+
+func.func @records_f32(%q: tensor<2x3x1x16xf32>, %g: tensor<2x3x1x16xf32>, %beta: tensor<2x3x1xf32>, %pool: tensor<5x1x16x16xf32>, %slots: tensor<2xi32>) {
+  // expected-error @+1 {{expects records of f32, got 'tensor<2x3x1x48xbf16>'}}
+  %o, %r = kda.recurrence q(%q) k(%q) v(%q) g(%g) beta(%beta) initial_state(%pool) state_indices(%slots) gate = channel update = delta token_records
+      : (tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1x16xf32>, tensor<2x3x1xf32>, tensor<5x1x16x16xf32>, tensor<2xi32>) -> (tensor<2x3x1x16xf32>, tensor<2x3x1x48xbf16>)
+  return
+}
+
+// -----
+
+func.func @commit_width(%pool: tensor<?x2x16x32xbf16>, %slots: tensor<4xi32>, %accepted: tensor<4xi32>, %r: tensor<4x3x2x32xf32>) {
+  // expected-error @+1 {{expects records of shape [N, T, HV, 2K + V], but 2K + V (dim 3) is 32 where 64 is required}}
+  %p = kda.commit_records pool(%pool) state_indices(%slots) num_accepted(%accepted) records(%r)
+      : (tensor<?x2x16x32xbf16>, tensor<4xi32>, tensor<4xi32>, tensor<4x3x2x32xf32>) -> tensor<?x2x16x32xbf16>
+  return
+}
+
+// -----
+
+func.func @commit_tokens(%pool: tensor<?x2x16x32xbf16>, %slots: tensor<4xi32>, %accepted: tensor<4xi32>, %r: tensor<4x?x2x64xf32>) {
+  // expected-error @+1 {{a commit of token records needs a static T in [1, 8]}}
+  %p = kda.commit_records pool(%pool) state_indices(%slots) num_accepted(%accepted) records(%r)
+      : (tensor<?x2x16x32xbf16>, tensor<4xi32>, tensor<4xi32>, tensor<4x?x2x64xf32>) -> tensor<?x2x16x32xbf16>
+  return
+}
+
+// -----
+
+func.func @commit_counts(%pool: tensor<?x2x16x32xbf16>, %slots: tensor<4xi32>, %accepted: tensor<3xi32>, %r: tensor<4x3x2x64xf32>) {
+  // expected-error @+1 {{expects num_accepted of shape [N], but N (dim 0) is 3 where 4 is required}}
+  %p = kda.commit_records pool(%pool) state_indices(%slots) num_accepted(%accepted) records(%r)
+      : (tensor<?x2x16x32xbf16>, tensor<4xi32>, tensor<3xi32>, tensor<4x3x2x64xf32>) -> tensor<?x2x16x32xbf16>
+  return
+}
+
+// -----
+
+func.func @commit_pool_type(%pool: tensor<?x2x16x32xbf16>, %slots: tensor<4xi32>, %accepted: tensor<4xi32>, %r: tensor<4x3x2x64xf32>) {
+  // expected-error @+1 {{expects the new pool of the pool's type, got 'tensor<?x2x16x32xf32>' for 'tensor<?x2x16x32xbf16>'}}
+  %p = kda.commit_records pool(%pool) state_indices(%slots) num_accepted(%accepted) records(%r)
+      : (tensor<?x2x16x32xbf16>, tensor<4xi32>, tensor<4xi32>, tensor<4x3x2x64xf32>) -> tensor<?x2x16x32xf32>
+  return
+}

@@ -93,3 +93,29 @@ func.func @state_pools(%q: tensor<4x1x2x32xbf16>, %v: tensor<4x1x2x32xbf16>,
         -> (tensor<1x9x2x32xbf16>, tensor<?x2x32x32xbf16>)
   return
 }
+
+// -----
+
+// Speculative decoding by records: the call only reads the pool and writes
+// per-token records (k, g, v'), which kda.commit_records replays up to each
+// sequence's accepted count.
+// CHECK-LABEL: func @token_records
+// CHECK: state_indices(%{{[^)]*}}) gate = channel update = delta token_records
+// CHECK-SAME: -> (tensor<4x3x2x32xbf16>, tensor<4x3x2x96xf32>)
+// CHECK: kda.commit_records pool(%{{[^)]*}}) state_indices(%{{[^)]*}}) num_accepted(%{{[^)]*}}) records(%{{[^)]*}})
+// CHECK-SAME: -> tensor<?x2x32x32xbf16>
+func.func @token_records(%q: tensor<4x3x2x32xbf16>, %v: tensor<4x3x2x32xbf16>,
+    %g: tensor<4x3x2x32xf32>, %beta: tensor<4x3x2xbf16>,
+    %pool: tensor<?x2x32x32xbf16>, %slots: tensor<4xi32>,
+    %accepted: tensor<4xi32>) -> tensor<?x2x32x32xbf16> {
+  %o, %r = kda.recurrence q(%q) k(%q) v(%v) g(%g) beta(%beta) initial_state(%pool)
+      state_indices(%slots) gate = channel update = delta token_records
+      : (tensor<4x3x2x32xbf16>, tensor<4x3x2x32xbf16>, tensor<4x3x2x32xbf16>,
+         tensor<4x3x2x32xf32>, tensor<4x3x2xbf16>, tensor<?x2x32x32xbf16>,
+         tensor<4xi32>) -> (tensor<4x3x2x32xbf16>, tensor<4x3x2x96xf32>)
+  %p = kda.commit_records pool(%pool) state_indices(%slots)
+      num_accepted(%accepted) records(%r)
+      : (tensor<?x2x32x32xbf16>, tensor<4xi32>, tensor<4xi32>,
+         tensor<4x3x2x96xf32>) -> tensor<?x2x32x32xbf16>
+  return %p : tensor<?x2x32x32xbf16>
+}

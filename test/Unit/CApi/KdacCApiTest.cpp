@@ -74,7 +74,7 @@ TEST(KdacCApi, ValidatesSpecs) {
   EXPECT_EQ(kdac_validate_spec(&s), 0) << lastError();
   s.decode = 1;
   EXPECT_NE(kdac_validate_spec(&s), 0);
-  EXPECT_NE(lastError().find("both decode and backward"), std::string::npos)
+  EXPECT_NE(lastError().find("more than one of decode, backward and commit"), std::string::npos)
       << lastError();
 }
 

@@ -313,6 +313,108 @@ TEST_F(JitGpu, DecodeTokenChunk) {
     }
 }
 
+/// The values of `pool` ([P, slot]) in the slots `slots` names (>= 0).
+std::vector<double> slotValues(const std::vector<double> &pool,
+                               const std::vector<int32_t> &slots,
+                               int64_t slotSize) {
+  std::vector<double> out;
+  for (int32_t slot : slots)
+    if (slot >= 0)
+      out.insert(out.end(), pool.begin() + slot * slotSize,
+                 pool.begin() + (slot + 1) * slotSize);
+  return out;
+}
+
+/// Speculative decoding by records: the call's o matches the slot pool's
+/// oracle and its records the oracle's, skipped sequences keep the poison,
+/// the pool is left bit for bit as it was, and the commit rebuilds each
+/// kept slot as the oracle's prefix state (accepted counts 0, within T and
+/// past T), leaving the others untouched.
+TEST_F(JitGpu, DecodeTokenRecordsAndCommit) {
+  uint64_t seed = 1300;
+  for (DType stateDType : {DType::BF16, DType::F32})
+    for (int64_t t : {1, 4, 8})
+      for (GateGranularity gate :
+           {GateGranularity::Channel, GateGranularity::Scalar}) {
+        KernelSpec spec = decodeSpec(DType::BF16, StateLayout::KV, stateDType);
+        if (gate == GateGranularity::Scalar) {
+          spec.gate = gate;
+          spec.activation = GateActivation::Softplus;
+          spec.lowerBound.reset();
+          spec.hasDtBias = false;
+        }
+        spec.T = t;
+        spec.hasInitialState = spec.hasFinalState = false;
+        spec.statePool = spec.tokenRecords = true;
+        std::string tag = std::string("T=") + std::to_string(t) + " " +
+                          toString(gate) + " gate, state " +
+                          toString(stateDType);
+        KernelSpec plain = spec;
+        plain.statePool = plain.tokenRecords = false;
+        const int64_t N = 9, slotSize = spec.HV * spec.K * spec.V;
+        KdaCase c = makeRandomCase(plain, N, t, {}, ++seed);
+        c.spec = spec;
+        StatePool pool = makeRandomPool(spec, N, 1, ++seed);
+        StatePool expected = pool;
+        llvm::Expected<std::vector<double>> wantO =
+            runPooledReference(spec, c.inputs, expected);
+        ASSERT_TRUE(static_cast<bool>(wantO))
+            << tag << ": " << llvm::toString(wantO.takeError());
+        std::vector<int32_t> accepted(N);
+        for (int64_t n = 0; n < N; ++n)
+          accepted[n] = int32_t(n % (t + 2)); // 0 .. T + 1
+        llvm::Expected<RecordsRun> run =
+            runRecordsAndCommitOnGpu(jit(), c, pool, accepted);
+        ASSERT_TRUE(static_cast<bool>(run))
+            << tag << ": " << llvm::toString(run.takeError());
+
+        // Written where the oracle writes, poison (NaN) elsewhere.
+        auto expectWritten = [&](const std::vector<double> &got,
+                                 const std::vector<double> &want,
+                                 const std::string &what, double tol) {
+          ASSERT_EQ(got.size(), want.size()) << tag << ": " << what;
+          std::vector<double> gotWritten, wantWritten;
+          int poisonLost = 0;
+          for (size_t i = 0; i < want.size(); ++i) {
+            if (std::isnan(want[i])) {
+              poisonLost += !std::isnan(got[i]);
+              continue;
+            }
+            gotWritten.push_back(got[i]);
+            wantWritten.push_back(want[i]);
+          }
+          EXPECT_EQ(poisonLost, 0) << tag << ": " << what
+                                   << " of skipped sequences written";
+          double err = relativeError(gotWritten, wantWritten);
+          EXPECT_LE(err, tol) << tag << ": " << what;
+          EXPECT_FALSE(std::isnan(err)) << tag << ": " << what << " has NaN";
+        };
+        double tol = decodeTolerance(spec);
+        expectWritten(run->decode.o, *wantO, "o", tol);
+        expectWritten(run->records, expected.records, "records", tol);
+        EXPECT_EQ(run->poolAfterDecode, pool.states)
+            << tag << ": the records call wrote the pool";
+
+        KernelSpec commit = spec;
+        commit.op = KernelOp::Commit;
+        commit.acceptedCounts = true;
+        expected.accepted = accepted;
+        llvm::Error e = commitPooledRecords(commit, t, expected);
+        ASSERT_FALSE(static_cast<bool>(e)) << llvm::toString(std::move(e));
+        std::vector<int32_t> kept, untouched;
+        for (int64_t n = 0; n < N; ++n)
+          (accepted[n] > 0 ? kept : untouched).push_back(pool.indices[n]);
+        double err =
+            relativeError(slotValues(run->poolAfterCommit, kept, slotSize),
+                          slotValues(expected.states, kept, slotSize));
+        EXPECT_LE(err, tol) << tag << ": committed slots";
+        EXPECT_FALSE(std::isnan(err)) << tag << ": committed slots have NaN";
+        EXPECT_EQ(slotValues(run->poolAfterCommit, untouched, slotSize),
+                  slotValues(pool.states, untouched, slotSize))
+            << tag << ": a slot that keeps no token changed";
+      }
+}
+
 /// The shared state's V tile and warps follow the head dims: a 64 x 256
 /// bf16 state is one 32 KB tile, a 256 x 128 one two tiles of 64 columns,
 /// a 32 x 48 one splits 48 columns over 3 warps.

@@ -183,6 +183,51 @@ TEST(JitArgs, StatePoolArgumentsAreChecked) {
             "kdac launch: num_accepted is required by the spec but missing");
 }
 
+/// Token records: the decode call takes the pool and writes the records;
+/// the commit takes only the pool, the indices, the counts and the records,
+/// whose shape gives N and T.
+TEST(JitArgs, TokenRecordArgumentsAreChecked) {
+  KernelSpec spec = pooledSpec();
+  spec.perTokenStates = false;
+  spec.tokenRecords = true;
+  spec.T = 4;
+  ASSERT_EQ(validate(spec), "");
+  KdaLaunchArgs a = pooledArgs();
+  for (DeviceTensor *t : {&a.q, &a.k, &a.v, &a.g, &a.beta, &a.o})
+    t->shape[1] = 4;
+  a.stateIndices.shape = {2};
+  EXPECT_EQ(errorOf(spec, a), "kdac launch: token_records is required by the "
+                              "spec but missing");
+  a.tokenRecords = {0xC000, TensorDType::F32, {2, 4, 4, 160}};
+  EXPECT_EQ(errorOf(spec, a), "");
+  a.tokenRecords.shape = {2, 4, 4, 96};
+  EXPECT_EQ(errorOf(spec, a), "kdac launch: token_records has shape [2, 4, 4, "
+                              "96], the spec needs [2, 4, 4, 160]");
+
+  KernelSpec commit = spec;
+  commit.op = KernelOp::Commit;
+  commit.acceptedCounts = true;
+  ASSERT_EQ(validate(commit), "");
+  KdaLaunchArgs c;
+  c.statePool = a.statePool;
+  c.stateIndices = a.stateIndices;
+  c.numAccepted = {0xB000, TensorDType::I32, {2}};
+  EXPECT_EQ(errorOf(commit, c), "kdac launch: token_records must be a [N, T, "
+                                "HV, 2K + V] device tensor");
+  c.tokenRecords = {0xC000, TensorDType::F32, {2, 4, 4, 160}};
+  rt::Expected<rt::RuntimeSizes> sizes = checkLaunchArgs(commit, 1, c);
+  ASSERT_TRUE(static_cast<bool>(sizes)) << sizes.error();
+  EXPECT_EQ(sizes->N, 2);
+  c.q = a.q;
+  EXPECT_EQ(errorOf(commit, c),
+            "kdac launch: q was passed but the kernel's spec has none");
+  c.q = {};
+  c.tokenRecords.shape = {2, 3, 4, 160};
+  EXPECT_EQ(errorOf(commit, c), "kdac launch: token_records has T = 3, the "
+                                "kernel was compiled for T = 4 (token records "
+                                "keep the call's T)");
+}
+
 TEST(Jit, NoDriverIsAClearError) {
   if (void *handle = dlopen("libcuda.so.1", RTLD_NOW)) {
     dlclose(handle);
@@ -333,6 +378,28 @@ std::vector<MatrixEntry> supportMatrix() {
     s.update = UpdateRule::Additive;
     s.stateDType = DType::BF16;
   }, "shared");
+  // Speculative decoding by records: the decode call writing them and the
+  // commit, for a bf16 and an f32 state.
+  for (DType state : {DType::BF16, DType::F32}) {
+    std::string tag = state == DType::BF16 ? "bf16" : "f32";
+    add("decode_token_records_" + tag, [state](KernelSpec &s) {
+      s.op = KernelOp::Decode;
+      s.T = 4;
+      s.statePool = s.tokenRecords = true;
+      s.hasInitialState = s.hasFinalState = false;
+      s.stateDType = state;
+      s.activation = GateActivation::LowerBound;
+      s.lowerBound = -5.0;
+      s.qkL2Norm = s.betaSigmoid = true;
+    });
+    add("commit_token_records_" + tag, [state](KernelSpec &s) {
+      s.op = KernelOp::Commit;
+      s.T = 4;
+      s.statePool = s.tokenRecords = s.acceptedCounts = true;
+      s.hasInitialState = s.hasFinalState = false;
+      s.stateDType = state;
+    });
+  }
   add("ungated_additive_bf16_state", [](KernelSpec &s) {
     s.gate = GateGranularity::None;
     s.update = UpdateRule::Additive;

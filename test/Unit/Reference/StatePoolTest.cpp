@@ -38,6 +38,8 @@ KdaOutputs plainRun(const KernelSpec &pooled, const KdaInputs &in, int64_t n,
                     int64_t tokens, const std::vector<double> &state) {
   KernelSpec spec = pooled;
   spec.statePool = spec.perTokenStates = spec.acceptedCounts = false;
+  spec.tokenRecords = false;
+  spec.T = kDynamic;
   spec.hasInitialState = spec.hasFinalState = true;
   KdaInputs one;
   one.B = 1;
@@ -49,7 +51,10 @@ KdaOutputs plainRun(const KernelSpec &pooled, const KdaInputs &in, int64_t n,
   one.q = rows(in.q, spec.H * spec.K);
   one.k = rows(in.k, spec.H * spec.K);
   one.v = rows(in.v, spec.HV * spec.V);
-  one.g = rows(in.g, spec.HV * spec.K);
+  one.g = rows(in.g, spec.gate == GateGranularity::Channel ? spec.HV * spec.K
+                                                         : spec.HV);
+  one.aLog = in.aLog;
+  one.dtBias = in.dtBias;
   one.beta = rows(in.beta, spec.HV);
   one.initialState = state;
   llvm::Expected<KdaOutputs> out = runReference(spec, one);
@@ -137,6 +142,61 @@ TEST(StatePool, PerTokenSlotsHoldPrefixStatesFromTheAcceptedColumn) {
   // Sequence 1 has accepted count 0: skipped, its output never written.
   for (int64_t i = 0; i < T * spec.HV * spec.V; ++i)
     EXPECT_TRUE(std::isnan((*o)[1 * T * spec.HV * spec.V + i]));
+}
+
+/// Token records instead of per-token states: the call's outputs are the
+/// pool run's, the pool is untouched, and committing any accepted count
+/// (0, within T, past T) rebuilds the state after that prefix exactly.
+TEST(StatePool, CommittedRecordsRebuildThePrefixStates) {
+  for (GateGranularity gate : {GateGranularity::Channel, GateGranularity::Scalar}) {
+    KernelSpec spec = pooledSpec(false, false);
+    spec.gate = gate;
+    spec.activation = GateActivation::LowerBound;
+    spec.lowerBound = -5.0;
+    spec.hasALog = spec.hasDtBias = true;
+    spec.T = 3;
+    spec.tokenRecords = true;
+    const int64_t N = 8, T = 3, slotSize = spec.HV * spec.K * spec.V;
+    ASSERT_EQ(validate(spec), "");
+    KernelSpec plain = spec;
+    plain.statePool = plain.tokenRecords = false;
+    KdaCase c = makeRandomCase(plain, N, T, {}, 11);
+    StatePool pool = makeRandomPool(spec, N, 1, 12);
+    const StatePool before = pool;
+    KernelSpec slots = spec;
+    slots.tokenRecords = false;
+    StatePool slotted = pool;
+    llvm::Expected<std::vector<double>> wantO =
+        runPooledReference(slots, c.inputs, slotted);
+    ASSERT_TRUE(static_cast<bool>(wantO)) << llvm::toString(wantO.takeError());
+    llvm::Expected<std::vector<double>> o =
+        runPooledReference(spec, c.inputs, pool);
+    ASSERT_TRUE(static_cast<bool>(o)) << llvm::toString(o.takeError());
+    for (size_t i = 0; i < o->size(); ++i)
+      if (!std::isnan((*wantO)[i]))
+        EXPECT_NEAR((*o)[i], (*wantO)[i], 1e-12) << "o [" << i << "]";
+    EXPECT_EQ(pool.states, before.states) << "a records call wrote the pool";
+
+    KernelSpec commit = spec;
+    commit.op = KernelOp::Commit;
+    commit.acceptedCounts = true;
+    ASSERT_EQ(validate(commit), "");
+    pool.accepted = {0, 1, 2, 3, 4, 1, 2, 3}; // 4: past T, clamped
+    llvm::Error e = commitPooledRecords(commit, T, pool);
+    ASSERT_FALSE(e) << llvm::toString(std::move(e));
+    for (int64_t n = 0; n < N; ++n) {
+      int32_t slot = before.indices[n];
+      if (slot < 0)
+        continue;
+      int64_t kept = std::min<int64_t>(pool.accepted[n], T);
+      std::vector<double> start = slotOf(before, slot, slotSize);
+      std::vector<double> want =
+          kept == 0 ? start : plainRun(spec, c.inputs, n, kept, start).finalState;
+      expectNear(slotOf(pool, slot, slotSize), want,
+                 std::string(toString(gate)) + " gate, sequence " +
+                     std::to_string(n) + " keeping " + std::to_string(kept));
+    }
+  }
 }
 
 TEST(StatePool, MalformedPoolsAreReported) {
