@@ -225,17 +225,18 @@ static llvm::Expected<KdaOutputs> runOnGpu(Jit &jit, const KdaCase &c,
   return out;
 }
 
-llvm::Error DeviceCase::commitRecords(Jit &jit,
-                                      const std::vector<int32_t> &accepted) {
-  if (!spec_.tokenRecords || !args_.tokenRecords.present())
-    return llvm::createStringError("the case has no token records to commit");
-  KernelSpec commit = spec_;
+KernelSpec commitSpecFor(const KernelSpec &decode) {
+  KernelSpec commit = decode;
   commit.op = KernelOp::Commit;
   commit.acceptedCounts = true;
-  commit.hasFinalState = false;
-  llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit.get(commit);
-  if (!kernel)
-    return kernel.takeError();
+  commit.hasInitialState = commit.hasFinalState = false;
+  return commit;
+}
+
+llvm::Expected<KdaLaunchArgs>
+DeviceCase::commitArgs(const std::vector<int32_t> &accepted) {
+  if (!spec_.tokenRecords || !args_.tokenRecords.present())
+    return llvm::createStringError("the case has no token records to commit");
   int64_t N = args_.stateIndices.shape[0];
   llvm::Expected<DeviceTensor> counts = place(Tensor::fromInts(
       TensorDType::I32, {N},
@@ -247,7 +248,19 @@ llvm::Error DeviceCase::commitRecords(Jit &jit,
   args.stateIndices = args_.stateIndices;
   args.numAccepted = *counts;
   args.tokenRecords = args_.tokenRecords;
-  return launchAndWait(jit, **kernel, args);
+  return args;
+}
+
+llvm::Error DeviceCase::commitRecords(Jit &jit,
+                                      const std::vector<int32_t> &accepted) {
+  llvm::Expected<std::shared_ptr<KdaKernel>> kernel =
+      jit.get(commitSpecFor(spec_));
+  if (!kernel)
+    return kernel.takeError();
+  llvm::Expected<KdaLaunchArgs> args = commitArgs(accepted);
+  if (!args)
+    return args.takeError();
+  return launchAndWait(jit, **kernel, *args);
 }
 
 llvm::Expected<RecordsRun>

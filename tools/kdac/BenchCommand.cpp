@@ -53,6 +53,19 @@ static cl::opt<bool> benchPool(
              "in place (slot n for sequence n)"),
     cl::sub(benchCommand));
 
+static cl::opt<bool> benchTokenRecords(
+    "token-records",
+    cl::desc("With --state-pool: the decode call writes token records and "
+             "leaves the pool (a second line times the commit of every "
+             "token)"),
+    cl::sub(benchCommand));
+
+static cl::opt<bool> benchPerToken(
+    "per-token",
+    cl::desc("With --state-pool: T slots per sequence, the state after each "
+             "token to its own (speculative decoding's per-token states)"),
+    cl::sub(benchCommand));
+
 namespace {
 double millisecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(
@@ -112,6 +125,33 @@ static int benchBackwardKernels(KdaCase &loaded,
   return 0;
 }
 
+/// Times the commit of a token-records call's records, every token
+/// accepted (the most the commit moves), on the pool the decode left.
+static int benchCommit(const KernelSpec &decode,
+                       const ChunkedPipelineOptions &pipeline,
+                       const std::string &cacheDir, DeviceCase &device) {
+  KernelSpec commit = commitSpecFor(decode);
+  auto compiled = timedGet(commit, pipeline, cacheDir);
+  if (!compiled)
+    return reportError(llvm::toString(compiled.takeError()));
+  int64_t N = device.args().stateIndices.shape[0];
+  int64_t T = device.args().tokenRecords.shape[1];
+  llvm::Expected<KdaLaunchArgs> args =
+      device.commitArgs(std::vector<int32_t>(N, int32_t(T)));
+  if (!args)
+    return reportError(llvm::toString(args.takeError()));
+  llvm::Expected<std::vector<double>> timed =
+      timeLaunches(*compiled->first, *args, warmup, iterations);
+  if (!timed)
+    return reportError(llvm::toString(timed.takeError()));
+  const std::vector<double> &times = *timed;
+  llvm::outs() << llvm::format(
+      "kdac_commit_ms median=%.4f min=%.4f jit_cold_ms=%.1f\n",
+      times.empty() ? 0 : times[times.size() / 2],
+      times.empty() ? 0 : times.front(), compiled->second);
+  return 0;
+}
+
 int runBench() {
   std::optional<ChunkedPipelineOptions> pipeline = pipelineOptionsFromFlags();
   if (!pipeline || archFromFlags().empty())
@@ -134,10 +174,32 @@ int runBench() {
     pool->slots = numSequences(spec, loaded->inputs);
     for (int64_t n = 0; n < pool->slots; ++n)
       pool->indices.push_back(int32_t(n));
+    if (benchPerToken) {
+      // Sequence n starts from slot n; token t's state goes to slot
+      // N + n * T + t.
+      int64_t N = pool->slots, T = loaded->inputs.T;
+      int64_t slotSize = spec.HV * spec.K * spec.V;
+      pool->slotsPerSequence = T;
+      pool->indices.clear();
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t t = 0; t < T; ++t)
+          pool->indices.push_back(int32_t(t == 0 ? n : N + n * T + t));
+      pool->slots = N + N * T;
+      pool->states.resize(pool->slots * slotSize, 0.0);
+      spec.perTokenStates = true;
+    }
     loaded->inputs.initialState.clear();
     spec.hasInitialState = spec.hasFinalState = false;
     spec.statePool = true;
+    spec.tokenRecords = benchTokenRecords;
+    if (spec.tokenRecords)
+      spec.T = loaded->inputs.T; // the records keep the call's T
+  } else if (benchTokenRecords || benchPerToken) {
+    return reportError("--token-records and --per-token need --state-pool");
   }
+  if (std::string problem = validate(spec); !problem.empty())
+    return reportError("the case's spec cannot be benchmarked this way: " +
+                       problem);
 
   std::optional<ScratchDirectory> cacheDir =
       ScratchDirectory::create("kdac-bench-cache");
@@ -174,6 +236,8 @@ int runBench() {
       coldTimings.loadMilliseconds, disk->second);
   if (benchBackward)
     return benchBackwardKernels(*loaded, *pipeline, cacheDir->path(), **device);
+  if (spec.tokenRecords)
+    return benchCommit(spec, *pipeline, cacheDir->path(), **device);
   return 0;
 }
 

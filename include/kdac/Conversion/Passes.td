@@ -179,7 +179,10 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
     o = scale (qS + (q.k) v'), then S = Diag(exp(g)) S + k v'^T in one
     pass), and stores the state once. With state_indices the slice comes
     from and goes back to the pool slots they name (a negative start slot
-    skips the block), per token for [N, S] indices.
+    skips the block), per token for [N, S] indices. With token_records the
+    tokens run as the chunk form below on a shared state that is only read,
+    and each token's k, g and v' go to the records instead (see
+    convert-kda-commit-to-kdk).
 
     `state-in=shared` streams the slice through shared memory instead: it
     is copied in by cp.async while the block computes the token's

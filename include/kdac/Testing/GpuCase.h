@@ -30,8 +30,12 @@ public:
   /// With token records (attachPool allocates them, poisoned): what the
   /// decode kernel wrote.
   llvm::Expected<std::vector<double>> readRecords() const;
-  /// After a token-records launch: uploads `accepted` ([N]) and runs the
-  /// commit spec's kernel (compiled by `jit`) on the pool and the records.
+  /// The commit of this case's token records: `accepted` ([N]) uploaded,
+  /// with the pool, its indices and the records.
+  llvm::Expected<KdaLaunchArgs>
+  commitArgs(const std::vector<int32_t> &accepted);
+  /// After a token-records launch: runs the commit spec's kernel (compiled
+  /// by `jit`) on commitArgs(accepted).
   llvm::Error commitRecords(Jit &jit, const std::vector<int32_t> &accepted);
 
   /// Fills the outputs with 0xFF bytes (NaN in every float dtype), so an
@@ -75,6 +79,9 @@ struct RecordsRun {
   KdaOutputs decode;
   std::vector<double> records, poolAfterDecode, poolAfterCommit;
 };
+/// The commit spec of a token-records decode spec.
+KernelSpec commitSpecFor(const KernelSpec &decode);
+
 llvm::Expected<RecordsRun>
 runRecordsAndCommitOnGpu(Jit &jit, const KdaCase &c, const StatePool &pool,
                          const std::vector<int32_t> &accepted);

@@ -395,11 +395,8 @@ TEST_F(JitGpu, DecodeTokenRecordsAndCommit) {
         EXPECT_EQ(run->poolAfterDecode, pool.states)
             << tag << ": the records call wrote the pool";
 
-        KernelSpec commit = spec;
-        commit.op = KernelOp::Commit;
-        commit.acceptedCounts = true;
         expected.accepted = accepted;
-        llvm::Error e = commitPooledRecords(commit, t, expected);
+        llvm::Error e = commitPooledRecords(commitSpecFor(spec), t, expected);
         ASSERT_FALSE(static_cast<bool>(e)) << llvm::toString(std::move(e));
         std::vector<int32_t> kept, untouched;
         for (int64_t n = 0; n < N; ++n)
