@@ -129,13 +129,21 @@ static void attachTarget(ModuleOp module, const KernelSpec &spec) {
     module->setAttr(kdk::kTargetAttr, target);
 }
 
-OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
-                                            const KernelSpec &spec) {
+/// An empty module for `spec`'s entry function, with its target.
+static OwningOpRef<ModuleOp> newSpecModule(MLIRContext &ctx,
+                                           const KernelSpec &spec,
+                                           Location loc) {
   ctx.loadDialect<kda::KDADialect, func::FuncDialect>();
-  OpBuilder builder(&ctx);
-  Location loc = builder.getUnknownLoc();
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   attachTarget(*module, spec);
+  return module;
+}
+
+OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
+                                            const KernelSpec &spec) {
+  OpBuilder builder(&ctx);
+  Location loc = builder.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = newSpecModule(ctx, spec, loc);
   EntryTypes types = entryTypes(ctx, spec);
   Type vType = types.vType, stateType = types.stateType;
   const SmallVector<Type> &argTypes = types.args;
@@ -187,13 +195,11 @@ OwningOpRef<ModuleOp> buildRecurrenceModule(MLIRContext &ctx,
 
 OwningOpRef<ModuleOp> buildCommitModule(MLIRContext &ctx,
                                         const KernelSpec &spec) {
-  ctx.loadDialect<kda::KDADialect, func::FuncDialect>();
   if (!spec.isCommit())
     return nullptr;
   OpBuilder builder(&ctx);
   Location loc = builder.getUnknownLoc();
-  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
-  attachTarget(*module, spec);
+  OwningOpRef<ModuleOp> module = newSpecModule(ctx, spec, loc);
   EntryTypes types = entryTypes(ctx, spec);
   Type i32 = builder.getI32Type();
   int64_t n = irDim(spec.B);
@@ -218,13 +224,11 @@ OwningOpRef<ModuleOp> buildCommitModule(MLIRContext &ctx,
 
 OwningOpRef<ModuleOp> buildRecurrenceGradModule(MLIRContext &ctx,
                                                 const KernelSpec &spec) {
-  ctx.loadDialect<kda::KDADialect, func::FuncDialect>();
   if (spec.statePool || spec.isDecode())
     return nullptr;
   OpBuilder builder(&ctx);
   Location loc = builder.getUnknownLoc();
-  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
-  attachTarget(*module, spec);
+  OwningOpRef<ModuleOp> module = newSpecModule(ctx, spec, loc);
   EntryTypes types = entryTypes(ctx, spec);
   Type f32 = builder.getF32Type();
   auto asF32 = [&](Type type) {

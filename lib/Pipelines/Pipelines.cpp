@@ -21,28 +21,25 @@ void buildPipeline(OpPassManager &pm, Stage stage,
                    const ChunkedPipelineOptions &options) {
   if (stage == Stage::KDA)
     return;
+  // The token-by-token kernels (decode, the commit of token records) take
+  // the recurrence kernel's thread count, 128 unless set (measured on the
+  // H100, bench/RESULTS.md).
+  int64_t tokenThreads = options.recurrenceBlockThreads > 0
+                             ? options.recurrenceBlockThreads
+                             : kDecodeBlockThreads;
   if (options.commit && stage == Stage::Kernel) {
     ConvertKDACommitToKDKOptions commit;
-    commit.blockThreads = options.recurrenceBlockThreads > 0
-                              ? options.recurrenceBlockThreads
-                              : kDecodeBlockThreads;
+    commit.blockThreads = tokenThreads;
     commit.valueTile = options.decodeValueTile;
     pm.addPass(createConvertKDACommitToKDK(commit));
-    pm.addPass(createCanonicalizerPass());
-    pm.addPass(createCSEPass());
-    pm.addPass(createKDKAllocateSharedMemory());
-    return;
-  }
-  if (options.recurrent && stage == Stage::Kernel) {
-    // The decode kernel is a recurrence kernel: it takes that thread count,
-    // 128 unless set (measured on the H100, bench/RESULTS.md).
+  } else if (options.recurrent && stage == Stage::Kernel) {
     ConvertKDARecurrenceToKDKOptions decode;
-    decode.blockThreads = options.recurrenceBlockThreads > 0
-                              ? options.recurrenceBlockThreads
-                              : kDecodeBlockThreads;
+    decode.blockThreads = tokenThreads;
     decode.valueTile = options.decodeValueTile;
     decode.stateIn = options.decodeStateIn;
     pm.addPass(createConvertKDARecurrenceToKDK(decode));
+  }
+  if ((options.commit || options.recurrent) && stage == Stage::Kernel) {
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
     pm.addPass(createKDKAllocateSharedMemory());

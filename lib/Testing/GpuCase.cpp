@@ -198,9 +198,9 @@ static llvm::Error launchAndWait(Jit &jit, KdaKernel &kernel,
   return llvm::Error::success();
 }
 
-/// Uploads `c` (and `pool`, if given), launches once and downloads.
-static llvm::Expected<KdaOutputs> runOnGpu(Jit &jit, const KdaCase &c,
-                                           const StatePool *pool) {
+/// Uploads `c` (and `pool`, if given) and launches its kernels once.
+static llvm::Expected<std::unique_ptr<DeviceCase>>
+uploadAndRun(Jit &jit, const KdaCase &c, const StatePool *pool) {
   KernelSpec spec = c.spec;
   spec.hasFinalState = !spec.statePool;
   // Compile first: a missing driver or a refused spec is the error to show.
@@ -215,6 +215,16 @@ static llvm::Expected<KdaOutputs> runOnGpu(Jit &jit, const KdaCase &c,
       return std::move(e);
   if (llvm::Error e = launchAndWait(jit, **kernel, (*device)->args()))
     return std::move(e);
+  return device;
+}
+
+/// Uploads `c` (and `pool`, if given), launches once and downloads.
+static llvm::Expected<KdaOutputs> runOnGpu(Jit &jit, const KdaCase &c,
+                                           const StatePool *pool) {
+  llvm::Expected<std::unique_ptr<DeviceCase>> device =
+      uploadAndRun(jit, c, pool);
+  if (!device)
+    return device.takeError();
   llvm::Expected<KdaOutputs> out = (*device)->download();
   if (!out || !pool)
     return out;
@@ -266,19 +276,11 @@ llvm::Error DeviceCase::commitRecords(Jit &jit,
 llvm::Expected<RecordsRun>
 runRecordsAndCommitOnGpu(Jit &jit, const KdaCase &c, const StatePool &pool,
                          const std::vector<int32_t> &accepted) {
-  KernelSpec spec = c.spec;
-  spec.hasFinalState = false;
-  llvm::Expected<std::shared_ptr<KdaKernel>> kernel = jit.get(spec);
-  if (!kernel)
-    return kernel.takeError();
-  llvm::Expected<std::unique_ptr<DeviceCase>> device = DeviceCase::upload(c);
+  llvm::Expected<std::unique_ptr<DeviceCase>> device =
+      uploadAndRun(jit, c, &pool);
   if (!device)
     return device.takeError();
   DeviceCase &d = **device;
-  if (llvm::Error e = d.attachPool(pool))
-    return std::move(e);
-  if (llvm::Error e = launchAndWait(jit, **kernel, d.args()))
-    return std::move(e);
   RecordsRun run;
   llvm::Expected<KdaOutputs> out = d.download();
   if (!out)

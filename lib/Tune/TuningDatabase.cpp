@@ -48,25 +48,17 @@ std::string tuningSpecKey(const KernelSpec &s) {
 
 std::string describe(const ChunkedPipelineOptions &o) {
   std::ostringstream text;
-  if (o.commit) {
-    text << "commit of token records, v-tile ";
-    if (o.decodeValueTile == 0)
-      text << "a slice of at most 32 KB";
-    else
+  if (o.commit || o.recurrent) {
+    text << (o.commit ? "commit of token records" : "token-by-token (decode)")
+         << ", v-tile ";
+    if (o.decodeValueTile != 0)
       text << o.decodeValueTile;
+    else
+      text << (o.commit ? "a slice of at most 32 KB"
+                        : "chosen for the state fragment");
+    if (!o.commit)
+      text << ", state in " << o.decodeStateIn;
     text << ", at most "
-         << (o.recurrenceBlockThreads > 0 ? o.recurrenceBlockThreads
-                                          : kDecodeBlockThreads)
-         << " threads";
-    return text.str();
-  }
-  if (o.recurrent) {
-    text << "token-by-token (decode), v-tile ";
-    if (o.decodeValueTile == 0)
-      text << "chosen for the state fragment";
-    else
-      text << o.decodeValueTile;
-    text << ", state in " << o.decodeStateIn << ", at most "
          << (o.recurrenceBlockThreads > 0 ? o.recurrenceBlockThreads
                                           : kDecodeBlockThreads)
          << " threads";
