@@ -38,6 +38,12 @@ std::string tuningSpecKey(const KernelSpec &s) {
       << (s.hasInitialState ? " s0" : "") << (s.hasFinalState ? " sT" : "")
       << " " << toString(s.stateLayout) << " state:" << toString(s.stateDType)
       << (s.isDecode() ? " decode" : "")
+      // A decode kernel keeps a few tokens static, and its best plan
+      // differs between one token and several (DecodeKernel.cpp).
+      << (s.isDecode() && !s.varlen && s.T >= 1 &&
+                  s.T <= limits::kMaxStaticDecodeTokens
+              ? " T" + std::to_string(s.T)
+              : "")
       << (s.op == KernelOp::Backward ? " backward" : "")
       << (s.statePool ? " pool" : "")
       << (s.perTokenStates ? " per-token" : "")
@@ -335,9 +341,32 @@ backwardCandidates(const KernelSpec &spec) {
   return out;
 }
 
+/// The decode kernel's choices: where the state slice lives, its V tile
+/// (0: the lowering's own choice) and the most threads per block. A plan
+/// the lowering refuses (a tile it cannot split) drops out at compile time.
+static std::vector<ChunkedPipelineOptions>
+decodeCandidates(const KernelSpec &spec) {
+  std::vector<ChunkedPipelineOptions> out;
+  for (const char *stateIn : {"auto", "registers", "shared"})
+    for (int64_t vTile : {0, 16, 32, 64})
+      for (int64_t threads : {64, 128, 256}) {
+        if (vTile != 0 && !limits::splitsEvenly(vTile, spec.V))
+          continue;
+        ChunkedPipelineOptions o;
+        o.recurrent = true;
+        o.decodeStateIn = stateIn;
+        o.decodeValueTile = vTile;
+        o.recurrenceBlockThreads = threads;
+        out.push_back(o);
+      }
+  return out;
+}
+
 std::vector<ChunkedPipelineOptions> tuningCandidates(const KernelSpec &spec) {
   if (spec.op == KernelOp::Backward)
     return backwardCandidates(spec);
+  if (spec.isDecode())
+    return decodeCandidates(spec);
   std::vector<ChunkedPipelineOptions> out;
   for (int64_t chunk : {16, 32, 64}) {
     std::vector<std::pair<const char *, const char *>> inverses;

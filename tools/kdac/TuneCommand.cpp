@@ -13,6 +13,7 @@
 #include "KernelTimer.h"
 
 #include "kdac/Jit/Codegen.h"
+#include "kdac/Spec/Limits.h"
 #include "kdac/Testing/GpuCase.h"
 #include "kdac/Tune/TuningDatabase.h"
 
@@ -46,6 +47,11 @@ static cl::opt<bool> tuneBackward(
     cl::desc("Tune the backward's kernels (their gradients checked against "
              "the fp64 oracle; timed on the case's cotangents, or standard "
              "normal ones where the case has none)"),
+    cl::sub(tuneCommand));
+static cl::opt<bool> tuneDecode(
+    "decode",
+    cl::desc("Tune the token-by-token decode kernel (where the state slice "
+             "lives, its V tile, threads per block) for the case's B and T"),
     cl::sub(tuneCommand));
 static cl::opt<int>
     tuneIterations("iters",
@@ -116,8 +122,13 @@ int runTune() {
   KernelSpec spec = loaded->spec;
   spec.hasFinalState = true;
   spec.arch = archFromFlags();
+  if (tuneBackward && tuneDecode)
+    return reportError("--backward and --decode tune different kernels; pick "
+                       "one");
   if (tuneBackward)
     spec.op = KernelOp::Backward;
+  if (tuneDecode)
+    spec.op = KernelOp::Decode;
   // Fail before minutes of compiling when there is nothing to time on.
   rt::Expected<rt::Device> gpu = rt::Device::open(0);
   if (!gpu)
@@ -171,11 +182,16 @@ int runTune() {
 
   // Phase 2: check each candidate against the oracle on a fresh small case,
   // then time it on the case's own inputs.
+  // (A decode kernel of a static T takes only that T: four sequences of it.)
   std::vector<int64_t> seqLens;
-  int64_t checkT = 300;
+  int64_t checkB = 1, checkT = 300;
   if (spec.varlen)
     seqLens = {100, 1, 199};
-  KdaCase check = makeRandomCase(spec, 1, checkT, seqLens, /*seed=*/12345);
+  else if (tuneDecode && spec.T != kDynamic &&
+           spec.T <= limits::kMaxStaticDecodeTokens)
+    checkB = 4, checkT = spec.T;
+  KdaCase check = makeRandomCase(spec, checkB, checkT, seqLens,
+                                 /*seed=*/12345);
   std::optional<GradientCheck> gradientCheck;
   if (tuneBackward) {
     KdaCotangents cot = makeRandomCotangents(spec, check.inputs, 54321);

@@ -203,6 +203,33 @@ TEST(TuningCandidates, BackwardSweepsItsOwnChoices) {
             std::string::npos);
 }
 
+TEST(TuningCandidates, DecodeSweepsItsOwnChoices) {
+  KernelSpec s = spec128();
+  s.op = KernelOp::Decode;
+  s.T = 1;
+  std::vector<ChunkedPipelineOptions> candidates = tuningCandidates(s);
+  // State in {auto, registers, shared} x V tiles {chosen, 16, 32, 64} x
+  // {64, 128, 256} threads.
+  EXPECT_EQ(candidates.size(), 3u * 4u * 3u);
+  for (const ChunkedPipelineOptions &o : candidates) {
+    EXPECT_TRUE(o.recurrent);
+    EXPECT_EQ(o.chunkSize, 0); // the forward's choices keep their defaults
+    if (o.decodeValueTile) {
+      EXPECT_EQ(s.V % o.decodeValueTile, 0);
+    }
+  }
+  // One token and several are tuned apart (their kernels differ), and a
+  // decode entry never serves the forward.
+  KernelSpec four = s;
+  four.T = 4;
+  EXPECT_NE(tuningSpecKey(s), tuningSpecKey(four));
+  EXPECT_NE(tuningSpecKey(s), tuningSpecKey(spec128()));
+  EXPECT_NE(tuningSpecKey(s).find(" decode T1"), std::string::npos);
+  KernelSpec any = s;
+  any.T = kDynamic;
+  EXPECT_EQ(tuningSpecKey(any).find(" T"), std::string::npos);
+}
+
 TEST(TuningBuckets, ArePowersOfTwoFrom64) {
   EXPECT_EQ(sequenceBucket(1), 64);
   EXPECT_EQ(sequenceBucket(64), 64);
