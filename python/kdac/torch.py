@@ -26,7 +26,8 @@ except ImportError:  # pragma: no cover - older torch
     def _is_fake(t):
         return type(t).__name__ == "FakeTensor"
 
-__all__ = ["chunk_kda", "fused_recurrent_kda", "fused_recurrent_kda_fwd"]
+__all__ = ["chunk_kda", "fused_recurrent_kda", "fused_recurrent_kda_fwd",
+           "fused_recurrent_kda_records", "commit_token_records"]
 
 _log = logging.getLogger("kdac")
 
@@ -64,7 +65,8 @@ def _float_dtype(function, name, tensor):
 def _prepare(function, q, k, v, g, beta, scale, initial_state, output_final_state,
              use_qk_l2norm_in_kernel, use_gate_in_kernel, use_beta_sigmoid_in_kernel,
              allow_neg_eigval, lower_bound, state_v_first, cu_seqlens, A_log, dt_bias,
-             decode, ssm_state_indices=None, num_accepted_tokens=None, inplace=False):
+             decode, ssm_state_indices=None, num_accepted_tokens=None, inplace=False,
+             records=False):
     """Validates one call's arguments and returns the spec they imply with
     the tensors to pass (converted where kdac's layout differs from FLA's)."""
     q = _tensor(function, "q", q)
@@ -199,7 +201,11 @@ def _prepare(function, q, k, v, g, beta, scale, initial_state, output_final_stat
         state_v_first=int(bool(state_v_first)), has_scale=int(scale is not None),
         scale=float(scale) if scale is not None else 0.0, decode=int(bool(decode)),
         state_pool=int(pool), per_token_states=int(pool and indices.dim() == 2),
-        accepted_counts=int(accepted is not None), backward=0)
+        accepted_counts=int(accepted is not None), backward=0,
+        token_records=int(bool(records)), commit=0)
+    if records:
+        # Token records keep the call's T (its tokens run as one chunk).
+        fields["T"] = T
     values = tuple(fields[name] for name in _SPEC_FIELDS)
     # Under torch.compile the spec is built (and checked) when the traced
     # custom op first runs: ctypes objects cannot be traced.
@@ -259,6 +265,9 @@ def _check_device(q):
 
 def _outputs(spec, v, N):
     outputs = {"o": (tuple(v.shape), v.dtype)}
+    if spec.token_records:
+        B, T, HV, V = v.shape
+        outputs["token_records"] = ((B, T, HV, 2 * spec.K + V), torch.float32)
     state_shape = _state_shape(spec, N)
     if state_shape:
         outputs["final_state"] = (state_shape, torch.float32)
@@ -698,3 +707,106 @@ def fused_recurrent_kda_fwd(q, k, v, g, beta, A_log=None, dt_bias=None, initial_
         out.copy_(o)
         o = out
     return o, state
+
+
+# ---------------------------------------------------------------------------
+# Speculative decoding by token records (kdac's own; FLA has no such op).
+# Eager only: these launch through plans, not custom ops.
+
+
+def fused_recurrent_kda_records(q, k, v, g, beta, A_log=None, dt_bias=None,
+                                initial_state=None, scale=None, ssm_state_indices=None,
+                                use_qk_l2norm_in_kernel=False, use_gate_in_kernel=False,
+                                use_beta_sigmoid_in_kernel=False, lower_bound=None):
+    """Decodes T = 1..8 draft tokens per sequence from a state pool
+    (initial_state [P, HV, K, V], slot ssm_state_indices[n], or n) without
+    writing any state: returns (o, records), records [B, T, HV, 2K + V]
+    float32 holding per token and value head k (after the L2 norm), its
+    log-decay g (after the gate activation) and v' = beta (v - k^T exp(g) S).
+    Once the drafts are checked, commit_token_records keeps each sequence's
+    accepted prefix."""
+    function = "fused_recurrent_kda_records"
+    tensors = (q, k, v, g, beta, A_log, dt_bias, initial_state, None, ssm_state_indices,
+               None)
+    key = (function, torch.is_grad_enabled(), type(q), _sig(q), _sig(k), _sig(v), _sig(g),
+           _sig(beta), _sig(A_log), _sig(dt_bias), _sig(initial_state), scale,
+           _sig(ssm_state_indices), use_qk_l2norm_in_kernel, use_gate_in_kernel,
+           use_beta_sigmoid_in_kernel, lower_bound)
+    plan = _lookup(key)
+    if plan is None:
+        _refuse_grad(function, q, k, v, g, beta, initial_state, A_log, dt_bias)
+        if initial_state is None:
+            _fail(ValueError, function, "initial_state (the state pool) is required")
+        if ssm_state_indices is not None and getattr(ssm_state_indices, "dim", None) \
+                and ssm_state_indices.dim() != 1:
+            _fail(ValueError, function, "token records take [N] ssm_state_indices "
+                  "(one slot per sequence)")
+        p = _prepare(function, q, k, v, g, beta, scale, initial_state, False,
+                     use_qk_l2norm_in_kernel, use_gate_in_kernel,
+                     use_beta_sigmoid_in_kernel, False, lower_bound, False, None, A_log,
+                     dt_bias, decode=True, ssm_state_indices=ssm_state_indices,
+                     inplace=True, records=True)
+        plan = _call_plan(p, tensors)
+        if not torch.cuda.is_current_stream_capturing():
+            _call_plans.put(key, plan)
+    o, records = plan.run(tensors)
+    return o, records
+
+
+_COMMIT_FIELDS = ("state_pool", "token_records", "num_accepted", "state_indices")
+
+
+def commit_token_records(state_pool, records, num_accepted_tokens, ssm_state_indices=None):
+    """Rebuilds, in place, the state of each sequence n after its first
+    min(num_accepted_tokens[n], T) tokens from a fused_recurrent_kda_records
+    call's records: S <- exp(g_t) S + k_t v'_t^T on slot ssm_state_indices[n]
+    (or n); a negative slot or a count of 0 leaves the slot. Returns the
+    pool."""
+    function = "commit_token_records"
+    tensors = (state_pool, records, num_accepted_tokens, ssm_state_indices)
+    key = (function, tuple(_sig(t) for t in tensors))
+    plan = _lookup(key)
+    if plan is None:
+        pool = _tensor(function, "state_pool", state_pool)
+        records = _tensor(function, "records", records)
+        accepted = _tensor(function, "num_accepted_tokens", num_accepted_tokens)
+        if records.dim() != 4 or records.dtype != torch.float32:
+            _fail(ValueError, function, "records must be a [N, T, HV, 2K + V] float32 "
+                  f"tensor, got {records.dtype} of shape {list(records.shape)}")
+        N, T, HV, width = records.shape
+        if pool.dim() != 4 or pool.shape[1] != HV or not pool.is_contiguous():
+            _fail(ValueError, function, f"state_pool must be a contiguous [P, {HV}, K, V] "
+                  f"tensor, got shape {list(pool.shape)}")
+        K, V = pool.shape[2], pool.shape[3]
+        if width != 2 * K + V:
+            _fail(ValueError, function, f"records have rows of {width}, the pool's "
+                  f"K = {K}, V = {V} need 2K + V = {2 * K + V}")
+        state_dtype = _float_dtype(function, "state_pool", pool)
+        device = pool.device
+        _check_device(pool)
+        indices = ssm_state_indices
+        if indices is None:
+            indices = torch.arange(N, dtype=torch.int32, device=device)
+        else:
+            indices = _tensor(function, "ssm_state_indices", indices)
+            _shape(function, "ssm_state_indices", indices, (N,))
+            indices = indices.to(device=device, dtype=torch.int32).contiguous()
+        _shape(function, "num_accepted_tokens", accepted, (N,))
+        accepted = accepted.to(device=device, dtype=torch.int32).contiguous()
+        fields = {name: 0 for name in _SPEC_FIELDS}
+        fields.update(B=-1, T=T, H=HV, HV=HV, K=K, V=V, dtype=_capi.BF16,
+                      gate_dtype=_capi.F32, beta_dtype=_capi.BF16, state_dtype=state_dtype,
+                      gate=2, state_pool=1, accepted_counts=1, token_records=1, commit=1)
+        spec = _spec_for(function, tuple(fields[name] for name in _SPEC_FIELDS))
+        inputs = []
+        for role, (field, prepared) in enumerate(
+                zip(_COMMIT_FIELDS, (pool, records.contiguous(), accepted, indices))):
+            given = tensors[role]
+            inputs.append((field, prepared, role if given is not None else None,
+                           _launch.source_of(prepared, given) if given is not None
+                           else None))
+        plan = _launch.Plan(spec, device, inputs, {}, T, _log)
+        if not torch.cuda.is_current_stream_capturing():
+            _call_plans.put(key, plan)
+    plan.run(tensors)
+    return state_pool

@@ -186,3 +186,24 @@ def test_refused_calls_leave_no_plan():
 def test_unhashable_arguments_are_checked_not_crashed():
     with pytest.raises(ValueError, match="scale must be a finite number"):
         kt.chunk_kda(**inputs(), scale=[1.0])
+
+
+def test_token_record_checks():
+    x = inputs(**{n: t[:, :4] for n, t in inputs().items()})
+    with pytest.raises(ValueError, match="initial_state .the state pool. is required"):
+        kt.fused_recurrent_kda_records(**x)
+    with pytest.raises(ValueError, match="take \\[N\\] ssm_state_indices"):
+        kt.fused_recurrent_kda_records(**x, initial_state=torch.zeros(4, HV, K, V),
+                                       ssm_state_indices=torch.zeros(B, 4, dtype=torch.int32))
+    # The compiler's limit, through the C API: T = 32 is no one chunk.
+    with pytest.raises(ValueError, match="token records need a static T in \\[1, 8\\]"):
+        kt.fused_recurrent_kda_records(**inputs(), initial_state=torch.zeros(4, HV, K, V))
+    with pytest.raises(ValueError, match="records must be a \\[N, T, HV, 2K \\+ V\\] float32"):
+        kt.commit_token_records(torch.zeros(4, HV, K, V), torch.zeros(B, 4, HV, 2 * K + V,
+                                dtype=torch.bfloat16), torch.ones(B, dtype=torch.int32))
+    with pytest.raises(ValueError, match="need 2K \\+ V = 160"):
+        kt.commit_token_records(torch.zeros(4, HV, K, V), torch.zeros(B, 4, HV, 100),
+                                torch.ones(B, dtype=torch.int32))
+    with pytest.raises(ValueError, match="num_accepted_tokens has shape"):
+        kt.commit_token_records(torch.zeros(4, HV, K, V), torch.zeros(B, 4, HV, 2 * K + V),
+                                torch.ones(B + 1, dtype=torch.int32))

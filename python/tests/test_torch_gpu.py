@@ -144,6 +144,48 @@ def test_state_pool_in_place_bf16():
     del init
 
 
+@pytest.mark.parametrize("state_dtype", [torch.bfloat16, torch.float32])
+def test_token_records_commit_the_per_token_states(state_dtype):
+    """Records then a commit give each sequence the state a per-token pool
+    holds after its accepted prefix; the records call leaves the pool, and
+    slots no commit keeps a token for stay as they were."""
+    N, T, HV, K, V = 5, 4, 2, 128, 64
+    x, opts = make(B=N, T=T, H=2, HV=HV, K=K, V=V)
+    x.pop("initial_state")
+    gen = torch.Generator(device="cuda").manual_seed(7)
+    P = 3 * N
+    pool = (torch.randn(P, HV, K, V, device="cuda", generator=gen) * 0.1).to(state_dtype)
+    slots = torch.tensor([7, 0, 3, -1, 12], dtype=torch.int32, device="cuda")
+    accepted = torch.tensor([0, 1, 3, 2, 9], dtype=torch.int32, device="cuda")  # 9: all T
+    before = pool.clone()
+    with torch.no_grad():
+        o, records = kt.fused_recurrent_kda_records(**x, **opts, initial_state=pool,
+                                                    ssm_state_indices=slots)
+        assert torch.equal(pool, before), "the records call wrote the pool"
+        assert records.shape == (N, T, HV, 2 * K + V) and records.dtype == torch.float32
+        # The same call on a per-token pool: sequence n starts from slot
+        # draft[n, 0] (a copy of its slot) and keeps token t's state in
+        # draft[n, t].
+        per_token = torch.zeros(N * T, HV, K, V, device="cuda", dtype=state_dtype)
+        draft = torch.arange(N * T, device="cuda", dtype=torch.int32).reshape(N, T)
+        per_token[draft[:, 0].long()] = before[slots.clamp_min(0).long()]
+        o2, _ = kt.fused_recurrent_kda_fwd(**x, **opts, initial_state=per_token,
+                                           ssm_state_indices=draft)
+        kept = slots >= 0
+        assert rel(o[kept], o2[kept]) <= TOL_BF16
+        kt.commit_token_records(pool, records, accepted, ssm_state_indices=slots)
+    changed = set()
+    for n in range(N):
+        slot, count = int(slots[n]), min(int(accepted[n]), T)
+        if slot < 0 or count == 0:
+            continue
+        changed.add(slot)
+        want = per_token[int(draft[n, count - 1])]
+        assert rel(pool[slot], want) <= 1e-2, f"sequence {n} keeping {count}"
+    for s in set(range(P)) - changed:
+        assert torch.equal(pool[s], before[s]), f"slot {s} changed"
+
+
 def test_torch_compile():
     x, opts = make(B=1, T=256, H=2, HV=2, K=128, V=128)
     flags = dict(output_final_state=True)
