@@ -783,7 +783,6 @@ def commit_token_records(state_pool, records, num_accepted_tokens, ssm_state_ind
                   f"K = {K}, V = {V} need 2K + V = {2 * K + V}")
         state_dtype = _float_dtype(function, "state_pool", pool)
         device = pool.device
-        _check_device(pool)
         indices = ssm_state_indices
         if indices is None:
             indices = torch.arange(N, dtype=torch.int32, device=device)
@@ -792,6 +791,7 @@ def commit_token_records(state_pool, records, num_accepted_tokens, ssm_state_ind
             _shape(function, "ssm_state_indices", indices, (N,))
             indices = indices.to(device=device, dtype=torch.int32).contiguous()
         _shape(function, "num_accepted_tokens", accepted, (N,))
+        _check_device(pool)
         accepted = accepted.to(device=device, dtype=torch.int32).contiguous()
         fields = {name: 0 for name in _SPEC_FIELDS}
         fields.update(B=-1, T=T, H=HV, HV=HV, K=K, V=V, dtype=_capi.BF16,

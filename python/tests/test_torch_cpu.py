@@ -113,12 +113,12 @@ def test_backward_spec_is_the_forward_one_with_its_op():
                   has_a_log=0, has_dt_bias=0, qk_l2norm=1, beta_sigmoid=0,
                   has_initial_state=1, has_final_state=1, state_v_first=0, has_scale=0,
                   scale=0.0, decode=0, state_pool=0, per_token_states=0,
-                  accepted_counts=0, backward=0)
+                  accepted_counts=0, backward=0, token_records=0, commit=0)
     values = tuple(fields[n] for n, _ in _capi.Spec._fields_)
     spec = kt._backward_spec(values, has_dht=False)
     assert spec.backward == 1 and spec.has_final_state == 0 and spec.qk_l2norm == 1
     fields.update(decode=1, backward=1)
-    with pytest.raises(_capi.CApiError, match="both decode and backward"):
+    with pytest.raises(_capi.CApiError, match="more than one of decode, backward and commit"):
         _capi.validate_spec(_capi.Spec(*(fields[n] for n, _ in _capi.Spec._fields_)))
 
 
@@ -197,7 +197,7 @@ def test_token_record_checks():
                                        ssm_state_indices=torch.zeros(B, 4, dtype=torch.int32))
     # The compiler's limit, through the C API: T = 32 is no one chunk.
     with pytest.raises(ValueError, match="token records need a static T in \\[1, 8\\]"):
-        kt.fused_recurrent_kda_records(**inputs(), initial_state=torch.zeros(4, HV, K, V))
+        kt.fused_recurrent_kda_records(**inputs(), initial_state=torch.zeros(B, HV, K, V))
     with pytest.raises(ValueError, match="records must be a \\[N, T, HV, 2K \\+ V\\] float32"):
         kt.commit_token_records(torch.zeros(4, HV, K, V), torch.zeros(B, 4, HV, 2 * K + V,
                                 dtype=torch.bfloat16), torch.ones(B, dtype=torch.int32))
