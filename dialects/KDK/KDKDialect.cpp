@@ -398,6 +398,28 @@ static bool isVectorOf(MemRefType type, int64_t n) {
           type.getDimSize(1) == 1);
 }
 
+/// A shared state tile must split over its kernel's threads the way
+/// kdac::SharedStateLayout indexes it (sharedStateSplitProblem); the
+/// kernel's kdk.block_threads says how many there are. (Whether its rows
+/// are aligned to the runs depends on its shared-memory offset, which the
+/// emitter checks once kdk-allocate-shared-memory has written it.)
+static LogicalResult verifySharedStateSplit(Operation *op, MemRefType state) {
+  auto kernel = op->getParentOfType<FunctionOpInterface>();
+  auto threads =
+      kernel ? kernel->getAttrOfType<IntegerAttr>(kBlockThreadsAttr) : nullptr;
+  if (!threads)
+    return success(); // not inside a kernel yet
+  int64_t rows = state.getDimSize(0), cols = state.getDimSize(1);
+  std::string problem = sharedStateSplitProblem(
+      rows, cols, threads.getInt(),
+      state.getElementType().getIntOrFloatBitWidth() / 8);
+  if (problem.empty())
+    return success();
+  return op->emitOpError() << "cannot split the " << rows << "x" << cols
+                           << " shared state over " << threads.getInt()
+                           << " threads: " << problem;
+}
+
 LogicalResult DeltaStepOp::verify() {
   MemRefType state = getState().getType();
   bool shared = inMemorySpace(state, kSharedMemorySpace);
@@ -441,7 +463,7 @@ LogicalResult DeltaStepOp::verify() {
   if (bool(getStoreTo()) != bool(getStoreOffset()) ||
       bool(getStoreTo()) != bool(getStoreRowStride()))
     return emitOpError() << "needs store_to with its offset and row_stride";
-  return success();
+  return shared ? verifySharedStateSplit(*this, state) : success();
 }
 
 LogicalResult ChunkStateStoreOp::verify() {
@@ -458,7 +480,7 @@ LogicalResult ChunkStateStoreOp::verify() {
                          << tokens << "x" << rows << " and values of "
                          << tokens << "x" << cols << " for a " << rows << "x"
                          << cols << " state";
-  return success();
+  return verifySharedStateSplit(*this, state);
 }
 
 LogicalResult ExpOp::verify() {

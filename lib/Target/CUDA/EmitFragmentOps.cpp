@@ -238,21 +238,18 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
             "fragment, or an accumulated rank-one product into it";
 }
 
-/// Why kdac::SharedStateLayout cannot split `state` over `threads`
-/// threads, or "" when it can: the split rule of the lowering, plus rows
-/// aligned to its runs. (The device code static_asserts the rule, so a bad
-/// tile is an error at the op rather than in NVRTC's log.)
-static std::string sharedStateProblem(const TileRef &state, int64_t threads) {
+/// Whether `state`'s rows, as allocated, are aligned to the runs
+/// kdac::SharedStateLayout reads them in (the op verifiers check the split
+/// itself); an error at the op rather than a misaligned vector access.
+static LogicalResult checkSharedStateRuns(Operation *op, const TileRef &state,
+                                          int64_t threads) {
   int64_t bytes = state.elementType.getIntOrFloatBitWidth() / 8;
-  std::string problem =
-      kdk::sharedStateSplitProblem(state.rows, state.cols, threads, bytes);
-  if (!problem.empty())
-    return problem;
   int64_t run = kdk::sharedStateRunLength(state.cols, threads, bytes);
-  if (state.ld % run != 0 || state.firstByte % (run * bytes) != 0)
-    return "its rows are not aligned to runs of " + std::to_string(run) +
-           " elements";
-  return "";
+  if (state.ld % run == 0 && state.firstByte % (run * bytes) == 0)
+    return success();
+  return op->emitOpError() << "cannot read the " << state.rows << "x"
+                           << state.cols << " shared state in runs of " << run
+                           << " elements: its rows are not aligned to them";
 }
 
 /// Row `token` of a G-row tile as a contiguous vector (of G values when
@@ -312,12 +309,8 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   if (state->inRegisters) {
     call.arg(state->pointer);
   } else {
-    std::string problem = sharedStateProblem(*state, emitter.getBlockThreads());
-    if (!problem.empty())
-      return op.emitOpError()
-             << "cannot split the " << state->rows << "x" << state->cols
-             << " shared state over " << emitter.getBlockThreads()
-             << " threads: " << problem;
+    if (failed(checkSharedStateRuns(op, *state, emitter.getBlockThreads())))
+      return failure();
     call.templateArg("NT")
         .templateArg(state->rows)
         .templateArg(state->cols)
@@ -349,12 +342,8 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                        op.getValues()},
                       {&state, &decay, &keys, &values})))
     return failure();
-  std::string problem = sharedStateProblem(state, emitter.getBlockThreads());
-  if (!problem.empty())
-    return op.emitOpError() << "cannot split the " << state.rows << "x"
-                            << state.cols << " shared state over "
-                            << emitter.getBlockThreads()
-                            << " threads: " << problem;
+  if (failed(checkSharedStateRuns(op, state, emitter.getBlockThreads())))
+    return failure();
   return DeviceCall(emitter, op, "sharedChunkStateStore")
       .withoutBlockThreads()
       .templateArg("NT")

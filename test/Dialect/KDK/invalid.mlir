@@ -444,3 +444,33 @@ func.func @exp_shape(%a: memref<8x128xf32, 3>, %b: memref<4x128xf32, 3>) {
   kdk.exp %a into %b : memref<8x128xf32, 3>, memref<4x128xf32, 3>
   return
 }
+
+// -----
+
+// 48 bf16 columns over four warps are 12 per warp: runs of four, three
+// lanes along a row, which kdac::SharedStateLayout cannot index.
+func.func @shared_state_split() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  %s = kdk.alloc_tile : memref<128x48xbf16, 3>
+  %k = kdk.alloc_tile : memref<1x128xf32, 3>
+  %v = kdk.alloc_tile : memref<1x48xf32, 3>
+  %b = kdk.alloc_tile : memref<1xf32, 3>
+  // expected-error @+1 {{cannot split the 128x48 shared state over 128 threads: a warp's 12 columns are not a power-of-two number of runs}}
+  kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x48xbf16, 3>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x48xf32, 3>, memref<1xf32, 3>, memref<1x48xf32, 3>
+  return
+}
+
+// -----
+
+// The chunk form's state store splits its shared state the same way: 96
+// threads are three warps, over which 64 columns do not divide.
+func.func @chunk_state_split(%dst: memref<?xbf16>) attributes {kdk.kernel, kdk.block_threads = 96 : i64, kdk.grid = ["1", "1", "1"]} {
+  %c0 = arith.constant 0 : index
+  %c64 = arith.constant 64 : index
+  %s = kdk.alloc_tile : memref<128x64xbf16, 3>
+  %d = kdk.alloc_tile : memref<128xf32, 3>
+  %k = kdk.alloc_tile : memref<4x128xf32, 3>
+  %v = kdk.alloc_tile : memref<4x64xf32, 3>
+  // expected-error @+1 {{cannot split the 128x64 shared state over 96 threads: its columns do not divide over whole warps}}
+  kdk.chunk_state_store %s, %d, %k, %v to %dst[%c0] row_stride(%c64) : memref<128x64xbf16, 3>, memref<128xf32, 3>, memref<4x128xf32, 3>, memref<4x64xf32, 3>, memref<?xbf16>
+  return
+}
