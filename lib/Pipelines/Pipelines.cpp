@@ -109,6 +109,12 @@ struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
                                        "kda.recurrence_grad), as kdac "
                                        "--op=backward does"),
                         llvm::cl::init(false)};
+  // Likewise kdac's --op=commit: the input holds kda.commit_records.
+  Option<bool> commit{*this, "commit",
+                      llvm::cl::desc("Lower the commit of token records (a "
+                                     "kda.commit_records), as kdac "
+                                     "--op=commit does"),
+                      llvm::cl::init(false)};
 
   ChunkedPipelineOptions toOptions() const {
     ChunkedPipelineOptions options;
@@ -116,6 +122,7 @@ struct PipelineCLOptions : public PassPipelineOptions<PipelineCLOptions> {
   options.MEMBER = MEMBER;
 #include "kdac/Spec/CompileOptions.def"
     options.backward = backward;
+    options.commit = commit;
     return options;
   }
 };
@@ -139,7 +146,8 @@ void registerKdacPassesAndPipelines() {
   registerPipeline("kdac-kernel-pipeline",
                    "kda.recurrence -> kdk kernels, as kdac --emit=kernel "
                    "lowers them (recurrent=true for a decode spec, "
-                   "backward=true for kda.recurrence_grad)",
+                   "backward=true for kda.recurrence_grad, commit=true for "
+                   "kda.commit_records)",
                    Stage::Kernel);
 }
 
