@@ -52,3 +52,10 @@ int64_t CommitRecordsOp::getNumValueHeads() { return dimOf(getStatePool(), 1); }
 int64_t CommitRecordsOp::getKeyDim() { return dimOf(getStatePool(), 2); }
 int64_t CommitRecordsOp::getValueDim() { return dimOf(getStatePool(), 3); }
 int64_t CommitRecordsOp::getNumTokens() { return dimOf(getRecords(), 1); }
+
+// The second result prints as what it holds.
+void RecurrenceOp::getAsmResultNames(OpAsmSetValueNameFn setNameFn) {
+  setNameFn(getO(), "o");
+  if (Value second = getFinalState())
+    setNameFn(second, getTokenRecords() ? "records" : "final_state");
+}

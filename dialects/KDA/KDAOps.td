@@ -10,10 +10,12 @@
 
 include "KDADialect.td"
 include "KDAEnums.td"
+include "mlir/IR/OpAsmInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def KDA_RecurrenceOp : KDA_Op<"recurrence",
-    [Pure, AttrSizedOperandSegments]> {
+    [Pure, AttrSizedOperandSegments,
+     DeclareOpInterfaceMethods<OpAsmOpInterface, ["getAsmResultNames"]>]> {
   let summary = "the KDA-family linear-attention recurrence";
   let description = [{
     Per sequence and value head, with S a K x V fp32 state that starts at
