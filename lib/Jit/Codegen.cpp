@@ -21,13 +21,7 @@ namespace kdac {
 
 KernelSpec kernelSpecFor(const KernelSpec &spec) {
   KernelSpec generic = spec;
-  // A decode call of a few tokens keeps its T: one token stays 16-bit in
-  // the kernel, a few run as one chunk (convert-kda-recurrence-to-kdk).
-  // So does a commit, whose records have the decode call's T.
-  bool staticTokens = (spec.isDecode() || spec.isCommit()) && !spec.varlen &&
-                      spec.T >= 1 &&
-                      spec.T <= limits::kMaxStaticDecodeTokens;
-  generic.T = staticTokens ? spec.T : kDynamic;
+  generic.T = spec.keepsTokensStatic() ? spec.T : kDynamic;
   generic.B = spec.varlen ? 1 : kDynamic;
   return generic;
 }

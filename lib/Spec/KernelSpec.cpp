@@ -13,6 +13,11 @@
 
 namespace kdac {
 
+bool KernelSpec::keepsTokensStatic() const {
+  return (isDecode() || isCommit()) && !varlen && T >= 1 &&
+         T <= limits::kMaxStaticDecodeTokens;
+}
+
 double KernelSpec::effectiveScale() const {
   return scale ? *scale : 1.0 / std::sqrt(static_cast<double>(K));
 }

@@ -38,12 +38,9 @@ std::string tuningSpecKey(const KernelSpec &s) {
       << (s.hasInitialState ? " s0" : "") << (s.hasFinalState ? " sT" : "")
       << " " << toString(s.stateLayout) << " state:" << toString(s.stateDType)
       << (s.isDecode() ? " decode" : "")
-      // A decode kernel keeps a few tokens static, and its best plan
-      // differs between one token and several (DecodeKernel.cpp).
-      << (s.isDecode() && !s.varlen && s.T >= 1 &&
-                  s.T <= limits::kMaxStaticDecodeTokens
-              ? " T" + std::to_string(s.T)
-              : "")
+      // A static T is part of the kernel, and the best plan differs between
+      // one token and several (DecodeKernel.cpp).
+      << (s.keepsTokensStatic() ? " T" + std::to_string(s.T) : "")
       << (s.op == KernelOp::Backward ? " backward" : "")
       << (s.statePool ? " pool" : "")
       << (s.perTokenStates ? " per-token" : "")

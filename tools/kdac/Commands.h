@@ -35,8 +35,6 @@ bool anySpecFlagGiven();
 std::optional<KernelSpec> specFromFlags();
 /// --op=backward: the spec's gradients (buildRecurrenceGradModule).
 bool backwardFromFlags();
-/// Whether --op=commit: the commit kernel of token records.
-bool commitFromFlags();
 
 /// The compiler's own choices (chunk size, UT method, anchors) from flags,
 /// shared by compile and check; on error reports one line.

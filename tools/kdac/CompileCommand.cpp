@@ -120,7 +120,6 @@ int runCompile() {
   if (!options || archFromFlags().empty())
     return 1;
   options->backward = backwardFromFlags();
-  options->commit = commitFromFlags();
 
   DialectRegistry registry;
   registerKdacDialects(registry);
@@ -131,8 +130,10 @@ int runCompile() {
   OwningOpRef<ModuleOp> module = readOrBuildModule(context, sourceMgr, spec);
   if (!module)
     return 1;
-  // A file's kda.commit_records takes the commit lowering, as --op=commit.
-  options->commit |= holdsCommit(*module);
+  // The module's own op picks the commit lowering (--op=commit builds one,
+  // and so may a file).
+  const bool commit = holdsCommit(*module);
+  options->commit = commit;
 
   // Code generation takes its choices from the tuning database when it has
   // an entry for this spec, and says so at the top of what it prints.
@@ -154,7 +155,7 @@ int runCompile() {
       // The spec's op, not a tuned choice (a database entry holds neither).
       options->recurrent |= spec->isDecode();
       options->backward = spec->op == KernelOp::Backward;
-      options->commit = spec->isCommit();
+      options->commit = commit;
     }
     ChunkedPipelineOptions shown = *options;
     shown.chunkSize = shown.effectiveChunkSize();

@@ -141,8 +141,6 @@ bool backwardFromFlags() {
   return parseKernelOp(opFlag) == KernelOp::Backward;
 }
 
-bool commitFromFlags() { return parseKernelOp(opFlag) == KernelOp::Commit; }
-
 std::optional<KernelSpec> specFromFlags() {
   std::optional<KernelOp> op = parseKernelOp(opFlag);
   if (!op) {

@@ -13,7 +13,6 @@
 #include "KernelTimer.h"
 
 #include "kdac/Jit/Codegen.h"
-#include "kdac/Spec/Limits.h"
 #include "kdac/Testing/GpuCase.h"
 #include "kdac/Tune/TuningDatabase.h"
 
@@ -187,8 +186,7 @@ int runTune() {
   int64_t checkB = 1, checkT = 300;
   if (spec.varlen)
     seqLens = {100, 1, 199};
-  else if (tuneDecode && spec.T != kDynamic &&
-           spec.T <= limits::kMaxStaticDecodeTokens)
+  else if (spec.keepsTokensStatic())
     checkB = 4, checkT = spec.T;
   KdaCase check = makeRandomCase(spec, checkB, checkT, seqLens,
                                  /*seed=*/12345);

@@ -108,6 +108,11 @@ struct KernelSpec {
   double effectiveScale() const;
   bool isDecode() const { return op == KernelOp::Decode; }
   bool isCommit() const { return op == KernelOp::Commit; }
+  /// Whether the kernels keep T static: a decode call (or the commit of its
+  /// records) of 1 .. limits::kMaxStaticDecodeTokens tokens per sequence,
+  /// not varlen. One token stays 16-bit in the kernel, a few run as one
+  /// chunk (convert-kda-recurrence-to-kdk).
+  bool keepsTokensStatic() const;
   /// The width of one token record row: k, g and v'.
   int64_t recordWidth() const { return 2 * K + V; }
   /// Number of state slots: B, or the number of sequences with varlen.

@@ -172,9 +172,11 @@ TEST(StatePool, CommittedRecordsRebuildThePrefixStates) {
     llvm::Expected<std::vector<double>> o =
         runPooledReference(spec, c.inputs, pool);
     ASSERT_TRUE(static_cast<bool>(o)) << llvm::toString(o.takeError());
-    for (size_t i = 0; i < o->size(); ++i)
-      if (!std::isnan((*wantO)[i]))
+    for (size_t i = 0; i < o->size(); ++i) {
+      if (!std::isnan((*wantO)[i])) {
         EXPECT_NEAR((*o)[i], (*wantO)[i], 1e-12) << "o [" << i << "]";
+      }
+    }
     EXPECT_EQ(pool.states, before.states) << "a records call wrote the pool";
 
     KernelSpec commit = spec;
