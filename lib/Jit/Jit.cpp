@@ -29,26 +29,7 @@ llvm::Error fromStatus(const std::string &what, const std::string &message) {
 
 std::string specKey(const KernelSpec &spec,
                     const ChunkedPipelineOptions &options) {
-  KernelSpec s = kernelSpecFor(spec);
-  std::ostringstream key;
-  key << "T" << s.T << " H" << s.H << " HV" << s.HV << " K" << s.K << " V" << s.V
-      << " varlen" << s.varlen << " dtype " << toString(s.dtype) << " g "
-      << toString(s.gateDType) << " beta " << toString(s.betaDType)
-      << " gate " << toString(s.gate) << " update " << toString(s.update)
-      << " act " << toString(s.activation) << " lb "
-      << (s.lowerBound ? *s.lowerBound : 0.0) << " alog " << s.hasALog
-      << " dt " << s.hasDtBias << " l2 " << s.qkL2Norm << " bs "
-      << s.betaSigmoid << " s0 " << s.hasInitialState << " sT "
-      << s.hasFinalState << " layout " << toString(s.stateLayout) << " state "
-      << toString(s.stateDType) << " scale " << s.effectiveScale() << " arch "
-      << s.arch << (s.isDecode() ? " decode" : "")
-      << (s.op == KernelOp::Backward ? " backward" : "")
-      << (s.statePool ? " pool" : "") << (s.perTokenStates ? " per-token" : "")
-      << (s.acceptedCounts ? " accepted" : "")
-      << (s.tokenRecords ? " records" : "")
-      << (s.isCommit() ? " commit" : "") << " | "
-      << optionsKey(options);
-  return key.str();
+  return specFieldsKey(kernelSpecFor(spec)) + " | " + optionsKey(options);
 }
 
 Jit::Jit(JitOptions options)

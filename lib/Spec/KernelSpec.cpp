@@ -9,6 +9,8 @@
 #include "kdac/Spec/Limits.h"
 
 #include <cmath>
+#include <cstdio>
+#include <type_traits>
 #include <sstream>
 
 namespace kdac {
@@ -101,6 +103,76 @@ std::optional<KernelOp> parseKernelOp(const std::string &s) {
   static const KernelOp all[] = {KernelOp::Forward, KernelOp::Decode,
                                  KernelOp::Backward, KernelOp::Commit};
   return parseEnum(s, all);
+}
+
+#define KDAC_SPEC_ENUM(ENUM, PARSE, NAMES)                                      \
+  template <> std::optional<ENUM> parseName<ENUM>(const std::string &s) {      \
+    return PARSE(s);                                                           \
+  }                                                                            \
+  template <> const char *acceptedNames<ENUM>() { return NAMES; }
+KDAC_SPEC_ENUM(DType, parseDType, "bf16, f16 or f32")
+KDAC_SPEC_ENUM(GateGranularity, parseGateGranularity, "none, scalar or channel")
+KDAC_SPEC_ENUM(GateActivation, parseGateActivation,
+               "none, softplus or lowerbound")
+KDAC_SPEC_ENUM(UpdateRule, parseUpdateRule, "delta or additive")
+KDAC_SPEC_ENUM(StateLayout, parseStateLayout, "kv or vk")
+KDAC_SPEC_ENUM(KernelOp, parseKernelOp, "forward, decode, backward or commit")
+#undef KDAC_SPEC_ENUM
+
+// A field's value as the keys print it.
+static std::string fieldText(int64_t v) { return std::to_string(v); }
+static std::string fieldText(bool v) { return v ? "1" : "0"; }
+static std::string fieldText(const std::string &v) { return v; }
+static std::string fieldText(const std::optional<double> &v) {
+  if (!v)
+    return "none";
+  // Round-trip precision: two scales that differ anywhere are two keys.
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.17g", *v);
+  return buf;
+}
+template <typename Enum,
+          typename = std::enable_if_t<std::is_enum_v<Enum>>>
+static std::string fieldText(Enum v) {
+  return toString(v);
+}
+
+std::string specFieldsKey(const KernelSpec &spec) {
+  KernelSpec s = spec;
+  s.scale = s.effectiveScale();
+  std::string key;
+#define KDAC_SPEC_FIELD(TYPE, MEMBER, DEFAULT, KEY, TUNING, TOKEN)             \
+  key += (key.empty() ? "" : " ") + std::string(KEY) + "=" +                  \
+         fieldText(s.MEMBER);
+#include "kdac/Spec/KernelSpec.def"
+  return key;
+}
+
+// A field's token in the tuning key: a flag's word when set, else the
+// token followed by the value.
+static std::string tuningToken(const char *token, bool v) {
+  return v ? token : "";
+}
+template <typename Value>
+static std::string tuningToken(const char *token, const Value &v) {
+  return token + fieldText(v);
+}
+
+std::string tuningSpecKey(const KernelSpec &s) {
+  std::string key;
+  auto add = [&](SpecTuning rule, bool isDefault, std::string token) {
+    bool printed = rule == SpecTuning::Always ||
+                   (rule == SpecTuning::UnlessDefault && !isDefault) ||
+                   (rule == SpecTuning::WhenTokensStatic &&
+                    s.keepsTokensStatic());
+    if (printed && !token.empty())
+      key += (key.empty() ? "" : " ") + token;
+  };
+  const KernelSpec defaults;
+#define KDAC_SPEC_FIELD(TYPE, MEMBER, DEFAULT, KEY, TUNING, TOKEN)             \
+  add(TUNING, s.MEMBER == defaults.MEMBER, tuningToken(TOKEN, s.MEMBER));
+#include "kdac/Spec/KernelSpec.def"
+  return key;
 }
 
 std::string validate(const KernelSpec &spec) {

@@ -27,28 +27,6 @@ int64_t sequenceBucket(int64_t T) {
   return bucket;
 }
 
-std::string tuningSpecKey(const KernelSpec &s) {
-  std::ostringstream key;
-  key << "H" << s.H << " HV" << s.HV << " K" << s.K << " V" << s.V
-      << (s.varlen ? " varlen" : "") << " " << toString(s.dtype) << " g:"
-      << toString(s.gateDType) << " beta:" << toString(s.betaDType) << " gate:"
-      << toString(s.gate) << " " << toString(s.update) << " act:"
-      << toString(s.activation) << (s.qkL2Norm ? " l2norm" : "")
-      << (s.betaSigmoid ? " beta_sigmoid" : "")
-      << (s.hasInitialState ? " s0" : "") << (s.hasFinalState ? " sT" : "")
-      << " " << toString(s.stateLayout) << " state:" << toString(s.stateDType)
-      << (s.isDecode() ? " decode" : "")
-      // A static T is part of the kernel, and the best plan differs between
-      // one token and several (DecodeKernel.cpp).
-      << (s.keepsTokensStatic() ? " T" + std::to_string(s.T) : "")
-      << (s.op == KernelOp::Backward ? " backward" : "")
-      << (s.statePool ? " pool" : "")
-      << (s.perTokenStates ? " per-token" : "")
-      << (s.acceptedCounts ? " accepted" : "")
-      << (s.tokenRecords ? " records" : "") << (s.isCommit() ? " commit" : "");
-  return key.str();
-}
-
 std::string describe(const ChunkedPipelineOptions &o) {
   std::ostringstream text;
   if (o.commit || o.recurrent) {

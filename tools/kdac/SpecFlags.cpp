@@ -8,6 +8,8 @@
 
 #include "llvm/Support/raw_ostream.h"
 
+#include <type_traits>
+
 namespace cl = llvm::cl;
 
 namespace kdac::cli {
@@ -34,44 +36,15 @@ static cl::opt<int64_t>
 static cl::opt<int64_t>
     seqFlag("T", cl::desc("Sequence length (-1: dynamic) (default: -1)"),
             cl::init(-1), KDAC_SPEC_FLAG);
-static cl::opt<bool> varlenFlag(
-    "varlen", cl::desc("Packed variable-length sequences (cu_seqlens, B = 1)"),
-    KDAC_SPEC_FLAG);
 static cl::opt<int64_t> headsFlag("H",
                                   cl::desc("Query/key heads (default: 32)"),
                                   cl::init(32), KDAC_SPEC_FLAG);
 static cl::opt<int64_t> valueHeadsFlag(
     "HV", cl::desc("Value heads, a multiple of H (0: same as H) (default: 0)"),
     cl::init(0), KDAC_SPEC_FLAG);
-static cl::opt<int64_t> keyDimFlag("K", cl::desc("Key head dim (default: 128)"),
-                                   cl::init(128), KDAC_SPEC_FLAG);
-static cl::opt<int64_t> valueDimFlag("V",
-                                     cl::desc("Value head dim (default: 128)"),
-                                     cl::init(128), KDAC_SPEC_FLAG);
-static cl::opt<std::string> dtypeFlag(
-    "dtype",
-    cl::desc("Element type of q, k, v, o: bf16 | f16 | f32 (default: bf16)"),
-    cl::init("bf16"), KDAC_SPEC_FLAG);
-static cl::opt<std::string> gateDtypeFlag(
-    "gate-dtype",
-    cl::desc("Element type of g: bf16 | f16 | f32 (default: f32)"),
-    cl::init("f32"), KDAC_SPEC_FLAG);
 static cl::opt<std::string> betaDtypeFlag(
     "beta-dtype", cl::desc("Element type of beta (default: --dtype)"),
     cl::init(""), KDAC_SPEC_FLAG);
-static cl::opt<std::string> gateFlag(
-    "gate",
-    cl::desc("Gate granularity: none | scalar | channel (default: channel)"),
-    cl::init("channel"), KDAC_SPEC_FLAG);
-static cl::opt<std::string> updateFlag(
-    "update",
-    cl::desc("State update: delta | additive (GLA-style) (default: delta)"),
-    cl::init("delta"), KDAC_SPEC_FLAG);
-static cl::opt<std::string> activationFlag(
-    "gate-activation",
-    cl::desc(
-        "Fused gate activation: none | softplus | lowerbound (default: none)"),
-    cl::init("none"), KDAC_SPEC_FLAG);
 static cl::opt<double> lowerBoundFlag(
     "lower-bound",
     cl::desc("Lower bound of the lowerbound gate, in [-5, 0) (default -5)"),
@@ -80,25 +53,6 @@ static cl::opt<bool> aLogFlag(
     "a-log",
     cl::desc("Pass A_log [HV] to the fused gate (implied by softplus)"),
     KDAC_SPEC_FLAG);
-static cl::opt<bool> dtBiasFlag(
-    "dt-bias", cl::desc("Pass dt_bias to the fused gate"), KDAC_SPEC_FLAG);
-static cl::opt<bool> l2normFlag("qk-l2norm",
-                                cl::desc("Fuse the L2 norm of q and k"),
-                                KDAC_SPEC_FLAG);
-static cl::opt<bool> betaSigmoidFlag(
-    "beta-sigmoid", cl::desc("Fuse sigmoid(beta)"), KDAC_SPEC_FLAG);
-static cl::opt<bool> initialStateFlag(
-    "initial-state", cl::desc("Read an initial state"), KDAC_SPEC_FLAG);
-static cl::opt<bool> finalStateFlag(
-    "final-state", cl::desc("Write the final state"), KDAC_SPEC_FLAG);
-static cl::opt<std::string> stateLayoutFlag(
-    "state-layout",
-    cl::desc("State layout: kv ([N,HV,K,V]) | vk ([N,HV,V,K]) (default: kv)"),
-    cl::init("kv"), KDAC_SPEC_FLAG);
-static cl::opt<std::string>
-    stateDtypeFlag("state-dtype",
-                   cl::desc("State element type: f32 | bf16 (default: f32)"),
-                   cl::init("f32"), KDAC_SPEC_FLAG);
 static cl::opt<std::string> statePoolFlag(
     "state-pool",
     cl::desc("Decode state pool updated in place: none | slots "
@@ -107,13 +61,41 @@ static cl::opt<std::string> statePoolFlag(
              "(state_indices [N] only read; token_records [B, T, HV, 2K + V] "
              "f32 written, which --op=commit commits) (default: none)"),
     cl::init("none"), KDAC_SPEC_FLAG);
-static cl::opt<bool> acceptedCountsFlag(
-    "accepted-counts",
-    cl::desc("Speculative decoding: num_accepted [N] picks each sequence's "
-             "start slot (needs --state-pool=per-token)"),
-    KDAC_SPEC_FLAG);
 static cl::opt<double> scaleFlag(
     "scale", cl::desc("Output scale (default K^-1/2)"), KDAC_SPEC_FLAG);
+
+// The fields that are one flag each (KernelSpec.def): numbers and switches
+// as themselves, enums by name, with the table's default.
+template <typename T> struct FlagValue { using type = std::string; };
+template <> struct FlagValue<int64_t> { using type = int64_t; };
+template <> struct FlagValue<bool> { using type = bool; };
+
+template <typename T>
+static typename FlagValue<T>::type flagDefault(T value) {
+  if constexpr (std::is_enum_v<T>)
+    return toString(value);
+  else
+    return value;
+}
+
+/// The help with the default appended (a switch's default is off).
+template <typename T> static std::string flagHelp(const char *help, T value) {
+  if constexpr (std::is_same_v<T, bool>)
+    return help;
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return std::string(help) + " (default: " + std::to_string(value) + ")";
+  else
+    return std::string(help) + " (default: " + toString(value) + ")";
+}
+
+#define KDAC_SPEC_FIELD(TYPE, MEMBER, DEFAULT, KEY, TUNING, TOKEN)
+#define KDAC_SPEC_FLAG_FIELD(TYPE, MEMBER, DEFAULT, KEY, TUNING, TOKEN, FLAG,  \
+                             HELP)                                             \
+  static const std::string MEMBER##Help = flagHelp<TYPE>(HELP, DEFAULT);      \
+  static cl::opt<FlagValue<TYPE>::type> MEMBER##Flag(                         \
+      FLAG, cl::desc(MEMBER##Help), cl::init(flagDefault<TYPE>(DEFAULT)),     \
+      KDAC_SPEC_FLAG);
+#include "kdac/Spec/KernelSpec.def"
 #undef KDAC_SPEC_FLAG
 
 bool anySpecFlagGiven() {
@@ -126,15 +108,29 @@ bool anySpecFlagGiven() {
 
 /// Parses an enumerated flag value or reports the allowed values.
 template <typename Enum>
-static std::optional<Enum>
-parseFlag(const cl::opt<std::string> &flag,
-          std::optional<Enum> (*parse)(const std::string &),
-          const char *allowed) {
-  std::optional<Enum> value = parse(flag.getValue());
+static std::optional<Enum> parseFlag(const cl::opt<std::string> &flag) {
+  std::optional<Enum> value = parseName<Enum>(flag.getValue());
   if (!value)
     reportError("invalid value '" + flag.getValue() + "' for --" +
-                flag.ArgStr + " (expected " + allowed + ")");
+                flag.ArgStr + " (expected " + acceptedNames<Enum>() + ")");
   return value;
+}
+
+/// Sets a table field from its flag; false (reported) for a bad enum name.
+static bool readFlag(const cl::opt<int64_t> &flag, int64_t &field) {
+  field = flag;
+  return true;
+}
+static bool readFlag(const cl::opt<bool> &flag, bool &field) {
+  field = flag;
+  return true;
+}
+template <typename Enum>
+static bool readFlag(const cl::opt<std::string> &flag, Enum &field) {
+  std::optional<Enum> value = parseFlag<Enum>(flag);
+  if (value)
+    field = *value;
+  return value.has_value();
 }
 
 bool backwardFromFlags() {
@@ -142,12 +138,9 @@ bool backwardFromFlags() {
 }
 
 std::optional<KernelSpec> specFromFlags() {
-  std::optional<KernelOp> op = parseKernelOp(opFlag);
-  if (!op) {
-    reportError("invalid value '" + opFlag +
-                "' for --op (expected forward, decode, backward or commit)");
+  std::optional<KernelOp> op = parseFlag<KernelOp>(opFlag);
+  if (!op)
     return std::nullopt;
-  }
   if (*op == KernelOp::Backward && statePoolFlag != "none") {
     reportError("--op=backward has no state pool (a decode-only option)");
     return std::nullopt;
@@ -166,48 +159,30 @@ std::optional<KernelSpec> specFromFlags() {
                 "implied), not --state-pool=" + statePoolFlag);
     return std::nullopt;
   }
-  auto dtype = parseFlag(dtypeFlag, parseDType, "bf16, f16 or f32");
-  auto gateDtype = parseFlag(gateDtypeFlag, parseDType, "bf16, f16 or f32");
-  auto betaDtype = betaDtypeFlag.empty()
-                       ? dtype
-                       : parseFlag(betaDtypeFlag, parseDType, "bf16, f16 or f32");
-  auto gate = parseFlag(gateFlag, parseGateGranularity, "none, scalar or channel");
-  auto update = parseFlag(updateFlag, parseUpdateRule, "delta or additive");
-  auto activation = parseFlag(activationFlag, parseGateActivation,
-                              "none, softplus or lowerbound");
-  auto layout = parseFlag(stateLayoutFlag, parseStateLayout, "kv or vk");
-  auto stateDtype = parseFlag(stateDtypeFlag, parseDType, "f32 or bf16");
-  if (!dtype || !gateDtype || !betaDtype || !gate || !update || !activation ||
-      !layout || !stateDtype)
-    return std::nullopt;
 
   KernelSpec spec;
+  bool read = true;
+#define KDAC_SPEC_FIELD(TYPE, MEMBER, DEFAULT, KEY, TUNING, TOKEN)
+#define KDAC_SPEC_FLAG_FIELD(TYPE, MEMBER, DEFAULT, KEY, TUNING, TOKEN, FLAG,  \
+                             HELP)                                             \
+  read = readFlag(MEMBER##Flag, spec.MEMBER) && read;
+#include "kdac/Spec/KernelSpec.def"
+  // The fields without a flag of their own (KDAC_SPEC_FIELD in the table).
+  std::optional<DType> betaDtype =
+      betaDtypeFlag.empty() ? spec.dtype : parseFlag<DType>(betaDtypeFlag);
+  if (!read || !betaDtype)
+    return std::nullopt;
+  spec.betaDType = *betaDtype;
   spec.B = batchFlag < 0 ? kDynamic : batchFlag;
   spec.T = seqFlag < 0 ? kDynamic : seqFlag;
-  spec.varlen = varlenFlag;
   spec.H = headsFlag;
   spec.HV = valueHeadsFlag == 0 ? headsFlag : valueHeadsFlag;
-  spec.K = keyDimFlag;
-  spec.V = valueDimFlag;
-  spec.dtype = *dtype;
-  spec.gateDType = *gateDtype;
-  spec.betaDType = *betaDtype;
-  spec.gate = *gate;
-  spec.update = *update;
-  spec.activation = *activation;
   if (spec.activation == GateActivation::LowerBound)
     spec.lowerBound =
         lowerBoundFlag.getNumOccurrences() ? lowerBoundFlag.getValue() : -5.0;
   else if (lowerBoundFlag.getNumOccurrences())
     spec.lowerBound = lowerBoundFlag.getValue();
   spec.hasALog = aLogFlag || spec.activation == GateActivation::Softplus;
-  spec.hasDtBias = dtBiasFlag;
-  spec.qkL2Norm = l2normFlag;
-  spec.betaSigmoid = betaSigmoidFlag;
-  spec.hasInitialState = initialStateFlag;
-  spec.hasFinalState = finalStateFlag;
-  spec.stateLayout = *layout;
-  spec.stateDType = *stateDtype;
   if (scaleFlag.getNumOccurrences())
     spec.scale = scaleFlag.getValue();
   spec.op = *op;
@@ -215,7 +190,7 @@ std::optional<KernelSpec> specFromFlags() {
   spec.statePool = statePoolFlag != "none" || commit;
   spec.perTokenStates = statePoolFlag == "per-token";
   spec.tokenRecords = statePoolFlag == "records" || commit;
-  spec.acceptedCounts = acceptedCountsFlag || commit;
+  spec.acceptedCounts = spec.acceptedCounts || commit;
   spec.arch = archFromFlags();
   if (spec.arch.empty())
     return std::nullopt;

@@ -41,69 +41,20 @@ inline constexpr const char *kTensorNames[] = {
 /// Sentinel for a dimension only known at run time (T, B or N).
 constexpr int64_t kDynamic = -1;
 
+/// How a spec field enters the tuning database's spec key (KernelSpec.def).
+enum class SpecTuning {
+  Never,            ///< not part of it
+  Always,           ///< always
+  UnlessDefault,    ///< only when it differs from its default
+  WhenTokensStatic, ///< only when the kernels keep T static
+};
+
+/// A KDA problem. Its fields, their defaults and keys are listed once, in
+/// KernelSpec.def, with what each means.
 struct KernelSpec {
-  // Shapes. B and T may be kDynamic; with varlen, B must be 1 and the number
-  // of sequences N is a run-time value (cu_seqlens has N + 1 entries).
-  int64_t B = 1;
-  int64_t T = kDynamic;
-  int64_t H = 1;
-  int64_t HV = 1;
-  int64_t K = 128;
-  int64_t V = 128;
-  bool varlen = false;
-
-  // Element types: q, k, v, o share `dtype`; g and beta have their own.
-  DType dtype = DType::BF16;
-  DType gateDType = DType::F32;
-  DType betaDType = DType::BF16;
-
-  // The family.
-  GateGranularity gate = GateGranularity::Channel;
-  UpdateRule update = UpdateRule::Delta;
-
-  // The fused prologue.
-  GateActivation activation = GateActivation::None;
-  std::optional<double> lowerBound;  // only with GateActivation::LowerBound
-  bool hasALog = false;              // A_log [HV]
-  bool hasDtBias = false;            // dt_bias [HV*K] (channel) or [HV] (scalar)
-  bool qkL2Norm = false;
-  bool betaSigmoid = false;
-
-  // State.
-  bool hasInitialState = false;
-  bool hasFinalState = false;
-  StateLayout stateLayout = StateLayout::KV;
-  DType stateDType = DType::F32;
-
-  /// Output scale; unset means K^-1/2.
-  std::optional<double> scale;
-
-  KernelOp op = KernelOp::Forward;
-
-  /// Decode with a state pool (continuous batching): one [P, HV, K, V]
-  /// tensor `state_pool` is read and written in place, sequence n using slot
-  /// state_indices[n] (i32; negative skips the sequence). Replaces
-  /// hasInitialState / hasFinalState.
-  bool statePool = false;
-  /// state_indices is [N, S]: the state after token t goes to slot
-  /// state_indices[n, t] (speculative decoding keeps every draft's state).
-  bool perTokenStates = false;
-  /// num_accepted [N] (i32, with perTokenStates): sequence n starts from slot
-  /// state_indices[n, num_accepted[n] - 1] instead of column 0.
-  bool acceptedCounts = false;
-  /// Speculative decoding without per-token states: the decode kernel
-  /// reads slot state_indices[n] ([N]), leaves the pool as it was and
-  /// writes token_records [B, T, HV, 2K + V] (f32): per token t and value
-  /// head, k_t (after the L2 norm), g_t (its log-decay, after the gate
-  /// activation; per channel, or repeated over K for a scalar gate) and
-  /// v'_t = beta_t (v_t - k_t^T Diag(exp g_t) S_{t-1}). A commit spec
-  /// (KernelOp::Commit, with acceptedCounts) then rebuilds the state after
-  /// the first num_accepted[n] tokens in place:
-  ///   S <- Diag(exp g_t) S + k_t v'_t^T,  t < num_accepted[n].
-  bool tokenRecords = false;
-
-  /// Target architecture for code generation ("sm_90a", "sm_80").
-  std::string arch = "sm_90a";
+#define KDAC_SPEC_FIELD(TYPE, MEMBER, DEFAULT, KEY, TUNING, TOKEN)             \
+  TYPE MEMBER = DEFAULT;
+#include "kdac/Spec/KernelSpec.def"
 
   double effectiveScale() const;
   bool isDecode() const { return op == KernelOp::Decode; }
@@ -131,6 +82,22 @@ std::optional<GateActivation> parseGateActivation(const std::string &s);
 std::optional<UpdateRule> parseUpdateRule(const std::string &s);
 std::optional<StateLayout> parseStateLayout(const std::string &s);
 std::optional<KernelOp> parseKernelOp(const std::string &s);
+
+/// The parse function of each enum above, for code that is generic over the
+/// spec's fields, and the names it accepts as "a, b or c" (for messages).
+template <typename Enum> std::optional<Enum> parseName(const std::string &s);
+template <typename Enum> const char *acceptedNames();
+
+/// Every field as "key=value", in table order, with the effective scale:
+/// the spec's part of the JIT's cache key, which thus tells apart any two
+/// specs that differ in a field.
+std::string specFieldsKey(const KernelSpec &spec);
+
+/// The spec as the tuning database keys it: the fields KernelSpec.def marks
+/// as deciding the kernels' speed (shapes, dtypes, family, fused ops,
+/// states), not run-time sizes, baked-in constants (scale, lower bound) or
+/// the tiny A_log / dt_bias reads, e.g. "H64 HV64 K128 V128 bf16 g:f32 ...".
+std::string tuningSpecKey(const KernelSpec &spec);
 
 /// Checks the spec for internal consistency, as the kda.recurrence verifier
 /// does for IR. Returns an empty string when valid, else one line saying what

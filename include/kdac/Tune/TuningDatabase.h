@@ -23,11 +23,6 @@ namespace kdac {
 /// Sequence lengths are bucketed by the next power of two, from 64 up.
 int64_t sequenceBucket(int64_t T);
 
-/// The spec as the database keys it: what decides the kernels' speed
-/// (shapes, dtypes, family, fused ops, states), not run-time sizes, baked-in
-/// constants (scale, lower bound) or the tiny A_log / dt_bias reads.
-std::string tuningSpecKey(const KernelSpec &spec);
-
 struct TuningEntry {
   std::string arch;
   std::string spec; ///< tuningSpecKey

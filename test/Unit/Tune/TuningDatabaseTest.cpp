@@ -224,10 +224,11 @@ TEST(TuningCandidates, DecodeSweepsItsOwnChoices) {
   four.T = 4;
   EXPECT_NE(tuningSpecKey(s), tuningSpecKey(four));
   EXPECT_NE(tuningSpecKey(s), tuningSpecKey(spec128()));
-  EXPECT_NE(tuningSpecKey(s).find(" decode T1"), std::string::npos);
+  EXPECT_EQ(tuningSpecKey(s).rfind("T1 ", 0), 0u);
+  EXPECT_NE(tuningSpecKey(s).find(" decode"), std::string::npos);
   KernelSpec any = s;
   any.T = kDynamic;
-  EXPECT_EQ(tuningSpecKey(any).find(" T"), std::string::npos);
+  EXPECT_EQ(tuningSpecKey(any).rfind("H", 0), 0u);
 }
 
 TEST(TuningBuckets, ArePowersOfTwoFrom64) {
