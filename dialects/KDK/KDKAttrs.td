@@ -2,7 +2,10 @@
 //
 // #kdk.target: what the code-generation target allows a kernel, carried on
 // the module so that every pass reads the limits from the IR instead of
-// from constants in code.
+// from constants in code. #kdk.grid and the argument bindings (#kdk.tensor,
+// #kdk.workspace, #kdk.size): a kernel's launch geometry and what each of
+// its arguments binds, typed and verified where they are parsed, so that the
+// emitter reads fields instead of parsing strings back.
 //
 //===----------------------------------------------------------------------===//
 #ifndef KDK_ATTRS_TD
@@ -34,6 +37,88 @@ def KDK_TargetAttr : AttrDef<KDK_Dialect, "Target"> {
     `<` $arch `,` `shared_memory` `=` $sharedMemory `,` `registers` `=`
     $registers `>`
   }];
+  let genVerifyDecl = 1;
+}
+
+def KDK_GridAttr : AttrDef<KDK_Dialect, "Grid"> {
+  let mnemonic = "grid";
+  let summary = "a kernel's grid: three extents, constant or per launch";
+  let description = [{
+    The `kdk.grid` of a kernel: its x, y and z extents, each a positive
+    integer or one known only at launch: `chunk_slots` (one block per chunk
+    of every sequence), `sequences` (one per sequence: B, or N with varlen)
+    or `batch` (B).
+
+    ```mlir
+    func.func @k(...) attributes {kdk.kernel, kdk.grid = #kdk.grid<chunk_slots, 16, 1>, ...}
+    ```
+  }];
+  let parameters = (ins ArrayRefParameter<"int64_t", "the extents: a "
+                        "count, or kChunkSlots / kSequences / kBatch">:$extents);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The launch-time extents, stored as these negative codes.
+    static constexpr int64_t kChunkSlots = -1;
+    static constexpr int64_t kSequences = -2;
+    static constexpr int64_t kBatch = -3;
+    /// The launch-time extent named `name`, if it is one.
+    static std::optional<int64_t> launchExtent(::llvm::StringRef name);
+    /// The name of a launch-time extent code ("" for a count).
+    static ::llvm::StringRef extentName(int64_t extent);
+  }];
+}
+
+def KDK_TensorArgAttr : AttrDef<KDK_Dialect, "TensorArg"> {
+  let mnemonic = "tensor";
+  let summary = "a kernel argument bound to one of the launch's tensors";
+  let description = [{
+    As a kernel argument's `kdk.arg`: the argument is the tensor of that name
+    in the launch ABI (KernelSpec.h kTensorNames), a memref<?xT> in global
+    memory.
+
+    ```mlir
+    %q: memref<?xbf16> {kdk.arg = #kdk.tensor<"q">}
+    ```
+  }];
+  let parameters = (ins StringRefParameter<"a KDA tensor name">:$name);
+  let assemblyFormat = "`<` $name `>`";
+  let genVerifyDecl = 1;
+}
+
+def KDK_WorkspaceArgAttr : AttrDef<KDK_Dialect, "WorkspaceArg"> {
+  let mnemonic = "workspace";
+  let summary = "a kernel argument bound to a per-chunk-slot workspace";
+  let description = [{
+    As a kernel argument's `kdk.arg`: a workspace the launch allocates,
+    `bytes_per_slot` bytes for each chunk slot, and which every kernel of the
+    module naming it shares (so they must agree on the size).
+
+    ```mlir
+    %u: memref<?xf32> {kdk.arg = #kdk.workspace<"u", bytes_per_slot = 131072>}
+    ```
+  }];
+  let parameters = (ins StringRefParameter<"the workspace's name">:$name,
+                        "int64_t":$bytesPerSlot);
+  let assemblyFormat = [{
+    `<` $name `,` `bytes_per_slot` `=` $bytesPerSlot `>`
+  }];
+  let genVerifyDecl = 1;
+}
+
+def KDK_SizeArgAttr : AttrDef<KDK_Dialect, "SizeArg"> {
+  let mnemonic = "size";
+  let summary = "a kernel argument bound to a launch-time size";
+  let description = [{
+    As a kernel argument's `kdk.arg`: an index the launch passes: `T`, `N`
+    (sequences), `B`, `S` (state-index columns) or `chunk_slots`.
+
+    ```mlir
+    %T: index {kdk.arg = #kdk.size<"T">}
+    ```
+  }];
+  let parameters = (ins StringRefParameter<"the size's name">:$name);
+  let assemblyFormat = "`<` $name `>`";
   let genVerifyDecl = 1;
 }
 

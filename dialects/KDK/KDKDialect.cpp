@@ -1,7 +1,8 @@
 //===- KDKDialect.cpp - The kdk dialect -----------------------------------===//
 //
 // Registers the ops of `kdk` and implements their verifiers and those of the
-// kernel attributes (kdk.grid, kdk.block_threads, argument bindings).
+// kernel attributes (kdk.grid, kdk.block_threads, argument bindings) and
+// the #kdk attributes.
 //
 //===----------------------------------------------------------------------===//
 #include "KDK/KDKOps.h"
@@ -11,6 +12,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include "mlir/IR/Builders.h"
@@ -105,22 +107,20 @@ LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
                              << " must be a positive float (the largest "
                                 "per-token log-decay)";
   } else if (name == kGridAttr) {
-    auto grid = dyn_cast<ArrayAttr>(attr.getValue());
-    if (!grid || grid.size() != 3)
-      return op->emitError() << kGridAttr
-                             << " must be an array of three strings";
-    for (auto [axis, extent] : llvm::enumerate(grid)) {
-      auto text = dyn_cast<StringAttr>(extent);
-      if (!text)
-        return op->emitError() << "grid axis " << axis << " is not a string";
-      int64_t constant = 0;
-      if (!llvm::is_contained(kGridExtents, text.getValue()) &&
-          (text.getValue().getAsInteger(10, constant) || constant < 1))
+    if (!isa<GridAttr>(attr.getValue()))
+      return op->emitError() << kGridAttr << " must be a #kdk.grid";
+  } else if (name == kKernelAttr) {
+    // Every argument of a kernel binds something the launch passes.
+    auto func = dyn_cast<FunctionOpInterface>(op);
+    if (!func)
+      return op->emitError() << kKernelAttr << " marks a function";
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+      if (!func.getArgAttr(i, kArgAttr))
         return op->emitError()
-               << "grid extent \"" << text.getValue()
-               << "\" is not a positive integer, \"chunk_slots\", "
-                  "\"sequences\" or \"batch\"";
-    }
+               << "argument #" << i << " of kernel @"
+               << SymbolTable::getSymbolName(op).getValue() << " needs a "
+               << kArgAttr
+               << " (#kdk.tensor, #kdk.workspace or #kdk.size)";
   } else if (name == kChunkSizeAttr) {
     auto chunk = dyn_cast<IntegerAttr>(attr.getValue());
     if (!chunk || chunk.getInt() < 1)
@@ -156,47 +156,131 @@ LogicalResult KDKDialect::verifyRegionArgAttribute(Operation *op,
                            << SymbolTable::getSymbolName(op).getValue()
                            << ": ";
   };
-  DictionaryAttr attrs = func.getArgAttrDict(argIndex);
-  if (name == kParamAttr || name == kWorkspaceAttr || name == kSizeAttr) {
-    int bindings = int(bool(attrs.get(kParamAttr))) +
-                   int(bool(attrs.get(kWorkspaceAttr))) +
-                   int(bool(attrs.get(kSizeAttr)));
-    if (bindings != 1)
-      return fail() << "needs exactly one of kdk.param, kdk.workspace, "
-                       "kdk.size";
-    auto text = dyn_cast<StringAttr>(attr.getValue());
-    if (!text)
-      return fail() << name << " must be a string";
-    if (name == kSizeAttr) {
-      if (!type.isIndex())
-        return fail() << "a kdk.size argument must be an index";
-      if (!llvm::is_contained(kSizeParams, text.getValue()))
-        return fail() << "kdk.size must be \"T\", \"N\", \"B\", \"S\" or "
-                         "\"chunk_slots\"";
-      return success();
-    }
-    if (!isGlobalBuffer(type))
-      return fail()
-             << "a buffer argument must be a memref<?xT> in global memory";
-    Type element = cast<MemRefType>(type).getElementType();
-    if (!(element.isF32() || element.isBF16() || element.isF16() ||
-          element.isInteger(64) || element.isInteger(32)))
-      return fail() << "buffer elements must be f32, bf16, f16, i64 or i32";
-    if (name == kParamAttr &&
-        llvm::none_of(kdac::kTensorNames, [&](llvm::StringRef tensor) {
-          return tensor == text.getValue();
-        }))
-      return fail() << "kdk.param \"" << text.getValue()
-                    << "\" is not a KDA tensor name";
-    if (name == kWorkspaceAttr) {
-      auto bytes = attrs.getAs<IntegerAttr>(kBytesPerSlotAttr);
-      if (!bytes || bytes.getInt() <= 0)
-        return fail() << "a kdk.workspace argument needs a positive "
-                         "kdk.bytes_per_slot";
-    }
-  } else if (name == kBytesPerSlotAttr && !attrs.get(kWorkspaceAttr)) {
-    return fail() << "kdk.bytes_per_slot belongs to a kdk.workspace argument";
+  if (name != kArgAttr)
+    return fail() << "unknown argument attribute " << attr.getName()
+                  << " (a kernel argument binds through " << kArgAttr << ")";
+  Attribute binding = attr.getValue();
+  if (!isa<TensorArgAttr, WorkspaceArgAttr, SizeArgAttr>(binding))
+    return fail() << kArgAttr
+                  << " must be a #kdk.tensor, #kdk.workspace or #kdk.size";
+  if (isa<SizeArgAttr>(binding)) {
+    if (!type.isIndex())
+      return fail() << "a #kdk.size argument must be an index";
+    return success();
   }
+  if (!isGlobalBuffer(type))
+    return fail() << "a buffer argument must be a memref<?xT> in global memory";
+  Type element = cast<MemRefType>(type).getElementType();
+  if (!(element.isF32() || element.isBF16() || element.isF16() ||
+        element.isInteger(64) || element.isInteger(32)))
+    return fail() << "buffer elements must be f32, bf16, f16, i64 or i32";
+  return success();
+}
+
+std::optional<int64_t> GridAttr::launchExtent(StringRef name) {
+  return llvm::StringSwitch<std::optional<int64_t>>(name)
+      .Case("chunk_slots", kChunkSlots)
+      .Case("sequences", kSequences)
+      .Case("batch", kBatch)
+      .Default(std::nullopt);
+}
+
+StringRef GridAttr::extentName(int64_t extent) {
+  switch (extent) {
+  case kChunkSlots:
+    return "chunk_slots";
+  case kSequences:
+    return "sequences";
+  case kBatch:
+    return "batch";
+  default:
+    return "";
+  }
+}
+
+Attribute GridAttr::parse(AsmParser &parser, Type) {
+  SmallVector<int64_t, 3> extents;
+  auto parseExtent = [&]() -> ParseResult {
+    SMLoc at = parser.getCurrentLocation();
+    int64_t count = 0;
+    OptionalParseResult number = parser.parseOptionalInteger(count);
+    if (number.has_value()) {
+      // Negative numbers are the launch-time extents' codes, never written.
+      if (succeeded(*number) && count < 1)
+        return parser.emitError(at) << "grid extent " << count
+                                    << " is not a positive integer";
+      extents.push_back(count);
+      return *number;
+    }
+    StringRef name;
+    if (parser.parseKeyword(&name))
+      return failure();
+    std::optional<int64_t> extent = launchExtent(name);
+    if (!extent)
+      return parser.emitError(at)
+             << "grid extent '" << name
+             << "' is not a positive integer, chunk_slots, sequences or "
+                "batch";
+    extents.push_back(*extent);
+    return success();
+  };
+  if (parser.parseCommaSeparatedList(AsmParser::Delimiter::LessGreater,
+                                     parseExtent))
+    return {};
+  return parser.getChecked<GridAttr>(parser.getContext(), extents);
+}
+
+void GridAttr::print(AsmPrinter &printer) const {
+  printer << "<";
+  llvm::interleaveComma(getExtents(), printer, [&](int64_t extent) {
+    StringRef name = extentName(extent);
+    if (name.empty())
+      printer << extent;
+    else
+      printer << name;
+  });
+  printer << ">";
+}
+
+LogicalResult GridAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               ArrayRef<int64_t> extents) {
+  if (extents.size() != 3)
+    return emitError() << "#kdk.grid needs three extents (x, y, z), got "
+                       << extents.size();
+  for (auto [axis, extent] : llvm::enumerate(extents))
+    if (extent < 1 && extentName(extent).empty())
+      return emitError() << "#kdk.grid extent " << axis << " (" << extent
+                         << ") is not a positive integer";
+  return success();
+}
+
+LogicalResult
+TensorArgAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                      StringRef name) {
+  if (llvm::none_of(kdac::kTensorNames,
+                    [&](StringRef tensor) { return tensor == name; }))
+    return emitError() << "#kdk.tensor \"" << name
+                       << "\" is not a KDA tensor name";
+  return success();
+}
+
+LogicalResult
+WorkspaceArgAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                         StringRef name, int64_t bytesPerSlot) {
+  if (name.empty())
+    return emitError() << "#kdk.workspace needs a name";
+  if (bytesPerSlot <= 0)
+    return emitError() << "#kdk.workspace \"" << name
+                       << "\" needs a positive bytes_per_slot, got "
+                       << bytesPerSlot;
+  return success();
+}
+
+LogicalResult SizeArgAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  StringRef name) {
+  if (!llvm::is_contained(kSizeParams, name))
+    return emitError() << "#kdk.size \"" << name
+                       << "\" is not T, N, B, S or chunk_slots";
   return success();
 }
 

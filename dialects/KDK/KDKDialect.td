@@ -16,10 +16,11 @@ def KDK_Dialect : Dialect {
   let summary = "KDA kernels at the thread-block level";
   let description = [{
     A kernel is a `func.func` carrying `kdk.kernel`, `kdk.block_threads` and
-    `kdk.grid` (three extents: an integer, "chunk_slots", "sequences" or
-    "batch"). Its arguments are flat global buffers (`memref<?xT>`), each
-    naming what it binds to with `kdk.param` (a user tensor), `kdk.workspace`
-    (with `kdk.bytes_per_slot`) or `kdk.size` ("T", "N", "B" or "S"). Tiles are
+    `kdk.grid` (a #kdk.grid of three extents: an integer, chunk_slots,
+    sequences or batch). Each argument's `kdk.arg` says what it binds: a
+    user tensor (#kdk.tensor, a flat global buffer `memref<?xT>`), a
+    workspace (#kdk.workspace, with its bytes per chunk slot) or a size
+    (#kdk.size: T, N, B, S or chunk_slots, an index). Tiles are
     memrefs in memory space 3 (shared memory) made by kdk.alloc_tile. Every
     tile op is executed by the whole thread block; kdk.barrier orders them.
   }];

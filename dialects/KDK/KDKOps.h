@@ -37,10 +37,8 @@ inline constexpr llvm::StringLiteral kMinBlocksPerSMAttr =
 /// lowerbound gate's |lower_bound|); absent when the gate is unbounded.
 inline constexpr llvm::StringLiteral kDecayBoundAttr = "kdk.decay_bound";
 inline constexpr llvm::StringLiteral kGridAttr = "kdk.grid";
-inline constexpr llvm::StringLiteral kParamAttr = "kdk.param";
-inline constexpr llvm::StringLiteral kWorkspaceAttr = "kdk.workspace";
-inline constexpr llvm::StringLiteral kBytesPerSlotAttr = "kdk.bytes_per_slot";
-inline constexpr llvm::StringLiteral kSizeAttr = "kdk.size";
+/// What a kernel argument binds: a #kdk.tensor, #kdk.workspace or #kdk.size.
+inline constexpr llvm::StringLiteral kArgAttr = "kdk.arg";
 inline constexpr llvm::StringLiteral kChunkSizeAttr = "kdk.chunk_size";
 /// The module's code-generation target (#kdk.target).
 inline constexpr llvm::StringLiteral kTargetAttr = "kdk.target";
@@ -63,10 +61,7 @@ inline constexpr llvm::StringLiteral kSharedMemoryBytesAttr =
 inline constexpr int64_t kSharedTileAlignment = 128;
 /// The bytes a tile type occupies (elements times element size).
 int64_t tileBytes(MemRefType type);
-/// A grid extent: a positive integer or one of these run-time extents.
-inline constexpr llvm::StringLiteral kGridExtents[] = {"chunk_slots",
-                                                      "sequences", "batch"};
-/// What a kdk.size may bind.
+/// What a #kdk.size may bind.
 inline constexpr llvm::StringLiteral kSizeParams[] = {"T", "N", "B", "S",
                                                       "chunk_slots"};
 /// Whether `type` is a global buffer: memref<?xT>, contiguous, not in

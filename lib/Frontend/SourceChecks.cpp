@@ -296,7 +296,7 @@ llvm::Error SourceScanner::checkForwardReferences() {
       if (!parens.empty())
         parens.pop_back();
     } else if (c == '{') {
-      // `@f(%a: t {kdk.param = "q"})`: an argument's attribute dictionary,
+      // `@f(%a: t {kdk.arg = #kdk.tensor<"q">})`: an argument's attribute dictionary,
       // not a region; the pending arguments still belong to the body.
       bool argumentAttributes =
           !parens.empty() && parens.back() == ParenKind::FunctionArguments;

@@ -29,9 +29,9 @@ namespace {
 /// Whether the kernel's q parameter holds 16-bit floats.
 bool takesSixteenBitQ(func::FuncOp kernel) {
   for (BlockArgument arg : kernel.getArguments()) {
-    auto name = kernel.getArgAttrOfType<StringAttr>(arg.getArgNumber(),
-                                                     kdk::kParamAttr);
-    if (name && name.getValue() == "q")
+    auto tensor = kernel.getArgAttrOfType<kdk::TensorArgAttr>(
+        arg.getArgNumber(), kdk::kArgAttr);
+    if (tensor && tensor.getName() == "q")
       return cast<MemRefType>(arg.getType()).getElementTypeBitWidth() == 16;
   }
   return false;

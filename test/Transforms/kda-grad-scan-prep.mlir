@@ -27,7 +27,7 @@
 // CHECK: kda.cumsum
 
 // KERNELS: func.func @kda_bwd_prep
-// KERNELS-SAME: kdk.grid = ["chunk_slots", "1", "1"]
+// KERNELS-SAME: kdk.grid = #kdk.grid<chunk_slots, 1, 1>
 // KERNELS: kdk.store_tile
 // The scans issue their prepared tiles (and an f32 do) by cp.async, all in
 // flight at once, and wait once; the state is decayed and updated in its

@@ -15,7 +15,7 @@
 // LIMIT: error: kdk-allocate-shared-memory: @k needs 4480 bytes of shared memory, over the 4096-byte limit
 // BADLIMIT: error: kdk-allocate-shared-memory: smem-limit must be positive, got 0
 module attributes {kdk.chunk_size = 16 : i64} {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %a = kdk.alloc_tile : memref<16x68xf32, 3>
     %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
     %b = kdk.alloc_tile : memref<16xf32, 3>
@@ -35,7 +35,7 @@ module attributes {kdk.chunk_size = 16 : i64} {
 // CHECK-LABEL: func.func @registers_only
 // CHECK-SAME: kdk.shared_memory_bytes = 0 : i64
 module attributes {kdk.chunk_size = 16 : i64} {
-  func.func @registers_only() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @registers_only() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
     return
   }

@@ -13,7 +13,7 @@
 // SM80LIMIT: error: kdk-allocate-shared-memory: @k needs 196608 bytes of shared memory, over the 166912-byte limit
 // SM90FITS: kdk.shared_memory_bytes = 196608 : i64
 module attributes {kdk.chunk_size = 16 : i64, kdk.target = #kdk.target<"sm_90a", shared_memory = 232448, registers = 255>} {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %a = kdk.alloc_tile : memref<128x128xf32, 3>
     %b = kdk.alloc_tile : memref<128x128xf32, 3>
     %c = kdk.alloc_tile : memref<128x128xf32, 3>

@@ -29,7 +29,7 @@
 // TF32-NOT: tf32
 // FMA-NOT: tf32
 // BAD: error: kdk-select-products: invalid f32-products 'bf16' (expected fma, tf32 or auto)
-func.func @bf16_inputs(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @bf16_inputs(%q: memref<?xbf16> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %w = kdk.alloc_tile : memref<16x64xf32, 3>
   %s = kdk.alloc_tile : memref<64x32xf32, 3>
   %u = kdk.alloc_tile : memref<16x32xf32, 3>
@@ -50,7 +50,7 @@ func.func @bf16_inputs(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.ker
 // AUTO-NOT: tf32
 // TF32-LABEL: func.func @f32_inputs
 // TF32: kdk.mma %{{.*}}, %{{.*}} into %{{.*}} tf32
-func.func @f32_inputs(%q: memref<?xf32> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @f32_inputs(%q: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %w = kdk.alloc_tile : memref<16x64xf32, 3>
   %s = kdk.alloc_tile : memref<64x32xf32, 3>
   %u = kdk.alloc_tile : memref<16x32xf32, 3>
@@ -74,7 +74,7 @@ func.func @f32_inputs(%q: memref<?xf32> {kdk.param = "q"}) attributes {kdk.kerne
 // AUTO: kdk.decayed_gram_grad {{.*}} mask = strict scale = 1.000000e+00 tensor_cores :
 // FMA-LABEL: func.func @bounded_grams
 // FMA-NOT: tensor_cores
-func.func @bounded_grams(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 5.0 : f64, kdk.grid = ["1", "1", "1"]} {
+func.func @bounded_grams(%q: memref<?xbf16> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 5.0 : f64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %k = kdk.alloc_tile : memref<16x64xf32, 3>
   %odd = kdk.alloc_tile : memref<16x20xf32, 3>
   %gram = kdk.alloc_tile : memref<16x16xf32, 3>
@@ -92,7 +92,7 @@ func.func @bounded_grams(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.k
 // Too weak a bound (or none) leaves the grams and their adjoints direct.
 // AUTO-LABEL: func.func @loosely_bounded_grams
 // AUTO-NOT: tensor_cores
-func.func @loosely_bounded_grams(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 8.0 : f64, kdk.grid = ["1", "1", "1"]} {
+func.func @loosely_bounded_grams(%q: memref<?xbf16> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 8.0 : f64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %k = kdk.alloc_tile : memref<16x64xf32, 3>
   %gram = kdk.alloc_tile : memref<16x16xf32, 3>
   kdk.decayed_gram %k, %k, %k into %gram mask = strict scale = 1.0 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>

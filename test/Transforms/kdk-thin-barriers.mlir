@@ -17,7 +17,7 @@
 // CHECK-NEXT: kdk.sub
 // CHECK-NOT: kdk.barrier
 // CHECK: return
-func.func @independent_then_dependent() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @independent_then_dependent() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %a = kdk.alloc_tile : memref<16x16xf32, 3>
   %b = kdk.alloc_tile : memref<16x16xf32, 3>
   %c = kdk.alloc_tile : memref<16x16xf32, 3>
@@ -41,7 +41,7 @@ func.func @independent_then_dependent() attributes {kdk.kernel, kdk.block_thread
 // CHECK-NEXT: kdk.convert
 // CHECK-NEXT: kdk.barrier
 // CHECK-NEXT: kdk.convert
-func.func @row_blocks() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @row_blocks() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %t = kdk.alloc_tile : memref<32x16xf32, 3>
   %o = kdk.alloc_tile : memref<16x16xf32, 3>
   %p = kdk.alloc_tile : memref<16x16xf32, 3>
@@ -68,7 +68,7 @@ func.func @row_blocks() attributes {kdk.kernel, kdk.block_threads = 128 : i64, k
 // CHECK-NEXT: kdk.fill
 // CHECK-NEXT: kdk.fill
 // CHECK-NEXT: return
-func.func @global_buffers_and_fragments(%ws: memref<?xf32> {kdk.workspace = "w", kdk.bytes_per_slot = 1024 : i64}, %other: memref<?xf32> {kdk.workspace = "v", kdk.bytes_per_slot = 1024 : i64}, %i: index) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @global_buffers_and_fragments(%ws: memref<?xf32> {kdk.arg = #kdk.workspace<"w", bytes_per_slot = 1024>}, %other: memref<?xf32> {kdk.arg = #kdk.workspace<"v", bytes_per_slot = 1024>}, %i: index {kdk.arg = #kdk.size<"T">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %a = kdk.alloc_tile : memref<16x16xf32, 3>
   %b = kdk.alloc_tile : memref<16x16xf32, 3>
   %c = kdk.alloc_tile : memref<16x16xf32, 3>
@@ -113,7 +113,7 @@ func.func @global_buffers_and_fragments(%ws: memref<?xf32> {kdk.workspace = "w",
 // CHECK-NEXT: kdk.convert
 // CHECK-NEXT: kdk.barrier
 // CHECK-NEXT: }
-func.func @loop_body(%n: index) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @loop_body(%n: index {kdk.arg = #kdk.size<"T">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %x = kdk.alloc_tile : memref<16x16xf32, 3>
   %y = kdk.alloc_tile : memref<16x16xf32, 3>
   %z = kdk.alloc_tile : memref<16x16xf32, 3>
@@ -134,7 +134,7 @@ func.func @loop_body(%n: index) attributes {kdk.kernel, kdk.block_threads = 128 
   return
 }
 
-func.func @loop_body_without_wrap(%n: index) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @loop_body_without_wrap(%n: index {kdk.arg = #kdk.size<"T">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %x = kdk.alloc_tile : memref<16x16xf32, 3>
   %y = kdk.alloc_tile : memref<16x16xf32, 3>
   %z = kdk.alloc_tile : memref<16x16xf32, 3>
@@ -162,10 +162,11 @@ func.func @loop_body_without_wrap(%n: index) attributes {kdk.kernel, kdk.block_t
 // CHECK-NEXT: kdk.add
 // CHECK-NEXT: kdk.barrier
 // CHECK-NEXT: }
-func.func @if_in_loop(%ws: memref<?xf32> {kdk.workspace = "w", kdk.bytes_per_slot = 128 : i64}, %n: index, %c: i1) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @if_in_loop(%ws: memref<?xf32> {kdk.arg = #kdk.workspace<"w", bytes_per_slot = 128>}, %n: index {kdk.arg = #kdk.size<"T">}, %flag: index {kdk.arg = #kdk.size<"S">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %part = kdk.alloc_tile : memref<1x32xf32, 3>
   %sum = kdk.alloc_tile : memref<1x32xf32, 3>
   %c0 = arith.constant 0 : index
+  %c = arith.cmpi ne, %flag, %c0 : index
   %c1 = arith.constant 1 : index
   %c32 = arith.constant 32 : index
   scf.for %i = %c0 to %n step %c1 {
@@ -191,7 +192,7 @@ func.func @if_in_loop(%ws: memref<?xf32> {kdk.workspace = "w", kdk.bytes_per_slo
 // CHECK-NEXT: kdk.store_tile
 // CHECK-NEXT: kdk.barrier
 // CHECK-NEXT: kdk.row_dot
-func.func @global_tiles(%ws: memref<?xf32> {kdk.workspace = "w", kdk.bytes_per_slot = 4096 : i64}, %i: index) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @global_tiles(%ws: memref<?xf32> {kdk.arg = #kdk.workspace<"w", bytes_per_slot = 4096>}, %i: index {kdk.arg = #kdk.size<"T">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %r = kdk.alloc_tile : memref<32xf32, 3>
   %q = kdk.alloc_tile : memref<32xf32, 3>
   %t = kdk.alloc_tile : memref<32x32xf32, 3>
@@ -241,7 +242,7 @@ func.func @global_tiles(%ws: memref<?xf32> {kdk.workspace = "w", kdk.bytes_per_s
 // CHECK-NEXT: kdk.barrier
 // CHECK-NEXT: kdk.sub
 // CHECK-NEXT: return
-func.func @elementwise_chains() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @elementwise_chains() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %a = kdk.alloc_tile : memref<16x16xf32, 3>
   %b = kdk.alloc_tile : memref<16x16xf32, 3>
   %t = kdk.alloc_tile : memref<16x16xf32, 3>

@@ -45,16 +45,16 @@ def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
     ```
     After:
     ```mlir
-    func.func @kda_chunk_prep(%q: memref<?xbf16> {kdk.param = "q"}, ...,
-        %w: memref<?xbf16> {kdk.workspace = "w", kdk.bytes_per_slot = ...})
-        attributes {kdk.kernel, kdk.block_threads = 256, kdk.grid = ["chunk_slots", "2", "1"]} {
+    func.func @kda_chunk_prep(%q: memref<?xbf16> {kdk.arg = #kdk.tensor<"q">}, ...,
+        %w: memref<?xbf16> {kdk.arg = #kdk.workspace<"w", bytes_per_slot = ...>})
+        attributes {kdk.kernel, kdk.block_threads = 256, kdk.grid = #kdk.grid<chunk_slots, 2, 1>} {
       %slot = kdk.block_id 0
       ...
       kdk.mma %m, %kb into %wt : ...
       kdk.store_tile %wt into %w[%off] rows(%c64) row_stride(%c128) col_stride = 1 : ...
     }
     func.func @kda_chunk_recurrence(...) attributes {kdk.kernel, ...,
-        kdk.grid = ["2", "2", "sequences"]} {
+        kdk.grid = #kdk.grid<2, 2, sequences>} {
       scf.for %c = %c0 to %chunks step %c1 { ... }
     }
     ```
@@ -131,10 +131,10 @@ def ConvertKDAGradToKDK : Pass<"convert-kda-grad-to-kdk", "::mlir::ModuleOp"> {
     After:
     ```mlir
     func.func @kda_bwd_states(...) attributes {kdk.kernel,
-        kdk.grid = ["1", "2", "sequences"]} { scf.for ... }
+        kdk.grid = #kdk.grid<1, 2, sequences>} { scf.for ... }
     func.func @kda_bwd_state_grads(...) attributes {kdk.kernel, ...}
     func.func @kda_bwd_map(...) attributes {kdk.kernel,
-        kdk.grid = ["chunk_slots", "2", "1"]} { ... }
+        kdk.grid = #kdk.grid<chunk_slots, 2, 1>} { ... }
     ```
   }];
   let options = [
@@ -204,7 +204,7 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
     After:
     ```mlir
     func.func @kda_recurrent(...) attributes {kdk.kernel,
-        kdk.grid = ["1", "32", "sequences"], ...} {
+        kdk.grid = #kdk.grid<1, 32, sequences>, ...} {
       scf.for %t = %c0 to %len step %c1 {
         kdk.load_tile %q[...] rows(%c1) ... into %qt : ...
         kdk.last_row_exp %gt into %decay : ...
@@ -258,7 +258,7 @@ def ConvertKDACommitToKDK : Pass<"convert-kda-commit-to-kdk",
     After:
     ```mlir
     func.func @kda_commit(...) attributes {kdk.kernel,
-        kdk.grid = ["1", "32", "sequences"], ...} {
+        kdk.grid = #kdk.grid<1, 32, sequences>, ...} {
       scf.if %keeps {
         kdk.load_tile %pool[%slot] ... into %state async : ...
         kdk.load_tile %records[%row] rows(%kept) ... into %keys : ...

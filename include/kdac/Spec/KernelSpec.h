@@ -27,7 +27,7 @@ enum class StateLayout { KV, VK };
 enum class KernelOp { Forward, Decode, Backward, Commit };
 
 /// The tensors a KDA kernel binds, in the launch ABI's order (the JIT's
-/// tensor slots); a kdk.param names one of them.
+/// tensor slots); a #kdk.tensor names one of them.
 inline constexpr const char *kTensorNames[] = {
     "q",           "k",          "v",             "g",           "beta",
     "A_log",       "dt_bias",    "initial_state", "cu_seqlens",  "o",

@@ -417,7 +417,7 @@ def KDKSelectProducts : Pass<"kdk-select-products", "::mlir::ModuleOp"> {
 
     Before:
     ```mlir
-    func.func @k(%q: memref<?xbf16> {kdk.param = "q"}) attributes {kdk.kernel, ...} {
+    func.func @k(%q: memref<?xbf16> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.kernel, ...} {
       kdk.mma %w, %s into %u : memref<16x64xf32, 3>, memref<64x32xf32, 3>, memref<16x32xf32, 3>
     }
     ```

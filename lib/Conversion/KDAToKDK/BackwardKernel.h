@@ -95,7 +95,7 @@ public:
   /// bw.blockThreads).
   BackwardKernel(mlir::OpBuilder &builder, mlir::ModuleOp module,
                  const Backward &bw, llvm::StringRef name,
-                 llvm::ArrayRef<llvm::StringRef> grid, int64_t columns = 0,
+                 llvm::ArrayRef<int64_t> grid, int64_t columns = 0,
                  int64_t threads = 0)
       : bw(bw), g(bw.g),
         k(builder, module, name, threads ? threads : bw.blockThreads, grid),

@@ -89,8 +89,8 @@ scanColumns(const Backward &bw, Block &body, ArrayRef<Value> kept,
 }
 
 /// The grid's x extent of a scan whose blocks own `columns` of V each.
-std::string columnBlocksOf(const Backward &bw, int64_t columns) {
-  return std::to_string(bw.g.vDim / columns);
+int64_t columnBlocksOf(const Backward &bw, int64_t columns) {
+  return bw.g.vDim / columns;
 }
 
 /// Moves a scan body's new carried value into the carried tile, unless the
@@ -117,8 +117,8 @@ LogicalResult buildStates(OpBuilder &builder, ModuleOp module,
   auto [columns, blocks] =
       scanColumns(bw, body, {yield.getState(), carriedArg}, sliced);
   BackwardKernel kernel(builder, module, bw, "kda_bwd_states",
-                        {columnBlocksOf(bw, columns), std::to_string(bw.g.hv),
-                         "sequences"},
+                        {columnBlocksOf(bw, columns), bw.g.hv,
+                         kdk::GridAttr::kSequences},
                         columns);
   kernel.boundBlocksPerSM(bw.scanBlocksPerSM);
   kernel.declareInputs();
@@ -169,8 +169,8 @@ LogicalResult buildStateGrads(OpBuilder &builder, ModuleOp module,
                                              firstPrepared));
   auto [columns, blocks] = scanColumns(bw, body, kept, sliced);
   BackwardKernel kernel(builder, module, bw, "kda_bwd_state_grads",
-                        {columnBlocksOf(bw, columns), std::to_string(bw.g.hv),
-                         "sequences"},
+                        {columnBlocksOf(bw, columns), bw.g.hv,
+                         kdk::GridAttr::kSequences},
                         columns);
   kernel.boundBlocksPerSM(bw.scanBlocksPerSM);
   kernel.declareInputs();
@@ -308,7 +308,7 @@ LogicalResult buildMap(OpBuilder &builder, ModuleOp module, const Backward &bw,
   const LoopGeometry &g = bw.g;
   const BackwardPrologue &p = bw.prologue;
   BackwardKernel kernel(builder, module, bw, "kda_bwd_map",
-                        {"chunk_slots", std::to_string(g.hv), "1"}, 0,
+                        {kdk::GridAttr::kChunkSlots, g.hv, 1}, 0,
                         bw.mapBlockThreads);
   kernel.declareInputs();
   kernel.workspace(bw.states);
@@ -381,7 +381,7 @@ LogicalResult buildPrep(OpBuilder &builder, ModuleOp module, const Backward &bw,
                         kda::ChunkMapOp op) {
   const LoopGeometry &g = bw.g;
   BackwardKernel kernel(builder, module, bw, "kda_bwd_prep",
-                        {"chunk_slots", std::to_string(g.hv), "1"}, 0,
+                        {kdk::GridAttr::kChunkSlots, g.hv, 1}, 0,
                         bw.prepBlockThreads);
   kernel.declareInputs();
   for (const PreparedValue &p : bw.prepared)

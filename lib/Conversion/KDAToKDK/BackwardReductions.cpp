@@ -19,7 +19,7 @@ LogicalResult buildGroupSum(OpBuilder &builder, ModuleOp module,
                             const Backward &bw, Operation *anchor) {
   const LoopGeometry &g = bw.g;
   BackwardKernel kernel(builder, module, bw, "kda_bwd_group_sum",
-                        {"chunk_slots", std::to_string(g.h), "1"});
+                        {kdk::GridAttr::kChunkSlots, g.h, 1});
   if (g.varlen)
     kernel.tensor("cu_seqlens");
   kernel.workspace(bw.dqHeads);
@@ -68,7 +68,7 @@ LogicalResult buildGateParams(OpBuilder &builder, ModuleOp module,
   const LoopGeometry &g = bw.g;
   const BackwardPrologue &p = bw.prologue;
   BackwardKernel kernel(builder, module, bw, "kda_bwd_gate_params",
-                        {"1", std::to_string(g.hv), "1"});
+                        {1, g.hv, 1});
   if (p.dtBiasGrad) {
     kernel.workspace(bw.dtBiasPartials);
     kernel.tensor("ddt_bias");

@@ -528,7 +528,7 @@ LogicalResult buildChunkParallelKernel(OpBuilder &builder, ModuleOp module,
                                const SplitPlan &plan, const KernelOptions &opts,
                                const InputBindings &inputs) {
   KernelFunction k(builder, module, "kda_chunk_prep", opts.blockThreads,
-                   {"chunk_slots", std::to_string(g.hv), "1"});
+                   {kdk::GridAttr::kChunkSlots, g.hv, 1});
   GlobalArgs args = inputs.declareChunkParallelKernelArgs(k, g, plan);
   k.beginBody();
   TilePool pool(k, opts.sharedMemoryLimit);

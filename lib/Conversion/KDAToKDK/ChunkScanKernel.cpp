@@ -461,8 +461,8 @@ LogicalResult buildChunkScanKernel(OpBuilder &builder, ModuleOp module,
     threads = 32 * warps;
   }
   KernelFunction k(builder, module, "kda_chunk_recurrence", threads,
-                   {std::to_string(g.vDim / g.valueTile), std::to_string(g.hv),
-                    "sequences"});
+                   {g.vDim / g.valueTile, g.hv,
+                    kdk::GridAttr::kSequences});
   GlobalArgs args = inputs.declareChunkScanKernelArgs(k, g, plan);
   k.beginBody();
   TilePool pool(k, opts.sharedMemoryLimit);

@@ -67,8 +67,8 @@ struct ConvertKDACommitToKDKPass
       return failure();
     int64_t width = plan->vTile;
     KernelFunction k(builder, module, "kda_commit", plan->threads,
-                     {std::to_string(vDim / width), std::to_string(hv),
-                      "sequences"});
+                     {vDim / width, hv,
+                      kdk::GridAttr::kSequences});
     Value pool = k.addTensor("state_pool", storage);
     Value indices =
         k.addTensor("state_indices", elementTypeOf(op.getStateIndices()));

@@ -592,8 +592,8 @@ struct ConvertKDARecurrenceToKDKPass
     int64_t width = plan->vTile, threads = plan->threads;
     int64_t hv = op.getNumValueHeads();
     KernelFunction k(builder, module, "kda_recurrent", threads,
-                     {std::to_string(vDim / width), std::to_string(hv),
-                      "sequences"});
+                     {vDim / width, hv,
+                      kdk::GridAttr::kSequences});
     GlobalArgs args;
     args.q = k.addTensor("q", elementTypeOf(op.getQ()));
     args.k = k.addTensor("k", elementTypeOf(op.getK()));

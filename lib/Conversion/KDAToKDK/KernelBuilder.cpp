@@ -24,13 +24,13 @@ int64_t WorkspaceSpec::bytesPerSlot(const LoopGeometry &g) const {
 
 KernelFunction::KernelFunction(OpBuilder &builder, ModuleOp module,
                                StringRef name, int64_t blockThreads,
-                               ArrayRef<StringRef> grid)
+                               ArrayRef<int64_t> grid)
     : b(builder), loc(module.getLoc()), blockThreads(blockThreads) {
   b.setInsertionPointToEnd(module.getBody());
   func = func::FuncOp::create(b, loc, name, b.getFunctionType({}, {}));
   func->setAttr(kdk::kKernelAttr, b.getUnitAttr());
   func->setAttr(kdk::kBlockThreadsAttr, b.getI64IntegerAttr(blockThreads));
-  func->setAttr(kdk::kGridAttr, b.getStrArrayAttr(grid));
+  func->setAttr(kdk::kGridAttr, kdk::GridAttr::get(b.getContext(), grid));
   // Arguments go on a detached block; beginBody() attaches it once the
   // signature is complete.
   entry = new Block();
@@ -46,22 +46,25 @@ Value KernelFunction::addArgument(Type type, ArrayRef<NamedAttribute> attrs) {
 }
 
 Value KernelFunction::addTensor(StringRef name, Type elementType) {
-  return addArgument(flatBuffer(elementType),
-                     {b.getNamedAttr(kdk::kParamAttr, b.getStringAttr(name))});
+  return addArgument(
+      flatBuffer(elementType),
+      {b.getNamedAttr(kdk::kArgAttr,
+                      kdk::TensorArgAttr::get(b.getContext(), name))});
 }
 
 Value KernelFunction::addWorkspace(const WorkspaceSpec &ws,
                                    const LoopGeometry &g) {
   return addArgument(
       flatBuffer(ws.tileType.getElementType()),
-      {b.getNamedAttr(kdk::kWorkspaceAttr, b.getStringAttr(ws.name)),
-       b.getNamedAttr(kdk::kBytesPerSlotAttr,
-                      b.getI64IntegerAttr(ws.bytesPerSlot(g)))});
+      {b.getNamedAttr(kdk::kArgAttr,
+                      kdk::WorkspaceArgAttr::get(b.getContext(), ws.name,
+                                                 ws.bytesPerSlot(g)))});
 }
 
 Value KernelFunction::addSize(StringRef name) {
-  return addArgument(b.getIndexType(),
-                     {b.getNamedAttr(kdk::kSizeAttr, b.getStringAttr(name))});
+  return addArgument(
+      b.getIndexType(),
+      {b.getNamedAttr(kdk::kArgAttr, kdk::SizeArgAttr::get(b.getContext(), name))});
 }
 
 void KernelFunction::beginBody() {

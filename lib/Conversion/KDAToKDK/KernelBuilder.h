@@ -49,9 +49,11 @@ class TilePool;
 /// Builds one kernel function and the index arithmetic inside it.
 class KernelFunction {
 public:
+  /// `grid`: the #kdk.grid extents, counts or kdk::GridAttr's launch-time
+  /// codes (kChunkSlots, kSequences, kBatch).
   KernelFunction(mlir::OpBuilder &builder, mlir::ModuleOp module,
                  llvm::StringRef name, int64_t blockThreads,
-                 llvm::ArrayRef<llvm::StringRef> grid);
+                 llvm::ArrayRef<int64_t> grid);
 
   /// Adds a flat global buffer bound to a user tensor.
   mlir::Value addTensor(llvm::StringRef name, mlir::Type elementType);

@@ -286,53 +286,53 @@ static std::string sanitizeIdentifier(StringRef name) {
 }
 
 /// A verified kdk.grid extent as the launch descriptor states it.
-static rt::GridExtent gridExtent(StringRef text) {
-  rt::GridExtent extent;
-  if (text == "chunk_slots") {
-    extent.constant = 0;
-    extent.perChunkSlot = 1;
-  } else if (text == "sequences") {
-    extent.constant = 0;
-    extent.perSequence = 1;
-  } else if (text == "batch") {
-    extent.constant = 0;
-    extent.perBatch = 1;
-  } else {
-    (void)text.getAsInteger(10, extent.constant);
+static rt::GridExtent gridExtent(int64_t extent) {
+  rt::GridExtent result;
+  switch (extent) {
+  case kdk::GridAttr::kChunkSlots:
+    result.constant = 0;
+    result.perChunkSlot = 1;
+    break;
+  case kdk::GridAttr::kSequences:
+    result.constant = 0;
+    result.perSequence = 1;
+    break;
+  case kdk::GridAttr::kBatch:
+    result.constant = 0;
+    result.perBatch = 1;
+    break;
+  default:
+    result.constant = extent;
   }
-  return extent;
+  return result;
 }
 
 /// Binds one kernel argument: its launch parameter, C++ declaration and name.
-/// The kdk dialect verified the bindings (one of kdk.param, kdk.workspace,
-/// kdk.size, their values and argument types).
+/// The kdk dialect verified the binding (every kernel argument's kdk.arg,
+/// its value and the argument's type).
 static LogicalResult planParam(func::FuncOp func, unsigned index,
                                const llvm::DenseSet<Value> &written,
                                KernelPlan &plan,
                                llvm::StringMap<int64_t> &workspaces,
                                rt::LaunchDescriptor &launch) {
   BlockArgument arg = func.getArgument(index);
-  auto param = func.getArgAttrOfType<StringAttr>(index, kdk::kParamAttr);
-  auto workspace =
-      func.getArgAttrOfType<StringAttr>(index, kdk::kWorkspaceAttr);
-  auto size = func.getArgAttrOfType<StringAttr>(index, kdk::kSizeAttr);
-  if (!param && !workspace && !size)
-    return emitError(func.getLoc())
-           << "CUDA emitter: argument #" << index << " of @"
-           << func.getSymName()
-           << ": needs exactly one of kdk.param, kdk.workspace, kdk.size";
-
-  if (size) {
-    rt::ParamKind kind = llvm::StringSwitch<rt::ParamKind>(size.getValue())
+  Attribute binding = func.getArgAttr(index, kdk::kArgAttr);
+  if (auto size = dyn_cast_or_null<kdk::SizeArgAttr>(binding)) {
+    rt::ParamKind kind = llvm::StringSwitch<rt::ParamKind>(size.getName())
                              .Case("T", rt::ParamKind::SizeT)
                              .Case("N", rt::ParamKind::SizeN)
                              .Case("B", rt::ParamKind::SizeB)
                              .Case("S", rt::ParamKind::SizeS)
                              .Default(rt::ParamKind::SizeChunkSlots);
-    plan.launch.params.push_back({kind, size.getValue().str()});
-    plan.params.push_back({"long long", size.getValue().str()});
+    plan.launch.params.push_back({kind, size.getName().str()});
+    plan.params.push_back({"long long", size.getName().str()});
     return success();
   }
+  if (!binding)
+    return emitError(func.getLoc())
+           << "CUDA emitter: argument #" << index << " of @"
+           << func.getSymName() << " has no " << kdk::kArgAttr
+           << " (the IR was not verified)";
 
   Type element = cast<MemRefType>(arg.getType()).getElementType();
   FailureOr<StringRef> elementName = getCppType(element);
@@ -341,16 +341,16 @@ static LogicalResult planParam(func::FuncOp func, unsigned index,
   std::string type = (written.contains(arg) ? "" : "const ") +
                      elementName->str() + " *__restrict__";
 
-  if (param) {
-    StringRef name = param.getValue();
+  if (auto tensor = dyn_cast<kdk::TensorArgAttr>(binding)) {
+    StringRef name = tensor.getName();
     plan.launch.params.push_back({rt::ParamKind::Tensor, name.str()});
     plan.params.push_back({type, sanitizeIdentifier(name)});
     return success();
   }
 
-  int64_t bytes =
-      func.getArgAttrOfType<IntegerAttr>(index, kdk::kBytesPerSlotAttr).getInt();
-  StringRef name = workspace.getValue();
+  auto workspace = cast<kdk::WorkspaceArgAttr>(binding);
+  int64_t bytes = workspace.getBytesPerSlot();
+  StringRef name = workspace.getName();
   auto [it, inserted] = workspaces.try_emplace(name, bytes);
   if (inserted)
     launch.workspaces.push_back({name.str(), bytes});
@@ -405,7 +405,7 @@ static FailureOr<KernelPlan> planKernel(func::FuncOp func,
   // kdk.block_threads and kdk.grid are verified by the kdk dialect; a
   // kernel must have them.
   auto threads = func->getAttrOfType<IntegerAttr>(kdk::kBlockThreadsAttr);
-  auto grid = func->getAttrOfType<ArrayAttr>(kdk::kGridAttr);
+  auto grid = func->getAttrOfType<kdk::GridAttr>(kdk::kGridAttr);
   if (!threads || !grid)
     return emitError(func.getLoc()) << "CUDA emitter: a kernel needs "
                                     << kdk::kBlockThreadsAttr << " and "
@@ -413,8 +413,8 @@ static FailureOr<KernelPlan> planKernel(func::FuncOp func,
   plan.launch.blockThreads = threads.getInt();
   if (auto blocks = func->getAttrOfType<IntegerAttr>(kdk::kMinBlocksPerSMAttr))
     plan.minBlocksPerSM = blocks.getInt();
-  for (auto [axis, attr] : llvm::enumerate(grid))
-    plan.launch.grid[axis] = gridExtent(cast<StringAttr>(attr).getValue());
+  for (auto [axis, extent] : llvm::enumerate(grid.getExtents()))
+    plan.launch.grid[axis] = gridExtent(extent);
 
   // Buffers the kernel stores to lose `const` (and so the read-only path):
   // the arguments some op declares a write to.

@@ -8,9 +8,9 @@
 // RUN: not kda-opt %s -split-input-file --convert-kda-commit-to-kdk="v-tile=48" 2>&1 | FileCheck %s --check-prefix=BADTILE
 
 // CHECK-LABEL: func.func @kda_commit(
-// CHECK-SAME: {kdk.param = "state_pool"}
-// CHECK-SAME: {kdk.param = "token_records"}
-// CHECK-SAME: kdk.grid = ["1", "2", "sequences"]
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"state_pool">}
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"token_records">}
+// CHECK-SAME: kdk.grid = #kdk.grid<1, 2, sequences>
 // CHECK: %[[SLOT:.*]] = kdk.load_index %arg1
 // CHECK: %[[COUNT:.*]] = kdk.load_index %arg2
 // CHECK: %[[KEPT:.*]] = arith.minsi %[[COUNT]], %c3
@@ -28,7 +28,7 @@
 // CHECK-NEXT: kdk.barrier
 // CHECK-NEXT: kdk.chunk_state_store %[[S]], %[[D]], %[[KE]], %[[V]] to %arg0[%[[OFF]]] row_stride(%c64)
 // VTILE-LABEL: func.func @kda_commit(
-// VTILE-SAME: kdk.grid = ["2", "2", "sequences"]
+// VTILE-SAME: kdk.grid = #kdk.grid<2, 2, sequences>
 // VTILE: memref<32x40xbf16, 3>
 // BADTILE: error: convert-kda-commit-to-kdk: v-tile 48 does not divide V = 64
 func.func @kda_commit(%pool: tensor<?x2x32x64xbf16>, %slots: tensor<4xi32>,

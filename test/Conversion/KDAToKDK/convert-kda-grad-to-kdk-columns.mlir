@@ -14,7 +14,7 @@
 // RUN: kdac --op=backward --H=1 --K=32 --V=16 --grad-scan-prep=false --emit=split | not kda-opt '--convert-kda-grad-to-kdk=scan-v-tile=-1' 2>&1 | FileCheck %s --check-prefix=BAD
 
 // CHECK-LABEL: func.func @kda_bwd_states
-// CHECK-SAME: kdk.grid = ["2", "1", "sequences"]
+// CHECK-SAME: kdk.grid = #kdk.grid<2, 1, sequences>
 // CHECK: kdk.alloc_tile : memref<32x9xf32, 3>
 // CHECK: %[[COLUMN_BLOCK:.*]] = kdk.block_id 0
 // CHECK: %[[FIRST:.*]] = arith.muli %[[COLUMN_BLOCK]], %c8
@@ -23,21 +23,21 @@
 // CHECK: kdk.store_tile {{.*}} rows(%c32{{.*}}) row_stride(%c16{{.*}}) {{.*}} : memref<32x8xf32, strided<[9, 1]>, 3>, memref<?xf32>
 // CHECK: kdk.load_tile {{.*}} : memref<?xbf16>, memref<16x8xf32
 // CHECK-LABEL: func.func @kda_bwd_state_grads
-// CHECK-SAME: kdk.grid = ["2", "1", "sequences"]
+// CHECK-SAME: kdk.grid = #kdk.grid<2, 1, sequences>
 // CHECK-LABEL: func.func @kda_bwd_map
-// CHECK-SAME: kdk.grid = ["chunk_slots", "1", "1"]
+// CHECK-SAME: kdk.grid = #kdk.grid<chunk_slots, 1, 1>
 
 // MIXED-LABEL: func.func @kda_bwd_states
-// MIXED-SAME: kdk.grid = ["1", "1", "sequences"]
+// MIXED-SAME: kdk.grid = #kdk.grid<1, 1, sequences>
 // MIXED-LABEL: func.func @kda_bwd_state_grads
-// MIXED-SAME: kdk.grid = ["2", "1", "sequences"]
+// MIXED-SAME: kdk.grid = #kdk.grid<2, 1, sequences>
 
-// WHOLE-COUNT-2: kdk.grid = ["1", "1", "sequences"]
-// FLAG-COUNT-2: kdk.grid = ["2", "1", "sequences"]
+// WHOLE-COUNT-2: kdk.grid = #kdk.grid<1, 1, sequences>
+// FLAG-COUNT-2: kdk.grid = #kdk.grid<2, 1, sequences>
 // BAD: error: convert-kda-grad-to-kdk: scan-v-tile must be 0 (all of V) or a tile of at most 256 columns, got -1
 
 // PREP-LABEL: func.func @kda_bwd_states
-// PREP-SAME: kdk.grid = ["2", "1", "sequences"]
+// PREP-SAME: kdk.grid = #kdk.grid<2, 1, sequences>
 // PREP: kdk.load_tile {{.*}} row_stride(%c32) {{.*}} : memref<?xf32>, memref<16x32xf32
 // PREP: kdk.load_tile {{.*}} row_stride(%c16) {{.*}} : memref<?xf32>, memref<16x8xf32
 // PREP: kdk.load_tile {{.*}} : memref<?xf32>, memref<32xf32

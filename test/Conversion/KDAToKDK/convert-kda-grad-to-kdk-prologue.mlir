@@ -7,8 +7,8 @@
 // RUN: kdac --op=backward --H=2 --HV=4 --K=16 --V=16 --dtype=f32 --varlen --qk-l2norm --gate-activation=softplus --a-log --dt-bias --beta-sigmoid --emit=cuda | FileCheck %s --check-prefix=CUDA
 
 // CHECK-LABEL: func.func @kda_bwd_states
-// CHECK-SAME: kdk.param = "A_log"
-// CHECK-SAME: kdk.param = "dt_bias"
+// CHECK-SAME: kdk.arg = #kdk.tensor<"A_log">
+// CHECK-SAME: kdk.arg = #kdk.tensor<"dt_bias">
 // CHECK: kdk.l2norm_rows
 // CHECK: kdk.gate_activation softplus {{.*}} A_log({{.*}}) dt_bias({{.*}})
 // CHECK-NOT: cumulative
@@ -16,26 +16,26 @@
 // CHECK-LABEL: func.func @kda_bwd_state_grads
 // CHECK: kdk.gate_activation softplus
 // CHECK-LABEL: func.func @kda_bwd_map
-// CHECK-SAME: kdk.workspace = "dq_heads"
-// CHECK-SAME: kdk.workspace = "dk_heads"
-// CHECK-SAME: kdk.param = "dv"
-// CHECK-SAME: kdk.workspace = "dt_bias_partials"
-// CHECK-SAME: kdk.workspace = "A_log_partials"
+// CHECK-SAME: #kdk.workspace<"dq_heads"
+// CHECK-SAME: #kdk.workspace<"dk_heads"
+// CHECK-SAME: kdk.arg = #kdk.tensor<"dv">
+// CHECK-SAME: #kdk.workspace<"dt_bias_partials"
+// CHECK-SAME: #kdk.workspace<"A_log_partials"
 // CHECK: kdk.decayed_gram_grad
 // CHECK: kdk.l2norm_rows_grad
 // CHECK: kdk.l2norm_rows_grad
 // CHECK: kdk.gate_activation_grad softplus {{.*}} into dt_bias_grad({{.*}}) A_log_grad({{.*}})
 // CHECK: kdk.sigmoid_grad
 // CHECK-LABEL: func.func @kda_bwd_group_sum
-// CHECK-SAME: kdk.param = "dq"
-// CHECK-SAME: kdk.param = "dk"
-// CHECK-SAME: kdk.grid = ["chunk_slots", "2", "1"]
+// CHECK-SAME: kdk.arg = #kdk.tensor<"dq">
+// CHECK-SAME: kdk.arg = #kdk.tensor<"dk">
+// CHECK-SAME: kdk.grid = #kdk.grid<chunk_slots, 2, 1>
 // CHECK: kdk.add
 // CHECK-LABEL: func.func @kda_bwd_gate_params
-// CHECK-SAME: kdk.param = "ddt_bias"
-// CHECK-SAME: kdk.param = "dA_log"
-// CHECK-SAME: kdk.size = "chunk_slots"
-// CHECK-SAME: kdk.grid = ["1", "4", "1"]
+// CHECK-SAME: kdk.arg = #kdk.tensor<"ddt_bias">
+// CHECK-SAME: kdk.arg = #kdk.tensor<"dA_log">
+// CHECK-SAME: kdk.arg = #kdk.size<"chunk_slots">
+// CHECK-SAME: kdk.grid = #kdk.grid<1, 4, 1>
 // Each chunk's share is added where the map stored it: no staging tile, no
 // barrier in the loop.
 // CHECK: scf.for

@@ -9,25 +9,25 @@
 // RUN: not kda-opt %s --convert-kda-grad-to-kdk="scan-blocks-per-sm=9" 2>&1 | FileCheck %s --check-prefix=TOO-MANY
 
 // CHECK-LABEL: func.func @kda_bwd_states
-// CHECK-SAME: kdk.workspace = "states"
-// CHECK-SAME: kdk.grid = ["1", "2", "sequences"]
+// CHECK-SAME: #kdk.workspace<"states"
+// CHECK-SAME: kdk.grid = #kdk.grid<1, 2, sequences>
 // CHECK: kdk.sequence_range
 // CHECK: scf.for
 // CHECK: kdk.store_tile {{.*}} : memref<16x16xf32, {{.*}}>, memref<?xf32>
 // CHECK: kdk.tri_inverse
 // CHECK: kdk.mma {{.*}} transpose_lhs
 // CHECK-LABEL: func.func @kda_bwd_state_grads
-// CHECK-SAME: kdk.param = "do"
-// CHECK-SAME: kdk.param = "dht"
-// CHECK-SAME: kdk.workspace = "next_state_grads"
-// CHECK-SAME: kdk.param = "dh0"
+// CHECK-SAME: kdk.arg = #kdk.tensor<"do">
+// CHECK-SAME: kdk.arg = #kdk.tensor<"dht">
+// CHECK-SAME: #kdk.workspace<"next_state_grads"
+// CHECK-SAME: kdk.arg = #kdk.tensor<"dh0">
 // CHECK: arith.subi
 // The state's cotangent update: products accumulate into one K x V tile.
 // CHECK: kdk.mma {{.*}} transpose_lhs accumulate alpha = -1.000000e+00
 // CHECK-LABEL: func.func @kda_bwd_map
-// CHECK-SAME: kdk.param = "dq"
-// CHECK-SAME: kdk.param = "dbeta"
-// CHECK-SAME: kdk.grid = ["chunk_slots", "2", "1"]
+// CHECK-SAME: kdk.arg = #kdk.tensor<"dq">
+// CHECK-SAME: kdk.arg = #kdk.tensor<"dbeta">
+// CHECK-SAME: kdk.grid = #kdk.grid<chunk_slots, 2, 1>
 // CHECK: kdk.locate_chunk
 // (Ops run in the order that keeps the fewest tiles alive.)
 // CHECK-DAG: kdk.row_dot

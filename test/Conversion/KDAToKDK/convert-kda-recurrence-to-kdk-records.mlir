@@ -8,8 +8,8 @@
 // RUN: not kda-opt %s -split-input-file --convert-kda-recurrence-to-kdk="state-in=registers" 2>&1 | FileCheck %s --check-prefix=REGS
 
 // CHECK-LABEL: func.func @kda_recurrent(
-// CHECK-SAME: {kdk.param = "state_pool"}
-// CHECK-SAME: {kdk.param = "o"}, %[[REC:[^:]*]]: memref<?xf32> {kdk.param = "token_records"}
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"state_pool">}
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"o">}, %[[REC:[^:]*]]: memref<?xf32> {kdk.arg = #kdk.tensor<"token_records">}
 // CHECK: kdk.load_tile %{{.*}} into %[[S:[^ ]*]] async
 // CHECK: kdk.gate_activation lowerbound %[[G:[^ ]*]] head(%{{.*}}) rows(%c3)
 // CHECK-NOT: cumulative

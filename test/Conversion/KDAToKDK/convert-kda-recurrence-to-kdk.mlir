@@ -12,18 +12,18 @@
 // BADSTATEIN: convert-kda-recurrence-to-kdk: unknown state-in 'stack' (registers | shared | auto)
 // BADTILE: convert-kda-recurrence-to-kdk: v-tile 48 does not divide V = 64
 // BADTHREADS: error: convert-kda-recurrence-to-kdk: block-threads must be a multiple of 32 in [32, 1024], got 16
-// VTILE: kdk.grid = ["2", "4", "sequences"]
+// VTILE: kdk.grid = #kdk.grid<2, 4, sequences>
 // VTILE: kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<64x32xf32, 5>
 
 // One warp owns all 64 columns (64 elements per thread), 16-byte runs of
 // four f32 along V, eight lanes per row.
 // CHECK: module attributes {kdk.chunk_size = 1 : i64}
 // CHECK-LABEL: func.func @kda_recurrent(
-// CHECK-SAME: {kdk.param = "q"}
-// CHECK-SAME: {kdk.param = "initial_state"}
-// CHECK-SAME: {kdk.param = "final_state"}
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"q">}
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"initial_state">}
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"final_state">}
 // CHECK-SAME: kdk.block_threads = 32
-// CHECK-SAME: kdk.grid = ["1", "4", "sequences"]
+// CHECK-SAME: kdk.grid = #kdk.grid<1, 4, sequences>
 // CHECK: kdk.sequence_range %{{.*}} T(%{{.*}}) chunk_size = 1
 // CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<64x64xf32, 5>
 // CHECK: kdk.load_tile %{{.*}} into %[[S]]
@@ -82,10 +82,10 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
 // state_indices[n, num_accepted[n] - 1], a negative one skips the block, and
 // every token's state goes to state_indices[n, t].
 // CHECK-LABEL: func.func @kda_recurrent(
-// CHECK-SAME: {kdk.param = "state_pool"}
-// CHECK-SAME: {kdk.param = "state_indices"}
-// CHECK-SAME: {kdk.param = "num_accepted"}
-// CHECK-SAME: {kdk.size = "S"}
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"state_pool">}
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"state_indices">}
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"num_accepted">}
+// CHECK-SAME: {kdk.arg = #kdk.size<"S">}
 // CHECK: %[[ACC:.*]] = kdk.load_index %{{.*}}[%{{.*}}] : memref<?xi32>
 // CHECK: %[[START:.*]] = kdk.load_index %{{.*}}[%{{.*}}] : memref<?xi32>
 // CHECK: %[[SLOT:.*]] = arith.select %{{.*}}, %[[START]], %c-1
@@ -135,7 +135,7 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
 // step has no decay. The vk layout runs along K.
 // CHECK-LABEL: func.func @kda_recurrent(
 // CHECK-SAME: kdk.block_threads = 128
-// CHECK-SAME: kdk.grid = ["1", "4", "sequences"]
+// CHECK-SAME: kdk.grid = #kdk.grid<1, 4, sequences>
 // CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 0, 8, 8>} : memref<128x128xbf16, 5>
 // CHECK-NOT: kdk.last_row_exp
 // CHECK: kdk.delta_step %[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} into %{{[^ ]*}} scale = {{.*}} : memref<128x128xbf16, 5>

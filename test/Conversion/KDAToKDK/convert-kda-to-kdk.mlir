@@ -9,11 +9,11 @@
 // BADTILE: convert-kda-to-kdk: v-tile 48 does not divide V = 64
 
 // CHECK-LABEL: func.func @kda_chunk_prep(
-// CHECK-SAME: memref<?xbf16> {kdk.param = "q"}
-// CHECK-SAME: {kdk.bytes_per_slot = 16384 : i64, kdk.workspace = "u"}
-// CHECK-SAME: {kdk.bytes_per_slot = 8192 : i64, kdk.workspace = "w"}
-// CHECK-SAME: index {kdk.size = "T"})
-// CHECK-SAME: attributes {kdk.block_threads = 128 : i64, kdk.grid = ["chunk_slots", "2", "1"], kdk.kernel}
+// CHECK-SAME: memref<?xbf16> {kdk.arg = #kdk.tensor<"q">}
+// CHECK-SAME: {kdk.arg = #kdk.workspace<"u", bytes_per_slot = 16384>}
+// CHECK-SAME: {kdk.arg = #kdk.workspace<"w", bytes_per_slot = 8192>}
+// CHECK-SAME: index {kdk.arg = #kdk.size<"T">})
+// CHECK-SAME: attributes {kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<chunk_slots, 2, 1>, kdk.kernel}
 // CHECK: %[[SLOT:.*]] = kdk.block_id 0
 // CHECK: %[[VALID:.*]], %{{.*}}, %{{.*}}, %{{.*}}, %[[ROWS:.*]] = kdk.locate_chunk %[[SLOT]] T(%{{.*}}) chunk_size = 32
 // CHECK: scf.if %[[VALID]]
@@ -42,10 +42,10 @@
 // CHECK: kdk.store_tile
 
 // CHECK-LABEL: func.func @kda_chunk_recurrence(
-// CHECK-SAME: {kdk.param = "initial_state"}
-// CHECK-SAME: {kdk.param = "o"}
-// CHECK-SAME: {kdk.param = "final_state"}
-// CHECK-SAME: kdk.block_threads = 64 : i64, kdk.grid = ["2", "2", "sequences"]
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"initial_state">}
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"o">}
+// CHECK-SAME: {kdk.arg = #kdk.tensor<"final_state">}
+// CHECK-SAME: kdk.block_threads = 64 : i64, kdk.grid = #kdk.grid<2, 2, sequences>
 // bf16 operands: the state, v' and o live in tensor-core accumulators, one
 // 16-column tile per warp; the chunk tiles alternate between two buffers.
 // CHECK-DAG: %[[VALUES_NEXT:.*]] = kdk.alloc_tile {mma_layout} : memref<32x32xf32, 5>
@@ -88,9 +88,9 @@ func.func @kda_forward(%q: tensor<1x?x2x64xbf16>, %k: tensor<1x?x2x64xbf16>,
 // -----
 
 // f32 operands keep the state in shared memory and the f32 products.
-// F32: func.func @kda_chunk_prep(%arg0: memref<?xf32> {kdk.param = "q"}
+// F32: func.func @kda_chunk_prep(%arg0: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}
 // F32: func.func @kda_chunk_recurrence(
-// F32-SAME: kdk.block_threads = 128 : i64, kdk.grid = ["2", "2", "sequences"]
+// F32-SAME: kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<2, 2, sequences>
 // Tile rows are padded by 16 bytes against bank conflicts; ops see views.
 // F32: %[[STATE_ROWS:.*]] = kdk.alloc_tile : memref<64x36xf32, 3>
 // F32-NEXT: %[[STATE:.*]] = memref.subview %[[STATE_ROWS]][0, 0] [64, 32] [1, 1] : memref<64x36xf32, 3> to memref<64x32xf32, strided<[36, 1]>, 3>

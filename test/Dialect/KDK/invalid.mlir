@@ -169,64 +169,100 @@ func.func @step_store_from_fragment(%dst: memref<?xf32>, %i: index) {
 // -----
 
 // The kernel attributes are checked by the dialect, before any emitter.
-// expected-error @+1 {{kdk.grid must be an array of three strings}}
-func.func @two_axes() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1"]} {
+// expected-error @+1 {{kdk.grid must be a #kdk.grid}}
+func.func @string_grid() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
   return
 }
 
 // -----
 
 // expected-error @+1 {{kdk.block_threads must be a multiple of 32 in [32, 1024]}}
-func.func @odd_threads() attributes {kdk.kernel, kdk.block_threads = 100 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @odd_threads() attributes {kdk.kernel, kdk.block_threads = 100 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   return
 }
 
 // -----
 
 // expected-error @+1 {{kdk.min_blocks_per_sm must be in [0, 4] for 512-thread blocks (2048 threads per SM), got 5}}
-func.func @too_many_blocks() attributes {kdk.kernel, kdk.block_threads = 512 : i64, kdk.min_blocks_per_sm = 5 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @too_many_blocks() attributes {kdk.kernel, kdk.block_threads = 512 : i64, kdk.min_blocks_per_sm = 5 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   return
 }
 
 // -----
 
 // expected-error @+1 {{kdk.min_blocks_per_sm must be a positive integer on a kernel with kdk.block_threads}}
-func.func @blocks_without_threads() attributes {kdk.kernel, kdk.min_blocks_per_sm = 2 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @blocks_without_threads() attributes {kdk.kernel, kdk.min_blocks_per_sm = 2 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   return
 }
 
 // -----
 
-// expected-error @+1 {{argument #0 of @unknown_tensor: kdk.param "h" is not a KDA tensor name}}
-func.func @unknown_tensor(%h: memref<?xf32> {kdk.param = "h"}) {
+// expected-error @+1 {{#kdk.tensor "h" is not a KDA tensor name}}
+func.func @unknown_tensor(%h: memref<?xf32> {kdk.arg = #kdk.tensor<"h">}) {
   return
 }
 
 // -----
 
 // expected-error @+1 {{argument #0 of @tile_param: a buffer argument must be a memref<?xT> in global memory}}
-func.func @tile_param(%q: memref<16x16xf32, 3> {kdk.param = "q"}) {
+func.func @tile_param(%q: memref<16x16xf32, 3> {kdk.arg = #kdk.tensor<"q">}) {
   return
 }
 
 // -----
 
-// expected-error @+1 {{argument #0 of @two_bindings: needs exactly one of kdk.param, kdk.workspace, kdk.size}}
-func.func @two_bindings(%q: memref<?xf32> {kdk.param = "q", kdk.workspace = "u", kdk.bytes_per_slot = 4 : i64}) {
+// expected-error @+1 {{argument #0 of kernel @unbound needs a kdk.arg (#kdk.tensor, #kdk.workspace or #kdk.size)}}
+func.func @unbound(%q: memref<?xf32>) attributes {kdk.kernel} {
   return
 }
 
 // -----
 
-// expected-error @+1 {{argument #0 of @no_bytes: a kdk.workspace argument needs a positive kdk.bytes_per_slot}}
-func.func @no_bytes(%u: memref<?xf32> {kdk.workspace = "u"}) {
+// expected-error @+1 {{#kdk.workspace "u" needs a positive bytes_per_slot, got 0}}
+func.func @no_bytes(%u: memref<?xf32> {kdk.arg = #kdk.workspace<"u", bytes_per_slot = 0>}) {
   return
 }
 
 // -----
 
-// expected-error @+1 {{argument #0 of @stray_bytes: kdk.bytes_per_slot belongs to a kdk.workspace argument}}
-func.func @stray_bytes(%q: memref<?xf32> {kdk.param = "q", kdk.bytes_per_slot = 4 : i64}) {
+// expected-error @+1 {{argument #0 of @old_binding: unknown argument attribute "kdk.param" (a kernel argument binds through kdk.arg)}}
+func.func @old_binding(%q: memref<?xf32> {kdk.param = "q"}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{argument #0 of @not_a_binding: kdk.arg must be a #kdk.tensor, #kdk.workspace or #kdk.size}}
+func.func @not_a_binding(%q: memref<?xf32> {kdk.arg = "q"}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#kdk.size "H" is not T, N, B, S or chunk_slots}}
+func.func @unknown_size(%h: index {kdk.arg = #kdk.size<"H">}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{#kdk.grid needs three extents (x, y, z), got 2}}
+func.func @two_axes() attributes {kdk.grid = #kdk.grid<1, 2>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{grid extent 0 is not a positive integer}}
+func.func @empty_axis() attributes {kdk.grid = #kdk.grid<1, 0, 1>} {
+  return
+}
+
+// -----
+
+// A negative extent is not a way to write chunk_slots.
+// expected-error @+1 {{grid extent -1 is not a positive integer}}
+func.func @negative_axis() attributes {kdk.grid = #kdk.grid<chunk_slots, -1, 1>} {
   return
 }
 
@@ -417,13 +453,15 @@ func.func @global_tile_element(%ws: memref<?xbf16>, %i: index) {
 // -----
 
 // expected-error @+1 {{kdk.decay_bound must be a positive float (the largest per-token log-decay)}}
-func.func @nonpositive_decay_bound() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 0.0 : f64, kdk.grid = ["1", "1", "1"]} {
+func.func @nonpositive_decay_bound() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.decay_bound = 0.0 : f64, kdk.grid = #kdk.grid<1, 1, 1>} {
   return
 }
 
 // -----
 
-func.func @gram_grad_tensor_cores_rows(%m: memref<32x32xf32, 3>, %a: memref<32x32xf32, 3>) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @gram_grad_tensor_cores_rows() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+  %m = kdk.alloc_tile : memref<32x32xf32, 3>
+  %a = kdk.alloc_tile : memref<32x32xf32, 3>
   // expected-error @+1 {{'kdk.decayed_gram_grad' op with tensor_cores needs 16 rows and a depth that is a multiple of 8, got 32x32}}
   kdk.decayed_gram_grad %m, %a, %a, %a into %a, %a, %a mask = strict scale = 1.0 tensor_cores : memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>, memref<32x32xf32, 3>
   return
@@ -449,7 +487,7 @@ func.func @exp_shape(%a: memref<8x128xf32, 3>, %b: memref<4x128xf32, 3>) {
 
 // 48 bf16 columns over four warps are 12 per warp: runs of four, three
 // lanes along a row, which kdac::SharedStateLayout cannot index.
-func.func @shared_state_split() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @shared_state_split() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %s = kdk.alloc_tile : memref<128x48xbf16, 3>
   %k = kdk.alloc_tile : memref<1x128xf32, 3>
   %v = kdk.alloc_tile : memref<1x48xf32, 3>
@@ -463,7 +501,7 @@ func.func @shared_state_split() attributes {kdk.kernel, kdk.block_threads = 128 
 
 // The chunk form's state store splits its shared state the same way: 96
 // threads are three warps, over which 64 columns do not divide.
-func.func @chunk_state_split(%dst: memref<?xbf16>) attributes {kdk.kernel, kdk.block_threads = 96 : i64, kdk.grid = ["1", "1", "1"]} {
+func.func @chunk_state_split(%dst: memref<?xbf16> {kdk.arg = #kdk.tensor<"state_pool">}) attributes {kdk.kernel, kdk.block_threads = 96 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %c0 = arith.constant 0 : index
   %c64 = arith.constant 64 : index
   %s = kdk.alloc_tile : memref<128x64xbf16, 3>

@@ -6,9 +6,9 @@
 // scf.if with results declares them first and assigns them in each branch.
 
 module attributes {kdk.chunk_size = 32 : i64} {
-  func.func @scalars(%o: memref<?xf32> {kdk.param = "o"}, %cu: memref<?xi32> {kdk.param = "cu_seqlens"},
-                     %T: index {kdk.size = "T"}, %N: index {kdk.size = "N"})
-      attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = ["sequences", "1", "1"]} {
+  func.func @scalars(%o: memref<?xf32> {kdk.arg = #kdk.tensor<"o">}, %cu: memref<?xi32> {kdk.arg = #kdk.tensor<"cu_seqlens">},
+                     %T: index {kdk.arg = #kdk.size<"T">}, %N: index {kdk.arg = #kdk.size<"N">})
+      attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<sequences, 1, 1>} {
     %seq = kdk.block_id 0
     %b, %start, %len, %chunks, %first = kdk.sequence_range %seq T(%T) cu_seqlens(%cu : memref<?xi32>) chunk_size = 32
     %c0 = arith.constant 0 : index

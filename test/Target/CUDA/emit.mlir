@@ -8,13 +8,13 @@
 !sq = memref<64x64xf32, 3>
 module attributes {kdk.chunk_size = 64 : i64} {
   func.func @kda_intra(
-      %k: memref<?xbf16> {kdk.param = "k"}, %g: memref<?xf32> {kdk.param = "g"},
-      %beta: memref<?xbf16> {kdk.param = "beta"},
-      %cu: memref<?xi64> {kdk.param = "cu_seqlens"},
-      %w: memref<?xf32> {kdk.workspace = "akk", kdk.bytes_per_slot = 16384 : i64},
-      %T: index {kdk.size = "T"})
+      %k: memref<?xbf16> {kdk.arg = #kdk.tensor<"k">}, %g: memref<?xf32> {kdk.arg = #kdk.tensor<"g">},
+      %beta: memref<?xbf16> {kdk.arg = #kdk.tensor<"beta">},
+      %cu: memref<?xi64> {kdk.arg = #kdk.tensor<"cu_seqlens">},
+      %w: memref<?xf32> {kdk.arg = #kdk.workspace<"akk", bytes_per_slot = 16384>},
+      %T: index {kdk.arg = #kdk.size<"T">})
       attributes {kdk.kernel, kdk.block_threads = 128 : i64,
-                  kdk.grid = ["chunk_slots", "16", "1"]} {
+                  kdk.grid = #kdk.grid<chunk_slots, 16, 1>} {
     %slot = kdk.block_id 0
     %head = kdk.block_id 1
     %valid, %seq, %batch, %start, %rows = kdk.locate_chunk %slot T(%T) cu_seqlens(%cu : memref<?xi64>) chunk_size = 64
@@ -102,8 +102,8 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // a column become n x 1 tiles whose ld is the parent's row stride.
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @views(%o: memref<?xf32> {kdk.param = "o"}, %T: index {kdk.size = "T"})
-      attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = ["batch", "1", "1"]} {
+  func.func @views(%o: memref<?xf32> {kdk.arg = #kdk.tensor<"o">}, %T: index {kdk.arg = #kdk.size<"T">})
+      attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = #kdk.grid<batch, 1, 1>} {
     %c0 = arith.constant 0 : index
     %c64 = arith.constant 64 : index
     %s = kdk.alloc_tile : memref<64x64xf32, 3>

@@ -8,9 +8,9 @@
 !row = memref<1x128xf32, 3>
 !vrow = memref<1x32xf32, 3>
 module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @fragments(%pool: memref<?xbf16> {kdk.param = "state_pool"},
-                       %slots: memref<?xi32> {kdk.param = "state_indices"})
-      attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = ["4", "8", "sequences"]} {
+  func.func @fragments(%pool: memref<?xbf16> {kdk.arg = #kdk.tensor<"state_pool">},
+                       %slots: memref<?xi32> {kdk.arg = #kdk.tensor<"state_indices">})
+      attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<4, 8, sequences>} {
     %c0 = arith.constant 0 : index
     %c128 = arith.constant 128 : index
     %seq = kdk.block_id 2
@@ -54,8 +54,8 @@ module attributes {kdk.chunk_size = 1 : i64} {
 
 !frag = memref<128x128xbf16, 5>
 module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @packed(%s0: memref<?xbf16> {kdk.param = "initial_state"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "8", "sequences"]} {
+  func.func @packed(%s0: memref<?xbf16> {kdk.arg = #kdk.tensor<"initial_state">})
+      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 8, sequences>} {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c128 = arith.constant 128 : index
@@ -87,9 +87,9 @@ module attributes {kdk.chunk_size = 1 : i64} {
 !acc = memref<16x32xf32, 5>
 !tile = memref<16x64xbf16, 3>
 module attributes {kdk.chunk_size = 16 : i64} {
-  func.func @accumulators(%ws: memref<?xbf16> {kdk.param = "k"},
-                          %o: memref<?xbf16> {kdk.param = "o"})
-      attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = ["1", "1", "sequences"]} {
+  func.func @accumulators(%ws: memref<?xbf16> {kdk.arg = #kdk.tensor<"k">},
+                          %o: memref<?xbf16> {kdk.arg = #kdk.tensor<"o">})
+      attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = #kdk.grid<1, 1, sequences>} {
     %c0 = arith.constant 0 : index
     %c5 = arith.constant 5 : index
     %c16 = arith.constant 16 : index
@@ -131,9 +131,9 @@ module attributes {kdk.chunk_size = 16 : i64} {
 !row = memref<1x128xf32, 3>
 !vrow = memref<1x64xf32, 3>
 module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @shared_state(%s0: memref<?xbf16> {kdk.param = "initial_state"},
-                          %sT: memref<?xbf16> {kdk.param = "final_state"})
-      attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = ["2", "8", "sequences"]} {
+  func.func @shared_state(%s0: memref<?xbf16> {kdk.arg = #kdk.tensor<"initial_state">},
+                          %sT: memref<?xbf16> {kdk.arg = #kdk.tensor<"final_state">})
+      attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = #kdk.grid<2, 8, sequences>} {
     %c0 = arith.constant 0 : index
     %c128 = arith.constant 128 : index
     %s = kdk.alloc_tile : !state

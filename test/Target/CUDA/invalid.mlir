@@ -3,8 +3,8 @@
 // The emitter fails loudly, at the op, on anything it cannot express.
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k(%q: memref<?xf32> {kdk.param = "q"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k(%q: memref<?xf32> {kdk.arg = #kdk.tensor<"q">})
+      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %f = arith.constant 1.0 : f32
     // expected-error @+1 {{'arith.addf' op is not supported by the CUDA emitter}}
     %g = arith.addf %f, %f : f32
@@ -15,7 +15,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     // expected-error @+1 {{'memref.alloc' op is not supported by the CUDA emitter}}
     %m = memref.alloc() : memref<64xf32, 3>
     return
@@ -25,7 +25,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %c0 = arith.constant 0 : index
     %c4 = arith.constant 4 : index
     // expected-error @+1 {{'scf.while' op is not supported by the CUDA emitter}}
@@ -44,7 +44,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 
 // expected-error @+1 {{the module needs a positive kdk.chunk_size}}
 module {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
 }
@@ -62,7 +62,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 
 module attributes {kdk.chunk_size = 64 : i64} {
   // expected-error @+1 {{kdk.block_threads must be a multiple of 32 in [32, 1024]}}
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 96000 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 96000 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
 }
@@ -70,8 +70,8 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  // expected-error @+1 {{grid extent "0" is not a positive integer, "chunk_slots", "sequences" or "batch"}}
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["0", "1", "1"]} {
+  // expected-error @+1 {{grid extent 0 is not a positive integer}}
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<0, 1, 1>} {
     return
   }
 }
@@ -79,9 +79,9 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  // expected-error @+1 {{argument #1 of @k: kdk.size must be "T", "N", "B", "S" or "chunk_slots"}}
-  func.func @k(%q: memref<?xf32> {kdk.param = "q"}, %h: index {kdk.size = "H"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  // expected-error @+1 {{#kdk.size "H" is not T, N, B, S or chunk_slots}}
+  func.func @k(%q: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}, %h: index {kdk.arg = #kdk.size<"H">})
+      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
 }
@@ -90,8 +90,8 @@ module attributes {kdk.chunk_size = 64 : i64} {
 
 module attributes {kdk.chunk_size = 64 : i64} {
   // expected-error @+1 {{two arguments of @k bind "q"}}
-  func.func @k(%a: memref<?xf32> {kdk.param = "q"}, %b: memref<?xf32> {kdk.param = "q"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k(%a: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}, %b: memref<?xf32> {kdk.arg = #kdk.tensor<"q">})
+      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
 }
@@ -99,7 +99,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.shared_memory_bytes = 16384 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.shared_memory_bytes = 16384 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %a = kdk.alloc_tile {offset = 0 : i64} : memref<64x64xf32, 3>
     %s = memref.subview %a[0, 0] [32, 64] [1, 1] : memref<64x64xf32, 3> to memref<32x64xf32, strided<[64, 1]>, 3>
     // expected-error @+1 {{'kdk.mma' op has out overlapping lhs in shared memory, which the CUDA emitter cannot execute in place}}
@@ -111,7 +111,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.shared_memory_bytes = 32768 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.shared_memory_bytes = 32768 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %a = kdk.alloc_tile {offset = 0 : i64} : memref<64x64xf32, 3>
     %b = kdk.alloc_tile {offset = 16384 : i64} : memref<64x64xf32, 3>
     %top = memref.subview %a[0, 0] [32, 64] [1, 1] : memref<64x64xf32, 3> to memref<32x64xf32, strided<[64, 1]>, 3>
@@ -127,7 +127,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.shared_memory_bytes = 49152 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.shared_memory_bytes = 49152 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %k = kdk.alloc_tile {offset = 0 : i64} : memref<64x128xbf16, 3>
     %g = kdk.alloc_tile {offset = 16384 : i64} : memref<32x128xf32, 3>
     %o = kdk.alloc_tile {offset = 32768 : i64} : memref<64x64xf32, 3>
@@ -140,7 +140,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.shared_memory_bytes = 16384 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.shared_memory_bytes = 16384 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %a = kdk.alloc_tile {offset = 0 : i64} : memref<64x64xf32, 3>
     // expected-error @+1 {{a 2-D tile must have contiguous rows (inner stride 1)}}
     %s = memref.subview %a[0, 0] [64, 32] [1, 2] : memref<64x64xf32, 3> to memref<64x32xf32, strided<[64, 2]>, 3>
@@ -151,8 +151,8 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k(%q: memref<?xf32> {kdk.param = "q"})
-      attributes {kdk.shared_memory_bytes = 16384 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k(%q: memref<?xf32> {kdk.arg = #kdk.tensor<"q">})
+      attributes {kdk.shared_memory_bytes = 16384 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %a = kdk.alloc_tile {offset = 0 : i64} : memref<64x64xf32, 3>
@@ -167,8 +167,8 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k(%q: memref<?xf32> {kdk.param = "q"}, %cu: memref<?xf32> {kdk.param = "cu_seqlens"}, %T: index {kdk.size = "T"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k(%q: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}, %cu: memref<?xf32> {kdk.arg = #kdk.tensor<"cu_seqlens">}, %T: index {kdk.arg = #kdk.size<"T">})
+      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %c0 = arith.constant 0 : index
     // expected-error @+1 {{'kdk.locate_chunk' op expects i64 or i32 cu_seqlens}}
     %v, %s, %b, %st, %r = kdk.locate_chunk %c0 T(%T) cu_seqlens(%cu : memref<?xf32>) chunk_size = 64
@@ -179,8 +179,8 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k(%cu: memref<?xi64> {kdk.param = "cu_seqlens"})
-      attributes {kdk.shared_memory_bytes = 256 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k(%cu: memref<?xi64> {kdk.arg = #kdk.tensor<"cu_seqlens">})
+      attributes {kdk.shared_memory_bytes = 256 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %c0 = arith.constant 0 : index
     %a = kdk.alloc_tile {offset = 0 : i64} : memref<64xf32, 3>
     // expected-error @+1 {{'kdk.load_tile' op expects the global buffer with float elements, got 'i64'}}
@@ -193,7 +193,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 
 module attributes {kdk.chunk_size = 64 : i64} {
   // expected-error @+1 {{kernel name "kda.intra" is not a C identifier}}
-  func.func @"kda.intra"() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @"kda.intra"() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
 }
@@ -201,7 +201,7 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @fragment_threads() attributes {kdk.kernel, kdk.block_threads = 96 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @fragment_threads() attributes {kdk.kernel, kdk.block_threads = 96 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     // expected-error @+1 {{cannot spread a 128x32 register fragment over 96 threads with fragment_layout [1, 4, 8]}}
     %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
     return
@@ -211,7 +211,7 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @fragment_in_a_shared_op() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @fragment_in_a_shared_op() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
     // expected-error @+1 {{has no form for a register fragment (memory space 5) operand in the CUDA emitter}}
     kdk.l2norm_rows %s : memref<128x32xf32, 5>
@@ -222,7 +222,7 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @fragment_partial_rows(%pool: memref<?xf32> {kdk.param = "state_pool"}, %rows: index {kdk.size = "T"}) attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @fragment_partial_rows(%pool: memref<?xf32> {kdk.arg = #kdk.tensor<"state_pool">}, %rows: index {kdk.arg = #kdk.size<"T">}) attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %c0 = arith.constant 0 : index
     %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
     // expected-error @+1 {{moves a register fragment, which needs rows = 128 as a constant}}
@@ -234,7 +234,7 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @fragment_product(%x: memref<?xf32> {kdk.param = "q"}) attributes {kdk.shared_memory_bytes = 10240 : i64, kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @fragment_product(%x: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.shared_memory_bytes = 10240 : i64, kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %a = kdk.alloc_tile {offset = 0 : i64} : memref<16x128xf32, 3>
     %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
     %o = kdk.alloc_tile {offset = 8192 : i64} : memref<16x32xf32, 3>
@@ -249,8 +249,8 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // A shared state whose rows (68 elements apart) its 16-byte runs cannot
 // start at: the verifiers check the split, the emitter the rows as laid out.
 module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @shared_state_runs(%o: memref<?xf32> {kdk.param = "o"})
-      attributes {kdk.shared_memory_bytes = 18560 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @shared_state_runs(%o: memref<?xf32> {kdk.arg = #kdk.tensor<"o">})
+      attributes {kdk.shared_memory_bytes = 18560 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %t = kdk.alloc_tile {offset = 0 : i64} : memref<128x68xbf16, 3>
     %s = memref.subview %t[0, 0] [128, 64] [1, 1] : memref<128x68xbf16, 3> to memref<128x64xbf16, strided<[68, 1]>, 3>
     %k = kdk.alloc_tile {offset = 17408 : i64} : memref<1x128xf32, 3>
@@ -267,7 +267,7 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // The emitter only prints the shared-memory plan; without it, it says which
 // pass writes it.
 module attributes {kdk.chunk_size = 16 : i64} {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     // expected-error @+1 {{'kdk.alloc_tile' op has no shared-memory offset: run kdk-allocate-shared-memory before the CUDA emitter}}
     %a = kdk.alloc_tile : memref<64xf32, 3>
     kdk.fill %a, 0.0 : memref<64xf32, 3>

@@ -6,10 +6,10 @@
 // no shared memory.
 
 module attributes {kdk.chunk_size = 32 : i64} {
-  func.func @prologue(%g: memref<?xbf16> {kdk.param = "g"},
-                      %gc: memref<?xf32> {kdk.workspace = "gc", kdk.bytes_per_slot = 8192 : i64},
-                      %T: index {kdk.size = "T"}, %B: index {kdk.size = "B"})
-      attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = ["chunk_slots", "32", "1"]} {
+  func.func @prologue(%g: memref<?xbf16> {kdk.arg = #kdk.tensor<"g">},
+                      %gc: memref<?xf32> {kdk.arg = #kdk.workspace<"gc", bytes_per_slot = 8192>},
+                      %T: index {kdk.arg = #kdk.size<"T">}, %B: index {kdk.arg = #kdk.size<"B">})
+      attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = #kdk.grid<chunk_slots, 32, 1>} {
     %c0 = arith.constant 0 : index
     %c64 = arith.constant 64 : index
     %t = kdk.alloc_tile : memref<32x64xf32, 3>
@@ -17,15 +17,15 @@ module attributes {kdk.chunk_size = 32 : i64} {
     kdk.store_tile %t into %gc[%c0] rows(%T) row_stride(%c64) col_stride = 1 : memref<32x64xf32, 3>, memref<?xf32>
     return
   }
-  func.func @recurrence(%gc: memref<?xf32> {kdk.workspace = "gc", kdk.bytes_per_slot = 8192 : i64},
-                        %h: memref<?xf32> {kdk.workspace = "h", kdk.bytes_per_slot = 16384 : i64},
-                        %final: memref<?xf32> {kdk.param = "final_state"},
-                        %N: index {kdk.size = "N"})
-      attributes {kdk.kernel, kdk.block_threads = 256 : i64, kdk.grid = ["sequences", "32", "2"]} {
+  func.func @recurrence(%gc: memref<?xf32> {kdk.arg = #kdk.workspace<"gc", bytes_per_slot = 8192>},
+                        %h: memref<?xf32> {kdk.arg = #kdk.workspace<"h", bytes_per_slot = 16384>},
+                        %final: memref<?xf32> {kdk.arg = #kdk.tensor<"final_state">},
+                        %N: index {kdk.arg = #kdk.size<"N">})
+      attributes {kdk.kernel, kdk.block_threads = 256 : i64, kdk.grid = #kdk.grid<sequences, 32, 2>} {
     return
   }
-  func.func @epilogue(%o: memref<?xbf16> {kdk.param = "o"})
-      attributes {kdk.kernel, kdk.block_threads = 1024 : i64, kdk.grid = ["batch", "7", "3"]} {
+  func.func @epilogue(%o: memref<?xbf16> {kdk.arg = #kdk.tensor<"o">})
+      attributes {kdk.kernel, kdk.block_threads = 1024 : i64, kdk.grid = #kdk.grid<batch, 7, 3>} {
     return
   }
 }

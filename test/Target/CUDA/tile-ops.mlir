@@ -8,10 +8,10 @@
 !sq = memref<64x64xf32, 3>
 !vec = memref<64xf32, 3>
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @ops(%alog: memref<?xf32> {kdk.param = "A_log"},
-                 %dtb: memref<?xbf16> {kdk.param = "dt_bias"},
-                 %o: memref<?xbf16> {kdk.param = "o"})
-      attributes {kdk.kernel, kdk.block_threads = 256 : i64, kdk.grid = ["sequences", "8", "1"]} {
+  func.func @ops(%alog: memref<?xf32> {kdk.arg = #kdk.tensor<"A_log">},
+                 %dtb: memref<?xbf16> {kdk.arg = #kdk.tensor<"dt_bias">},
+                 %o: memref<?xbf16> {kdk.arg = #kdk.tensor<"o">})
+      attributes {kdk.kernel, kdk.block_threads = 256 : i64, kdk.grid = #kdk.grid<sequences, 8, 1>} {
     %head = kdk.block_id 1
     %q = kdk.alloc_tile : !kb
     %k = kdk.alloc_tile : !kb

@@ -338,10 +338,10 @@ std::string locateModule(const std::string &cuType, bool varlen) {
       "col_stride = 1 : memref<16xf32, 3>, memref<?xf32>\n"
       "    }\n";
   return kernelModule(buffer("ramp", "f32") + ", %cu: memref<?x" + cuType +
-                          "> {kdk.param = \"cu_seqlens\"}, " +
+                          "> {kdk.arg = #kdk.tensor<\"cu_seqlens\">}, " +
                           buffer("out", "f32") + ", " + buffer("tok", "f32") +
-                          ", %T: index {kdk.size = \"T\"}",
-                      body, 64, 16, R"(["chunk_slots", "1", "1"])");
+                          ", %T: index {kdk.arg = #kdk.size<\"T\">}",
+                      body, 64, 16, "#kdk.grid<chunk_slots, 1, 1>");
 }
 
 /// The expected (sequence, batch, start, rows) of each slot, or none.
@@ -426,9 +426,9 @@ TEST_F(EmittedGeometry, SequenceRange) {
         "col_stride = 1 : memref<5xf32, 3>, memref<?xf32>\n";
     std::string ir = kernelModule(
         buffer("ramp", "f32") +
-            ", %cu: memref<?xi64> {kdk.param = \"cu_seqlens\"}, " +
-            buffer("out", "f32") + ", %T: index {kdk.size = \"T\"}",
-        body, 32, 16, R"(["sequences", "1", "1"])");
+            ", %cu: memref<?xi64> {kdk.arg = #kdk.tensor<\"cu_seqlens\">}, " +
+            buffer("out", "f32") + ", %T: index {kdk.arg = #kdk.size<\"T\">}",
+        body, 32, 16, "#kdk.grid<sequences, 1, 1>");
     std::vector<std::vector<int64_t>> expected =
         varlen ? std::vector<std::vector<int64_t>>{{0, 0, 5, 1, 0},
                                                    {0, 5, 0, 0, 1},
@@ -500,7 +500,7 @@ TEST_F(EmittedGeometry, ScalarArithAndControlFlow) {
           "col_stride = 1 : memref<16xf32, 3>, memref<?xf32>\n";
   std::string ir = kernelModule(buffer("ramp", "f32") + ", " +
                                     buffer("out", "f32") +
-                                    ", %T: index {kdk.size = \"T\"}",
+                                    ", %T: index {kdk.arg = #kdk.size<\"T\">}",
                                 body, 32);
   rt::DeviceBuffer dramp = upload(ramp(128)), dout = poisoned(16);
   launch(ir, "kernel", {arg(dramp), arg(dout), KernelArg::size(50)});

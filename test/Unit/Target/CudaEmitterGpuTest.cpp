@@ -58,7 +58,7 @@ TEST_F(EmittedTileOps, LoadAndStoreWithMasksBroadcastAndConversion) {
       buffer("xf", "f32") + ", " + buffer("xb", "bf16") + ", " +
           buffer("ya", "f32") + ", " + buffer("za", "bf16") + ", " +
           buffer("yb", "f32") + ", " + buffer("yc", "f32") + ", " +
-          buffer("yv", "f32") + ", %T: index {kdk.size = \"T\"}",
+          buffer("yv", "f32") + ", %T: index {kdk.arg = #kdk.size<\"T\">}",
       body);
 
   const int T = 37;

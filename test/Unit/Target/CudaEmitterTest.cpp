@@ -29,17 +29,17 @@ const char *kEveryOp = R"mlir(
 !kvec = memref<128xf32, 3>
 module attributes {kdk.chunk_size = 64 : i64} {
   func.func @kda_intra(
-      %q: memref<?xbf16> {kdk.param = "q"}, %k: memref<?xbf16> {kdk.param = "k"},
-      %v: memref<?xbf16> {kdk.param = "v"}, %g: memref<?xf32> {kdk.param = "g"},
-      %beta: memref<?xbf16> {kdk.param = "beta"},
-      %alog: memref<?xf32> {kdk.param = "A_log"},
-      %dtb: memref<?xf32> {kdk.param = "dt_bias"},
-      %cu: memref<?xi64> {kdk.param = "cu_seqlens"},
-      %w: memref<?xbf16> {kdk.workspace = "w", kdk.bytes_per_slot = 16384 : i64},
-      %u: memref<?xf32> {kdk.workspace = "u", kdk.bytes_per_slot = 32768 : i64},
-      %T: index {kdk.size = "T"})
+      %q: memref<?xbf16> {kdk.arg = #kdk.tensor<"q">}, %k: memref<?xbf16> {kdk.arg = #kdk.tensor<"k">},
+      %v: memref<?xbf16> {kdk.arg = #kdk.tensor<"v">}, %g: memref<?xf32> {kdk.arg = #kdk.tensor<"g">},
+      %beta: memref<?xbf16> {kdk.arg = #kdk.tensor<"beta">},
+      %alog: memref<?xf32> {kdk.arg = #kdk.tensor<"A_log">},
+      %dtb: memref<?xf32> {kdk.arg = #kdk.tensor<"dt_bias">},
+      %cu: memref<?xi64> {kdk.arg = #kdk.tensor<"cu_seqlens">},
+      %w: memref<?xbf16> {kdk.arg = #kdk.workspace<"w", bytes_per_slot = 16384>},
+      %u: memref<?xf32> {kdk.arg = #kdk.workspace<"u", bytes_per_slot = 32768>},
+      %T: index {kdk.arg = #kdk.size<"T">})
       attributes {kdk.kernel, kdk.block_threads = 128 : i64,
-                  kdk.grid = ["chunk_slots", "4", "1"]} {
+                  kdk.grid = #kdk.grid<chunk_slots, 4, 1>} {
     %slot = kdk.block_id 0
     %head = kdk.block_id 1
     %valid, %seq, %batch, %start, %rows = kdk.locate_chunk %slot T(%T) cu_seqlens(%cu : memref<?xi64>) chunk_size = 64
@@ -113,13 +113,13 @@ module attributes {kdk.chunk_size = 64 : i64} {
   }
 
   func.func @kda_inter(
-      %u: memref<?xf32> {kdk.workspace = "u", kdk.bytes_per_slot = 32768 : i64},
-      %h0: memref<?xf32> {kdk.param = "initial_state"},
-      %o: memref<?xf16> {kdk.param = "o"},
-      %hT: memref<?xf32> {kdk.param = "final_state"},
-      %T: index {kdk.size = "T"}, %N: index {kdk.size = "N"}, %B: index {kdk.size = "B"})
+      %u: memref<?xf32> {kdk.arg = #kdk.workspace<"u", bytes_per_slot = 32768>},
+      %h0: memref<?xf32> {kdk.arg = #kdk.tensor<"initial_state">},
+      %o: memref<?xf16> {kdk.arg = #kdk.tensor<"o">},
+      %hT: memref<?xf32> {kdk.arg = #kdk.tensor<"final_state">},
+      %T: index {kdk.arg = #kdk.size<"T">}, %N: index {kdk.arg = #kdk.size<"N">}, %B: index {kdk.arg = #kdk.size<"B">})
       attributes {kdk.kernel, kdk.block_threads = 256 : i64,
-                  kdk.grid = ["sequences", "4", "2"]} {
+                  kdk.grid = #kdk.grid<sequences, 4, 2>} {
     %sequence = kdk.block_id 0
     %batch, %start, %length, %chunks, %first = kdk.sequence_range %sequence T(%T) chunk_size = 64
     %c0 = arith.constant 0 : index
@@ -178,12 +178,12 @@ module attributes {kdk.chunk_size = 64 : i64} {
 const char *kVariants = R"mlir(
 module attributes {kdk.chunk_size = 32 : i64} {
   func.func @small_block(
-      %k: memref<?xf16> {kdk.param = "k"}, %g: memref<?xf16> {kdk.param = "g"},
-      %dtb: memref<?xbf16> {kdk.param = "dt_bias"},
-      %cu: memref<?xi32> {kdk.param = "cu_seqlens"},
-      %o: memref<?xf32> {kdk.param = "o"}, %T: index {kdk.size = "T"})
+      %k: memref<?xf16> {kdk.arg = #kdk.tensor<"k">}, %g: memref<?xf16> {kdk.arg = #kdk.tensor<"g">},
+      %dtb: memref<?xbf16> {kdk.arg = #kdk.tensor<"dt_bias">},
+      %cu: memref<?xi32> {kdk.arg = #kdk.tensor<"cu_seqlens">},
+      %o: memref<?xf32> {kdk.arg = #kdk.tensor<"o">}, %T: index {kdk.arg = #kdk.size<"T">})
       attributes {kdk.kernel, kdk.block_threads = 32 : i64,
-                  kdk.grid = ["batch", "1", "1"]} {
+                  kdk.grid = #kdk.grid<batch, 1, 1>} {
     %slot = kdk.block_id 0
     %valid, %seq, %batch, %start, %rows = kdk.locate_chunk %slot T(%T) chunk_size = 32
     %b2, %s2, %l2, %n2, %f2 = kdk.sequence_range %seq T(%T) cu_seqlens(%cu : memref<?xi32>) chunk_size = 32
@@ -218,8 +218,8 @@ module attributes {kdk.chunk_size = 32 : i64} {
     kdk.store_tile %c into %o[%c0] rows(%c32) row_stride(%c32) col_stride = 1 : memref<32x24xf32, 3>, memref<?xf32>
     return
   }
-  func.func @big_block(%q: memref<?xf32> {kdk.param = "q"}, %o: memref<?xf32> {kdk.param = "o"})
-      attributes {kdk.kernel, kdk.block_threads = 1024 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @big_block(%q: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}, %o: memref<?xf32> {kdk.arg = #kdk.tensor<"o">})
+      attributes {kdk.kernel, kdk.block_threads = 1024 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %c0 = arith.constant 0 : index
     %c8 = arith.constant 8 : index
     %a = kdk.alloc_tile : memref<8x8xf32, 3>
@@ -239,8 +239,8 @@ module attributes {kdk.chunk_size = 32 : i64} {
 // use them include.
 const char *kGradOps = R"mlir(
 module attributes {kdk.chunk_size = 16 : i64} {
-  func.func @grad_ops(%q: memref<?xf32> {kdk.param = "q"}, %o: memref<?xf32> {kdk.param = "o"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @grad_ops(%q: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}, %o: memref<?xf32> {kdk.arg = #kdk.tensor<"o">})
+      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %c0 = arith.constant 0 : index
     %c16 = arith.constant 16 : index
     %a = kdk.alloc_tile : memref<16x32xf32, 3>
@@ -455,7 +455,7 @@ TEST(CudaEmitter, SharedTilesAreCarvedAt128ByteOffsets) {
   test::EmitterHarness harness;
   mlir::FailureOr<EmittedCuda> emitted = harness.emit(R"mlir(
 module attributes {kdk.chunk_size = 16 : i64} {
-  func.func @carve() attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @carve() attributes {kdk.kernel, kdk.block_threads = 64 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %a = kdk.alloc_tile : memref<3x3xf32, 3>
     %b = kdk.alloc_tile : memref<8x8xbf16, 3>
     %c = kdk.alloc_tile : memref<100xf16, 3>
@@ -490,8 +490,8 @@ struct ErrorCase {
 
 const char *kErrorKernel = R"mlir(
 module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @kernel(%q: memref<?xf32> {kdk.param = "q"}, %T: index {kdk.size = "T"})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @kernel(%q: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}, %T: index {kdk.arg = #kdk.size<"T">})
+      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %c0 = arith.constant 0 : index
     %a = kdk.alloc_tile : memref<64x64xf32, 3>
     %b = kdk.alloc_tile : memref<64x64xf32, 3>
@@ -547,52 +547,52 @@ const ErrorCase kErrorCases[] = {
      "lowerbound needs a lower_bound"},
     {"NoChunkSize",
      R"mlir(module {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
 })mlir",
      "the module needs a positive kdk.chunk_size", true},
     {"BadBlockThreads",
      R"mlir(module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 100 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 100 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
 })mlir",
      "kdk.block_threads must be a multiple of 32 in [32, 1024]", true, true},
     {"BadGridExtent",
      R"mlir(module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["heads", "1", "1"]} {
+  func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<heads, 1, 1>} {
     return
   }
 })mlir",
-     "grid extent \"heads\" is not a positive integer", true, true},
+     "grid extent 'heads' is not a positive integer", true, true},
     {"ArgumentWithoutBinding",
      R"mlir(module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k(%x: memref<?xf32>) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k(%x: memref<?xf32>) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
 })mlir",
-     "needs exactly one of kdk.param, kdk.workspace, kdk.size", true},
+     "argument #0 of kernel @k needs a kdk.arg", true, true},
     {"UnknownTensorName",
      R"mlir(module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k(%x: memref<?xf32> {kdk.param = "qq"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k(%x: memref<?xf32> {kdk.arg = #kdk.tensor<"qq">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
 })mlir",
-     "kdk.param \"qq\" is not a KDA tensor name", true, true},
+     "#kdk.tensor \"qq\" is not a KDA tensor name", true, true},
     {"SharedMemoryArgument",
      R"mlir(module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @k(%x: memref<64xf32, 3> {kdk.param = "q"}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @k(%x: memref<64xf32, 3> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
 })mlir",
      "a buffer argument must be a memref<?xT> in global memory", true, true},
     {"WorkspaceSizesDisagree",
      R"mlir(module attributes {kdk.chunk_size = 64 : i64} {
-  func.func @a(%x: memref<?xf32> {kdk.workspace = "h", kdk.bytes_per_slot = 64 : i64}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @a(%x: memref<?xf32> {kdk.arg = #kdk.workspace<"h", bytes_per_slot = 64>}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
-  func.func @b(%x: memref<?xf32> {kdk.workspace = "h", kdk.bytes_per_slot = 128 : i64}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = ["1", "1", "1"]} {
+  func.func @b(%x: memref<?xf32> {kdk.arg = #kdk.workspace<"h", bytes_per_slot = 128>}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     return
   }
 })mlir",

@@ -114,7 +114,7 @@ inline void expectClose(const std::vector<float> &got,
 /// %c<N> for a few N are defined first.
 inline std::string kernelModule(const std::string &args, const std::string &body,
                          int threads = 128, int chunkSize = 64,
-                         const std::string &grid = R"(["1", "1", "1"])") {
+                         const std::string &grid = "#kdk.grid<1, 1, 1>") {
   return fill(R"mlir(
 module attributes {kdk.chunk_size = @C@ : i64} {
   func.func @kernel(@ARGS@)
@@ -140,8 +140,8 @@ module attributes {kdk.chunk_size = @C@ : i64} {
 
 /// A workspace argument named `name` with elements `type`.
 inline std::string buffer(const std::string &name, const std::string &type) {
-  return "%" + name + ": memref<?x" + type + "> {kdk.workspace = \"" + name +
-         "\", kdk.bytes_per_slot = 1 : i64}";
+  return "%" + name + ": memref<?x" + type + "> {kdk.arg = #kdk.workspace<\"" +
+         name + "\", bytes_per_slot = 1>}";
 }
 
 inline std::string tileType(int rows, int cols, const std::string &elem) {
