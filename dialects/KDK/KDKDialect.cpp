@@ -79,6 +79,42 @@ std::optional<int64_t> mlir::kdk::targetSharedMemory(Operation *op) {
 
 static LogicalResult verifySharedMemoryPlan(Operation *op, Attribute value);
 
+/// The kernels of a module share a workspace by name, so they must agree on
+/// its size: each kernel is checked against the kernels before it.
+static LogicalResult verifyWorkspaceSizes(FunctionOpInterface kernel) {
+  auto workspaceOf = [](FunctionOpInterface f, unsigned i) {
+    return f.getArgAttrOfType<WorkspaceArgAttr>(i, kArgAttr);
+  };
+  Operation *parent = kernel->getParentOp();
+  if (!parent)
+    return success();
+  for (Operation &earlier : parent->getRegion(0).getOps()) {
+    if (&earlier == kernel.getOperation())
+      break;
+    auto other = dyn_cast<FunctionOpInterface>(earlier);
+    if (!other || !other->hasAttr(kKernelAttr))
+      continue;
+    for (unsigned i = 0, e = kernel.getNumArguments(); i < e; ++i) {
+      WorkspaceArgAttr here = workspaceOf(kernel, i);
+      if (!here)
+        continue;
+      for (unsigned j = 0, f = other.getNumArguments(); j < f; ++j) {
+        WorkspaceArgAttr there = workspaceOf(other, j);
+        if (there && there.getName() == here.getName() &&
+            there.getBytesPerSlot() != here.getBytesPerSlot())
+          return kernel->emitError()
+                 << "argument #" << i << " of @"
+                 << SymbolTable::getSymbolName(kernel).getValue()
+                 << ": workspace \"" << here.getName() << "\" has bytes_per_slot "
+                 << here.getBytesPerSlot() << " here but "
+                 << there.getBytesPerSlot() << " in @"
+                 << SymbolTable::getSymbolName(other).getValue();
+      }
+    }
+  }
+  return success();
+}
+
 LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
                                                   NamedAttribute attr) {
   StringRef name = attr.getName().getValue();
@@ -121,6 +157,7 @@ LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
                << SymbolTable::getSymbolName(op).getValue() << " needs a "
                << kArgAttr
                << " (#kdk.tensor, #kdk.workspace or #kdk.size)";
+    return verifyWorkspaceSizes(func);
   } else if (name == kChunkSizeAttr) {
     auto chunk = dyn_cast<IntegerAttr>(attr.getValue());
     if (!chunk || chunk.getInt() < 1)
@@ -137,8 +174,12 @@ LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
 
 bool mlir::kdk::isGlobalBuffer(Type type) {
   auto memref = dyn_cast<MemRefType>(type);
-  return memref && memref.getRank() == 1 && memref.isDynamicDim(0) &&
-         !memref.getMemorySpace() && memref.getLayout().isIdentity();
+  if (!memref || memref.getRank() != 1 || !memref.isDynamicDim(0) ||
+      memref.getMemorySpace() || !memref.getLayout().isIdentity())
+    return false;
+  Type element = memref.getElementType();
+  return element.isF32() || element.isBF16() || element.isF16() ||
+         element.isInteger(64) || element.isInteger(32);
 }
 
 LogicalResult KDKDialect::verifyRegionArgAttribute(Operation *op,
@@ -169,11 +210,7 @@ LogicalResult KDKDialect::verifyRegionArgAttribute(Operation *op,
     return success();
   }
   if (!isGlobalBuffer(type))
-    return fail() << "a buffer argument must be a memref<?xT> in global memory";
-  Type element = cast<MemRefType>(type).getElementType();
-  if (!(element.isF32() || element.isBF16() || element.isF16() ||
-        element.isInteger(64) || element.isInteger(32)))
-    return fail() << "buffer elements must be f32, bf16, f16, i64 or i32";
+    return fail() << "a buffer argument must be a " << kGlobalBufferText;
   return success();
 }
 
@@ -484,9 +521,10 @@ static bool isVectorOf(MemRefType type, int64_t n) {
 
 /// A shared state tile must split over its kernel's threads the way
 /// kdac::SharedStateLayout indexes it (sharedStateSplitProblem); the
-/// kernel's kdk.block_threads says how many there are. (Whether its rows
-/// are aligned to the runs depends on its shared-memory offset, which the
-/// emitter checks once kdk-allocate-shared-memory has written it.)
+/// kernel's kdk.block_threads says how many there are. Its rows must start
+/// at the runs the split reads them in: the row stride and the view's
+/// offset in its allocation are multiples of the run (the allocation itself
+/// starts at kSharedTileAlignment, a multiple of every run's 16 bytes).
 static LogicalResult verifySharedStateSplit(Operation *op, MemRefType state) {
   auto kernel = op->getParentOfType<FunctionOpInterface>();
   auto threads =
@@ -497,11 +535,23 @@ static LogicalResult verifySharedStateSplit(Operation *op, MemRefType state) {
   std::string problem = sharedStateSplitProblem(
       rows, cols, threads.getInt(),
       state.getElementType().getIntOrFloatBitWidth() / 8);
-  if (problem.empty())
-    return success();
-  return op->emitOpError() << "cannot split the " << rows << "x" << cols
-                           << " shared state over " << threads.getInt()
-                           << " threads: " << problem;
+  if (!problem.empty())
+    return op->emitOpError() << "cannot split the " << rows << "x" << cols
+                             << " shared state over " << threads.getInt()
+                             << " threads: " << problem;
+  int64_t bytes = state.getElementType().getIntOrFloatBitWidth() / 8;
+  int64_t run = sharedStateRunLength(cols, threads.getInt(), bytes);
+  static_assert(kSharedTileAlignment % 16 == 0,
+                "an allocation starts at a whole run");
+  SmallVector<int64_t> strides;
+  int64_t offset = 0;
+  if (failed(state.getStridesAndOffset(strides, offset)) ||
+      ShapedType::isDynamic(offset) || ShapedType::isDynamic(strides[0]) ||
+      strides[0] % run != 0 || offset % run != 0)
+    return op->emitOpError() << "cannot read the " << rows << "x" << cols
+                             << " shared state in runs of " << run
+                             << " elements: its rows are not aligned to them";
+  return success();
 }
 
 LogicalResult DeltaStepOp::verify() {

@@ -65,8 +65,11 @@ int64_t tileBytes(MemRefType type);
 inline constexpr llvm::StringLiteral kSizeParams[] = {"T", "N", "B", "S",
                                                       "chunk_slots"};
 /// Whether `type` is a global buffer: memref<?xT>, contiguous, not in
-/// shared memory or registers.
+/// shared memory or registers, of f32, bf16, f16, i64 or i32 (the one rule
+/// for kernel arguments and the ops' KDK_Global operands).
 bool isGlobalBuffer(Type type);
+inline constexpr llvm::StringLiteral kGlobalBufferText =
+    "memref<?xT> in global memory (T: f32, bf16, f16, i64 or i32)";
 /// Shared memory is memory space 3, as in the GPU dialect.
 inline constexpr unsigned kSharedMemorySpace = 3;
 /// A tile in memory space 5 (private, as in NVVM) is a register fragment:

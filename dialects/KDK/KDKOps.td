@@ -23,7 +23,10 @@ def KDK_Tile2D : MemRefRankOf<[F32, BF16, F16], [2]>;
 def KDK_F32Tile : MemRefRankOf<[F32], [1, 2]>;
 def KDK_F32Tile2D : MemRefRankOf<[F32], [2]>;
 def KDK_F32Tile1D : MemRefRankOf<[F32], [1]>;
-def KDK_Global : MemRefRankOf<[F32, BF16, F16, I64, I32], [1]>;
+// A kernel argument's buffer; the rule is kdk::isGlobalBuffer's.
+def KDK_Global : Type<CPred<"::mlir::kdk::isGlobalBuffer($_self)">,
+                      "memref<?xT> in global memory (T: f32, bf16, f16, i64 "
+                      "or i32)", "::mlir::MemRefType">;
 
 //===----------------------------------------------------------------------===//
 // Launch geometry and work decomposition.

@@ -238,20 +238,6 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
             "fragment, or an accumulated rank-one product into it";
 }
 
-/// Whether `state`'s rows, as allocated, are aligned to the runs
-/// kdac::SharedStateLayout reads them in (the op verifiers check the split
-/// itself); an error at the op rather than a misaligned vector access.
-static LogicalResult checkSharedStateRuns(Operation *op, const TileRef &state,
-                                          int64_t threads) {
-  int64_t bytes = state.elementType.getIntOrFloatBitWidth() / 8;
-  int64_t run = kdk::sharedStateRunLength(state.cols, threads, bytes);
-  if (state.ld % run == 0 && state.firstByte % (run * bytes) == 0)
-    return success();
-  return op->emitOpError() << "cannot read the " << state.rows << "x"
-                           << state.cols << " shared state in runs of " << run
-                           << " elements: its rows are not aligned to them";
-}
-
 /// Row `token` of a G-row tile as a contiguous vector (of G values when
 /// `tile` is one-dimensional).
 static TileRef tokenRow(const TileRef &tile, StringRef token) {
@@ -309,8 +295,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   if (state->inRegisters) {
     call.arg(state->pointer);
   } else {
-    if (failed(checkSharedStateRuns(op, *state, emitter.getBlockThreads())))
-      return failure();
     call.templateArg("NT")
         .templateArg(state->rows)
         .templateArg(state->cols)
@@ -341,8 +325,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                       {op.getState(), op.getDecay(), op.getKeys(),
                        op.getValues()},
                       {&state, &decay, &keys, &values})))
-    return failure();
-  if (failed(checkSharedStateRuns(op, state, emitter.getBlockThreads())))
     return failure();
   return DeviceCall(emitter, op, "sharedChunkStateStore")
       .withoutBlockThreads()

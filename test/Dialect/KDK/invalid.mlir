@@ -512,3 +512,34 @@ func.func @chunk_state_split(%dst: memref<?xbf16> {kdk.arg = #kdk.tensor<"state_
   kdk.chunk_state_store %s, %d, %k, %v to %dst[%c0] row_stride(%c64) : memref<128x64xbf16, 3>, memref<128xf32, 3>, memref<4x128xf32, 3>, memref<4x64xf32, 3>, memref<?xbf16>
   return
 }
+
+// -----
+
+// Kernels share a workspace by name: they must agree on its size.
+module {
+  func.func @first(%h: memref<?xf32> {kdk.arg = #kdk.workspace<"h", bytes_per_slot = 64>}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+    return
+  }
+  // expected-error @+1 {{argument #0 of @second: workspace "h" has bytes_per_slot 128 here but 64 in @first}}
+  func.func @second(%h: memref<?xf32> {kdk.arg = #kdk.workspace<"h", bytes_per_slot = 128>}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+    return
+  }
+}
+
+// -----
+
+// A shared state whose rows (68 elements apart) its 16-byte runs cannot
+// start at.
+module attributes {kdk.chunk_size = 1 : i64} {
+  func.func @shared_state_runs(%o: memref<?xf32> {kdk.arg = #kdk.tensor<"o">})
+      attributes {kdk.shared_memory_bytes = 18560 : i64, kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+    %t = kdk.alloc_tile {offset = 0 : i64} : memref<128x68xbf16, 3>
+    %s = memref.subview %t[0, 0] [128, 64] [1, 1] : memref<128x68xbf16, 3> to memref<128x64xbf16, strided<[68, 1]>, 3>
+    %k = kdk.alloc_tile {offset = 17408 : i64} : memref<1x128xf32, 3>
+    %v = kdk.alloc_tile {offset = 17920 : i64} : memref<1x64xf32, 3>
+    %b = kdk.alloc_tile {offset = 18432 : i64} : memref<1xf32, 3>
+    // expected-error @+1 {{cannot read the 128x64 shared state in runs of 8 elements: its rows are not aligned to them}}
+    kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x64xbf16, strided<[68, 1]>, 3>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x64xf32, 3>, memref<1xf32, 3>, memref<1x64xf32, 3>
+    return
+  }
+}

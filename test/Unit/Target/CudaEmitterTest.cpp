@@ -596,7 +596,7 @@ const ErrorCase kErrorCases[] = {
     return
   }
 })mlir",
-     "workspace \"h\" has bytes_per_slot 128 here but 64 in an earlier kernel",
+     "workspace \"h\" has bytes_per_slot 128 here but 64 in @a", true,
      true},
     {"HelperFunction",
      R"mlir(module attributes {kdk.chunk_size = 64 : i64} {
