@@ -501,17 +501,6 @@ LogicalResult GlobalTileOp::verify() {
   return success();
 }
 
-LogicalResult LoadTileOp::verify() {
-  if (!getAsync())
-    return success();
-  MemRefType dst = getDst().getType();
-  if (isFragment(dst) ||
-      dst.getElementType() != getSrc().getType().getElementType())
-    return emitOpError() << "async expects a shared tile of the buffer's "
-                            "element type (cp.async does not convert)";
-  return success();
-}
-
 /// A 1-D tile or a 1 x n / n x 1 one of n elements.
 static bool isVectorOf(MemRefType type, int64_t n) {
   return type.getNumElements() == n &&
@@ -615,36 +604,6 @@ LogicalResult ChunkStateStoreOp::verify() {
                          << tokens << "x" << cols << " for a " << rows << "x"
                          << cols << " state";
   return verifySharedStateSplit(*this, state);
-}
-
-LogicalResult ExpOp::verify() {
-  if (getInput().getType().getShape() != getOut().getType().getShape())
-    return emitOpError() << "needs `into` of the input's shape";
-  return success();
-}
-
-LogicalResult ScaleRowsOp::verify() {
-  if (!getOut()) {
-    if (!getTile().getType().getElementType().isF32())
-      return emitOpError() << "scales in place only an f32 tile";
-    return success();
-  }
-  auto out = cast<MemRefType>(getOut().getType());
-  if (isFragment(getTile().getType()) || isFragment(out))
-    return emitOpError() << "scales a register fragment only in place";
-  if (getTile().getType().getShape() != out.getShape())
-    return emitOpError() << "needs `into` of the tile's shape";
-  return success();
-}
-
-LogicalResult DecayedGramOp::verify() {
-  int64_t firstWarp = static_cast<int64_t>(getFirstWarp());
-  if (firstWarp < 0)
-    return emitOpError() << "first_warp must be >= 0, got " << firstWarp;
-  if (firstWarp > 0 && !getTensorCores())
-    return emitOpError() << "first_warp places tensor-core blocks; it needs "
-                            "tensor_cores";
-  return success();
 }
 
 MmaShape kdk::getMmaShape(MmaOp op) {

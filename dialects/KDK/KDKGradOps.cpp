@@ -4,78 +4,11 @@
 // device functions trust them, so every mismatch is an error at the op.
 //
 //===----------------------------------------------------------------------===//
-#include "KDK/KDKOps.h"
-
-#include <cmath>
+#include "KDK/KDKVerifyUtils.h"
 
 using namespace mlir;
 using namespace mlir::kdk;
-
-/// "16x64" for a matrix, "16" for a vector.
-static std::string shapeOf(MemRefType type) {
-  std::string s;
-  for (int64_t d : type.getShape())
-    s += (s.empty() ? "" : "x") + std::to_string(d);
-  return s;
-}
-
-/// `value` has exactly `shape`.
-static LogicalResult expectShape(Operation *op, StringRef name, Value value,
-                                 ArrayRef<int64_t> shape) {
-  auto type = cast<MemRefType>(value.getType());
-  if (type.getShape() == shape)
-    return success();
-  std::string want;
-  for (int64_t d : shape)
-    want += (want.empty() ? "" : "x") + std::to_string(d);
-  return op->emitOpError() << "expects " << name << " of shape " << want
-                           << ", got " << shapeOf(type);
-}
-
-/// Shared tiles only: these ops have no register-fragment form.
-static LogicalResult expectShared(Operation *op, ValueRange tiles) {
-  for (Value operand : tiles)
-    if (auto type = dyn_cast<MemRefType>(operand.getType()))
-      if (type.getMemorySpaceAsInt() != kSharedMemorySpace)
-        return op->emitOpError() << "expects shared tiles (memory space "
-                                 << kSharedMemorySpace << "), got " << type;
-  return success();
-}
-static LogicalResult expectShared(Operation *op) {
-  return expectShared(op, op->getOperands());
-}
-
-/// Tiles an op only reads: shared, or read in place from global memory
-/// (kdk.global_tile).
-static LogicalResult expectReadable(Operation *op, ValueRange tiles) {
-  for (Value operand : tiles)
-    if (!operand.getDefiningOp<GlobalTileOp>() &&
-        failed(expectShared(op, operand)))
-      return failure();
-  return success();
-}
-
-static LogicalResult expectFinite(Operation *op, APFloat scale) {
-  if (std::isfinite(scale.convertToDouble()))
-    return success();
-  return op->emitOpError() << "expects a finite scale";
-}
-
-static ArrayRef<int64_t> shapeOf(Value v) {
-  return cast<MemRefType>(v.getType()).getShape();
-}
-
-/// out = f(lhs, rhs) element-wise: three tiles of one shape, the inputs
-/// shared or read in place from global memory.
-static LogicalResult verifyElementwise(Operation *op, Value lhs, Value rhs,
-                                       Value out) {
-  if (failed(expectReadable(op, {lhs, rhs})) ||
-      failed(expectShared(op, out)) ||
-      failed(expectShape(op, "rhs", rhs, shapeOf(lhs))) ||
-      failed(expectShape(op, "out", out, shapeOf(lhs))))
-    return failure();
-  return success();
-}
+using namespace mlir::kdk::verify;
 
 LogicalResult AddOp::verify() {
   return verifyElementwise(*this, getLhs(), getRhs(), getOut());
@@ -193,5 +126,5 @@ LogicalResult GateActivationGradOp::verify() {
         {"A_log_grad", getALogGrad()}})
     if (partial && failed(expectShape(*this, name, partial, {columns})))
       return failure();
-  return success();
+  return verifyGateParameters(*this, getALog(), getDtBias());
 }

@@ -58,6 +58,7 @@ def KDK_LocateChunkOp : KDK_Op<"locate_chunk", [Pure]> {
     $slot `T` `(` $seq_len `)` (`cu_seqlens` `(` $cu_seqlens^ `:` type($cu_seqlens) `)`)?
     `chunk_size` `=` $chunk_size attr-dict
   }];
+  let hasVerifier = 1;
 }
 
 def KDK_SequenceRangeOp : KDK_Op<"sequence_range", [Pure]> {
@@ -70,6 +71,7 @@ def KDK_SequenceRangeOp : KDK_Op<"sequence_range", [Pure]> {
     $sequence `T` `(` $seq_len `)` (`cu_seqlens` `(` $cu_seqlens^ `:` type($cu_seqlens) `)`)?
     `chunk_size` `=` $chunk_size attr-dict
   }];
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -130,6 +132,7 @@ def KDK_LoadIndexOp : KDK_Op<"load_index"> {
   let arguments = (ins Arg<MemRefRankOf<[I32, I64], [1]>, "", [MemRead]>:$src, Index:$offset);
   let results = (outs Index:$result);
   let assemblyFormat = "$src `[` $offset `]` attr-dict `:` type($src)";
+  let hasVerifier = 1;
 }
 
 def KDK_BarrierOp : KDK_Op<"barrier", [MemoryEffects<[MemRead, MemWrite]>]> {
@@ -209,12 +212,14 @@ def KDK_StoreTileOp : KDK_Op<"store_tile"> {
     $src `into` $dst `[` $offset `]` `rows` `(` $rows `)` `row_stride` `(`
     $row_stride `)` `col_stride` `=` $col_stride attr-dict `:` type($src) `,` type($dst)
   }];
+  let hasVerifier = 1;
 }
 
 def KDK_ConvertOp : KDK_Op<"convert", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "copies a tile into another of the same shape, converting elements";
   let arguments = (ins Arg<KDK_Tile, "", [MemRead]>:$src, Arg<KDK_Tile, "", [MemWrite]>:$dst);
   let assemblyFormat = "$src `into` $dst attr-dict `:` type($src) `,` type($dst)";
+  let hasVerifier = 1;
 }
 
 def KDK_FillOp : KDK_Op<"fill", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
@@ -275,6 +280,7 @@ def KDK_GateActivationOp : KDK_Op<"gate_activation", [AttrSizedOperandSegments]>
     (`lower_bound` `=` $lower_bound^)? (`per_head` $per_head^)?
     (`cumulative` $cumulative^)? attr-dict `:` type($tile)
   }];
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -339,6 +345,7 @@ def KDK_TriInverseOp : KDK_Op<"tri_inverse"> {
   let summary = "out = (I + A)^-1 for strictly lower A, by forward substitution";
   let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$input, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out);
   let assemblyFormat = "$input `into` $out attr-dict `:` type($input) `,` type($out)";
+  let hasVerifier = 1;
 }
 
 def KDK_MmaOp : KDK_Op<"mma"> {
@@ -373,6 +380,7 @@ def KDK_SubOp : KDK_Op<"sub", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterf
   let summary = "out = a - b element-wise";
   let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$lhs, Arg<KDK_F32Tile2D, "", [MemRead]>:$rhs, Arg<KDK_F32Tile2D, "", [MemWrite]>:$out);
   let assemblyFormat = "$lhs `,` $rhs `into` $out attr-dict `:` type($lhs) `,` type($rhs) `,` type($out)";
+  let hasVerifier = 1;
 }
 
 def KDK_AddIdentityOp : KDK_Op<"add_identity", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
@@ -381,6 +389,7 @@ def KDK_AddIdentityOp : KDK_Op<"add_identity", [DeclareOpInterfaceMethods<KDK_El
   let assemblyFormat = [{
     $input `into` $out (`negate` $negate^)? attr-dict `:` type($input) `,` type($out)
   }];
+  let hasVerifier = 1;
 }
 
 def KDK_DecayRowsOp : KDK_Op<"decay_rows", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
@@ -399,6 +408,7 @@ def KDK_DecayRowsOp : KDK_Op<"decay_rows", [DeclareOpInterfaceMethods<KDK_Elemen
     `into` $out (`to_last` $to_last^)? (`scale` `=` $scale^)? attr-dict `:`
     type($input) `,` type($gc) `,` type($out)
   }];
+  let hasVerifier = 1;
 }
 
 def KDK_StoreDecayedRowsOp : KDK_Op<"store_decayed_rows"> {
@@ -426,12 +436,14 @@ def KDK_StoreDecayedRowsOp : KDK_Op<"store_decayed_rows"> {
     (`scale` `=` $scale^)? attr-dict `:` type($input) `,` type($gc) `,`
     type($dst)
   }];
+  let hasVerifier = 1;
 }
 
 def KDK_LastRowExpOp : KDK_Op<"last_row_exp"> {
   let summary = "out[d] = exp(gc[C-1, d]): the chunk's total decay per channel";
   let arguments = (ins Arg<KDK_F32Tile2D, "", [MemRead]>:$gc, Arg<KDK_F32Tile1D, "", [MemWrite]>:$out);
   let assemblyFormat = "$gc `into` $out attr-dict `:` type($gc) `,` type($out)";
+  let hasVerifier = 1;
 }
 
 def KDK_ExpOp : KDK_Op<"exp", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {

@@ -77,15 +77,9 @@ private:
   bool failedOperand = false;
 };
 
-// The checks every tile op's printer makes before it trusts the device
-// function with its shapes (EmitTileOps.cpp).
+// What every tile op's printer needs besides the call (EmitTileOps.cpp): its
+// tiles, and the check that an output does not alias an input as placed.
 
-/// `tile` is rows x cols (a `vector` of rows), else an error at `op`.
-mlir::LogicalResult expectShape(mlir::Operation *op, llvm::StringRef what,
-                                const TileRef &tile, int64_t rows, int64_t cols,
-                                bool vector);
-mlir::LogicalResult expectF32(mlir::Operation *op, llvm::StringRef what,
-                              const TileRef &tile);
 /// `out` is written while `input` is read by other threads: they must be
 /// disjoint, or (for element-wise ops, `exactAliasOk`) the very same view.
 mlir::LogicalResult checkNoOverlap(mlir::Operation *op, llvm::StringRef outName,
@@ -97,16 +91,7 @@ mlir::LogicalResult checkNoOverlap(mlir::Operation *op, llvm::StringRef outName,
 mlir::LogicalResult getTiles(CudaEmitter &emitter, mlir::Operation *op,
                              llvm::ArrayRef<mlir::Value> values,
                              llvm::ArrayRef<TileRef *> tiles);
-/// An optional f32 vector of `length` (a row scale), or nullopt.
-mlir::FailureOr<std::optional<TileRef>>
-getOptionalVector(CudaEmitter &emitter, mlir::Operation *op, mlir::Value value,
-                  int64_t length);
 
-
-/// `value` is a kernel buffer argument (of float elements unless
-/// `allowInteger`).
-mlir::LogicalResult expectGlobal(mlir::Operation *op, llvm::StringRef what,
-                                 mlir::Value value, bool allowInteger);
 
 /// A gate activation as the device library's template arguments.
 struct GateActivationArgs {

@@ -1,9 +1,9 @@
 //===- EmitGradOps.cpp - The backward's kdk tile ops as device calls ------===//
 //
 // Each of the tile primitives kda-grad-decompose's ops lower to becomes one
-// call into runtime/device/kdac/kdac_grad.cuh. As in EmitTileOps.cpp, shapes
-// and aliasing are checked here, at the op, because the device functions
-// trust them.
+// call into runtime/device/kdac/kdac_grad.cuh. As in EmitTileOps.cpp, the
+// op verifiers checked the shapes; the aliasing of the placed tiles is
+// checked here.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceCall.h"
@@ -19,12 +19,6 @@ LogicalResult kdac::cuda::printElementwise(CudaEmitter &emitter, Operation *op,
   if (failed(getTiles(emitter, op, {lhsValue, rhsValue, outValue},
                       {&lhs, &rhs, &out})))
     return failure();
-  for (auto [name, tile] : {std::pair<StringRef, TileRef *>{"lhs", &lhs},
-                            {"rhs", &rhs},
-                            {"out", &out}})
-    if (failed(expectF32(op, name, *tile)) ||
-        failed(expectShape(op, name, *tile, lhs.rows, lhs.cols, lhs.isVector)))
-      return failure();
   if (failed(checkNoOverlap(op, "out", out, "lhs", lhs, true)) ||
       failed(checkNoOverlap(op, "out", out, "rhs", rhs, true)))
     return failure();
@@ -50,8 +44,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   TileRef lhs, rhs, out;
   if (failed(getTiles(emitter, op, {op.getLhs(), op.getRhs(), op.getOut()},
                       {&lhs, &rhs, &out})) ||
-      failed(expectShape(op, "rhs", rhs, lhs.rows, lhs.cols, false)) ||
-      failed(expectShape(op, "out", out, lhs.rows, 1, true)) ||
       failed(checkNoOverlap(op, "out", out, "lhs", lhs)) ||
       failed(checkNoOverlap(op, "out", out, "rhs", rhs)))
     return failure();
@@ -70,8 +62,6 @@ LogicalResult kdac::cuda::printMatrixToVector(CudaEmitter &emitter,
                                               bool perRow, StringRef function) {
   TileRef input, out;
   if (failed(getTiles(emitter, op, {inputValue, outValue}, {&input, &out})) ||
-      failed(expectShape(op, "out", out, perRow ? input.rows : input.cols, 1,
-                         true)) ||
       failed(checkNoOverlap(op, "out", out, inputName, input)))
     return failure();
   return DeviceCall(emitter, op, function)
@@ -93,7 +83,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   TileRef tile, row;
   if (failed(getTiles(emitter, op, {op.getTile(), op.getRow()},
                       {&tile, &row})) ||
-      failed(expectShape(op, "row", row, tile.cols, 1, true)) ||
       failed(checkNoOverlap(op, "tile", tile, "row", row)))
     return failure();
   return DeviceCall(emitter, op, "addToLastRow")
@@ -107,8 +96,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::TrilOp op) {
   FailureOr<TileRef> tile = emitter.getTile(op, op.getTile());
-  if (failed(tile) ||
-      failed(expectShape(op, "tile", *tile, tile->rows, tile->rows, false)))
+  if (failed(tile))
     return failure();
   return DeviceCall(emitter, op, "tril")
       .templateArg(tile->rows)
@@ -128,11 +116,10 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
     return failure();
   const int64_t c = lhs.rows, d = lhs.cols;
   FailureOr<std::optional<TileRef>> rowScale =
-      getOptionalVector(emitter, op, op.getRowScale(), c);
+      emitter.getOptionalTile(op, op.getRowScale());
   FailureOr<std::optional<TileRef>> drowScale =
-      getOptionalVector(emitter, op, op.getDrowScale(), c);
-  if (failed(rowScale) || failed(drowScale) ||
-      failed(expectShape(op, "dA", dA, c, c, false)))
+      emitter.getOptionalTile(op, op.getDrowScale());
+  if (failed(rowScale) || failed(drowScale))
     return failure();
   // Every output is written while the other warps still read every input.
   SmallVector<std::pair<StringRef, TileRef>> inputs = {
@@ -144,9 +131,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   if (*drowScale)
     outputs.push_back({"drow_scale", **drowScale});
   for (auto &[outName, out] : outputs) {
-    if (!out.isVector &&
-        failed(expectShape(op, outName, out, c, d, false)))
-      return failure();
     for (auto &[inName, in] : inputs)
       if (failed(checkNoOverlap(op, outName, out, inName, in)))
         return failure();
@@ -191,12 +175,6 @@ static LogicalResult getInputAndGrad(CudaEmitter &emitter, Operation *op,
                                      TileRef &input, TileRef &grad) {
   if (failed(getTiles(emitter, op, {inputValue, gradValue}, {&input, &grad})))
     return failure();
-  for (auto [name, tile] :
-       {std::pair<StringRef, TileRef *>{"input", &input}, {"grad", &grad}})
-    if (failed(expectF32(op, name, *tile)) ||
-        failed(expectShape(op, name, *tile, input.rows, input.cols,
-                           input.isVector)))
-      return failure();
   return checkNoOverlap(op, "grad", grad, "input", input);
 }
 
@@ -257,8 +235,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
     }
     TileRef out;
     if (failed(getTiles(emitter, op, {partial}, {&out})) ||
-        failed(expectShape(op, "a parameter's partial sums", out, input.cols,
-                           1, true)) ||
         failed(checkNoOverlap(op, "a partial", out, "grad", grad)))
       return failure();
     call.tile(out);

@@ -2,8 +2,9 @@
 //
 // Each kdk op becomes one call into runtime/device/kdac/kdac_tile.cuh with
 // its static shapes and flags as template arguments and every tile as
-// `pointer, ld`. Shapes are checked here, with an error at the op, because
-// the device functions trust them: a mismatch would read out of bounds.
+// `pointer, ld`. The device functions trust the shapes, which the kdk op
+// verifiers checked; what the emitter still checks is the aliasing of the
+// tiles as kdk-allocate-shared-memory placed them.
 //
 //===----------------------------------------------------------------------===//
 #include "DeviceCall.h"
@@ -17,26 +18,6 @@ static std::string shapeString(const TileRef &tile) {
   return tile.isVector ? std::to_string(tile.rows)
                        : std::to_string(tile.rows) + "x" +
                              std::to_string(tile.cols);
-}
-
-LogicalResult kdac::cuda::expectShape(Operation *op, StringRef what,
-                                      const TileRef &tile, int64_t rows,
-                                      int64_t cols, bool vector) {
-  if (tile.rows == rows && tile.cols == cols && tile.isVector == vector)
-    return success();
-  std::string expected = vector ? std::to_string(rows)
-                                : std::to_string(rows) + "x" +
-                                      std::to_string(cols);
-  return op->emitOpError() << "expects " << what << " of shape " << expected
-                           << ", got " << shapeString(tile);
-}
-
-LogicalResult kdac::cuda::expectF32(Operation *op, StringRef what,
-                                    const TileRef &tile) {
-  if (tile.elementType.isF32())
-    return success();
-  return op->emitOpError() << "expects an f32 " << what << ", got "
-                           << tile.elementType;
 }
 
 /// `out` is written while `input` is read by other threads: they must be
@@ -69,32 +50,6 @@ LogicalResult kdac::cuda::getTiles(CudaEmitter &emitter, Operation *op,
   return success();
 }
 
-FailureOr<std::optional<TileRef>>
-kdac::cuda::getOptionalVector(CudaEmitter &emitter, Operation *op, Value value,
-                              int64_t length) {
-  FailureOr<std::optional<TileRef>> tile = emitter.getOptionalTile(op, value);
-  if (failed(tile) || !*tile)
-    return tile;
-  if (failed(expectShape(op, "row_scale", **tile, length, 1,
-                         /*vector=*/true)) ||
-      failed(expectF32(op, "row_scale", **tile)))
-    return failure();
-  return tile;
-}
-
-/// A global buffer operand: a kernel argument of type memref<?xT>.
-LogicalResult kdac::cuda::expectGlobal(Operation *op, StringRef what,
-                                       Value value, bool allowInteger) {
-  if (!kdk::isGlobalBuffer(value.getType()) || !isa<BlockArgument>(value))
-    return op->emitOpError() << "expects " << what
-                             << " to be a kernel buffer argument";
-  Type element = cast<MemRefType>(value.getType()).getElementType();
-  if (!allowInteger && !isa<FloatType>(element))
-    return op->emitOpError() << "expects " << what
-                             << " with float elements, got " << element;
-  return success();
-}
-
 //===----------------------------------------------------------------------===//
 // Geometry and work decomposition.
 //===----------------------------------------------------------------------===//
@@ -114,15 +69,6 @@ static LogicalResult emitStructCall(CudaEmitter &emitter, Operation *op,
                                     ArrayRef<StringRef> fields, Value slot,
                                     Value seqLen, Value cuSeqlens,
                                     int64_t chunkSize) {
-  if (chunkSize <= 0)
-    return op->emitOpError() << "expects a positive chunk_size";
-  if (cuSeqlens) {
-    if (failed(expectGlobal(op, "cu_seqlens", cuSeqlens, true)))
-      return failure();
-    Type element = cast<MemRefType>(cuSeqlens.getType()).getElementType();
-    if (!element.isInteger(64) && !element.isInteger(32))
-      return op->emitOpError() << "expects i64 or i32 cu_seqlens";
-  }
   FailureOr<std::string> slotName = emitter.getName(op, slot);
   FailureOr<std::string> lengthName = emitter.getName(op, seqLen);
   if (failed(slotName) || failed(lengthName))
@@ -256,22 +202,10 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   return success();
 }
 
-/// Global-side checks shared by load_tile and store_tile.
-static LogicalResult checkTransfer(Operation *op, Value global,
-                                   int64_t colStride) {
-  if (failed(expectGlobal(op, "the global buffer", global, false)))
-    return failure();
-  if (colStride < 0 || colStride > INT32_MAX)
-    return op->emitOpError() << "expects col_stride in [0, 2^31), got "
-                             << colStride;
-  return success();
-}
-
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::LoadTileOp op) {
   FailureOr<TileRef> dst = emitter.getTileOrFragment(op, op.getDst());
-  if (failed(dst) ||
-      failed(checkTransfer(op, op.getSrc(), op.getColStride())))
+  if (failed(dst))
     return failure();
   if (dst->inRegisters)
     return emitFragmentLoad(emitter, op, *dst);
@@ -290,7 +224,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::StoreTileOp op) {
   FailureOr<TileRef> src = emitter.getTileOrFragment(op, op.getSrc());
-  if (failed(src) || failed(checkTransfer(op, op.getDst(), op.getColStride())))
+  if (failed(src))
     return failure();
   if (src->inRegisters)
     return emitFragmentStore(emitter, op, *src);
@@ -310,7 +244,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::ConvertOp op) {
   TileRef src, dst;
   if (failed(getTiles(emitter, op, {op.getSrc(), op.getDst()}, {&src, &dst})) ||
-      failed(expectShape(op, "dst", dst, src.rows, src.cols, src.isVector)) ||
       failed(checkNoOverlap(op, "dst", dst, "src", src, true)))
     return failure();
   return DeviceCall(emitter, op, "tileConvert")
@@ -344,7 +277,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 static LogicalResult emitInPlace(CudaEmitter &emitter, Operation *op,
                                  Value value, StringRef function) {
   FailureOr<TileRef> tile = emitter.getTile(op, value);
-  if (failed(tile) || failed(expectF32(op, "tile", *tile)))
+  if (failed(tile))
     return failure();
   return DeviceCall(emitter, op, function)
       .templateArg(tile->rows)
@@ -361,7 +294,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::SigmoidOp op) {
   FailureOr<TileRef> tile = emitter.getTile(op, op.getTile());
-  if (failed(tile) || failed(expectF32(op, "tile", *tile)))
+  if (failed(tile))
     return failure();
   return DeviceCall(emitter, op, "sigmoidTile")
       .templateArg(tile->rows)
@@ -402,8 +335,6 @@ LogicalResult kdac::cuda::appendGateParameters(DeviceCall &call, Operation *op,
       call.arg("(const float *)nullptr");
       continue;
     }
-    if (failed(expectGlobal(op, what, global, false)))
-      return failure();
     call.value(global);
   }
   return success();
@@ -412,7 +343,7 @@ LogicalResult kdac::cuda::appendGateParameters(DeviceCall &call, Operation *op,
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::GateActivationOp op) {
   FailureOr<TileRef> tile = emitter.getTile(op, op.getTile());
-  if (failed(tile) || failed(expectF32(op, "tile", *tile)))
+  if (failed(tile))
     return failure();
   FailureOr<GateActivationArgs> activation =
       gateActivationArgs(op, op.getActivation(), op.getLowerBound());
@@ -446,11 +377,8 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
     return failure();
   const int64_t rows = lhs.rows, depth = lhs.cols;
   FailureOr<std::optional<TileRef>> rowScale =
-      getOptionalVector(emitter, op, op.getRowScale(), rows);
+      emitter.getOptionalTile(op, op.getRowScale());
   if (failed(rowScale) ||
-      failed(expectShape(op, "rhs", rhs, rows, depth, false)) ||
-      failed(expectShape(op, "gc", gc, rows, depth, false)) ||
-      failed(expectShape(op, "out", out, rows, rows, false)) ||
       failed(checkNoOverlap(op, "out", out, "lhs", lhs)) ||
       failed(checkNoOverlap(op, "out", out, "rhs", rhs)) ||
       failed(checkNoOverlap(op, "out", out, "gc", gc)) ||
@@ -459,13 +387,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
     return failure();
   bool tensorCores = op.getTensorCores();
   int64_t anchor = op.getAnchorBlock();
-  if (tensorCores && !kdk::fitsTensorCoreGram(rows, depth))
-    return op.emitOpError() << "with tensor_cores needs rows a multiple of "
-                               "16 and depth a multiple of 8, got "
-                            << rows << "x" << depth;
-  if (anchor < 0 || (anchor > 0 && rows % anchor != 0))
-    return op.emitOpError() << "anchor_block " << anchor
-                            << " does not divide the " << rows << " rows";
   // The tensor-core form anchors every 16-row block itself.
   DeviceCall call(emitter, op,
                   tensorCores ? "decayedGramTensorCore" : "decayedGram");
@@ -490,9 +411,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 static LogicalResult getSquareInputAndOut(CudaEmitter &emitter, Operation *op,
                                           Value inputValue, Value outValue,
                                           TileRef &input, TileRef &out) {
-  if (failed(getTiles(emitter, op, {inputValue, outValue}, {&input, &out})) ||
-      failed(expectShape(op, "input", input, input.rows, input.rows, false)) ||
-      failed(expectShape(op, "out", out, input.rows, input.rows, false)))
+  if (failed(getTiles(emitter, op, {inputValue, outValue}, {&input, &out})))
     return failure();
   return checkNoOverlap(op, "out", out, "input", input, true);
 }
@@ -592,10 +511,8 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                       {&input, &gc, &out})))
     return failure();
   FailureOr<std::optional<TileRef>> rowScale =
-      getOptionalVector(emitter, op, op.getRowScale(), input.rows);
+      emitter.getOptionalTile(op, op.getRowScale());
   if (failed(rowScale) ||
-      failed(expectShape(op, "gc", gc, input.rows, input.cols, false)) ||
-      failed(expectShape(op, "out", out, input.rows, input.cols, false)) ||
       failed(checkNoOverlap(op, "out", out, "input", input, true)) ||
       failed(checkNoOverlap(op, "out", out, "gc", gc)) ||
       (*rowScale &&
@@ -612,9 +529,7 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::StoreDecayedRowsOp op) {
   TileRef input, gc;
   if (failed(getTiles(emitter, op, {op.getInput(), op.getGc()},
-                      {&input, &gc})) ||
-      failed(expectShape(op, "gc", gc, input.rows, input.cols, false)) ||
-      failed(checkTransfer(op, op.getDst(), 1)))
+                      {&input, &gc})))
     return failure();
   return decayCall(emitter, op, "storeDecayedRows", input, gc, op.getToLast())
       .value(op.getDst())
@@ -654,8 +569,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
       failed(getTiles(emitter, op, {op.getRowScale()}, {&rowScale})))
     return failure();
   const TileRef &tile = *tileOrFragment;
-  if (failed(expectShape(op, "row_scale", rowScale, tile.rows, 1, true)))
-    return failure();
   // (The verifier keeps `into` off register fragments.)
   if (tile.inRegisters)
     return emitFragmentScaleRows(emitter, op, tile, rowScale);
@@ -665,7 +578,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
   TileRef out = tile;
   if (op.getOut() &&
       (failed(getTiles(emitter, op, {op.getOut()}, {&out})) ||
-       failed(expectShape(op, "out", out, tile.rows, tile.cols, false)) ||
        failed(checkNoOverlap(op, "out", out, "tile", tile, true)) ||
        failed(checkNoOverlap(op, "out", out, "row_scale", rowScale))))
     return failure();
@@ -680,8 +592,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
 
 LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
                                          kdk::LoadIndexOp op) {
-  if (failed(expectGlobal(op, "the index buffer", op.getSrc(), true)))
-    return failure();
   FailureOr<std::string> src = emitter.getName(op, op.getSrc());
   FailureOr<std::string> offset = emitter.getName(op, op.getOffset());
   if (failed(src) || failed(offset))

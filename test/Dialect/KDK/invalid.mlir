@@ -543,3 +543,84 @@ module attributes {kdk.chunk_size = 1 : i64} {
     return
   }
 }
+
+// -----
+
+// The tile ops' shapes are the verifiers' (the device functions trust them).
+func.func @convert_shape(%a: memref<16x16xf32, 3>, %b: memref<16x8xbf16, 3>) {
+  // expected-error @+1 {{expects dst of shape 16x16, got 16x8}}
+  kdk.convert %a into %b : memref<16x16xf32, 3>, memref<16x8xbf16, 3>
+  return
+}
+
+// -----
+
+func.func @tri_inverse_square(%a: memref<16x32xf32, 3>) {
+  // expected-error @+1 {{expects a square input, got 16x32}}
+  kdk.tri_inverse %a into %a : memref<16x32xf32, 3>, memref<16x32xf32, 3>
+  return
+}
+
+// -----
+
+func.func @gram_row_scale(%k: memref<16x64xf32, 3>, %a: memref<16x16xf32, 3>, %b: memref<8xf32, 3>) {
+  // expected-error @+1 {{expects row_scale of shape 16, got 8}}
+  kdk.decayed_gram %k, %k, %k row_scale(%b : memref<8xf32, 3>) into %a mask = strict scale = 1.0 : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
+  return
+}
+
+// -----
+
+func.func @last_row_exp_length(%g: memref<16x64xf32, 3>, %o: memref<16xf32, 3>) {
+  // expected-error @+1 {{expects out of shape 64, got 16}}
+  kdk.last_row_exp %g into %o : memref<16x64xf32, 3>, memref<16xf32, 3>
+  return
+}
+
+// -----
+
+func.func @scale_rows_length(%t: memref<16x64xf32, 3>, %s: memref<64xf32, 3>) {
+  // expected-error @+1 {{expects row_scale of shape 16, got 64}}
+  kdk.scale_rows %t, %s : memref<16x64xf32, 3>, memref<64xf32, 3>
+  return
+}
+
+// -----
+
+func.func @chunk_size_zero(%slot: index, %T: index) {
+  // expected-error @+1 {{expects a positive chunk_size}}
+  %valid, %s, %b, %st, %rows = kdk.locate_chunk %slot T(%T) chunk_size = 0
+  return
+}
+
+// -----
+
+func.func @float_cu_seqlens(%cu: memref<?xf32> {kdk.arg = #kdk.tensor<"cu_seqlens">}, %slot: index, %T: index) {
+  // expected-error @+1 {{expects i64 or i32 cu_seqlens}}
+  %valid, %s, %b, %st, %rows = kdk.locate_chunk %slot T(%T) cu_seqlens(%cu : memref<?xf32>) chunk_size = 16
+  return
+}
+
+// -----
+
+func.func @store_to_index_buffer(%t: memref<16x16xf32, 3>, %o: memref<?xi32> {kdk.arg = #kdk.tensor<"state_indices">}, %i: index) {
+  // expected-error @+1 {{expects the global buffer with float elements, got 'i32'}}
+  kdk.store_tile %t into %o[%i] rows(%i) row_stride(%i) col_stride = 1 : memref<16x16xf32, 3>, memref<?xi32>
+  return
+}
+
+// -----
+
+func.func @negative_col_stride(%t: memref<16x16xf32, 3>, %o: memref<?xf32> {kdk.arg = #kdk.tensor<"o">}, %i: index) {
+  // expected-error @+1 {{expects col_stride in [0, 2^31), got -1}}
+  kdk.load_tile %o[%i] rows(%i) row_stride(%i) col_stride = -1 into %t : memref<?xf32>, memref<16x16xf32, 3>
+  return
+}
+
+// -----
+
+func.func @gram_gc_shape(%k: memref<64x128xbf16, 3>, %g: memref<32x128xf32, 3>, %o: memref<64x64xf32, 3>) {
+  // expected-error @+1 {{'kdk.decayed_gram' op expects gc of shape 64x128, got 32x128}}
+  kdk.decayed_gram %k, %k, %g into %o mask = strict scale = 1.0 : memref<64x128xbf16, 3>, memref<64x128xbf16, 3>, memref<32x128xf32, 3>, memref<64x64xf32, 3>
+  return
+}

@@ -522,12 +522,12 @@ const ErrorCase kErrorCases[] = {
      "kdk.decayed_gram %a, %a, %a into %b mask = strict scale = 1.0 "
      "anchor_block = 24 : memref<64x64xf32, 3>, memref<64x64xf32, 3>, "
      "memref<64x64xf32, 3>, memref<64x64xf32, 3>",
-     "anchor_block 24 does not divide the 64 rows"},
+     "anchor_block 24 does not divide the 64 rows", false, true},
     {"ShapeMismatch",
      "%c = kdk.alloc_tile : memref<64x32xf32, 3>\n"
      "kdk.sub %a, %c into %b : memref<64x64xf32, 3>, memref<64x32xf32, 3>, "
      "memref<64x64xf32, 3>",
-     "expects rhs of shape 64x64, got 64x32"},
+     "expects rhs of shape 64x64, got 64x32", false, true},
     {"StridedColumns",
      "%s = memref.subview %a[0, 0] [64, 32] [1, 2] : memref<64x64xf32, 3> to "
      "memref<64x32xf32, strided<[64, 2]>, 3>\n"
@@ -544,7 +544,7 @@ const ErrorCase kErrorCases[] = {
      "tiles cannot be carried by scf.for"},
     {"LowerboundNeedsBound",
      "kdk.gate_activation lowerbound %a head(%c0) rows(%c0) : memref<64x64xf32, 3>",
-     "lowerbound needs a lower_bound"},
+     "lowerbound needs a lower_bound", false, true},
     {"NoChunkSize",
      R"mlir(module {
   func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
