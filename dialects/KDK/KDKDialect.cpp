@@ -338,6 +338,14 @@ static bool isMmaFragment(Value tile) {
 
 static bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
 
+/// The kdk.block_threads of the kernel around `op`; 0 outside a kernel.
+static int64_t kernelBlockThreads(Operation *op) {
+  auto kernel = op->getParentOfType<FunctionOpInterface>();
+  auto threads =
+      kernel ? kernel->getAttrOfType<IntegerAttr>(kBlockThreadsAttr) : nullptr;
+  return threads ? threads.getInt() : 0;
+}
+
 int64_t mlir::kdk::sharedStateRunLength(int64_t cols, int64_t threads,
                                         int64_t elementBytes) {
   int64_t warpCols = cols / std::max<int64_t>(1, threads / 32);
@@ -383,6 +391,14 @@ LogicalResult AllocTileOp::verify() {
           type.getDimSize(1) % 16 != 0)
         return emitOpError() << "expects an mma_layout fragment to be f32 "
                                 "with rows and columns multiples of 16";
+      // Each warp holds whole 16-column tiles (kdac_mma_fragment.cuh).
+      int64_t threads = kernelBlockThreads(*this);
+      if (threads && type.getDimSize(1) % (16 * (threads / 32)) != 0)
+        return emitOpError()
+               << "cannot hold a " << type.getDimSize(0) << "x"
+               << type.getDimSize(1) << " mma_layout fragment over " << threads
+               << " threads: its 16-column tiles do not divide evenly over "
+                  "the warps";
       return success();
     }
     std::optional<ArrayRef<int64_t>> layout = getFragmentLayout();
@@ -404,6 +420,25 @@ LogicalResult AllocTileOp::verify() {
                            << type.getDimSize(1) << " fragment as runs of "
                            << vector << " over " << lanes << " x "
                            << 32 / lanes << " lanes";
+    // Over the block (kdac::FragmentLayout): each warp owns whole columns,
+    // which divide into the lanes' runs, as the rows do.
+    int64_t threads = kernelBlockThreads(*this);
+    if (!threads)
+      return success();
+    int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
+    int64_t warps = threads / 32;
+    int64_t rowLanes = axis == 1 ? 32 / lanes : lanes;
+    int64_t colLanes = 32 / rowLanes;
+    int64_t vecRows = axis == 1 ? 1 : vector, vecCols = axis == 1 ? vector : 1;
+    if (cols % warps != 0 || (cols / warps) % (colLanes * vecCols) != 0 ||
+        rows % (rowLanes * vecRows) != 0)
+      return emitOpError()
+             << "cannot spread a " << rows << "x" << cols
+             << " register fragment over " << threads
+             << " threads with fragment_layout [" << axis << ", " << vector
+             << ", " << lanes
+             << "]: each warp needs whole columns, and the rows and a warp's "
+                "columns must divide into runs over the lanes";
     return success();
   }
   if (getFragmentLayout() || getMmaLayout())
@@ -515,21 +550,19 @@ static bool isVectorOf(MemRefType type, int64_t n) {
 /// offset in its allocation are multiples of the run (the allocation itself
 /// starts at kSharedTileAlignment, a multiple of every run's 16 bytes).
 static LogicalResult verifySharedStateSplit(Operation *op, MemRefType state) {
-  auto kernel = op->getParentOfType<FunctionOpInterface>();
-  auto threads =
-      kernel ? kernel->getAttrOfType<IntegerAttr>(kBlockThreadsAttr) : nullptr;
+  int64_t threads = kernelBlockThreads(op);
   if (!threads)
     return success(); // not inside a kernel yet
   int64_t rows = state.getDimSize(0), cols = state.getDimSize(1);
   std::string problem = sharedStateSplitProblem(
-      rows, cols, threads.getInt(),
+      rows, cols, threads,
       state.getElementType().getIntOrFloatBitWidth() / 8);
   if (!problem.empty())
     return op->emitOpError() << "cannot split the " << rows << "x" << cols
-                             << " shared state over " << threads.getInt()
+                             << " shared state over " << threads
                              << " threads: " << problem;
   int64_t bytes = state.getElementType().getIntOrFloatBitWidth() / 8;
-  int64_t run = sharedStateRunLength(cols, threads.getInt(), bytes);
+  int64_t run = sharedStateRunLength(cols, threads, bytes);
   static_assert(kSharedTileAlignment % 16 == 0,
                 "an allocation starts at a whole run");
   SmallVector<int64_t> strides;
@@ -652,8 +685,33 @@ LogicalResult MmaOp::verify() {
       return emitOpError() << "with an mma_layout fragment expects B and out "
                               "both mma_layout fragments and A a shared "
                               "bf16 or f16 tile";
+    // ldmatrix reads A's rows 16 bytes at a time.
+    SmallVector<int64_t> strides;
+    int64_t offset = 0;
+    if (failed(getLhs().getType().getStridesAndOffset(strides, offset)) ||
+        ShapedType::isDynamic(strides[0]) || (strides[0] * 2) % 16 != 0)
+      return emitOpError() << "expects A, next to mma_layout fragments, to "
+                              "have 16-byte aligned rows";
     return success();
   }
+  bool fragmentRhs = isFragment(getRhs().getType()),
+       fragmentOut = isFragment(getOut().getType());
+  if (isFragment(getLhs().getType()))
+    return emitOpError() << "expects A to be a shared tile";
+  // A vector times the fragment, or a rank-one update accumulated into it.
+  if (fragmentRhs && fragmentOut)
+    return emitOpError() << "with a register fragment supports only a vector "
+                            "times the fragment, or an accumulated rank-one "
+                            "product into it";
+  if (fragmentRhs && m != 1)
+    return emitOpError() << "with a register fragment as B expects A and out "
+                            "to be single rows, got M = "
+                         << m;
+  if (fragmentOut && (!getAccumulate() || k != 1))
+    return emitOpError() << "with a register fragment as out supports only an "
+                            "accumulated rank-one product (depth 1), got "
+                            "depth "
+                         << k;
   // A fragment operand reads as f32 whatever it stores.
   if (!isFragment(getRhs().getType()) && !isFragment(getOut().getType()) &&
       getLhs().getType().getElementType() != getRhs().getType().getElementType())

@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 #include "KDK/KDKVerifyUtils.h"
 
+#include "mlir/IR/Matchers.h"
+
 using namespace mlir;
 using namespace mlir::kdk;
 using namespace mlir::kdk::verify;
@@ -15,6 +17,24 @@ using namespace mlir::kdk::verify;
 static bool inRegisters(MemRefType type) {
   auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
   return space && space.getInt() == kRegisterMemorySpace;
+}
+
+/// A register fragment moves whole: its load or store covers every row,
+/// except that a chunk's output (an mma_layout fragment, with
+/// `partialMmaRows`) stores only its first `rows`.
+static LogicalResult verifyFragmentRows(Operation *op, Value tile, Value rows,
+                                        bool partialMmaRows) {
+  auto type = cast<MemRefType>(tile.getType());
+  auto alloc = tile.getDefiningOp<AllocTileOp>();
+  if (!inRegisters(type) ||
+      (partialMmaRows && alloc && alloc.getMmaLayout()))
+    return success();
+  APInt value;
+  if (matchPattern(rows, m_ConstantInt(&value)) &&
+      value.getSExtValue() == type.getDimSize(0))
+    return success();
+  return op->emitOpError() << "moves a register fragment, which needs rows = "
+                           << type.getDimSize(0) << " as a constant";
 }
 
 /// The chunk geometry ops: a positive chunk size, integer cu_seqlens.
@@ -59,6 +79,9 @@ static LogicalResult verifyTransfer(Operation *op, Value global,
 LogicalResult LoadTileOp::verify() {
   if (failed(verifyTransfer(*this, getSrc(), getColStride())))
     return failure();
+  if (failed(verifyFragmentRows(*this, getDst(), getRows(),
+                                /*partialMmaRows=*/false)))
+    return failure();
   if (!getAsync())
     return success();
   MemRefType dst = getDst().getType();
@@ -70,7 +93,10 @@ LogicalResult LoadTileOp::verify() {
 }
 
 LogicalResult StoreTileOp::verify() {
-  return verifyTransfer(*this, getDst(), getColStride());
+  if (failed(verifyTransfer(*this, getDst(), getColStride())))
+    return failure();
+  return verifyFragmentRows(*this, getSrc(), getRows(),
+                            /*partialMmaRows=*/true);
 }
 
 LogicalResult ConvertOp::verify() {

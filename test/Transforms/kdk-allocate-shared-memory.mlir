@@ -9,7 +9,7 @@
 // CHECK-LABEL: func.func @k
 // CHECK-SAME: kdk.shared_memory_bytes = 4480 : i64
 // CHECK: kdk.alloc_tile {offset = 0 : i64} : memref<16x68xf32, 3>
-// CHECK: kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+// CHECK: kdk.alloc_tile {mma_layout} : memref<64x64xf32, 5>
 // A 64-byte tile still takes a whole 128-byte slot.
 // CHECK: kdk.alloc_tile {offset = 4352 : i64} : memref<16xf32, 3>
 // LIMIT: error: kdk-allocate-shared-memory: @k needs 4480 bytes of shared memory, over the 4096-byte limit
@@ -17,7 +17,7 @@
 module attributes {kdk.chunk_size = 16 : i64} {
   func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %a = kdk.alloc_tile : memref<16x68xf32, 3>
-    %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+    %s = kdk.alloc_tile {mma_layout} : memref<64x64xf32, 5>
     %b = kdk.alloc_tile : memref<16xf32, 3>
     return
   }

@@ -26,14 +26,6 @@ static LogicalResult emitMmaFragmentAlloc(CudaEmitter &emitter,
                                           kdk::AllocTileOp op,
                                           TileRef fragment) {
   int64_t threads = emitter.getBlockThreads();
-  int64_t warps = threads / 32;
-  if (threads % 32 != 0 || fragment.cols % (16 * warps) != 0 ||
-      fragment.rows % 16 != 0 || !fragment.elementType.isF32())
-    return op.emitOpError()
-           << "cannot hold a " << fragment.rows << "x" << fragment.cols
-           << " mma_layout fragment over " << threads
-           << " threads: it needs f32, rows a multiple of 16 and 16-column "
-              "tiles divided evenly over the warps";
   fragment.pointer = emitter.bindNewName(op.getTile()).str();
   fragment.mmaLayout = true;
   emitter.ostream() << "kdac::MmaFragment<NT, " << fragment.rows << ", "
@@ -49,28 +41,10 @@ LogicalResult kdac::cuda::emitFragmentAlloc(CudaEmitter &emitter,
                                             TileRef fragment) {
   if (op.getMmaLayout())
     return emitMmaFragmentAlloc(emitter, op, fragment);
-  std::optional<ArrayRef<int64_t>> layout = op.getFragmentLayout();
-  if (!layout || layout->size() != 3)
-    return op.emitOpError() << "needs fragment_layout = [axis, vector, lanes] "
-                               "for a register fragment";
-  int64_t axis = (*layout)[0], vector = (*layout)[1], lanes = (*layout)[2];
-  // The divisibility kdac::FragmentLayout asserts, checked here so a bad
-  // layout is an error at the op rather than in NVRTC's log.
+  // The kdk.alloc_tile verifier checked the layout against the block.
+  ArrayRef<int64_t> layout = *op.getFragmentLayout();
+  int64_t axis = layout[0], vector = layout[1], lanes = layout[2];
   int64_t threads = emitter.getBlockThreads();
-  int64_t warps = threads / 32;
-  int64_t rowLanes = axis == 1 ? 32 / lanes : lanes;
-  int64_t colLanes = 32 / rowLanes;
-  int64_t vecRows = axis == 1 ? 1 : vector, vecCols = axis == 1 ? vector : 1;
-  if (threads % 32 != 0 || fragment.cols % warps != 0 ||
-      (fragment.cols / warps) % (colLanes * vecCols) != 0 ||
-      fragment.rows % (rowLanes * vecRows) != 0)
-    return op.emitOpError()
-           << "cannot spread a " << fragment.rows << "x" << fragment.cols
-           << " register fragment over " << threads
-           << " threads with fragment_layout [" << axis << ", " << vector
-           << ", " << lanes
-           << "]: each warp needs whole columns, and the rows and a warp's "
-              "columns must divide into runs over the lanes";
   FailureOr<StringRef> type = getCppType(op, fragment.elementType);
   if (failed(type))
     return failure();
@@ -85,22 +59,9 @@ LogicalResult kdac::cuda::emitFragmentAlloc(CudaEmitter &emitter,
   return success();
 }
 
-/// A fragment moves whole: its transfer must cover every row.
-static LogicalResult expectAllRows(Operation *op, Value rows,
-                                   const TileRef &fragment) {
-  APInt value;
-  if (matchPattern(rows, m_ConstantInt(&value)) &&
-      value.getSExtValue() == fragment.rows)
-    return success();
-  return op->emitOpError() << "moves a register fragment, which needs rows = "
-                           << fragment.rows << " as a constant";
-}
-
 LogicalResult kdac::cuda::emitFragmentLoad(CudaEmitter &emitter,
                                            kdk::LoadTileOp op,
                                            const TileRef &fragment) {
-  if (failed(expectAllRows(op, op.getRows(), fragment)))
-    return failure();
   return DeviceCall(emitter, op, "fragmentLoad")
       .withoutBlockThreads()
       .value(op.getSrc())
@@ -115,10 +76,8 @@ LogicalResult kdac::cuda::emitFragmentStore(CudaEmitter &emitter,
                                             kdk::StoreTileOp op,
                                             const TileRef &fragment) {
   // A chunk's output (an mma_layout fragment) stores only its real rows;
-  // a vector-layout fragment moves whole.
+  // a vector-layout fragment moves whole (the verifier checked its rows).
   bool storesRows = fragment.mmaLayout;
-  if (!storesRows && failed(expectAllRows(op, op.getRows(), fragment)))
-    return failure();
   DeviceCall call(emitter, op,
                   storesRows ? "fragmentStoreRows" : "fragmentStore");
   call.withoutBlockThreads()
@@ -171,16 +130,10 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
                                           const TileRef &out) {
   double alpha = op.getAlpha().convertToDouble();
   // out (+)= alpha op(A) B on tensor cores, B and out accumulator fragments.
-  if (rhs.mmaLayout && out.mmaLayout && !lhs.inRegisters) {
-    int64_t lhsRows = op.getTransposeLhs() ? rhs.rows : out.rows;
-    int64_t lhsCols = op.getTransposeLhs() ? out.rows : rhs.rows;
-    if (!(lhs.elementType.isBF16() || lhs.elementType.isF16()) ||
-        lhs.isVector || lhs.rows != lhsRows || lhs.cols != lhsCols ||
-        (lhs.ld * 2) % 16 != 0)
-      return op.emitOpError()
-             << "expects A, next to mma_layout fragments, to be a "
-             << lhsRows << "x" << lhsCols
-             << " bf16/f16 shared tile with 16-byte aligned rows";
+  // The kdk.mma verifier matched the shapes and checked each form's
+  // operands (A 16-bit with aligned rows next to mma_layout fragments, A
+  // and out single rows with a fragment B, a depth of one into a fragment).
+  if (rhs.mmaLayout && out.mmaLayout) {
     return DeviceCall(emitter, op, "fragmentMma")
         .withoutBlockThreads()
         .templateFlag(op.getTransposeLhs())
@@ -192,9 +145,6 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
         .floatArg(alpha)
         .emit();
   }
-  if (rhs.mmaLayout || out.mmaLayout)
-    return op.emitOpError() << "expects B and out both mma_layout fragments "
-                               "and A a shared tile";
   // out(0, :) (+)= alpha * a^T B with B the fragment.
   if (rhs.inRegisters && !out.inRegisters) {
     FailureOr<int64_t> aStride = vectorStride(op, "A", lhs, rhs.rows);
@@ -268,9 +218,6 @@ LogicalResult kdac::cuda::printOperation(CudaEmitter &emitter,
     if (*decay)
       **decay = tokenRow(**decay, *token);
   }
-  if (state->mmaLayout)
-    return op.emitOpError() << "needs a fragment_layout fragment, not an "
-                               "mma_layout one";
   SmallVector<TileRef> vectors;
   for (Value tile : {op.getQ(), op.getK(), op.getV(), op.getBeta(), op.getOut()}) {
     FailureOr<TileRef> ref = emitter.getTile(op, tile);

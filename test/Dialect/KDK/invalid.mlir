@@ -624,3 +624,70 @@ func.func @gram_gc_shape(%k: memref<64x128xbf16, 3>, %g: memref<32x128xf32, 3>, 
   kdk.decayed_gram %k, %k, %g into %o mask = strict scale = 1.0 : memref<64x128xbf16, 3>, memref<64x128xbf16, 3>, memref<32x128xf32, 3>, memref<64x64xf32, 3>
   return
 }
+
+// -----
+
+// Register fragments, against the block that holds them.
+module attributes {kdk.chunk_size = 1 : i64} {
+  func.func @fragment_threads() attributes {kdk.kernel, kdk.block_threads = 96 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+    // expected-error @+1 {{cannot spread a 128x32 register fragment over 96 threads with fragment_layout [1, 4, 8]}}
+    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+    return
+  }
+}
+
+// -----
+
+module attributes {kdk.chunk_size = 1 : i64} {
+  func.func @fragment_partial_rows(%pool: memref<?xf32> {kdk.arg = #kdk.tensor<"state_pool">}, %rows: index {kdk.arg = #kdk.size<"T">}) attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+    %c0 = arith.constant 0 : index
+    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+    // expected-error @+1 {{moves a register fragment, which needs rows = 128 as a constant}}
+    kdk.load_tile %pool[%c0] rows(%rows) row_stride(%rows) col_stride = 1 into %s : memref<?xf32>, memref<128x32xf32, 5>
+    return
+  }
+}
+
+// -----
+
+module attributes {kdk.chunk_size = 1 : i64} {
+  func.func @fragment_product(%x: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.shared_memory_bytes = 10240 : i64, kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+    %a = kdk.alloc_tile {offset = 0 : i64} : memref<16x128xf32, 3>
+    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+    %o = kdk.alloc_tile {offset = 8192 : i64} : memref<16x32xf32, 3>
+    // expected-error @+1 {{with a register fragment as B expects A and out to be single rows, got M = 16}}
+    kdk.mma %a, %s into %o : memref<16x128xf32, 3>, memref<128x32xf32, 5>, memref<16x32xf32, 3>
+    return
+  }
+}
+
+// -----
+
+func.func @fragment_rank_one_depth() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+  %a = kdk.alloc_tile : memref<128x2xf32, 3>
+  %b = kdk.alloc_tile : memref<2x32xf32, 3>
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+  // expected-error @+1 {{with a register fragment as out supports only an accumulated rank-one product (depth 1), got depth 2}}
+  kdk.mma %a, %b into %s accumulate : memref<128x2xf32, 3>, memref<2x32xf32, 3>, memref<128x32xf32, 5>
+  return
+}
+
+// -----
+
+func.func @mma_fragment_over_warps() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+  // expected-error @+1 {{cannot hold a 64x32 mma_layout fragment over 128 threads: its 16-column tiles do not divide evenly over the warps}}
+  %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+  return
+}
+
+// -----
+
+func.func @mma_fragment_unaligned_a() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+  %t = kdk.alloc_tile : memref<16x68xbf16, 3>
+  %a = memref.subview %t[0, 0] [16, 64] [1, 1] : memref<16x68xbf16, 3> to memref<16x64xbf16, strided<[68, 1]>, 3>
+  %b = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+  %o = kdk.alloc_tile {mma_layout} : memref<16x32xf32, 5>
+  // expected-error @+1 {{expects A, next to mma_layout fragments, to have 16-byte aligned rows}}
+  kdk.mma %a, %b into %o : memref<16x64xbf16, strided<[68, 1]>, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 5>
+  return
+}

@@ -137,45 +137,10 @@ module attributes {kdk.chunk_size = 64 : i64} {
 // -----
 
 module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @fragment_threads() attributes {kdk.kernel, kdk.block_threads = 96 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
-    // expected-error @+1 {{cannot spread a 128x32 register fragment over 96 threads with fragment_layout [1, 4, 8]}}
-    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
-    return
-  }
-}
-
-// -----
-
-module attributes {kdk.chunk_size = 1 : i64} {
   func.func @fragment_in_a_shared_op() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
     // expected-error @+1 {{has no form for a register fragment (memory space 5) operand in the CUDA emitter}}
     kdk.l2norm_rows %s : memref<128x32xf32, 5>
-    return
-  }
-}
-
-// -----
-
-module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @fragment_partial_rows(%pool: memref<?xf32> {kdk.arg = #kdk.tensor<"state_pool">}, %rows: index {kdk.arg = #kdk.size<"T">}) attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
-    %c0 = arith.constant 0 : index
-    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
-    // expected-error @+1 {{moves a register fragment, which needs rows = 128 as a constant}}
-    kdk.load_tile %pool[%c0] rows(%rows) row_stride(%rows) col_stride = 1 into %s : memref<?xf32>, memref<128x32xf32, 5>
-    return
-  }
-}
-
-// -----
-
-module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @fragment_product(%x: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.shared_memory_bytes = 10240 : i64, kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
-    %a = kdk.alloc_tile {offset = 0 : i64} : memref<16x128xf32, 3>
-    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
-    %o = kdk.alloc_tile {offset = 8192 : i64} : memref<16x32xf32, 3>
-    // expected-error @+1 {{expects A to be a vector of 128 elements}}
-    kdk.mma %a, %s into %o : memref<16x128xf32, 3>, memref<128x32xf32, 5>, memref<16x32xf32, 3>
     return
   }
 }
