@@ -150,13 +150,23 @@ LogicalResult KDKDialect::verifyOperationAttribute(Operation *op,
     auto func = dyn_cast<FunctionOpInterface>(op);
     if (!func)
       return op->emitError() << kKernelAttr << " marks a function";
-    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-      if (!func.getArgAttr(i, kArgAttr))
+    StringRef kernel = SymbolTable::getSymbolName(op).getValue();
+    if (func.isExternal() || !func.getFunctionBody().hasOneBlock() ||
+        func.getNumResults() != 0)
+      return op->emitError() << "kernel @" << kernel
+                             << " needs a body of one block and no results";
+    // Each tensor, workspace and size is bound once.
+    llvm::DenseSet<Attribute> bindings;
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
+      Attribute binding = func.getArgAttr(i, kArgAttr);
+      if (!binding)
         return op->emitError()
-               << "argument #" << i << " of kernel @"
-               << SymbolTable::getSymbolName(op).getValue() << " needs a "
-               << kArgAttr
-               << " (#kdk.tensor, #kdk.workspace or #kdk.size)";
+               << "argument #" << i << " of kernel @" << kernel << " needs a "
+               << kArgAttr << " (#kdk.tensor, #kdk.workspace or #kdk.size)";
+      if (!bindings.insert(binding).second)
+        return op->emitError() << "arguments of kernel @" << kernel
+                               << " bind " << binding << " twice";
+    }
     return verifyWorkspaceSizes(func);
   } else if (name == kChunkSizeAttr) {
     auto chunk = dyn_cast<IntegerAttr>(attr.getValue());

@@ -392,10 +392,6 @@ static FailureOr<KernelPlan> planKernel(func::FuncOp func,
       std::isdigit(static_cast<unsigned char>(plan.launch.name[0])))
     return emitError(func.getLoc()) << "CUDA emitter: kernel name \"" << plan.launch.name
                             << "\" is not a C identifier";
-  if (func.isExternal() || !func.getBody().hasOneBlock())
-    return emitError(func.getLoc()) << "CUDA emitter: a kernel needs a body of one block";
-  if (func.getNumResults() != 0)
-    return emitError(func.getLoc()) << "CUDA emitter: a kernel returns nothing";
 
   // kdk.block_threads and kdk.grid are verified by the kdk dialect; a
   // kernel must have them.

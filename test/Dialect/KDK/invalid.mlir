@@ -691,3 +691,18 @@ func.func @mma_fragment_unaligned_a() attributes {kdk.kernel, kdk.block_threads 
   kdk.mma %a, %b into %o : memref<16x64xbf16, strided<[68, 1]>, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 5>
   return
 }
+
+// -----
+
+// expected-error @+1 {{arguments of kernel @twice bind #kdk.tensor<"q"> twice}}
+func.func @twice(%a: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}, %b: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{kernel @returns needs a body of one block and no results}}
+func.func @returns() -> index attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+  %c0 = arith.constant 0 : index
+  return %c0 : index
+}

@@ -60,15 +60,6 @@ module attributes {kdk.chunk_size = 64 : i64} {
   }
 }
 
-// -----
-
-module attributes {kdk.chunk_size = 64 : i64} {
-  // expected-error @+1 {{two arguments of @k bind "q"}}
-  func.func @k(%a: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}, %b: memref<?xf32> {kdk.arg = #kdk.tensor<"q">})
-      attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
-    return
-  }
-}
 
 // -----
 
