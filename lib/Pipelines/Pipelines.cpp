@@ -90,6 +90,13 @@ void buildPipeline(OpPassManager &pm, Stage stage,
   kernel.recurrenceBlockThreads = options.recurrenceBlockThreads;
   kernel.valueTile = options.valueTile;
   pm.addPass(createConvertKDAToKDK(kernel));
+  // The forward's grams take tensor cores for 16-bit specs where the gate
+  // bounds their factors; its other f32 products stay on FMAs (tf32 there
+  // has not been measured for speed or accuracy).
+  KDKSelectProductsOptions forwardProducts;
+  forwardProducts.f32Products = "fma";
+  forwardProducts.gramProducts = "auto";
+  pm.addPass(createKDKSelectProducts(forwardProducts));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addPass(createKDKAllocateSharedMemory());

@@ -54,22 +54,58 @@ bool isSharedF32(Value tile) {
          cast<MemRefType>(tile.getType()).getElementType().isF32();
 }
 
+/// The grams between two barriers run at once, each tensor-core one taking
+/// one warp per 16 x 8 block of its output: each starts at the warp after
+/// the blocks of the one before it (wrapping around the block).
+void spreadTensorCoreGrams(func::FuncOp kernel) {
+  auto threads = kernel->getAttrOfType<IntegerAttr>(kdk::kBlockThreadsAttr);
+  int64_t warps = threads ? threads.getInt() / 32 : 1;
+  int64_t warpsInPhase = 0;
+  kernel.walk<WalkOrder::PreOrder>([&](Operation *op) {
+    if (isa<kdk::BarrierOp>(op)) {
+      warpsInPhase = 0;
+      return;
+    }
+    auto gram = dyn_cast<kdk::DecayedGramOp>(op);
+    if (!gram)
+      return;
+    if (!gram.getTensorCores()) {
+      gram.setFirstWarp(0); // the direct form runs on every warp
+      return;
+    }
+    int64_t rows = shapeOf(gram.getLhs())[0];
+    gram.setFirstWarp(warpsInPhase % warps);
+    warpsInPhase += (rows / 16) * (rows / 8);
+  });
+}
+
 struct KDKSelectProductsPass
     : kdac::impl::KDKSelectProductsBase<KDKSelectProductsPass> {
   using KDKSelectProductsBase::KDKSelectProductsBase;
 
   void runOnOperation() override {
-    if (f32Products != "auto" && f32Products != "fma" && f32Products != "tf32") {
-      emitError(getOperation().getLoc())
-          << "kdk-select-products: invalid f32-products '" << f32Products
-          << "' (expected fma, tf32 or auto)";
-      return signalPassFailure();
-    }
+    auto valid = [](StringRef choice) {
+      return choice == "auto" || choice == "fma" || choice == "tf32";
+    };
+    for (auto [name, choice] :
+         {std::pair<StringRef, StringRef>{"f32-products", f32Products},
+          {"gram-products", gramProducts}})
+      if (!valid(choice) && !(name == "gram-products" && choice.empty())) {
+        emitError(getOperation().getLoc())
+            << "kdk-select-products: invalid " << name << " '" << choice
+            << "' (expected fma, tf32 or auto)";
+        return signalPassFailure();
+      }
+    StringRef grams = gramProducts.empty() ? StringRef(f32Products)
+                                           : StringRef(gramProducts);
     getOperation().walk([&](func::FuncOp kernel) {
       if (!kernel->hasAttr(kdk::kKernelAttr))
         return;
-      bool tf32 = f32Products == "tf32" ||
-                  (f32Products == "auto" && takesSixteenBitQ(kernel));
+      auto choose = [&](StringRef choice) {
+        return choice == "tf32" ||
+               (choice == "auto" && takesSixteenBitQ(kernel));
+      };
+      bool tf32 = choose(f32Products), tf32Grams = choose(grams);
       kernel.walk([&](kdk::MmaOp mma) {
         if (!isSharedF32(mma.getLhs()) || !isSharedF32(mma.getRhs()) ||
             kdk::isRegisterFragment(mma.getOut()))
@@ -83,15 +119,16 @@ struct KDKSelectProductsPass
         if (!isSharedF32(gram.getLhs()) || !isSharedF32(gram.getRhs()))
           return;
         ArrayRef<int64_t> lhs = shapeOf(gram.getLhs());
-        if (!tf32)
+        if (!tf32Grams)
           gram.setTensorCores(false);
         else if (bounded && kdk::fitsTensorCoreGram(lhs[0], lhs[1]))
           gram.setTensorCores(true);
       });
+      spreadTensorCoreGrams(kernel);
       // The adjoint's tensor-core form covers one 16-row block.
       kernel.walk([&](kdk::DecayedGramGradOp grad) {
         ArrayRef<int64_t> lhs = shapeOf(grad.getLhs());
-        grad.setTensorCores(tf32 && bounded &&
+        grad.setTensorCores(tf32Grams && bounded &&
                             kdk::fitsTensorCoreGramGrad(lhs[0], lhs[1]));
       });
     });

@@ -415,25 +415,21 @@ def KDKSelectProducts : Pass<"kdk-select-products", "::mlir::ModuleOp"> {
     `fma` clears the mark; an unbounded gate leaves the lowering's (direct)
     form.
 
-    Before:
-    ```mlir
-    func.func @k(%q: memref<?xbf16> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.kernel, ...} {
-      kdk.mma %w, %s into %u : memref<16x64xf32, 3>, memref<64x32xf32, 3>, memref<16x32xf32, 3>
-    }
-    ```
-    After (auto):
-    ```mlir
-      kdk.mma %w, %s into %u tf32 : memref<16x64xf32, 3>, memref<64x32xf32, 3>, memref<16x32xf32, 3>
-    ```
-    and, in a kernel marked `kdk.decay_bound = 5.0 : f64`,
-    ```mlir
-      kdk.decayed_gram %k, %k, %gc into %a mask = strict scale = 1.0 tensor_cores : ...
-    ```
+    `gram-products` makes the grams' choice apart from the other products'
+    (unset: the same). The grams between two barriers run at once, one warp
+    per 16 x 8 block of a tensor-core gram's output, so each one's
+    `first_warp` starts after the blocks of the one before it. kdac runs the
+    pass on the forward's kernels with `f32-products=fma gram-products=auto`
+    (their other f32 products stay on FMAs) and on the backward's with
+    --grad-products for both.
   }];
   let options = [
     Option<"f32Products", "f32-products", "std::string", /*default=*/"\"auto\"",
            "fma (f32 accuracy) | tf32 (tensor cores, operands rounded to "
-           "tf32) | auto (tf32 in kernels whose q is 16-bit)">
+           "tf32) | auto (tf32 in kernels whose q is 16-bit)">,
+    Option<"gramProducts", "gram-products", "std::string", /*default=*/"\"\"",
+           "The decayed grams' products, chosen apart: fma | tf32 | auto "
+           "(unset: as f32-products)">
   ];
   let dependentDialects = ["::mlir::kdk::KDKDialect"];
 }

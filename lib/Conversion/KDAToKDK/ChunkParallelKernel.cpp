@@ -100,12 +100,8 @@ private:
   /// Roots read since the last barrier, and tiles waiting for it.
   llvm::DenseSet<Value> readInPhase;
   SmallVector<Value> releasedInPhase;
-  /// Warps already given tensor-core gram blocks in this phase.
-  int64_t gramWarpsInPhase = 0;
   llvm::StringMap<Value> workspaceArgs;
   Value slot, head, rows, batch, start;
-  /// Grams may run on tensor cores (kdk.decayed_gram tensor_cores).
-  bool gramsOnTensorCores = false;
   /// The gate's only reader, done by the prologue's gate activation.
   kda::CumsumOp fusedCumsum;
 };
@@ -147,7 +143,6 @@ void ChunkParallelKernelBuilder::endPhase() {
   k.barrier();
   releaseAfterBarrier();
   readInPhase.clear();
-  gramWarpsInPhase = 0;
 }
 
 void ChunkParallelKernelBuilder::noteUse(Value v) {
@@ -300,20 +295,14 @@ LogicalResult ChunkParallelKernelBuilder::lowerOp(Operation *op) {
           })
           .Case([&](kda::DecayedGramOp op) {
             Value out = newTile(square(op.getResult()));
-            // One warp per 16 x 8 block: grams of one phase take turns.
-            int64_t rowsOut = square(op.getResult())[0];
-            int64_t firstWarp = 0;
-            if (gramsOnTensorCores) {
-              firstWarp = gramWarpsInPhase % k.warps();
-              gramWarpsInPhase += (rowsOut / 16) * (rowsOut / 8);
-            }
+            // The direct form; kdk-select-products picks tensor cores.
             kdk::DecayedGramOp::create(
                 b, loc, tileOf(op.getLhs()), tileOf(op.getRhs()),
                 tileOf(op.getGc()),
                 op.getRowScale() ? tileOf(op.getRowScale()) : Value(), out,
                 op.getMask(),
                 llvm::APFloat(op.getScaleAttr() ? op.getScaleAttr().getValueAsDouble() : 1.0),
-                op.getAnchorBlock(), gramsOnTensorCores, firstWarp);
+                op.getAnchorBlock(), /*tensorCores=*/false, /*firstWarp=*/0);
             bind(op.getResult(), out);
             return success();
           })
@@ -434,15 +423,12 @@ LogicalResult ChunkParallelKernelBuilder::build(kda::ChunkMapOp map,
                                         const GlobalArgs &args) {
   for (const Crossing &c : plan.crossings)
     workspaceArgs[c.workspace.name] = args.workspaces.lookup(c.workspace.name);
-  // The factored gram's column factors reach exp(15 max|g|): safe in f32
-  // only when the gate bounds the log-decay (see kdk.decayed_gram), and
-  // TF32 products are accurate enough only for 16-bit specs.
-  bool boundedGate = args.activation == kda::GateActivation::lowerbound &&
-                     args.lowerBound &&
-                     std::abs(args.lowerBound.getValueAsDouble()) <=
-                         kdac::limits::kMaxTensorCoreGramDecay;
-  gramsOnTensorCores = boundedGate && !g.operandType.isF32() &&
-                       g.chunk % 16 == 0 && g.kDim % 8 == 0;
+  // The gate's bound on the log-decay, for the passes that choose the
+  // grams' form (kdk-select-products).
+  if (args.activation == kda::GateActivation::lowerbound && args.lowerBound)
+    k.getFunction()->setAttr(
+        kdk::kDecayBoundAttr,
+        b.getF64FloatAttr(std::abs(args.lowerBound.getValueAsDouble())));
 
   slot = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 0);
   head = kdk::BlockIdOp::create(b, loc, b.getIndexType(), 1);
