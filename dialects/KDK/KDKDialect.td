@@ -35,7 +35,16 @@ def KDK_Dialect : Dialect {
                            "::mlir::scf::SCFDialect"];
 }
 
+// Every kdk op checks its tile operands (kdk::verifyTileOperands); those
+// with a register-fragment form say so with KDK_FragmentOperands.
+def KDK_TileOperands : NativeOpTrait<"TileOperands"> {
+  let cppNamespace = "::mlir::kdk";
+}
+def KDK_FragmentOperands : NativeOpTrait<"FragmentOperands"> {
+  let cppNamespace = "::mlir::kdk";
+}
+
 class KDK_Op<string mnemonic, list<Trait> traits = []>
-    : Op<KDK_Dialect, mnemonic, traits>;
+    : Op<KDK_Dialect, mnemonic, !listconcat(traits, [KDK_TileOperands])>;
 
 #endif // KDK_DIALECT_TD

@@ -22,6 +22,29 @@
 #define GET_ATTRDEF_CLASSES
 #include "KDK/KDKAttrs.h.inc"
 
+namespace mlir::kdk {
+/// The rules every tile operand of a kdk op follows (TileOperands): a tile
+/// in shared memory (memory space 3) of a static shape and static strides,
+/// its rows contiguous; a register fragment (memory space 5) only where the
+/// op has FragmentOperands; a view read in place from global memory only as
+/// kdk.global_tile makes it. Global buffers (memref<?xT>) are not tiles.
+LogicalResult verifyTileOperands(Operation *op);
+
+/// Every kdk op's tile operands follow verifyTileOperands' rules.
+template <typename ConcreteType>
+class TileOperands : public OpTrait::TraitBase<ConcreteType, TileOperands> {
+public:
+  static LogicalResult verifyTrait(Operation *op) {
+    return verifyTileOperands(op);
+  }
+};
+/// The op has a form for register fragments (its verifier says which
+/// operands may be one).
+template <typename ConcreteType>
+class FragmentOperands
+    : public OpTrait::TraitBase<ConcreteType, FragmentOperands> {};
+} // namespace mlir::kdk
+
 #define GET_OP_CLASSES
 #include "KDK/KDKOps.h.inc"
 

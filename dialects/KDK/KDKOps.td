@@ -159,7 +159,7 @@ def KDK_GlobalTileOp : KDK_Op<"global_tile", [Pure]> {
   let hasVerifier = 1;
 }
 
-def KDK_LoadTileOp : KDK_Op<"load_tile"> {
+def KDK_LoadTileOp : KDK_Op<"load_tile", [KDK_FragmentOperands]> {
   let summary = "global -> shared tile, zero-filling rows past `rows`";
   let description = [{
     dst[r, c] = src[offset + r * row_stride + c * col_stride] for r < rows,
@@ -200,7 +200,7 @@ def KDK_WaitAsyncOp : KDK_Op<"wait_async",
   let assemblyFormat = "attr-dict";
 }
 
-def KDK_StoreTileOp : KDK_Op<"store_tile"> {
+def KDK_StoreTileOp : KDK_Op<"store_tile", [KDK_FragmentOperands]> {
   let summary = "shared tile -> global, rows below `rows` only";
   let description = [{
     dst[offset + r * row_stride + c * col_stride] = src[r, c] for r < rows,
@@ -222,7 +222,7 @@ def KDK_ConvertOp : KDK_Op<"convert", [DeclareOpInterfaceMethods<KDK_Elementwise
   let hasVerifier = 1;
 }
 
-def KDK_FillOp : KDK_Op<"fill", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
+def KDK_FillOp : KDK_Op<"fill", [KDK_FragmentOperands, DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "sets every element of a tile";
   let arguments = (ins Arg<KDK_Tile, "", [MemWrite]>:$tile, F64Attr:$value);
   let assemblyFormat = "$tile `,` $value attr-dict `:` type($tile)";
@@ -348,7 +348,7 @@ def KDK_TriInverseOp : KDK_Op<"tri_inverse"> {
   let hasVerifier = 1;
 }
 
-def KDK_MmaOp : KDK_Op<"mma"> {
+def KDK_MmaOp : KDK_Op<"mma", [KDK_FragmentOperands]> {
   let summary = "out = [out +] alpha * op(A) B, f32 accumulation";
   let description = [{
     op(A) is A or, with `transpose_lhs`, A^T. bf16/f16 operands use tensor
@@ -461,7 +461,7 @@ def KDK_ExpOp : KDK_Op<"exp", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterf
   let hasVerifier = 1;
 }
 
-def KDK_ScaleRowsOp : KDK_Op<"scale_rows", [DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
+def KDK_ScaleRowsOp : KDK_Op<"scale_rows", [KDK_FragmentOperands, DeclareOpInterfaceMethods<KDK_ElementwiseOpInterface>]> {
   let summary = "x[i, :] *= r[i], in place or `into` another tile";
   let description = [{
     In place on an f32 tile (the state's per-channel decay), or from a tile
@@ -483,7 +483,7 @@ def KDK_ScaleRowsOp : KDK_Op<"scale_rows", [DeclareOpInterfaceMethods<KDK_Elemen
   let hasVerifier = 1;
 }
 
-def KDK_DeltaStepOp : KDK_Op<"delta_step", [AttrSizedOperandSegments]> {
+def KDK_DeltaStepOp : KDK_Op<"delta_step", [KDK_FragmentOperands, AttrSizedOperandSegments]> {
   let summary = "one token of the recurrence on a state fragment or shared tile";
   let description = [{
     With d = `decay` (1 when absent), in two passes over the state:

@@ -197,3 +197,39 @@ LogicalResult ScaleRowsOp::verify() {
     return emitOpError() << "needs `into` of the tile's shape";
   return success();
 }
+
+LogicalResult mlir::kdk::verifyTileOperands(Operation *op) {
+  bool fragments = op->hasTrait<FragmentOperands>();
+  for (auto [index, operand] : llvm::enumerate(op->getOperands())) {
+    auto type = dyn_cast<MemRefType>(operand.getType());
+    if (!type || isGlobalBuffer(type) || operand.getDefiningOp<GlobalTileOp>())
+      continue;
+    auto fail = [&]() {
+      return op->emitOpError() << "operand #" << index << " (" << type
+                               << ") ";
+    };
+    if (inRegisters(type)) {
+      if (!fragments)
+        return fail() << "is a register fragment, which this op has no "
+                         "form for";
+      continue; // kdk.alloc_tile made it whole and contiguous
+    }
+    auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
+    if (!space || space.getInt() != kSharedMemorySpace)
+      return fail() << "is not a tile: tiles live in shared memory (memory "
+                       "space "
+                    << kSharedMemorySpace << ") or registers (memory space "
+                    << kRegisterMemorySpace
+                    << "), views of global memory come from kdk.global_tile";
+    SmallVector<int64_t> strides;
+    int64_t offset = 0;
+    if (!type.hasStaticShape() ||
+        failed(type.getStridesAndOffset(strides, offset)) ||
+        ShapedType::isDynamic(offset) ||
+        llvm::any_of(strides, ShapedType::isDynamic))
+      return fail() << "needs a static shape and static strides";
+    if (type.getRank() == 2 && strides[1] != 1)
+      return fail() << "needs contiguous rows (inner stride 1)";
+  }
+  return success();
+}

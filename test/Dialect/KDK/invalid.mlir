@@ -380,7 +380,7 @@ func.func @row_dot_length(%a: memref<16x32xf32, 3>, %r: memref<32xf32, 3>) {
 // -----
 
 func.func @add_in_registers(%a: memref<16x32xf32, 5>) {
-  // expected-error @+1 {{expects shared tiles (memory space 3)}}
+  // expected-error @+1 {{operand #0 ('memref<16x32xf32, 5>') is a register fragment, which this op has no form for}}
   kdk.add %a, %a into %a : memref<16x32xf32, 5>, memref<16x32xf32, 5>, memref<16x32xf32, 5>
   return
 }
@@ -705,4 +705,31 @@ func.func @twice(%a: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}, %b: memref<?xf3
 func.func @returns() -> index attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %c0 = arith.constant 0 : index
   return %c0 : index
+}
+
+// -----
+
+// Every kdk op checks its tile operands (the TileOperands trait).
+func.func @fragment_in_a_shared_op() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
+  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+  // expected-error @+1 {{is a register fragment, which this op has no form for}}
+  kdk.l2norm_rows %s : memref<128x32xf32, 5>
+  return
+}
+
+// -----
+
+func.func @strided_columns(%a: memref<64x64xf32, 3>) {
+  %s = memref.subview %a[0, 0] [64, 32] [1, 2] : memref<64x64xf32, 3> to memref<64x32xf32, strided<[64, 2]>, 3>
+  // expected-error @+1 {{needs contiguous rows (inner stride 1)}}
+  kdk.fill %s, 1.0 : memref<64x32xf32, strided<[64, 2]>, 3>
+  return
+}
+
+// -----
+
+func.func @tile_in_no_memory_space(%a: memref<16x16xf32>) {
+  // expected-error @+1 {{is not a tile: tiles live in shared memory (memory space 3) or registers (memory space 5), views of global memory come from kdk.global_tile}}
+  kdk.fill %a, 1.0 : memref<16x16xf32>
+  return
 }

@@ -125,16 +125,6 @@ module attributes {kdk.chunk_size = 64 : i64} {
   }
 }
 
-// -----
-
-module attributes {kdk.chunk_size = 1 : i64} {
-  func.func @fragment_in_a_shared_op() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
-    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
-    // expected-error @+1 {{has no form for a register fragment (memory space 5) operand in the CUDA emitter}}
-    kdk.l2norm_rows %s : memref<128x32xf32, 5>
-    return
-  }
-}
 
 // -----
 
