@@ -399,6 +399,42 @@ def _(q, k, v, g, beta, A_log, dt_bias, state_pool, state_indices, num_accepted,
     return torch.empty_like(v)
 
 
+_DECODE_RECORDS_FIELDS = _DECODE_POOL_FIELDS[:9]
+
+
+@torch.library.custom_op("kdac::kda_decode_records", mutates_args=())
+def _kda_decode_records(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                        g: torch.Tensor, beta: torch.Tensor, A_log: torch.Tensor | None,
+                        dt_bias: torch.Tensor | None, state_pool: torch.Tensor,
+                        state_indices: torch.Tensor,
+                        spec_values: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    outputs = _op_plan(_spec_from_list(spec_values), _DECODE_RECORDS_FIELDS,
+                       (q, k, v, g, beta, A_log, dt_bias, state_pool, state_indices),
+                       q.shape[0])
+    return outputs[0], outputs[1]
+
+
+@_kda_decode_records.register_fake
+def _(q, k, v, g, beta, A_log, dt_bias, state_pool, state_indices, spec_values):
+    B, T, HV, V = v.shape
+    K = int(spec_values[_SPEC_FIELDS.index("K")])
+    return torch.empty_like(v), v.new_empty((B, T, HV, 2 * K + V), dtype=torch.float32)
+
+
+@torch.library.custom_op("kdac::kda_commit_records", mutates_args=("state_pool",))
+def _kda_commit_records(state_pool: torch.Tensor, records: torch.Tensor,
+                        num_accepted: torch.Tensor, state_indices: torch.Tensor,
+                        spec_values: list[float]) -> None:
+    _commit_plan(_spec_from_list(spec_values),
+                 (state_pool, records, num_accepted, state_indices), None).run(
+        (state_pool, records, num_accepted, state_indices))
+
+
+@_kda_commit_records.register_fake
+def _(state_pool, records, num_accepted, state_indices, spec_values):
+    return None
+
+
 def _tracing(t):
     return torch.compiler.is_compiling() or _is_fake(t)
 
@@ -711,7 +747,8 @@ def fused_recurrent_kda_fwd(q, k, v, g, beta, A_log=None, dt_bias=None, initial_
 
 # ---------------------------------------------------------------------------
 # Speculative decoding by token records (kdac's own; FLA has no such op).
-# Eager only: these launch through plans, not custom ops.
+# Eager calls launch through plans, traced ones (torch.compile) through the
+# kdac::kda_decode_records and kdac::kda_commit_records custom ops.
 
 
 def fused_recurrent_kda_records(q, k, v, g, beta, A_log=None, dt_bias=None,
@@ -746,6 +783,10 @@ def fused_recurrent_kda_records(q, k, v, g, beta, A_log=None, dt_bias=None,
                      use_beta_sigmoid_in_kernel, False, lower_bound, False, None, A_log,
                      dt_bias, decode=True, ssm_state_indices=ssm_state_indices,
                      inplace=True, records=True)
+        if _tracing(p["q"]):
+            return _kda_decode_records(p["q"], p["k"], p["v"], p["g"], p["beta"],
+                                       p["A_log"], p["dt_bias"], p["initial_state"],
+                                       p["indices"], _spec_to_list(p["values"]))
         plan = _call_plan(p, tensors)
         if not torch.cuda.is_current_stream_capturing():
             _call_plans.put(key, plan)
@@ -754,6 +795,68 @@ def fused_recurrent_kda_records(q, k, v, g, beta, A_log=None, dt_bias=None,
 
 
 _COMMIT_FIELDS = ("state_pool", "token_records", "num_accepted", "state_indices")
+
+
+def _prepare_commit(function, state_pool, records, num_accepted_tokens,
+                    ssm_state_indices):
+    """Checks a commit's arguments: the spec's field values and the tensors
+    the kernel reads (pool, records, int32 counts and slots)."""
+    pool = _tensor(function, "state_pool", state_pool)
+    records = _tensor(function, "records", records)
+    accepted = _tensor(function, "num_accepted_tokens", num_accepted_tokens)
+    if records.dim() != 4 or records.dtype != torch.float32:
+        _fail(ValueError, function, "records must be a [N, T, HV, 2K + V] float32 "
+              f"tensor, got {records.dtype} of shape {list(records.shape)}")
+    N, T, HV, width = records.shape
+    if pool.dim() != 4 or pool.shape[1] != HV or not pool.is_contiguous():
+        _fail(ValueError, function, f"state_pool must be a contiguous [P, {HV}, K, V] "
+              f"tensor, got shape {list(pool.shape)}")
+    K, V = pool.shape[2], pool.shape[3]
+    if width != 2 * K + V:
+        _fail(ValueError, function, f"records have rows of {width}, the pool's "
+              f"K = {K}, V = {V} need 2K + V = {2 * K + V}")
+    state_dtype = _float_dtype(function, "state_pool", pool)
+    device = pool.device
+    indices = ssm_state_indices
+    if indices is None:
+        indices = torch.arange(N, dtype=torch.int32, device=device)
+    else:
+        indices = _tensor(function, "ssm_state_indices", indices)
+        _shape(function, "ssm_state_indices", indices, (N,))
+        indices = indices.to(device=device, dtype=torch.int32).contiguous()
+    _shape(function, "num_accepted_tokens", accepted, (N,))
+    _check_device(pool)
+    accepted = accepted.to(device=device, dtype=torch.int32).contiguous()
+    fields = {name: 0 for name in _SPEC_FIELDS}
+    fields.update(B=-1, T=T, H=HV, HV=HV, K=K, V=V, dtype=_capi.BF16,
+                  gate_dtype=_capi.F32, beta_dtype=_capi.BF16, state_dtype=state_dtype,
+                  gate=2, state_pool=1, accepted_counts=1, token_records=1, commit=1)
+    values = tuple(fields[name] for name in _SPEC_FIELDS)
+    _spec_for(function, values)  # the compiler's checks, before anything runs
+    return values, (pool, records.contiguous(), accepted, indices)
+
+
+def _commit_plan(spec, prepared, given):
+    """The plan of a commit: of the caller's tensors `given` (an eager call,
+    whose prepared tensors may be conversions or constants), or of the
+    prepared tensors themselves (the custom op, given None; kept per
+    signature like _op_plan's)."""
+    if given is None:
+        key = (id(spec),) + tuple(_launch.signature(t) for t in prepared)
+        plan = _op_plans.get(key)
+        if plan is None:
+            inputs = [(field, t, role, None if t.is_contiguous() else t.dtype)
+                      for role, (field, t) in enumerate(zip(_COMMIT_FIELDS, prepared))]
+            plan = _launch.Plan(spec, prepared[0].device, inputs, {},
+                                prepared[1].shape[1], _log)
+            _op_plans.put(key, plan)
+        return plan
+    inputs = []
+    for role, (field, t) in enumerate(zip(_COMMIT_FIELDS, prepared)):
+        inputs.append((field, t, role if given[role] is not None else None,
+                       _launch.source_of(t, given[role]) if given[role] is not None
+                       else None))
+    return _launch.Plan(spec, prepared[0].device, inputs, {}, prepared[1].shape[1], _log)
 
 
 def commit_token_records(state_pool, records, num_accepted_tokens, ssm_state_indices=None):
@@ -767,45 +870,11 @@ def commit_token_records(state_pool, records, num_accepted_tokens, ssm_state_ind
     key = (function, tuple(_sig(t) for t in tensors))
     plan = _lookup(key)
     if plan is None:
-        pool = _tensor(function, "state_pool", state_pool)
-        records = _tensor(function, "records", records)
-        accepted = _tensor(function, "num_accepted_tokens", num_accepted_tokens)
-        if records.dim() != 4 or records.dtype != torch.float32:
-            _fail(ValueError, function, "records must be a [N, T, HV, 2K + V] float32 "
-                  f"tensor, got {records.dtype} of shape {list(records.shape)}")
-        N, T, HV, width = records.shape
-        if pool.dim() != 4 or pool.shape[1] != HV or not pool.is_contiguous():
-            _fail(ValueError, function, f"state_pool must be a contiguous [P, {HV}, K, V] "
-                  f"tensor, got shape {list(pool.shape)}")
-        K, V = pool.shape[2], pool.shape[3]
-        if width != 2 * K + V:
-            _fail(ValueError, function, f"records have rows of {width}, the pool's "
-                  f"K = {K}, V = {V} need 2K + V = {2 * K + V}")
-        state_dtype = _float_dtype(function, "state_pool", pool)
-        device = pool.device
-        indices = ssm_state_indices
-        if indices is None:
-            indices = torch.arange(N, dtype=torch.int32, device=device)
-        else:
-            indices = _tensor(function, "ssm_state_indices", indices)
-            _shape(function, "ssm_state_indices", indices, (N,))
-            indices = indices.to(device=device, dtype=torch.int32).contiguous()
-        _shape(function, "num_accepted_tokens", accepted, (N,))
-        _check_device(pool)
-        accepted = accepted.to(device=device, dtype=torch.int32).contiguous()
-        fields = {name: 0 for name in _SPEC_FIELDS}
-        fields.update(B=-1, T=T, H=HV, HV=HV, K=K, V=V, dtype=_capi.BF16,
-                      gate_dtype=_capi.F32, beta_dtype=_capi.BF16, state_dtype=state_dtype,
-                      gate=2, state_pool=1, accepted_counts=1, token_records=1, commit=1)
-        spec = _spec_for(function, tuple(fields[name] for name in _SPEC_FIELDS))
-        inputs = []
-        for role, (field, prepared) in enumerate(
-                zip(_COMMIT_FIELDS, (pool, records.contiguous(), accepted, indices))):
-            given = tensors[role]
-            inputs.append((field, prepared, role if given is not None else None,
-                           _launch.source_of(prepared, given) if given is not None
-                           else None))
-        plan = _launch.Plan(spec, device, inputs, {}, T, _log)
+        values, prepared = _prepare_commit(function, *tensors)
+        if _tracing(prepared[0]):
+            _kda_commit_records(*prepared, _spec_to_list(values))
+            return state_pool
+        plan = _commit_plan(_spec_for(function, values), prepared, tensors)
         if not torch.cuda.is_current_stream_capturing():
             _call_plans.put(key, plan)
     plan.run(tensors)

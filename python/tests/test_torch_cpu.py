@@ -207,3 +207,24 @@ def test_token_record_checks():
     with pytest.raises(ValueError, match="num_accepted_tokens has shape"):
         kt.commit_token_records(torch.zeros(4, HV, K, V), torch.zeros(B, 4, HV, 2 * K + V),
                                 torch.ones(B + 1, dtype=torch.int32))
+
+
+def test_token_records_trace_through_custom_ops():
+    # Fake tensors take torch.compile's path: the records call and the
+    # commit are kdac::kda_decode_records and kdac::kda_commit_records.
+    with FakeTensorMode():
+        x = {n: t[:, :4] for n, t in inputs(device="cuda").items()}
+        pool = torch.empty(7, HV, K, V, dtype=torch.bfloat16, device="cuda")
+        idx = torch.tensor([3, 5], dtype=torch.int32, device="cuda")
+        o, records = kt.fused_recurrent_kda_records(**x, initial_state=pool,
+                                                    ssm_state_indices=idx)
+        assert o.shape == (B, 4, HV, V) and o.dtype == torch.bfloat16
+        assert records.shape == (B, 4, HV, 2 * K + V) and records.dtype == torch.float32
+        accepted = torch.tensor([2, 4], dtype=torch.int32, device="cuda")
+        assert kt.commit_token_records(pool, records, accepted, idx) is pool
+    assert hasattr(torch.ops.kdac, "kda_decode_records")
+    assert hasattr(torch.ops.kdac, "kda_commit_records")
+    # The commit's schema says it writes the pool (a compiled graph keeps
+    # the order of the calls that read it).
+    schema = torch.ops.kdac.kda_commit_records.default._schema
+    assert schema.arguments[0].alias_info is not None and schema.arguments[0].alias_info.is_write

@@ -201,6 +201,35 @@ def test_torch_compile():
     assert torch.equal(eager[0], compiled[0]) and torch.equal(eager[1], compiled[1])
 
 
+def test_token_records_under_torch_compile():
+    """A compiled speculative step (records, then the commit) matches the
+    eager one bit for bit, pool included."""
+    N, T, HV, K, V = 3, 4, 2, 128, 64
+    x, opts = make(B=N, T=T, H=2, HV=HV, K=K, V=V)
+    x.pop("initial_state")
+    gen = torch.Generator(device="cuda").manual_seed(11)
+    pool = (torch.randn(2 * N, HV, K, V, device="cuda", generator=gen) * 0.1).to(
+        torch.bfloat16)
+    slots = torch.tensor([4, 0, 2], dtype=torch.int32, device="cuda")
+    accepted = torch.tensor([1, 4, 2], dtype=torch.int32, device="cuda")
+
+    def step(q, k, v, g, beta, pool):
+        o, records = kt.fused_recurrent_kda_records(q, k, v, g, beta, **opts,
+                                                    initial_state=pool,
+                                                    ssm_state_indices=slots)
+        kt.commit_token_records(pool, records, accepted, ssm_state_indices=slots)
+        return o.float(), records
+
+    with torch.no_grad():
+        eager_pool, compiled_pool = pool.clone(), pool.clone()
+        eager = step(x["q"], x["k"], x["v"], x["g"], x["beta"], eager_pool)
+        compiled = torch.compile(step, fullgraph=True)(
+            x["q"], x["k"], x["v"], x["g"], x["beta"], compiled_pool)
+    assert torch.equal(eager[0], compiled[0]) and torch.equal(eager[1], compiled[1])
+    assert torch.equal(eager_pool, compiled_pool)
+    assert not torch.equal(eager_pool, pool), "the commit kept nothing"
+
+
 def test_cuda_graph_capture_and_replay():
     x, opts = make(B=2, T=192, H=2, HV=2, K=128, V=128)
     flags = dict(output_final_state=True)
