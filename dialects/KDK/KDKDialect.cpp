@@ -1,8 +1,8 @@
 //===- KDKDialect.cpp - The kdk dialect -----------------------------------===//
 //
 // Registers the ops of `kdk` and implements their verifiers and those of the
-// kernel attributes (kdk.grid, kdk.block_threads, argument bindings) and
-// the #kdk attributes.
+// kernel attributes (kdk.grid, kdk.block_threads, argument bindings); the
+// #kdk attributes themselves are in KDKAttrs.cpp.
 //
 //===----------------------------------------------------------------------===//
 #include "KDK/KDKOps.h"
@@ -12,7 +12,6 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectImplementation.h"
-#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include "mlir/IR/Builders.h"
@@ -24,54 +23,12 @@ using namespace mlir::kdk;
 
 #include "KDK/KDKDialect.cpp.inc"
 
-#define GET_ATTRDEF_CLASSES
-#include "KDK/KDKAttrs.cpp.inc"
-
 void KDKDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
 #include "KDK/KDKOps.cpp.inc"
       >();
-  addAttributes<
-#define GET_ATTRDEF_LIST
-#include "KDK/KDKAttrs.cpp.inc"
-      >();
-}
-
-LogicalResult TargetAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                 StringRef arch, int64_t sharedMemory,
-                                 int64_t registers) {
-  const kdac::limits::TargetLimits *target =
-      kdac::limits::findTarget(arch.str());
-  if (!target)
-    return emitError() << kdac::limits::checkArch(arch.str(),
-                                                  "the #kdk.target arch");
-  if (sharedMemory < 1 || sharedMemory > target->maxSharedMemoryPerBlock)
-    return emitError() << "#kdk.target shared_memory must be in [1, "
-                       << target->maxSharedMemoryPerBlock << "] bytes on "
-                       << arch << ", got " << sharedMemory;
-  if (registers < 1 || registers > target->maxRegistersPerThread)
-    return emitError() << "#kdk.target registers must be in [1, "
-                       << target->maxRegistersPerThread << "] on " << arch
-                       << ", got " << registers;
-  return success();
-}
-
-TargetAttr mlir::kdk::getTargetAttr(MLIRContext *context, StringRef arch) {
-  const kdac::limits::TargetLimits *target =
-      kdac::limits::findTarget(arch.str());
-  if (!target)
-    return nullptr;
-  return TargetAttr::get(context, target->arch,
-                         target->maxSharedMemoryPerBlock,
-                         target->maxRegistersPerThread);
-}
-
-std::optional<int64_t> mlir::kdk::targetSharedMemory(Operation *op) {
-  for (Operation *at = op; at; at = at->getParentOp())
-    if (auto target = at->getAttrOfType<TargetAttr>(kTargetAttr))
-      return target.getSharedMemory();
-  return std::nullopt;
+  registerAttributes();
 }
 
 #define GET_OP_CLASSES
@@ -221,113 +178,6 @@ LogicalResult KDKDialect::verifyRegionArgAttribute(Operation *op,
   }
   if (!isGlobalBuffer(type))
     return fail() << "a buffer argument must be a " << kGlobalBufferText;
-  return success();
-}
-
-std::optional<int64_t> GridAttr::launchExtent(StringRef name) {
-  return llvm::StringSwitch<std::optional<int64_t>>(name)
-      .Case("chunk_slots", kChunkSlots)
-      .Case("sequences", kSequences)
-      .Case("batch", kBatch)
-      .Default(std::nullopt);
-}
-
-StringRef GridAttr::extentName(int64_t extent) {
-  switch (extent) {
-  case kChunkSlots:
-    return "chunk_slots";
-  case kSequences:
-    return "sequences";
-  case kBatch:
-    return "batch";
-  default:
-    return "";
-  }
-}
-
-Attribute GridAttr::parse(AsmParser &parser, Type) {
-  SmallVector<int64_t, 3> extents;
-  auto parseExtent = [&]() -> ParseResult {
-    SMLoc at = parser.getCurrentLocation();
-    int64_t count = 0;
-    OptionalParseResult number = parser.parseOptionalInteger(count);
-    if (number.has_value()) {
-      // Negative numbers are the launch-time extents' codes, never written.
-      if (succeeded(*number) && count < 1)
-        return parser.emitError(at) << "grid extent " << count
-                                    << " is not a positive integer";
-      extents.push_back(count);
-      return *number;
-    }
-    StringRef name;
-    if (parser.parseKeyword(&name))
-      return failure();
-    std::optional<int64_t> extent = launchExtent(name);
-    if (!extent)
-      return parser.emitError(at)
-             << "grid extent '" << name
-             << "' is not a positive integer, chunk_slots, sequences or "
-                "batch";
-    extents.push_back(*extent);
-    return success();
-  };
-  if (parser.parseCommaSeparatedList(AsmParser::Delimiter::LessGreater,
-                                     parseExtent))
-    return {};
-  return parser.getChecked<GridAttr>(parser.getContext(), extents);
-}
-
-void GridAttr::print(AsmPrinter &printer) const {
-  printer << "<";
-  llvm::interleaveComma(getExtents(), printer, [&](int64_t extent) {
-    StringRef name = extentName(extent);
-    if (name.empty())
-      printer << extent;
-    else
-      printer << name;
-  });
-  printer << ">";
-}
-
-LogicalResult GridAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                               ArrayRef<int64_t> extents) {
-  if (extents.size() != 3)
-    return emitError() << "#kdk.grid needs three extents (x, y, z), got "
-                       << extents.size();
-  for (auto [axis, extent] : llvm::enumerate(extents))
-    if (extent < 1 && extentName(extent).empty())
-      return emitError() << "#kdk.grid extent " << axis << " (" << extent
-                         << ") is not a positive integer";
-  return success();
-}
-
-LogicalResult
-TensorArgAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                      StringRef name) {
-  if (llvm::none_of(kdac::kTensorNames,
-                    [&](StringRef tensor) { return tensor == name; }))
-    return emitError() << "#kdk.tensor \"" << name
-                       << "\" is not a KDA tensor name";
-  return success();
-}
-
-LogicalResult
-WorkspaceArgAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                         StringRef name, int64_t bytesPerSlot) {
-  if (name.empty())
-    return emitError() << "#kdk.workspace needs a name";
-  if (bytesPerSlot <= 0)
-    return emitError() << "#kdk.workspace \"" << name
-                       << "\" needs a positive bytes_per_slot, got "
-                       << bytesPerSlot;
-  return success();
-}
-
-LogicalResult SizeArgAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                  StringRef name) {
-  if (!llvm::is_contained(kSizeParams, name))
-    return emitError() << "#kdk.size \"" << name
-                       << "\" is not T, N, B, S or chunk_slots";
   return success();
 }
 

@@ -30,6 +30,10 @@ def KDK_Dialect : Dialect {
   let hasOperationAttrVerify = 1;
   let hasRegionArgAttrVerify = 1;
   let useDefaultAttributePrinterParser = 1;
+  let extraClassDeclaration = [{
+    /// Adds the #kdk attributes (KDKAttrs.cpp, where they are defined).
+    void registerAttributes();
+  }];
   let dependentDialects = ["::mlir::memref::MemRefDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::scf::SCFDialect"];
