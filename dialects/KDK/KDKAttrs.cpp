@@ -170,3 +170,62 @@ LogicalResult SizeArgAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << "\" is not T, N, B, S or chunk_slots";
   return success();
 }
+
+static bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
+
+LogicalResult
+FragmentLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                           int64_t axis, int64_t vector, int64_t lanes) {
+  if ((axis != 0 && axis != 1) || !isPowerOfTwo(vector) || vector > 16 ||
+      !isPowerOfTwo(lanes) || lanes > 32)
+    return emitError() << "expects #kdk.fragment axis 0 or 1 and powers of "
+                          "two for vector (<= 16) and lanes (<= 32)";
+  return success();
+}
+
+std::string FragmentLayoutAttr::spreadProblem(int64_t rows, int64_t cols,
+                                              int64_t elementBits,
+                                              int64_t threads) const {
+  int64_t axis = getAxis(), vector = getVector(), lanes = getLanes();
+  std::string shape = std::to_string(rows) + "x" + std::to_string(cols);
+  if (elementBits < 32 && vector < 2)
+    return "a 16-bit fragment needs runs of at least 2 elements (it packs "
+           "pairs)";
+  int64_t contiguous = axis == 1 ? cols : rows, other = axis == 1 ? rows : cols;
+  if (contiguous % (vector * lanes) != 0 || other % (32 / lanes) != 0)
+    return "cannot spread a " + shape + " fragment as runs of " +
+           std::to_string(vector) + " over " + std::to_string(lanes) + " x " +
+           std::to_string(32 / lanes) + " lanes";
+  if (threads == 0)
+    return "";
+  // Over the block: each warp owns whole columns, which divide into the
+  // lanes' runs, as the rows do.
+  int64_t warps = threads / 32;
+  int64_t rowLanes = axis == 1 ? 32 / lanes : lanes;
+  int64_t colLanes = 32 / rowLanes;
+  int64_t vecRows = axis == 1 ? 1 : vector, vecCols = axis == 1 ? vector : 1;
+  if (cols % warps != 0 || (cols / warps) % (colLanes * vecCols) != 0 ||
+      rows % (rowLanes * vecRows) != 0)
+    return "cannot spread a " + shape + " register fragment over " +
+           std::to_string(threads) + " threads with #kdk.fragment<" +
+           std::to_string(axis) + ", " + std::to_string(vector) + ", " +
+           std::to_string(lanes) +
+           ">: each warp needs whole columns, and the rows and a warp's "
+           "columns must divide into runs over the lanes";
+  return "";
+}
+
+std::string MmaFragmentAttr::holdProblem(int64_t rows, int64_t cols,
+                                         Type element, int64_t threads) {
+  if (!element.isF32() || rows % 16 != 0 || cols % 16 != 0)
+    return "expects an mma_fragment tile to be f32 with rows and columns "
+           "multiples of 16";
+  // Each warp holds whole 16-column tiles.
+  if (threads && cols % (16 * (threads / 32)) != 0)
+    return "cannot hold a " + std::to_string(rows) + "x" +
+           std::to_string(cols) + " mma_fragment tile over " +
+           std::to_string(threads) +
+           " threads: its 16-column tiles do not divide evenly over the "
+           "warps";
+  return "";
+}

@@ -122,4 +122,53 @@ def KDK_SizeArgAttr : AttrDef<KDK_Dialect, "SizeArg"> {
   let genVerifyDecl = 1;
 }
 
+def KDK_FragmentLayoutAttr : AttrDef<KDK_Dialect, "FragmentLayout"> {
+  let mnemonic = "fragment";
+  let summary = "a register fragment spread over the block in runs";
+  let description = [{
+    As a tile type's memory space: the tile lives in registers, each thread
+    holding its share (kdac_fragment.cuh). Along `axis` (1 columns, 0 rows:
+    the one contiguous in global memory) a thread holds runs of `vector`
+    elements, `lanes` adjacent lanes hold adjacent runs, and each warp owns
+    whole columns. A 16-bit fragment keeps two elements per register.
+
+    ```mlir
+    %state = kdk.alloc_tile : memref<128x128xf32, #kdk.fragment<1, 4, 8>>
+    ```
+  }];
+  let parameters = (ins "int64_t":$axis, "int64_t":$vector, "int64_t":$lanes);
+  let assemblyFormat = "`<` $axis `,` $vector `,` $lanes `>`";
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Why a `rows` x `cols` tile of `elementBits`-bit elements cannot be
+    /// spread this way over `threads` threads (0: over one warp only);
+    /// empty when it can. The rule kdac::FragmentLayout asserts.
+    std::string spreadProblem(int64_t rows, int64_t cols, int64_t elementBits,
+                              int64_t threads) const;
+  }];
+}
+
+def KDK_MmaFragmentAttr : AttrDef<KDK_Dialect, "MmaFragment"> {
+  let mnemonic = "mma_fragment";
+  let summary = "a register fragment in tensor-core accumulator layout";
+  let description = [{
+    As a tile type's memory space: an f32 tile in tensor-core accumulator
+    registers, transposed (kdac_mma_fragment.cuh): the columns are the mma
+    M dimension, split over the warps in 16-column tiles, and the rows (a
+    multiple of 16) the N dimension. It can be both B and out of kdk.mma
+    with a shared bf16/f16 A, so the chunked recurrence multiplies straight
+    from registers.
+
+    ```mlir
+    %state = kdk.alloc_tile : memref<128x64xf32, #kdk.mma_fragment>
+    ```
+  }];
+  let extraClassDeclaration = [{
+    /// Why an `element` `rows` x `cols` tile cannot be held this way over
+    /// `threads` threads (0: any block); empty when it can.
+    static std::string holdProblem(int64_t rows, int64_t cols,
+                                   ::mlir::Type element, int64_t threads);
+  }];
+}
+
 #endif // KDK_ATTRS_TD

@@ -186,14 +186,11 @@ static bool inMemorySpace(MemRefType type, unsigned memorySpace) {
   return space && space.getInt() == memorySpace;
 }
 
-static bool isFragment(MemRefType type) {
-  return inMemorySpace(type, kRegisterMemorySpace);
-}
+static bool isFragment(MemRefType type) { return isRegisterFragment(type); }
 
-/// A tile made by kdk.alloc_tile {mma_layout}.
-static bool isMmaFragment(Value tile) {
-  auto alloc = tile.getDefiningOp<AllocTileOp>();
-  return alloc && alloc.getMmaLayout();
+/// A tile in tensor-core accumulator registers (#kdk.mma_fragment).
+static bool isMmaTile(Value tile) {
+  return isMmaFragment(cast<MemRefType>(tile.getType()));
 }
 
 static bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
@@ -243,72 +240,25 @@ LogicalResult AllocTileOp::verify() {
                               "fragment";
     if (type.getRank() != 2)
       return emitOpError() << "expects a register fragment to be a 2-D tile";
-    if (getMmaLayout()) {
-      if (getFragmentLayout())
-        return emitOpError() << "expects either fragment_layout or "
-                                "mma_layout, not both";
-      if (!type.getElementType().isF32() || type.getDimSize(0) % 16 != 0 ||
-          type.getDimSize(1) % 16 != 0)
-        return emitOpError() << "expects an mma_layout fragment to be f32 "
-                                "with rows and columns multiples of 16";
-      // Each warp holds whole 16-column tiles (kdac_mma_fragment.cuh).
-      int64_t threads = kernelBlockThreads(*this);
-      if (threads && type.getDimSize(1) % (16 * (threads / 32)) != 0)
-        return emitOpError()
-               << "cannot hold a " << type.getDimSize(0) << "x"
-               << type.getDimSize(1) << " mma_layout fragment over " << threads
-               << " threads: its 16-column tiles do not divide evenly over "
-                  "the warps";
-      return success();
-    }
-    std::optional<ArrayRef<int64_t>> layout = getFragmentLayout();
-    if (!layout || layout->size() != 3)
-      return emitOpError() << "expects a register fragment to have "
-                              "fragment_layout = [axis, vector, lanes]";
-    int64_t axis = (*layout)[0], vector = (*layout)[1], lanes = (*layout)[2];
-    if ((axis != 0 && axis != 1) || !isPowerOfTwo(vector) || vector > 16 ||
-        !isPowerOfTwo(lanes) || lanes > 32)
-      return emitOpError() << "expects fragment_layout axis 0 or 1 and "
-                              "powers of two for vector (<= 16) and lanes "
-                              "(<= 32)";
-    if (!type.getElementType().isF32() && vector < 2)
-      return emitOpError() << "expects a 16-bit fragment to have runs of at "
-                              "least 2 elements (it packs pairs)";
-    int64_t contiguous = type.getDimSize(axis), other = type.getDimSize(1 - axis);
-    if (contiguous % (vector * lanes) != 0 || other % (32 / lanes) != 0)
-      return emitOpError() << "cannot spread a " << type.getDimSize(0) << "x"
-                           << type.getDimSize(1) << " fragment as runs of "
-                           << vector << " over " << lanes << " x "
-                           << 32 / lanes << " lanes";
-    // Over the block (kdac::FragmentLayout): each warp owns whole columns,
-    // which divide into the lanes' runs, as the rows do.
+    // The layout's own rules, over this kernel's block when there is one.
     int64_t threads = kernelBlockThreads(*this);
-    if (!threads)
-      return success();
     int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
-    int64_t warps = threads / 32;
-    int64_t rowLanes = axis == 1 ? 32 / lanes : lanes;
-    int64_t colLanes = 32 / rowLanes;
-    int64_t vecRows = axis == 1 ? 1 : vector, vecCols = axis == 1 ? vector : 1;
-    if (cols % warps != 0 || (cols / warps) % (colLanes * vecCols) != 0 ||
-        rows % (rowLanes * vecRows) != 0)
-      return emitOpError()
-             << "cannot spread a " << rows << "x" << cols
-             << " register fragment over " << threads
-             << " threads with fragment_layout [" << axis << ", " << vector
-             << ", " << lanes
-             << "]: each warp needs whole columns, and the rows and a warp's "
-                "columns must divide into runs over the lanes";
+    std::string problem =
+        isMmaTile(getTile())
+            ? MmaFragmentAttr::holdProblem(rows, cols, type.getElementType(),
+                                           threads)
+            : cast<FragmentLayoutAttr>(type.getMemorySpace())
+                  .spreadProblem(rows, cols,
+                                 type.getElementType().getIntOrFloatBitWidth(),
+                                 threads);
+    if (!problem.empty())
+      return emitOpError() << problem;
     return success();
   }
-  if (getFragmentLayout() || getMmaLayout())
-    return emitOpError() << "has a fragment layout but is not a register "
-                            "fragment (memory space "
-                         << kRegisterMemorySpace << ")";
   if (!inMemorySpace(type, kSharedMemorySpace))
     return emitOpError() << "expects a tile in shared memory (memory space "
-                         << kSharedMemorySpace << ") or registers (memory "
-                         << "space " << kRegisterMemorySpace << ")";
+                         << kSharedMemorySpace << ") or registers (a "
+                         << "#kdk.fragment or #kdk.mma_fragment memory space)";
   if (std::optional<int64_t> offset = getOffset();
       offset && (*offset < 0 || *offset % kSharedTileAlignment != 0))
     return emitOpError() << "expects offset to be a non-negative multiple of "
@@ -439,11 +389,9 @@ static LogicalResult verifySharedStateSplit(Operation *op, MemRefType state) {
 LogicalResult DeltaStepOp::verify() {
   MemRefType state = getState().getType();
   bool shared = inMemorySpace(state, kSharedMemorySpace);
-  if ((!isFragment(state) && !shared) || isMmaFragment(getState()))
-    return emitOpError() << "expects a register fragment (memory space "
-                         << kRegisterMemorySpace
-                         << ") with fragment_layout or a shared tile (memory "
-                            "space "
+  if ((!isFragment(state) && !shared) || isMmaTile(getState()))
+    return emitOpError() << "expects a register fragment (#kdk.fragment) or "
+                            "a shared tile (memory space "
                          << kSharedMemorySpace << ")";
   int64_t rows = state.getDimSize(0), cols = state.getDimSize(1);
   if (getToken()) {
@@ -521,7 +469,7 @@ LogicalResult MmaOp::verify() {
   if (k != bk || c[0] != m || c[1] != n)
     return emitOpError() << "expects op(A) " << m << "x" << k << " times op(B) "
                          << bk << "x" << n << " into " << c[0] << "x" << c[1];
-  bool mmaRhs = isMmaFragment(getRhs()), mmaOut = isMmaFragment(getOut());
+  bool mmaRhs = isMmaTile(getRhs()), mmaOut = isMmaTile(getOut());
   if (getTf32()) {
     if (isFragment(getLhs().getType()) || isFragment(getRhs().getType()) ||
         isFragment(getOut().getType()) ||
@@ -542,15 +490,15 @@ LogicalResult MmaOp::verify() {
     Type lhsElement = getLhs().getType().getElementType();
     if (!mmaRhs || !mmaOut || isFragment(getLhs().getType()) ||
         !(lhsElement.isBF16() || lhsElement.isF16()))
-      return emitOpError() << "with an mma_layout fragment expects B and out "
-                              "both mma_layout fragments and A a shared "
+      return emitOpError() << "with an mma_fragment expects B and out both "
+                              "mma_fragments and A a shared "
                               "bf16 or f16 tile";
     // ldmatrix reads A's rows 16 bytes at a time.
     SmallVector<int64_t> strides;
     int64_t offset = 0;
     if (failed(getLhs().getType().getStridesAndOffset(strides, offset)) ||
         ShapedType::isDynamic(strides[0]) || (strides[0] * 2) % 16 != 0)
-      return emitOpError() << "expects A, next to mma_layout fragments, to "
+      return emitOpError() << "expects A, next to mma_fragments, to "
                               "have 16-byte aligned rows";
     return success();
   }

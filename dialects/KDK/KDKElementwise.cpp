@@ -15,9 +15,7 @@ using namespace mlir::kdk;
 #include "KDK/KDKInterfaces.cpp.inc"
 
 static bool inRegisters(Value tile) {
-  auto type = cast<MemRefType>(tile.getType());
-  auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
-  return space && space.getInt() == kRegisterMemorySpace;
+  return isRegisterFragment(cast<MemRefType>(tile.getType()));
 }
 
 /// `tiles` (the null ones dropped), or none if any is a register fragment.

@@ -95,10 +95,16 @@ inline constexpr llvm::StringLiteral kGlobalBufferText =
     "memref<?xT> in global memory (T: f32, bf16, f16, i64 or i32)";
 /// Shared memory is memory space 3, as in the GPU dialect.
 inline constexpr unsigned kSharedMemorySpace = 3;
-/// A tile in memory space 5 (private, as in NVVM) is a register fragment:
-/// a 2-D tile spread over the block's threads as its fragment_layout says
-/// (kdac_fragment.cuh).
-inline constexpr unsigned kRegisterMemorySpace = 5;
+/// A tile whose memory space is a #kdk.fragment or #kdk.mma_fragment is a
+/// register fragment: a 2-D tile spread over the block's threads as that
+/// layout says.
+inline bool isRegisterFragment(MemRefType type) {
+  return isa_and_nonnull<FragmentLayoutAttr, MmaFragmentAttr>(
+      type.getMemorySpace());
+}
+inline bool isMmaFragment(MemRefType type) {
+  return isa_and_nonnull<MmaFragmentAttr>(type.getMemorySpace());
+}
 
 /// The problem kdk.mma computes: op(A) is m x inner, op(B) inner x n.
 struct MmaShape {

@@ -81,31 +81,17 @@ def KDK_SequenceRangeOp : KDK_Op<"sequence_range", [Pure]> {
 def KDK_AllocTileOp : KDK_Op<"alloc_tile"> {
   let summary = "a shared-memory tile or register fragment, live for the whole kernel";
   let description = [{
-    Memory space 3 is shared memory. Memory space 5 is a register fragment:
+    Memory space 3 is shared memory. A #kdk.fragment or #kdk.mma_fragment
+    memory space is a register fragment, laid out as that attribute says:
     each thread holds its share of the tile, so ops on it need no barrier
     among themselves. load_tile, store_tile, fill, scale_rows and mma (as B,
     or as an accumulated rank-one product) and delta_step accept
-    fragments. `fragment_layout` = [axis, vector,
-    lanes] says how a fragment spreads (kdac_fragment.cuh): along `axis`
-    (1 columns, 0 rows: the one contiguous in global memory) a thread holds
-    runs of `vector` elements and `lanes` adjacent lanes hold adjacent
-    runs; each warp owns whole columns. bf16/f16 fragments keep two elements per register and
-    compute in f32, rounding once per write.
+    fragments; an mma_fragment can be both B and out of a tensor-core
+    kdk.mma with a shared bf16/f16 A.
 
     ```mlir
-    %state = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>}
-        : memref<128x128xf32, 5>
-    ```
-
-    `mma_layout` instead keeps an f32 fragment in tensor-core accumulator
-    registers, transposed (kdac_mma_fragment.cuh): the columns are the mma
-    M dimension, split over the warps in 16-column tiles, and the rows
-    (a multiple of 16) the N dimension. Such a fragment can be both B and
-    out of kdk.mma with a shared bf16/f16 A, so the chunked recurrence runs
-    its products on tensor cores straight from registers:
-
-    ```mlir
-    %state = kdk.alloc_tile {mma_layout} : memref<128x64xf32, 5>
+    %state = kdk.alloc_tile : memref<128x128xf32, #kdk.fragment<1, 4, 8>>
+    %acc = kdk.alloc_tile : memref<128x64xf32, #kdk.mma_fragment>
     ```
 
     A shared tile's `offset` is its first byte in the kernel's dynamic
@@ -113,8 +99,7 @@ def KDK_AllocTileOp : KDK_Op<"alloc_tile"> {
     kSharedTileAlignment); the kernel's kdk.shared_memory_bytes covers
     every tile, and no two tiles overlap.
   }];
-  let arguments = (ins OptionalAttr<DenseI64ArrayAttr>:$fragment_layout,
-                       UnitAttr:$mma_layout, OptionalAttr<I64Attr>:$offset);
+  let arguments = (ins OptionalAttr<I64Attr>:$offset);
   let results = (outs Res<KDK_Tile, "", [MemAlloc]>:$tile);
   let assemblyFormat = "attr-dict `:` type($tile)";
   let hasVerifier = 1;
@@ -356,7 +341,7 @@ def KDK_MmaOp : KDK_Op<"mma", [KDK_FragmentOperands]> {
     f32 accuracy. With `accumulate` the product is added to `out`.
     `transpose_rhs` multiplies by B^T instead (B stored N x K: the
     backward's dO S^T), on shared tiles, with f32 FMAs.
-    When B and out are `mma_layout` fragments, A must be a shared bf16/f16
+    When B and out are `#kdk.mma_fragment` tiles, A must be a shared bf16/f16
     tile and B is rounded to A's element type as a tensor-core operand.
     With `tf32`, f32 shared operands are rounded to tf32 (10-bit mantissa)
     and multiplied on tensor cores (mma.sync m16n8k8, f32 accumulation):
@@ -495,7 +480,7 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step", [KDK_FragmentOperands, AttrSizedOpera
     that reduce the columns: the decode kernel's token is four barriers
     instead of eight. q, k and decay have K elements, v and out Vt, beta one.
 
-    The state is a register fragment (fragment_layout) or a shared tile of
+    The state is a register fragment (#kdk.fragment) or a shared tile of
     any element type, updated in place: a one-token decode kernel streams
     its state through shared memory, so a block holds no state in
     registers and more blocks overlap their state reads
@@ -514,7 +499,7 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step", [KDK_FragmentOperands, AttrSizedOpera
 
     ```mlir
     kdk.delta_step %state, %q, %k, %v, %beta decay(%d : memref<128xf32, 3>)
-        into %o scale = 0.088388 : memref<128x128xf32, 5>, memref<1x128xf32, 3>,
+        into %o scale = 0.088388 : memref<128x128xf32, #kdk.fragment<1, 4, 8>>, memref<1x128xf32, 3>,
         memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1xf32, 3>,
         memref<1x128xf32, 3>
     ```
@@ -529,7 +514,7 @@ def KDK_DeltaStepOp : KDK_Op<"delta_step", [KDK_FragmentOperands, AttrSizedOpera
     ```mlir
     kdk.delta_step %state, %q, %k, %v, %beta token(%t)
         decay(%d : memref<8x128xf32, 3>) into %o scale = 0.088388
-        : memref<128x128xf32, 5>, memref<8x128xf32, 3>, memref<8x128xf32, 3>,
+        : memref<128x128xf32, #kdk.fragment<1, 4, 8>>, memref<8x128xf32, 3>, memref<8x128xf32, 3>,
         memref<8x128xf32, 3>, memref<8xf32, 3>, memref<8x128xf32, 3>
     ```
   }];

@@ -14,20 +14,15 @@ using namespace mlir;
 using namespace mlir::kdk;
 using namespace mlir::kdk::verify;
 
-static bool inRegisters(MemRefType type) {
-  auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
-  return space && space.getInt() == kRegisterMemorySpace;
-}
+static bool inRegisters(MemRefType type) { return isRegisterFragment(type); }
 
 /// A register fragment moves whole: its load or store covers every row,
-/// except that a chunk's output (an mma_layout fragment, with
-/// `partialMmaRows`) stores only its first `rows`.
+/// except that a chunk's output (an mma_fragment, with `partialMmaRows`)
+/// stores only its first `rows`.
 static LogicalResult verifyFragmentRows(Operation *op, Value tile, Value rows,
                                         bool partialMmaRows) {
   auto type = cast<MemRefType>(tile.getType());
-  auto alloc = tile.getDefiningOp<AllocTileOp>();
-  if (!inRegisters(type) ||
-      (partialMmaRows && alloc && alloc.getMmaLayout()))
+  if (!inRegisters(type) || (partialMmaRows && isMmaFragment(type)))
     return success();
   APInt value;
   if (matchPattern(rows, m_ConstantInt(&value)) &&
@@ -218,9 +213,10 @@ LogicalResult mlir::kdk::verifyTileOperands(Operation *op) {
     if (!space || space.getInt() != kSharedMemorySpace)
       return fail() << "is not a tile: tiles live in shared memory (memory "
                        "space "
-                    << kSharedMemorySpace << ") or registers (memory space "
-                    << kRegisterMemorySpace
-                    << "), views of global memory come from kdk.global_tile";
+                    << kSharedMemorySpace
+                    << ") or registers (a #kdk.fragment or #kdk.mma_fragment "
+                       "memory space), views of global memory come from "
+                       "kdk.global_tile";
     SmallVector<int64_t> strides;
     int64_t offset = 0;
     if (!type.hasStaticShape() ||

@@ -87,8 +87,7 @@ std::optional<Access> accessOf(Value tile, bool write) {
   auto type = dyn_cast<MemRefType>(tile.getType());
   if (!type)
     return std::nullopt;
-  auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
-  if (space && space.getInt() == kdk::kRegisterMemorySpace)
+  if (kdk::isRegisterFragment(type))
     return Access{Value(), 0, 0, write};
   Value root = tile;
   while (auto view = root.getDefiningOp<memref::SubViewOp>())

@@ -9,7 +9,7 @@
 // CHECK-LABEL: func.func @k
 // CHECK-SAME: kdk.shared_memory_bytes = 4480 : i64
 // CHECK: kdk.alloc_tile {offset = 0 : i64} : memref<16x68xf32, 3>
-// CHECK: kdk.alloc_tile {mma_layout} : memref<64x64xf32, 5>
+// CHECK: kdk.alloc_tile : memref<64x64xf32, #kdk.mma_fragment>
 // A 64-byte tile still takes a whole 128-byte slot.
 // CHECK: kdk.alloc_tile {offset = 4352 : i64} : memref<16xf32, 3>
 // LIMIT: error: kdk-allocate-shared-memory: @k needs 4480 bytes of shared memory, over the 4096-byte limit
@@ -17,7 +17,7 @@
 module attributes {kdk.chunk_size = 16 : i64} {
   func.func @k() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %a = kdk.alloc_tile : memref<16x68xf32, 3>
-    %s = kdk.alloc_tile {mma_layout} : memref<64x64xf32, 5>
+    %s = kdk.alloc_tile : memref<64x64xf32, #kdk.mma_fragment>
     %b = kdk.alloc_tile : memref<16xf32, 3>
     return
   }
@@ -36,7 +36,7 @@ module attributes {kdk.chunk_size = 16 : i64} {
 // CHECK-SAME: kdk.shared_memory_bytes = 0 : i64
 module attributes {kdk.chunk_size = 16 : i64} {
   func.func @registers_only() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
-    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+    %s = kdk.alloc_tile : memref<128x32xf32, #kdk.fragment<1, 4, 8>>
     return
   }
 }

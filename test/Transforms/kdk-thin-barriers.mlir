@@ -72,7 +72,7 @@ func.func @global_buffers_and_fragments(%ws: memref<?xf32> {kdk.arg = #kdk.works
   %a = kdk.alloc_tile : memref<16x16xf32, 3>
   %b = kdk.alloc_tile : memref<16x16xf32, 3>
   %c = kdk.alloc_tile : memref<16x16xf32, 3>
-  %r = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 4>} : memref<16x64xf32, 5>
+  %r = kdk.alloc_tile : memref<16x64xf32, #kdk.fragment<1, 4, 4>>
   %c16 = arith.constant 16 : index
   kdk.store_tile %a into %ws[%i] rows(%c16) row_stride(%c16) col_stride = 1 : memref<16x16xf32, 3>, memref<?xf32>
   kdk.barrier
@@ -80,9 +80,9 @@ func.func @global_buffers_and_fragments(%ws: memref<?xf32> {kdk.arg = #kdk.works
   kdk.barrier
   kdk.load_tile %ws[%i] rows(%c16) row_stride(%c16) col_stride = 1 into %c : memref<?xf32>, memref<16x16xf32, 3>
   kdk.barrier
-  kdk.fill %r, 0.0 : memref<16x64xf32, 5>
+  kdk.fill %r, 0.0 : memref<16x64xf32, #kdk.fragment<1, 4, 4>>
   kdk.barrier
-  kdk.fill %r, 1.0 : memref<16x64xf32, 5>
+  kdk.fill %r, 1.0 : memref<16x64xf32, #kdk.fragment<1, 4, 4>>
   kdk.barrier
   return
 }

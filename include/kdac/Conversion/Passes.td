@@ -23,7 +23,7 @@ def ConvertKDAToKDK : Pass<"convert-kda-to-kdk", "::mlir::ModuleOp"> {
     Tiles live in shared memory; products of bf16/f16 data run on tensor
     cores, f32 data keeps f32 FMAs. With bf16/f16 operands the recurrence
     kernel keeps the state, v' and o in tensor-core accumulators
-    (kdk.alloc_tile {mma_layout}, one 16-column V tile per warp) and loads
+    (a #kdk.mma_fragment tile, one 16-column V tile per warp) and loads
     the next chunk's tiles with cp.async while it computes the current one;
     for bounded (lowerbound) gates the grams run on tensor cores.
     The chunk-parallel kernel runs its ops in phases between barriers: each
@@ -210,7 +210,7 @@ def ConvertKDARecurrenceToKDK : Pass<"convert-kda-recurrence-to-kdk",
         kdk.last_row_exp %gt into %decay : ...
         kdk.barrier
         kdk.delta_step %state, %qt, %kt, %vt, %bt decay(%decay : ...)
-            into %ot scale = 0.088388 : memref<128x128xf32, 5>, ...
+            into %ot scale = 0.088388 : memref<128x128xf32, #kdk.fragment<1, 4, 8>>, ...
         kdk.barrier
         kdk.store_tile %ot into %o[...] ...
       }

@@ -338,7 +338,7 @@ def KDKAllocateSharedMemory : Pass<"kdk-allocate-shared-memory",
     ```mlir
     func.func @k() attributes {kdk.kernel, ...} {
       %a = kdk.alloc_tile : memref<16x68xf32, 3>
-      %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+      %s = kdk.alloc_tile : memref<64x32xf32, #kdk.mma_fragment>
       %b = kdk.alloc_tile : memref<16xf32, 3>
       ...
     }
@@ -347,7 +347,7 @@ def KDKAllocateSharedMemory : Pass<"kdk-allocate-shared-memory",
     ```mlir
     func.func @k() attributes {kdk.kernel, kdk.shared_memory_bytes = 4480 : i64, ...} {
       %a = kdk.alloc_tile {offset = 0 : i64} : memref<16x68xf32, 3>
-      %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+      %s = kdk.alloc_tile : memref<64x32xf32, #kdk.mma_fragment>
       %b = kdk.alloc_tile {offset = 4352 : i64} : memref<16xf32, 3>
       ...
     }

@@ -8,7 +8,7 @@
 // where the extra parallelism comes from.
 //
 // With bf16/f16 operands the state, v' and o live in registers as
-// tensor-core accumulators (kdk.alloc_tile {mma_layout}, one 16-column tile
+// tensor-core accumulators (a #kdk.mma_fragment tile, one 16-column tile
 // of the V slice per warp): each product reads its chunk tile from shared
 // memory with ldmatrix and the state from registers, so a chunk costs the
 // loads and two barriers. f32 specs keep the state in shared memory and
@@ -186,12 +186,10 @@ void ChunkScanKernelBuilder::storeFinalState(const StateAccess &access) {
 Value ChunkScanKernelBuilder::allocAccumulators(ArrayRef<int64_t> shape) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&k.getFunction().getBody().front());
-  auto space = b.getI64IntegerAttr(kdk::kRegisterMemorySpace);
   return kdk::AllocTileOp::create(
       b, loc,
       MemRefType::get(shape, b.getF32Type(), MemRefLayoutAttrInterface(),
-                      space),
-      /*fragment_layout=*/DenseI64ArrayAttr(), /*mma_layout=*/true,
+                      kdk::MmaFragmentAttr::get(b.getContext())),
       /*offset=*/nullptr);
 }
 

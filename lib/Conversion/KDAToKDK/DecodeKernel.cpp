@@ -321,13 +321,13 @@ struct DecodeKernelBuilder {
       asyncState = args.initialState && kv &&
                    plan.elementType == elementTypeOf(args.initialState);
     } else {
-      auto fragmentSpace = b.getI64IntegerAttr(kdk::kRegisterMemorySpace);
+      auto fragmentLayout = kdk::FragmentLayoutAttr::get(
+          b.getContext(), plan.axis, plan.vector, plan.lanes);
       state = kdk::AllocTileOp::create(
           b, loc,
           MemRefType::get({kDim, vTileWidth}, plan.elementType,
-                          MemRefLayoutAttrInterface(), fragmentSpace),
-          b.getDenseI64ArrayAttr({plan.axis, plan.vector, plan.lanes}),
-          /*mma_layout=*/false, /*offset=*/nullptr);
+                          MemRefLayoutAttrInterface(), fragmentLayout),
+          /*offset=*/nullptr);
     }
     if (args.initialState) {
       Value stride = k.index(rowStride);

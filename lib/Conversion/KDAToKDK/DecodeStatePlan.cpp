@@ -36,20 +36,28 @@ static SmallVector<int64_t> divisorsOf(int64_t n) {
 /// Picks the fragment layout for warps of `warpCols` state columns: the
 /// longest runs (up to `maxVector` elements, 16 bytes) along the axis
 /// contiguous in memory, and as many lanes along it as keep one warp row
-/// within 128 bytes.
-static bool pickRuns(int64_t contiguousDim, int64_t contiguousTile, int64_t otherTile,
-              int64_t elementBytes, int64_t maxVector, bool colsContiguous,
-              StateFragmentPlan &plan) {
+/// within 128 bytes, among the layouts #kdk.fragment can spread one warp's
+/// tile in (FragmentLayoutAttr::spreadProblem, the verifier's rule).
+static bool pickRuns(MLIRContext *context, int64_t contiguousDim,
+                     int64_t contiguousTile, int64_t otherTile,
+                     int64_t elementBytes, int64_t maxVector,
+                     bool colsContiguous, StateFragmentPlan &plan) {
+  int64_t axis = colsContiguous ? 1 : 0;
+  int64_t rows = colsContiguous ? otherTile : contiguousTile;
+  int64_t cols = colsContiguous ? contiguousTile : otherTile;
   for (int64_t vector = std::min(maxVector, 16 / elementBytes); vector >= 1;
        vector /= 2) {
     if (contiguousDim % vector != 0 || contiguousTile % vector != 0)
       continue;
     for (int64_t lanes = 32; lanes >= 1; lanes /= 2) {
+      // Runs of one 32-bit element: the plan packs 16-bit pairs only where
+      // it takes runs of two.
       if (vector * lanes * elementBytes > 128 ||
-          contiguousTile % (vector * lanes) != 0 ||
-          otherTile % (32 / lanes) != 0)
+          !kdk::FragmentLayoutAttr::get(context, axis, vector, lanes)
+               .spreadProblem(rows, cols, /*elementBits=*/32, /*threads=*/0)
+               .empty())
         continue;
-      plan.axis = colsContiguous ? 1 : 0;
+      plan.axis = axis;
       plan.vector = vector;
       plan.lanes = lanes;
       return true;
@@ -108,10 +116,10 @@ FailureOr<StateFragmentPlan> planStateFragment(kda::RecurrenceOp op,
     // vk layout keeps its wide runs: two-element runs would put 32 lanes on
     // one column and its sums behind five shuffles; not measured.)
     auto pick = [&](int64_t maxVector) {
-      return kv ? pickRuns(vDim, warpCols, kDim, elementBytes, maxVector,
-                           true, plan)
-                : pickRuns(kDim, kDim, warpCols, elementBytes, maxVector,
-                           false, plan);
+      return kv ? pickRuns(op->getContext(), vDim, warpCols, kDim,
+                           elementBytes, maxVector, true, plan)
+                : pickRuns(op->getContext(), kDim, kDim, warpCols,
+                           elementBytes, maxVector, false, plan);
     };
     if (packable && kv && pick(2) && plan.vector == 2) {
       plan.elementType = storage;

@@ -131,8 +131,6 @@ Value TilePool::get(ArrayRef<int64_t> shape, Type elementType,
   Block *entry = &kernel.getFunction().getBody().front();
   kernel.b.setInsertionPointToStart(entry);
   Value tile = kdk::AllocTileOp::create(kernel.b, kernel.loc, type,
-                                        /*fragment_layout=*/nullptr,
-                                        /*mma_layout=*/false,
                                         /*offset=*/nullptr);
   if (!pad)
     return tile;

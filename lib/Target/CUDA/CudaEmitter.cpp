@@ -93,11 +93,11 @@ int64_t kdac::cuda::getElementBytes(Type type) {
 
 FailureOr<TileRef> kdac::cuda::getTileLayout(Operation *at, MemRefType type) {
   auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
-  bool inRegisters = space && space.getInt() == kdk::kRegisterMemorySpace;
+  bool inRegisters = kdk::isRegisterFragment(type);
   if (!inRegisters && (!space || space.getInt() != kdk::kSharedMemorySpace))
     return at->emitError() << "CUDA emitter: expected a shared-memory tile "
                               "(memory space 3) or a register fragment "
-                              "(memory space 5), got "
+                              "(#kdk.fragment, #kdk.mma_fragment), got "
                            << type;
   if (inRegisters && (type.getRank() != 2 || !type.hasStaticShape() ||
                       !type.getLayout().isIdentity()))

@@ -1,14 +1,14 @@
 //===- EmitFragmentOps.cpp - kdk ops on register fragments ----------------===//
 //
-// A tile in memory space 5 lives in registers, spread over the block as its
-// fragment_layout and runtime/device/kdac/kdac_fragment.cuh describe; the
+// A tile of a #kdk.fragment memory space lives in registers, spread over the
+// block as that layout and runtime/device/kdac/kdac_fragment.cuh describe; the
 // C++ variable is a kdac::Fragment whose type carries the shape, so the
 // calls here pass no shapes. Only the ops a register-resident state needs
 // have a fragment form: load, store, fill, row scaling, mma with the
 // fragment as B (a vector times the state) or as an accumulated rank-one
 // product, and delta_step (a whole token on the state; its form on a
 // shared state tile, kdac_shared_state.cuh, is emitted here too). An
-// mma_layout fragment (kdac_mma_fragment.cuh, the chunked recurrence's
+// #kdk.mma_fragment tile (kdac_mma_fragment.cuh, the chunked recurrence's
 // state) is a kdac::MmaFragment: load, store (of its first `rows` rows),
 // fill, row scaling and tensor-core mma with it as B and out. Anything else
 // on a fragment is an error at the op, never a silent shared-memory access.
@@ -21,7 +21,7 @@
 using namespace mlir;
 using namespace kdac::cuda;
 
-/// An mma_layout fragment: whole 16-column tiles per warp.
+/// A #kdk.mma_fragment tile: whole 16-column tiles per warp.
 static LogicalResult emitMmaFragmentAlloc(CudaEmitter &emitter,
                                           kdk::AllocTileOp op,
                                           TileRef fragment) {
@@ -39,11 +39,13 @@ static LogicalResult emitMmaFragmentAlloc(CudaEmitter &emitter,
 LogicalResult kdac::cuda::emitFragmentAlloc(CudaEmitter &emitter,
                                             kdk::AllocTileOp op,
                                             TileRef fragment) {
-  if (op.getMmaLayout())
+  MemRefType tileType = op.getTile().getType();
+  if (kdk::isMmaFragment(tileType))
     return emitMmaFragmentAlloc(emitter, op, fragment);
   // The kdk.alloc_tile verifier checked the layout against the block.
-  ArrayRef<int64_t> layout = *op.getFragmentLayout();
-  int64_t axis = layout[0], vector = layout[1], lanes = layout[2];
+  auto layout = cast<kdk::FragmentLayoutAttr>(tileType.getMemorySpace());
+  int64_t axis = layout.getAxis(), vector = layout.getVector(),
+          lanes = layout.getLanes();
   int64_t threads = emitter.getBlockThreads();
   FailureOr<StringRef> type = getCppType(op, fragment.elementType);
   if (failed(type))
@@ -75,7 +77,7 @@ LogicalResult kdac::cuda::emitFragmentLoad(CudaEmitter &emitter,
 LogicalResult kdac::cuda::emitFragmentStore(CudaEmitter &emitter,
                                             kdk::StoreTileOp op,
                                             const TileRef &fragment) {
-  // A chunk's output (an mma_layout fragment) stores only its real rows;
+  // A chunk's output (an mma_fragment) stores only its real rows;
   // a vector-layout fragment moves whole (the verifier checked its rows).
   bool storesRows = fragment.mmaLayout;
   DeviceCall call(emitter, op,
@@ -131,7 +133,7 @@ LogicalResult kdac::cuda::emitFragmentMma(CudaEmitter &emitter,
   double alpha = op.getAlpha().convertToDouble();
   // out (+)= alpha op(A) B on tensor cores, B and out accumulator fragments.
   // The kdk.mma verifier matched the shapes and checked each form's
-  // operands (A 16-bit with aligned rows next to mma_layout fragments, A
+  // operands (A 16-bit with aligned rows next to mma_fragments, A
   // and out single rows with a fragment B, a depth of one into a fragment).
   if (rhs.mmaLayout && out.mmaLayout) {
     return DeviceCall(emitter, op, "fragmentMma")

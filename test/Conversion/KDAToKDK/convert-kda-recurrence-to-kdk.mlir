@@ -13,7 +13,7 @@
 // BADTILE: convert-kda-recurrence-to-kdk: v-tile 48 does not divide V = 64
 // BADTHREADS: error: convert-kda-recurrence-to-kdk: block-threads must be a multiple of 32 in [32, 1024], got 16
 // VTILE: kdk.grid = #kdk.grid<2, 4, sequences>
-// VTILE: kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<64x32xf32, 5>
+// VTILE: kdk.alloc_tile : memref<64x32xf32, #kdk.fragment<1, 4, 8>>
 
 // One warp owns all 64 columns (64 elements per thread), 16-byte runs of
 // four f32 along V, eight lanes per row.
@@ -25,7 +25,7 @@
 // CHECK-SAME: kdk.block_threads = 32
 // CHECK-SAME: kdk.grid = #kdk.grid<1, 4, sequences>
 // CHECK: kdk.sequence_range %{{.*}} T(%{{.*}}) chunk_size = 1
-// CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<64x64xf32, 5>
+// CHECK: %[[S:.*]] = kdk.alloc_tile : memref<64x64xf32, #kdk.fragment<1, 4, 8>>
 // CHECK: kdk.load_tile %{{.*}} into %[[S]]
 // Several tokens per call go in groups of eight: one set of loads (rows
 // eight heads apart, the last group partial), one prologue and one
@@ -91,13 +91,13 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
 // CHECK: %[[SLOT:.*]] = arith.select %{{.*}}, %[[START]], %c-1
 // CHECK: %[[ACTIVE:.*]] = arith.cmpi sge, %[[SLOT]], %c0
 // CHECK: scf.if %[[ACTIVE]] {
-// CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 1, 8, 8>} : memref<64x64xf32, 5>
-// CHECK: kdk.load_tile %{{.*}} into %[[S]] : memref<?xbf16>, memref<64x64xf32, 5>
+// CHECK: %[[S:.*]] = kdk.alloc_tile : memref<64x64xf32, #kdk.fragment<1, 8, 8>>
+// CHECK: kdk.load_tile %{{.*}} into %[[S]] : memref<?xbf16>, memref<64x64xf32, #kdk.fragment<1, 8, 8>>
 // CHECK: scf.for
 // CHECK: %[[TOKSLOT:.*]] = kdk.load_index
 // CHECK: scf.if
 // CHECK-NEXT: arith.muli %[[TOKSLOT]]
-// CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<64x64xf32, 5>, memref<?xbf16>
+// CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<64x64xf32, #kdk.fragment<1, 8, 8>>, memref<?xbf16>
 // In shared memory the several tokens' state is an f32 tile too, loaded
 // with conversion (cp.async cannot convert), so nothing waits.
 // SHARED-LABEL: func.func @kda_recurrent(
@@ -136,10 +136,10 @@ func.func @kda_forward(%q: tensor<?x?x2x64xbf16>, %k: tensor<?x?x2x64xbf16>,
 // CHECK-LABEL: func.func @kda_recurrent(
 // CHECK-SAME: kdk.block_threads = 128
 // CHECK-SAME: kdk.grid = #kdk.grid<1, 4, sequences>
-// CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 0, 8, 8>} : memref<128x128xbf16, 5>
+// CHECK: %[[S:.*]] = kdk.alloc_tile : memref<128x128xbf16, #kdk.fragment<0, 8, 8>>
 // CHECK-NOT: kdk.last_row_exp
-// CHECK: kdk.delta_step %[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} into %{{[^ ]*}} scale = {{.*}} : memref<128x128xbf16, 5>
-// CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<128x128xbf16, 5>, memref<?xbf16>
+// CHECK: kdk.delta_step %[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} into %{{[^ ]*}} scale = {{.*}} : memref<128x128xbf16, #kdk.fragment<0, 8, 8>>
+// CHECK: kdk.store_tile %[[S]] into %{{.*}} : memref<128x128xbf16, #kdk.fragment<0, 8, 8>>, memref<?xbf16>
 func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
     %v: tensor<?x1x4x128xbf16>, %beta: tensor<?x1x4xbf16>,
     %s0: tensor<?x4x128x128xbf16>)
@@ -174,7 +174,7 @@ func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
 // In registers it stays packed in runs of two (one register each, 16
 // lanes per 64-byte row segment).
 // REGS-LABEL: func.func @kda_recurrent(
-// REGS: kdk.alloc_tile {fragment_layout = array<i64: 1, 2, 16>} : memref<128x128xbf16, 5>
+// REGS: kdk.alloc_tile : memref<128x128xbf16, #kdk.fragment<1, 2, 16>>
 func.func @kda_forward(%q: tensor<?x1x2x128xbf16>, %k: tensor<?x1x2x128xbf16>,
     %v: tensor<?x1x4x128xbf16>, %beta: tensor<?x1x4xbf16>,
     %s0: tensor<?x4x128x128xbf16>)

@@ -48,10 +48,10 @@
 // CHECK-SAME: kdk.block_threads = 64 : i64, kdk.grid = #kdk.grid<2, 2, sequences>
 // bf16 operands: the state, v' and o live in tensor-core accumulators, one
 // 16-column tile per warp; the chunk tiles alternate between two buffers.
-// CHECK-DAG: %[[VALUES_NEXT:.*]] = kdk.alloc_tile {mma_layout} : memref<32x32xf32, 5>
-// CHECK-DAG: %[[OUT:.*]] = kdk.alloc_tile {mma_layout} : memref<32x32xf32, 5>
-// CHECK-DAG: %[[VALUES:.*]] = kdk.alloc_tile {mma_layout} : memref<32x32xf32, 5>
-// CHECK-DAG: %[[STATE:.*]] = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+// CHECK-DAG: %[[VALUES_NEXT:.*]] = kdk.alloc_tile : memref<32x32xf32, #kdk.mma_fragment>
+// CHECK-DAG: %[[OUT:.*]] = kdk.alloc_tile : memref<32x32xf32, #kdk.mma_fragment>
+// CHECK-DAG: %[[VALUES:.*]] = kdk.alloc_tile : memref<32x32xf32, #kdk.mma_fragment>
+// CHECK-DAG: %[[STATE:.*]] = kdk.alloc_tile : memref<64x32xf32, #kdk.mma_fragment>
 // CHECK: kdk.sequence_range
 // CHECK: kdk.load_tile %arg0[%{{.*}}] rows(%c64) row_stride(%c64) col_stride = 1 into %[[STATE]]
 // The first chunk's loads, then the loop over pairs of chunks.

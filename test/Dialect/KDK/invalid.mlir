@@ -3,8 +3,9 @@
 // plan), each with its diagnostic.
 // RUN: kda-opt %s -split-input-file -verify-diagnostics
 
+// A register fragment's memory space is its layout: a bare number is none.
 func.func @fragment_without_layout() {
-  // expected-error @+1 {{expects a register fragment to have fragment_layout = [axis, vector, lanes]}}
+  // expected-error @+1 {{expects a tile in shared memory (memory space 3) or registers (a #kdk.fragment or #kdk.mma_fragment memory space)}}
   %s = kdk.alloc_tile : memref<128x32xf32, 5>
   return
 }
@@ -12,16 +13,16 @@ func.func @fragment_without_layout() {
 // -----
 
 func.func @fragment_bad_axis() {
-  // expected-error @+1 {{expects fragment_layout axis 0 or 1 and powers of two for vector (<= 16) and lanes (<= 32)}}
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 2, 4, 8>} : memref<128x32xf32, 5>
+  // expected-error @+1 {{expects #kdk.fragment axis 0 or 1 and powers of two for vector (<= 16) and lanes (<= 32)}}
+  %s = kdk.alloc_tile : memref<128x32xf32, #kdk.fragment<2, 4, 8>>
   return
 }
 
 // -----
 
 func.func @packed_fragment_needs_pairs() {
-  // expected-error @+1 {{expects a 16-bit fragment to have runs of at least 2 elements (it packs pairs)}}
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 1, 32>} : memref<128x32xbf16, 5>
+  // expected-error @+1 {{a 16-bit fragment needs runs of at least 2 elements (it packs pairs)}}
+  %s = kdk.alloc_tile : memref<128x32xbf16, #kdk.fragment<1, 1, 32>>
   return
 }
 
@@ -29,77 +30,61 @@ func.func @packed_fragment_needs_pairs() {
 
 func.func @fragment_runs_do_not_divide() {
   // expected-error @+1 {{cannot spread a 128x24 fragment as runs of 4 over 8 x 4 lanes}}
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x24xf32, 5>
-  return
-}
-
-// -----
-
-func.func @layout_on_shared_tile() {
-  // expected-error @+1 {{has a fragment layout but is not a register fragment (memory space 5)}}
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 3>
+  %s = kdk.alloc_tile : memref<128x24xf32, #kdk.fragment<1, 4, 8>>
   return
 }
 
 // -----
 
 func.func @step_of_mma_fragment() {
-  %s = kdk.alloc_tile {mma_layout} : memref<128x32xf32, 5>
+  %s = kdk.alloc_tile : memref<128x32xf32, #kdk.mma_fragment>
   %k = kdk.alloc_tile : memref<1x128xf32, 3>
   %v = kdk.alloc_tile : memref<1x32xf32, 3>
   %b = kdk.alloc_tile : memref<1xf32, 3>
-  // expected-error @+1 {{expects a register fragment (memory space 5) with fragment_layout or a shared tile (memory space 3)}}
-  kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x32xf32, 5>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
+  // expected-error @+1 {{expects a register fragment (#kdk.fragment) or a shared tile (memory space 3)}}
+  kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x32xf32, #kdk.mma_fragment>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
   return
 }
 
 // -----
 
 func.func @step_vector_lengths() {
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+  %s = kdk.alloc_tile : memref<128x32xf32, #kdk.fragment<1, 4, 8>>
   %k = kdk.alloc_tile : memref<1x128xf32, 3>
   %v = kdk.alloc_tile : memref<1x64xf32, 3>
   %b = kdk.alloc_tile : memref<1xf32, 3>
   // expected-error @+1 {{expects q, k (and decay) of 128 elements, v and out of 32 and one beta}}
-  kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x32xf32, 5>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x64xf32, 3>, memref<1xf32, 3>, memref<1x64xf32, 3>
+  kdk.delta_step %s, %k, %k, %v, %b into %v : memref<128x32xf32, #kdk.fragment<1, 4, 8>>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x64xf32, 3>, memref<1xf32, 3>, memref<1x64xf32, 3>
   return
 }
 
 // -----
 
 func.func @accumulators_are_f32() {
-  // expected-error @+1 {{expects an mma_layout fragment to be f32 with rows and columns multiples of 16}}
-  %s = kdk.alloc_tile {mma_layout} : memref<64x32xbf16, 5>
-  return
-}
-
-// -----
-
-func.func @one_fragment_layout() {
-  // expected-error @+1 {{expects either fragment_layout or mma_layout, not both}}
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>, mma_layout} : memref<128x32xf32, 5>
+  // expected-error @+1 {{expects an mma_fragment tile to be f32 with rows and columns multiples of 16}}
+  %s = kdk.alloc_tile : memref<64x32xbf16, #kdk.mma_fragment>
   return
 }
 
 // -----
 
 func.func @accumulator_mma_needs_16_bit_a() {
-  %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
-  %v = kdk.alloc_tile {mma_layout} : memref<16x32xf32, 5>
+  %s = kdk.alloc_tile : memref<64x32xf32, #kdk.mma_fragment>
+  %v = kdk.alloc_tile : memref<16x32xf32, #kdk.mma_fragment>
   %w = kdk.alloc_tile : memref<16x64xf32, 3>
-  // expected-error @+1 {{with an mma_layout fragment expects B and out both mma_layout fragments and A a shared bf16 or f16 tile}}
-  kdk.mma %w, %s into %v : memref<16x64xf32, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 5>
+  // expected-error @+1 {{with an mma_fragment expects B and out both mma_fragments and A a shared bf16 or f16 tile}}
+  kdk.mma %w, %s into %v : memref<16x64xf32, 3>, memref<64x32xf32, #kdk.mma_fragment>, memref<16x32xf32, #kdk.mma_fragment>
   return
 }
 
 // -----
 
 func.func @accumulator_mma_into_shared() {
-  %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+  %s = kdk.alloc_tile : memref<64x32xf32, #kdk.mma_fragment>
   %v = kdk.alloc_tile : memref<16x32xf32, 3>
   %w = kdk.alloc_tile : memref<16x64xbf16, 3>
-  // expected-error @+1 {{with an mma_layout fragment expects B and out both mma_layout fragments}}
-  kdk.mma %w, %s into %v : memref<16x64xbf16, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 3>
+  // expected-error @+1 {{with an mma_fragment expects B and out both mma_fragments}}
+  kdk.mma %w, %s into %v : memref<16x64xbf16, 3>, memref<64x32xf32, #kdk.mma_fragment>, memref<16x32xf32, 3>
   return
 }
 
@@ -125,11 +110,11 @@ func.func @first_warp_without_tensor_cores() {
 // -----
 
 func.func @scale_rows_into_fragment() {
-  %s = kdk.alloc_tile {mma_layout} : memref<16x64xf32, 5>
+  %s = kdk.alloc_tile : memref<16x64xf32, #kdk.mma_fragment>
   %r = kdk.alloc_tile : memref<16xf32, 3>
   %t = kdk.alloc_tile : memref<16x64xbf16, 3>
   // expected-error @+1 {{scales a register fragment only in place}}
-  kdk.scale_rows %s, %r into %t : memref<16x64xf32, 5>, memref<16xf32, 3>, memref<16x64xbf16, 3>
+  kdk.scale_rows %s, %r into %t : memref<16x64xf32, #kdk.mma_fragment>, memref<16xf32, 3>, memref<16x64xbf16, 3>
   return
 }
 
@@ -157,12 +142,12 @@ func.func @scale_rows_bf16_in_place() {
 // -----
 
 func.func @step_store_from_fragment(%dst: memref<?xf32>, %i: index) {
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+  %s = kdk.alloc_tile : memref<128x32xf32, #kdk.fragment<1, 4, 8>>
   %k = kdk.alloc_tile : memref<1x128xf32, 3>
   %v = kdk.alloc_tile : memref<1x32xf32, 3>
   %b = kdk.alloc_tile : memref<1xf32, 3>
   // expected-error @+1 {{stores to global memory only from a shared state}}
-  kdk.delta_step %s, %k, %k, %v, %b into %v store_to %dst[%i] row_stride(%i) : memref<?xf32> : memref<128x32xf32, 5>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
+  kdk.delta_step %s, %k, %k, %v, %b into %v store_to %dst[%i] row_stride(%i) : memref<?xf32> : memref<128x32xf32, #kdk.fragment<1, 4, 8>>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
   return
 }
 
@@ -286,7 +271,7 @@ func.func @misaligned_offset() {
 
 func.func @fragment_with_offset() {
   // expected-error @+1 {{has a shared-memory offset but is a register fragment}}
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>, offset = 0 : i64} : memref<128x32xf32, 5>
+  %s = kdk.alloc_tile {offset = 0 : i64} : memref<128x32xf32, #kdk.fragment<1, 4, 8>>
   return
 }
 
@@ -379,9 +364,9 @@ func.func @row_dot_length(%a: memref<16x32xf32, 3>, %r: memref<32xf32, 3>) {
 
 // -----
 
-func.func @add_in_registers(%a: memref<16x32xf32, 5>) {
-  // expected-error @+1 {{operand #0 ('memref<16x32xf32, 5>') is a register fragment, which this op has no form for}}
-  kdk.add %a, %a into %a : memref<16x32xf32, 5>, memref<16x32xf32, 5>, memref<16x32xf32, 5>
+func.func @add_in_registers(%a: memref<16x32xf32, #kdk.fragment<1, 4, 8>>) {
+  // expected-error @+1 {{operand #0 ('memref<16x32xf32, #kdk.fragment<1, 4, 8>>') is a register fragment, which this op has no form for}}
+  kdk.add %a, %a into %a : memref<16x32xf32, #kdk.fragment<1, 4, 8>>, memref<16x32xf32, #kdk.fragment<1, 4, 8>>, memref<16x32xf32, #kdk.fragment<1, 4, 8>>
   return
 }
 
@@ -469,9 +454,9 @@ func.func @gram_grad_tensor_cores_rows() attributes {kdk.kernel, kdk.block_threa
 
 // -----
 
-func.func @delta_step_token_rows(%s: memref<128x32xf32, 5>, %q: memref<8x128xf32, 3>, %k: memref<4x128xf32, 3>, %v: memref<8x32xf32, 3>, %b: memref<8xf32, 3>, %t: index) {
+func.func @delta_step_token_rows(%s: memref<128x32xf32, #kdk.fragment<1, 4, 8>>, %q: memref<8x128xf32, 3>, %k: memref<4x128xf32, 3>, %v: memref<8x32xf32, 3>, %b: memref<8xf32, 3>, %t: index) {
   // expected-error @+1 {{with token expects q, k (and decay) of 8x128, v and out of 8x32 and 8 betas}}
-  kdk.delta_step %s, %q, %k, %v, %b token(%t) into %v : memref<128x32xf32, 5>, memref<8x128xf32, 3>, memref<4x128xf32, 3>, memref<8x32xf32, 3>, memref<8xf32, 3>, memref<8x32xf32, 3>
+  kdk.delta_step %s, %q, %k, %v, %b token(%t) into %v : memref<128x32xf32, #kdk.fragment<1, 4, 8>>, memref<8x128xf32, 3>, memref<4x128xf32, 3>, memref<8x32xf32, 3>, memref<8xf32, 3>, memref<8x32xf32, 3>
   return
 }
 
@@ -630,8 +615,8 @@ func.func @gram_gc_shape(%k: memref<64x128xbf16, 3>, %g: memref<32x128xf32, 3>, 
 // Register fragments, against the block that holds them.
 module attributes {kdk.chunk_size = 1 : i64} {
   func.func @fragment_threads() attributes {kdk.kernel, kdk.block_threads = 96 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
-    // expected-error @+1 {{cannot spread a 128x32 register fragment over 96 threads with fragment_layout [1, 4, 8]}}
-    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+    // expected-error @+1 {{cannot spread a 128x32 register fragment over 96 threads with #kdk.fragment<1, 4, 8>}}
+    %s = kdk.alloc_tile : memref<128x32xf32, #kdk.fragment<1, 4, 8>>
     return
   }
 }
@@ -641,9 +626,9 @@ module attributes {kdk.chunk_size = 1 : i64} {
 module attributes {kdk.chunk_size = 1 : i64} {
   func.func @fragment_partial_rows(%pool: memref<?xf32> {kdk.arg = #kdk.tensor<"state_pool">}, %rows: index {kdk.arg = #kdk.size<"T">}) attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %c0 = arith.constant 0 : index
-    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+    %s = kdk.alloc_tile : memref<128x32xf32, #kdk.fragment<1, 4, 8>>
     // expected-error @+1 {{moves a register fragment, which needs rows = 128 as a constant}}
-    kdk.load_tile %pool[%c0] rows(%rows) row_stride(%rows) col_stride = 1 into %s : memref<?xf32>, memref<128x32xf32, 5>
+    kdk.load_tile %pool[%c0] rows(%rows) row_stride(%rows) col_stride = 1 into %s : memref<?xf32>, memref<128x32xf32, #kdk.fragment<1, 4, 8>>
     return
   }
 }
@@ -653,10 +638,10 @@ module attributes {kdk.chunk_size = 1 : i64} {
 module attributes {kdk.chunk_size = 1 : i64} {
   func.func @fragment_product(%x: memref<?xf32> {kdk.arg = #kdk.tensor<"q">}) attributes {kdk.shared_memory_bytes = 10240 : i64, kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
     %a = kdk.alloc_tile {offset = 0 : i64} : memref<16x128xf32, 3>
-    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+    %s = kdk.alloc_tile : memref<128x32xf32, #kdk.fragment<1, 4, 8>>
     %o = kdk.alloc_tile {offset = 8192 : i64} : memref<16x32xf32, 3>
     // expected-error @+1 {{with a register fragment as B expects A and out to be single rows, got M = 16}}
-    kdk.mma %a, %s into %o : memref<16x128xf32, 3>, memref<128x32xf32, 5>, memref<16x32xf32, 3>
+    kdk.mma %a, %s into %o : memref<16x128xf32, 3>, memref<128x32xf32, #kdk.fragment<1, 4, 8>>, memref<16x32xf32, 3>
     return
   }
 }
@@ -666,17 +651,17 @@ module attributes {kdk.chunk_size = 1 : i64} {
 func.func @fragment_rank_one_depth() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %a = kdk.alloc_tile : memref<128x2xf32, 3>
   %b = kdk.alloc_tile : memref<2x32xf32, 3>
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+  %s = kdk.alloc_tile : memref<128x32xf32, #kdk.fragment<1, 4, 8>>
   // expected-error @+1 {{with a register fragment as out supports only an accumulated rank-one product (depth 1), got depth 2}}
-  kdk.mma %a, %b into %s accumulate : memref<128x2xf32, 3>, memref<2x32xf32, 3>, memref<128x32xf32, 5>
+  kdk.mma %a, %b into %s accumulate : memref<128x2xf32, 3>, memref<2x32xf32, 3>, memref<128x32xf32, #kdk.fragment<1, 4, 8>>
   return
 }
 
 // -----
 
 func.func @mma_fragment_over_warps() attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
-  // expected-error @+1 {{cannot hold a 64x32 mma_layout fragment over 128 threads: its 16-column tiles do not divide evenly over the warps}}
-  %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+  // expected-error @+1 {{cannot hold a 64x32 mma_fragment tile over 128 threads: its 16-column tiles do not divide evenly over the warps}}
+  %s = kdk.alloc_tile : memref<64x32xf32, #kdk.mma_fragment>
   return
 }
 
@@ -685,10 +670,10 @@ func.func @mma_fragment_over_warps() attributes {kdk.kernel, kdk.block_threads =
 func.func @mma_fragment_unaligned_a() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
   %t = kdk.alloc_tile : memref<16x68xbf16, 3>
   %a = memref.subview %t[0, 0] [16, 64] [1, 1] : memref<16x68xbf16, 3> to memref<16x64xbf16, strided<[68, 1]>, 3>
-  %b = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
-  %o = kdk.alloc_tile {mma_layout} : memref<16x32xf32, 5>
-  // expected-error @+1 {{expects A, next to mma_layout fragments, to have 16-byte aligned rows}}
-  kdk.mma %a, %b into %o : memref<16x64xbf16, strided<[68, 1]>, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 5>
+  %b = kdk.alloc_tile : memref<64x32xf32, #kdk.mma_fragment>
+  %o = kdk.alloc_tile : memref<16x32xf32, #kdk.mma_fragment>
+  // expected-error @+1 {{expects A, next to mma_fragments, to have 16-byte aligned rows}}
+  kdk.mma %a, %b into %o : memref<16x64xbf16, strided<[68, 1]>, 3>, memref<64x32xf32, #kdk.mma_fragment>, memref<16x32xf32, #kdk.mma_fragment>
   return
 }
 
@@ -711,9 +696,9 @@ func.func @returns() -> index attributes {kdk.kernel, kdk.block_threads = 128 : 
 
 // Every kdk op checks its tile operands (the TileOperands trait).
 func.func @fragment_in_a_shared_op() attributes {kdk.kernel, kdk.block_threads = 32 : i64, kdk.grid = #kdk.grid<1, 1, 1>} {
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+  %s = kdk.alloc_tile : memref<128x32xf32, #kdk.fragment<1, 4, 8>>
   // expected-error @+1 {{is a register fragment, which this op has no form for}}
-  kdk.l2norm_rows %s : memref<128x32xf32, 5>
+  kdk.l2norm_rows %s : memref<128x32xf32, #kdk.fragment<1, 4, 8>>
   return
 }
 
@@ -729,7 +714,7 @@ func.func @strided_columns(%a: memref<64x64xf32, 3>) {
 // -----
 
 func.func @tile_in_no_memory_space(%a: memref<16x16xf32>) {
-  // expected-error @+1 {{is not a tile: tiles live in shared memory (memory space 3) or registers (memory space 5), views of global memory come from kdk.global_tile}}
+  // expected-error @+1 {{is not a tile: tiles live in shared memory (memory space 3) or registers (a #kdk.fragment or #kdk.mma_fragment memory space), views of global memory come from kdk.global_tile}}
   kdk.fill %a, 1.0 : memref<16x16xf32>
   return
 }

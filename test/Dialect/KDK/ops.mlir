@@ -2,17 +2,17 @@
 // RUN: kda-opt %s -split-input-file | kda-opt | FileCheck %s
 
 // CHECK-LABEL: func.func @fragments
-// CHECK: %[[S:.*]] = kdk.alloc_tile {fragment_layout = array<i64: 1, 8, 4>} : memref<128x32xbf16, 5>
-// CHECK: kdk.mma %{{.*}}, %[[S]] into %{{.*}} : memref<1x128xf32, 3>, memref<128x32xbf16, 5>, memref<1x32xf32, 3>
-// CHECK: kdk.delta_step %[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} decay(%{{.*}} : memref<128xf32, 3>) into %{{.*}} additive scale = 2.500000e-01 : memref<128x32xbf16, 5>
+// CHECK: %[[S:.*]] = kdk.alloc_tile : memref<128x32xbf16, #kdk.fragment<1, 8, 4>>
+// CHECK: kdk.mma %{{.*}}, %[[S]] into %{{.*}} : memref<1x128xf32, 3>, memref<128x32xbf16, #kdk.fragment<1, 8, 4>>, memref<1x32xf32, 3>
+// CHECK: kdk.delta_step %[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} decay(%{{.*}} : memref<128xf32, 3>) into %{{.*}} additive scale = 2.500000e-01 : memref<128x32xbf16, #kdk.fragment<1, 8, 4>>
 func.func @fragments() {
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 8, 4>} : memref<128x32xbf16, 5>
+  %s = kdk.alloc_tile : memref<128x32xbf16, #kdk.fragment<1, 8, 4>>
   %k = kdk.alloc_tile : memref<1x128xf32, 3>
   %v = kdk.alloc_tile : memref<1x32xf32, 3>
   %d = kdk.alloc_tile : memref<128xf32, 3>
-  kdk.mma %k, %s into %v : memref<1x128xf32, 3>, memref<128x32xbf16, 5>, memref<1x32xf32, 3>
+  kdk.mma %k, %s into %v : memref<1x128xf32, 3>, memref<128x32xbf16, #kdk.fragment<1, 8, 4>>, memref<1x32xf32, 3>
   %b = kdk.alloc_tile : memref<1xf32, 3>
-  kdk.delta_step %s, %k, %k, %v, %b decay(%d : memref<128xf32, 3>) into %v additive scale = 2.5e-01 : memref<128x32xbf16, 5>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
+  kdk.delta_step %s, %k, %k, %v, %b decay(%d : memref<128xf32, 3>) into %v additive scale = 2.5e-01 : memref<128x32xbf16, #kdk.fragment<1, 8, 4>>, memref<1x128xf32, 3>, memref<1x128xf32, 3>, memref<1x32xf32, 3>, memref<1xf32, 3>, memref<1x32xf32, 3>
   return
 }
 
@@ -38,22 +38,22 @@ func.func @shared_state(%dst: memref<?xbf16>, %offset: index, %stride: index) {
 // Tensor-core accumulator fragments, asynchronous tile loads and the
 // tensor-core gram.
 // CHECK-LABEL: func.func @accumulators
-// CHECK: %[[S:.*]] = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
+// CHECK: %[[S:.*]] = kdk.alloc_tile : memref<64x32xf32, #kdk.mma_fragment>
 // CHECK: kdk.load_tile %{{.*}}[%{{.*}}] rows(%{{.*}}) row_stride(%{{.*}}) col_stride = 1 into %[[W:.*]] async : memref<?xbf16>, memref<16x64xbf16, 3>
 // CHECK-NEXT: kdk.wait_async
-// CHECK: kdk.mma %[[W]], %[[S]] into %{{.*}} accumulate alpha = -1.000000e+00 : memref<16x64xbf16, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 5>
-// CHECK: kdk.mma %[[W]], %{{.*}} into %[[S]] transpose_lhs accumulate : memref<16x64xbf16, 3>, memref<16x32xf32, 5>, memref<64x32xf32, 5>
+// CHECK: kdk.mma %[[W]], %[[S]] into %{{.*}} accumulate alpha = -1.000000e+00 : memref<16x64xbf16, 3>, memref<64x32xf32, #kdk.mma_fragment>, memref<16x32xf32, #kdk.mma_fragment>
+// CHECK: kdk.mma %[[W]], %{{.*}} into %[[S]] transpose_lhs accumulate : memref<16x64xbf16, 3>, memref<16x32xf32, #kdk.mma_fragment>, memref<64x32xf32, #kdk.mma_fragment>
 // CHECK: kdk.decayed_gram {{.*}} mask = strict scale = 1.000000e+00 tensor_cores :
 // CHECK: kdk.decayed_gram {{.*}} mask = inclusive scale = 1.000000e+00 tensor_cores first_warp = 2 :
 func.func @accumulators(%ws: memref<?xbf16>, %off: index, %rows: index) {
-  %s = kdk.alloc_tile {mma_layout} : memref<64x32xf32, 5>
-  %v = kdk.alloc_tile {mma_layout} : memref<16x32xf32, 5>
+  %s = kdk.alloc_tile : memref<64x32xf32, #kdk.mma_fragment>
+  %v = kdk.alloc_tile : memref<16x32xf32, #kdk.mma_fragment>
   %w = kdk.alloc_tile : memref<16x64xbf16, 3>
   kdk.load_tile %ws[%off] rows(%rows) row_stride(%rows) col_stride = 1 into %w async : memref<?xbf16>, memref<16x64xbf16, 3>
   kdk.wait_async
   kdk.barrier
-  kdk.mma %w, %s into %v accumulate alpha = -1.0 : memref<16x64xbf16, 3>, memref<64x32xf32, 5>, memref<16x32xf32, 5>
-  kdk.mma %w, %v into %s transpose_lhs accumulate : memref<16x64xbf16, 3>, memref<16x32xf32, 5>, memref<64x32xf32, 5>
+  kdk.mma %w, %s into %v accumulate alpha = -1.0 : memref<16x64xbf16, 3>, memref<64x32xf32, #kdk.mma_fragment>, memref<16x32xf32, #kdk.mma_fragment>
+  kdk.mma %w, %v into %s transpose_lhs accumulate : memref<16x64xbf16, 3>, memref<16x32xf32, #kdk.mma_fragment>, memref<64x32xf32, #kdk.mma_fragment>
   %k = kdk.alloc_tile : memref<16x64xf32, 3>
   %gram = kdk.alloc_tile : memref<16x16xf32, 3>
   kdk.decayed_gram %k, %k, %k into %gram mask = strict scale = 1.0 tensor_cores : memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x64xf32, 3>, memref<16x16xf32, 3>
@@ -115,14 +115,14 @@ func.func @global_tiles(%ws: memref<?xf32>, %i: index, %a: memref<16x32xf32, 3>,
 // kdk.exp from the gate rows in place.
 // CHECK-LABEL: func.func @token_group
 // CHECK: kdk.exp %[[G:.*]] into %[[G]] : memref<8x128xf32, 3>, memref<8x128xf32, 3>
-// CHECK: kdk.delta_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} token(%{{.*}}) decay(%[[G]] : memref<8x128xf32, 3>) into %{{.*}} : memref<128x32xf32, 5>, memref<8x128xf32, 3>
+// CHECK: kdk.delta_step %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} token(%{{.*}}) decay(%[[G]] : memref<8x128xf32, 3>) into %{{.*}} : memref<128x32xf32, #kdk.fragment<1, 4, 8>>, memref<8x128xf32, 3>
 func.func @token_group(%t: index) {
-  %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : memref<128x32xf32, 5>
+  %s = kdk.alloc_tile : memref<128x32xf32, #kdk.fragment<1, 4, 8>>
   %q = kdk.alloc_tile : memref<8x128xf32, 3>
   %g = kdk.alloc_tile : memref<8x128xf32, 3>
   %v = kdk.alloc_tile : memref<8x32xf32, 3>
   %b = kdk.alloc_tile : memref<8xf32, 3>
   kdk.exp %g into %g : memref<8x128xf32, 3>, memref<8x128xf32, 3>
-  kdk.delta_step %s, %q, %q, %v, %b token(%t) decay(%g : memref<8x128xf32, 3>) into %v : memref<128x32xf32, 5>, memref<8x128xf32, 3>, memref<8x128xf32, 3>, memref<8x32xf32, 3>, memref<8xf32, 3>, memref<8x32xf32, 3>
+  kdk.delta_step %s, %q, %q, %v, %b token(%t) decay(%g : memref<8x128xf32, 3>) into %v : memref<128x32xf32, #kdk.fragment<1, 4, 8>>, memref<8x128xf32, 3>, memref<8x128xf32, 3>, memref<8x32xf32, 3>, memref<8xf32, 3>, memref<8x32xf32, 3>
   return
 }

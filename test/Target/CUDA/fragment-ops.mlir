@@ -1,10 +1,10 @@
 // RUN: kda-opt %s -split-input-file --kdk-allocate-shared-memory | kdac-translate --kdk-to-cuda -split-input-file | FileCheck %s
 
 // A register fragment (memory space 5) is a kdac::Fragment whose type holds
-// its shape and fragment_layout, takes no shared memory, and its ops call
+// its shape and #kdk.fragment layout, takes no shared memory, and its ops call
 // the kdac_fragment.cuh functions without shapes.
 
-!frag = memref<128x32xf32, 5>
+!frag = memref<128x32xf32, #kdk.fragment<1, 4, 8>>
 !row = memref<1x128xf32, 3>
 !vrow = memref<1x32xf32, 3>
 module attributes {kdk.chunk_size = 1 : i64} {
@@ -15,7 +15,7 @@ module attributes {kdk.chunk_size = 1 : i64} {
     %c128 = arith.constant 128 : index
     %seq = kdk.block_id 2
     %slot = kdk.load_index %slots[%seq] : memref<?xi32>
-    %s = kdk.alloc_tile {fragment_layout = array<i64: 1, 4, 8>} : !frag
+    %s = kdk.alloc_tile : !frag
     %k = kdk.alloc_tile : !row
     %v = kdk.alloc_tile : !vrow
     %decay = kdk.alloc_tile : memref<128xf32, 3>
@@ -52,14 +52,14 @@ module attributes {kdk.chunk_size = 1 : i64} {
 // A bf16 fragment of the vk layout (rows contiguous in memory) keeps its
 // storage type: two elements per register. Four warps own 32 columns each.
 
-!frag = memref<128x128xbf16, 5>
+!frag = memref<128x128xbf16, #kdk.fragment<0, 8, 8>>
 module attributes {kdk.chunk_size = 1 : i64} {
   func.func @packed(%s0: memref<?xbf16> {kdk.arg = #kdk.tensor<"initial_state">})
       attributes {kdk.kernel, kdk.block_threads = 128 : i64, kdk.grid = #kdk.grid<1, 8, sequences>} {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c128 = arith.constant 128 : index
-    %s = kdk.alloc_tile {fragment_layout = array<i64: 0, 8, 8>} : !frag
+    %s = kdk.alloc_tile : !frag
     %k = kdk.alloc_tile : memref<1x128xf32, 3>
     %v = kdk.alloc_tile : memref<1x128xf32, 3>
     %b = kdk.alloc_tile : memref<1xf32, 3>
@@ -78,13 +78,13 @@ module attributes {kdk.chunk_size = 1 : i64} {
 
 // -----
 
-// Tensor-core accumulator fragments (mma_layout) are kdac::MmaFragments:
+// Tensor-core accumulator fragments (#kdk.mma_fragment) are kdac::MmaFragments:
 // two warps own one 16-column tile each; products with them call
 // fragmentMma, and a fragment's store takes the real rows. Asynchronous
 // loads become cp.async copies and kdk.wait_async their wait.
 
-!state = memref<64x32xf32, 5>
-!acc = memref<16x32xf32, 5>
+!state = memref<64x32xf32, #kdk.mma_fragment>
+!acc = memref<16x32xf32, #kdk.mma_fragment>
 !tile = memref<16x64xbf16, 3>
 module attributes {kdk.chunk_size = 16 : i64} {
   func.func @accumulators(%ws: memref<?xbf16> {kdk.arg = #kdk.tensor<"k">},
@@ -94,8 +94,8 @@ module attributes {kdk.chunk_size = 16 : i64} {
     %c5 = arith.constant 5 : index
     %c16 = arith.constant 16 : index
     %c64 = arith.constant 64 : index
-    %s = kdk.alloc_tile {mma_layout} : !state
-    %v = kdk.alloc_tile {mma_layout} : !acc
+    %s = kdk.alloc_tile : !state
+    %v = kdk.alloc_tile : !acc
     %w = kdk.alloc_tile : !tile
     kdk.load_tile %ws[%c0] rows(%c16) row_stride(%c64) col_stride = 1 into %w async : memref<?xbf16>, !tile
     kdk.wait_async
