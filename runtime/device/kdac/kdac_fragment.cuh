@@ -1,7 +1,7 @@
 //===- kdac_fragment.cuh - Tiles held in registers across a block ---------===//
 //
-// A fragment is a Rows x Cols f32 tile (memory space 5 in kdk) spread over
-// the NT threads of a block so that it never touches shared memory: the
+// A fragment is a Rows x Cols f32 tile (a #kdk.fragment tile in kdk) spread
+// over the NT threads of a block so that it never touches shared memory: the
 // decode kernel keeps its K x Vt slice of the state in one, because there
 // the state's traffic is the whole cost, so the distribution is chosen for
 // the global loads and stores (FragmentLayout):

@@ -1,7 +1,7 @@
 //===- kdac_mma_fragment.cuh - Tiles held as tensor-core accumulators -----===//
 //
-// An MmaFragment is a Rows x Cols f32 tile (memory space 5 with
-// `mma_layout` in kdk) kept in the accumulator registers of mma.sync
+// An MmaFragment is a Rows x Cols f32 tile (a #kdk.mma_fragment tile in
+// kdk) kept in the accumulator registers of mma.sync
 // m16n8k16, transposed: the tile's columns are the mma M dimension and its
 // rows the N dimension. The chunked recurrence keeps its K x Vt state and
 // the chunk's C x Vt v' and o this way, because every product it needs then
