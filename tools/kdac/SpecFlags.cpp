@@ -1,7 +1,11 @@
 //===- SpecFlags.cpp - Command-line flags that describe a KDA problem -----===//
 //
 // The flags that build a KernelSpec without writing MLIR by hand. They are
-// shared by the top-level compile command and `kdac gen-case`.
+// shared by the top-level compile command and `kdac gen-case`. A field that
+// is one flag comes from KernelSpec.def (KDAC_SPEC_FLAG_FIELD); the others
+// (dynamic B and T, HV = H by default, beta's dtype following --dtype, the
+// lower bound's default, A_log implied by softplus, the scale, the op, the
+// state pool's three fields and the target) have a rule of their own here.
 //
 //===----------------------------------------------------------------------===//
 #include "Commands.h"
