@@ -181,18 +181,6 @@ LogicalResult KDKDialect::verifyRegionArgAttribute(Operation *op,
   return success();
 }
 
-static bool inMemorySpace(MemRefType type, unsigned memorySpace) {
-  auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
-  return space && space.getInt() == memorySpace;
-}
-
-static bool isFragment(MemRefType type) { return isRegisterFragment(type); }
-
-/// A tile in tensor-core accumulator registers (#kdk.mma_fragment).
-static bool isMmaTile(Value tile) {
-  return isMmaFragment(cast<MemRefType>(tile.getType()));
-}
-
 static bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
 
 /// The kdk.block_threads of the kernel around `op`; 0 outside a kernel.
@@ -234,7 +222,7 @@ LogicalResult AllocTileOp::verify() {
   MemRefType type = getTile().getType();
   if (!type.hasStaticShape() || !type.getLayout().isIdentity())
     return emitOpError() << "expects a static, contiguous tile type";
-  if (isFragment(type)) {
+  if (isRegisterFragment(type)) {
     if (getOffset())
       return emitOpError() << "has a shared-memory offset but is a register "
                               "fragment";
@@ -244,7 +232,7 @@ LogicalResult AllocTileOp::verify() {
     int64_t threads = kernelBlockThreads(*this);
     int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
     std::string problem =
-        isMmaTile(getTile())
+        isMmaFragment(type)
             ? MmaFragmentAttr::holdProblem(rows, cols, type.getElementType(),
                                            threads)
             : cast<FragmentLayoutAttr>(type.getMemorySpace())
@@ -255,7 +243,7 @@ LogicalResult AllocTileOp::verify() {
       return emitOpError() << problem;
     return success();
   }
-  if (!inMemorySpace(type, kSharedMemorySpace))
+  if (!isSharedTile(type))
     return emitOpError() << "expects a tile in shared memory (memory space "
                          << kSharedMemorySpace << ") or registers (a "
                          << "#kdk.fragment or #kdk.mma_fragment memory space)";
@@ -279,7 +267,7 @@ static LogicalResult verifySharedMemoryPlan(Operation *op, Attribute value) {
                            << " must be a non-negative integer";
   SmallVector<std::pair<int64_t, AllocTileOp>> tiles;
   WalkResult walk = op->walk([&](AllocTileOp alloc) {
-    if (isFragment(alloc.getTile().getType()))
+    if (isRegisterFragment(alloc.getTile().getType()))
       return WalkResult::advance();
     std::optional<int64_t> offset = alloc.getOffset();
     if (!offset) {
@@ -364,14 +352,12 @@ static LogicalResult verifySharedStateSplit(Operation *op, MemRefType state) {
   if (!threads)
     return success(); // not inside a kernel yet
   int64_t rows = state.getDimSize(0), cols = state.getDimSize(1);
-  std::string problem = sharedStateSplitProblem(
-      rows, cols, threads,
-      state.getElementType().getIntOrFloatBitWidth() / 8);
+  int64_t bytes = state.getElementType().getIntOrFloatBitWidth() / 8;
+  std::string problem = sharedStateSplitProblem(rows, cols, threads, bytes);
   if (!problem.empty())
     return op->emitOpError() << "cannot split the " << rows << "x" << cols
                              << " shared state over " << threads
                              << " threads: " << problem;
-  int64_t bytes = state.getElementType().getIntOrFloatBitWidth() / 8;
   int64_t run = sharedStateRunLength(cols, threads, bytes);
   static_assert(kSharedTileAlignment % 16 == 0,
                 "an allocation starts at a whole run");
@@ -388,8 +374,8 @@ static LogicalResult verifySharedStateSplit(Operation *op, MemRefType state) {
 
 LogicalResult DeltaStepOp::verify() {
   MemRefType state = getState().getType();
-  bool shared = inMemorySpace(state, kSharedMemorySpace);
-  if ((!isFragment(state) && !shared) || isMmaTile(getState()))
+  bool shared = isSharedTile(state);
+  if ((!isRegisterFragment(state) && !shared) || isMmaFragment(getState()))
     return emitOpError() << "expects a register fragment (#kdk.fragment) or "
                             "a shared tile (memory space "
                          << kSharedMemorySpace << ")";
@@ -432,7 +418,7 @@ LogicalResult DeltaStepOp::verify() {
 
 LogicalResult ChunkStateStoreOp::verify() {
   MemRefType state = getState().getType();
-  if (!inMemorySpace(state, kSharedMemorySpace))
+  if (!isSharedTile(state))
     return emitOpError() << "expects a shared state tile (memory space "
                          << kSharedMemorySpace << ")";
   int64_t rows = state.getDimSize(0), cols = state.getDimSize(1);
@@ -454,10 +440,6 @@ MmaShape kdk::getMmaShape(MmaOp op) {
           op.getTransposeLhs() ? a[0] : a[1]};
 }
 
-bool kdk::isRegisterFragment(Value tile) {
-  return isFragment(cast<MemRefType>(tile.getType()));
-}
-
 LogicalResult MmaOp::verify() {
   ArrayRef<int64_t> a = getLhs().getType().getShape();
   ArrayRef<int64_t> b = getRhs().getType().getShape();
@@ -469,11 +451,13 @@ LogicalResult MmaOp::verify() {
   if (k != bk || c[0] != m || c[1] != n)
     return emitOpError() << "expects op(A) " << m << "x" << k << " times op(B) "
                          << bk << "x" << n << " into " << c[0] << "x" << c[1];
-  bool mmaRhs = isMmaTile(getRhs()), mmaOut = isMmaTile(getOut());
+  bool mmaRhs = isMmaFragment(getRhs()), mmaOut = isMmaFragment(getOut());
+  bool fragmentLhs = isRegisterFragment(getLhs()),
+       fragmentRhs = isRegisterFragment(getRhs()),
+       fragmentOut = isRegisterFragment(getOut());
+  bool anyFragment = fragmentLhs || fragmentRhs || fragmentOut;
   if (getTf32()) {
-    if (isFragment(getLhs().getType()) || isFragment(getRhs().getType()) ||
-        isFragment(getOut().getType()) ||
-        !getLhs().getType().getElementType().isF32() ||
+    if (anyFragment || !getLhs().getType().getElementType().isF32() ||
         !getRhs().getType().getElementType().isF32())
       return emitOpError() << "with tf32 expects f32 shared tiles";
     if (!fitsTf32Mma({m, n, k}))
@@ -482,13 +466,11 @@ LogicalResult MmaOp::verify() {
                            << m << "x" << k << " times " << bk << "x" << n;
   }
   if (getTransposeRhs() &&
-      (isFragment(getLhs().getType()) || isFragment(getRhs().getType()) ||
-       isFragment(getOut().getType()) ||
-       !getLhs().getType().getElementType().isF32()))
+      (anyFragment || !getLhs().getType().getElementType().isF32()))
     return emitOpError() << "with transpose_rhs expects f32 shared tiles";
   if (mmaRhs || mmaOut) {
     Type lhsElement = getLhs().getType().getElementType();
-    if (!mmaRhs || !mmaOut || isFragment(getLhs().getType()) ||
+    if (!mmaRhs || !mmaOut || fragmentLhs ||
         !(lhsElement.isBF16() || lhsElement.isF16()))
       return emitOpError() << "with an mma_fragment expects B and out both "
                               "mma_fragments and A a shared "
@@ -502,9 +484,7 @@ LogicalResult MmaOp::verify() {
                               "have 16-byte aligned rows";
     return success();
   }
-  bool fragmentRhs = isFragment(getRhs().getType()),
-       fragmentOut = isFragment(getOut().getType());
-  if (isFragment(getLhs().getType()))
+  if (fragmentLhs)
     return emitOpError() << "expects A to be a shared tile";
   // A vector times the fragment, or a rank-one update accumulated into it.
   if (fragmentRhs && fragmentOut)
@@ -521,7 +501,7 @@ LogicalResult MmaOp::verify() {
                             "depth "
                          << k;
   // A fragment operand reads as f32 whatever it stores.
-  if (!isFragment(getRhs().getType()) && !isFragment(getOut().getType()) &&
+  if (!fragmentRhs && !fragmentOut &&
       getLhs().getType().getElementType() != getRhs().getType().getElementType())
     return emitOpError() << "expects A and B of one element type";
   return success();

@@ -14,17 +14,13 @@ using namespace mlir::kdk;
 
 #include "KDK/KDKInterfaces.cpp.inc"
 
-static bool inRegisters(Value tile) {
-  return isRegisterFragment(cast<MemRefType>(tile.getType()));
-}
-
 /// `tiles` (the null ones dropped), or none if any is a register fragment.
 static SmallVector<Value> sharedTiles(std::initializer_list<Value> tiles) {
   SmallVector<Value> out;
   for (Value tile : tiles) {
     if (!tile)
       continue;
-    if (inRegisters(tile))
+    if (isRegisterFragment(tile))
       return {};
     out.push_back(tile);
   }

@@ -105,6 +105,17 @@ inline bool isRegisterFragment(MemRefType type) {
 inline bool isMmaFragment(MemRefType type) {
   return isa_and_nonnull<MmaFragmentAttr>(type.getMemorySpace());
 }
+/// A tile in shared memory (memory space kSharedMemorySpace).
+inline bool isSharedTile(MemRefType type) {
+  auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
+  return space && space.getInt() == kSharedMemorySpace;
+}
+inline bool isRegisterFragment(Value tile) {
+  return isRegisterFragment(cast<MemRefType>(tile.getType()));
+}
+inline bool isMmaFragment(Value tile) {
+  return isMmaFragment(cast<MemRefType>(tile.getType()));
+}
 
 /// The problem kdk.mma computes: op(A) is m x inner, op(B) inner x n.
 struct MmaShape {
@@ -127,8 +138,6 @@ inline bool fitsTensorCoreGram(int64_t rows, int64_t depth) {
 inline bool fitsTensorCoreGramGrad(int64_t rows, int64_t depth) {
   return rows == 16 && depth % 8 == 0;
 }
-/// Whether `tile` is a register fragment (memory space 5).
-bool isRegisterFragment(Value tile);
 
 /// How kdac::SharedStateLayout (kdac_shared_state.cuh) splits a rows x cols
 /// shared state of `elementBytes`-byte elements over `threads` threads for

@@ -14,15 +14,13 @@ using namespace mlir;
 using namespace mlir::kdk;
 using namespace mlir::kdk::verify;
 
-static bool inRegisters(MemRefType type) { return isRegisterFragment(type); }
-
 /// A register fragment moves whole: its load or store covers every row,
 /// except that a chunk's output (an mma_fragment, with `partialMmaRows`)
 /// stores only its first `rows`.
 static LogicalResult verifyFragmentRows(Operation *op, Value tile, Value rows,
                                         bool partialMmaRows) {
   auto type = cast<MemRefType>(tile.getType());
-  if (!inRegisters(type) || (partialMmaRows && isMmaFragment(type)))
+  if (!isRegisterFragment(type) || (partialMmaRows && isMmaFragment(type)))
     return success();
   APInt value;
   if (matchPattern(rows, m_ConstantInt(&value)) &&
@@ -80,7 +78,7 @@ LogicalResult LoadTileOp::verify() {
   if (!getAsync())
     return success();
   MemRefType dst = getDst().getType();
-  if (inRegisters(dst) ||
+  if (isRegisterFragment(dst) ||
       dst.getElementType() != getSrc().getType().getElementType())
     return emitOpError() << "async expects a shared tile of the buffer's "
                             "element type (cp.async does not convert)";
@@ -186,7 +184,7 @@ LogicalResult ScaleRowsOp::verify() {
     return success();
   }
   auto out = cast<MemRefType>(getOut().getType());
-  if (inRegisters(getTile().getType()) || inRegisters(out))
+  if (isRegisterFragment(getTile().getType()) || isRegisterFragment(out))
     return emitOpError() << "scales a register fragment only in place";
   if (getTile().getType().getShape() != out.getShape())
     return emitOpError() << "needs `into` of the tile's shape";
@@ -203,14 +201,13 @@ LogicalResult mlir::kdk::verifyTileOperands(Operation *op) {
       return op->emitOpError() << "operand #" << index << " (" << type
                                << ") ";
     };
-    if (inRegisters(type)) {
+    if (isRegisterFragment(type)) {
       if (!fragments)
         return fail() << "is a register fragment, which this op has no "
                          "form for";
       continue; // kdk.alloc_tile made it whole and contiguous
     }
-    auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
-    if (!space || space.getInt() != kSharedMemorySpace)
+    if (!isSharedTile(type))
       return fail() << "is not a tile: tiles live in shared memory (memory "
                        "space "
                     << kSharedMemorySpace

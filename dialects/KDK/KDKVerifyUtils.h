@@ -42,7 +42,7 @@ inline LogicalResult expectShape(Operation *op, StringRef name, Value value,
 inline LogicalResult expectShared(Operation *op, ValueRange tiles) {
   for (Value operand : tiles)
     if (auto type = dyn_cast<MemRefType>(operand.getType()))
-      if (type.getMemorySpaceAsInt() != kSharedMemorySpace)
+      if (!isSharedTile(type))
         return op->emitOpError() << "expects shared tiles (memory space "
                                  << kSharedMemorySpace << "), got " << type;
   return success();

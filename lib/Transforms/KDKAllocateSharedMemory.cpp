@@ -48,8 +48,7 @@ struct KDKAllocateSharedMemoryPass
     int64_t next = 0;
     func.walk<WalkOrder::PreOrder>([&](kdk::AllocTileOp alloc) {
       MemRefType type = alloc.getTile().getType();
-      auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
-      if (!space || space.getInt() != kdk::kSharedMemorySpace)
+      if (!kdk::isSharedTile(type))
         return;
       alloc.setOffsetAttr(b.getI64IntegerAttr(next));
       next += llvm::alignTo(kdk::tileBytes(type), kdk::kSharedTileAlignment);

@@ -92,9 +92,8 @@ int64_t kdac::cuda::getElementBytes(Type type) {
 }
 
 FailureOr<TileRef> kdac::cuda::getTileLayout(Operation *at, MemRefType type) {
-  auto space = dyn_cast_or_null<IntegerAttr>(type.getMemorySpace());
   bool inRegisters = kdk::isRegisterFragment(type);
-  if (!inRegisters && (!space || space.getInt() != kdk::kSharedMemorySpace))
+  if (!inRegisters && !kdk::isSharedTile(type))
     return at->emitError() << "CUDA emitter: expected a shared-memory tile "
                               "(memory space 3) or a register fragment "
                               "(#kdk.fragment, #kdk.mma_fragment), got "
