@@ -295,17 +295,22 @@ def _call_plan(p, tensors):
                         p["q"].shape[1], _log)
 
 
-def _op_plan(spec, fields, tensors, N):
+def _op_plan(spec, fields, tensors, N, outputs=None, T=None):
     """The plan of a custom op's launch: its tensors are already prepared
-    (made contiguous again if the compiled graph changed their strides)."""
+    (made contiguous again if the compiled graph changed their strides).
+    The outputs and T default to an attention call's (tensors q, k, v, ...);
+    the commit passes its own."""
     key = (id(spec),) + tuple(_launch.signature(t) for t in tensors)
     plan = _op_plans.get(key)
     if plan is None:
-        q, v = tensors[0], tensors[2]
-        _check_device(q)
+        first = tensors[0]
+        _check_device(first)
         inputs = [(field, t, i, None if t.is_contiguous() else t.dtype)
                   for i, (field, t) in enumerate(zip(fields, tensors)) if t is not None]
-        plan = _launch.Plan(spec, q.device, inputs, _outputs(spec, v, N), q.shape[1], _log)
+        if outputs is None:
+            outputs = _outputs(spec, tensors[2], N)
+        plan = _launch.Plan(spec, first.device, inputs, outputs,
+                            first.shape[1] if T is None else T, _log)
         _op_plans.put(key, plan)
     return plan.run(tensors)
 
@@ -425,9 +430,9 @@ def _(q, k, v, g, beta, A_log, dt_bias, state_pool, state_indices, spec_values):
 def _kda_commit_records(state_pool: torch.Tensor, records: torch.Tensor,
                         num_accepted: torch.Tensor, state_indices: torch.Tensor,
                         spec_values: list[float]) -> None:
-    _commit_plan(_spec_from_list(spec_values),
-                 (state_pool, records, num_accepted, state_indices), None).run(
-        (state_pool, records, num_accepted, state_indices))
+    _op_plan(_spec_from_list(spec_values), _COMMIT_FIELDS,
+             (state_pool, records, num_accepted, state_indices), len(records),
+             outputs={}, T=records.shape[1])
 
 
 @_kda_commit_records.register_fake
@@ -837,20 +842,9 @@ def _prepare_commit(function, state_pool, records, num_accepted_tokens,
 
 
 def _commit_plan(spec, prepared, given):
-    """The plan of a commit: of the caller's tensors `given` (an eager call,
-    whose prepared tensors may be conversions or constants), or of the
-    prepared tensors themselves (the custom op, given None; kept per
-    signature like _op_plan's)."""
-    if given is None:
-        key = (id(spec),) + tuple(_launch.signature(t) for t in prepared)
-        plan = _op_plans.get(key)
-        if plan is None:
-            inputs = [(field, t, role, None if t.is_contiguous() else t.dtype)
-                      for role, (field, t) in enumerate(zip(_COMMIT_FIELDS, prepared))]
-            plan = _launch.Plan(spec, prepared[0].device, inputs, {},
-                                prepared[1].shape[1], _log)
-            _op_plans.put(key, plan)
-        return plan
+    """The plan of an eager commit of the caller's tensors `given`, whose
+    prepared tensors may be conversions or constants (traced commits launch
+    through _op_plan)."""
     inputs = []
     for role, (field, t) in enumerate(zip(_COMMIT_FIELDS, prepared)):
         inputs.append((field, t, role if given[role] is not None else None,
