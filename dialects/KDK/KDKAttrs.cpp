@@ -171,11 +171,10 @@ LogicalResult SizeArgAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
-static bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
-
 LogicalResult
 FragmentLayoutAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                            int64_t axis, int64_t vector, int64_t lanes) {
+  using kdac::limits::isPowerOfTwo;
   if ((axis != 0 && axis != 1) || !isPowerOfTwo(vector) || vector > 16 ||
       !isPowerOfTwo(lanes) || lanes > 32)
     return emitError() << "expects #kdk.fragment axis 0 or 1 and powers of "

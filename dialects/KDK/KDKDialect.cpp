@@ -181,8 +181,6 @@ LogicalResult KDKDialect::verifyRegionArgAttribute(Operation *op,
   return success();
 }
 
-static bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
-
 /// The kdk.block_threads of the kernel around `op`; 0 outside a kernel.
 static int64_t kernelBlockThreads(Operation *op) {
   auto kernel = op->getParentOfType<FunctionOpInterface>();
@@ -209,7 +207,7 @@ std::string mlir::kdk::sharedStateSplitProblem(int64_t rows, int64_t cols,
   int64_t warpCols = cols / warps;
   int64_t runLanes = std::min<int64_t>(
       32, warpCols / sharedStateRunLength(cols, threads, elementBytes));
-  if (!isPowerOfTwo(runLanes))
+  if (!kdac::limits::isPowerOfTwo(runLanes))
     return "a warp's " + std::to_string(warpCols) +
            " columns are not a power-of-two number of runs";
   if (rows % (32 / runLanes) != 0)

@@ -24,8 +24,6 @@ std::optional<int64_t> checkedAdd(int64_t a, int64_t b) {
   return a + b;
 }
 
-static bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
-
 std::string checkIRChunkSize(int64_t chunkSize, const std::string &what) {
   if (isPowerOfTwo(chunkSize) && chunkSize <= kMaxChunkSize)
     return "";

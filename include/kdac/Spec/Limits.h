@@ -86,6 +86,9 @@ inline constexpr int64_t kMaxResultNumber = 65535;
 /// parser recurses, so deeper input would overflow the stack.
 inline constexpr int kMaxJsonDepth = 64;
 
+/// x is a positive power of two (chunk sizes, fragment runs and lanes).
+inline bool isPowerOfTwo(int64_t x) { return x > 0 && (x & (x - 1)) == 0; }
+
 /// a * b, or nothing on int64 overflow or a negative operand.
 std::optional<int64_t> checkedMul(int64_t a, int64_t b);
 /// a + b, or nothing on int64 overflow or a negative operand.
